@@ -1,0 +1,457 @@
+//! Command-line parsing and dispatch.
+
+use crate::output;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kith_client::{AccountId, ChatId, ChatKind, ChatSetting, MessageId, Profile, Role, export_profile};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Kith: local-first chat from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "kith", version, about)]
+struct Cli {
+    /// Profile directory (default: the OS data directory).
+    #[arg(long, global = true, env = "KITH_PROFILE")]
+    profile: Option<PathBuf>,
+    /// Print one JSON value on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new account on this device.
+    Init {
+        /// Your display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Show this account and device.
+    Whoami,
+    /// Create and manage chats.
+    #[command(subcommand)]
+    Chat(ChatCommand),
+    /// Manage chat members (admins).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Leave a chat.
+    Leave {
+        /// The chat.
+        chat: String,
+    },
+    /// Send a message.
+    Send {
+        /// The chat.
+        chat: String,
+        /// The text.
+        text: String,
+        /// Reply to this message.
+        #[arg(long)]
+        reply_to: Option<String>,
+    },
+    /// Edit one of your messages.
+    Edit {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The new text.
+        text: String,
+    },
+    /// Delete one of your messages for everyone.
+    Delete {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+    },
+    /// React to a message (or remove a reaction).
+    React {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The emoji.
+        emoji: String,
+        /// Remove the reaction instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Mark a chat as read.
+    Read {
+        /// The chat.
+        chat: String,
+    },
+    /// Show messages, oldest first.
+    Messages {
+        /// The chat.
+        chat: String,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only messages older than this one.
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// List chats.
+    Chats,
+    /// Search messages in every chat.
+    Search {
+        /// Words to find (prefixes match).
+        query: String,
+        /// How many results.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Export everything: readable JSON plus every document as `.automerge`.
+    Export {
+        /// Output directory.
+        out_dir: PathBuf,
+    },
+    /// Set your display name.
+    Name {
+        /// The new name.
+        name: String,
+    },
+    /// Compact documents into snapshots (normally automatic).
+    Compact,
+}
+
+#[derive(Subcommand, Debug)]
+enum ChatCommand {
+    /// Create a group chat.
+    New {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Members to add (account ids); repeat for several.
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// Rename a chat (admins).
+    Rename {
+        /// The chat.
+        chat: String,
+        /// The new name.
+        name: String,
+    },
+    /// Pin a chat to the top (`--off` to unpin).
+    Pin {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Mute a chat (`--off` to unmute).
+    Mute {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Archive a chat (`--off` to unarchive).
+    Archive {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Save a draft for a chat.
+    Draft {
+        /// The chat.
+        chat: String,
+        /// The draft text (empty clears it).
+        text: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Add a member.
+    Add {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+        /// Their role.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Remove a member.
+    Remove {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+    },
+    /// Change a member's role.
+    Role {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+        /// member, admin or owner.
+        role: String,
+    },
+}
+
+fn chat_id(text: &str) -> anyhow::Result<ChatId> {
+    text.parse().with_context(|| format!("invalid chat id {text:?}"))
+}
+
+fn message_id(text: &str) -> anyhow::Result<MessageId> {
+    text.parse().with_context(|| format!("invalid message id {text:?}"))
+}
+
+fn account_id(text: &str) -> anyhow::Result<AccountId> {
+    text.parse().with_context(|| format!("invalid account id {text:?}"))
+}
+
+fn role(text: &str) -> anyhow::Result<Role> {
+    text.parse().map_err(anyhow::Error::msg)
+}
+
+fn profile_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match &cli.profile {
+        Some(dir) => Ok(dir.clone()),
+        None => Profile::default_dir().context("no OS data directory; pass --profile DIR"),
+    }
+}
+
+fn open(dir: &Path) -> anyhow::Result<Profile> {
+    Ok(Profile::open(dir)?)
+}
+
+fn ok(json_mode: bool, message: &str) -> anyhow::Result<()> {
+    if json_mode {
+        output::json(&json!({"ok": true}))
+    } else {
+        println!("{message}");
+        Ok(())
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = profile_dir(&cli)?;
+    let json_mode = cli.json;
+    let mut wrote = false;
+    let profile = match &cli.command {
+        Command::Init { name } => {
+            let profile = Profile::init(&dir, name)?;
+            let info = profile.info()?;
+            if json_mode {
+                output::json(&info)?;
+            } else {
+                println!("Created account {} for {name} in {}", info.account_id, dir.display());
+                println!("Secret keys are kept in: {:?}", info.secret_storage);
+            }
+            return Ok(());
+        }
+        _ => open(&dir)?,
+    };
+    match cli.command {
+        Command::Init { .. } => {}
+        Command::Whoami => {
+            let info = profile.info()?;
+            if json_mode {
+                output::json(&info)?;
+            } else {
+                println!(
+                    "name:    {}\naccount: {}\ndevice:  {}\ninvite:  {}",
+                    info.name, info.account_id, info.device_id, info.invite
+                );
+            }
+        }
+        Command::Chat(ChatCommand::New { name, members }) => {
+            let members = members
+                .iter()
+                .map(|m| account_id(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let chat = profile.create_chat(&name, &members, ChatKind::Group)?;
+            wrote = true;
+            if json_mode {
+                output::json(&json!({ "chat_id": chat }))?;
+            } else {
+                println!("{chat}");
+            }
+        }
+        Command::Chat(ChatCommand::Rename { chat, name }) => {
+            profile.rename_chat(&chat_id(&chat)?, &name)?;
+            wrote = true;
+            ok(json_mode, "renamed")?;
+        }
+        Command::Chat(ChatCommand::Pin { chat, off }) => {
+            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Pinned, !off)?;
+            wrote = true;
+            ok(json_mode, if off { "unpinned" } else { "pinned" })?;
+        }
+        Command::Chat(ChatCommand::Mute { chat, off }) => {
+            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Muted, !off)?;
+            wrote = true;
+            ok(json_mode, if off { "unmuted" } else { "muted" })?;
+        }
+        Command::Chat(ChatCommand::Archive { chat, off }) => {
+            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Archived, !off)?;
+            wrote = true;
+            ok(json_mode, if off { "unarchived" } else { "archived" })?;
+        }
+        Command::Chat(ChatCommand::Draft { chat, text }) => {
+            profile.set_draft(&chat_id(&chat)?, &text)?;
+            wrote = true;
+            ok(json_mode, "draft saved")?;
+        }
+        Command::Member(MemberCommand::Add { chat, account, role: r }) => {
+            profile.set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
+            wrote = true;
+            ok(json_mode, "added")?;
+        }
+        Command::Member(MemberCommand::Role { chat, account, role: r }) => {
+            profile.set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
+            wrote = true;
+            ok(json_mode, "role changed")?;
+        }
+        Command::Member(MemberCommand::Remove { chat, account }) => {
+            profile.remove_member(&chat_id(&chat)?, &account_id(&account)?)?;
+            wrote = true;
+            ok(json_mode, "removed")?;
+        }
+        Command::Leave { chat } => {
+            let me = profile.identity().account_id();
+            profile.remove_member(&chat_id(&chat)?, &me)?;
+            wrote = true;
+            ok(json_mode, "left")?;
+        }
+        Command::Send { chat, text, reply_to } => {
+            let reply_to = reply_to.as_deref().map(message_id).transpose()?;
+            let id = profile.send(&chat_id(&chat)?, &text, reply_to)?;
+            wrote = true;
+            if json_mode {
+                output::json(&json!({ "message_id": id }))?;
+            } else {
+                println!("{id}");
+            }
+        }
+        Command::Edit { chat, message, text } => {
+            profile.edit(&chat_id(&chat)?, &message_id(&message)?, &text)?;
+            wrote = true;
+            ok(json_mode, "edited")?;
+        }
+        Command::Delete { chat, message } => {
+            profile.delete(&chat_id(&chat)?, &message_id(&message)?)?;
+            wrote = true;
+            ok(json_mode, "deleted")?;
+        }
+        Command::React {
+            chat,
+            message,
+            emoji,
+            remove,
+        } => {
+            profile.react(&chat_id(&chat)?, &message_id(&message)?, &emoji, remove)?;
+            wrote = true;
+            ok(json_mode, if remove { "reaction removed" } else { "reacted" })?;
+        }
+        Command::Read { chat } => {
+            profile.mark_read(&chat_id(&chat)?)?;
+            wrote = true;
+            ok(json_mode, "marked read")?;
+        }
+        Command::Messages { chat, limit, before } => {
+            let before = before.as_deref().map(message_id).transpose()?;
+            let messages = profile.messages(&chat_id(&chat)?, limit, before.as_ref())?;
+            if json_mode {
+                output::json(&messages)?;
+            } else {
+                output::messages(&messages);
+            }
+        }
+        Command::Chats => {
+            let chats = profile.chats()?;
+            if json_mode {
+                let rows: Vec<_> = chats
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "chat_id": c.chat_id, "name": c.name, "kind": c.kind,
+                            "last_message": c.last_message, "unread": c.unread,
+                            "pinned": c.pinned, "muted": c.muted, "archived": c.archived,
+                            "members": c.members,
+                        })
+                    })
+                    .collect();
+                output::json(&rows)?;
+            } else {
+                output::chats(&chats);
+            }
+        }
+        Command::Search { query, limit } => {
+            let hits = profile.search(&query, limit)?;
+            if json_mode {
+                let rows: Vec<_> = hits
+                    .iter()
+                    .map(|h| json!({"chat_id": h.chat, "message_id": h.message, "text": h.text, "snippet": h.snippet}))
+                    .collect();
+                output::json(&rows)?;
+            } else {
+                output::hits(&hits);
+            }
+        }
+        Command::Export { out_dir } => {
+            let documents = export_profile(&profile, &out_dir)?;
+            if json_mode {
+                output::json(&json!({"out_dir": out_dir, "documents": documents}))?;
+            } else {
+                println!(
+                    "exported {documents} documents and kith-export.json to {}",
+                    out_dir.display()
+                );
+            }
+        }
+        Command::Name { name } => {
+            profile.set_name(&name)?;
+            wrote = true;
+            ok(json_mode, "name changed")?;
+        }
+        Command::Compact => {
+            let n = profile.compact(0)?;
+            if json_mode {
+                output::json(&json!({"compacted": n}))?;
+            } else {
+                println!("compacted {n} documents");
+            }
+            return Ok(());
+        }
+    }
+    if wrote {
+        // Off the hot path: the result is already printed and durable.
+        if let Err(err) = profile.compact(kith_client::COMPACT_AFTER_CHUNKS) {
+            tracing::warn!("compaction failed: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// Entry point: parse, run, report errors on stderr with a non-zero exit.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KITH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kith: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

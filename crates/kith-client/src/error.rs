@@ -1,0 +1,54 @@
+//! Client errors.
+
+use kith_core::{DocError, IdentityError, SyncError};
+use kith_store::StoreError;
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The profile directory has no identity yet.
+    #[error("no profile in {0}: run `kith --profile {0} init --name NAME` first")]
+    NoProfile(String),
+    /// `init` on a directory that already holds a profile.
+    #[error("{0} already holds a profile")]
+    AlreadyInitialised(String),
+    /// The profile's identity files or secrets are unreadable.
+    #[error("profile identity: {0}")]
+    Identity(String),
+    /// A chat that this profile does not have.
+    #[error("no chat {0} in this profile")]
+    NoSuchChat(String),
+    /// A message that this chat does not have.
+    #[error("no message {0} in this chat")]
+    NoSuchMessage(String),
+    /// An id that does not parse.
+    #[error(transparent)]
+    Id(#[from] kith_proto::IdError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A document operation failed or was refused.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// Sync failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// A certificate or key failed verification.
+    #[error(transparent)]
+    Key(#[from] IdentityError),
+    /// File-system error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {
+        let context = context.into();
+        move |source| ClientError::Io { context, source }
+    }
+}

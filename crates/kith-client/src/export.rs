@@ -1,0 +1,121 @@
+//! Export: a readable JSON of everything plus every document as a standard
+//! `.automerge` file that any Automerge implementation can load.
+
+use crate::error::ClientError;
+use crate::profile::{MessageView, Profile};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Serialize)]
+struct ExportedChat {
+    chat_id: kith_proto::ChatId,
+    name: String,
+    kind: kith_core::ChatKind,
+    members: Vec<ExportedMember>,
+    pinned: bool,
+    muted: bool,
+    archived: bool,
+    messages: Vec<MessageView>,
+}
+
+#[derive(Serialize)]
+struct ExportedMember {
+    account_id: kith_proto::AccountId,
+    name: Option<String>,
+    role: kith_core::Role,
+}
+
+#[derive(Serialize)]
+struct Export {
+    format: &'static str,
+    exported_at_ms: u64,
+    account_id: kith_proto::AccountId,
+    device_id: kith_proto::DeviceId,
+    name: String,
+    devices: Vec<kith_proto::DeviceId>,
+    contacts: Vec<ExportedMember>,
+    chats: Vec<ExportedChat>,
+    documents: Vec<String>,
+}
+
+/// Writes `kith-export.json` and `documents/*.automerge` into `out_dir`.
+/// Returns the number of documents written.
+pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, ClientError> {
+    let docs_dir = out_dir.join("documents");
+    std::fs::create_dir_all(&docs_dir).map_err(ClientError::io(format!("creating {}", docs_dir.display())))?;
+    let store = profile.store();
+    let info = profile.info()?;
+    let mut chats = Vec::new();
+    let mut everyone = std::collections::BTreeSet::new();
+    for summary in profile.chats()? {
+        let mut messages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = profile.messages(&summary.chat_id, 1000, before.as_ref())?;
+            let Some(first) = page.first().map(|m| m.id) else { break };
+            let full = page.len() == 1000;
+            messages.splice(0..0, page);
+            if !full {
+                break;
+            }
+            before = Some(first);
+        }
+        let mut members = Vec::new();
+        for (account_id, role) in &summary.members {
+            everyone.insert(*account_id);
+            members.push(ExportedMember {
+                account_id: *account_id,
+                name: store.profile_name(account_id)?,
+                role: *role,
+            });
+        }
+        chats.push(ExportedChat {
+            chat_id: summary.chat_id,
+            name: summary.name,
+            kind: summary.kind,
+            members,
+            pinned: summary.pinned,
+            muted: summary.muted,
+            archived: summary.archived,
+            messages,
+        });
+    }
+    everyone.remove(&info.account_id);
+    let contacts = everyone
+        .into_iter()
+        .map(|account_id| {
+            Ok(ExportedMember {
+                account_id,
+                name: store.profile_name(&account_id)?,
+                role: kith_core::Role::Member,
+            })
+        })
+        .collect::<Result<Vec<_>, ClientError>>()?;
+    let mut documents = Vec::new();
+    for id in store.doc_ids()? {
+        let mut doc = profile.load_doc(id)?;
+        let file_name = format!("{}.automerge", id.to_string().replace(':', "_"));
+        let path = docs_dir.join(&file_name);
+        std::fs::write(&path, doc.save()).map_err(ClientError::io(format!("writing {}", path.display())))?;
+        documents.push(format!("documents/{file_name}"));
+    }
+    let export = Export {
+        format: "kith-export/1",
+        exported_at_ms: crate::profile::system_now_ms(),
+        account_id: info.account_id,
+        device_id: info.device_id,
+        name: info.name,
+        devices: store
+            .devices(&info.account_id)?
+            .into_iter()
+            .map(|d| d.cert.device)
+            .collect(),
+        contacts,
+        chats,
+        documents,
+    };
+    let json = serde_json::to_vec_pretty(&export).map_err(|e| ClientError::Identity(e.to_string()))?;
+    let path = out_dir.join("kith-export.json");
+    std::fs::write(&path, json).map_err(ClientError::io(format!("writing {}", path.display())))?;
+    Ok(export.documents.len())
+}

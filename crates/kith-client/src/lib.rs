@@ -1,0 +1,22 @@
+//! The Kith client: one profile's identity, store and documents, driven by
+//! real time and randomness.
+//!
+//! [`Profile`] is the synchronous heart used by the CLI, the desktop shell and
+//! tests: every write takes the store's write lock, brings the document up to
+//! date with what other processes wrote, applies one operation, and stores the
+//! change bytes and read-model rows in one transaction.
+
+mod error;
+mod export;
+mod profile;
+mod secrets;
+pub mod sim;
+
+pub use error::ClientError;
+pub use export::export_profile;
+pub use profile::{COMPACT_AFTER_CHUNKS, ChatSummary, MessageView, Profile, ProfileInfo, ReactionView, system_now_ms};
+pub use secrets::SecretStorage;
+
+pub use kith_core::{ChatKind, ChatSetting, Role};
+pub use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+pub use kith_store::SearchHit;

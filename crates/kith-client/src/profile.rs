@@ -1,0 +1,846 @@
+//! One profile: identity, store and the documents it writes.
+
+use crate::error::ClientError;
+use crate::secrets::{self, SecretStorage};
+use kith_core::docs::{account, head, segment};
+use kith_core::{ChatKind, ChatSetting, MessageRow, Role};
+use kith_core::{DeviceCertificate, Doc, Identity, ReadModelUpdate, SyncSession, apply_remote, commit_local};
+use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock, MessageId, Month};
+use kith_store::{SearchHit, SqliteStore, Store, StoreDirectory, WriteTxn};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const IDENTITY_FILE: &str = "identity.json";
+const DATABASE_FILE: &str = "kith.db";
+const HLC_META: &str = "hlc";
+/// Documents with more stored chunks than this are compacted into a snapshot.
+pub const COMPACT_AFTER_CHUNKS: u64 = 256;
+
+/// Public identity facts kept beside the database (the secrets are elsewhere).
+#[derive(Serialize, Deserialize)]
+struct IdentityFile {
+    version: u32,
+    account_id: AccountId,
+    device_id: kith_proto::DeviceId,
+    certificate: String,
+    secret_storage: SecretStorage,
+    invite_secret: String,
+}
+
+/// What `whoami` shows.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileInfo {
+    /// The account id.
+    pub account_id: AccountId,
+    /// This device's id.
+    pub device_id: kith_proto::DeviceId,
+    /// Display name.
+    pub name: String,
+    /// An invite link others can use to add this account.
+    pub invite: String,
+    /// Where the secret keys are kept.
+    pub secret_storage: SecretStorage,
+}
+
+/// A message as the CLI and UI show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageView {
+    /// Message id.
+    pub id: MessageId,
+    /// Conversation id.
+    pub chat_id: ChatId,
+    /// Author's account.
+    pub author: AccountId,
+    /// Author's display name, when known.
+    pub author_name: Option<String>,
+    /// Text; `null` once deleted for everyone.
+    pub text: Option<String>,
+    /// Send time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The message it replies to.
+    pub reply_to: Option<MessageId>,
+    /// Whether it was edited.
+    pub edited: bool,
+    /// Whether it was deleted for everyone.
+    pub deleted: bool,
+    /// Reactions: emoji -> accounts.
+    pub reactions: BTreeMap<String, Vec<AccountId>>,
+}
+
+/// The preview of a chat's newest message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReactionView {
+    /// Message id.
+    pub id: MessageId,
+    /// Author's display name or account id.
+    pub author_name: String,
+    /// Text (`null` once deleted).
+    pub text: Option<String>,
+    /// Send time, ms since the epoch.
+    pub ts: u64,
+}
+
+/// One row of the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatSummary {
+    /// Conversation id.
+    pub chat_id: ChatId,
+    /// Display name.
+    pub name: String,
+    /// Direct or group.
+    pub kind: ChatKind,
+    /// Newest message.
+    pub last_message: Option<ReactionView>,
+    /// Unread messages from others.
+    pub unread: u64,
+    /// Pinned.
+    pub pinned: bool,
+    /// Muted.
+    pub muted: bool,
+    /// Archived.
+    pub archived: bool,
+    /// Members and roles.
+    pub members: BTreeMap<AccountId, Role>,
+}
+
+struct CachedDoc {
+    doc: Doc,
+    seq: i64,
+}
+
+/// An open profile.
+pub struct Profile {
+    dir: PathBuf,
+    identity: Identity,
+    secret_storage: SecretStorage,
+    invite_secret: String,
+    store: Arc<dyn Store>,
+    docs: Mutex<HashMap<DocId, CachedDoc>>,
+    sessions: Mutex<HashMap<(String, DocId), SyncSession>>,
+    now: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Identity(format!("no OS randomness: {e}")))?;
+    Ok(bytes)
+}
+
+/// Milliseconds since the Unix epoch from the system clock.
+pub fn system_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The state of one write: the transaction, the fresh timestamp and the
+/// documents touched so far.
+struct WriteCtx<'p> {
+    txn: Box<dyn WriteTxn + 'p>,
+    ts: Hlc,
+    touched: Vec<(DocId, Vec<automerge::ChangeHash>)>,
+    docs: MutexGuard<'p, HashMap<DocId, CachedDoc>>,
+    device: kith_proto::DeviceId,
+}
+
+impl WriteCtx<'_> {
+    /// The document, up to date with everything committed by any process.
+    fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
+        if !self.docs.contains_key(&id) {
+            self.docs.insert(
+                id,
+                CachedDoc {
+                    doc: Doc::new(id, &self.device),
+                    seq: 0,
+                },
+            );
+        }
+        let cached = self
+            .docs
+            .get_mut(&id)
+            .ok_or_else(|| ClientError::Identity("document cache lost an entry".into()))?;
+        for chunk in self.txn.doc_chunks(&id, cached.seq)? {
+            cached.doc.load_stored(&chunk.bytes)?;
+            cached.seq = chunk.seq;
+        }
+        if !self.touched.iter().any(|(t, _)| *t == id) {
+            let heads = cached.doc.heads();
+            self.touched.push((id, heads));
+        }
+        Ok(&mut cached.doc)
+    }
+}
+
+impl Profile {
+    /// The default profile directory (the OS data dir).
+    pub fn default_dir() -> Option<PathBuf> {
+        directories::ProjectDirs::from("org", "kith", "Kith").map(|dirs| dirs.data_dir().to_path_buf())
+    }
+
+    /// Creates a new account with this directory as its first device.
+    pub fn init(dir: &Path, name: &str) -> Result<Profile, ClientError> {
+        std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        let identity_path = dir.join(IDENTITY_FILE);
+        if identity_path.exists() {
+            return Err(ClientError::AlreadyInitialised(dir.display().to_string()));
+        }
+        let now = system_now_ms();
+        let identity = Identity::create([random_bytes()?, random_bytes()?, random_bytes()?], now);
+        let secret_storage = secrets::store_secret(dir, &identity.device_id().to_string(), &identity.secret_bytes())?;
+        let file = IdentityFile {
+            version: 1,
+            account_id: identity.account_id(),
+            device_id: identity.device_id(),
+            certificate: kith_proto::encode_id(&identity.certificate().to_bytes()),
+            secret_storage,
+            invite_secret: kith_proto::encode_id(&random_bytes::<16>()?),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| ClientError::Identity(e.to_string()))?;
+        // Write the identity file last and atomically: a profile either has one or is empty.
+        let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+        std::fs::write(&tmp, json).map_err(ClientError::io(format!("writing {}", tmp.display())))?;
+        let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
+        let profile = Profile::from_parts(dir, identity, file.secret_storage, file.invite_secret, Arc::new(store));
+        let me = profile.identity.account_id();
+        profile.write(|ctx| {
+            let id = DocId::Account(me);
+            let cert = profile.identity.certificate().clone();
+            let doc = ctx.doc(id)?;
+            account::set_name(doc, name)?;
+            account::add_device(doc, &cert)?;
+            Ok(())
+        })?;
+        std::fs::rename(&tmp, &identity_path)
+            .map_err(ClientError::io(format!("writing {}", identity_path.display())))?;
+        Ok(profile)
+    }
+
+    /// Opens an existing profile.
+    pub fn open(dir: &Path) -> Result<Profile, ClientError> {
+        let identity_path = dir.join(IDENTITY_FILE);
+        let json = match std::fs::read(&identity_path) {
+            Ok(json) => json,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ClientError::NoProfile(dir.display().to_string()));
+            }
+            Err(err) => return Err(ClientError::io(format!("reading {}", identity_path.display()))(err)),
+        };
+        let file: IdentityFile = serde_json::from_slice(&json)
+            .map_err(|e| ClientError::Identity(format!("{} is damaged: {e}", identity_path.display())))?;
+        let cert_bytes = kith_proto::decode_id(&file.certificate)
+            .ok_or_else(|| ClientError::Identity("certificate is not base32hex".into()))?;
+        let cert = DeviceCertificate::from_bytes(&cert_bytes)?;
+        let secret = secrets::load_secret(dir, &file.device_id.to_string(), file.secret_storage)?;
+        let identity = Identity::restore(&secret, cert)?;
+        let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
+        Ok(Profile::from_parts(
+            dir,
+            identity,
+            file.secret_storage,
+            file.invite_secret,
+            Arc::new(store),
+        ))
+    }
+
+    /// A profile over any store, with a given identity (simulations, tests, benchmarks).
+    pub fn with_store(identity: Identity, store: Arc<dyn Store>, name: &str) -> Result<Profile, ClientError> {
+        let profile = Profile::from_parts(Path::new(""), identity, SecretStorage::File, String::new(), store);
+        let me = profile.identity.account_id();
+        profile.write(|ctx| {
+            let id = DocId::Account(me);
+            let cert = profile.identity.certificate().clone();
+            let doc = ctx.doc(id)?;
+            account::set_name(doc, name)?;
+            account::add_device(doc, &cert)?;
+            Ok(())
+        })?;
+        Ok(profile)
+    }
+
+    fn from_parts(
+        dir: &Path,
+        identity: Identity,
+        secret_storage: SecretStorage,
+        invite_secret: String,
+        store: Arc<dyn Store>,
+    ) -> Profile {
+        Profile {
+            dir: dir.to_path_buf(),
+            identity,
+            secret_storage,
+            invite_secret,
+            store,
+            docs: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            now: Box::new(system_now_ms),
+        }
+    }
+
+    /// Replaces the wall clock (simulations and tests).
+    pub fn set_clock(&mut self, now: impl Fn() -> u64 + Send + Sync + 'static) {
+        self.now = Box::new(now);
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The profile directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs one write: `f` gets a context with a fresh HLC timestamp and
+    /// up-to-date documents; every document it touched is committed and its
+    /// change bytes and read-model rows stored in one transaction.
+    fn write<T>(&self, f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, ClientError>) -> Result<T, ClientError> {
+        let now = (self.now)();
+        let mut txn = self.store.begin_write()?;
+        let last = txn
+            .meta(HLC_META)?
+            .and_then(|b| b.try_into().ok())
+            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
+            .unwrap_or(Hlc::ZERO);
+        let mut clock = HlcClock::resume(last);
+        let ts = clock.tick(now);
+        txn.set_meta(HLC_META, &ts.to_packed().to_be_bytes())?;
+        let mut ctx = WriteCtx {
+            txn,
+            ts,
+            touched: Vec::new(),
+            docs: lock(&self.docs),
+            device: self.identity.device_id(),
+        };
+        let result = f(&mut ctx);
+        let value = match result {
+            Ok(value) => value,
+            Err(err) => {
+                // Uncommitted operations may sit in the cached documents: drop them.
+                for (id, _) in &ctx.touched {
+                    ctx.docs.remove(id);
+                }
+                return Err(err);
+            }
+        };
+        let touched = std::mem::take(&mut ctx.touched);
+        let mut new_seqs = Vec::new();
+        for (id, before) in &touched {
+            let Some(cached) = ctx.docs.get_mut(id) else { continue };
+            let delta = commit_local(&mut cached.doc, before, i64::try_from(now).unwrap_or(i64::MAX));
+            if !delta.chunk.is_empty() {
+                let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
+                new_seqs.push((*id, seq));
+            }
+            ctx.txn.apply(&delta.updates)?;
+        }
+        let WriteCtx { txn, mut docs, .. } = ctx;
+        if let Err(err) = txn.commit() {
+            for (id, _) in &touched {
+                docs.remove(id);
+            }
+            return Err(err.into());
+        }
+        for (id, seq) in new_seqs {
+            if let Some(cached) = docs.get_mut(&id) {
+                cached.seq = seq;
+            }
+        }
+        Ok(value)
+    }
+
+    /// What `whoami` shows.
+    pub fn info(&self) -> Result<ProfileInfo, ClientError> {
+        let account_id = self.identity.account_id();
+        Ok(ProfileInfo {
+            account_id,
+            device_id: self.identity.device_id(),
+            name: self.store.profile_name(&account_id)?.unwrap_or_default(),
+            invite: format!("kith://invite/{}.{}", account_id, self.invite_secret),
+            secret_storage: self.secret_storage,
+        })
+    }
+
+    /// Creates a conversation with this account as owner.
+    pub fn create_chat(&self, name: &str, members: &[AccountId], kind: ChatKind) -> Result<ChatId, ClientError> {
+        let nonce = random_bytes::<16>()?;
+        let me = self.identity.account_id();
+        let chat = kith_core::schema::chat_id_for(&me, &nonce);
+        let cert = self.identity.certificate().clone();
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Head(chat))?;
+            head::genesis(doc, &me, &nonce, kind, name, members, &cert)?;
+            Ok(())
+        })?;
+        Ok(chat)
+    }
+
+    fn require_chat(&self, chat: &ChatId) -> Result<kith_core::ChatRow, ClientError> {
+        self.store
+            .chat(chat)?
+            .ok_or_else(|| ClientError::NoSuchChat(chat.to_string()))
+    }
+
+    fn require_member(&self, chat: &ChatId) -> Result<(), ClientError> {
+        let row = self.require_chat(chat)?;
+        if row.members.contains_key(&self.identity.account_id()) {
+            Ok(())
+        } else {
+            Err(kith_core::DocError::NotAllowed("you are not a member of this chat".into()).into())
+        }
+    }
+
+    /// Sends a message; it is durable when this returns.
+    pub fn send(&self, chat: &ChatId, text: &str, reply_to: Option<MessageId>) -> Result<MessageId, ClientError> {
+        self.require_member(chat)?;
+        if let Some(reply_to) = reply_to {
+            if self.store.message(chat, &reply_to)?.is_none() {
+                return Err(ClientError::NoSuchMessage(reply_to.to_string()));
+            }
+        }
+        let me = self.identity.account_id();
+        let device = self.identity.device_id();
+        self.write(|ctx| {
+            let id = MessageId::new(ctx.ts, &device);
+            let doc = ctx.doc(DocId::Segment(*chat, Month::of(ctx.ts)))?;
+            segment::send(
+                doc,
+                &segment::NewMessage {
+                    id,
+                    author: me,
+                    device,
+                    text: text.to_owned(),
+                    reply_to,
+                },
+            )?;
+            Ok(id)
+        })
+    }
+
+    fn message_doc(&self, chat: &ChatId, id: &MessageId) -> Result<DocId, ClientError> {
+        self.require_chat(chat)?;
+        if self.store.message(chat, id)?.is_none() {
+            return Err(ClientError::NoSuchMessage(id.to_string()));
+        }
+        Ok(DocId::Segment(*chat, Month::of(id.ts())))
+    }
+
+    /// Edits one of this account's messages.
+    pub fn edit(&self, chat: &ChatId, id: &MessageId, text: &str) -> Result<(), ClientError> {
+        let doc_id = self.message_doc(chat, id)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            let ts = ctx.ts;
+            segment::edit(ctx.doc(doc_id)?, id, &me, text, ts)?;
+            Ok(())
+        })
+    }
+
+    /// Deletes one of this account's messages for everyone.
+    pub fn delete(&self, chat: &ChatId, id: &MessageId) -> Result<(), ClientError> {
+        let doc_id = self.message_doc(chat, id)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            let ts = ctx.ts;
+            segment::delete(ctx.doc(doc_id)?, id, &me, ts)?;
+            Ok(())
+        })
+    }
+
+    /// Adds or removes a reaction.
+    pub fn react(&self, chat: &ChatId, id: &MessageId, emoji: &str, remove: bool) -> Result<(), ClientError> {
+        let doc_id = self.message_doc(chat, id)?;
+        self.require_member(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            let ts = ctx.ts;
+            segment::react(ctx.doc(doc_id)?, id, &me, emoji, remove, ts)?;
+            Ok(())
+        })
+    }
+
+    /// Marks everything in the chat as read.
+    pub fn mark_read(&self, chat: &ChatId) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let Some(latest) = self.store.messages(chat, None, 1)?.pop() else {
+            return Ok(());
+        };
+        let me = self.identity.account_id();
+        if self.store.read_position(chat, &me)?.is_some_and(|at| at >= latest.ts) {
+            return Ok(());
+        }
+        self.write(|ctx| {
+            segment::mark_read(ctx.doc(DocId::Segment(*chat, Month::of(latest.ts)))?, &me, latest.ts)?;
+            Ok(())
+        })
+    }
+
+    /// Renames a conversation (admins).
+    pub fn rename_chat(&self, chat: &ChatId, name: &str) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            head::rename(ctx.doc(DocId::Head(*chat))?, &me, name)?;
+            Ok(())
+        })
+    }
+
+    /// Adds a member or changes a role (admins).
+    pub fn set_role(&self, chat: &ChatId, member: &AccountId, role: Role) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            head::set_role(ctx.doc(DocId::Head(*chat))?, &me, member, role)?;
+            Ok(())
+        })
+    }
+
+    /// Removes a member (admins) or leaves (oneself).
+    pub fn remove_member(&self, chat: &ChatId, member: &AccountId) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            head::remove_member(ctx.doc(DocId::Head(*chat))?, &me, member)?;
+            Ok(())
+        })
+    }
+
+    /// Sets pinned, muted or archived for a chat (synced to own devices).
+    pub fn set_chat_flag(&self, chat: &ChatId, setting: ChatSetting, value: bool) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            account::set_chat_flag(ctx.doc(DocId::Account(me))?, chat, setting, value)?;
+            Ok(())
+        })
+    }
+
+    /// Saves the draft of a chat.
+    pub fn set_draft(&self, chat: &ChatId, draft: &str) -> Result<(), ClientError> {
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            account::set_draft(ctx.doc(DocId::Account(me))?, chat, draft)?;
+            Ok(())
+        })
+    }
+
+    /// Changes the display name.
+    pub fn set_name(&self, name: &str) -> Result<(), ClientError> {
+        let me = self.identity.account_id();
+        self.write(|ctx| {
+            account::set_name(ctx.doc(DocId::Account(me))?, name)?;
+            Ok(())
+        })
+    }
+
+    fn view(
+        &self,
+        row: MessageRow,
+        names: &mut HashMap<AccountId, Option<String>>,
+    ) -> Result<MessageView, ClientError> {
+        let author_name = match names.get(&row.author) {
+            Some(name) => name.clone(),
+            None => {
+                let name = self.store.profile_name(&row.author)?;
+                names.insert(row.author, name.clone());
+                name
+            }
+        };
+        Ok(MessageView {
+            id: row.id,
+            chat_id: row.chat,
+            author: row.author,
+            author_name,
+            text: row.text,
+            ts: row.ts.millis(),
+            reply_to: row.reply_to,
+            edited: row.edited.is_some(),
+            deleted: row.deleted,
+            reactions: row
+                .reactions
+                .into_iter()
+                .map(|(emoji, who)| (emoji, who.into_iter().collect()))
+                .collect(),
+        })
+    }
+
+    /// Messages oldest first: the `limit` newest, or the `limit` before `before`.
+    pub fn messages(
+        &self,
+        chat: &ChatId,
+        limit: usize,
+        before: Option<&MessageId>,
+    ) -> Result<Vec<MessageView>, ClientError> {
+        self.require_chat(chat)?;
+        let mut names = HashMap::new();
+        let mut rows = self.store.messages(chat, before, limit)?;
+        rows.reverse();
+        rows.into_iter().map(|row| self.view(row, &mut names)).collect()
+    }
+
+    /// The chat list.
+    pub fn chats(&self) -> Result<Vec<ChatSummary>, ClientError> {
+        let me = self.identity.account_id();
+        let entries = self.store.chat_list(&me)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let name = if entry.chat.name.is_empty() && entry.chat.kind == ChatKind::Direct {
+                let other = entry.chat.members.keys().find(|a| **a != me).copied();
+                match other {
+                    Some(other) => self.store.profile_name(&other)?.unwrap_or_else(|| other.to_string()),
+                    None => String::new(),
+                }
+            } else {
+                entry.chat.name.clone()
+            };
+            let last_message = match entry.last_message {
+                Some(row) => Some(ReactionView {
+                    id: row.id,
+                    author_name: self
+                        .store
+                        .profile_name(&row.author)?
+                        .unwrap_or_else(|| row.author.to_string()),
+                    text: row.text,
+                    ts: row.ts.millis(),
+                }),
+                None => None,
+            };
+            out.push(ChatSummary {
+                chat_id: entry.chat.chat,
+                name,
+                kind: entry.chat.kind,
+                last_message,
+                unread: entry.unread,
+                pinned: entry.settings.pinned,
+                muted: entry.settings.muted,
+                archived: entry.settings.archived,
+                members: entry.chat.members,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Full-text search over all chats.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, ClientError> {
+        Ok(self.store.search(query, limit)?)
+    }
+
+    /// Compacts documents whose chunks have piled up. Call off the hot path.
+    pub fn compact(&self, min_chunks: u64) -> Result<usize, ClientError> {
+        let mut compacted = 0;
+        for id in self.store.doc_ids()? {
+            let (chunks, _) = self.store.doc_size(&id)?;
+            if chunks <= min_chunks {
+                continue;
+            }
+            let mut txn = self.store.begin_write()?;
+            let stored = txn.doc_chunks(&id, 0)?;
+            let Some(last) = stored.last().map(|c| c.seq) else {
+                continue;
+            };
+            let mut doc = Doc::load(
+                id,
+                &self.identity.device_id(),
+                stored.iter().map(|c| c.bytes.as_slice()),
+            )?;
+            let snapshot = doc.save();
+            txn.replace_with_snapshot(&id, last, &snapshot)?;
+            txn.commit()?;
+            compacted += 1;
+        }
+        Ok(compacted)
+    }
+
+    /// Loads a document from the store (read-only use: export, sync).
+    pub fn load_doc(&self, id: DocId) -> Result<Doc, ClientError> {
+        let chunks = self.store.doc_chunks(&id, 0)?;
+        Ok(Doc::load(
+            id,
+            &self.identity.device_id(),
+            chunks.iter().map(|c| c.bytes.as_slice()),
+        )?)
+    }
+
+    /// Records a verified device certificate (from an invite, a contact, a test).
+    pub fn learn_certificate(&self, cert: &DeviceCertificate) -> Result<(), ClientError> {
+        cert.verify()?;
+        let mut txn = self.store.begin_write()?;
+        txn.apply(&[ReadModelUpdate::Device(cert.clone())])?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Documents this profile shares with a peer of account `peer`: the
+    /// account document with own devices, and the head and segments of every
+    /// chat both are members of.
+    pub fn shared_docs(&self, peer: &AccountId) -> Result<Vec<DocId>, ClientError> {
+        let me = self.identity.account_id();
+        let mut out = Vec::new();
+        for id in self.store.doc_ids()? {
+            let shared = match id {
+                DocId::Account(owner) => owner == me && *peer == me,
+                DocId::Head(chat) | DocId::Segment(chat, _) => {
+                    *peer == me || (self.store.was_member(&chat, peer)? && self.store.was_member(&chat, &me)?)
+                }
+            };
+            if shared {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the sync state with a peer (on reconnect: never resume in-flight state).
+    pub fn reset_sync(&self, peer: &str) {
+        lock(&self.sessions).retain(|(p, _), _| p != peer);
+    }
+
+    /// The next sync message for `doc` to `peer`, if any.
+    pub fn sync_generate(&self, peer: &str, doc_id: DocId) -> Result<Option<Vec<u8>>, ClientError> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
+        let mut docs = lock(&self.docs);
+        if !docs.contains_key(&doc_id) {
+            docs.insert(
+                doc_id,
+                CachedDoc {
+                    doc: Doc::new(doc_id, &self.identity.device_id()),
+                    seq: 0,
+                },
+            );
+        }
+        let Some(cached) = docs.get_mut(&doc_id) else {
+            return Ok(None);
+        };
+        for chunk in self.store.doc_chunks(&doc_id, cached.seq)? {
+            cached.doc.load_stored(&chunk.bytes)?;
+            cached.seq = chunk.seq;
+        }
+        Ok(session.generate(&mut cached.doc))
+    }
+
+    /// Handles a sync message for `doc` from `peer`: validates and applies its
+    /// changes, stores them, quarantines what cannot be judged yet, and retries
+    /// quarantined changes when membership or certificates may have changed.
+    pub fn sync_receive(&self, peer: &str, doc_id: DocId, message: &[u8]) -> Result<usize, ClientError> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
+        let mut txn = self.store.begin_write()?;
+        let mut docs = lock(&self.docs);
+        if !docs.contains_key(&doc_id) {
+            docs.insert(
+                doc_id,
+                CachedDoc {
+                    doc: Doc::new(doc_id, &self.identity.device_id()),
+                    seq: 0,
+                },
+            );
+        }
+        let Some(cached) = docs.get_mut(&doc_id) else {
+            return Ok(0);
+        };
+        for chunk in txn.doc_chunks(&doc_id, cached.seq)? {
+            cached.doc.load_stored(&chunk.bytes)?;
+            cached.seq = chunk.seq;
+        }
+        let outcome = {
+            let directory = StoreDirectory::new(txn.as_mut());
+            session.receive(&mut cached.doc, message, &directory)
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                docs.remove(&doc_id);
+                return Err(err.into());
+            }
+        };
+        let mut accepted = outcome.accepted;
+        let mut seqs = Vec::new();
+        if !outcome.delta.chunk.is_empty() {
+            seqs.push((doc_id, txn.append_chunk(&doc_id, &outcome.delta.chunk)?));
+        }
+        txn.apply(&outcome.delta.updates)?;
+        for mut change in outcome.deferred {
+            txn.quarantine(&doc_id, change.hash().as_ref(), &change.bytes())?;
+        }
+        for rejection in &outcome.rejected {
+            tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
+        }
+        // New members or certificates may unblock quarantined changes.
+        if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
+            let retry: Vec<DocId> = match doc_id.chat() {
+                Some(chat) => std::iter::once(DocId::Head(chat))
+                    .chain(self.store.doc_ids()?.into_iter().filter(|d| d.chat() == Some(chat)))
+                    .collect(),
+                None => Vec::new(),
+            };
+            for other in retry {
+                let quarantined = txn.take_quarantined(&other)?;
+                if quarantined.is_empty() {
+                    continue;
+                }
+                let changes: Vec<automerge::Change> = quarantined
+                    .iter()
+                    .filter_map(|bytes| automerge::Change::from_bytes(bytes.clone()).ok())
+                    .collect();
+                if !docs.contains_key(&other) {
+                    docs.insert(
+                        other,
+                        CachedDoc {
+                            doc: Doc::new(other, &self.identity.device_id()),
+                            seq: 0,
+                        },
+                    );
+                }
+                let Some(target) = docs.get_mut(&other) else { continue };
+                for chunk in txn.doc_chunks(&other, target.seq)? {
+                    target.doc.load_stored(&chunk.bytes)?;
+                    target.seq = chunk.seq;
+                }
+                let retried = {
+                    let directory = StoreDirectory::new(txn.as_mut());
+                    apply_remote(&mut target.doc, changes, &directory)?
+                };
+                accepted += retried.accepted;
+                if !retried.delta.chunk.is_empty() {
+                    seqs.push((other, txn.append_chunk(&other, &retried.delta.chunk)?));
+                }
+                txn.apply(&retried.delta.updates)?;
+                for mut change in retried.deferred {
+                    txn.quarantine(&other, change.hash().as_ref(), &change.bytes())?;
+                }
+            }
+        }
+        if let Err(err) = txn.commit() {
+            docs.clear();
+            return Err(err.into());
+        }
+        for (id, seq) in seqs {
+            if let Some(cached) = docs.get_mut(&id) {
+                cached.seq = seq;
+            }
+        }
+        Ok(accepted)
+    }
+}

@@ -1,0 +1,178 @@
+//! A deterministic in-memory network between profiles: no sockets, no
+//! sleeps. Messages are delivered in an order drawn from a seeded generator,
+//! optionally dropped, and every run ends in a bounded number of messages or
+//! reports a sync loop.
+
+use crate::error::ClientError;
+use crate::profile::Profile;
+use kith_proto::DocId;
+use std::collections::BTreeSet;
+
+/// Statistics of one simulated run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Messages delivered.
+    pub delivered: usize,
+    /// Messages dropped on purpose.
+    pub dropped: usize,
+    /// Sync message bytes delivered.
+    pub bytes: usize,
+}
+
+/// Why a simulated run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// More messages than the bound: the protocol is looping.
+    #[error("sync did not settle within {0} messages")]
+    NoQuiescence(usize),
+    /// A profile operation failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+struct InFlight {
+    from: usize,
+    to: usize,
+    doc: DocId,
+    bytes: Vec<u8>,
+}
+
+/// The simulated network.
+#[derive(Debug)]
+pub struct SimNetwork {
+    state: u64,
+    drop_per_mille: u64,
+    max_messages: usize,
+}
+
+impl SimNetwork {
+    /// A network whose delivery order is fixed by `seed`.
+    pub fn new(seed: u64) -> SimNetwork {
+        SimNetwork {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            drop_per_mille: 0,
+            max_messages: 200_000,
+        }
+    }
+
+    /// Drops each message with this probability (per mille).
+    pub fn with_drops(mut self, per_mille: u64) -> SimNetwork {
+        self.drop_per_mille = per_mille.min(1000);
+        self
+    }
+
+    /// Bounds the number of messages in one run.
+    pub fn with_max_messages(mut self, max: usize) -> SimNetwork {
+        self.max_messages = max;
+        self
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*: small, deterministic, good enough to shuffle deliveries.
+        let mut x = self.state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn docs_between(a: &Profile, b: &Profile) -> Result<BTreeSet<DocId>, ClientError> {
+        let mut docs: BTreeSet<DocId> = a.shared_docs(&b.identity().account_id())?.into_iter().collect();
+        docs.extend(b.shared_docs(&a.identity().account_id())?);
+        Ok(docs)
+    }
+
+    fn name(profile: &Profile) -> String {
+        profile.identity().device_id().to_string()
+    }
+
+    fn offer(nodes: &[&Profile], from: usize, to: usize, queue: &mut Vec<InFlight>) -> Result<(), ClientError> {
+        for doc in Self::docs_between(nodes[from], nodes[to])? {
+            if let Some(bytes) = nodes[from].sync_generate(&Self::name(nodes[to]), doc)? {
+                queue.push(InFlight { from, to, doc, bytes });
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects every listed pair (fresh sync sessions, as after a reconnect)
+    /// and delivers messages until nothing is left to send.
+    pub fn run(&mut self, nodes: &[&Profile], links: &[(usize, usize)]) -> Result<SimStats, SimError> {
+        let mut stats = SimStats::default();
+        let mut queue: Vec<InFlight> = Vec::new();
+        for &(a, b) in links {
+            nodes[a].reset_sync(&Self::name(nodes[b]));
+            nodes[b].reset_sync(&Self::name(nodes[a]));
+            Self::offer(nodes, a, b, &mut queue)?;
+            Self::offer(nodes, b, a, &mut queue)?;
+        }
+        while !queue.is_empty() {
+            if stats.delivered + stats.dropped >= self.max_messages {
+                return Err(SimError::NoQuiescence(self.max_messages));
+            }
+            let index = usize::try_from(self.next() % queue.len() as u64).unwrap_or(0);
+            let message = queue.swap_remove(index);
+            if self.next() % 1000 < self.drop_per_mille {
+                stats.dropped += 1;
+                continue;
+            }
+            stats.delivered += 1;
+            stats.bytes += message.bytes.len();
+            let (from, to) = (nodes[message.from], nodes[message.to]);
+            let accepted = to.sync_receive(&Self::name(from), message.doc, &message.bytes)?;
+            if let Some(bytes) = to.sync_generate(&Self::name(from), message.doc)? {
+                queue.push(InFlight {
+                    from: message.to,
+                    to: message.from,
+                    doc: message.doc,
+                    bytes,
+                });
+            }
+            if accepted > 0 {
+                // What `to` learned may interest its other peers (and may make
+                // new documents shareable with them).
+                for &(a, b) in links {
+                    let other = if a == message.to {
+                        b
+                    } else if b == message.to {
+                        a
+                    } else {
+                        continue;
+                    };
+                    Self::offer(nodes, message.to, other, &mut queue)?;
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Runs until a run delivers nothing new: lossy runs stall when a message
+    /// is dropped, and reconnecting (fresh sessions) resumes them.
+    pub fn run_until_converged(
+        &mut self,
+        nodes: &[&Profile],
+        links: &[(usize, usize)],
+        max_rounds: usize,
+    ) -> Result<SimStats, SimError> {
+        let mut total = SimStats::default();
+        for _ in 0..max_rounds {
+            let stats = self.run(nodes, links)?;
+            total.delivered += stats.delivered;
+            total.dropped += stats.dropped;
+            total.bytes += stats.bytes;
+            if stats.dropped == 0 {
+                return Ok(total);
+            }
+        }
+        // Last round without losses.
+        let saved = self.drop_per_mille;
+        self.drop_per_mille = 0;
+        let stats = self.run(nodes, links);
+        self.drop_per_mille = saved;
+        let stats = stats?;
+        total.delivered += stats.delivered;
+        total.bytes += stats.bytes;
+        Ok(total)
+    }
+}

@@ -1,0 +1,302 @@
+//! Applying changes to a document and deriving the read-model updates.
+
+use crate::authority::{self, Directory, Overlay, Verdict, certificates_in, members_added_by};
+use crate::docs::{Doc, DocError, account, head, segment};
+use crate::readmodel::ReadModelUpdate;
+use crate::schema::{self, RootKey, SegmentKey};
+use automerge::transaction::CommitOptions;
+use automerge::{Change, ChangeHash, PatchAction, Prop, ROOT};
+use kith_proto::{DocId, MessageId};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// What one write did to one document: bytes to append and rows to update, to
+/// be stored in one transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocDelta {
+    /// Change bytes to append to the document's chunks (empty: nothing changed).
+    pub chunk: Vec<u8>,
+    /// Read-model updates.
+    pub updates: Vec<ReadModelUpdate>,
+}
+
+impl DocDelta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.chunk.is_empty() && self.updates.is_empty()
+    }
+}
+
+/// A change that was refused, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The change hash.
+    pub hash: ChangeHash,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of applying remote changes.
+#[derive(Debug, Default)]
+pub struct ApplyOutcome {
+    /// Bytes and rows to store.
+    pub delta: DocDelta,
+    /// How many changes were applied.
+    pub accepted: usize,
+    /// Changes refused for good.
+    pub rejected: Vec<Rejection>,
+    /// Changes that cannot be judged yet (unknown author or missing
+    /// dependencies); keep them and offer them again later.
+    pub deferred: Vec<Change>,
+}
+
+/// Commits pending local operations and returns what to store.
+pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64) -> DocDelta {
+    doc.automerge_mut()
+        .commit_with(CommitOptions::default().with_time(now_ms));
+    finish(doc, before, &[])
+}
+
+fn finish(doc: &mut Doc, before: &[ChangeHash], accepted: &[Change]) -> DocDelta {
+    let mut updates = read_model_updates(doc, before);
+    if let DocId::Head(chat) = doc.id() {
+        for change in accepted {
+            for account in members_added_by(change) {
+                updates.push(ReadModelUpdate::MemberEver { chat, account });
+            }
+        }
+    }
+    DocDelta {
+        chunk: doc.take_unpersisted(),
+        updates,
+    }
+}
+
+/// Every `member/` put in the document's history: the accounts ever made members.
+/// Deterministic, because every replica holds the same accepted changes.
+pub fn ever_members_updates(doc: &mut Doc) -> Vec<ReadModelUpdate> {
+    let DocId::Head(chat) = doc.id() else {
+        return Vec::new();
+    };
+    let changes = doc.automerge_mut().get_changes(&[]);
+    let accounts: BTreeSet<_> = changes.iter().flat_map(members_added_by).collect();
+    accounts
+        .into_iter()
+        .map(|account| ReadModelUpdate::MemberEver { chat, account })
+        .collect()
+}
+
+/// Validates and applies remote changes (in any order), returning what to
+/// store and what was refused or deferred.
+pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directory) -> Result<ApplyOutcome, DocError> {
+    let before = doc.heads();
+    let mut overlay = Overlay {
+        base: directory,
+        learned: BTreeMap::new(),
+        members: BTreeMap::new(),
+    };
+    let mut learned_certs = Vec::new();
+    for change in &changes {
+        for cert in certificates_in(change) {
+            overlay.learned.insert(cert.device, cert.account);
+            learned_certs.push(cert);
+        }
+    }
+    let chat = doc.id().chat();
+    let batch_segments = matches!(doc.id(), DocId::Segment(..));
+
+    let mut outcome = ApplyOutcome::default();
+    let mut pending: Vec<Change> = Vec::with_capacity(changes.len());
+    let mut seen: HashSet<ChangeHash> = HashSet::new();
+    for change in changes {
+        let hash = change.hash();
+        if seen.insert(hash) && doc.automerge_mut().get_change_by_hash(&hash).is_none() {
+            pending.push(change);
+        }
+    }
+    let mut available: HashSet<ChangeHash> = HashSet::new();
+    let mut refused: HashSet<ChangeHash> = HashSet::new();
+    let mut waiting: HashSet<ChangeHash> = HashSet::new();
+    let mut batch: Vec<Change> = Vec::new();
+    let mut accepted_changes: Vec<Change> = Vec::new();
+    loop {
+        let mut progress = false;
+        let mut still: Vec<Change> = Vec::new();
+        for change in pending {
+            let deps = change.deps();
+            if deps.iter().any(|d| refused.contains(d)) {
+                refused.insert(change.hash());
+                outcome.rejected.push(Rejection {
+                    hash: change.hash(),
+                    reason: "depends on a refused change".into(),
+                });
+                progress = true;
+                continue;
+            }
+            if deps.iter().any(|d| waiting.contains(d)) {
+                waiting.insert(change.hash());
+                outcome.deferred.push(change);
+                progress = true;
+                continue;
+            }
+            let have_deps = deps
+                .iter()
+                .all(|d| available.contains(d) || doc.automerge_mut().get_change_by_hash(d).is_some());
+            if !have_deps {
+                still.push(change);
+                continue;
+            }
+            progress = true;
+            match authority::validate(doc, &change, &overlay) {
+                Verdict::Accept => {
+                    available.insert(change.hash());
+                    if let (Some(chat), DocId::Head(_)) = (chat, doc.id()) {
+                        for account in members_added_by(&change) {
+                            overlay.members.entry(chat).or_default().insert(account);
+                        }
+                    }
+                    accepted_changes.push(change.clone());
+                    if batch_segments {
+                        batch.push(change);
+                    } else {
+                        doc.automerge_mut().apply_changes([change])?;
+                    }
+                    outcome.accepted += 1;
+                }
+                Verdict::Reject(reason) => {
+                    refused.insert(change.hash());
+                    outcome.rejected.push(Rejection {
+                        hash: change.hash(),
+                        reason,
+                    });
+                }
+                Verdict::Defer(_) => {
+                    waiting.insert(change.hash());
+                    outcome.deferred.push(change);
+                }
+            }
+        }
+        pending = still;
+        if !progress || pending.is_empty() {
+            break;
+        }
+    }
+    // Whatever still lacks dependencies waits for them.
+    outcome.deferred.extend(pending);
+    if !batch.is_empty() {
+        doc.automerge_mut().apply_changes(batch)?;
+    }
+    let mut delta = finish(doc, &before, &accepted_changes);
+    delta
+        .updates
+        .extend(learned_certs.into_iter().map(ReadModelUpdate::Device));
+    outcome.delta = delta;
+    Ok(outcome)
+}
+
+fn touched_root_keys(doc: &mut Doc, before: &[ChangeHash]) -> BTreeSet<String> {
+    let after = doc.heads();
+    if after == before {
+        return BTreeSet::new();
+    }
+    let patches = doc.automerge_mut().diff(before, &after);
+    let mut keys = BTreeSet::new();
+    for patch in patches {
+        if let Some((_, Prop::Map(key))) = patch.path.first() {
+            keys.insert(key.clone());
+            continue;
+        }
+        if patch.obj == ROOT {
+            match patch.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                    keys.insert(key);
+                }
+                PatchAction::Conflict { prop: Prop::Map(key) }
+                | PatchAction::Increment {
+                    prop: Prop::Map(key), ..
+                } => {
+                    keys.insert(key);
+                }
+                _ => {}
+            }
+        }
+    }
+    keys
+}
+
+/// The read-model updates for everything that changed since `before`.
+pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModelUpdate> {
+    let keys = touched_root_keys(doc, before);
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    match doc.id() {
+        DocId::Segment(chat, _) => {
+            let mut messages: BTreeSet<MessageId> = BTreeSet::new();
+            let mut updates = Vec::new();
+            for key in &keys {
+                match SegmentKey::parse(key) {
+                    Some(SegmentKey::Read(account)) => {
+                        if let Some(ts) = segment::read_position(doc, &account) {
+                            updates.push(ReadModelUpdate::ReadPosition { chat, account, ts });
+                        }
+                    }
+                    Some(other) => messages.extend(other.message()),
+                    None => {}
+                }
+            }
+            let rows = messages
+                .iter()
+                .filter_map(|id| segment::message_row(doc, chat, id))
+                .map(ReadModelUpdate::Message);
+            rows.chain(updates).collect()
+        }
+        DocId::Head(chat) => {
+            let mut updates: Vec<ReadModelUpdate> = head::chat_row(doc, chat)
+                .map(ReadModelUpdate::Chat)
+                .into_iter()
+                .collect();
+            if keys.iter().any(|k| k.starts_with(schema::DEVICE_PREFIX)) {
+                updates.extend(head::devices(doc).into_iter().map(ReadModelUpdate::Device));
+            }
+            updates
+        }
+        DocId::Account(owner) => {
+            let mut updates = Vec::new();
+            let mut chats = BTreeSet::new();
+            for key in &keys {
+                match RootKey::parse(key) {
+                    RootKey::Field(field) if field == schema::PROFILE_NAME => {
+                        if let Some(name) = account::name(doc) {
+                            updates.push(ReadModelUpdate::Profile { account: owner, name });
+                        }
+                    }
+                    RootKey::ChatSetting(chat, _) => {
+                        chats.insert(chat);
+                    }
+                    RootKey::Revoked(device) => {
+                        let at_ms = crate::docs::get_int(doc.automerge(), &ROOT, key).unwrap_or(0);
+                        updates.push(ReadModelUpdate::DeviceRevoked { device, at_ms });
+                    }
+                    _ => {}
+                }
+            }
+            if keys.iter().any(|k| k.starts_with(schema::DEVICE_PREFIX)) {
+                updates.extend(account::devices(doc).into_iter().map(ReadModelUpdate::Device));
+            }
+            for chat in chats {
+                updates.push(ReadModelUpdate::ChatSettings {
+                    chat,
+                    settings: account::chat_settings(doc, &chat),
+                });
+            }
+            updates
+        }
+    }
+}
+
+/// Every read-model row of a document, from scratch (rebuilding a store, tests).
+pub fn full_read_model(doc: &mut Doc) -> Vec<ReadModelUpdate> {
+    let mut updates = read_model_updates(doc, &[]);
+    updates.extend(ever_members_updates(doc));
+    updates
+}

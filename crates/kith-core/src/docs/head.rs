@@ -1,0 +1,173 @@
+//! Conversation head documents: kind, name, description, members and roles.
+
+use super::{Doc, DocError, get_bytes, get_str, keys_with_prefix};
+use crate::identity::DeviceCertificate;
+use crate::readmodel::ChatRow;
+use crate::schema::{self, ChatKind, MAX_NAME_BYTES, Role, RootKey};
+use automerge::transaction::Transactable;
+use automerge::{ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
+use kith_proto::{AccountId, ChatId, DocId};
+use std::collections::BTreeMap;
+
+fn check_name(what: &str, text: &str) -> Result<(), DocError> {
+    if text.len() > MAX_NAME_BYTES {
+        return Err(DocError::Invalid(format!(
+            "{what} is {} bytes; the limit is {MAX_NAME_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the first change of a conversation. `nonce` must be the one the
+/// chat id was derived from (see [`schema::chat_id_for`]).
+pub fn genesis(
+    doc: &mut Doc,
+    creator: &AccountId,
+    nonce: &[u8],
+    kind: ChatKind,
+    name: &str,
+    members: &[AccountId],
+    creator_cert: &DeviceCertificate,
+) -> Result<(), DocError> {
+    check_name("name", name)?;
+    let chat = match doc.id() {
+        DocId::Head(chat) => chat,
+        other => return Err(DocError::Invalid(format!("{other} is not a head document"))),
+    };
+    if schema::chat_id_for(creator, nonce) != chat {
+        return Err(DocError::Invalid("chat id does not match creator and nonce".into()));
+    }
+    let am = doc.automerge_mut();
+    am.put(ROOT, schema::SCHEMA_KEY, schema::SCHEMA_VERSION)?;
+    am.put(ROOT, schema::HEAD_CREATOR, creator.to_string())?;
+    am.put(ROOT, schema::HEAD_NONCE, ScalarValue::Bytes(nonce.to_vec()))?;
+    am.put(ROOT, schema::HEAD_KIND, kind.as_str())?;
+    am.put(ROOT, schema::HEAD_NAME, name)?;
+    am.put(ROOT, schema::member_key(creator), Role::Owner.as_str())?;
+    am.put(
+        ROOT,
+        schema::device_key(&creator_cert.device),
+        ScalarValue::Bytes(creator_cert.to_bytes()),
+    )?;
+    for member in members.iter().filter(|m| *m != creator) {
+        // In a direct chat both people are equals.
+        let role = if kind == ChatKind::Direct {
+            Role::Owner
+        } else {
+            Role::Member
+        };
+        am.put(ROOT, schema::member_key(member), role.as_str())?;
+    }
+    Ok(())
+}
+
+/// The role of `account` now.
+pub fn role_of(doc: &Doc, account: &AccountId) -> Option<Role> {
+    get_str(doc.automerge(), &ROOT, &schema::member_key(account)).and_then(|r| r.parse().ok())
+}
+
+/// The role of `account` in the document as it was at `heads`.
+pub fn role_at(doc: &Doc, account: &AccountId, heads: &[ChangeHash]) -> Option<Role> {
+    match doc
+        .automerge()
+        .get_at(ROOT, schema::member_key(account), heads)
+        .ok()??
+    {
+        (Value::Scalar(value), _) => value.as_str().and_then(|r| r.parse().ok()),
+        _ => None,
+    }
+}
+
+fn require_admin(doc: &Doc, actor: &AccountId) -> Result<Role, DocError> {
+    match role_of(doc, actor) {
+        Some(role) if role.is_admin() => Ok(role),
+        Some(_) => Err(DocError::NotAllowed("only admins can change the conversation".into())),
+        None => Err(DocError::NotAllowed("you are not a member of this conversation".into())),
+    }
+}
+
+/// Renames the conversation (admins only).
+pub fn rename(doc: &mut Doc, actor: &AccountId, name: &str) -> Result<(), DocError> {
+    check_name("name", name)?;
+    require_admin(doc, actor)?;
+    doc.automerge_mut().put(ROOT, schema::HEAD_NAME, name)?;
+    Ok(())
+}
+
+/// Sets the description (admins only).
+pub fn set_description(doc: &mut Doc, actor: &AccountId, text: &str) -> Result<(), DocError> {
+    check_name("description", text)?;
+    require_admin(doc, actor)?;
+    doc.automerge_mut().put(ROOT, schema::HEAD_DESCRIPTION, text)?;
+    Ok(())
+}
+
+/// Adds a member or changes a role. Admins manage members and admins; only
+/// owners make or unmake owners.
+pub fn set_role(doc: &mut Doc, actor: &AccountId, member: &AccountId, role: Role) -> Result<(), DocError> {
+    let actor_role = require_admin(doc, actor)?;
+    let current = role_of(doc, member);
+    if (role == Role::Owner || current == Some(Role::Owner)) && actor_role != Role::Owner {
+        return Err(DocError::NotAllowed("only owners can make or change owners".into()));
+    }
+    doc.automerge_mut()
+        .put(ROOT, schema::member_key(member), role.as_str())?;
+    Ok(())
+}
+
+/// Removes a member (admins), or leaves (anyone, for themselves).
+pub fn remove_member(doc: &mut Doc, actor: &AccountId, member: &AccountId) -> Result<(), DocError> {
+    let current = role_of(doc, member).ok_or_else(|| DocError::NotAllowed("not a member".into()))?;
+    if actor != member {
+        let actor_role = require_admin(doc, actor)?;
+        if current == Role::Owner && actor_role != Role::Owner {
+            return Err(DocError::NotAllowed("only owners can remove owners".into()));
+        }
+    }
+    doc.automerge_mut().delete(ROOT, schema::member_key(member))?;
+    Ok(())
+}
+
+/// Publishes a device certificate so other members can attribute its changes.
+pub fn add_device(doc: &mut Doc, cert: &DeviceCertificate) -> Result<(), DocError> {
+    let key = schema::device_key(&cert.device);
+    if get_bytes(doc.automerge(), &ROOT, &key).is_none() {
+        doc.automerge_mut()
+            .put(ROOT, key, ScalarValue::Bytes(cert.to_bytes()))?;
+    }
+    Ok(())
+}
+
+/// Every verified device certificate published in the document.
+pub fn devices(doc: &Doc) -> Vec<DeviceCertificate> {
+    keys_with_prefix(doc.automerge(), schema::DEVICE_PREFIX)
+        .iter()
+        .filter_map(|key| get_bytes(doc.automerge(), &ROOT, key))
+        .filter_map(|bytes| DeviceCertificate::from_bytes(&bytes).ok())
+        .collect()
+}
+
+/// Current members and roles.
+pub fn members(doc: &Doc) -> BTreeMap<AccountId, Role> {
+    keys_with_prefix(doc.automerge(), schema::MEMBER_PREFIX)
+        .iter()
+        .filter_map(|key| match RootKey::parse(key) {
+            RootKey::Member(account) => role_of(doc, &account).map(|role| (account, role)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The read-model row, or `None` before the genesis change arrived.
+pub fn chat_row(doc: &Doc, chat: ChatId) -> Option<ChatRow> {
+    let am = doc.automerge();
+    let kind = get_str(am, &ROOT, schema::HEAD_KIND).and_then(|k| ChatKind::parse(&k))?;
+    Some(ChatRow {
+        chat,
+        kind,
+        name: get_str(am, &ROOT, schema::HEAD_NAME).unwrap_or_default(),
+        description: get_str(am, &ROOT, schema::HEAD_DESCRIPTION).unwrap_or_default(),
+        members: members(doc),
+    })
+}

@@ -1,0 +1,212 @@
+//! Automerge documents: one wrapper type and the typed operations of each kind.
+
+pub mod account;
+pub mod head;
+pub mod segment;
+
+use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
+use kith_proto::{DeviceId, DocId};
+
+/// Why a document operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    /// Stored or received bytes are not a valid Automerge document or change.
+    #[error("document {doc} is corrupt: {reason}")]
+    Corrupt {
+        /// The document.
+        doc: DocId,
+        /// Automerge's complaint.
+        reason: String,
+    },
+    /// The document was written by a newer schema than this build understands.
+    #[error("document {doc} has schema version {found}; this build understands up to {supported}")]
+    UnknownSchema {
+        /// The document.
+        doc: DocId,
+        /// The version found.
+        found: i64,
+        /// The newest version understood.
+        supported: i64,
+    },
+    /// An Automerge operation failed.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// The message does not exist in this document.
+    #[error("message {0} not found")]
+    NoSuchMessage(String),
+    /// This account may not do that (local refusal; honest replicas refuse it too).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// Input out of bounds (too long, empty, ...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+/// One Automerge document with its id, written by this device's actor.
+#[derive(Clone)]
+pub struct Doc {
+    id: DocId,
+    inner: AutoCommit,
+    persisted: Vec<ChangeHash>,
+}
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Doc").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// The Automerge actor id of a device: its 32-byte public key.
+pub fn actor_of(device: &DeviceId) -> ActorId {
+    ActorId::from(device.as_bytes().as_slice())
+}
+
+/// The device behind an Automerge actor id, if it is one.
+pub fn device_of(actor: &ActorId) -> Option<DeviceId> {
+    DeviceId::from_slice(actor.to_bytes()).ok()
+}
+
+impl Doc {
+    /// An empty document that `device` will write to.
+    pub fn new(id: DocId, device: &DeviceId) -> Doc {
+        Doc {
+            id,
+            inner: AutoCommit::new().with_actor(actor_of(device)),
+            persisted: Vec::new(),
+        }
+    }
+
+    /// Loads a document from stored chunks (a snapshot and/or change chunks, in order).
+    /// Everything loaded counts as persisted.
+    pub fn load<'a>(id: DocId, device: &DeviceId, chunks: impl IntoIterator<Item = &'a [u8]>) -> Result<Doc, DocError> {
+        let mut doc = Doc::new(id, device);
+        for chunk in chunks {
+            doc.load_stored(chunk)?;
+        }
+        doc.check_schema()?;
+        Ok(doc)
+    }
+
+    /// Applies a chunk that was stored by this or another process of this
+    /// profile (already validated when it was first received).
+    pub fn load_stored(&mut self, chunk: &[u8]) -> Result<(), DocError> {
+        self.inner.load_incremental(chunk).map_err(|err| DocError::Corrupt {
+            doc: self.id,
+            reason: err.to_string(),
+        })?;
+        self.persisted = self.inner.get_heads();
+        Ok(())
+    }
+
+    /// Refuses documents written by a newer schema.
+    pub fn check_schema(&self) -> Result<(), DocError> {
+        match self.inner.get(ROOT, crate::schema::SCHEMA_KEY)? {
+            Some((Value::Scalar(value), _)) => match value.as_ref() {
+                ScalarValue::Int(found) if *found > crate::schema::SCHEMA_VERSION => Err(DocError::UnknownSchema {
+                    doc: self.id,
+                    found: *found,
+                    supported: crate::schema::SCHEMA_VERSION,
+                }),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The document id.
+    pub fn id(&self) -> DocId {
+        self.id
+    }
+
+    /// Current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.inner.get_heads()
+    }
+
+    /// Read access to the Automerge document.
+    pub fn automerge(&self) -> &AutoCommit {
+        &self.inner
+    }
+
+    /// Mutable access for the typed operations and the sync code of this crate.
+    pub(crate) fn automerge_mut(&mut self) -> &mut AutoCommit {
+        &mut self.inner
+    }
+
+    /// Everything not yet persisted, as one chunk to append to the store, and
+    /// marks it persisted. Empty when nothing changed.
+    pub fn take_unpersisted(&mut self) -> Vec<u8> {
+        self.inner.commit();
+        let heads = self.inner.get_heads();
+        if heads == self.persisted {
+            return Vec::new();
+        }
+        let bytes = self.inner.save_after(&self.persisted);
+        self.persisted = heads;
+        bytes
+    }
+
+    /// A compacted snapshot of the whole document (standard `.automerge` format).
+    pub fn save(&mut self) -> Vec<u8> {
+        self.inner.save()
+    }
+
+    /// Number of changes in the document's history.
+    pub fn change_count(&mut self) -> usize {
+        self.inner.get_changes(&[]).len()
+    }
+}
+
+/// Reads a string at a root key or in an object.
+pub(crate) fn get_str(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<String> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(value), _) => match value.as_ref() {
+            ScalarValue::Str(text) => Some(text.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads an integer at a root key or in an object.
+pub(crate) fn get_int(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<i64> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(value), _) => match value.as_ref() {
+            ScalarValue::Int(n) => Some(*n),
+            ScalarValue::Uint(n) => i64::try_from(*n).ok(),
+            ScalarValue::Timestamp(n) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads a boolean at a root key.
+pub(crate) fn get_bool(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<bool> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(value), _) => match value.as_ref() {
+            ScalarValue::Boolean(b) => Some(*b),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads bytes at a root key.
+pub(crate) fn get_bytes(doc: &AutoCommit, obj: &automerge::ObjId, key: &str) -> Option<Vec<u8>> {
+    match doc.get(obj, key).ok()?? {
+        (Value::Scalar(value), _) => match value.as_ref() {
+            ScalarValue::Bytes(bytes) => Some(bytes.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Root keys that start with `prefix`, in order.
+pub(crate) fn keys_with_prefix(doc: &AutoCommit, prefix: &str) -> Vec<String> {
+    let end = format!("{prefix}\u{10FFFF}");
+    doc.map_range(ROOT, prefix.to_owned()..end)
+        .map(|item| item.key.to_string())
+        .collect()
+}

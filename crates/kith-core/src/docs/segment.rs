@@ -1,0 +1,207 @@
+//! Message segment documents: one per conversation per calendar month.
+
+use super::{Doc, DocError, get_int, get_str, keys_with_prefix};
+use crate::readmodel::MessageRow;
+use crate::schema::{
+    self, MAX_REACTION_BYTES, MAX_TEXT_BYTES, MSG_AUTHOR, MSG_DELETED, MSG_DEVICE, MSG_EDITED, MSG_REPLY_TO, MSG_TEXT,
+    SegmentKey,
+};
+use automerge::transaction::Transactable;
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a new message says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The id (minted from the send time and the device).
+    pub id: MessageId,
+    /// The author's account.
+    pub author: AccountId,
+    /// The sending device.
+    pub device: DeviceId,
+    /// The text.
+    pub text: String,
+    /// The message it answers, if any.
+    pub reply_to: Option<MessageId>,
+}
+
+fn check_text(text: &str) -> Result<(), DocError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(DocError::Invalid(format!(
+            "message text is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn ensure_schema(doc: &mut Doc) -> Result<(), DocError> {
+    let am = doc.automerge_mut();
+    if am.get(ROOT, schema::SCHEMA_KEY)?.is_none() {
+        am.put(ROOT, schema::SCHEMA_KEY, schema::SCHEMA_VERSION)?;
+    }
+    Ok(())
+}
+
+fn message_obj(doc: &Doc, id: &MessageId) -> Result<ObjId, DocError> {
+    match doc.automerge().get(ROOT, schema::message_key(id))? {
+        Some((Value::Object(ObjType::Map), obj)) => Ok(obj),
+        _ => Err(DocError::NoSuchMessage(id.to_string())),
+    }
+}
+
+/// Writes a new message.
+pub fn send(doc: &mut Doc, message: &NewMessage) -> Result<(), DocError> {
+    check_text(&message.text)?;
+    if !message.id.minted_by(&message.device) {
+        return Err(DocError::Invalid(
+            "message id was not minted by the sending device".into(),
+        ));
+    }
+    ensure_schema(doc)?;
+    let am = doc.automerge_mut();
+    let obj = am.put_object(ROOT, schema::message_key(&message.id), ObjType::Map)?;
+    am.put(&obj, MSG_AUTHOR, message.author.to_string())?;
+    am.put(&obj, MSG_DEVICE, message.device.to_string())?;
+    am.put(&obj, MSG_TEXT, message.text.as_str())?;
+    if let Some(reply_to) = message.reply_to {
+        am.put(&obj, MSG_REPLY_TO, reply_to.to_string())?;
+    }
+    Ok(())
+}
+
+fn own_message(doc: &Doc, id: &MessageId, account: &AccountId) -> Result<ObjId, DocError> {
+    let obj = message_obj(doc, id)?;
+    let author = get_str(doc.automerge(), &obj, MSG_AUTHOR);
+    if author.as_deref() != Some(account.to_string().as_str()) {
+        return Err(DocError::NotAllowed(
+            "only the author can edit or delete a message".into(),
+        ));
+    }
+    if get_int(doc.automerge(), &obj, MSG_DELETED).is_some() {
+        return Err(DocError::NotAllowed("the message was deleted".into()));
+    }
+    Ok(obj)
+}
+
+/// Replaces the text of one of `account`'s messages.
+pub fn edit(doc: &mut Doc, id: &MessageId, account: &AccountId, text: &str, ts: Hlc) -> Result<(), DocError> {
+    check_text(text)?;
+    let obj = own_message(doc, id, account)?;
+    let am = doc.automerge_mut();
+    am.put(&obj, MSG_TEXT, text)?;
+    am.put(&obj, MSG_EDITED, ts.to_i64())?;
+    Ok(())
+}
+
+/// Deletes one of `account`'s messages for everyone: the text leaves the
+/// current state of the document, a tombstone stays.
+pub fn delete(doc: &mut Doc, id: &MessageId, account: &AccountId, ts: Hlc) -> Result<(), DocError> {
+    let obj = own_message(doc, id, account)?;
+    let am = doc.automerge_mut();
+    am.delete(&obj, MSG_TEXT)?;
+    am.put(&obj, MSG_DELETED, ts.to_i64())?;
+    Ok(())
+}
+
+/// Adds or removes `account`'s reaction `emoji` to a message in this segment.
+pub fn react(
+    doc: &mut Doc,
+    id: &MessageId,
+    account: &AccountId,
+    emoji: &str,
+    remove: bool,
+    ts: Hlc,
+) -> Result<(), DocError> {
+    let emoji = emoji.trim();
+    if emoji.is_empty() || emoji.len() > MAX_REACTION_BYTES || emoji.contains('/') {
+        return Err(DocError::Invalid(format!("{emoji:?} is not a reaction")));
+    }
+    message_obj(doc, id)?;
+    ensure_schema(doc)?;
+    let key = schema::reaction_key(id, account, emoji);
+    let am = doc.automerge_mut();
+    if remove {
+        if am.get(ROOT, key.as_str())?.is_some() {
+            am.delete(ROOT, key)?;
+        }
+    } else {
+        am.put(ROOT, key, ts.to_i64())?;
+    }
+    Ok(())
+}
+
+/// Moves `account`'s read position forward to `ts` (never back).
+pub fn mark_read(doc: &mut Doc, account: &AccountId, ts: Hlc) -> Result<bool, DocError> {
+    if read_position(doc, account).is_some_and(|current| current >= ts) {
+        return Ok(false);
+    }
+    ensure_schema(doc)?;
+    doc.automerge_mut().put(ROOT, schema::read_key(account), ts.to_i64())?;
+    Ok(true)
+}
+
+/// `account`'s read position in this segment (the largest of concurrent writes).
+pub fn read_position(doc: &Doc, account: &AccountId) -> Option<Hlc> {
+    let values = doc.automerge().get_all(ROOT, schema::read_key(account)).ok()?;
+    values
+        .into_iter()
+        .filter_map(|(value, _)| match value {
+            Value::Scalar(s) => s.as_i64(),
+            Value::Object(_) => None,
+        })
+        .max()
+        .map(Hlc::from_i64)
+}
+
+/// Ids of all messages in this segment, oldest first.
+pub fn message_ids(doc: &Doc) -> Vec<MessageId> {
+    keys_with_prefix(doc.automerge(), schema::MESSAGE_PREFIX)
+        .iter()
+        .filter_map(|key| match SegmentKey::parse(key) {
+            Some(SegmentKey::Message(id)) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The read-model row of one message, or `None` if it is not (validly) here.
+pub fn message_row(doc: &Doc, chat: ChatId, id: &MessageId) -> Option<MessageRow> {
+    let am = doc.automerge();
+    let obj = message_obj(doc, id).ok()?;
+    let author: AccountId = get_str(am, &obj, MSG_AUTHOR)?.parse().ok()?;
+    let device: DeviceId = get_str(am, &obj, MSG_DEVICE)?.parse().ok()?;
+    let deleted = get_int(am, &obj, MSG_DELETED).is_some();
+    let text = if deleted { None } else { get_str(am, &obj, MSG_TEXT) };
+    let reply_to = get_str(am, &obj, MSG_REPLY_TO).and_then(|r| r.parse().ok());
+    let edited = get_int(am, &obj, MSG_EDITED).map(Hlc::from_i64);
+    let mut reactions: BTreeMap<String, BTreeSet<AccountId>> = BTreeMap::new();
+    if !deleted {
+        for key in keys_with_prefix(am, &schema::reaction_prefix(id)) {
+            if let Some(SegmentKey::Reaction { account, emoji, .. }) = SegmentKey::parse(&key) {
+                reactions.entry(emoji).or_default().insert(account);
+            }
+        }
+    }
+    Some(MessageRow {
+        chat,
+        id: *id,
+        author,
+        device,
+        ts: id.ts(),
+        text,
+        reply_to,
+        edited,
+        deleted,
+        reactions,
+    })
+}
+
+/// The conversation of a segment document id.
+pub fn chat_of(doc: &Doc) -> Option<ChatId> {
+    match doc.id() {
+        DocId::Segment(chat, _) => Some(chat),
+        _ => None,
+    }
+}
