@@ -1,0 +1,29 @@
+//! `cargo xtask bench`: the benchmark harness, always in release mode.
+
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::process;
+use crate::workspace::Workspace;
+
+/// kith-bench's arguments when none are given.
+const DEFAULT_ARGS: &[&str] = &["local"];
+
+/// Runs `kith-bench ARGS` (default: `local`).
+pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
+    let mut cmd = if args.is_empty() {
+        command(ws, DEFAULT_ARGS)
+    } else {
+        command(ws, args)
+    };
+    process::run(&mut cmd)
+}
+
+/// `cargo run --release --locked -p kith-bench -- ARGS`.
+pub fn command(ws: &Workspace, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
+    let mut cmd = ws.cargo();
+    cmd.args(["run", "--release", "--locked", "-p", "kith-bench", "--"])
+        .args(args);
+    cmd
+}

@@ -1,0 +1,247 @@
+//! `cargo xtask setup`: idempotent installs of what building and testing
+//! Kith needs. Every step checks first and prints one line saying what it did
+//! or that it was already there.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::{self, find_program, is_root};
+use crate::workspace::Workspace;
+
+/// A group of Debian packages with the reason the project needs them.
+#[derive(Debug)]
+pub struct PackageGroup {
+    /// What the packages are for, shown in setup's output.
+    pub purpose: &'static str,
+    /// Debian package names.
+    pub packages: &'static [&'static str],
+}
+
+/// Every Debian package the project needs, grouped by purpose. To need a
+/// new package, add it here (to a group or as a new group); nothing else
+/// changes.
+pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
+    PackageGroup {
+        purpose: "build toolchain",
+        packages: &["build-essential", "pkg-config"],
+    },
+    PackageGroup {
+        purpose: "OS keyring tests (private D-Bus session with gnome-keyring)",
+        packages: &["dbus", "dbus-x11", "gnome-keyring", "libsecret-tools"],
+    },
+];
+
+/// What a user on a system without apt-get must install by hand.
+const MANUAL_INSTALL_HINT: &str = if cfg!(target_os = "macos") {
+    "the Xcode command line tools (`xcode-select --install`)"
+} else if cfg!(windows) {
+    "Visual Studio Build Tools with the \"Desktop development with C++\" workload"
+} else {
+    "a C toolchain (cc, make) and pkg-config; for real-keyring tests: dbus \
+     (dbus-run-session), gnome-keyring and libsecret's secret-tool"
+};
+
+/// rustup components the checks need.
+const RUSTUP_COMPONENTS: &[&str] = &["clippy", "rustfmt"];
+
+/// A command-line tool installed with `cargo install` at an exact version.
+#[derive(Debug)]
+pub struct PinnedTool {
+    /// The crate to install.
+    pub krate: &'static str,
+    /// The binary the crate installs (checked with `BINARY --version`).
+    pub binary: &'static str,
+    /// The exact version; `BINARY --version` must print it as a word.
+    pub version: &'static str,
+    /// Whether to pass `--locked` (some crates' lockfiles do not resolve).
+    pub locked: bool,
+}
+
+/// Tools installed with `cargo install NAME --version X` when `NAME --version`
+/// does not report X. Empty for now; for example, the UI build will need
+/// `PinnedTool { krate: "wasm-bindgen-cli", binary: "wasm-bindgen",
+/// version: "0.2.130", locked: false }` (its version must equal the
+/// `wasm-bindgen` crate in Cargo.lock).
+const PINNED_TOOLS: &[PinnedTool] = &[];
+
+/// Runs every setup step.
+pub fn run(ws: &Workspace) -> Result<()> {
+    debian_packages()?;
+    rustup_components(ws)?;
+    pinned_tools(ws)?;
+    Ok(())
+}
+
+/// Installs missing Debian packages: one `apt-get update`, one
+/// `apt-get install`, and only if something is missing.
+fn debian_packages() -> Result<()> {
+    let all = || {
+        DEBIAN_PACKAGES
+            .iter()
+            .flat_map(|group| group.packages.iter())
+    };
+    if !cfg!(target_os = "linux") {
+        println!(
+            "setup: system packages: not Linux; install yourself if missing: {MANUAL_INSTALL_HINT}"
+        );
+        return Ok(());
+    }
+    if find_program("apt-get").is_none() || find_program("dpkg-query").is_none() {
+        let names = all().copied().collect::<Vec<_>>().join(" ");
+        println!(
+            "setup: system packages: no apt-get; install the equivalents of these Debian packages yourself: {names}"
+        );
+        return Ok(());
+    }
+
+    let mut missing = Vec::new();
+    for &package in all() {
+        if !is_installed(package)? {
+            missing.push(package);
+        }
+    }
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+        let still_missing: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|package| !matches!(is_installed(package), Ok(true)))
+            .collect();
+        if !still_missing.is_empty() {
+            bail!(
+                "apt-get install succeeded but these packages are still not installed: {}",
+                still_missing.join(" ")
+            );
+        }
+    }
+    for group in DEBIAN_PACKAGES {
+        let (new, old): (Vec<&str>, Vec<&str>) = group
+            .packages
+            .iter()
+            .partition(|package| missing.contains(package));
+        let mut parts = Vec::new();
+        if !new.is_empty() {
+            parts.push(format!("installed {}", new.join(" ")));
+        }
+        if !old.is_empty() {
+            parts.push(format!("already installed {}", old.join(" ")));
+        }
+        println!("setup: apt, {}: {}", group.purpose, parts.join("; "));
+    }
+    Ok(())
+}
+
+/// Whether dpkg reports `package` as installed.
+fn is_installed(package: &str) -> Result<bool> {
+    let out = process::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))?;
+    Ok(out.status.success()
+        && String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+}
+
+/// `apt-get update` then `apt-get install` of `packages`, through sudo when
+/// not root.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let use_sudo = if is_root() {
+        false
+    } else if find_program("sudo").is_some() {
+        true
+    } else {
+        bail!(
+            "missing Debian packages and neither root nor sudo available; as root run: \
+             apt-get update && apt-get install -y --no-install-recommends {}",
+            packages.join(" ")
+        );
+    };
+    let apt_get = |args: &[&str]| {
+        let mut cmd = if use_sudo {
+            let mut cmd = Command::new("sudo");
+            // sudo resets the environment, so pass the variable through env(1).
+            cmd.args(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            cmd
+        } else {
+            let mut cmd = Command::new("apt-get");
+            cmd.env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        cmd.args(args);
+        cmd
+    };
+    process::run(&mut apt_get(&["update"]))?;
+    let mut install = apt_get(&["install", "-y", "--no-install-recommends"]);
+    install.args(packages);
+    process::run(&mut install)
+}
+
+/// Adds missing rustup components (from the workspace root, so a
+/// rust-toolchain file there applies).
+fn rustup_components(ws: &Workspace) -> Result<()> {
+    if find_program("rustup").is_none() {
+        println!(
+            "setup: rustup: not found; make sure your toolchain has {}",
+            RUSTUP_COMPONENTS.join(" and ")
+        );
+        return Ok(());
+    }
+    let installed =
+        process::stdout_of(
+            ws.command("rustup")
+                .args(["component", "list", "--installed"]),
+        )?;
+    let is_installed = |component: &str| {
+        installed
+            .lines()
+            .map(str::trim)
+            .any(|line| line == component || line.starts_with(&format!("{component}-")))
+    };
+    let missing: Vec<&str> = RUSTUP_COMPONENTS
+        .iter()
+        .copied()
+        .filter(|component| !is_installed(component))
+        .collect();
+    if !missing.is_empty() {
+        process::run(
+            ws.command("rustup")
+                .args(["component", "add"])
+                .args(&missing),
+        )?;
+    }
+    for component in RUSTUP_COMPONENTS {
+        let what = if missing.contains(component) {
+            "installed"
+        } else {
+            "already installed"
+        };
+        println!("setup: rustup component {component}: {what}");
+    }
+    Ok(())
+}
+
+/// Installs every [`PINNED_TOOLS`] entry whose binary does not report the
+/// pinned version.
+fn pinned_tools(ws: &Workspace) -> Result<()> {
+    for tool in PINNED_TOOLS {
+        if reports_version(tool) {
+            println!("setup: {} {}: already installed", tool.binary, tool.version);
+            continue;
+        }
+        let mut cmd = ws.cargo();
+        cmd.args(["install", tool.krate, "--version", tool.version]);
+        if tool.locked {
+            cmd.arg("--locked");
+        }
+        process::run(&mut cmd)
+            .with_context(|| format!("installing {} {}", tool.krate, tool.version))?;
+        println!("setup: {} {}: installed", tool.binary, tool.version);
+    }
+    Ok(())
+}
+
+/// Whether `BINARY --version` runs and prints the pinned version as a word
+/// (so 0.2.13 does not match 0.2.130).
+fn reports_version(tool: &PinnedTool) -> bool {
+    process::stdout_of(Command::new(tool.binary).arg("--version")).is_ok_and(|out| {
+        out.split_whitespace()
+            .any(|word| word.trim_start_matches('v') == tool.version)
+    })
+}

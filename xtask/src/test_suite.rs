@@ -1,0 +1,102 @@
+//! `cargo xtask test`: everything CI checks, in order, stopping at the first
+//! failure.
+
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::process::find_program;
+use crate::steps::Steps;
+use crate::workspace::Workspace;
+use crate::{bench, setup};
+
+/// Flags of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Skip the quick benchmark run.
+    #[arg(long)]
+    no_bench: bool,
+    /// Skip `setup` (system packages, rustup components, pinned tools).
+    #[arg(long)]
+    skip_setup: bool,
+}
+
+/// The password of the throwaway login keyring the tests unlock.
+const TEST_KEYRING_PASSWORD: &str = "kith-test";
+
+/// Runs the steps, then prints a summary whether they passed or not.
+pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
+    println!("CARGO_TARGET_DIR={}", ws.target_dir.display());
+    let mut steps = Steps::default();
+    let result = run_steps(ws, args, &mut steps);
+    steps.print_summary();
+    result
+}
+
+/// setup, fmt, clippy, test, bench.
+fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
+    if !args.skip_setup {
+        println!("==> setup");
+        steps.time("setup", || setup::run(ws))?;
+    }
+    steps.command("fmt", ws.cargo().args(["fmt", "--all", "--", "--check"]))?;
+    steps.command(
+        "clippy",
+        ws.cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    cargo_test(ws, steps)?;
+    if !args.no_bench {
+        steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
+    }
+    Ok(())
+}
+
+/// `cargo test --workspace --locked`, inside a private D-Bus session with an
+/// unlocked gnome-keyring when those exist, so tests can use the real Secret
+/// Service (they check `KITH_TEST_REAL_KEYRING=1`).
+fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
+    const CARGO_TEST: [&str; 4] = ["cargo", "test", "--workspace", "--locked"];
+    if find_program("dbus-run-session").is_none() || find_program("gnome-keyring-daemon").is_none()
+    {
+        println!(
+            "note: dbus-run-session or gnome-keyring-daemon not found: tests that need the real OS keyring will skip"
+        );
+        return steps.command("test", ws.command(CARGO_TEST[0]).args(&CARGO_TEST[1..]));
+    }
+
+    // The keyring files live in a fresh directory under the target dir, never
+    // in the user's own ~/.local/share/keyrings, whose password we do not know.
+    let keyring_home = ws.target_dir.join("kith-test-keyring");
+    if keyring_home.exists() {
+        fs::remove_dir_all(&keyring_home)
+            .with_context(|| format!("removing {}", keyring_home.display()))?;
+    }
+    fs::create_dir_all(&keyring_home)
+        .with_context(|| format!("creating {}", keyring_home.display()))?;
+
+    let script = format!(
+        "printf '{TEST_KEYRING_PASSWORD}\\n' | XDG_DATA_HOME=\"$KITH_TEST_KEYRING_HOME\" \
+         gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec \"$@\""
+    );
+    let mut cmd: Command = ws.command("dbus-run-session");
+    cmd.args(["--", "sh", "-c", &script, "sh"])
+        .args(CARGO_TEST)
+        .env("KITH_TEST_KEYRING_HOME", &keyring_home)
+        .env("KITH_TEST_REAL_KEYRING", "1");
+    println!(
+        "note: private D-Bus session with an unlocked gnome-keyring; KITH_TEST_REAL_KEYRING=1"
+    );
+    let result = steps.command("test", &mut cmd);
+    // Best effort: the directory is recreated on the next run anyway.
+    let _ = fs::remove_dir_all(&keyring_home);
+    result
+}
