@@ -4,7 +4,9 @@
 use crate::apply::{ApplyOutcome, apply_remote};
 use crate::authority::Directory;
 use crate::docs::{Doc, DocError};
+use automerge::ChangeHash;
 use automerge::sync::{self, SyncDoc};
+use std::collections::HashMap;
 
 /// Why a sync message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,10 @@ pub enum SyncError {
 #[derive(Debug, Default, Clone)]
 pub struct SyncSession {
     state: sync::State,
+    /// Changes the peer has that we refused or deferred, with their
+    /// dependencies. We present the peer's heads to Automerge as if these did
+    /// not exist, or Automerge would ask for them again and again.
+    withheld: HashMap<ChangeHash, Vec<ChangeHash>>,
 }
 
 impl SyncSession {
@@ -37,7 +43,10 @@ impl SyncSession {
     /// kept by Automerge's encoding, so this is safe across reconnects.
     pub fn restore(bytes: &[u8]) -> Result<SyncSession, SyncError> {
         sync::State::decode(bytes)
-            .map(|state| SyncSession { state })
+            .map(|state| SyncSession {
+                state,
+                withheld: HashMap::new(),
+            })
             .map_err(|err| SyncError::CorruptState(err.to_string()))
     }
 
@@ -62,7 +71,8 @@ impl SyncSession {
         bytes: &[u8],
         directory: &dyn Directory,
     ) -> Result<ApplyOutcome, SyncError> {
-        let message = sync::Message::decode(bytes).map_err(|err| SyncError::Malformed(err.to_string()))?;
+        let mut message = sync::Message::decode(bytes).map_err(|err| SyncError::Malformed(err.to_string()))?;
+        message.heads = self.visible_heads(message.heads);
         if message.changes.is_empty() {
             doc.automerge_mut()
                 .sync()
@@ -80,7 +90,19 @@ impl SyncSession {
             .receive_sync_message(&mut scratch_state, message.clone())
             .map_err(|err| SyncError::Malformed(err.to_string()))?;
         let new_changes = scratch.get_changes(&before);
+        let deps: HashMap<ChangeHash, Vec<ChangeHash>> =
+            new_changes.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
         let outcome = apply_remote(doc, new_changes, directory)?;
+        let not_applied = outcome
+            .rejected
+            .iter()
+            .map(|r| r.hash)
+            .chain(outcome.deferred.iter().map(|c| c.hash()));
+        for hash in not_applied {
+            if let Some(deps) = deps.get(&hash) {
+                self.withheld.insert(hash, deps.clone());
+            }
+        }
         if outcome.rejected.is_empty() && outcome.deferred.is_empty() {
             self.state = scratch_state;
         } else {
@@ -88,11 +110,33 @@ impl SyncSession {
             // already applied the acceptable ones.
             let mut stripped = message;
             stripped.changes = sync::ChunkList::empty();
+            stripped.heads = self.visible_heads(stripped.heads);
             doc.automerge_mut()
                 .sync()
                 .receive_sync_message(&mut self.state, stripped)
                 .map_err(DocError::from)?;
         }
         Ok(outcome)
+    }
+
+    /// The peer's heads with withheld changes replaced by their dependencies.
+    fn visible_heads(&self, heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+        if self.withheld.is_empty() {
+            return heads;
+        }
+        let mut out = Vec::with_capacity(heads.len());
+        let mut stack = heads;
+        let mut seen = std::collections::HashSet::new();
+        while let Some(hash) = stack.pop() {
+            if !seen.insert(hash) {
+                continue;
+            }
+            match self.withheld.get(&hash) {
+                Some(deps) => stack.extend(deps.iter().copied()),
+                None => out.push(hash),
+            }
+        }
+        out.sort();
+        out
     }
 }

@@ -128,6 +128,13 @@ impl Doc {
         &self.inner
     }
 
+    /// Raw write access that bypasses every local check and the schema. Honest
+    /// code never uses it; tests use it to play a tampered client whose changes
+    /// honest replicas must refuse.
+    pub fn raw_mut(&mut self) -> &mut AutoCommit {
+        &mut self.inner
+    }
+
     /// Mutable access for the typed operations and the sync code of this crate.
     pub(crate) fn automerge_mut(&mut self) -> &mut AutoCommit {
         &mut self.inner

@@ -1,0 +1,371 @@
+//! Authority: every replica refuses what the author had no right to write,
+//! whatever order changes arrive in.
+
+use automerge::transaction::Transactable;
+use automerge::{ROOT, ReadDoc};
+use kith_core::docs::{Doc, head, segment};
+use kith_core::{ChatKind, Directory, Identity, Role, SyncSession, apply_remote, commit_local};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId, Month};
+use std::collections::{BTreeMap, BTreeSet};
+
+const NOW: u64 = 1_795_000_000_000;
+
+fn person(n: u8) -> Identity {
+    Identity::create([[n; 32], [n + 100; 32], [n + 200; 32]], NOW)
+}
+
+#[derive(Default)]
+struct TestDirectory {
+    devices: BTreeMap<DeviceId, AccountId>,
+    members: BTreeMap<ChatId, BTreeSet<AccountId>>,
+}
+
+impl TestDirectory {
+    fn knowing(people: &[&Identity]) -> Self {
+        let mut dir = TestDirectory::default();
+        for p in people {
+            dir.devices.insert(p.device_id(), p.account_id());
+        }
+        dir
+    }
+}
+
+impl Directory for TestDirectory {
+    fn account_of(&self, device: &DeviceId) -> Option<AccountId> {
+        self.devices.get(device).copied()
+    }
+    fn was_member(&self, chat: &ChatId, account: &AccountId) -> bool {
+        self.members.get(chat).is_some_and(|m| m.contains(account))
+    }
+}
+
+fn changes(doc: &mut Doc) -> Vec<automerge::Change> {
+    doc.raw_mut().get_changes(&[])
+}
+
+fn commit(doc: &mut Doc) {
+    let before = doc.heads();
+    commit_local(doc, &before, 0);
+}
+
+/// Alice creates a group with Bob as member; returns the chat id and Alice's head doc.
+fn group(alice: &Identity, bob: &Identity) -> (ChatId, Doc) {
+    let nonce = [42u8; 16];
+    let chat = kith_core::schema::chat_id_for(&alice.account_id(), &nonce);
+    let mut doc = Doc::new(DocId::Head(chat), &alice.device_id());
+    head::genesis(
+        &mut doc,
+        &alice.account_id(),
+        &nonce,
+        ChatKind::Group,
+        "Book club",
+        &[bob.account_id()],
+        alice.certificate(),
+    )
+    .expect("genesis");
+    commit(&mut doc);
+    (chat, doc)
+}
+
+fn replica_of(source: &mut Doc, device: &DeviceId, dir: &TestDirectory) -> Doc {
+    let mut doc = Doc::new(source.id(), device);
+    let outcome = apply_remote(&mut doc, changes(source), dir).expect("apply");
+    assert!(
+        outcome.rejected.is_empty() && outcome.deferred.is_empty(),
+        "{outcome:?}"
+    );
+    doc
+}
+
+#[test]
+fn only_the_creator_can_write_a_conversations_first_change() {
+    let (alice, bob, mallory) = (person(1), person(2), person(3));
+    let dir = TestDirectory::knowing(&[&alice, &bob, &mallory]);
+    let (chat, mut alice_doc) = group(&alice, &bob);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    assert_eq!(head::role_of(&bob_doc, &alice.account_id()), Some(Role::Owner));
+
+    // Mallory forges a concurrent first change making herself owner of Alice's chat.
+    let mut forged = Doc::new(DocId::Head(chat), &mallory.device_id());
+    let am = forged.raw_mut();
+    am.put(ROOT, "schema", 1).expect("put");
+    am.put(ROOT, "genesis/creator", mallory.account_id().to_string())
+        .expect("put");
+    am.put(ROOT, "genesis/nonce", automerge::ScalarValue::Bytes(vec![42; 16]))
+        .expect("put");
+    am.put(ROOT, "kind", "group").expect("put");
+    am.put(ROOT, format!("member/{}", mallory.account_id()), "owner")
+        .expect("put");
+    am.commit();
+    let outcome = apply_remote(&mut bob_doc, changes(&mut forged), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(head::role_of(&bob_doc, &mallory.account_id()), None);
+}
+
+#[test]
+fn a_member_cannot_rename_or_promote_itself() {
+    let (alice, bob) = (person(1), person(2));
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    // The honest API refuses locally...
+    assert!(head::rename(&mut bob_doc, &bob.account_id(), "mine").is_err());
+    // ...and a tampered client that writes anyway has no effect on Alice.
+    bob_doc.raw_mut().put(ROOT, "name", "pwned").expect("put");
+    bob_doc
+        .raw_mut()
+        .put(ROOT, format!("member/{}", bob.account_id()), "owner")
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.accepted, 0);
+    assert_eq!(outcome.rejected.len(), 1);
+    let row = head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row");
+    assert_eq!(row.name, "Book club");
+    assert_eq!(row.members.get(&bob.account_id()), Some(&Role::Member));
+}
+
+fn head_chat(doc: &Doc) -> ChatId {
+    doc.id().chat().expect("chat doc")
+}
+
+#[test]
+fn authority_is_judged_at_the_changes_dependencies_in_any_order() {
+    let (alice, bob) = (person(1), person(2));
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    let genesis = changes(&mut alice_doc);
+
+    // Concurrently: Alice promotes Bob; Bob (still a member at his deps) renames.
+    head::set_role(&mut alice_doc, &alice.account_id(), &bob.account_id(), Role::Admin).expect("promote");
+    commit(&mut alice_doc);
+    bob_doc.raw_mut().put(ROOT, "name", "early rename").expect("put");
+    bob_doc.raw_mut().commit();
+    let promote = alice_doc.raw_mut().get_last_local_change().expect("change");
+    let rename = bob_doc.raw_mut().get_last_local_change().expect("change");
+
+    let mut verdicts = Vec::new();
+    for order in [
+        vec![promote.clone(), rename.clone()],
+        vec![rename.clone(), promote.clone()],
+    ] {
+        let mut carol_view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
+        apply_remote(&mut carol_view, genesis.clone(), &dir).expect("genesis");
+        let outcome = apply_remote(&mut carol_view, order, &dir).expect("apply");
+        verdicts.push((outcome.accepted, outcome.rejected.len(), carol_view.heads()));
+        let row = head::chat_row(&carol_view, head_chat(&carol_view)).expect("row");
+        assert_eq!(row.name, "Book club", "the rename was written before Bob was admin");
+        assert_eq!(row.members.get(&bob.account_id()), Some(&Role::Admin));
+    }
+    assert_eq!(verdicts[0], verdicts[1], "same verdicts and heads whatever the order");
+
+    // Once Bob has seen his promotion, his rename counts.
+    apply_remote(&mut bob_doc, vec![promote], &dir).expect("apply");
+    let mut bob_fresh = Doc::new(alice_doc.id(), &bob.device_id());
+    apply_remote(&mut bob_fresh, changes(&mut alice_doc), &dir).expect("apply");
+    head::rename(&mut bob_fresh, &bob.account_id(), "renamed by admin bob").expect("rename as admin");
+    commit(&mut bob_fresh);
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_fresh), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 0);
+    assert_eq!(
+        head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row").name,
+        "renamed by admin bob"
+    );
+}
+
+fn segment_pair(alice: &Identity, bob: &Identity) -> (ChatId, Doc, Doc, TestDirectory, MessageId) {
+    let mut dir = TestDirectory::knowing(&[alice, bob]);
+    let chat = ChatId::from_bytes([5; 16]);
+    dir.members
+        .entry(chat)
+        .or_default()
+        .extend([alice.account_id(), bob.account_id()]);
+    let ts = Hlc::new(NOW, 0);
+    let id = DocId::Segment(chat, Month::of(ts));
+    let mut alice_doc = Doc::new(id, &alice.device_id());
+    let message = MessageId::new(ts, &alice.device_id());
+    segment::send(
+        &mut alice_doc,
+        &segment::NewMessage {
+            id: message,
+            author: alice.account_id(),
+            device: alice.device_id(),
+            text: "hello".into(),
+            reply_to: None,
+        },
+    )
+    .expect("send");
+    commit(&mut alice_doc);
+    let bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    (chat, alice_doc, bob_doc, dir, message)
+}
+
+#[test]
+fn a_member_cannot_edit_someone_elses_message_or_react_for_them() {
+    let (alice, bob) = (person(1), person(2));
+    let (chat, mut alice_doc, mut bob_doc, dir, message) = segment_pair(&alice, &bob);
+    assert!(segment::edit(&mut bob_doc, &message, &bob.account_id(), "x", Hlc::new(NOW, 5)).is_err());
+
+    let obj = match bob_doc.raw_mut().get(ROOT, format!("m/{message}")).expect("get") {
+        Some((_, obj)) => obj,
+        None => panic!("message missing"),
+    };
+    let mut tampered = bob_doc.clone();
+    tampered.raw_mut().put(&obj, "text", "evil edit").expect("put");
+    tampered.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
+
+    let mut tampered = bob_doc.clone();
+    tampered
+        .raw_mut()
+        .put(ROOT, format!("r/{message}/{}/👍", alice.account_id()), 1)
+        .expect("put");
+    tampered.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
+
+    // A message claiming Alice's device as its minter.
+    let mut tampered = bob_doc.clone();
+    let forged = MessageId::new(Hlc::new(NOW, 9), &alice.device_id());
+    let obj = tampered
+        .raw_mut()
+        .put_object(ROOT, format!("m/{forged}"), automerge::ObjType::Map)
+        .expect("obj");
+    tampered
+        .raw_mut()
+        .put(&obj, "author", bob.account_id().to_string())
+        .expect("put");
+    tampered.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
+
+    // Honest reactions and edits by the author pass.
+    segment::react(&mut bob_doc, &message, &bob.account_id(), "👍", false, Hlc::new(NOW, 6)).expect("react");
+    commit(&mut bob_doc);
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 0);
+    let row = segment::message_row(&alice_doc, chat, &message).expect("row");
+    assert_eq!(row.text.as_deref(), Some("hello"));
+    assert_eq!(row.reactions.get("👍").map(|s| s.len()), Some(1));
+}
+
+#[test]
+fn unknown_authors_are_deferred_not_accepted() {
+    let (alice, bob) = (person(1), person(2));
+    let (_, mut alice_doc, _, _, _) = segment_pair(&alice, &bob);
+    let stranger_view = TestDirectory::default();
+    let mut doc = Doc::new(alice_doc.id(), &bob.device_id());
+    let outcome = apply_remote(&mut doc, changes(&mut alice_doc), &stranger_view).expect("apply");
+    assert_eq!(outcome.accepted, 0);
+    assert_eq!(outcome.deferred.len(), 1);
+    assert!(segment::message_ids(&doc).is_empty());
+
+    // Known device but not (yet) a member: still deferred.
+    let knows_device = TestDirectory::knowing(&[&alice]);
+    let outcome = apply_remote(&mut doc, changes(&mut alice_doc), &knows_device).expect("apply");
+    assert_eq!((outcome.accepted, outcome.deferred.len()), (0, 1));
+}
+
+#[test]
+fn account_documents_accept_only_their_owners_devices_until_revoked() {
+    let alice = person(1);
+    let mallory = person(3);
+    let dir = TestDirectory::knowing(&[&alice, &mallory]);
+    let mut alice_doc = Doc::new(DocId::Account(alice.account_id()), &alice.device_id());
+    kith_core::docs::account::set_name(&mut alice_doc, "Alice").expect("name");
+    commit(&mut alice_doc);
+    let mut copy = replica_of(&mut alice_doc, &mallory.device_id(), &dir);
+    copy.raw_mut()
+        .put(ROOT, "profile/name", "Mallory was here")
+        .expect("put");
+    copy.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut copy), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(kith_core::docs::account::name(&alice_doc).as_deref(), Some("Alice"));
+}
+
+#[test]
+fn sync_converges_and_a_refused_change_does_not_loop() {
+    let (alice, bob) = (person(1), person(2));
+    let (_, mut alice_doc, mut bob_doc, dir, message) = segment_pair(&alice, &bob);
+    // Bob writes one honest and one tampered change.
+    segment::react(&mut bob_doc, &message, &bob.account_id(), "🎉", false, Hlc::new(NOW, 7)).expect("react");
+    commit(&mut bob_doc);
+    bob_doc
+        .raw_mut()
+        .put(ROOT, format!("read/{}", alice.account_id()), 1)
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    segment::send(
+        &mut alice_doc,
+        &segment::NewMessage {
+            id: MessageId::new(Hlc::new(NOW, 3), &alice.device_id()),
+            author: alice.account_id(),
+            device: alice.device_id(),
+            text: "second".into(),
+            reply_to: None,
+        },
+    )
+    .expect("send");
+    commit(&mut alice_doc);
+
+    let (mut a, mut b) = (SyncSession::new(), SyncSession::new());
+    let mut messages = 0;
+    loop {
+        let mut quiet = true;
+        if let Some(m) = a.generate(&mut alice_doc) {
+            b.receive(&mut bob_doc, &m, &dir).expect("bob receives");
+            messages += 1;
+            quiet = false;
+        }
+        if let Some(m) = b.generate(&mut bob_doc) {
+            a.receive(&mut alice_doc, &m, &dir).expect("alice receives");
+            messages += 1;
+            quiet = false;
+        }
+        assert!(messages < 20, "sync loop");
+        if quiet {
+            break;
+        }
+    }
+    assert_eq!(segment::message_ids(&bob_doc).len(), 2);
+    let row = segment::message_row(&alice_doc, ChatId::from_bytes([5; 16]), &message).expect("row");
+    assert!(row.reactions.contains_key("🎉"), "the honest reaction arrived");
+    assert_eq!(
+        segment::read_position(&alice_doc, &alice.account_id()),
+        None,
+        "the forged read position did not"
+    );
+}
+
+#[test]
+fn corrupt_and_truncated_bytes_are_clear_errors() {
+    let alice = person(1);
+    let id = DocId::Head(ChatId::from_bytes([1; 16]));
+    let err = Doc::load(id, &alice.device_id(), [b"not automerge at all".as_slice()]).expect_err("corrupt");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    let (_, mut doc) = group(&alice, &person(2));
+    let bytes = doc.save();
+    let err = Doc::load(id, &alice.device_id(), [&bytes[..bytes.len() / 2]]).expect_err("truncated");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    assert!(
+        SyncSession::new()
+            .receive(&mut doc, b"\x42garbage", &TestDirectory::default())
+            .is_err()
+    );
+}
+
+#[test]
+fn documents_from_a_newer_schema_are_refused() {
+    let alice = person(1);
+    let id = DocId::Account(alice.account_id());
+    let mut doc = Doc::new(id, &alice.device_id());
+    doc.raw_mut().put(ROOT, "schema", 99).expect("put");
+    doc.raw_mut().commit();
+    let bytes = doc.save();
+    let err = Doc::load(id, &alice.device_id(), [bytes.as_slice()]).expect_err("newer schema");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(doc.raw_mut().get(ROOT, "schema").is_ok());
+}
