@@ -119,6 +119,15 @@ enum Command {
     },
     /// Compact documents into snapshots (normally automatic).
     Compact,
+    /// Print an event whenever this profile changes, whichever process wrote.
+    Watch {
+        /// Stop after this many change events.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -419,6 +428,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wrote = true;
             ok(json_mode, "name changed")?;
         }
+        Command::Watch { count, timeout_secs } => {
+            watch(&profile, json_mode, count, timeout_secs)?;
+            return Ok(());
+        }
         Command::Compact => {
             let n = profile.compact(0)?;
             if json_mode {
@@ -436,6 +449,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How often `watch` looks for commits by other processes.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn watch(profile: &Profile, json_mode: bool, count: Option<usize>, timeout_secs: Option<u64>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut marker = profile.store().change_marker()?;
+    if json_mode {
+        output::json(&json!({"event": "watching"}))?;
+    } else {
+        println!("watching for changes (Ctrl+C to stop)");
+    }
+    let mut seen = 0;
+    loop {
+        if count.is_some_and(|c| seen >= c) || timeout_secs.is_some_and(|t| started.elapsed().as_secs() >= t) {
+            return Ok(());
+        }
+        std::thread::sleep(WATCH_POLL);
+        let now = profile.store().change_marker()?;
+        if now == marker {
+            continue;
+        }
+        marker = now;
+        seen += 1;
+        let chats = profile.chats()?;
+        if json_mode {
+            let rows: Vec<_> = chats
+                .iter()
+                .map(|c| json!({"chat_id": c.chat_id, "unread": c.unread, "last_message": c.last_message.as_ref().map(|m| m.id)}))
+                .collect();
+            output::json(&json!({"event": "changed", "chats": rows}))?;
+        } else {
+            println!("changed:");
+            output::chats(&chats);
+        }
+        use std::io::Write;
+        std::io::stdout().flush()?;
+    }
 }
 
 /// Entry point: parse, run, report errors on stderr with a non-zero exit.

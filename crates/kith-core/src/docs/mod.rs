@@ -4,7 +4,7 @@ pub mod account;
 pub mod head;
 pub mod segment;
 
-use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc, ScalarValue, Value};
 use kith_proto::{DeviceId, DocId};
 
 /// Why a document operation failed.
@@ -90,10 +90,22 @@ impl Doc {
     /// Applies a chunk that was stored by this or another process of this
     /// profile (already validated when it was first received).
     pub fn load_stored(&mut self, chunk: &[u8]) -> Result<(), DocError> {
-        self.inner.load_incremental(chunk).map_err(|err| DocError::Corrupt {
+        let corrupt = |err: automerge::AutomergeError| DocError::Corrupt {
             doc: self.id,
             reason: err.to_string(),
-        })?;
+        };
+        // Automerge's incremental load skips chunks it cannot parse with only a
+        // log line. A first chunk is self-contained, so it can be loaded
+        // strictly; later chunks are guarded by the store's checksums.
+        if self.inner.is_empty() {
+            let actor = self.inner.get_actor().clone();
+            let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+            self.inner = AutoCommit::load_with_options(chunk, strict)
+                .map_err(corrupt)?
+                .with_actor(actor);
+        } else {
+            self.inner.load_incremental(chunk).map_err(corrupt)?;
+        }
         self.persisted = self.inner.get_heads();
         Ok(())
     }

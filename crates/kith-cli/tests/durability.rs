@@ -1,0 +1,245 @@
+//! Crashes, several processes on one profile, damaged files.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn integrity(profile: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(profile.join("kith.db")).expect("open db");
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check")
+}
+
+/// Two shell loops run `kith send` against one profile at the same time; both
+/// are SIGKILLed mid-burst. Every send that printed its id is stored, the
+/// database is intact, and the profile keeps working.
+#[test]
+fn sigkill_mid_burst_loses_no_acknowledged_message() {
+    let (tmp, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Burst");
+    let mut loops = Vec::new();
+    let mut logs = Vec::new();
+    for writer in 0..2 {
+        let log = tmp.path().join(format!("acked-{writer}.txt"));
+        let script = format!(
+            "i=0; while [ $i -lt 100000 ]; do \"$KITH\" --profile \"$PROFILE\" send {chat} \"burst {writer} $i\" >> \"$LOG\" || exit 1; i=$((i+1)); done"
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("KITH", kith_bin())
+            .env("PROFILE", &alice)
+            .env("LOG", &log)
+            .env("KITH_SECRET_STORAGE", "file")
+            .process_group(0)
+            .spawn()
+            .expect("spawn loop");
+        loops.push(child);
+        logs.push(log);
+    }
+    // Let both loops get going, then kill each whole process group (the shell
+    // and the `kith send` it is running, wherever that is in its write).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let acked: usize = logs
+            .iter()
+            .map(|l| std::fs::read_to_string(l).map(|s| s.lines().count()).unwrap_or(0))
+            .sum();
+        if acked >= 40 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for child in &mut loops {
+        let pgid = child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        child.wait().expect("reap");
+    }
+    let acked: Vec<String> = logs
+        .iter()
+        .flat_map(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        acked.len() >= 20,
+        "the loops acknowledged too few sends to test anything: {}",
+        acked.len()
+    );
+
+    assert_eq!(integrity(&alice), "ok");
+    let stored = kith_json(&alice, &["messages", &chat, "--limit", "1000000"]);
+    let stored: std::collections::HashSet<&str> = stored
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    for id in &acked {
+        assert!(stored.contains(id.as_str()), "acknowledged message {id} was lost");
+    }
+    // Both writers interleaved without losing each other's writes.
+    assert!(stored.len() >= acked.len());
+    send(&alice, &chat, "still works after the crash");
+    println!(
+        "{} acknowledged sends survived SIGKILL; {} stored",
+        acked.len(),
+        stored.len()
+    );
+}
+
+#[test]
+fn a_watching_process_sees_what_another_process_writes() {
+    let (_tmp, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Watched");
+    let mut watcher = kith_cmd(&alice, &["--json", "watch", "--count", "1", "--timeout-secs", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    let mut lines = BufReader::new(watcher.stdout.take().expect("stdout")).lines();
+    let ready = lines.next().expect("a first line").expect("read");
+    assert!(ready.contains("watching"), "{ready}");
+    let sent_at = Instant::now();
+    let id = send(&alice, &chat, "are you watching?");
+    let event = lines.next().expect("a change event").expect("read");
+    let noticed = sent_at.elapsed();
+    let event: serde_json::Value = serde_json::from_str(&event).expect("json");
+    assert_eq!(event["event"], "changed");
+    assert_eq!(event["chats"][0]["last_message"], id.as_str());
+    assert!(watcher.wait().expect("wait").success());
+    println!("the watcher noticed the other process's write after {noticed:?}");
+}
+
+#[test]
+fn a_corrupt_document_chunk_is_a_clear_error_and_loses_nothing() {
+    let (_tmp, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Damaged");
+    let other = new_chat(&alice, "Healthy");
+    let id = send(&alice, &chat, "before the damage");
+    {
+        let conn = rusqlite::Connection::open(alice.join("kith.db")).expect("open");
+        conn.execute(
+            "INSERT INTO doc_chunks (doc_id, kind, bytes, checksum) SELECT doc_id, 0, x'deadbeef00ff', x'00' FROM doc_chunks WHERE doc_id LIKE 'seg:%' LIMIT 1",
+            [],
+        )
+        .expect("inject garbage");
+    }
+    let err = kith_fails(&alice, &["send", &chat, "after the damage"]);
+    assert!(err.contains("corrupt"), "{err}");
+    // What was stored is still readable, and the rest of the profile works.
+    assert_eq!(kith_json(&alice, &["messages", &chat])[0]["id"], id.as_str());
+    send(&alice, &other, "other chats still work");
+    assert_eq!(integrity(&alice), "ok");
+}
+
+#[test]
+fn a_truncated_database_is_a_clear_error() {
+    let (_tmp, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Soon truncated");
+    for i in 0..50 {
+        send(
+            &alice,
+            &chat,
+            &format!("message number {i} with some text to take space"),
+        );
+    }
+    let db = alice.join("kith.db");
+    {
+        // Fold the WAL into the main file so truncation hits real data.
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        let _: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .expect("checkpoint");
+    }
+    let len = std::fs::metadata(&db).expect("meta").len();
+    let file = std::fs::OpenOptions::new().write(true).open(&db).expect("open");
+    file.set_len(len / 2).expect("truncate");
+    drop(file);
+    let err = kith_fails(&alice, &["messages", &chat]);
+    assert!(err.contains("kith: error"), "{err}");
+}
+
+#[test]
+fn a_database_from_a_newer_kith_is_refused_untouched() {
+    let (_tmp, alice) = new_profile("Alice");
+    let db = alice.join("kith.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.pragma_update(None, "user_version", 999).expect("set version");
+    }
+    let before = std::fs::read(&db).expect("read");
+    let err = kith_fails(&alice, &["chats"]);
+    assert!(err.contains("schema version 999"), "{err}");
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        before,
+        "the newer database was not modified"
+    );
+}
+
+#[test]
+fn a_damaged_identity_file_is_a_clear_error() {
+    let (_tmp, alice) = new_profile("Alice");
+    std::fs::write(alice.join("identity.json"), b"{ not json").expect("write");
+    let err = kith_fails(&alice, &["whoami"]);
+    assert!(err.contains("identity.json"), "{err}");
+}
+
+#[test]
+fn secrets_fall_back_to_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_tmp, alice) = new_profile("Alice");
+    let mode = std::fs::metadata(alice.join("device.secret"))
+        .expect("secret file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(kith_json(&alice, &["whoami"])["secret_storage"], "file");
+}
+
+/// With a real Secret Service (`cargo xtask test` runs the suite inside a
+/// private D-Bus session with gnome-keyring), secrets go to the OS keyring.
+#[test]
+fn secrets_go_to_the_os_keyring_when_there_is_one() {
+    if std::env::var("KITH_TEST_REAL_KEYRING").as_deref() != Ok("1") {
+        println!(
+            "skipped: KITH_TEST_REAL_KEYRING is not 1 (no private keyring session); `cargo xtask test` provides one"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("keyring-user");
+    let out = Command::new(kith_bin())
+        .args(["--json", "--profile"])
+        .arg(&dir)
+        .args(["init", "--name", "Kay"])
+        .env_remove("KITH_SECRET_STORAGE")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(info["secret_storage"], "keyring");
+    assert!(
+        !dir.join("device.secret").exists(),
+        "no secret file when the keyring works"
+    );
+    let again = Command::new(kith_bin())
+        .args(["--json", "--profile"])
+        .arg(&dir)
+        .arg("whoami")
+        .output()
+        .expect("run");
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}

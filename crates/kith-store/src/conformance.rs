@@ -1,0 +1,1152 @@
+//! The behaviour every [`Store`] must have, as checks that panic with a clear
+//! message when a store deviates.
+//!
+//! This is test support: each check takes a fresh, empty store. Run them all
+//! with [`run_all`]; a new implementation passes when `run_all` returns.
+//! Checks never read through the [`Store`] while a [`WriteTxn`] of the same
+//! store is open on the same thread (the SQLite store serialises both on one
+//! connection).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::rows::SearchHit;
+use crate::store::{Store, WriteTxn};
+use kith_core::{ChatKind, ChatRow, ChatSettingsRow, Identity, MessageRow, ReadModelUpdate, Role};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId, Month};
+use std::collections::BTreeMap;
+
+/// One conformance check.
+type Check = fn(&dyn Store);
+
+/// Runs every check, each against a fresh store from `make`.
+pub fn run_all<S: Store>(make: impl Fn() -> S) {
+    let checks: &[(&str, Check)] = &[
+        ("chunks_append_and_load", chunks_append_and_load),
+        ("snapshot_replaces_prefix", snapshot_replaces_prefix),
+        ("rollback_on_drop", rollback_on_drop),
+        ("commit_makes_writes_visible", commit_makes_writes_visible),
+        ("message_upsert", message_upsert),
+        ("messages_pagination", messages_pagination),
+        ("chat_list_order", chat_list_order),
+        ("unread_and_read_position", unread_and_read_position),
+        ("chat_settings_default_and_upsert", chat_settings_default_and_upsert),
+        ("chat_row_members_replaced", chat_row_members_replaced),
+        ("profiles", profiles),
+        ("devices_and_revocation", devices_and_revocation),
+        ("was_member", was_member),
+        ("meta", meta),
+        ("quarantine", quarantine),
+        ("change_marker", change_marker),
+        ("search_prefix_case_diacritics", search_prefix_case_diacritics),
+        ("search_every_word_must_match", search_every_word_must_match),
+        ("search_hostile_queries", search_hostile_queries),
+        ("search_follows_edits_and_deletes", search_follows_edits_and_deletes),
+        ("search_hits_and_ranking", search_hits_and_ranking),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        eprintln!("conformance: {name}");
+        check(&store);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// A test account id.
+pub fn account(n: u8) -> AccountId {
+    AccountId::from_bytes([n; 32])
+}
+
+/// A test device id.
+pub fn device(n: u8) -> DeviceId {
+    DeviceId::from_bytes([n; 32])
+}
+
+/// A test chat id.
+pub fn chat_id(n: u8) -> ChatId {
+    ChatId::from_bytes([n; 16])
+}
+
+/// A test timestamp at `millis`.
+pub fn at(millis: u64) -> Hlc {
+    Hlc::new(millis, 0)
+}
+
+/// A message by account `author` (from device `author`) at `millis` in `chat`.
+pub fn message_row(chat: ChatId, author: u8, millis: u64, text: &str) -> MessageRow {
+    let dev = device(author);
+    MessageRow {
+        chat,
+        id: MessageId::new(at(millis), &dev),
+        author: account(author),
+        device: dev,
+        ts: at(millis),
+        text: Some(text.to_owned()),
+        reply_to: None,
+        edited: None,
+        deleted: false,
+        reactions: BTreeMap::new(),
+    }
+}
+
+/// A group head with the given members.
+pub fn group(chat: ChatId, name: &str, members: &[(u8, Role)]) -> ChatRow {
+    ChatRow {
+        chat,
+        kind: ChatKind::Group,
+        name: name.to_owned(),
+        description: String::new(),
+        members: members.iter().map(|(n, role)| (account(*n), *role)).collect(),
+    }
+}
+
+/// Runs `f` in a write transaction and commits it.
+pub fn write<R>(store: &dyn Store, f: impl FnOnce(&mut dyn WriteTxn) -> R) -> R {
+    let mut txn = store.begin_write().expect("begin_write");
+    let result = f(&mut *txn);
+    txn.commit().expect("commit");
+    result
+}
+
+/// Applies read-model updates in one committed transaction.
+pub fn apply(store: &dyn Store, updates: Vec<ReadModelUpdate>) {
+    write(store, |txn| txn.apply(&updates).expect("apply"));
+}
+
+fn doc_a() -> DocId {
+    DocId::Head(chat_id(1))
+}
+
+fn doc_b() -> DocId {
+    DocId::Segment(chat_id(1), Month::from_yyyymm(202611).expect("valid month"))
+}
+
+fn doc_c() -> DocId {
+    DocId::Account(account(9))
+}
+
+fn bytes_of(chunks: &[crate::StoredChunk]) -> Vec<Vec<u8>> {
+    chunks.iter().map(|c| c.bytes.clone()).collect()
+}
+
+fn search_ids(store: &dyn Store, query: &str) -> Vec<MessageId> {
+    let hits = store
+        .search(query, 100)
+        .unwrap_or_else(|e| panic!("search({query:?}) failed: {e}"));
+    let mut ids: Vec<MessageId> = hits.iter().map(|h| h.message).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<MessageId>) -> Vec<MessageId> {
+    ids.sort();
+    ids
+}
+
+// ---------------------------------------------------------------------------
+// Document chunks
+
+/// Appends and loads chunks: store-wide increasing seqs, per-document
+/// isolation, `after_seq` filtering, `doc_ids` and `doc_size`.
+pub fn chunks_append_and_load(store: &dyn Store) {
+    assert!(store.doc_ids().unwrap().is_empty(), "a new store has no documents");
+    assert!(
+        store.doc_chunks(&doc_a(), 0).unwrap().is_empty(),
+        "an unknown document has no chunks"
+    );
+    assert_eq!(
+        store.doc_size(&doc_a()).unwrap(),
+        (0, 0),
+        "an unknown document has size (0, 0)"
+    );
+
+    let seqs = write(store, |txn| {
+        let a1 = txn.append_chunk(&doc_a(), b"a1").unwrap();
+        let b1 = txn.append_chunk(&doc_b(), b"b1").unwrap();
+        let a2 = txn.append_chunk(&doc_a(), b"a2-longer").unwrap();
+        let c1 = txn.append_chunk(&doc_c(), b"").unwrap();
+        let a3 = txn.append_chunk(&doc_a(), b"a3").unwrap();
+        // The transaction sees its own appends.
+        assert_eq!(
+            bytes_of(&txn.doc_chunks(&doc_a(), 0).unwrap()),
+            vec![b"a1".to_vec(), b"a2-longer".to_vec(), b"a3".to_vec()],
+            "a transaction sees its own appended chunks"
+        );
+        vec![a1, b1, a2, c1, a3]
+    });
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers increase store-wide with every append: {seqs:?}"
+    );
+    let [a1, _b1, a2, _c1, a3] = seqs[..] else {
+        unreachable!()
+    };
+
+    let chunks = store.doc_chunks(&doc_a(), 0).unwrap();
+    assert_eq!(
+        chunks.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        vec![a1, a2, a3],
+        "doc_chunks returns only that document's chunks, in seq order"
+    );
+    assert_eq!(
+        bytes_of(&chunks),
+        vec![b"a1".to_vec(), b"a2-longer".to_vec(), b"a3".to_vec()]
+    );
+    assert_eq!(
+        bytes_of(&store.doc_chunks(&doc_a(), a1).unwrap()),
+        vec![b"a2-longer".to_vec(), b"a3".to_vec()],
+        "after_seq is exclusive"
+    );
+    assert!(
+        store.doc_chunks(&doc_a(), a3).unwrap().is_empty(),
+        "nothing after the last seq"
+    );
+    assert_eq!(bytes_of(&store.doc_chunks(&doc_b(), 0).unwrap()), vec![b"b1".to_vec()]);
+    assert_eq!(
+        bytes_of(&store.doc_chunks(&doc_c(), -1).unwrap()),
+        vec![Vec::<u8>::new()],
+        "an empty chunk is still a chunk"
+    );
+
+    let mut expected = vec![doc_a(), doc_b(), doc_c()];
+    expected.sort_by_key(|d| d.to_string());
+    assert_eq!(
+        store.doc_ids().unwrap(),
+        expected,
+        "doc_ids lists every document once, by text"
+    );
+
+    assert_eq!(
+        store.doc_size(&doc_a()).unwrap(),
+        (3, 2 + 9 + 2),
+        "doc_size counts chunks and bytes"
+    );
+    assert_eq!(store.doc_size(&doc_c()).unwrap(), (1, 0));
+}
+
+/// `replace_with_snapshot` drops the chunks up to `upto_seq` and appends the
+/// snapshot with a new, higher seq; seqs are never reused.
+pub fn snapshot_replaces_prefix(store: &dyn Store) {
+    let (a1, a2, a3, b1) = write(store, |txn| {
+        (
+            txn.append_chunk(&doc_a(), b"a1").unwrap(),
+            txn.append_chunk(&doc_a(), b"a2").unwrap(),
+            txn.append_chunk(&doc_a(), b"a3").unwrap(),
+            txn.append_chunk(&doc_b(), b"b1").unwrap(),
+        )
+    });
+    let snap = write(store, |txn| {
+        let snap = txn.replace_with_snapshot(&doc_a(), a2, b"snapshot").unwrap();
+        assert_eq!(
+            bytes_of(&txn.doc_chunks(&doc_a(), 0).unwrap()),
+            vec![b"a3".to_vec(), b"snapshot".to_vec()],
+            "the transaction sees the replacement"
+        );
+        snap
+    });
+    assert!(
+        snap > b1 && snap > a3,
+        "the snapshot gets a new seq above all earlier ones"
+    );
+    let chunks = store.doc_chunks(&doc_a(), 0).unwrap();
+    assert_eq!(
+        chunks.iter().map(|c| (c.seq, c.bytes.clone())).collect::<Vec<_>>(),
+        vec![(a3, b"a3".to_vec()), (snap, b"snapshot".to_vec())],
+        "chunks with seq <= upto are gone, later ones stay, the snapshot comes last"
+    );
+    assert_eq!(store.doc_size(&doc_a()).unwrap(), (2, 2 + 8));
+    assert_eq!(
+        bytes_of(&store.doc_chunks(&doc_b(), 0).unwrap()),
+        vec![b"b1".to_vec()],
+        "other documents are untouched"
+    );
+    assert!(a1 < a2);
+
+    // Replacing everything, including the highest seq ever used: the next seq
+    // must still be higher (no reuse after deleting the newest row).
+    let snap2 = write(store, |txn| txn.replace_with_snapshot(&doc_a(), snap, b"s2").unwrap());
+    assert!(snap2 > snap, "seqs are never reused ({snap2} after {snap})");
+    let snap3 = write(store, |txn| {
+        txn.replace_with_snapshot(&doc_a(), i64::MAX, b"s3").unwrap()
+    });
+    assert!(snap3 > snap2, "seqs are never reused ({snap3} after {snap2})");
+    let chunks = store.doc_chunks(&doc_a(), 0).unwrap();
+    assert_eq!(
+        chunks.iter().map(|c| (c.seq, c.bytes.clone())).collect::<Vec<_>>(),
+        vec![(snap3, b"s3".to_vec())]
+    );
+    let next = write(store, |txn| txn.append_chunk(&doc_c(), b"c").unwrap());
+    assert!(next > snap3, "appends continue above every seq ever handed out");
+
+    // A snapshot of a document that had no chunks simply becomes its first chunk.
+    let fresh = DocId::Head(chat_id(7));
+    let s = write(store, |txn| txn.replace_with_snapshot(&fresh, 0, b"fresh").unwrap());
+    assert_eq!(
+        store
+            .doc_chunks(&fresh, 0)
+            .unwrap()
+            .iter()
+            .map(|c| c.seq)
+            .collect::<Vec<_>>(),
+        vec![s]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Transactions
+
+/// Dropping a write transaction without committing leaves no trace, and
+/// releases the write lock.
+pub fn rollback_on_drop(store: &dyn Store) {
+    let chat = chat_id(3);
+    let marker = store.change_marker().unwrap();
+    let first = {
+        let mut txn = store.begin_write().unwrap();
+        let seq = txn.append_chunk(&doc_a(), b"lost").unwrap();
+        txn.apply(&[
+            ReadModelUpdate::Chat(group(chat, "lost", &[(1, Role::Owner)])),
+            ReadModelUpdate::Message(message_row(chat, 1, 1_000, "lost message")),
+            ReadModelUpdate::Profile {
+                account: account(1),
+                name: "Lost".into(),
+            },
+            ReadModelUpdate::MemberEver {
+                chat,
+                account: account(1),
+            },
+        ])
+        .unwrap();
+        txn.set_meta("k", b"v").unwrap();
+        txn.quarantine(&doc_a(), b"h", b"change").unwrap();
+        seq
+        // dropped here: rollback
+    };
+    assert!(
+        store.doc_ids().unwrap().is_empty(),
+        "rolled-back chunks are not visible"
+    );
+    assert!(store.doc_chunks(&doc_a(), 0).unwrap().is_empty());
+    assert_eq!(store.chat(&chat).unwrap(), None, "rolled-back chat row is not visible");
+    assert!(store.chat_list(&account(1)).unwrap().is_empty());
+    assert!(
+        store.messages(&chat, None, 10).unwrap().is_empty(),
+        "rolled-back message is not visible"
+    );
+    assert!(
+        store.search("lost", 10).unwrap().is_empty(),
+        "rolled-back message is not searchable"
+    );
+    assert_eq!(store.profile_name(&account(1)).unwrap(), None);
+    assert!(!store.was_member(&chat, &account(1)).unwrap());
+    assert_eq!(store.meta("k").unwrap(), None);
+    assert!(store.quarantined(&doc_a()).unwrap().is_empty());
+    assert_eq!(
+        store.change_marker().unwrap(),
+        marker,
+        "a rollback does not move the change marker"
+    );
+
+    // The lock was released: a new transaction can write and commit.
+    let second = write(store, |txn| txn.append_chunk(&doc_a(), b"kept").unwrap());
+    assert!(second >= first, "seqs do not go backwards after a rollback");
+    assert_eq!(
+        bytes_of(&store.doc_chunks(&doc_a(), 0).unwrap()),
+        vec![b"kept".to_vec()]
+    );
+}
+
+/// Committed writes are visible to reads; a transaction reads its own writes.
+pub fn commit_makes_writes_visible(store: &dyn Store) {
+    let chat = chat_id(4);
+    let cert = Identity::create([[40; 32], [41; 32], [42; 32]], 5)
+        .certificate()
+        .clone();
+    let mut txn = store.begin_write().unwrap();
+    txn.append_chunk(&doc_b(), b"chunk").unwrap();
+    txn.apply(&[
+        ReadModelUpdate::Device(cert.clone()),
+        ReadModelUpdate::MemberEver {
+            chat,
+            account: account(2),
+        },
+    ])
+    .unwrap();
+    txn.set_meta("key", b"value").unwrap();
+    assert_eq!(
+        txn.device_account(&cert.device).unwrap(),
+        Some(cert.account),
+        "txn sees its device"
+    );
+    assert!(
+        txn.was_member(&chat, &account(2)).unwrap(),
+        "txn sees its member-ever row"
+    );
+    assert_eq!(txn.meta("key").unwrap(), Some(b"value".to_vec()), "txn sees its meta");
+    assert_eq!(bytes_of(&txn.doc_chunks(&doc_b(), 0).unwrap()), vec![b"chunk".to_vec()]);
+    txn.commit().unwrap();
+
+    assert_eq!(
+        bytes_of(&store.doc_chunks(&doc_b(), 0).unwrap()),
+        vec![b"chunk".to_vec()]
+    );
+    assert_eq!(store.device_account(&cert.device).unwrap(), Some(cert.account));
+    assert!(store.was_member(&chat, &account(2)).unwrap());
+    assert_eq!(store.meta("key").unwrap(), Some(b"value".to_vec()));
+}
+
+// ---------------------------------------------------------------------------
+// Messages and chats
+
+/// A message update replaces the stored row's text, edit and deletion state;
+/// deletion removes the text.
+pub fn message_upsert(store: &dyn Store) {
+    let chat = chat_id(5);
+    let original = message_row(chat, 1, 1_000, "first draft");
+    apply(store, vec![ReadModelUpdate::Message(original.clone())]);
+    assert_eq!(store.message(&chat, &original.id).unwrap(), Some(original.clone()));
+    assert_eq!(
+        store.message(&chat_id(6), &original.id).unwrap(),
+        None,
+        "messages are per chat"
+    );
+
+    let mut edited = original.clone();
+    edited.text = Some("final text".into());
+    edited.edited = Some(at(2_000));
+    edited.reply_to = Some(MessageId::new(at(500), &device(2)));
+    edited
+        .reactions
+        .insert("👍".into(), [account(2), account(3)].into_iter().collect());
+    apply(store, vec![ReadModelUpdate::Message(edited.clone())]);
+    assert_eq!(
+        store.message(&chat, &original.id).unwrap(),
+        Some(edited.clone()),
+        "an edit replaces the row"
+    );
+    assert_eq!(
+        store.messages(&chat, None, 10).unwrap(),
+        vec![edited.clone()],
+        "an edit does not duplicate the row"
+    );
+
+    let mut deleted = edited.clone();
+    deleted.text = None;
+    deleted.deleted = true;
+    apply(store, vec![ReadModelUpdate::Message(deleted.clone())]);
+    let stored = store
+        .message(&chat, &original.id)
+        .unwrap()
+        .expect("deleted message keeps its row");
+    assert_eq!(stored.text, None, "deletion removes the text");
+    assert!(stored.deleted);
+    assert_eq!(stored, deleted);
+}
+
+/// `messages` pages newest first, with an exclusive `before` cursor and a limit.
+pub fn messages_pagination(store: &dyn Store) {
+    let chat = chat_id(7);
+    // Inserted out of order, two in the same millisecond from different devices.
+    let rows = [
+        message_row(chat, 1, 3_000, "three"),
+        message_row(chat, 2, 1_000, "one"),
+        message_row(chat, 1, 5_000, "five"),
+        message_row(chat, 2, 2_000, "two"),
+        message_row(chat, 1, 4_000, "four-a"),
+        message_row(chat, 2, 4_000, "four-b"),
+        message_row(chat_id(8), 1, 9_000, "other chat"),
+    ];
+    apply(store, rows.iter().cloned().map(ReadModelUpdate::Message).collect());
+    let texts = |page: &[MessageRow]| page.iter().map(|m| m.text.clone().unwrap()).collect::<Vec<_>>();
+
+    let page1 = store.messages(&chat, None, 2).unwrap();
+    assert_eq!(texts(&page1), ["five", "four-b"], "newest first, limited");
+    let page2 = store.messages(&chat, Some(&page1[1].id), 2).unwrap();
+    assert_eq!(texts(&page2), ["four-a", "three"], "before is exclusive");
+    let page3 = store.messages(&chat, Some(&page2[1].id), 2).unwrap();
+    assert_eq!(texts(&page3), ["two", "one"]);
+    let page4 = store.messages(&chat, Some(&page3[1].id), 2).unwrap();
+    assert!(page4.is_empty(), "nothing before the oldest message");
+
+    let all = store.messages(&chat, None, 100).unwrap();
+    assert_eq!(all.len(), 6, "other chats' messages are not included");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "strictly newest first by id");
+    assert!(
+        store.messages(&chat, None, 0).unwrap().is_empty(),
+        "limit 0 returns nothing"
+    );
+    // A cursor that is not a stored message still works.
+    let cursor = MessageId::new(at(3_500), &device(9));
+    assert_eq!(
+        texts(&store.messages(&chat, Some(&cursor), 10).unwrap()),
+        ["three", "two", "one"]
+    );
+    assert!(store.messages(&chat_id(99), None, 10).unwrap().is_empty());
+}
+
+/// The chat list: pinned first, then by last message time (newest first),
+/// then by chat id; each entry carries its head, settings and last message.
+pub fn chat_list_order(store: &dyn Store) {
+    let (old, new, empty, pinned, empty2) = (chat_id(10), chat_id(11), chat_id(12), chat_id(13), chat_id(9));
+    let mut updates = vec![
+        ReadModelUpdate::Chat(group(old, "old", &[(1, Role::Owner)])),
+        ReadModelUpdate::Chat(group(new, "new", &[(1, Role::Owner)])),
+        ReadModelUpdate::Chat(group(empty, "empty", &[(1, Role::Owner)])),
+        ReadModelUpdate::Chat(group(pinned, "pinned", &[(1, Role::Owner)])),
+        ReadModelUpdate::Chat(group(empty2, "empty2", &[(1, Role::Owner)])),
+        ReadModelUpdate::Message(message_row(old, 2, 1_000, "old 1")),
+        ReadModelUpdate::Message(message_row(old, 2, 2_000, "old 2")),
+        ReadModelUpdate::Message(message_row(new, 2, 5_000, "new 1")),
+        ReadModelUpdate::Message(message_row(pinned, 2, 500, "pinned 1")),
+        // A message in a chat without a head row does not create a list entry.
+        ReadModelUpdate::Message(message_row(chat_id(14), 2, 9_000, "headless")),
+    ];
+    updates.push(ReadModelUpdate::ChatSettings {
+        chat: pinned,
+        settings: ChatSettingsRow {
+            pinned: true,
+            ..ChatSettingsRow::default()
+        },
+    });
+    apply(store, updates);
+
+    let list = store.chat_list(&account(1)).unwrap();
+    let order: Vec<ChatId> = list.iter().map(|e| e.chat.chat).collect();
+    assert_eq!(
+        order,
+        vec![pinned, new, old, empty2, empty],
+        "pinned first, then newest activity, then chats without messages by id"
+    );
+    assert_eq!(list[0].chat.name, "pinned");
+    assert!(list[0].settings.pinned);
+    assert!(!list[1].settings.pinned, "settings default to unpinned");
+    assert_eq!(
+        list[2].last_message.as_ref().and_then(|m| m.text.clone()).as_deref(),
+        Some("old 2"),
+        "last_message is the newest message"
+    );
+    assert_eq!(list[3].last_message, None);
+
+    // A newer message moves a chat up (but not above a pinned one).
+    apply(
+        store,
+        vec![ReadModelUpdate::Message(message_row(old, 2, 6_000, "old 3"))],
+    );
+    let order: Vec<ChatId> = store
+        .chat_list(&account(1))
+        .unwrap()
+        .iter()
+        .map(|e| e.chat.chat)
+        .collect();
+    assert_eq!(order, vec![pinned, old, new, empty2, empty]);
+}
+
+/// Unread counts others' undeleted messages after my read position; read
+/// positions only move forward.
+pub fn unread_and_read_position(store: &dyn Store) {
+    let chat = chat_id(20);
+    let me = account(1);
+    let mut deleted = message_row(chat, 2, 5_000, "deleted");
+    deleted.text = None;
+    deleted.deleted = true;
+    apply(
+        store,
+        vec![
+            ReadModelUpdate::Chat(group(
+                chat,
+                "g",
+                &[(1, Role::Owner), (2, Role::Member), (3, Role::Member)],
+            )),
+            ReadModelUpdate::Message(message_row(chat, 2, 1_000, "a")),
+            ReadModelUpdate::Message(message_row(chat, 3, 2_000, "b")),
+            ReadModelUpdate::Message(message_row(chat, 2, 3_000, "c")),
+            ReadModelUpdate::Message(message_row(chat, 1, 4_000, "mine")),
+            ReadModelUpdate::Message(deleted),
+        ],
+    );
+    let unread = |who: &AccountId| store.chat_list(who).unwrap()[0].unread;
+    assert_eq!(store.read_position(&chat, &me).unwrap(), None);
+    assert_eq!(
+        unread(&me),
+        3,
+        "without a read position every message by others is unread; own and deleted are not"
+    );
+    assert_eq!(unread(&account(2)), 2, "unread is per account");
+
+    apply(
+        store,
+        vec![ReadModelUpdate::ReadPosition {
+            chat,
+            account: me,
+            ts: at(2_000),
+        }],
+    );
+    assert_eq!(store.read_position(&chat, &me).unwrap(), Some(at(2_000)));
+    assert_eq!(unread(&me), 1, "messages at or before the read position are read");
+    assert_eq!(
+        unread(&account(2)),
+        2,
+        "another account's read position does not count for me"
+    );
+
+    apply(
+        store,
+        vec![ReadModelUpdate::ReadPosition {
+            chat,
+            account: me,
+            ts: at(1_000),
+        }],
+    );
+    assert_eq!(
+        store.read_position(&chat, &me).unwrap(),
+        Some(at(2_000)),
+        "a read position never moves back"
+    );
+    assert_eq!(unread(&me), 1);
+
+    apply(
+        store,
+        vec![ReadModelUpdate::ReadPosition {
+            chat,
+            account: me,
+            ts: at(9_000),
+        }],
+    );
+    assert_eq!(store.read_position(&chat, &me).unwrap(), Some(at(9_000)));
+    assert_eq!(unread(&me), 0);
+    assert_eq!(
+        store.read_position(&chat_id(21), &me).unwrap(),
+        None,
+        "read positions are per chat"
+    );
+}
+
+/// Settings default to all-off and are replaced by each update.
+pub fn chat_settings_default_and_upsert(store: &dyn Store) {
+    let chat = chat_id(30);
+    assert_eq!(store.chat_settings(&chat).unwrap(), ChatSettingsRow::default());
+    let first = ChatSettingsRow {
+        pinned: true,
+        muted: true,
+        archived: false,
+        draft: "half a thought".into(),
+    };
+    apply(
+        store,
+        vec![ReadModelUpdate::ChatSettings {
+            chat,
+            settings: first.clone(),
+        }],
+    );
+    assert_eq!(store.chat_settings(&chat).unwrap(), first);
+    let second = ChatSettingsRow {
+        pinned: false,
+        muted: false,
+        archived: true,
+        draft: String::new(),
+    };
+    apply(
+        store,
+        vec![ReadModelUpdate::ChatSettings {
+            chat,
+            settings: second.clone(),
+        }],
+    );
+    assert_eq!(store.chat_settings(&chat).unwrap(), second, "settings are replaced");
+    assert_eq!(store.chat_settings(&chat_id(31)).unwrap(), ChatSettingsRow::default());
+}
+
+/// A chat update replaces the head, members included.
+pub fn chat_row_members_replaced(store: &dyn Store) {
+    let chat = chat_id(40);
+    assert_eq!(store.chat(&chat).unwrap(), None);
+    let first = group(chat, "first", &[(1, Role::Owner), (2, Role::Member)]);
+    apply(store, vec![ReadModelUpdate::Chat(first.clone())]);
+    assert_eq!(store.chat(&chat).unwrap(), Some(first));
+
+    let mut second = group(chat, "second", &[(1, Role::Owner), (3, Role::Admin)]);
+    second.description = "about".into();
+    apply(store, vec![ReadModelUpdate::Chat(second.clone())]);
+    assert_eq!(
+        store.chat(&chat).unwrap(),
+        Some(second.clone()),
+        "members are replaced, not merged"
+    );
+
+    let direct = ChatRow {
+        chat: chat_id(41),
+        kind: ChatKind::Direct,
+        name: String::new(),
+        description: String::new(),
+        members: BTreeMap::new(),
+    };
+    apply(store, vec![ReadModelUpdate::Chat(direct.clone())]);
+    assert_eq!(
+        store.chat(&chat_id(41)).unwrap(),
+        Some(direct),
+        "a chat may have no members"
+    );
+    let list = store.chat_list(&account(1)).unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().any(|e| e.chat == second));
+}
+
+/// Display names are upserted.
+pub fn profiles(store: &dyn Store) {
+    assert_eq!(store.profile_name(&account(1)).unwrap(), None);
+    apply(
+        store,
+        vec![ReadModelUpdate::Profile {
+            account: account(1),
+            name: "Ada".into(),
+        }],
+    );
+    assert_eq!(store.profile_name(&account(1)).unwrap().as_deref(), Some("Ada"));
+    apply(
+        store,
+        vec![ReadModelUpdate::Profile {
+            account: account(1),
+            name: "Ada L.".into(),
+        }],
+    );
+    assert_eq!(store.profile_name(&account(1)).unwrap().as_deref(), Some("Ada L."));
+    assert_eq!(store.profile_name(&account(2)).unwrap(), None);
+}
+
+/// Devices: insert-or-ignore by device id, lookup of their account, revocation.
+pub fn devices_and_revocation(store: &dyn Store) {
+    let alice = Identity::create([[1; 32], [2; 32], [3; 32]], 1_000);
+    let alice_laptop = {
+        // A second device of the same account: same account seed, other device seeds.
+        Identity::create([[1; 32], [4; 32], [5; 32]], 2_000)
+    };
+    let bob = Identity::create([[6; 32], [7; 32], [8; 32]], 3_000);
+    assert_eq!(alice.account_id(), alice_laptop.account_id());
+    assert_eq!(store.device_account(&alice.device_id()).unwrap(), None);
+    assert!(store.devices(&alice.account_id()).unwrap().is_empty());
+
+    apply(
+        store,
+        vec![
+            ReadModelUpdate::Device(alice.certificate().clone()),
+            ReadModelUpdate::Device(alice_laptop.certificate().clone()),
+            ReadModelUpdate::Device(bob.certificate().clone()),
+        ],
+    );
+    assert_eq!(
+        store.device_account(&alice.device_id()).unwrap(),
+        Some(alice.account_id())
+    );
+    assert_eq!(store.device_account(&bob.device_id()).unwrap(), Some(bob.account_id()));
+    let mut expected = vec![alice.certificate().clone(), alice_laptop.certificate().clone()];
+    expected.sort_by_key(|c| c.device);
+    let devices = store.devices(&alice.account_id()).unwrap();
+    assert_eq!(
+        devices.iter().map(|d| d.cert.clone()).collect::<Vec<_>>(),
+        expected,
+        "an account's devices, by device id"
+    );
+    assert!(devices.iter().all(|d| d.revoked_at.is_none()));
+
+    apply(
+        store,
+        vec![ReadModelUpdate::DeviceRevoked {
+            device: alice_laptop.device_id(),
+            at_ms: 7_000,
+        }],
+    );
+    let revoked = |store: &dyn Store| {
+        store
+            .devices(&alice.account_id())
+            .unwrap()
+            .into_iter()
+            .find(|d| d.cert.device == alice_laptop.device_id())
+            .and_then(|d| d.revoked_at)
+    };
+    assert_eq!(revoked(store), Some(7_000));
+    assert_eq!(
+        store.device_account(&alice_laptop.device_id()).unwrap(),
+        Some(alice.account_id()),
+        "a revoked device still names its account"
+    );
+
+    // Seeing the certificate again (insert-or-ignore) does not undo the revocation.
+    apply(store, vec![ReadModelUpdate::Device(alice_laptop.certificate().clone())]);
+    assert_eq!(
+        revoked(store),
+        Some(7_000),
+        "a repeated certificate does not clear the revocation"
+    );
+    assert_eq!(
+        store.devices(&alice.account_id()).unwrap().len(),
+        2,
+        "no duplicate rows"
+    );
+
+    // Revoking an unknown device is a no-op.
+    apply(
+        store,
+        vec![ReadModelUpdate::DeviceRevoked {
+            device: device(99),
+            at_ms: 1,
+        }],
+    );
+    assert_eq!(store.device_account(&device(99)).unwrap(), None);
+    assert_eq!(store.devices(&bob.account_id()).unwrap().len(), 1);
+}
+
+/// Membership ever: grows only, per chat and account.
+pub fn was_member(store: &dyn Store) {
+    let chat = chat_id(50);
+    assert!(!store.was_member(&chat, &account(1)).unwrap());
+    let ever = ReadModelUpdate::MemberEver {
+        chat,
+        account: account(1),
+    };
+    apply(store, vec![ever.clone(), ever.clone()]);
+    apply(store, vec![ever]);
+    assert!(store.was_member(&chat, &account(1)).unwrap());
+    assert!(!store.was_member(&chat, &account(2)).unwrap(), "per account");
+    assert!(!store.was_member(&chat_id(51), &account(1)).unwrap(), "per chat");
+    // Replacing the head without the member does not forget that they were one.
+    apply(
+        store,
+        vec![ReadModelUpdate::Chat(group(chat, "g", &[(2, Role::Owner)]))],
+    );
+    assert!(
+        store.was_member(&chat, &account(1)).unwrap(),
+        "member-ever is independent of current members"
+    );
+}
+
+/// Metadata get and set.
+pub fn meta(store: &dyn Store) {
+    assert_eq!(store.meta("device").unwrap(), None);
+    write(store, |txn| {
+        assert_eq!(txn.meta("device").unwrap(), None);
+        txn.set_meta("device", b"one").unwrap();
+        txn.set_meta("empty", b"").unwrap();
+        assert_eq!(txn.meta("device").unwrap(), Some(b"one".to_vec()));
+    });
+    assert_eq!(store.meta("device").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(
+        store.meta("empty").unwrap(),
+        Some(Vec::new()),
+        "an empty value is not absent"
+    );
+    write(store, |txn| txn.set_meta("device", b"two").unwrap());
+    assert_eq!(
+        store.meta("device").unwrap(),
+        Some(b"two".to_vec()),
+        "set_meta overwrites"
+    );
+    assert_eq!(store.meta("DEVICE").unwrap(), None, "keys are case-sensitive");
+}
+
+/// Quarantine keeps changes by hash per document; taking them empties it.
+pub fn quarantine(store: &dyn Store) {
+    assert!(store.quarantined(&doc_a()).unwrap().is_empty());
+    write(store, |txn| {
+        txn.quarantine(&doc_a(), b"h2", b"second").unwrap();
+        txn.quarantine(&doc_a(), b"h1", b"first").unwrap();
+        txn.quarantine(&doc_a(), b"h1", b"duplicate").unwrap();
+        txn.quarantine(&doc_b(), b"h3", b"other doc").unwrap();
+    });
+    assert_eq!(
+        store.quarantined(&doc_a()).unwrap(),
+        vec![b"first".to_vec(), b"second".to_vec()],
+        "ordered by hash; a repeated hash keeps the first change"
+    );
+
+    // Taking in a transaction that rolls back keeps them.
+    {
+        let mut txn = store.begin_write().unwrap();
+        assert_eq!(txn.take_quarantined(&doc_a()).unwrap().len(), 2);
+        assert!(
+            txn.take_quarantined(&doc_a()).unwrap().is_empty(),
+            "taken changes are gone in the txn"
+        );
+    }
+    assert_eq!(
+        store.quarantined(&doc_a()).unwrap().len(),
+        2,
+        "a rolled-back take keeps the changes"
+    );
+
+    let taken = write(store, |txn| txn.take_quarantined(&doc_a()).unwrap());
+    assert_eq!(taken, vec![b"first".to_vec(), b"second".to_vec()]);
+    assert!(
+        store.quarantined(&doc_a()).unwrap().is_empty(),
+        "take_quarantined empties it"
+    );
+    assert_eq!(
+        store.quarantined(&doc_b()).unwrap(),
+        vec![b"other doc".to_vec()],
+        "other documents keep theirs"
+    );
+}
+
+/// The change marker moves with every commit, not with a rollback.
+pub fn change_marker(store: &dyn Store) {
+    let m0 = store.change_marker().unwrap();
+    write(store, |txn| txn.append_chunk(&doc_a(), b"x").unwrap());
+    let m1 = store.change_marker().unwrap();
+    assert_ne!(m1, m0, "a commit changes the marker");
+    write(store, |_| ());
+    let m2 = store.change_marker().unwrap();
+    assert_ne!(m2, m1, "even an empty commit changes the marker");
+    {
+        let mut txn = store.begin_write().unwrap();
+        txn.append_chunk(&doc_a(), b"y").unwrap();
+    }
+    assert_eq!(
+        store.change_marker().unwrap(),
+        m2,
+        "a rollback does not change the marker"
+    );
+    assert_eq!(store.change_marker().unwrap(), m2, "reading does not change the marker");
+}
+
+// ---------------------------------------------------------------------------
+// Search
+
+struct Corpus {
+    piranesi: MessageId,
+    piranesi3: MessageId,
+    cafe: MessageId,
+    book_club: MessageId,
+    club: MessageId,
+    other_chat: MessageId,
+    decomposed: MessageId,
+    cyrillic: MessageId,
+}
+
+fn search_corpus(store: &dyn Store) -> Corpus {
+    let (c1, c2) = (chat_id(60), chat_id(61));
+    let rows = [
+        message_row(c1, 1, 1_000, "Have you read Piranesi yet?"),
+        message_row(c1, 2, 2_000, "Piranesi, piranesi... PIRANESI!"),
+        message_row(c1, 1, 3_000, "Le café est fermé aujourd'hui"),
+        message_row(c1, 2, 4_000, "book club on Friday"),
+        message_row(c1, 1, 5_000, "the club is closed"),
+        message_row(c2, 3, 6_000, "Une crème brûlée, s'il vous plaît"),
+        message_row(c2, 3, 7_000, "voila\u{300} \u{c9}cole"),
+        message_row(c2, 4, 8_000, "йод дома"),
+    ];
+    apply(store, rows.iter().cloned().map(ReadModelUpdate::Message).collect());
+    Corpus {
+        piranesi: rows[0].id,
+        piranesi3: rows[1].id,
+        cafe: rows[2].id,
+        book_club: rows[3].id,
+        club: rows[4].id,
+        other_chat: rows[5].id,
+        decomposed: rows[6].id,
+        cyrillic: rows[7].id,
+    }
+}
+
+/// Words match as prefixes, case- and diacritic-insensitively.
+pub fn search_prefix_case_diacritics(store: &dyn Store) {
+    let c = search_corpus(store);
+    let both = sorted(vec![c.piranesi, c.piranesi3]);
+    assert_eq!(search_ids(store, "piran"), both, "a prefix finds the word");
+    assert_eq!(search_ids(store, "Piranesi"), both, "a whole word finds itself");
+    assert_eq!(search_ids(store, "PIRAN"), both, "case-insensitive");
+    assert_eq!(search_ids(store, "cafe"), vec![c.cafe], "'cafe' finds 'café'");
+    assert_eq!(
+        search_ids(store, "CAFÉ"),
+        vec![c.cafe],
+        "accents and case in the query are ignored"
+    );
+    assert_eq!(search_ids(store, "ferme"), vec![c.cafe], "'ferme' finds 'fermé'");
+    assert_eq!(
+        search_ids(store, "creme brulee"),
+        vec![c.other_chat],
+        "diacritics in several words"
+    );
+    assert_eq!(search_ids(store, "plait"), vec![c.other_chat]);
+    assert_eq!(
+        search_ids(store, "voila"),
+        vec![c.decomposed],
+        "'voila' finds a decomposed 'voila' + U+0300"
+    );
+    assert_eq!(
+        search_ids(store, "voilà"),
+        vec![c.decomposed],
+        "a precomposed query finds decomposed text"
+    );
+    assert_eq!(search_ids(store, "ecole"), vec![c.decomposed], "'ecole' finds 'École'");
+    assert!(
+        search_ids(store, "и").is_empty(),
+        "Cyrillic short i (й) is a letter of its own, not и with a diacritic"
+    );
+    assert_eq!(search_ids(store, "й"), vec![c.cyrillic]);
+    assert_eq!(search_ids(store, "ДОМ"), vec![c.cyrillic], "case folding beyond ASCII");
+    assert!(
+        search_ids(store, "iranesi").is_empty(),
+        "a word must match from its start"
+    );
+    assert!(
+        search_ids(store, "piranesix").is_empty(),
+        "a query word longer than the stored word does not match"
+    );
+}
+
+/// Every query word must match some word of the message.
+pub fn search_every_word_must_match(store: &dyn Store) {
+    let c = search_corpus(store);
+    assert_eq!(search_ids(store, "club"), sorted(vec![c.book_club, c.club]));
+    assert_eq!(
+        search_ids(store, "book club"),
+        vec![c.book_club],
+        "every word must match"
+    );
+    assert_eq!(
+        search_ids(store, "club book"),
+        vec![c.book_club],
+        "word order does not matter"
+    );
+    assert_eq!(search_ids(store, "fri bo"), vec![c.book_club], "every word as a prefix");
+    assert!(
+        search_ids(store, "book zebra").is_empty(),
+        "one unmatched word means no match"
+    );
+    assert_eq!(
+        search_ids(store, "club,  closed!"),
+        vec![c.club],
+        "punctuation separates words"
+    );
+}
+
+/// Text that would be FTS5 syntax is searched as words and never errors.
+pub fn search_hostile_queries(store: &dyn Store) {
+    let c = search_corpus(store);
+    for query in [
+        "\"",
+        "\"piran",
+        "piran\"",
+        "piran*",
+        "*",
+        "NEAR(",
+        "NEAR(piran club, 2)",
+        "piran OR club",
+        "OR",
+        "AND",
+        "NOT",
+        "club AND",
+        "-club",
+        "^club",
+        "text:club",
+        "(club",
+        "club)",
+        "{text}: club",
+        "'",
+        "'; DROP TABLE messages; --",
+        "\0",
+        "🙂",
+        "a\u{301}",
+    ] {
+        let result = store.search(query, 10);
+        assert!(result.is_ok(), "search({query:?}) must not fail: {:?}", result.err());
+    }
+    assert_eq!(
+        search_ids(store, "\"piranesi\""),
+        sorted(vec![c.piranesi, c.piranesi3]),
+        "quotes are ignored"
+    );
+    assert_eq!(
+        search_ids(store, "piran*"),
+        sorted(vec![c.piranesi, c.piranesi3]),
+        "'*' is ignored"
+    );
+    assert!(
+        search_ids(store, "piran OR club").is_empty(),
+        "OR is a word, not an operator"
+    );
+    assert_eq!(
+        search_ids(store, "text:club"),
+        Vec::<MessageId>::new(),
+        "no column filters"
+    );
+    for empty in ["", "   ", "!!! ***", "\"\"", "-", "()"] {
+        assert!(
+            store.search(empty, 10).unwrap().is_empty(),
+            "a query without words finds nothing: {empty:?}"
+        );
+    }
+    // The store still works after hostile queries.
+    assert_eq!(store.messages(&chat_id(60), None, 100).unwrap().len(), 5);
+}
+
+/// Edits replace what is searchable; deleted text is not found.
+pub fn search_follows_edits_and_deletes(store: &dyn Store) {
+    let chat = chat_id(70);
+    let mut row = message_row(chat, 1, 1_000, "secret rendezvous at noon");
+    apply(store, vec![ReadModelUpdate::Message(row.clone())]);
+    assert_eq!(search_ids(store, "rendezvous"), vec![row.id]);
+
+    row.text = Some("meeting moved to midnight".into());
+    row.edited = Some(at(2_000));
+    apply(store, vec![ReadModelUpdate::Message(row.clone())]);
+    assert!(
+        search_ids(store, "rendezvous").is_empty(),
+        "the old text of an edited message is not found"
+    );
+    assert_eq!(search_ids(store, "midnight"), vec![row.id], "the new text is found");
+
+    row.text = None;
+    row.deleted = true;
+    apply(store, vec![ReadModelUpdate::Message(row.clone())]);
+    assert!(search_ids(store, "midnight").is_empty(), "deleted text is not found");
+    assert!(search_ids(store, "meeting").is_empty());
+
+    // A message that arrives already deleted is not indexed either.
+    let mut gone = message_row(chat, 2, 3_000, "ignored");
+    gone.text = None;
+    gone.deleted = true;
+    apply(store, vec![ReadModelUpdate::Message(gone)]);
+    assert!(store.search("ignored", 10).unwrap().is_empty());
+}
+
+/// Hits carry the chat, message, full text and a bracketed snippet; more
+/// matches rank first; the limit applies.
+pub fn search_hits_and_ranking(store: &dyn Store) {
+    let c = search_corpus(store);
+    let hits: Vec<SearchHit> = store.search("piran", 10).unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(
+        hits[0].message, c.piranesi3,
+        "three occurrences rank above one in a similar-length text"
+    );
+    assert_eq!(hits[0].chat, chat_id(60));
+    assert_eq!(
+        hits[0].text, "Piranesi, piranesi... PIRANESI!",
+        "hits carry the full text"
+    );
+    for hit in &hits {
+        assert!(hit.snippet.contains('['), "snippet marks the match: {:?}", hit.snippet);
+        assert!(hit.snippet.contains(']'), "snippet marks the match: {:?}", hit.snippet);
+        assert!(
+            hit.snippet.to_lowercase().contains("[piranesi]"),
+            "snippet brackets the matched word: {:?}",
+            hit.snippet
+        );
+    }
+
+    let hits = store.search("creme", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        (hits[0].chat, hits[0].message),
+        (chat_id(61), c.other_chat),
+        "hits name their chat"
+    );
+    assert!(
+        hits[0].snippet.contains("[crème]"),
+        "the snippet shows the original word: {:?}",
+        hits[0].snippet
+    );
+
+    assert_eq!(store.search("piran", 1).unwrap().len(), 1, "the limit applies");
+    assert!(store.search("piran", 0).unwrap().is_empty(), "limit 0 returns nothing");
+}

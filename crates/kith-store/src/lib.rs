@@ -1,0 +1,22 @@
+//! The Kith local store: document chunks (the source of truth) and the read
+//! models derived from them, behind one [`Store`] trait with two
+//! implementations: [`SqliteStore`] (the real one: SQLite, WAL, FTS5) and
+//! [`MemoryStore`] (for simulations). One conformance suite runs against both.
+
+mod error;
+mod memory;
+mod migrations;
+mod rows;
+mod search_query;
+mod sqlite;
+mod store;
+
+pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+pub use search_query::fts_query;
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreDirectory, WriteTxn};
+
+/// The conformance suite every [`Store`] implementation must pass.
+pub mod conformance;

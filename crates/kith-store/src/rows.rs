@@ -1,0 +1,49 @@
+//! Rows the store returns that combine several read models.
+
+use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow};
+use kith_proto::{ChatId, MessageId};
+use serde::Serialize;
+
+/// One stored chunk of a document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChunk {
+    /// Store-wide sequence number (increases with every append).
+    pub seq: i64,
+    /// Automerge bytes (changes or a snapshot).
+    pub bytes: Vec<u8>,
+}
+
+/// One row of the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatListEntry {
+    /// The conversation's head.
+    pub chat: ChatRow,
+    /// This account's settings for it.
+    pub settings: ChatSettingsRow,
+    /// The newest message, if any.
+    pub last_message: Option<MessageRow>,
+    /// Messages by others after this account's read position.
+    pub unread: u64,
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    /// The conversation.
+    pub chat: ChatId,
+    /// The message.
+    pub message: MessageId,
+    /// Its full current text.
+    pub text: String,
+    /// The matching part with the terms in `[brackets]`.
+    pub snippet: String,
+}
+
+/// A known device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// Its certificate.
+    pub cert: DeviceCertificate,
+    /// When it was revoked (ms), if it was.
+    pub revoked_at: Option<i64>,
+}

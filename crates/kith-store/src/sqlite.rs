@@ -1,0 +1,648 @@
+//! The SQLite store: WAL, `synchronous=FULL`, STRICT tables, FTS5.
+//!
+//! Several processes may open one profile: writes take SQLite's write lock with
+//! `BEGIN IMMEDIATE` and wait up to the busy timeout; readers in other
+//! processes never block. Within one process, one connection serves reads and
+//! the write transaction, so reads wait while a write transaction is open.
+
+use crate::error::StoreError;
+use crate::migrations;
+use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+use crate::search_query::fts_query;
+use crate::store::{Store, WriteTxn};
+use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How long a writer waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SQLite-backed store of one profile.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let display = path.display().to_string();
+        let conn = Connection::open(path).map_err(|e| StoreError::from_sqlite(e, &display))?;
+        Self::setup(conn, display)
+    }
+
+    /// An in-memory database (tests, simulations).
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        Self::setup(Connection::open_in_memory()?, ":memory:".into())
+    }
+
+    fn setup(mut conn: Connection, path: String) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let wrap = |e| StoreError::from_sqlite(e, &path);
+        // Refuse a database from a newer Kith before touching it in any way
+        // (switching the journal mode rewrites its header).
+        migrations::check_version(&conn, &path)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(wrap)?;
+        migrations::migrate(&mut conn, &path)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (the
+        // transaction rolls back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns its first line (`ok` when healthy).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(|e| StoreError::from_sqlite(e, &self.path))
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+fn parse<T: std::str::FromStr>(text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| StoreError::InvalidRow(e.to_string()))
+}
+
+const MESSAGE_COLUMNS: &str = "chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions";
+
+struct RawMessage {
+    chat: String,
+    id: String,
+    author: String,
+    device: String,
+    ts: i64,
+    text: Option<String>,
+    reply_to: Option<String>,
+    edited: Option<i64>,
+    deleted: i64,
+    reactions: String,
+}
+
+fn raw_message(row: &Row<'_>) -> rusqlite::Result<RawMessage> {
+    Ok(RawMessage {
+        chat: row.get(0)?,
+        id: row.get(1)?,
+        author: row.get(2)?,
+        device: row.get(3)?,
+        ts: row.get(4)?,
+        text: row.get(5)?,
+        reply_to: row.get(6)?,
+        edited: row.get(7)?,
+        deleted: row.get(8)?,
+        reactions: row.get(9)?,
+    })
+}
+
+impl RawMessage {
+    fn into_row(self) -> Result<MessageRow, StoreError> {
+        let reactions: BTreeMap<String, BTreeSet<AccountId>> =
+            serde_json::from_str(&self.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
+        Ok(MessageRow {
+            chat: parse(&self.chat)?,
+            id: parse(&self.id)?,
+            author: parse(&self.author)?,
+            device: parse(&self.device)?,
+            ts: Hlc::from_i64(self.ts),
+            text: self.text,
+            reply_to: self.reply_to.as_deref().map(parse).transpose()?,
+            edited: self.edited.map(Hlc::from_i64),
+            deleted: self.deleted != 0,
+            reactions,
+        })
+    }
+}
+
+fn query_messages(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<MessageRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let raws = stmt.query_map(params, raw_message)?.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(RawMessage::into_row).collect()
+}
+
+/// What a chunk's checksum covers: the document it belongs to and its bytes.
+fn chunk_checksum(doc: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(doc.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(bytes);
+    hasher.finalize().as_bytes().to_vec()
+}
+
+fn doc_chunks(conn: &Connection, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError> {
+    let doc_text = doc.to_string();
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, bytes, checksum FROM doc_chunks WHERE doc_id = ?1 AND seq > ?2 ORDER BY seq")?;
+    let rows = stmt
+        .query_map(params![doc_text, after_seq], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, Vec<u8>>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(seq, bytes, checksum)| {
+            if chunk_checksum(&doc_text, &bytes) != checksum {
+                return Err(StoreError::Corrupt {
+                    path: conn.path().unwrap_or("(profile database)").to_owned(),
+                    reason: format!("stored chunk {seq} of document {doc_text} is damaged (checksum mismatch)"),
+                });
+            }
+            Ok(StoredChunk { seq, bytes })
+        })
+        .collect()
+}
+
+fn insert_chunk(conn: &Connection, doc: &DocId, kind: i64, bytes: &[u8]) -> Result<i64, StoreError> {
+    let doc_text = doc.to_string();
+    let checksum = chunk_checksum(&doc_text, bytes);
+    conn.prepare_cached("INSERT INTO doc_chunks (doc_id, kind, bytes, checksum) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![doc_text, kind, bytes, checksum])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn device_account(conn: &Connection, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {
+    let account: Option<String> = conn
+        .prepare_cached("SELECT account_id FROM devices WHERE device_id = ?1")?
+        .query_row([device.to_string()], |row| row.get(0))
+        .optional()?;
+    account.as_deref().map(parse).transpose()
+}
+
+fn was_member(conn: &Connection, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM chat_members_ever WHERE chat_id = ?1 AND account_id = ?2")?
+        .exists([chat.to_string(), account.to_string()])?)
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?)
+}
+
+fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), StoreError> {
+    match update {
+        ReadModelUpdate::Message(row) => {
+            let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
+            conn.prepare_cached(
+                "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (chat_id, message_id) DO UPDATE SET
+                   text = excluded.text, reply_to = excluded.reply_to, edited = excluded.edited,
+                   deleted = excluded.deleted, reactions = excluded.reactions",
+            )?
+            .execute(params![
+                row.chat.to_string(),
+                row.id.to_string(),
+                row.author.to_string(),
+                row.device.to_string(),
+                row.ts.to_i64(),
+                row.text,
+                row.reply_to.map(|r| r.to_string()),
+                row.edited.map(Hlc::to_i64),
+                i64::from(row.deleted),
+                reactions,
+            ])?;
+        }
+        ReadModelUpdate::ReadPosition { chat, account, ts } => {
+            conn.prepare_cached(
+                "INSERT INTO read_positions (chat_id, account_id, ts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (chat_id, account_id) DO UPDATE SET ts = max(ts, excluded.ts)",
+            )?
+            .execute(params![chat.to_string(), account.to_string(), ts.to_i64()])?;
+        }
+        ReadModelUpdate::Chat(row) => {
+            conn.prepare_cached(
+                "INSERT INTO chats (chat_id, kind, name, description) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (chat_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, description = excluded.description",
+            )?
+            .execute(params![row.chat.to_string(), row.kind.as_str(), row.name, row.description])?;
+            conn.prepare_cached("DELETE FROM chat_members WHERE chat_id = ?1")?
+                .execute([row.chat.to_string()])?;
+            let mut insert =
+                conn.prepare_cached("INSERT INTO chat_members (chat_id, account_id, role) VALUES (?1, ?2, ?3)")?;
+            for (account, role) in &row.members {
+                insert.execute(params![row.chat.to_string(), account.to_string(), role.as_str()])?;
+            }
+        }
+        ReadModelUpdate::ChatSettings { chat, settings } => {
+            conn.prepare_cached(
+                "INSERT INTO chat_settings (chat_id, pinned, muted, archived, draft) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (chat_id) DO UPDATE SET pinned = excluded.pinned, muted = excluded.muted,
+                   archived = excluded.archived, draft = excluded.draft",
+            )?
+            .execute(params![
+                chat.to_string(),
+                i64::from(settings.pinned),
+                i64::from(settings.muted),
+                i64::from(settings.archived),
+                settings.draft
+            ])?;
+        }
+        ReadModelUpdate::Profile { account, name } => {
+            conn.prepare_cached(
+                "INSERT INTO profiles (account_id, name) VALUES (?1, ?2)
+                 ON CONFLICT (account_id) DO UPDATE SET name = excluded.name",
+            )?
+            .execute(params![account.to_string(), name])?;
+        }
+        ReadModelUpdate::Device(cert) => {
+            conn.prepare_cached("INSERT OR IGNORE INTO devices (device_id, account_id, cert) VALUES (?1, ?2, ?3)")?
+                .execute(params![
+                    cert.device.to_string(),
+                    cert.account.to_string(),
+                    cert.to_bytes()
+                ])?;
+        }
+        ReadModelUpdate::DeviceRevoked { device, at_ms } => {
+            conn.prepare_cached("UPDATE devices SET revoked_at = ?2 WHERE device_id = ?1")?
+                .execute(params![device.to_string(), at_ms])?;
+        }
+        ReadModelUpdate::MemberEver { chat, account } => {
+            conn.prepare_cached("INSERT OR IGNORE INTO chat_members_ever (chat_id, account_id) VALUES (?1, ?2)")?
+                .execute(params![chat.to_string(), account.to_string()])?;
+        }
+    }
+    Ok(())
+}
+
+fn chat_row(conn: &Connection, chat: &ChatId) -> Result<Option<ChatRow>, StoreError> {
+    let head: Option<(String, String, String)> = conn
+        .prepare_cached("SELECT kind, name, description FROM chats WHERE chat_id = ?1")?
+        .query_row([chat.to_string()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    let Some((kind, name, description)) = head else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached("SELECT account_id, role FROM chat_members WHERE chat_id = ?1")?;
+    let members = stmt
+        .query_map([chat.to_string()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut member_map = BTreeMap::new();
+    for (account, role) in members {
+        member_map.insert(parse::<AccountId>(&account)?, parse::<Role>(&role)?);
+    }
+    Ok(Some(ChatRow {
+        chat: *chat,
+        kind: ChatKind::parse(&kind).ok_or_else(|| StoreError::InvalidRow(format!("chat kind {kind:?}")))?,
+        name,
+        description,
+        members: member_map,
+    }))
+}
+
+fn chat_settings(conn: &Connection, chat: &ChatId) -> Result<ChatSettingsRow, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT pinned, muted, archived, draft FROM chat_settings WHERE chat_id = ?1")?
+        .query_row([chat.to_string()], |row| {
+            Ok(ChatSettingsRow {
+                pinned: row.get::<_, i64>(0)? != 0,
+                muted: row.get::<_, i64>(1)? != 0,
+                archived: row.get::<_, i64>(2)? != 0,
+                draft: row.get(3)?,
+            })
+        })
+        .optional()?;
+    Ok(row.unwrap_or_default())
+}
+
+fn read_position(conn: &Connection, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
+    let ts: Option<i64> = conn
+        .prepare_cached("SELECT ts FROM read_positions WHERE chat_id = ?1 AND account_id = ?2")?
+        .query_row([chat.to_string(), account.to_string()], |row| row.get(0))
+        .optional()?;
+    Ok(ts.map(Hlc::from_i64))
+}
+
+impl Store for SqliteStore {
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| StoreError::from_sqlite(e, &self.path))?;
+        Ok(Box::new(SqliteTxn {
+            conn,
+            path: &self.path,
+            done: false,
+        }))
+    }
+
+    fn doc_chunks(&self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError> {
+        doc_chunks(&self.conn(), doc, after_seq)
+    }
+
+    fn doc_ids(&self) -> Result<Vec<DocId>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT doc_id FROM doc_chunks ORDER BY doc_id")?;
+        let ids = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        ids.iter().map(|id| parse(id)).collect()
+    }
+
+    fn doc_size(&self, doc: &DocId) -> Result<(u64, u64), StoreError> {
+        let (count, bytes): (i64, i64) = self.conn().query_row(
+            "SELECT count(*), coalesce(sum(length(bytes)), 0) FROM doc_chunks WHERE doc_id = ?1",
+            [doc.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok((u64::try_from(count).unwrap_or(0), u64::try_from(bytes).unwrap_or(0)))
+    }
+
+    fn chat_list(&self, me: &AccountId) -> Result<Vec<ChatListEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT chat_id FROM chats")?;
+        let chats = stmt
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut entries = Vec::with_capacity(chats.len());
+        for chat in chats {
+            let chat: ChatId = parse(&chat)?;
+            let Some(row) = chat_row(&conn, &chat)? else { continue };
+            let last = query_messages(
+                &conn,
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 ORDER BY message_id DESC LIMIT 1"),
+                [chat.to_string()],
+            )?
+            .pop();
+            let read = read_position(&conn, &chat, me)?.unwrap_or(Hlc::ZERO);
+            let unread: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM messages WHERE chat_id = ?1 AND ts > ?2 AND author != ?3 AND deleted = 0",
+                )?
+                .query_row(params![chat.to_string(), read.to_i64(), me.to_string()], |row| {
+                    row.get(0)
+                })?;
+            entries.push(ChatListEntry {
+                chat: row,
+                settings: chat_settings(&conn, &chat)?,
+                last_message: last,
+                unread: u64::try_from(unread).unwrap_or(0),
+            });
+        }
+        entries.sort_by(|a, b| {
+            let key = |e: &ChatListEntry| e.last_message.as_ref().map(|m| m.ts).unwrap_or(Hlc::ZERO);
+            b.settings
+                .pinned
+                .cmp(&a.settings.pinned)
+                .then_with(|| key(b).cmp(&key(a)))
+                .then_with(|| a.chat.chat.cmp(&b.chat.chat))
+        });
+        Ok(entries)
+    }
+
+    fn chat(&self, chat: &ChatId) -> Result<Option<ChatRow>, StoreError> {
+        chat_row(&self.conn(), chat)
+    }
+
+    fn chat_settings(&self, chat: &ChatId) -> Result<ChatSettingsRow, StoreError> {
+        chat_settings(&self.conn(), chat)
+    }
+
+    fn messages(&self, chat: &ChatId, before: Option<&MessageId>, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn();
+        match before {
+            Some(before) => query_messages(
+                &conn,
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 AND message_id < ?2 ORDER BY message_id DESC LIMIT ?3"
+                ),
+                params![chat.to_string(), before.to_string(), limit],
+            ),
+            None => query_messages(
+                &conn,
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 ORDER BY message_id DESC LIMIT ?2"),
+                params![chat.to_string(), limit],
+            ),
+        }
+    }
+
+    fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageRow>, StoreError> {
+        Ok(query_messages(
+            &self.conn(),
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 AND message_id = ?2"),
+            [chat.to_string(), id.to_string()],
+        )?
+        .pop())
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.chat_id, m.message_id, m.text, snippet(messages_fts, 0, '[', ']', '…', 12)
+             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+             WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![fts, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(chat, message, text, snippet)| {
+                Ok(SearchHit {
+                    chat: parse(&chat)?,
+                    message: parse(&message)?,
+                    text: text.unwrap_or_default(),
+                    snippet,
+                })
+            })
+            .collect()
+    }
+
+    fn profile_name(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT name FROM profiles WHERE account_id = ?1")?
+            .query_row([account.to_string()], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn device_account(&self, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {
+        device_account(&self.conn(), device)
+    }
+
+    fn devices(&self, account: &AccountId) -> Result<Vec<DeviceEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT cert, revoked_at FROM devices WHERE account_id = ?1 ORDER BY device_id")?;
+        let rows = stmt
+            .query_map([account.to_string()], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<i64>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(cert, revoked_at)| {
+                Ok(DeviceEntry {
+                    cert: DeviceCertificate::from_bytes(&cert).map_err(|e| StoreError::InvalidRow(e.to_string()))?,
+                    revoked_at,
+                })
+            })
+            .collect()
+    }
+
+    fn was_member(&self, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError> {
+        was_member(&self.conn(), chat, account)
+    }
+
+    fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
+        read_position(&self.conn(), chat, account)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        meta(&self.conn(), key)
+    }
+
+    fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT change FROM quarantine WHERE doc_id = ?1 ORDER BY hash")?;
+        let rows = stmt
+            .query_map([doc.to_string()], |row| row.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn change_marker(&self) -> Result<u64, StoreError> {
+        // Every commit, by any process, bumps this counter inside its transaction.
+        commit_counter(&self.conn())
+    }
+}
+
+fn commit_counter(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(meta(conn, COMMIT_COUNTER)?
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
+}
+
+/// Meta key of the store-wide commit counter.
+const COMMIT_COUNTER: &str = "commit_counter";
+
+/// A write transaction on the SQLite store.
+struct SqliteTxn<'a> {
+    conn: MutexGuard<'a, Connection>,
+    path: &'a str,
+    done: bool,
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn doc_chunks(&mut self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError> {
+        doc_chunks(&self.conn, doc, after_seq)
+    }
+
+    fn append_chunk(&mut self, doc: &DocId, bytes: &[u8]) -> Result<i64, StoreError> {
+        insert_chunk(&self.conn, doc, 0, bytes)
+    }
+
+    fn replace_with_snapshot(&mut self, doc: &DocId, upto_seq: i64, snapshot: &[u8]) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1 AND seq <= ?2")?
+            .execute(params![doc.to_string(), upto_seq])?;
+        insert_chunk(&self.conn, doc, 1, snapshot)
+    }
+
+    fn apply(&mut self, updates: &[ReadModelUpdate]) -> Result<(), StoreError> {
+        for update in updates {
+            apply_update(&self.conn, update)?;
+        }
+        Ok(())
+    }
+
+    fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {
+        device_account(&self.conn, device)
+    }
+
+    fn was_member(&mut self, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError> {
+        was_member(&self.conn, chat, account)
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        meta(&self.conn, key)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO quarantine (hash, doc_id, change) VALUES (?1, ?2, ?3)")?
+            .execute(params![hash, doc.to_string(), change])?;
+        Ok(())
+    }
+
+    fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT change FROM quarantine WHERE doc_id = ?1 ORDER BY hash")?;
+            stmt.query_map([doc.to_string()], |row| row.get(0))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.conn
+            .prepare_cached("DELETE FROM quarantine WHERE doc_id = ?1")?
+            .execute([doc.to_string()])?;
+        Ok(rows)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        let next = commit_counter(&self.conn)?.wrapping_add(1);
+        self.set_meta(COMMIT_COUNTER, &next.to_be_bytes())?;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| StoreError::from_sqlite(e, self.path))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nothing to report to: the caller already has the error that made it drop us.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}

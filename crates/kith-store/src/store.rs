@@ -1,0 +1,100 @@
+//! The store traits.
+
+use crate::error::StoreError;
+use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+
+/// A profile's persistent state. Reads see committed data; writes go through
+/// one [`WriteTxn`] at a time (across processes for SQLite).
+pub trait Store: Send + Sync {
+    /// Starts the one write transaction. It holds the write lock until it is
+    /// committed or dropped (dropping rolls back).
+    fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
+
+    /// Chunks of a document with `seq > after_seq`, in order.
+    fn doc_chunks(&self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError>;
+    /// Every document with at least one chunk.
+    fn doc_ids(&self) -> Result<Vec<DocId>, StoreError>;
+    /// Number of chunks and total bytes of a document.
+    fn doc_size(&self, doc: &DocId) -> Result<(u64, u64), StoreError>;
+
+    /// The chat list: pinned first, then by last activity, newest first.
+    fn chat_list(&self, me: &AccountId) -> Result<Vec<ChatListEntry>, StoreError>;
+    /// One conversation's head.
+    fn chat(&self, chat: &ChatId) -> Result<Option<ChatRow>, StoreError>;
+    /// This account's settings for a conversation.
+    fn chat_settings(&self, chat: &ChatId) -> Result<ChatSettingsRow, StoreError>;
+    /// Messages newest first, strictly older than `before` when given.
+    fn messages(&self, chat: &ChatId, before: Option<&MessageId>, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
+    /// One message.
+    fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageRow>, StoreError>;
+    /// Full-text search, best matches first.
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError>;
+    /// A person's display name.
+    fn profile_name(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
+    /// The account of a device with a verified certificate.
+    fn device_account(&self, device: &DeviceId) -> Result<Option<AccountId>, StoreError>;
+    /// An account's known devices.
+    fn devices(&self, account: &AccountId) -> Result<Vec<DeviceEntry>, StoreError>;
+    /// Whether `account` was ever a member of `chat`.
+    fn was_member(&self, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError>;
+    /// `account`'s read position in `chat`.
+    fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError>;
+    /// A metadata value.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Quarantined changes of a document.
+    fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// A number that changes whenever anything (any process) commits a write.
+    fn change_marker(&self) -> Result<u64, StoreError>;
+}
+
+/// The one write transaction.
+pub trait WriteTxn {
+    /// Chunks of a document with `seq > after_seq` (sees this transaction's writes).
+    fn doc_chunks(&mut self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError>;
+    /// Appends a chunk; returns its sequence number.
+    fn append_chunk(&mut self, doc: &DocId, bytes: &[u8]) -> Result<i64, StoreError>;
+    /// Replaces every chunk of `doc` with `seq <= upto_seq` by one snapshot.
+    fn replace_with_snapshot(&mut self, doc: &DocId, upto_seq: i64, snapshot: &[u8]) -> Result<i64, StoreError>;
+    /// Applies read-model updates.
+    fn apply(&mut self, updates: &[ReadModelUpdate]) -> Result<(), StoreError>;
+    /// The account of a device (sees this transaction's writes).
+    fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError>;
+    /// Whether `account` was ever a member of `chat` (sees this transaction's writes).
+    fn was_member(&mut self, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError>;
+    /// Reads a metadata value.
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a metadata value.
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Keeps a change that cannot be judged yet.
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError>;
+    /// Takes every quarantined change of a document out (to retry them).
+    fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Makes everything durable.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Adapts a write transaction to the engine's [`kith_core::Directory`].
+/// Lookup failures count as "unknown", which defers (never accepts) a change.
+pub struct StoreDirectory<'a, 't> {
+    txn: std::cell::RefCell<&'a mut (dyn WriteTxn + 't)>,
+}
+
+impl<'a, 't> StoreDirectory<'a, 't> {
+    /// Wraps a transaction.
+    pub fn new(txn: &'a mut (dyn WriteTxn + 't)) -> Self {
+        StoreDirectory {
+            txn: std::cell::RefCell::new(txn),
+        }
+    }
+}
+
+impl kith_core::Directory for StoreDirectory<'_, '_> {
+    fn account_of(&self, device: &DeviceId) -> Option<AccountId> {
+        self.txn.borrow_mut().device_account(device).ok().flatten()
+    }
+    fn was_member(&self, chat: &ChatId, account: &AccountId) -> bool {
+        self.txn.borrow_mut().was_member(chat, account).unwrap_or(false)
+    }
+}
