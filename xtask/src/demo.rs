@@ -17,10 +17,7 @@ use crate::{json, setup};
 /// Runs setup, builds `kith` in release mode and runs the demo.
 pub fn run(ws: &Workspace) -> Result<()> {
     setup::run(ws)?;
-    process::run(
-        ws.cargo()
-            .args(["build", "--release", "--locked", "-p", "kith-cli"]),
-    )?;
+    process::run(ws.cargo().args(["build", "--release", "--locked", "-p", "kith-cli"]))?;
     let kith = ws.release_binary("kith");
     if !kith.is_file() {
         bail!("the build finished but {} does not exist", kith.display());
@@ -67,24 +64,11 @@ impl Demo {
         let out = self.kith(&["--json", "chat", "new", "--name", "Book club"])?;
         let chat = json::find_string(&out, "chat_id").context("reading `kith chat new` output")?;
         let out = self.kith(&["--json", "send", &chat, "Welcome to the book club!"])?;
-        let welcome =
-            json::find_string(&out, "message_id").context("reading `kith send` output")?;
+        let welcome = json::find_string(&out, "message_id").context("reading `kith send` output")?;
 
         self.kith(&["send", &chat, "Next up: Piranesi"])?;
-        self.kith(&[
-            "--json",
-            "send",
-            &chat,
-            "Great pick",
-            "--reply-to",
-            &welcome,
-        ])?;
-        self.kith(&[
-            "edit",
-            &chat,
-            &welcome,
-            "Welcome to the book club, everyone!",
-        ])?;
+        self.kith(&["--json", "send", &chat, "Great pick", "--reply-to", &welcome])?;
+        self.kith(&["edit", &chat, &welcome, "Welcome to the book club, everyone!"])?;
         self.kith(&["react", &chat, &welcome, "👍"])?;
         self.kith(&["--json", "chats"])?;
         self.kith(&["read", &chat])?;
@@ -102,17 +86,8 @@ impl Demo {
     /// stderr, and returns stdout; fails if it exits non-zero.
     fn kith(&self, args: &[impl AsRef<OsStr>]) -> Result<String> {
         let shown: Vec<String> = args.iter().map(quote).collect();
-        println!(
-            "$ kith --profile {} {}",
-            quote(&self.profile),
-            shown.join(" ")
-        );
-        let out = process::output(
-            Command::new(&self.kith)
-                .arg("--profile")
-                .arg(&self.profile)
-                .args(args),
-        )?;
+        println!("$ kith --profile {} {}", quote(&self.profile), shown.join(" "));
+        let out = process::output(Command::new(&self.kith).arg("--profile").arg(&self.profile).args(args))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
         print!("{stdout}");
@@ -145,10 +120,7 @@ impl Demo {
         let profile = quote(&self.profile);
         println!("That was the demo. The profile is kept at {profile}.");
         println!("Try next:");
-        println!(
-            "  alias kith={}",
-            quote(format!("{kith} --profile {profile}"))
-        );
+        println!("  alias kith={}", quote(format!("{kith} --profile {profile}")));
         println!("  kith --help");
         println!("  kith chats");
         println!("  kith messages {}", quote(chat));

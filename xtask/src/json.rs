@@ -12,10 +12,7 @@ pub fn find_string(output: &str, key: &str) -> Result<String> {
             return Ok(found.to_owned());
         }
     }
-    bail!(
-        "no string field {key:?} in this JSON output:\n{}",
-        output.trim()
-    );
+    bail!("no string field {key:?} in this JSON output:\n{}", output.trim());
 }
 
 /// Depth-first search for `key` with a string value.
@@ -36,21 +33,12 @@ mod tests {
 
     #[test]
     fn finds_top_level_and_nested_keys() -> Result<()> {
+        assert_eq!(find_string(r#"{"chat_id":"c1","name":"x"}"#, "chat_id")?, "c1");
         assert_eq!(
-            find_string(r#"{"chat_id":"c1","name":"x"}"#, "chat_id")?,
-            "c1"
-        );
-        assert_eq!(
-            find_string(
-                r#"{"ok":true,"message":{"message_id":"m\"2"}}"#,
-                "message_id"
-            )?,
+            find_string(r#"{"ok":true,"message":{"message_id":"m\"2"}}"#, "message_id")?,
             "m\"2"
         );
-        assert_eq!(
-            find_string("{\"a\":1}\n{\"chat_id\":\"c3\"}\n", "chat_id")?,
-            "c3"
-        );
+        assert_eq!(find_string("{\"a\":1}\n{\"chat_id\":\"c3\"}\n", "chat_id")?, "c3");
         assert!(find_string(r#"{"chat_id":7}"#, "chat_id").is_err());
         assert!(find_string("not json", "chat_id").is_err());
         Ok(())

@@ -12,9 +12,7 @@ use anyhow::{Context, Result, bail};
 pub fn run(cmd: &mut Command) -> Result<()> {
     let line = display(cmd);
     println!("==> {line}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start `{line}`"))?;
+    let status = cmd.status().with_context(|| format!("could not start `{line}`"))?;
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }

@@ -76,15 +76,9 @@ pub fn run(ws: &Workspace) -> Result<()> {
 /// Installs missing Debian packages: one `apt-get update`, one
 /// `apt-get install`, and only if something is missing.
 fn debian_packages() -> Result<()> {
-    let all = || {
-        DEBIAN_PACKAGES
-            .iter()
-            .flat_map(|group| group.packages.iter())
-    };
+    let all = || DEBIAN_PACKAGES.iter().flat_map(|group| group.packages.iter());
     if !cfg!(target_os = "linux") {
-        println!(
-            "setup: system packages: not Linux; install yourself if missing: {MANUAL_INSTALL_HINT}"
-        );
+        println!("setup: system packages: not Linux; install yourself if missing: {MANUAL_INSTALL_HINT}");
         return Ok(());
     }
     if find_program("apt-get").is_none() || find_program("dpkg-query").is_none() {
@@ -116,10 +110,7 @@ fn debian_packages() -> Result<()> {
         }
     }
     for group in DEBIAN_PACKAGES {
-        let (new, old): (Vec<&str>, Vec<&str>) = group
-            .packages
-            .iter()
-            .partition(|package| missing.contains(package));
+        let (new, old): (Vec<&str>, Vec<&str>) = group.packages.iter().partition(|package| missing.contains(package));
         let mut parts = Vec::new();
         if !new.is_empty() {
             parts.push(format!("installed {}", new.join(" ")));
@@ -135,8 +126,7 @@ fn debian_packages() -> Result<()> {
 /// Whether dpkg reports `package` as installed.
 fn is_installed(package: &str) -> Result<bool> {
     let out = process::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))?;
-    Ok(out.status.success()
-        && String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+    Ok(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
 }
 
 /// `apt-get update` then `apt-get install` of `packages`, through sudo when
@@ -183,11 +173,7 @@ fn rustup_components(ws: &Workspace) -> Result<()> {
         );
         return Ok(());
     }
-    let installed =
-        process::stdout_of(
-            ws.command("rustup")
-                .args(["component", "list", "--installed"]),
-        )?;
+    let installed = process::stdout_of(ws.command("rustup").args(["component", "list", "--installed"]))?;
     let is_installed = |component: &str| {
         installed
             .lines()
@@ -200,11 +186,7 @@ fn rustup_components(ws: &Workspace) -> Result<()> {
         .filter(|component| !is_installed(component))
         .collect();
     if !missing.is_empty() {
-        process::run(
-            ws.command("rustup")
-                .args(["component", "add"])
-                .args(&missing),
-        )?;
+        process::run(ws.command("rustup").args(["component", "add"]).args(&missing))?;
     }
     for component in RUSTUP_COMPONENTS {
         let what = if missing.contains(component) {
@@ -230,8 +212,7 @@ fn pinned_tools(ws: &Workspace) -> Result<()> {
         if tool.locked {
             cmd.arg("--locked");
         }
-        process::run(&mut cmd)
-            .with_context(|| format!("installing {} {}", tool.krate, tool.version))?;
+        process::run(&mut cmd).with_context(|| format!("installing {} {}", tool.krate, tool.version))?;
         println!("setup: {} {}: installed", tool.binary, tool.version);
     }
     Ok(())

@@ -65,8 +65,7 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
 /// Service (they check `KITH_TEST_REAL_KEYRING=1`).
 fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
     const CARGO_TEST: [&str; 4] = ["cargo", "test", "--workspace", "--locked"];
-    if find_program("dbus-run-session").is_none() || find_program("gnome-keyring-daemon").is_none()
-    {
+    if find_program("dbus-run-session").is_none() || find_program("gnome-keyring-daemon").is_none() {
         println!(
             "note: dbus-run-session or gnome-keyring-daemon not found: tests that need the real OS keyring will skip"
         );
@@ -77,11 +76,9 @@ fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
     // in the user's own ~/.local/share/keyrings, whose password we do not know.
     let keyring_home = ws.target_dir.join("kith-test-keyring");
     if keyring_home.exists() {
-        fs::remove_dir_all(&keyring_home)
-            .with_context(|| format!("removing {}", keyring_home.display()))?;
+        fs::remove_dir_all(&keyring_home).with_context(|| format!("removing {}", keyring_home.display()))?;
     }
-    fs::create_dir_all(&keyring_home)
-        .with_context(|| format!("creating {}", keyring_home.display()))?;
+    fs::create_dir_all(&keyring_home).with_context(|| format!("creating {}", keyring_home.display()))?;
 
     let script = format!(
         "printf '{TEST_KEYRING_PASSWORD}\\n' | XDG_DATA_HOME=\"$KITH_TEST_KEYRING_HOME\" \
@@ -92,9 +89,7 @@ fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
         .args(CARGO_TEST)
         .env("KITH_TEST_KEYRING_HOME", &keyring_home)
         .env("KITH_TEST_REAL_KEYRING", "1");
-    println!(
-        "note: private D-Bus session with an unlocked gnome-keyring; KITH_TEST_REAL_KEYRING=1"
-    );
+    println!("note: private D-Bus session with an unlocked gnome-keyring; KITH_TEST_REAL_KEYRING=1");
     let result = steps.command("test", &mut cmd);
     // Best effort: the directory is recreated on the next run anyway.
     let _ = fs::remove_dir_all(&keyring_home);

@@ -44,8 +44,7 @@ impl Workspace {
     /// `CARGO_TARGET_DIR` exported.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
-        cmd.current_dir(&self.root)
-            .env("CARGO_TARGET_DIR", &self.target_dir);
+        cmd.current_dir(&self.root).env("CARGO_TARGET_DIR", &self.target_dir);
         cmd
     }
 
