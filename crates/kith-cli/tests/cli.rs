@@ -1,5 +1,7 @@
 //! The `kith` CLI contract: what scripts and tests rely on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use serde_json::Value;

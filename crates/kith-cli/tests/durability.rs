@@ -1,5 +1,7 @@
 //! Crashes, several processes on one profile, damaged files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::io::{BufRead, BufReader};

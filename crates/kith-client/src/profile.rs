@@ -161,19 +161,7 @@ struct WriteCtx<'p> {
 impl WriteCtx<'_> {
     /// The document, up to date with everything committed by any process.
     fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
-        if !self.docs.contains_key(&id) {
-            self.docs.insert(
-                id,
-                CachedDoc {
-                    doc: Doc::new(id, &self.device),
-                    seq: 0,
-                },
-            );
-        }
-        let cached = self
-            .docs
-            .get_mut(&id)
-            .ok_or_else(|| ClientError::Identity("document cache lost an entry".into()))?;
+        let cached = cached_doc(&mut self.docs, id, &self.device);
         for chunk in self.txn.doc_chunks(&id, cached.seq)? {
             cached.doc.load_stored(&chunk.bytes)?;
             cached.seq = chunk.seq;
@@ -184,6 +172,18 @@ impl WriteCtx<'_> {
         }
         Ok(&mut cached.doc)
     }
+}
+
+/// The cached document, created empty when the profile has none yet.
+fn cached_doc<'a>(
+    docs: &'a mut HashMap<DocId, CachedDoc>,
+    id: DocId,
+    device: &kith_proto::DeviceId,
+) -> &'a mut CachedDoc {
+    docs.entry(id).or_insert_with(|| CachedDoc {
+        doc: Doc::new(id, device),
+        seq: 0,
+    })
 }
 
 impl Profile {
@@ -369,6 +369,17 @@ impl Profile {
         Ok(value)
     }
 
+    /// Writes raw Automerge operations to a document, bypassing every local
+    /// check. Only for simulations that play a tampered client: honest
+    /// replicas must refuse what it writes.
+    #[doc(hidden)]
+    pub fn tamper(&self, doc: DocId, f: impl FnOnce(&mut automerge::AutoCommit)) -> Result<(), ClientError> {
+        self.write(|ctx| {
+            f(ctx.doc(doc)?.raw_mut());
+            Ok(())
+        })
+    }
+
     /// What `whoami` shows.
     pub fn info(&self) -> Result<ProfileInfo, ClientError> {
         let account_id = self.identity.account_id();
@@ -413,10 +424,10 @@ impl Profile {
     /// Sends a message; it is durable when this returns.
     pub fn send(&self, chat: &ChatId, text: &str, reply_to: Option<MessageId>) -> Result<MessageId, ClientError> {
         self.require_member(chat)?;
-        if let Some(reply_to) = reply_to {
-            if self.store.message(chat, &reply_to)?.is_none() {
-                return Err(ClientError::NoSuchMessage(reply_to.to_string()));
-            }
+        if let Some(reply_to) = reply_to
+            && self.store.message(chat, &reply_to)?.is_none()
+        {
+            return Err(ClientError::NoSuchMessage(reply_to.to_string()));
         }
         let me = self.identity.account_id();
         let device = self.identity.device_id();
@@ -720,22 +731,20 @@ impl Profile {
     pub fn sync_generate(&self, peer: &str, doc_id: DocId) -> Result<Option<Vec<u8>>, ClientError> {
         let mut sessions = lock(&self.sessions);
         let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
+        // Lock order is store, then documents (as in `write`): read the new
+        // chunks before taking the document cache.
+        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
+        let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
-        if !docs.contains_key(&doc_id) {
-            docs.insert(
-                doc_id,
-                CachedDoc {
-                    doc: Doc::new(doc_id, &self.identity.device_id()),
-                    seq: 0,
-                },
-            );
-        }
-        let Some(cached) = docs.get_mut(&doc_id) else {
-            return Ok(None);
-        };
-        for chunk in self.store.doc_chunks(&doc_id, cached.seq)? {
-            cached.doc.load_stored(&chunk.bytes)?;
-            cached.seq = chunk.seq;
+        let cached = docs.entry(doc_id).or_insert_with(|| CachedDoc {
+            doc: Doc::new(doc_id, &self.identity.device_id()),
+            seq: 0,
+        });
+        for chunk in chunks {
+            if chunk.seq > cached.seq {
+                cached.doc.load_stored(&chunk.bytes)?;
+                cached.seq = chunk.seq;
+            }
         }
         Ok(session.generate(&mut cached.doc))
     }
@@ -748,18 +757,7 @@ impl Profile {
         let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
         let mut txn = self.store.begin_write()?;
         let mut docs = lock(&self.docs);
-        if !docs.contains_key(&doc_id) {
-            docs.insert(
-                doc_id,
-                CachedDoc {
-                    doc: Doc::new(doc_id, &self.identity.device_id()),
-                    seq: 0,
-                },
-            );
-        }
-        let Some(cached) = docs.get_mut(&doc_id) else {
-            return Ok(0);
-        };
+        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
         for chunk in txn.doc_chunks(&doc_id, cached.seq)? {
             cached.doc.load_stored(&chunk.bytes)?;
             cached.seq = chunk.seq;
@@ -789,12 +787,10 @@ impl Profile {
         }
         // New members or certificates may unblock quarantined changes.
         if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
-            let retry: Vec<DocId> = match doc_id.chat() {
-                Some(chat) => std::iter::once(DocId::Head(chat))
-                    .chain(self.store.doc_ids()?.into_iter().filter(|d| d.chat() == Some(chat)))
-                    .collect(),
-                None => Vec::new(),
-            };
+            // Certificates learned here may unblock any document. (The store's
+            // read methods must not be used here: the open transaction holds
+            // its connection.)
+            let retry: Vec<DocId> = txn.quarantined_docs()?;
             for other in retry {
                 let quarantined = txn.take_quarantined(&other)?;
                 if quarantined.is_empty() {
@@ -804,16 +800,7 @@ impl Profile {
                     .iter()
                     .filter_map(|bytes| automerge::Change::from_bytes(bytes.clone()).ok())
                     .collect();
-                if !docs.contains_key(&other) {
-                    docs.insert(
-                        other,
-                        CachedDoc {
-                            doc: Doc::new(other, &self.identity.device_id()),
-                            seq: 0,
-                        },
-                    );
-                }
-                let Some(target) = docs.get_mut(&other) else { continue };
+                let target = cached_doc(&mut docs, other, &self.identity.device_id());
                 for chunk in txn.doc_chunks(&other, target.seq)? {
                     target.doc.load_stored(&chunk.bytes)?;
                     target.seq = chunk.seq;

@@ -1,5 +1,6 @@
 //! A deterministic in-memory network between profiles: no sockets, no
-//! sleeps. Messages are delivered in an order drawn from a seeded generator,
+//! sleeps. Sessions take turns in an order drawn from a seeded generator
+//! (each session's own messages stay in order, like a stream),
 //! optionally dropped, and every run ends in a bounded number of messages or
 //! reports a sync loop.
 
@@ -27,7 +28,7 @@ pub enum SimError {
     NoQuiescence(usize),
     /// A profile operation failed.
     #[error(transparent)]
-    Client(#[from] ClientError),
+    Client(#[from] Box<ClientError>),
 }
 
 struct InFlight {
@@ -43,6 +44,12 @@ pub struct SimNetwork {
     state: u64,
     drop_per_mille: u64,
     max_messages: usize,
+}
+
+impl From<ClientError> for SimError {
+    fn from(err: ClientError) -> SimError {
+        SimError::Client(Box::new(err))
+    }
 }
 
 impl SimNetwork {
@@ -111,8 +118,16 @@ impl SimNetwork {
             if stats.delivered + stats.dropped >= self.max_messages {
                 return Err(SimError::NoQuiescence(self.max_messages));
             }
-            let index = usize::try_from(self.next() % queue.len() as u64).unwrap_or(0);
-            let message = queue.swap_remove(index);
+            // Any session may go next, but each session's stream stays in
+            // order: Automerge sync assumes an ordered stream, as TCP, QUIC
+            // and WebSocket give it.
+            let drawn = usize::try_from(self.next() % queue.len() as u64).unwrap_or(0);
+            let (from, to, doc) = (queue[drawn].from, queue[drawn].to, queue[drawn].doc);
+            let index = queue
+                .iter()
+                .position(|m| m.from == from && m.to == to && m.doc == doc)
+                .unwrap_or(drawn);
+            let message = queue.remove(index);
             if self.next() % 1000 < self.drop_per_mille {
                 stats.dropped += 1;
                 continue;

@@ -53,17 +53,21 @@ pub struct ApplyOutcome {
 pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64) -> DocDelta {
     doc.automerge_mut()
         .commit_with(CommitOptions::default().with_time(now_ms));
-    finish(doc, before, &[])
+    finish(doc, before)
 }
 
-fn finish(doc: &mut Doc, before: &[ChangeHash], accepted: &[Change]) -> DocDelta {
+fn finish(doc: &mut Doc, before: &[ChangeHash]) -> DocDelta {
     let mut updates = read_model_updates(doc, before);
     if let DocId::Head(chat) = doc.id() {
-        for change in accepted {
-            for account in members_added_by(change) {
-                updates.push(ReadModelUpdate::MemberEver { chat, account });
-            }
-        }
+        // Membership ever granted, from the new changes themselves (local or
+        // accepted remote ones): the set that authorises segment writes.
+        let new_changes = doc.automerge_mut().get_changes(before);
+        let added: BTreeSet<_> = new_changes.iter().flat_map(members_added_by).collect();
+        updates.extend(
+            added
+                .into_iter()
+                .map(|account| ReadModelUpdate::MemberEver { chat, account }),
+        );
     }
     DocDelta {
         chunk: doc.take_unpersisted(),
@@ -117,7 +121,6 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
     let mut refused: HashSet<ChangeHash> = HashSet::new();
     let mut waiting: HashSet<ChangeHash> = HashSet::new();
     let mut batch: Vec<Change> = Vec::new();
-    let mut accepted_changes: Vec<Change> = Vec::new();
     loop {
         let mut progress = false;
         let mut still: Vec<Change> = Vec::new();
@@ -154,7 +157,6 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
                             overlay.members.entry(chat).or_default().insert(account);
                         }
                     }
-                    accepted_changes.push(change.clone());
                     if batch_segments {
                         batch.push(change);
                     } else {
@@ -185,7 +187,7 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
     if !batch.is_empty() {
         doc.automerge_mut().apply_changes(batch)?;
     }
-    let mut delta = finish(doc, &before, &accepted_changes);
+    let mut delta = finish(doc, &before);
     delta
         .updates
         .extend(learned_certs.into_iter().map(ReadModelUpdate::Device));

@@ -4,9 +4,9 @@
 use crate::apply::{ApplyOutcome, apply_remote};
 use crate::authority::Directory;
 use crate::docs::{Doc, DocError};
-use automerge::ChangeHash;
 use automerge::sync::{self, SyncDoc};
-use std::collections::HashMap;
+use automerge::{Change, ChangeHash};
+use std::collections::{HashMap, HashSet};
 
 /// Why a sync message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,11 @@ pub struct SyncSession {
     /// dependencies. We present the peer's heads to Automerge as if these did
     /// not exist, or Automerge would ask for them again and again.
     withheld: HashMap<ChangeHash, Vec<ChangeHash>>,
+    /// The last message we sent that carried neither changes nor requests.
+    /// When peers hold changes the other refuses, their heads never become
+    /// equal and Automerge would exchange such messages forever; an identical
+    /// one is not sent twice in a row.
+    last_empty: Option<Vec<u8>>,
 }
 
 impl SyncSession {
@@ -45,7 +50,7 @@ impl SyncSession {
         sync::State::decode(bytes)
             .map(|state| SyncSession {
                 state,
-                withheld: HashMap::new(),
+                ..SyncSession::default()
             })
             .map_err(|err| SyncError::CorruptState(err.to_string()))
     }
@@ -57,10 +62,21 @@ impl SyncSession {
 
     /// The next message to send, if any.
     pub fn generate(&mut self, doc: &mut Doc) -> Option<Vec<u8>> {
-        doc.automerge_mut()
-            .sync()
-            .generate_sync_message(&mut self.state)
-            .map(sync::Message::encode)
+        let before = self.state.clone();
+        let message = doc.automerge_mut().sync().generate_sync_message(&mut self.state)?;
+        if !message.changes.is_empty() || !message.need.is_empty() {
+            self.last_empty = None;
+            return Some(message.encode());
+        }
+        let bytes = message.encode();
+        if self.last_empty.as_ref() == Some(&bytes) {
+            // Exactly what we said last time, and it carried nothing: the peer
+            // already has it. Leave the state as if we had not generated it.
+            self.state = before;
+            return None;
+        }
+        self.last_empty = Some(bytes.clone());
+        Some(bytes)
     }
 
     /// Handles a received message: changes are validated and only accepted
@@ -72,7 +88,7 @@ impl SyncSession {
         directory: &dyn Directory,
     ) -> Result<ApplyOutcome, SyncError> {
         let mut message = sync::Message::decode(bytes).map_err(|err| SyncError::Malformed(err.to_string()))?;
-        message.heads = self.visible_heads(message.heads);
+        message.heads = self.visible_heads(doc, message.heads);
         if message.changes.is_empty() {
             doc.automerge_mut()
                 .sync()
@@ -80,16 +96,29 @@ impl SyncSession {
                 .map_err(DocError::from)?;
             return Ok(ApplyOutcome::default());
         }
-        // Let Automerge unpack the changes (V1 chunks or a V2 whole-document
-        // chunk) on a scratch copy, then judge each new change on its own.
+        // Unpack the changes ourselves: V1 messages carry one change per
+        // chunk. Anything else (a V2 whole-document chunk) is unpacked by
+        // Automerge on a scratch copy. Either way every new change is judged
+        // on its own, and one whose dependencies have not arrived yet is
+        // deferred (kept by the caller), never silently dropped.
         let before = doc.heads();
-        let mut scratch = doc.automerge().clone();
-        let mut scratch_state = self.state.clone();
-        scratch
-            .sync()
-            .receive_sync_message(&mut scratch_state, message.clone())
-            .map_err(|err| SyncError::Malformed(err.to_string()))?;
-        let new_changes = scratch.get_changes(&before);
+        let parsed: Option<Vec<Change>> = message
+            .changes
+            .iter()
+            .map(|chunk| Change::from_bytes(chunk.to_vec()).ok())
+            .collect();
+        let new_changes = match parsed {
+            Some(changes) => changes,
+            None => {
+                let mut scratch = doc.automerge().clone();
+                let mut scratch_state = self.state.clone();
+                scratch
+                    .sync()
+                    .receive_sync_message(&mut scratch_state, message.clone())
+                    .map_err(|err| SyncError::Malformed(err.to_string()))?;
+                scratch.get_changes(&before)
+            }
+        };
         let deps: HashMap<ChangeHash, Vec<ChangeHash>> =
             new_changes.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
         let outcome = apply_remote(doc, new_changes, directory)?;
@@ -103,24 +132,35 @@ impl SyncSession {
                 self.withheld.insert(hash, deps.clone());
             }
         }
-        if outcome.rejected.is_empty() && outcome.deferred.is_empty() {
-            self.state = scratch_state;
-        } else {
-            // Keep the peer's heads and bloom filter, without its changes: we
-            // already applied the acceptable ones.
-            let mut stripped = message;
-            stripped.changes = sync::ChunkList::empty();
-            stripped.heads = self.visible_heads(stripped.heads);
-            doc.automerge_mut()
-                .sync()
-                .receive_sync_message(&mut self.state, stripped)
-                .map_err(DocError::from)?;
+        // Let Automerge take note of the peer's heads, needs and bloom filter;
+        // the acceptable changes are already applied.
+        let mut stripped = message;
+        stripped.changes = sync::ChunkList::empty();
+        stripped.heads = self.visible_heads(doc, stripped.heads);
+        doc.automerge_mut()
+            .sync()
+            .receive_sync_message(&mut self.state, stripped)
+            .map_err(DocError::from)?;
+        // What we just applied is now shared with this peer (as Automerge
+        // records when it applies a message's changes itself).
+        let after = doc.heads();
+        let old: HashSet<&ChangeHash> = before.iter().collect();
+        let mut shared: Vec<ChangeHash> = after.iter().filter(|h| !old.contains(h)).copied().collect();
+        shared.extend(self.state.shared_heads.iter().filter(|h| after.contains(h)).copied());
+        shared.sort();
+        shared.dedup();
+        if !shared.is_empty() {
+            self.state.shared_heads = shared;
         }
         Ok(outcome)
     }
 
     /// The peer's heads with withheld changes replaced by their dependencies.
-    fn visible_heads(&self, heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    fn visible_heads(&mut self, doc: &mut Doc, heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+        // Changes applied since (a deferred change accepted on retry) are no
+        // longer withheld.
+        self.withheld
+            .retain(|hash, _| doc.automerge_mut().get_change_by_hash(hash).is_none());
         if self.withheld.is_empty() {
             return heads;
         }

@@ -1,6 +1,8 @@
 //! Authority: every replica refuses what the author had no right to write,
 //! whatever order changes arrive in.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 use kith_core::docs::{Doc, head, segment};

@@ -490,6 +490,11 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 
+    fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {
+        let docs: std::collections::BTreeSet<DocId> = self.work.quarantine.values().map(|(d, _)| *d).collect();
+        Ok(docs.into_iter().collect())
+    }
+
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut taken = Vec::new();
         self.work.quarantine.retain(|_, (d, change)| {

@@ -613,6 +613,17 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(())
     }
 
+    fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {
+        let ids = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT DISTINCT doc_id FROM quarantine ORDER BY doc_id")?;
+            stmt.query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        ids.iter().map(|id| parse(id)).collect()
+    }
+
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
         let rows = {
             let mut stmt = self

@@ -69,6 +69,8 @@ pub trait WriteTxn {
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Keeps a change that cannot be judged yet.
     fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError>;
+    /// Documents that have quarantined changes.
+    fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError>;
     /// Takes every quarantined change of a document out (to retry them).
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Makes everything durable.

@@ -1,4 +1,6 @@
 //! Helpers shared by the CLI tests: run the real `kith` binary on a temp profile.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use serde_json::Value;
