@@ -344,23 +344,19 @@ impl Profile {
             }
         };
         let touched = std::mem::take(&mut ctx.touched);
-        let mut new_seqs = Vec::new();
-        for (id, before) in &touched {
-            let Some(cached) = ctx.docs.get_mut(id) else { continue };
-            let delta = commit_local(&mut cached.doc, before, i64::try_from(now).unwrap_or(i64::MAX));
-            if !delta.chunk.is_empty() {
-                let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
-                new_seqs.push((*id, seq));
-            }
-            ctx.txn.apply(&delta.updates)?;
-        }
+        let stored = Self::store_touched(&mut ctx, &touched, now);
         let WriteCtx { txn, mut docs, .. } = ctx;
-        if let Err(err) = txn.commit() {
-            for (id, _) in &touched {
-                docs.remove(id);
+        let committed = stored.and_then(|new_seqs| txn.commit().map(|()| new_seqs).map_err(ClientError::from));
+        let new_seqs = match committed {
+            Ok(new_seqs) => new_seqs,
+            Err(err) => {
+                // The cached documents are ahead of the store: forget them.
+                for (id, _) in &touched {
+                    docs.remove(id);
+                }
+                return Err(err);
             }
-            return Err(err.into());
-        }
+        };
         for (id, seq) in new_seqs {
             if let Some(cached) = docs.get_mut(&id) {
                 cached.seq = seq;
@@ -378,6 +374,25 @@ impl Profile {
             f(ctx.doc(doc)?.raw_mut());
             Ok(())
         })
+    }
+
+    /// Commits every touched document and stores its bytes and rows.
+    fn store_touched(
+        ctx: &mut WriteCtx<'_>,
+        touched: &[(DocId, Vec<automerge::ChangeHash>)],
+        now: u64,
+    ) -> Result<Vec<(DocId, i64)>, ClientError> {
+        let mut new_seqs = Vec::new();
+        for (id, before) in touched {
+            let Some(cached) = ctx.docs.get_mut(id) else { continue };
+            let delta = commit_local(&mut cached.doc, before, i64::try_from(now).unwrap_or(i64::MAX));
+            if !delta.chunk.is_empty() {
+                let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
+                new_seqs.push((*id, seq));
+            }
+            ctx.txn.apply(&delta.updates)?;
+        }
+        Ok(new_seqs)
     }
 
     /// What `whoami` shows.
@@ -431,7 +446,14 @@ impl Profile {
         }
         let me = self.identity.account_id();
         let device = self.identity.device_id();
+        let cert = self.identity.certificate().clone();
         self.write(|ctx| {
+            // Members attribute changes through certificates published in the
+            // head document; publish ours the first time we write here.
+            let head_doc = ctx.doc(DocId::Head(*chat))?;
+            if !head::devices(head_doc).iter().any(|c| c.device == device) {
+                head::add_device(head_doc, &cert)?;
+            }
             let id = MessageId::new(ctx.ts, &device);
             let doc = ctx.doc(DocId::Segment(*chat, Month::of(ctx.ts)))?;
             segment::send(
@@ -775,6 +797,26 @@ impl Profile {
         };
         let mut accepted = outcome.accepted;
         let mut seqs = Vec::new();
+        // Later local messages must order after what we just received.
+        let newest = outcome
+            .delta
+            .updates
+            .iter()
+            .filter_map(|u| match u {
+                ReadModelUpdate::Message(row) => Some(row.ts),
+                _ => None,
+            })
+            .max();
+        if let Some(remote) = newest {
+            let last = txn
+                .meta(HLC_META)?
+                .and_then(|b| b.try_into().ok())
+                .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
+                .unwrap_or(Hlc::ZERO);
+            let mut clock = HlcClock::resume(last);
+            clock.observe(remote, (self.now)());
+            txn.set_meta(HLC_META, &clock.last().to_packed().to_be_bytes())?;
+        }
         if !outcome.delta.chunk.is_empty() {
             seqs.push((doc_id, txn.append_chunk(&doc_id, &outcome.delta.chunk)?));
         }

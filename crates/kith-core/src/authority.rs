@@ -136,7 +136,9 @@ fn segment_verdict(
         match &op.obj {
             ObjectId::Root => match SegmentKey::parse(key) {
                 Some(SegmentKey::Schema) => {
-                    if !matches!(op.action, OpType::Put(ScalarValue::Int(_))) {
+                    // Only the version this build writes: a member must not be
+                    // able to mark a shared document as "from the future".
+                    if !matches!(op.action, OpType::Put(ScalarValue::Int(v)) if v == schema::SCHEMA_VERSION) {
                         return reject("bad schema value");
                     }
                 }
@@ -297,6 +299,8 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
                 DeviceCertificate::from_bytes(bytes).is_ok_and(|cert| cert.device == device && cert.account == *owner)
             }
             (RootKey::Device(_), _) => false,
+            (RootKey::Schema, OpType::Put(ScalarValue::Int(v))) => *v == schema::SCHEMA_VERSION,
+            (RootKey::Schema, _) => false,
             (RootKey::Unknown(_) | RootKey::Member(_), _) => false,
             _ => true,
         };

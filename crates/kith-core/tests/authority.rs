@@ -371,3 +371,15 @@ fn documents_from_a_newer_schema_are_refused() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
     assert!(doc.raw_mut().get(ROOT, "schema").is_ok());
 }
+
+#[test]
+fn a_member_cannot_mark_a_shared_document_as_from_the_future() {
+    let (alice, bob) = (person(1), person(2));
+    let (_, mut alice_doc, mut bob_doc, dir, _) = segment_pair(&alice, &bob);
+    bob_doc.raw_mut().put(ROOT, "schema", 99).expect("put");
+    bob_doc.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
+    let bytes = alice_doc.save();
+    assert!(Doc::load(alice_doc.id(), &alice.device_id(), [bytes.as_slice()]).is_ok(), "the document still loads");
+}
