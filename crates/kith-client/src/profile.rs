@@ -528,34 +528,30 @@ impl Profile {
         })
     }
 
-    /// Renames a conversation (admins).
-    pub fn rename_chat(&self, chat: &ChatId, name: &str) -> Result<(), ClientError> {
+    /// One operation on a conversation's head document, as this account.
+    fn write_head(
+        &self,
+        chat: &ChatId,
+        op: impl FnOnce(&mut Doc, &AccountId) -> Result<(), kith_core::DocError>,
+    ) -> Result<(), ClientError> {
         self.require_chat(chat)?;
         let me = self.identity.account_id();
-        self.write(|ctx| {
-            head::rename(ctx.doc(DocId::Head(*chat))?, &me, name)?;
-            Ok(())
-        })
+        self.write(|ctx| Ok(op(ctx.doc(DocId::Head(*chat))?, &me)?))
+    }
+
+    /// Renames a conversation (admins).
+    pub fn rename_chat(&self, chat: &ChatId, name: &str) -> Result<(), ClientError> {
+        self.write_head(chat, |doc, me| head::rename(doc, me, name))
     }
 
     /// Adds a member or changes a role (admins).
     pub fn set_role(&self, chat: &ChatId, member: &AccountId, role: Role) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            head::set_role(ctx.doc(DocId::Head(*chat))?, &me, member, role)?;
-            Ok(())
-        })
+        self.write_head(chat, |doc, me| head::set_role(doc, me, member, role))
     }
 
     /// Removes a member (admins) or leaves (oneself).
     pub fn remove_member(&self, chat: &ChatId, member: &AccountId) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            head::remove_member(ctx.doc(DocId::Head(*chat))?, &me, member)?;
-            Ok(())
-        })
+        self.write_head(chat, |doc, me| head::remove_member(doc, me, member))
     }
 
     /// Sets pinned, muted or archived for a chat (synced to own devices).

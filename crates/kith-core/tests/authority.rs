@@ -381,5 +381,8 @@ fn a_member_cannot_mark_a_shared_document_as_from_the_future() {
     let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
     let bytes = alice_doc.save();
-    assert!(Doc::load(alice_doc.id(), &alice.device_id(), [bytes.as_slice()]).is_ok(), "the document still loads");
+    assert!(
+        Doc::load(alice_doc.id(), &alice.device_id(), [bytes.as_slice()]).is_ok(),
+        "the document still loads"
+    );
 }

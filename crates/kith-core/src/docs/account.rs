@@ -1,21 +1,13 @@
 //! Account documents: profile, devices, per-conversation settings. Shared by
 //! one person's devices only.
 
-use super::{Doc, DocError, get_bool, get_bytes, get_str, keys_with_prefix};
+use super::{Doc, DocError, certificates, ensure_schema, get_bool, get_str, keys_with_prefix, publish_certificate};
 use crate::identity::DeviceCertificate;
 use crate::readmodel::ChatSettingsRow;
 use crate::schema::{self, ChatSetting, MAX_NAME_BYTES, RootKey};
 use automerge::transaction::Transactable;
-use automerge::{ROOT, ReadDoc, ScalarValue};
+use automerge::{ROOT, ReadDoc};
 use kith_proto::{ChatId, DeviceId};
-
-fn ensure_schema(doc: &mut Doc) -> Result<(), DocError> {
-    let am = doc.automerge_mut();
-    if am.get(ROOT, schema::SCHEMA_KEY)?.is_none() {
-        am.put(ROOT, schema::SCHEMA_KEY, schema::SCHEMA_VERSION)?;
-    }
-    Ok(())
-}
 
 /// Sets the display name.
 pub fn set_name(doc: &mut Doc, name: &str) -> Result<(), DocError> {
@@ -36,21 +28,12 @@ pub fn name(doc: &Doc) -> Option<String> {
 /// Lists a device of this account.
 pub fn add_device(doc: &mut Doc, cert: &DeviceCertificate) -> Result<(), DocError> {
     ensure_schema(doc)?;
-    let key = schema::device_key(&cert.device);
-    if get_bytes(doc.automerge(), &ROOT, &key).is_none() {
-        doc.automerge_mut()
-            .put(ROOT, key, ScalarValue::Bytes(cert.to_bytes()))?;
-    }
-    Ok(())
+    publish_certificate(doc, cert)
 }
 
 /// Every verified device certificate listed.
 pub fn devices(doc: &Doc) -> Vec<DeviceCertificate> {
-    keys_with_prefix(doc.automerge(), schema::DEVICE_PREFIX)
-        .iter()
-        .filter_map(|key| get_bytes(doc.automerge(), &ROOT, key))
-        .filter_map(|bytes| DeviceCertificate::from_bytes(&bytes).ok())
-        .collect()
+    certificates(doc)
 }
 
 /// Whether a device has been revoked.

@@ -1,6 +1,6 @@
 //! Conversation head documents: kind, name, description, members and roles.
 
-use super::{Doc, DocError, get_bytes, get_str, keys_with_prefix};
+use super::{Doc, DocError, certificates, get_str, keys_with_prefix, publish_certificate};
 use crate::identity::DeviceCertificate;
 use crate::readmodel::ChatRow;
 use crate::schema::{self, ChatKind, MAX_NAME_BYTES, Role, RootKey};
@@ -131,21 +131,12 @@ pub fn remove_member(doc: &mut Doc, actor: &AccountId, member: &AccountId) -> Re
 
 /// Publishes a device certificate so other members can attribute its changes.
 pub fn add_device(doc: &mut Doc, cert: &DeviceCertificate) -> Result<(), DocError> {
-    let key = schema::device_key(&cert.device);
-    if get_bytes(doc.automerge(), &ROOT, &key).is_none() {
-        doc.automerge_mut()
-            .put(ROOT, key, ScalarValue::Bytes(cert.to_bytes()))?;
-    }
-    Ok(())
+    publish_certificate(doc, cert)
 }
 
 /// Every verified device certificate published in the document.
 pub fn devices(doc: &Doc) -> Vec<DeviceCertificate> {
-    keys_with_prefix(doc.automerge(), schema::DEVICE_PREFIX)
-        .iter()
-        .filter_map(|key| get_bytes(doc.automerge(), &ROOT, key))
-        .filter_map(|bytes| DeviceCertificate::from_bytes(&bytes).ok())
-        .collect()
+    certificates(doc)
 }
 
 /// Current members and roles.

@@ -4,6 +4,7 @@ pub mod account;
 pub mod head;
 pub mod segment;
 
+use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc, ScalarValue, Value};
 use kith_proto::{DeviceId, DocId};
 
@@ -174,6 +175,34 @@ impl Doc {
     pub fn change_count(&mut self) -> usize {
         self.inner.get_changes(&[]).len()
     }
+}
+
+/// Writes the schema version into a document that has none yet.
+pub(crate) fn ensure_schema(doc: &mut Doc) -> Result<(), DocError> {
+    let am = doc.automerge_mut();
+    if am.get(ROOT, crate::schema::SCHEMA_KEY)?.is_none() {
+        am.put(ROOT, crate::schema::SCHEMA_KEY, crate::schema::SCHEMA_VERSION)?;
+    }
+    Ok(())
+}
+
+/// Publishes a device certificate under `device/ID` (once).
+pub(crate) fn publish_certificate(doc: &mut Doc, cert: &crate::identity::DeviceCertificate) -> Result<(), DocError> {
+    let key = crate::schema::device_key(&cert.device);
+    if get_bytes(doc.automerge(), &ROOT, &key).is_none() {
+        doc.automerge_mut()
+            .put(ROOT, key, ScalarValue::Bytes(cert.to_bytes()))?;
+    }
+    Ok(())
+}
+
+/// Every valid device certificate published in a document.
+pub(crate) fn certificates(doc: &Doc) -> Vec<crate::identity::DeviceCertificate> {
+    keys_with_prefix(doc.automerge(), crate::schema::DEVICE_PREFIX)
+        .iter()
+        .filter_map(|key| get_bytes(doc.automerge(), &ROOT, key))
+        .filter_map(|bytes| crate::identity::DeviceCertificate::from_bytes(&bytes).ok())
+        .collect()
 }
 
 /// Reads a string at a root key or in an object.

@@ -1,6 +1,6 @@
 //! Message segment documents: one per conversation per calendar month.
 
-use super::{Doc, DocError, get_int, get_str, keys_with_prefix};
+use super::{Doc, DocError, ensure_schema, get_int, get_str, keys_with_prefix};
 use crate::readmodel::MessageRow;
 use crate::schema::{
     self, MAX_REACTION_BYTES, MAX_TEXT_BYTES, MSG_AUTHOR, MSG_DELETED, MSG_DEVICE, MSG_EDITED, MSG_REPLY_TO, MSG_TEXT,
@@ -32,14 +32,6 @@ fn check_text(text: &str) -> Result<(), DocError> {
             "message text is {} bytes; the limit is {MAX_TEXT_BYTES}",
             text.len()
         )));
-    }
-    Ok(())
-}
-
-fn ensure_schema(doc: &mut Doc) -> Result<(), DocError> {
-    let am = doc.automerge_mut();
-    if am.get(ROOT, schema::SCHEMA_KEY)?.is_none() {
-        am.put(ROOT, schema::SCHEMA_KEY, schema::SCHEMA_VERSION)?;
     }
     Ok(())
 }
