@@ -65,10 +65,15 @@ pub struct PinnedTool {
 /// `wasm-bindgen` crate in Cargo.lock).
 const PINNED_TOOLS: &[PinnedTool] = &[];
 
+/// Rust targets the build needs: the shared types crate must build for the
+/// browser-side UI (wasm32).
+const RUSTUP_TARGETS: &[&str] = &["wasm32-unknown-unknown"];
+
 /// Runs every setup step.
 pub fn run(ws: &Workspace) -> Result<()> {
     debian_packages()?;
     rustup_components(ws)?;
+    rustup_targets(ws)?;
     pinned_tools(ws)?;
     Ok(())
 }
@@ -195,6 +200,27 @@ fn rustup_components(ws: &Workspace) -> Result<()> {
             "already installed"
         };
         println!("setup: rustup component {component}: {what}");
+    }
+    Ok(())
+}
+
+/// Adds missing rustup targets.
+fn rustup_targets(ws: &Workspace) -> Result<()> {
+    if find_program("rustup").is_none() {
+        println!(
+            "setup: rustup: not found; make sure your toolchain has the targets {}",
+            RUSTUP_TARGETS.join(", ")
+        );
+        return Ok(());
+    }
+    let installed = process::stdout_of(ws.command("rustup").args(["target", "list", "--installed"]))?;
+    for target in RUSTUP_TARGETS {
+        if installed.lines().any(|line| line.trim() == *target) {
+            println!("setup: rustup target {target}: already installed");
+        } else {
+            process::run(ws.command("rustup").args(["target", "add", target]))?;
+            println!("setup: rustup target {target}: installed");
+        }
     }
     Ok(())
 }

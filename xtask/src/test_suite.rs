@@ -53,6 +53,17 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
             "warnings",
         ]),
     )?;
+    steps.command(
+        "wasm32 check",
+        ws.cargo().args([
+            "check",
+            "--locked",
+            "-p",
+            "kith-proto",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]),
+    )?;
     cargo_test(ws, steps)?;
     if !args.no_bench {
         steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
