@@ -1,0 +1,77 @@
+//! `kith-bench`: Kith's benchmark harness (DESIGN.md §8).
+//!
+//! Every figure is printed beside a baseline measured in the same run on the
+//! same machine (raw SQLite, raw FTS5), so the ratios survive a noisy machine.
+//! Only temporary directories are used and nothing touches the network.
+//!
+//! `kith-bench local [--quick] [--json]`
+
+mod corpus;
+mod fixtures;
+mod machine;
+mod metrics;
+mod progress;
+mod raw;
+mod report;
+mod sizes;
+mod stats;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::sizes::Sizes;
+
+/// Kith's benchmark harness: engine figures beside raw baselines measured in the same run.
+#[derive(Debug, Parser)]
+#[command(name = "kith-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Local benchmarks: send, ingest, converge, open, search, disk, cold open.
+    Local {
+        /// A smaller version of every benchmark (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Run only these groups (comma-separated; default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<metrics::Group>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Local { quick, json, only } => {
+            let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+            let facts = machine::Facts::gather();
+            // Progress always goes to stderr, and in JSON mode the facts too, so stdout stays one object.
+            if json {
+                eprintln!("{facts}");
+            } else {
+                println!("{facts}");
+                println!("mode: {}\n", sizes.name);
+            }
+            let report = metrics::run_local(&sizes, &only)?;
+            let peak = machine::peak_rss_mib().map(|mib| format!("peak RSS of this run: {mib:.0} MiB"));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+                if let Some(peak) = peak {
+                    eprintln!("{peak}");
+                }
+            } else {
+                println!("{}", report.table());
+                if let Some(peak) = peak {
+                    println!("\n{peak}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The local benchmarks, one per file, run in a fixed order: some reuse what
+//! an earlier one built (disk reuses the send profile, cold open the search
+//! corpus).
+
+mod cold_open;
+mod converge;
+mod disk;
+mod ingest;
+mod open_chat;
+mod search;
+mod send;
+
+use anyhow::Result;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::corpus::Vocabulary;
+use crate::progress::Progress;
+use crate::report::Report;
+use crate::sizes::Sizes;
+
+/// Words in the vocabulary every benchmark draws texts from.
+const VOCABULARY_WORDS: usize = 400;
+/// Typical short chat message, in bytes (DESIGN.md §8).
+const TEXT_BYTES: usize = 80;
+
+/// Seeded randomness for one benchmark, so runs are repeatable.
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// The shared vocabulary.
+fn vocabulary() -> Vocabulary {
+    Vocabulary::new(VOCABULARY_WORDS, &mut rng(0x6b69_7468))
+}
+
+/// A group of local benchmarks that share their setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Group {
+    /// `send_*` and `disk_*` (disk measures the send profile).
+    Send,
+    /// `ingest_msgs_per_s`.
+    Ingest,
+    /// `converge_*`.
+    Converge,
+    /// `open_last50_ms`.
+    Open,
+    /// `search_p95_ms` and `cold_open_ms` (cold open reads the search corpus).
+    Search,
+}
+
+/// Runs the local benchmarks of `groups` (all when empty), in a fixed order.
+pub fn run_local(sizes: &Sizes, groups: &[Group]) -> Result<Report> {
+    let progress = Progress::new(sizes.time_limit);
+    let vocab = vocabulary();
+    let mut report = Report::default();
+    let wanted = |group| groups.is_empty() || groups.contains(&group);
+
+    if wanted(Group::Send) {
+        let sent = send::run(sizes, &vocab, &progress)?;
+        report.extend(sent.metrics.clone());
+        report.extend(disk::run(sent, &progress)?);
+    }
+    if wanted(Group::Ingest) {
+        report.extend(ingest::run(sizes, &vocab, &progress)?);
+    }
+    if wanted(Group::Converge) {
+        report.extend(converge::run(sizes, &vocab, &progress)?);
+    }
+    if wanted(Group::Open) {
+        report.extend(open_chat::run(sizes, &vocab, &progress)?);
+    }
+    if wanted(Group::Search) {
+        let corpus = search::run(sizes, &vocab, &progress)?;
+        report.extend(corpus.metrics.clone());
+        report.extend(cold_open::run(sizes, &corpus, &progress)?);
+    }
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
