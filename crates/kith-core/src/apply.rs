@@ -99,7 +99,10 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
         members: BTreeMap::new(),
     };
     let mut learned_certs = Vec::new();
-    for change in &changes {
+    // Segments hold no certificates; decoding their changes twice is the
+    // single largest cost of ingest.
+    let carries_certificates = !matches!(doc.id(), DocId::Segment(..));
+    for change in changes.iter().filter(|_| carries_certificates) {
         for cert in certificates_in(change) {
             overlay.learned.insert(cert.device, cert.account);
             learned_certs.push(cert);
@@ -196,11 +199,7 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
 }
 
 fn touched_root_keys(doc: &mut Doc, before: &[ChangeHash]) -> BTreeSet<String> {
-    let after = doc.heads();
-    if after == before {
-        return BTreeSet::new();
-    }
-    let patches = doc.automerge_mut().diff(before, &after);
+    let patches = doc.patches_since(before);
     let mut keys = BTreeSet::new();
     for patch in patches {
         if let Some((_, Prop::Map(key))) = patch.path.first() {

@@ -58,7 +58,8 @@ CREATE TABLE messages (
     reactions  TEXT    NOT NULL, -- JSON {emoji: [account, ...]}
     UNIQUE (chat_id, message_id)
 ) STRICT;
-CREATE INDEX messages_by_chat_ts ON messages (chat_id, ts);
+-- Covers the unread count (messages by others after a read position).
+CREATE INDEX messages_by_chat_ts ON messages (chat_id, ts, author, deleted);
 
 CREATE VIRTUAL TABLE messages_fts USING fts5(
     text,
@@ -72,7 +73,7 @@ END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
-CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages BEGIN
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text ON messages WHEN old.text IS NOT new.text BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
     INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
 END;

@@ -15,7 +15,7 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
 pub use search_query::fts_query;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
 pub use store::{Store, StoreDirectory, WriteTxn};
 
 /// The conformance suite every [`Store`] implementation must pass.

@@ -247,6 +247,7 @@ impl Store for MemoryStore {
                 let unread = state
                     .chat_messages(&row.chat)
                     .filter(|m| m.ts > read && m.author != *me && !m.deleted)
+                    .take(usize::try_from(crate::sqlite::UNREAD_CAP).unwrap_or(usize::MAX))
                     .count();
                 ChatListEntry {
                     chat: row.clone(),

@@ -18,6 +18,14 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+/// Unread counts stop counting here (the UI shows "9999+"): counting a chat
+/// nobody opened for a year must not slow the chat list down.
+pub const UNREAD_CAP: i64 = 9_999;
+
+/// Search ranks only this many of the newest matches, so a query for a word
+/// in every other message still answers in milliseconds.
+pub const SEARCH_WINDOW: i64 = 2_000;
+
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -52,6 +60,9 @@ impl SqliteStore {
         // Refuse a database from a newer Kith before touching it in any way
         // (switching the journal mode rewrites its header).
         migrations::check_version(&conn, &path)?;
+        // Pages freed by compaction go back to the file system (takes effect
+        // before the first table exists; a no-op on an existing database).
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(wrap)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(wrap)?;
@@ -211,25 +222,41 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
     match update {
         ReadModelUpdate::Message(row) => {
             let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
-            conn.prepare_cached(
-                "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (chat_id, message_id) DO UPDATE SET
-                   text = excluded.text, reply_to = excluded.reply_to, edited = excluded.edited,
-                   deleted = excluded.deleted, reactions = excluded.reactions",
-            )?
-            .execute(params![
-                row.chat.to_string(),
-                row.id.to_string(),
-                row.author.to_string(),
-                row.device.to_string(),
-                row.ts.to_i64(),
-                row.text,
-                row.reply_to.map(|r| r.to_string()),
-                row.edited.map(Hlc::to_i64),
-                i64::from(row.deleted),
-                reactions,
-            ])?;
+            let (chat, id) = (row.chat.to_string(), row.id.to_string());
+            // UPDATE, then INSERT if there was nothing to update: an UPSERT
+            // would make FTS5 flush its pending index at every statement.
+            let updated = conn
+                .prepare_cached(
+                    "UPDATE messages SET text = ?3, reply_to = ?4, edited = ?5, deleted = ?6, reactions = ?7
+                     WHERE chat_id = ?1 AND message_id = ?2",
+                )?
+                .execute(params![
+                    chat,
+                    id,
+                    row.text,
+                    row.reply_to.map(|r| r.to_string()),
+                    row.edited.map(Hlc::to_i64),
+                    i64::from(row.deleted),
+                    reactions,
+                ])?;
+            if updated == 0 {
+                conn.prepare_cached(
+                    "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    chat,
+                    id,
+                    row.author.to_string(),
+                    row.device.to_string(),
+                    row.ts.to_i64(),
+                    row.text,
+                    row.reply_to.map(|r| r.to_string()),
+                    row.edited.map(Hlc::to_i64),
+                    i64::from(row.deleted),
+                    reactions,
+                ])?;
+            }
         }
         ReadModelUpdate::ReadPosition { chat, account, ts } => {
             conn.prepare_cached(
@@ -396,11 +423,13 @@ impl Store for SqliteStore {
             let read = read_position(&conn, &chat, me)?.unwrap_or(Hlc::ZERO);
             let unread: i64 = conn
                 .prepare_cached(
-                    "SELECT count(*) FROM messages WHERE chat_id = ?1 AND ts > ?2 AND author != ?3 AND deleted = 0",
+                    "SELECT count(*) FROM (SELECT 1 FROM messages
+                     WHERE chat_id = ?1 AND ts > ?2 AND author != ?3 AND deleted = 0 LIMIT ?4)",
                 )?
-                .query_row(params![chat.to_string(), read.to_i64(), me.to_string()], |row| {
-                    row.get(0)
-                })?;
+                .query_row(
+                    params![chat.to_string(), read.to_i64(), me.to_string(), UNREAD_CAP],
+                    |row| row.get(0),
+                )?;
             entries.push(ChatListEntry {
                 chat: row,
                 settings: chat_settings(&conn, &chat)?,
@@ -460,13 +489,25 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         };
         let conn = self.conn();
+        // Rank (bm25) only the newest SEARCH_WINDOW matches: FTS5 walks its
+        // document lists newest-first cheaply, but ranking every match of a
+        // common word scores hundreds of thousands of rows.
+        let oldest: Option<i64> = conn
+            .prepare_cached(
+                "SELECT min(rowid) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1
+                 ORDER BY rowid DESC LIMIT ?2)",
+            )?
+            .query_row(params![fts, SEARCH_WINDOW], |row| row.get(0))?;
+        let Some(oldest) = oldest else {
+            return Ok(Vec::new());
+        };
         let mut stmt = conn.prepare_cached(
             "SELECT m.chat_id, m.message_id, m.text, snippet(messages_fts, 0, '[', ']', '…', 12)
              FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-             WHERE messages_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+             WHERE messages_fts MATCH ?1 AND messages_fts.rowid >= ?3 ORDER BY rank LIMIT ?2",
         )?;
         let rows = stmt
-            .query_map(params![fts, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            .query_map(params![fts, i64::try_from(limit).unwrap_or(i64::MAX), oldest], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
@@ -575,7 +616,9 @@ impl WriteTxn for SqliteTxn<'_> {
         self.conn
             .prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1 AND seq <= ?2")?
             .execute(params![doc.to_string(), upto_seq])?;
-        insert_chunk(&self.conn, doc, 1, snapshot)
+        let seq = insert_chunk(&self.conn, doc, 1, snapshot)?;
+        self.conn.execute_batch("PRAGMA incremental_vacuum")?;
+        Ok(seq)
     }
 
     fn apply(&mut self, updates: &[ReadModelUpdate]) -> Result<(), StoreError> {
