@@ -451,7 +451,7 @@ impl Profile {
             // Members attribute changes through certificates published in the
             // head document; publish ours the first time we write here.
             let head_doc = ctx.doc(DocId::Head(*chat))?;
-            if !head::devices(head_doc).iter().any(|c| c.device == device) {
+            if !head::has_device(head_doc, &device) {
                 head::add_device(head_doc, &cert)?;
             }
             let id = MessageId::new(ctx.ts, &device);

@@ -134,6 +134,15 @@ pub fn add_device(doc: &mut Doc, cert: &DeviceCertificate) -> Result<(), DocErro
     publish_certificate(doc, cert)
 }
 
+/// Whether a certificate for `device` is published (without verifying it).
+pub fn has_device(doc: &Doc, device: &kith_proto::DeviceId) -> bool {
+    doc.automerge()
+        .get(ROOT, schema::device_key(device))
+        .ok()
+        .flatten()
+        .is_some()
+}
+
 /// Every verified device certificate published in the document.
 pub fn devices(doc: &Doc) -> Vec<DeviceCertificate> {
     certificates(doc)
