@@ -89,6 +89,37 @@ pub fn ever_members_updates(doc: &mut Doc) -> Vec<ReadModelUpdate> {
         .collect()
 }
 
+/// Fast path for a segment whose new `changes` were unpacked on `scratch` (a
+/// copy of `doc` with them applied): when every change is acceptable, the
+/// copy becomes the document and nothing is applied twice. Segment verdicts
+/// depend only on the change and the directory, never on document state.
+/// Returns `None` (and leaves `doc` alone) when anything must be refused or
+/// deferred; the caller then takes the change-by-change path.
+pub(crate) fn adopt_if_all_accepted(
+    doc: &mut Doc,
+    scratch: automerge::AutoCommit,
+    changes: &[Change],
+    directory: &dyn Directory,
+) -> Option<ApplyOutcome> {
+    if !matches!(doc.id(), DocId::Segment(..)) || changes.is_empty() {
+        return None;
+    }
+    let mut candidate = doc.with_automerge(scratch);
+    if !changes
+        .iter()
+        .all(|c| authority::validate(&candidate, c, directory) == Verdict::Accept)
+    {
+        return None;
+    }
+    let before = doc.heads();
+    std::mem::swap(doc, &mut candidate);
+    Some(ApplyOutcome {
+        delta: finish(doc, &before),
+        accepted: changes.len(),
+        ..ApplyOutcome::default()
+    })
+}
+
 /// Validates and applies remote changes (in any order), returning what to
 /// store and what was refused or deferred.
 pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directory) -> Result<ApplyOutcome, DocError> {

@@ -1,7 +1,7 @@
 //! Automerge sync per (peer, document), with every received change checked
 //! before it is applied.
 
-use crate::apply::{ApplyOutcome, apply_remote};
+use crate::apply::{ApplyOutcome, adopt_if_all_accepted, apply_remote};
 use crate::authority::Directory;
 use crate::docs::{Doc, DocError};
 use automerge::sync::{self, SyncDoc};
@@ -107,6 +107,7 @@ impl SyncSession {
             .iter()
             .map(|chunk| Change::from_bytes(chunk.to_vec()).ok())
             .collect();
+        let mut adopted = None;
         let new_changes = match parsed {
             Some(changes) => changes,
             None => {
@@ -116,12 +117,17 @@ impl SyncSession {
                     .sync()
                     .receive_sync_message(&mut scratch_state, message.clone())
                     .map_err(|err| SyncError::Malformed(err.to_string()))?;
-                scratch.get_changes(&before)
+                let changes = scratch.get_changes(&before);
+                adopted = adopt_if_all_accepted(doc, scratch, &changes, directory);
+                changes
             }
         };
         let deps: HashMap<ChangeHash, Vec<ChangeHash>> =
             new_changes.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
-        let outcome = apply_remote(doc, new_changes, directory)?;
+        let outcome = match adopted {
+            Some(outcome) => outcome,
+            None => apply_remote(doc, new_changes, directory)?,
+        };
         let not_applied = outcome
             .rejected
             .iter()

@@ -320,6 +320,59 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
     Ok(())
 }
 
+/// Writes many message rows with two statements that touch the full-text
+/// index. Once FTS5 is written in a transaction, every later statement's
+/// savepoint makes it flush its pending terms to a new segment: row-by-row
+/// writes would create one index segment per message.
+fn upsert_messages(conn: &Connection, rows: &[&MessageRow]) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS staged_messages (
+             chat_id TEXT NOT NULL, message_id TEXT NOT NULL, author TEXT NOT NULL, device TEXT NOT NULL,
+             ts INTEGER NOT NULL, text TEXT, reply_to TEXT, edited INTEGER, deleted INTEGER NOT NULL,
+             reactions TEXT NOT NULL, PRIMARY KEY (chat_id, message_id)) STRICT;
+         DELETE FROM temp.staged_messages;",
+    )?;
+    {
+        let mut stage = conn.prepare_cached(
+            "INSERT OR REPLACE INTO temp.staged_messages
+             (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for row in rows {
+            let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
+            stage.execute(params![
+                row.chat.to_string(),
+                row.id.to_string(),
+                row.author.to_string(),
+                row.device.to_string(),
+                row.ts.to_i64(),
+                row.text,
+                row.reply_to.map(|r| r.to_string()),
+                row.edited.map(Hlc::to_i64),
+                i64::from(row.deleted),
+                reactions,
+            ])?;
+        }
+    }
+    conn.prepare_cached(
+        "UPDATE messages SET text = s.text, reply_to = s.reply_to, edited = s.edited, deleted = s.deleted,
+           reactions = s.reactions
+         FROM temp.staged_messages AS s
+         WHERE messages.chat_id = s.chat_id AND messages.message_id = s.message_id",
+    )?
+    .execute([])?;
+    conn.prepare_cached(
+        "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
+         SELECT s.chat_id, s.message_id, s.author, s.device, s.ts, s.text, s.reply_to, s.edited, s.deleted, s.reactions
+         FROM temp.staged_messages AS s
+         WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = s.chat_id AND m.message_id = s.message_id)
+         ORDER BY s.chat_id, s.message_id",
+    )?
+    .execute([])?;
+    conn.execute_batch("DELETE FROM temp.staged_messages")?;
+    Ok(())
+}
+
 fn chat_row(conn: &Connection, chat: &ChatId) -> Result<Option<ChatRow>, StoreError> {
     let head: Option<(String, String, String)> = conn
         .prepare_cached("SELECT kind, name, description FROM chats WHERE chat_id = ?1")?
@@ -622,10 +675,18 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn apply(&mut self, updates: &[ReadModelUpdate]) -> Result<(), StoreError> {
+        let mut messages = Vec::new();
         for update in updates {
-            apply_update(&self.conn, update)?;
+            match update {
+                ReadModelUpdate::Message(row) => messages.push(row),
+                other => apply_update(&self.conn, other)?,
+            }
         }
-        Ok(())
+        match messages.as_slice() {
+            [] => Ok(()),
+            [one] => apply_update(&self.conn, &ReadModelUpdate::Message((*one).clone())),
+            many => upsert_messages(&self.conn, many),
+        }
     }
 
     fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {

@@ -165,6 +165,16 @@ impl Doc {
         &mut self.inner
     }
 
+    /// This document with its Automerge state replaced by `inner`, a copy of
+    /// it with more changes applied; what was persisted stays persisted.
+    pub(crate) fn with_automerge(&self, inner: AutoCommit) -> Doc {
+        Doc {
+            id: self.id,
+            inner: inner.with_actor(self.inner.get_actor().clone()),
+            persisted: self.persisted.clone(),
+        }
+    }
+
     /// Mutable access for the typed operations and the sync code of this crate.
     pub(crate) fn automerge_mut(&mut self) -> &mut AutoCommit {
         &mut self.inner
