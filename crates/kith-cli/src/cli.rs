@@ -259,7 +259,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 output::json(&info)?;
             } else {
                 println!("Created account {} for {name} in {}", info.account_id, dir.display());
-                println!("Secret keys are kept in: {:?}", info.secret_storage);
+                let storage = match info.secret_storage {
+                    kith_client::SecretStorage::Keyring => "the OS keyring".to_string(),
+                    kith_client::SecretStorage::File => {
+                        format!("{} (readable only by you)", dir.join("device.secret").display())
+                    }
+                };
+                println!("Secret keys are kept in {storage}");
             }
             return Ok(());
         }
