@@ -3,10 +3,19 @@
 //! This crate does no I/O and builds for `wasm32-unknown-unknown`: the UI, the
 //! server and the engine all share these types.
 
+mod auth;
 mod encoding;
+mod envelope;
 mod hlc;
 mod ids;
+mod wire;
 
+pub use auth::{AUTH_DOMAIN, AUTH_MAX_SKEW_MS, auth_message};
 pub use encoding::{decode_id, encode_id};
+pub use envelope::{Capability, Envelope, EnvelopeId, LogId};
 pub use hlc::{Hlc, HlcClock};
 pub use ids::{AccountId, ChatId, DeviceId, DocId, IdError, MessageId, Month};
+pub use wire::{
+    ClientFrame, ErrorCode, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, PROTOCOL_VERSION,
+    ServerFrame, WireError,
+};

@@ -1,0 +1,366 @@
+//! Version 1 of the sync-server protocol: the frames exchanged over a
+//! WebSocket, encoded with postcard. See `docs/protocol.md`.
+
+use crate::envelope::{Capability, Envelope, EnvelopeId, LogId};
+use crate::ids::DeviceId;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest encoded frame, in bytes, either direction.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Largest ciphertext in one envelope, in bytes.
+pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
+/// Most envelopes in one [`ClientFrame::Push`].
+pub const MAX_ENVELOPES_PER_PUSH: usize = 1000;
+/// Most entries returned by one [`ClientFrame::Pull`]; larger limits are clamped.
+pub const MAX_PULL: u32 = 1000;
+
+/// A frame sent by a client.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// Optional announcement of the client's protocol version. No reply unless
+    /// the version is unsupported ([`ErrorCode::UnsupportedVersion`]).
+    Hello {
+        /// The client's protocol version.
+        version: u32,
+    },
+    /// Answer to the server's [`ServerFrame::Challenge`].
+    Auth {
+        /// The device's Ed25519 public key.
+        device: DeviceId,
+        /// The client's clock, in milliseconds since the Unix epoch.
+        timestamp_ms: u64,
+        /// The nonce from this connection's challenge.
+        nonce: [u8; 32],
+        /// Ed25519 signature (64 bytes) over [`crate::auth_message`].
+        signature: Vec<u8>,
+    },
+    /// Append envelopes to a log.
+    Push {
+        /// The log.
+        log: LogId,
+        /// The log's capability; the first push to a log sets it.
+        capability: Capability,
+        /// Envelopes to append, in order.
+        envelopes: Vec<Envelope>,
+    },
+    /// Read entries after a cursor.
+    Pull {
+        /// The log.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+        /// Return entries with a sequence number greater than this (0 = from the start).
+        after_seq: u64,
+        /// Most entries wanted; clamped to [`MAX_PULL`].
+        limit: u32,
+    },
+    /// Receive [`ServerFrame::Appended`] whenever the log grows.
+    Subscribe {
+        /// The log.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+    },
+    /// Liveness check; answered with [`ServerFrame::Pong`].
+    Ping {
+        /// Echoed back.
+        id: u64,
+    },
+}
+
+/// A frame sent by the server.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// First frame on every connection.
+    Challenge {
+        /// The server's protocol version.
+        version: u32,
+        /// Fresh random nonce for this connection.
+        nonce: [u8; 32],
+        /// The server's clock, in milliseconds since the Unix epoch.
+        server_time_ms: u64,
+        /// The audience string the signature must cover.
+        audience: String,
+    },
+    /// The [`ClientFrame::Auth`] was accepted.
+    Authenticated,
+    /// A request failed.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// Whether the same request may succeed later.
+        retryable: bool,
+    },
+    /// Answer to [`ClientFrame::Push`]: the sequence number of every envelope,
+    /// in the order pushed.
+    Pushed {
+        /// The log.
+        log: LogId,
+        /// `(envelope id, sequence number)`; a re-pushed id keeps its original number.
+        results: Vec<(EnvelopeId, u64)>,
+    },
+    /// Answer to [`ClientFrame::Pull`].
+    Entries {
+        /// The log.
+        log: LogId,
+        /// `(sequence number, envelope)` in ascending order.
+        entries: Vec<(u64, Envelope)>,
+        /// Whether more entries follow the last one returned.
+        more: bool,
+    },
+    /// Answer to [`ClientFrame::Subscribe`].
+    Subscribed {
+        /// The log.
+        log: LogId,
+        /// The log's current last sequence number.
+        last_seq: u64,
+    },
+    /// A subscribed log grew; pull after your cursor.
+    Appended {
+        /// The log.
+        log: LogId,
+        /// The log's new last sequence number.
+        seq: u64,
+    },
+    /// Answer to [`ClientFrame::Ping`].
+    Pong {
+        /// The ping's id.
+        id: u64,
+    },
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame could not be decoded (or was a text frame).
+    Malformed,
+    /// A frame, an envelope or a push exceeded a limit.
+    TooLarge,
+    /// Not authenticated, or the authentication was refused.
+    Unauthenticated,
+    /// The capability does not match the log's.
+    Forbidden,
+    /// The log does not exist.
+    NotFound,
+    /// Too many frames; slow down and retry.
+    RateLimited,
+    /// The log's storage quota would be exceeded.
+    QuotaExceeded,
+    /// The protocol version is not supported.
+    UnsupportedVersion,
+    /// The server failed; retry later.
+    Internal,
+}
+
+/// Why bytes could not be turned into a frame, or a frame into bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The input is larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the frame.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes are not a valid frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Bytes were left over after a complete frame.
+    #[error("malformed frame: {0} trailing bytes")]
+    TrailingBytes(usize),
+}
+
+fn encode<T: Serialize>(frame: &T) -> Result<Vec<u8>, WireError> {
+    let bytes = postcard::to_stdvec(frame).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_FRAME_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_FRAME_BYTES,
+        });
+    }
+    let (frame, rest) = postcard::take_from_bytes(bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingBytes(rest.len()));
+    }
+    Ok(frame)
+}
+
+impl ClientFrame {
+    /// Encodes the frame, refusing frames larger than [`MAX_FRAME_BYTES`].
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        encode(self)
+    }
+
+    /// Decodes one whole frame; never panics on arbitrary input.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        decode(bytes)
+    }
+}
+
+impl ServerFrame {
+    /// Encodes the frame, refusing frames larger than [`MAX_FRAME_BYTES`].
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        encode(self)
+    }
+
+    /// Decodes one whole frame; never panics on arbitrary input.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        decode(bytes)
+    }
+
+    /// Shorthand for an [`ServerFrame::Error`].
+    pub fn error(code: ErrorCode, message: impl Into<String>, retryable: bool) -> Self {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn envelope(n: u8, len: usize) -> Envelope {
+        Envelope {
+            id: EnvelopeId([n; 16]),
+            epoch: u32::from(n),
+            ciphertext: vec![n; len],
+        }
+    }
+
+    #[test]
+    fn client_frames_round_trip() {
+        let frames = vec![
+            ClientFrame::Hello { version: 1 },
+            ClientFrame::Auth {
+                device: DeviceId::from_bytes([1; 32]),
+                timestamp_ms: 1_700_000_000_000,
+                nonce: [2; 32],
+                signature: vec![3; 64],
+            },
+            ClientFrame::Push {
+                log: LogId([4; 32]),
+                capability: Capability([5; 32]),
+                envelopes: vec![envelope(1, 10), envelope(2, 0)],
+            },
+            ClientFrame::Pull {
+                log: LogId([4; 32]),
+                capability: Capability([5; 32]),
+                after_seq: 7,
+                limit: 100,
+            },
+            ClientFrame::Subscribe {
+                log: LogId([4; 32]),
+                capability: Capability([5; 32]),
+            },
+            ClientFrame::Ping { id: 9 },
+        ];
+        for frame in frames {
+            let bytes = frame.encode().unwrap();
+            assert_eq!(ClientFrame::decode(&bytes).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = vec![
+            ServerFrame::Challenge {
+                version: PROTOCOL_VERSION,
+                nonce: [1; 32],
+                server_time_ms: 5,
+                audience: "kith-server".into(),
+            },
+            ServerFrame::Authenticated,
+            ServerFrame::error(ErrorCode::RateLimited, "slow down", true),
+            ServerFrame::Pushed {
+                log: LogId([1; 32]),
+                results: vec![(EnvelopeId([1; 16]), 1)],
+            },
+            ServerFrame::Entries {
+                log: LogId([1; 32]),
+                entries: vec![(1, envelope(1, 3))],
+                more: false,
+            },
+            ServerFrame::Subscribed {
+                log: LogId([1; 32]),
+                last_seq: 3,
+            },
+            ServerFrame::Appended {
+                log: LogId([1; 32]),
+                seq: 4,
+            },
+            ServerFrame::Pong { id: 1 },
+        ];
+        for frame in frames {
+            let bytes = frame.encode().unwrap();
+            assert_eq!(ServerFrame::decode(&bytes).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn oversize_is_refused_both_ways() {
+        let big = ClientFrame::Push {
+            log: LogId([0; 32]),
+            capability: Capability([0; 32]),
+            envelopes: vec![envelope(1, MAX_FRAME_BYTES)],
+        };
+        assert!(matches!(big.encode(), Err(WireError::TooLarge { .. })));
+        let bytes = vec![0u8; MAX_FRAME_BYTES + 1];
+        assert!(matches!(ClientFrame::decode(&bytes), Err(WireError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn malformed_and_trailing_are_refused() {
+        assert!(matches!(ClientFrame::decode(&[]), Err(WireError::Malformed(_))));
+        assert!(matches!(ClientFrame::decode(&[200]), Err(WireError::Malformed(_))));
+        let mut bytes = ClientFrame::Ping { id: 1 }.encode().unwrap();
+        bytes.push(0);
+        assert_eq!(ClientFrame::decode(&bytes), Err(WireError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn short_device_id_is_malformed() {
+        // Auth variant (1), then a device id claiming 3 bytes.
+        let bytes = [1u8, 3, 1, 2, 3];
+        assert!(matches!(ClientFrame::decode(&bytes), Err(WireError::Malformed(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = ClientFrame::decode(&bytes);
+            let _ = ServerFrame::decode(&bytes);
+        }
+
+        #[test]
+        fn decoding_mutated_frames_never_panics(flip in 0usize..200, value in any::<u8>()) {
+            let frame = ClientFrame::Push {
+                log: LogId([4; 32]),
+                capability: Capability([5; 32]),
+                envelopes: vec![envelope(1, 50), envelope(2, 50)],
+            };
+            let mut bytes = frame.encode().unwrap();
+            let index = flip % bytes.len();
+            bytes[index] = value;
+            let _ = ClientFrame::decode(&bytes);
+        }
+    }
+}
