@@ -1,0 +1,111 @@
+//! Shared server state and the HTTP router.
+
+use crate::connection;
+use crate::notify::{BroadcastNotifier, Notifier};
+use crate::rate::{RateConfig, RateLimiter};
+use crate::store::LogStore;
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Default audience string clients must sign.
+pub const DEFAULT_AUDIENCE: &str = "kith-server";
+/// Default per-log storage quota: 1 GiB of ciphertext.
+pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+/// How long a new connection has to authenticate.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// WebSocket messages up to this size are read and answered with
+/// `Error{TooLarge}` when over [`kith_proto::MAX_FRAME_BYTES`]; larger ones
+/// close the connection (WebSocket close code 1009).
+pub const WS_READ_LIMIT: usize = 4 * kith_proto::MAX_FRAME_BYTES;
+
+/// Settings that shape the server's behaviour (not where it listens).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The audience string clients must sign.
+    pub audience: String,
+    /// Per-device rate limit.
+    pub rate: RateConfig,
+    /// Per-log storage quota in bytes of ciphertext.
+    pub quota_bytes: u64,
+    /// How long a new connection has to authenticate.
+    pub auth_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            rate: RateConfig::default(),
+            quota_bytes: DEFAULT_QUOTA_BYTES,
+            auth_timeout: AUTH_TIMEOUT,
+        }
+    }
+}
+
+/// Everything a connection needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Arc<dyn LogStore>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl AppState {
+    /// State over `store` with an in-process notifier.
+    pub fn new(store: Arc<dyn LogStore>, settings: Settings) -> Self {
+        Self::with_notifier(store, Arc::new(BroadcastNotifier::default()), settings)
+    }
+
+    /// State over `store` and `notifier`.
+    pub fn with_notifier(store: Arc<dyn LogStore>, notifier: Arc<dyn Notifier>, settings: Settings) -> Self {
+        Self {
+            store,
+            notifier,
+            limiter: Arc::new(RateLimiter::new(settings.rate)),
+            settings: Arc::new(settings),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Cancelled when the server begins shutting down; open WebSockets then
+    /// finish the request they are handling and close.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Tracks every WebSocket connection task.
+    pub fn tasks(&self) -> TaskTracker {
+        self.tasks.clone()
+    }
+}
+
+/// The server's routes: `GET /healthz` and `GET /v1/ws`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/ws", get(websocket))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let tasks = state.tasks.clone();
+    upgrade
+        .max_message_size(WS_READ_LIMIT)
+        .max_frame_size(WS_READ_LIMIT)
+        .on_upgrade(move |socket| tasks.track_future(connection::run(socket, state)))
+}

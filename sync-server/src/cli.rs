@@ -1,0 +1,85 @@
+//! Command line of the `kith-server` binary.
+
+use crate::app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings};
+use crate::rate::RateConfig;
+use crate::server::{ServerError, serve, shutdown_signal};
+use crate::sqlite::SqliteStore;
+use clap::Parser;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Kith sync server: stores and forwards encrypted envelopes.
+#[derive(Debug, Parser)]
+#[command(name = "kith-server", version)]
+pub struct Args {
+    /// Directory for the database (created if missing).
+    #[arg(long, env = "KITH_SERVER_DATA")]
+    pub data: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Audience string clients must sign.
+    #[arg(long, default_value = DEFAULT_AUDIENCE)]
+    pub audience: String,
+    /// Frames per second each device may send, sustained.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate_per_sec: f64,
+    /// Largest burst of frames per device.
+    #[arg(long, default_value_t = 400.0)]
+    pub rate_burst: f64,
+    /// Per-log storage quota in bytes of ciphertext.
+    #[arg(long, default_value_t = DEFAULT_QUOTA_BYTES)]
+    pub quota_bytes: u64,
+}
+
+/// Parses the command line, runs the server, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("kith-server: cannot start runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kith-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store, binds, prints `listening on http://ADDR` and serves until SIGTERM/SIGINT.
+pub async fn run(args: Args) -> Result<(), ServerError> {
+    let store = SqliteStore::open(&args.data)?;
+    let settings = Settings {
+        audience: args.audience,
+        rate: RateConfig {
+            per_second: args.rate_per_sec,
+            burst: args.rate_burst,
+        },
+        quota_bytes: args.quota_bytes,
+        auth_timeout: AUTH_TIMEOUT,
+    };
+    let state = AppState::new(Arc::new(store), settings);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data = %args.data.display(), "kith-server started");
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+    serve(listener, state, shutdown_signal()).await
+}

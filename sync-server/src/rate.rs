@@ -1,0 +1,94 @@
+//! Per-device token-bucket rate limiting.
+
+use kith_proto::DeviceId;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Rate limit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RateConfig {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size (largest burst).
+    pub burst: f64,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 200.0,
+            burst: 400.0,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// One token bucket per device, shared by all of that device's connections.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    config: RateConfig,
+    buckets: Mutex<HashMap<DeviceId, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter with these settings.
+    pub fn new(config: RateConfig) -> Self {
+        Self {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `device`; `false` when the bucket is empty.
+    pub fn check(&self, device: &DeviceId, now: Instant) -> bool {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if buckets.len() > 100_000 {
+            // Forget idle devices so the map stays bounded.
+            let burst = self.config.burst;
+            let rate = self.config.per_second;
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.updated).as_secs_f64() * rate < burst);
+        }
+        let bucket = buckets.entry(*device).or_insert(Bucket {
+            tokens: self.config.burst,
+            updated: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.config.per_second).min(self.config.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_refill() {
+        let limiter = RateLimiter::new(RateConfig {
+            per_second: 10.0,
+            burst: 3.0,
+        });
+        let a = DeviceId::from_bytes([1; 32]);
+        let b = DeviceId::from_bytes([2; 32]);
+        let t = Instant::now();
+        assert!(limiter.check(&a, t));
+        assert!(limiter.check(&a, t));
+        assert!(limiter.check(&a, t));
+        assert!(!limiter.check(&a, t));
+        assert!(limiter.check(&b, t));
+        assert!(limiter.check(&a, t + Duration::from_millis(100)));
+    }
+}

@@ -1,0 +1,77 @@
+//! Running the server on a listener until a shutdown signal.
+
+use crate::app::{AppState, app};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long open WebSockets get to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Binding or serving failed.
+    #[error("network error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish and closes WebSockets.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let token = state.shutdown_token();
+    let tasks = state.tasks();
+    let signal_token = token.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = signal_token.cancelled() => {}
+            }
+            tracing::info!("shutting down");
+            signal_token.cancel();
+        })
+        .await;
+    token.cancel();
+    tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
+        tracing::warn!("some connections did not close in time");
+    }
+    tracing::info!("stopped");
+    Ok(result?)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,256 @@
+//! The embedded [`LogStore`]: one SQLite file, WAL, `synchronous=FULL`.
+
+use crate::migrations;
+use crate::store::{AppendOutcome, LogStore, PullOutcome, StoreError};
+use kith_proto::{DeviceId, Envelope, EnvelopeId, LogId};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// A [`LogStore`] backed by one SQLite database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `server.db` in `dir` and migrates it.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let mut conn = Connection::open(dir.join("server.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::migrate(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction half-applied
+        // (it rolls back on drop), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Reads the log's capability hash, last seq and stored bytes.
+fn log_row(conn: &Connection, log: &LogId) -> Result<Option<(Vec<u8>, u64, u64)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT capability_hash, last_seq, stored_bytes FROM logs WHERE log_id = ?1",
+            params![&log.0[..]],
+            |row| Ok((row.get::<_, Vec<u8>>(0)?, to_u64(row.get(1)?), to_u64(row.get(2)?))),
+        )
+        .optional()?)
+}
+
+/// Checks the capability of an existing log; returns its last seq.
+fn check(conn: &Connection, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
+    match log_row(conn, log)? {
+        None => Err(StoreError::NotFound),
+        Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => Err(StoreError::Forbidden),
+        Some((_, last_seq, _)) => Ok(last_seq),
+    }
+}
+
+impl LogStore for SqliteStore {
+    fn append(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        envelopes: &[Envelope],
+        quota_bytes: u64,
+        now_ms: u64,
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (mut last_seq, mut stored) = match log_row(&tx, log)? {
+            Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
+            Some((_, last_seq, stored)) => (last_seq, stored),
+            None => {
+                tx.execute(
+                    "INSERT INTO logs (log_id, capability_hash, last_seq, stored_bytes, created_ms)
+                     VALUES (?1, ?2, 0, 0, ?3)",
+                    params![&log.0[..], &capability_hash[..], to_i64(now_ms)],
+                )?;
+                (0, 0)
+            }
+        };
+        let mut results = Vec::with_capacity(envelopes.len());
+        let mut appended = false;
+        {
+            let mut find = tx.prepare_cached("SELECT seq FROM entries WHERE log_id = ?1 AND envelope_id = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO entries (log_id, seq, envelope_id, epoch, ciphertext, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for envelope in envelopes {
+                let existing: Option<i64> = find
+                    .query_row(params![&log.0[..], &envelope.id.0[..]], |row| row.get(0))
+                    .optional()?;
+                if let Some(seq) = existing {
+                    results.push((envelope.id, to_u64(seq)));
+                    continue;
+                }
+                // Also dedupe ids repeated inside this one batch.
+                if let Some((_, seq)) = results.iter().find(|(id, _)| *id == envelope.id) {
+                    let seq = *seq;
+                    results.push((envelope.id, seq));
+                    continue;
+                }
+                stored = stored.saturating_add(envelope.ciphertext.len() as u64);
+                if stored > quota_bytes {
+                    return Err(StoreError::QuotaExceeded {
+                        would_hold: stored,
+                        quota: quota_bytes,
+                    });
+                }
+                last_seq += 1;
+                insert.execute(params![
+                    &log.0[..],
+                    to_i64(last_seq),
+                    &envelope.id.0[..],
+                    i64::from(envelope.epoch),
+                    &envelope.ciphertext,
+                    to_i64(now_ms)
+                ])?;
+                results.push((envelope.id, last_seq));
+                appended = true;
+            }
+        }
+        if appended {
+            tx.execute(
+                "UPDATE logs SET last_seq = ?2, stored_bytes = ?3 WHERE log_id = ?1",
+                params![&log.0[..], to_i64(last_seq), to_i64(stored)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(AppendOutcome {
+            results,
+            last_seq,
+            appended,
+        })
+    }
+
+    fn pull(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<PullOutcome, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let last_seq = check(&tx, log, capability_hash)?;
+        let mut entries = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, envelope_id, epoch, ciphertext FROM entries
+                 WHERE log_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![&log.0[..], to_i64(after_seq), i64::from(limit)], |row| {
+                Ok((
+                    to_u64(row.get(0)?),
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (seq, id, epoch, ciphertext) = row?;
+                let id = <[u8; 16]>::try_from(id.as_slice()).map_err(|_| {
+                    rusqlite::Error::InvalidColumnType(1, "envelope_id".into(), rusqlite::types::Type::Blob)
+                })?;
+                entries.push((
+                    seq,
+                    Envelope {
+                        id: EnvelopeId(id),
+                        epoch: u32::try_from(epoch).unwrap_or(0),
+                        ciphertext,
+                    },
+                ));
+            }
+        }
+        tx.commit()?;
+        let more = entries.last().is_some_and(|(seq, _)| *seq < last_seq);
+        Ok(PullOutcome { entries, more })
+    }
+
+    fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        check(&conn, log, capability_hash)
+    }
+
+    fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT (device_id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+            params![&device.as_bytes()[..], to_i64(now_ms)],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(n: u8) -> Envelope {
+        Envelope {
+            id: EnvelopeId([n; 16]),
+            epoch: 1,
+            ciphertext: vec![n; 10],
+        }
+    }
+
+    #[test]
+    fn append_pull_idempotent_forbidden_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let log = LogId([1; 32]);
+        let cap = [9; 32];
+        let out = store.append(&log, &cap, &[env(1), env(2)], 1000, 1).unwrap();
+        assert_eq!(out.results, vec![(EnvelopeId([1; 16]), 1), (EnvelopeId([2; 16]), 2)]);
+        let out = store.append(&log, &cap, &[env(2), env(3), env(3)], 1000, 2).unwrap();
+        assert_eq!(
+            out.results,
+            vec![
+                (EnvelopeId([2; 16]), 2),
+                (EnvelopeId([3; 16]), 3),
+                (EnvelopeId([3; 16]), 3)
+            ]
+        );
+        assert!(matches!(
+            store.append(&log, &[8; 32], &[env(4)], 1000, 3),
+            Err(StoreError::Forbidden)
+        ));
+        assert!(matches!(store.pull(&log, &[8; 32], 0, 10), Err(StoreError::Forbidden)));
+        assert!(matches!(
+            store.pull(&LogId([2; 32]), &cap, 0, 10),
+            Err(StoreError::NotFound)
+        ));
+        let pulled = store.pull(&log, &cap, 1, 1).unwrap();
+        assert_eq!(pulled.entries, vec![(2, env(2))]);
+        assert!(pulled.more);
+        let pulled = store.pull(&log, &cap, 0, 10).unwrap();
+        assert_eq!(pulled.entries.len(), 3);
+        assert!(!pulled.more);
+        // 30 bytes stored; 10 more is over a quota of 35 and stores nothing.
+        assert!(matches!(
+            store.append(&log, &cap, &[env(5)], 35, 4),
+            Err(StoreError::QuotaExceeded { .. })
+        ));
+        assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
+    }
+}

@@ -1,0 +1,487 @@
+//! End-to-end tests against the real `kith-server` binary on 127.0.0.1.
+
+mod common;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use common::*;
+use ed25519_dalek::Signer;
+use kith_proto::{
+    Capability, ClientFrame, ErrorCode, LogId, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, ServerFrame, auth_message,
+};
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn error_code(frame: &ServerFrame) -> Option<ErrorCode> {
+    match frame {
+        ServerFrame::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[test]
+fn healthz_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok"), "{response}");
+}
+
+#[tokio::test]
+async fn push_then_pull_in_order_and_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let batch = vec![envelope(1, b"one"), envelope(2, b"two"), envelope(3, b"three")];
+    match alice.push(batch.clone()).await {
+        ServerFrame::Pushed { log, results } => {
+            assert_eq!(log, LOG);
+            assert_eq!(results, vec![(batch[0].id, 1), (batch[1].id, 2), (batch[2].id, 3)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Re-push (with one new envelope): old ids keep their seqs, nothing duplicated.
+    match alice.push(vec![envelope(2, b"two"), envelope(4, b"four")]).await {
+        ServerFrame::Pushed { results, .. } => {
+            assert_eq!(results, vec![(batch[1].id, 2), (envelope(4, b"").id, 4)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let all = alice.pull_all().await;
+    let seqs: Vec<u64> = all.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert_eq!(all[0].1, batch[0]);
+    assert_eq!(all[2].1, batch[2]);
+    // Pull after a cursor, from another device holding the capability.
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    match bob.pull(LOG, CAP, 2).await {
+        ServerFrame::Entries { entries, more, .. } => {
+            assert_eq!(entries.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![3, 4]);
+            assert!(!more);
+        }
+        other => panic!("{other:?}"),
+    }
+    bob.send(&ClientFrame::Pull {
+        log: LOG,
+        capability: CAP,
+        after_seq: 0,
+        limit: 2,
+    })
+    .await;
+    match bob.recv().await {
+        ServerFrame::Entries { entries, more, .. } => {
+            assert_eq!(entries.len(), 2);
+            assert!(more);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn subscriber_gets_appended_pokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"x")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    bob.send(&ClientFrame::Subscribe {
+        log: LOG,
+        capability: CAP,
+    })
+    .await;
+    assert_eq!(bob.recv().await, ServerFrame::Subscribed { log: LOG, last_seq: 1 });
+    assert!(matches!(
+        alice.push(vec![envelope(2, b"y")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert_eq!(bob.recv().await, ServerFrame::Appended { log: LOG, seq: 2 });
+    assert!(matches!(
+        alice.push(vec![envelope(3, b"z"), envelope(4, b"w")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert_eq!(bob.recv().await, ServerFrame::Appended { log: LOG, seq: 4 });
+    // A re-push appends nothing and pokes nobody: the next frame bob sees is his Pong.
+    assert!(matches!(
+        alice.push(vec![envelope(4, b"w")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    bob.ping(5).await;
+    // Subscribing with a wrong capability is refused.
+    bob.send(&ClientFrame::Subscribe {
+        log: LOG,
+        capability: Capability([0; 32]),
+    })
+    .await;
+    assert_eq!(error_code(&bob.recv().await), Some(ErrorCode::Forbidden));
+}
+
+#[tokio::test]
+async fn wrong_capability_is_forbidden_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"a")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let mut mallory = Client::authed(&server.addr, &key(9)).await;
+    mallory
+        .send(&ClientFrame::Push {
+            log: LOG,
+            capability: Capability([0x33; 32]),
+            envelopes: vec![envelope(2, b"evil")],
+        })
+        .await;
+    assert_eq!(error_code(&mallory.recv().await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        error_code(&mallory.pull(LOG, Capability([0x33; 32]), 0).await),
+        Some(ErrorCode::Forbidden)
+    );
+    // The log id alone (with the capability hash as capability) is not enough either.
+    let hash = Capability(*blake3::hash(&CAP.0).as_bytes());
+    assert_eq!(
+        error_code(&mallory.pull(LOG, hash, 0).await),
+        Some(ErrorCode::Forbidden)
+    );
+    mallory.ping(1).await;
+    let all = alice.pull_all().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].1, envelope(1, b"a"));
+}
+
+#[tokio::test]
+async fn unknown_log_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert_eq!(
+        error_code(&alice.pull(LogId([0x77; 32]), CAP, 0).await),
+        Some(ErrorCode::NotFound)
+    );
+    alice
+        .send(&ClientFrame::Subscribe {
+            log: LogId([0x77; 32]),
+            capability: CAP,
+        })
+        .await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::NotFound));
+    alice.ping(2).await;
+}
+
+#[tokio::test]
+async fn malformed_bytes_get_malformed_and_connection_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    alice.send_raw(vec![0xff, 0x00, 0x13, 0x37]).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Malformed));
+    alice.send_raw(Vec::new()).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Malformed));
+    alice.send_text("hello").await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Malformed));
+    alice.ping(7).await;
+}
+
+#[tokio::test]
+async fn oversize_frame_and_envelope_are_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    alice.send_raw(vec![0u8; MAX_FRAME_BYTES + 1]).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::TooLarge));
+    alice.ping(1).await;
+    match alice.push(vec![envelope(1, &vec![1u8; MAX_ENVELOPE_BYTES + 1])]).await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, ErrorCode::TooLarge),
+        other => panic!("{other:?}"),
+    }
+    let many: Vec<_> = (0..1001).map(|i| envelope(i, b"")).collect();
+    assert_eq!(error_code(&alice.push(many).await), Some(ErrorCode::TooLarge));
+    alice.ping(2).await;
+    // Nothing was stored: the log does not even exist.
+    assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+}
+
+#[tokio::test]
+async fn quota_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--quota-bytes", "100"]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, &[1; 60])]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert_eq!(
+        error_code(&alice.push(vec![envelope(2, &[2; 60])]).await),
+        Some(ErrorCode::QuotaExceeded)
+    );
+    assert_eq!(alice.pull_all().await.len(), 1);
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_and_bad_signature_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut anon = Client::connect(&server.addr).await;
+    anon.send(&ClientFrame::Push {
+        log: LOG,
+        capability: CAP,
+        envelopes: vec![envelope(1, b"x")],
+    })
+    .await;
+    assert_eq!(error_code(&anon.recv().await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        error_code(&anon.pull(LOG, CAP, 0).await),
+        Some(ErrorCode::Unauthenticated)
+    );
+
+    // Signed by a different key than the claimed device.
+    let mut forger = Client::connect(&server.addr).await;
+    let timestamp_ms = now_ms();
+    let signature = key(2).sign(&auth_message(&forger.audience, &forger.nonce, timestamp_ms));
+    forger
+        .send(&ClientFrame::Auth {
+            device: device(&key(1)),
+            timestamp_ms,
+            nonce: forger.nonce,
+            signature: signature.to_bytes().to_vec(),
+        })
+        .await;
+    assert_eq!(error_code(&forger.recv().await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(forger.try_recv().await, None, "connection must close");
+
+    // Wrong audience.
+    let mut other = Client::connect(&server.addr).await;
+    let signature = key(1).sign(&auth_message("another-server", &other.nonce, timestamp_ms));
+    other
+        .send(&ClientFrame::Auth {
+            device: device(&key(1)),
+            timestamp_ms,
+            nonce: other.nonce,
+            signature: signature.to_bytes().to_vec(),
+        })
+        .await;
+    assert_eq!(error_code(&other.recv().await), Some(ErrorCode::Unauthenticated));
+
+    // Stale timestamp.
+    let mut stale = Client::connect(&server.addr).await;
+    let old = now_ms() - 10 * 60 * 1000;
+    let signature = key(1).sign(&auth_message(&stale.audience, &stale.nonce, old));
+    stale
+        .send(&ClientFrame::Auth {
+            device: device(&key(1)),
+            timestamp_ms: old,
+            nonce: stale.nonce,
+            signature: signature.to_bytes().to_vec(),
+        })
+        .await;
+    assert_eq!(error_code(&stale.recv().await), Some(ErrorCode::Unauthenticated));
+
+    // Nothing was stored by any of them.
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+}
+
+#[tokio::test]
+async fn replayed_auth_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut first = Client::connect(&server.addr).await;
+    let auth = first.auth_frame(&key(1));
+    first.send(&auth).await;
+    assert_eq!(first.recv().await, ServerFrame::Authenticated);
+
+    // The same Auth frame, byte for byte, on a new connection (with a new nonce).
+    let mut second = Client::connect(&server.addr).await;
+    assert_ne!(second.nonce, first.nonce);
+    second.send(&auth).await;
+    assert_eq!(error_code(&second.recv().await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(second.try_recv().await, None, "connection must close");
+
+    // Same signature with the nonce field rewritten to the new connection's nonce.
+    let mut third = Client::connect(&server.addr).await;
+    let ClientFrame::Auth {
+        device,
+        timestamp_ms,
+        signature,
+        ..
+    } = auth.clone()
+    else {
+        unreachable!()
+    };
+    third
+        .send(&ClientFrame::Auth {
+            device,
+            timestamp_ms,
+            nonce: third.nonce,
+            signature,
+        })
+        .await;
+    assert_eq!(error_code(&third.recv().await), Some(ErrorCode::Unauthenticated));
+    first.ping(1).await;
+}
+
+#[tokio::test]
+async fn flooding_client_is_rate_limited_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut flooder = Client::authed(&server.addr, &key(1)).await;
+    let mut polite = Client::authed(&server.addr, &key(2)).await;
+    const N: u64 = 2000;
+    for id in 0..N {
+        flooder.send(&ClientFrame::Ping { id }).await;
+    }
+    let mut limited = 0;
+    let mut pongs = 0;
+    for _ in 0..N {
+        match flooder.recv().await {
+            ServerFrame::Pong { .. } => pongs += 1,
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                retryable,
+                ..
+            } => {
+                assert!(retryable);
+                limited += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(limited > 0, "no RateLimited among {N} answers");
+    assert!(pongs >= 400, "burst should be served, got {pongs}");
+    polite.ping(1).await;
+    assert!(matches!(
+        polite.push(vec![envelope(1, b"ok")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    // The flooder recovers once tokens refill.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    flooder.ping(99).await;
+}
+
+#[tokio::test]
+async fn acknowledged_pushes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let acked_writer = acked.clone();
+    let pusher = tokio::spawn(async move {
+        for i in 0..100_000u32 {
+            alice
+                .send(&ClientFrame::Push {
+                    log: LOG,
+                    capability: CAP,
+                    envelopes: vec![envelope(i, &i.to_be_bytes().repeat(64))],
+                })
+                .await;
+            match alice.try_recv().await {
+                Some(ServerFrame::Pushed { results, .. }) => acked_writer.lock().unwrap().extend(results),
+                Some(ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Some(other) => panic!("{other:?}"),
+                None => return,
+            }
+        }
+    });
+    // Let some pushes be acknowledged, then kill the server mid-stream.
+    for _ in 0..200 {
+        if acked.lock().unwrap().len() >= 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    let _ = tokio::time::timeout(Duration::from_secs(15), pusher).await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 50, "only {} pushes acknowledged", acked.len());
+
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let stored = alice.pull_all().await;
+    for (id, seq) in &acked {
+        let found = stored.iter().find(|(_, e)| e.id == *id);
+        assert_eq!(found.map(|(s, _)| *s), Some(*seq), "acknowledged envelope lost");
+    }
+    // Seqs are gapless from 1.
+    for (index, (seq, _)) in stored.iter().enumerate() {
+        assert_eq!(*seq, index as u64 + 1);
+    }
+}
+
+#[tokio::test]
+async fn data_dir_never_contains_plaintext() {
+    const SECRET: &[u8] = b"the eagle lands at midnight 4f1c9e";
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let cipher = XChaCha20Poly1305::new(&[0x42; 32].into());
+    let mut envelopes = Vec::new();
+    for i in 0..20u32 {
+        let nonce = XNonce::from([i as u8; 24]);
+        let mut ciphertext = nonce.to_vec();
+        ciphertext.extend(cipher.encrypt(&nonce, SECRET).unwrap());
+        envelopes.push(envelope(i, &ciphertext));
+    }
+    assert!(matches!(
+        alice.push(envelopes.clone()).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let stored = alice.pull_all().await;
+    assert_eq!(stored.len(), 20);
+    let (nonce, body) = stored[3].1.ciphertext.split_at(24);
+    assert_eq!(cipher.decrypt(XNonce::from_slice(nonce), body).unwrap(), SECRET);
+
+    let check = |when: &str| {
+        let files = read_all_files(dir.path());
+        assert!(!files.is_empty());
+        for (path, bytes) in files {
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET),
+                "{when}: plaintext found in {}",
+                path.display()
+            );
+        }
+    };
+    check("while running");
+    server.kill9();
+    check("after stop");
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"x")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The open WebSocket is closed by the server.
+    assert_eq!(alice.try_recv().await, None);
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (status, server)
+    })
+    .await
+    .unwrap();
+    assert!(exit.0.success(), "exit status {:?}", exit.0);
+}
