@@ -818,7 +818,9 @@ impl Profile {
         }
         txn.apply(&outcome.delta.updates)?;
         for mut change in outcome.deferred {
-            txn.quarantine(&doc_id, change.hash().as_ref(), &change.bytes())?;
+            if !txn.quarantine(&doc_id, change.hash().as_ref(), &change.bytes())? {
+                tracing::warn!(doc = %doc_id, "quarantine full: dropped a change that cannot be judged yet");
+            }
         }
         for rejection in &outcome.rejected {
             tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
@@ -853,7 +855,9 @@ impl Profile {
                 }
                 txn.apply(&retried.delta.updates)?;
                 for mut change in retried.deferred {
-                    txn.quarantine(&other, change.hash().as_ref(), &change.bytes())?;
+                    if !txn.quarantine(&other, change.hash().as_ref(), &change.bytes())? {
+                        tracing::warn!(doc = %other, "quarantine full: dropped a change that cannot be judged yet");
+                    }
                 }
             }
         }

@@ -36,6 +36,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("was_member", was_member),
         ("meta", meta),
         ("quarantine", quarantine),
+        ("quarantine_is_bounded", quarantine_is_bounded),
         ("change_marker", change_marker),
         ("search_prefix_case_diacritics", search_prefix_case_diacritics),
         ("search_every_word_must_match", search_every_word_must_match),
@@ -841,6 +842,28 @@ pub fn meta(store: &dyn Store) {
         "set_meta overwrites"
     );
     assert_eq!(store.meta("DEVICE").unwrap(), None, "keys are case-sensitive");
+}
+
+/// Quarantine is bounded per document: once full, new changes are refused
+/// (and other documents are unaffected).
+pub fn quarantine_is_bounded(store: &dyn Store) {
+    write(store, |txn| {
+        for i in 0..crate::store::QUARANTINE_LIMIT_PER_DOC {
+            assert!(txn.quarantine(&doc_a(), &(i as u64).to_be_bytes(), b"c").unwrap());
+        }
+        assert!(
+            !txn.quarantine(&doc_a(), b"one too many", b"c").unwrap(),
+            "a full quarantine refuses"
+        );
+        assert!(
+            txn.quarantine(&doc_b(), b"elsewhere", b"c").unwrap(),
+            "other documents have their own room"
+        );
+    });
+    assert_eq!(
+        store.quarantined(&doc_a()).unwrap().len(),
+        crate::store::QUARANTINE_LIMIT_PER_DOC
+    );
 }
 
 /// Quarantine keeps changes by hash per document; taking them empties it.

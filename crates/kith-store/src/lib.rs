@@ -16,7 +16,7 @@ pub use memory::MemoryStore;
 pub use rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
 pub use search_query::fts_query;
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
-pub use store::{Store, StoreDirectory, WriteTxn};
+pub use store::{QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn};
 
 /// The conformance suite every [`Store`] implementation must pass.
 pub mod conformance;

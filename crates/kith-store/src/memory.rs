@@ -483,12 +483,16 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError> {
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+        let held = self.work.quarantine.values().filter(|(d, _)| d == doc).count();
+        if held >= crate::store::QUARANTINE_LIMIT_PER_DOC {
+            return Ok(false);
+        }
         self.work
             .quarantine
             .entry(hash.to_vec())
             .or_insert_with(|| (*doc, change.to_vec()));
-        Ok(())
+        Ok(true)
     }
 
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::migrations;
 use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
-use crate::store::{Store, WriteTxn};
+use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -710,11 +710,18 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError> {
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+        let held: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM quarantine WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |row| row.get(0))?;
+        if usize::try_from(held).unwrap_or(usize::MAX) >= QUARANTINE_LIMIT_PER_DOC {
+            return Ok(false);
+        }
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO quarantine (hash, doc_id, change) VALUES (?1, ?2, ?3)")?
             .execute(params![hash, doc.to_string(), change])?;
-        Ok(())
+        Ok(true)
     }
 
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {

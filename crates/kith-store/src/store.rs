@@ -49,6 +49,9 @@ pub trait Store: Send + Sync {
     fn change_marker(&self) -> Result<u64, StoreError>;
 }
 
+/// Most changes one document may hold in quarantine.
+pub const QUARANTINE_LIMIT_PER_DOC: usize = 10_000;
+
 /// The one write transaction.
 pub trait WriteTxn {
     /// Chunks of a document with `seq > after_seq` (sees this transaction's writes).
@@ -67,8 +70,11 @@ pub trait WriteTxn {
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes a metadata value.
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
-    /// Keeps a change that cannot be judged yet.
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<(), StoreError>;
+    /// Keeps a change that cannot be judged yet. Returns `false` (and keeps
+    /// nothing) when the document already holds [`QUARANTINE_LIMIT_PER_DOC`]
+    /// quarantined changes: a stranger must not be able to fill the disk. A
+    /// refused change is offered again by its peer on a later sync.
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError>;
     /// Documents that have quarantined changes.
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError>;
     /// Takes every quarantined change of a document out (to retry them).
