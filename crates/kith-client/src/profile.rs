@@ -174,6 +174,16 @@ impl WriteCtx<'_> {
     }
 }
 
+/// The profile's clock as last stored by any process.
+fn stored_clock(txn: &mut dyn WriteTxn) -> Result<HlcClock, ClientError> {
+    let last = txn
+        .meta(HLC_META)?
+        .and_then(|b| b.try_into().ok())
+        .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
+        .unwrap_or(Hlc::ZERO);
+    Ok(HlcClock::resume(last))
+}
+
 /// The cached document, created empty when the profile has none yet.
 fn cached_doc<'a>(
     docs: &'a mut HashMap<DocId, CachedDoc>,
@@ -317,12 +327,7 @@ impl Profile {
     fn write<T>(&self, f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, ClientError>) -> Result<T, ClientError> {
         let now = (self.now)();
         let mut txn = self.store.begin_write()?;
-        let last = txn
-            .meta(HLC_META)?
-            .and_then(|b| b.try_into().ok())
-            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
-            .unwrap_or(Hlc::ZERO);
-        let mut clock = HlcClock::resume(last);
+        let mut clock = stored_clock(txn.as_mut())?;
         let ts = clock.tick(now);
         txn.set_meta(HLC_META, &ts.to_packed().to_be_bytes())?;
         let mut ctx = WriteCtx {
@@ -804,12 +809,7 @@ impl Profile {
             })
             .max();
         if let Some(remote) = newest {
-            let last = txn
-                .meta(HLC_META)?
-                .and_then(|b| b.try_into().ok())
-                .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
-                .unwrap_or(Hlc::ZERO);
-            let mut clock = HlcClock::resume(last);
+            let mut clock = stored_clock(txn.as_mut())?;
             clock.observe(remote, (self.now)());
             txn.set_meta(HLC_META, &clock.last().to_packed().to_be_bytes())?;
         }

@@ -12,7 +12,8 @@ use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -100,6 +101,24 @@ where
 }
 
 const MESSAGE_COLUMNS: &str = "chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions";
+const MESSAGE_VALUES: &str = "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// A message row as SQL values, in [`MESSAGE_COLUMNS`] order.
+fn message_values(row: &MessageRow) -> Result<[Value; 10], StoreError> {
+    let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
+    Ok([
+        Value::Text(row.chat.to_string()),
+        Value::Text(row.id.to_string()),
+        Value::Text(row.author.to_string()),
+        Value::Text(row.device.to_string()),
+        Value::Integer(row.ts.to_i64()),
+        row.text.clone().map_or(Value::Null, Value::Text),
+        row.reply_to.map_or(Value::Null, |r| Value::Text(r.to_string())),
+        row.edited.map_or(Value::Null, |e| Value::Integer(e.to_i64())),
+        Value::Integer(i64::from(row.deleted)),
+        Value::Text(reactions),
+    ])
+}
 
 struct RawMessage {
     chat: String,
@@ -221,41 +240,20 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
 fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), StoreError> {
     match update {
         ReadModelUpdate::Message(row) => {
-            let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
-            let (chat, id) = (row.chat.to_string(), row.id.to_string());
             // UPDATE, then INSERT if there was nothing to update: an UPSERT
             // would make FTS5 flush its pending index at every statement.
+            let values = message_values(row)?;
             let updated = conn
                 .prepare_cached(
-                    "UPDATE messages SET text = ?3, reply_to = ?4, edited = ?5, deleted = ?6, reactions = ?7
+                    "UPDATE messages SET text = ?6, reply_to = ?7, edited = ?8, deleted = ?9, reactions = ?10
                      WHERE chat_id = ?1 AND message_id = ?2",
                 )?
-                .execute(params![
-                    chat,
-                    id,
-                    row.text,
-                    row.reply_to.map(|r| r.to_string()),
-                    row.edited.map(Hlc::to_i64),
-                    i64::from(row.deleted),
-                    reactions,
-                ])?;
+                .execute(params_from_iter(values.iter()))?;
             if updated == 0 {
-                conn.prepare_cached(
-                    "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?
-                .execute(params![
-                    chat,
-                    id,
-                    row.author.to_string(),
-                    row.device.to_string(),
-                    row.ts.to_i64(),
-                    row.text,
-                    row.reply_to.map(|r| r.to_string()),
-                    row.edited.map(Hlc::to_i64),
-                    i64::from(row.deleted),
-                    reactions,
-                ])?;
+                conn.prepare_cached(&format!(
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES {MESSAGE_VALUES}"
+                ))?
+                .execute(params_from_iter(values.iter()))?;
             }
         }
         ReadModelUpdate::ReadPosition { chat, account, ts } => {
@@ -333,25 +331,11 @@ fn upsert_messages(conn: &Connection, rows: &[&MessageRow]) -> Result<(), StoreE
          DELETE FROM temp.staged_messages;",
     )?;
     {
-        let mut stage = conn.prepare_cached(
-            "INSERT OR REPLACE INTO temp.staged_messages
-             (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
+        let mut stage = conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO temp.staged_messages ({MESSAGE_COLUMNS}) VALUES {MESSAGE_VALUES}"
+        ))?;
         for row in rows {
-            let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
-            stage.execute(params![
-                row.chat.to_string(),
-                row.id.to_string(),
-                row.author.to_string(),
-                row.device.to_string(),
-                row.ts.to_i64(),
-                row.text,
-                row.reply_to.map(|r| r.to_string()),
-                row.edited.map(Hlc::to_i64),
-                i64::from(row.deleted),
-                reactions,
-            ])?;
+            stage.execute(params_from_iter(message_values(row)?.iter()))?;
         }
     }
     conn.prepare_cached(
