@@ -745,6 +745,29 @@ impl Profile {
         Ok(out)
     }
 
+    /// The session with `peer` for `doc`: the one in memory, or a new one that
+    /// starts from the heads last known to be shared (persisted per peer and
+    /// document, so a reconnect does not rediscover them).
+    fn session<'s>(
+        &self,
+        sessions: &'s mut HashMap<(String, DocId), SyncSession>,
+        peer: &str,
+        doc: DocId,
+    ) -> Result<&'s mut SyncSession, ClientError> {
+        let key = (peer.to_owned(), doc);
+        if !sessions.contains_key(&key) {
+            let restored = match self.store.sync_state(peer, &doc)? {
+                // A damaged state only costs a longer first exchange.
+                Some(bytes) => SyncSession::restore(&bytes).unwrap_or_default(),
+                None => SyncSession::new(),
+            };
+            sessions.insert(key.clone(), restored);
+        }
+        sessions
+            .get_mut(&key)
+            .ok_or_else(|| ClientError::Identity("sync session cache lost an entry".into()))
+    }
+
     /// Forgets the sync state with a peer (on reconnect: never resume in-flight state).
     pub fn reset_sync(&self, peer: &str) {
         lock(&self.sessions).retain(|(p, _), _| p != peer);
@@ -753,7 +776,7 @@ impl Profile {
     /// The next sync message for `doc` to `peer`, if any.
     pub fn sync_generate(&self, peer: &str, doc_id: DocId) -> Result<Option<Vec<u8>>, ClientError> {
         let mut sessions = lock(&self.sessions);
-        let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
+        let session = self.session(&mut sessions, peer, doc_id)?;
         // Lock order is store, then documents (as in `write`): read the new
         // chunks before taking the document cache.
         let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
@@ -777,7 +800,7 @@ impl Profile {
     /// quarantined changes when membership or certificates may have changed.
     pub fn sync_receive(&self, peer: &str, doc_id: DocId, message: &[u8]) -> Result<usize, ClientError> {
         let mut sessions = lock(&self.sessions);
-        let session = sessions.entry((peer.to_owned(), doc_id)).or_default();
+        let session = self.session(&mut sessions, peer, doc_id)?;
         let mut txn = self.store.begin_write()?;
         let mut docs = lock(&self.docs);
         let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
@@ -796,6 +819,7 @@ impl Profile {
                 return Err(err.into());
             }
         };
+        txn.set_sync_state(peer, &doc_id, &session.encode())?;
         let mut accepted = outcome.accepted;
         let mut seqs = Vec::new();
         // Later local messages must order after what we just received.

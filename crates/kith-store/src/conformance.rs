@@ -37,6 +37,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("meta", meta),
         ("quarantine", quarantine),
         ("quarantine_is_bounded", quarantine_is_bounded),
+        ("sync_states", sync_states),
         ("change_marker", change_marker),
         ("search_prefix_case_diacritics", search_prefix_case_diacritics),
         ("search_every_word_must_match", search_every_word_must_match),
@@ -842,6 +843,34 @@ pub fn meta(store: &dyn Store) {
         "set_meta overwrites"
     );
     assert_eq!(store.meta("DEVICE").unwrap(), None, "keys are case-sensitive");
+}
+
+/// Sync state is kept per (peer, document) and replaced on write.
+pub fn sync_states(store: &dyn Store) {
+    write(store, |txn| {
+        assert_eq!(txn.sync_state("peer-a", &doc_a()).unwrap(), None);
+        txn.set_sync_state("peer-a", &doc_a(), b"one").unwrap();
+        txn.set_sync_state("peer-a", &doc_b(), b"other doc").unwrap();
+        txn.set_sync_state("peer-b", &doc_a(), b"other peer").unwrap();
+        txn.set_sync_state("peer-a", &doc_a(), b"two").unwrap();
+    });
+    write(store, |txn| {
+        assert_eq!(
+            txn.sync_state("peer-a", &doc_a()).unwrap(),
+            Some(b"two".to_vec()),
+            "replaced"
+        );
+        assert_eq!(
+            txn.sync_state("peer-b", &doc_a()).unwrap(),
+            Some(b"other peer".to_vec())
+        );
+        assert_eq!(txn.sync_state("peer-a", &doc_b()).unwrap(), Some(b"other doc".to_vec()));
+    });
+    assert_eq!(
+        store.sync_state("peer-a", &doc_a()).unwrap(),
+        Some(b"two".to_vec()),
+        "readable outside a write"
+    );
 }
 
 /// Quarantine is bounded per document: once full, new changes are refused

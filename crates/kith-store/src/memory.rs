@@ -61,6 +61,8 @@ struct State {
     devices: BTreeMap<DeviceId, StoredDevice>,
     /// Quarantined changes by hash: (document, change bytes).
     quarantine: BTreeMap<Vec<u8>, (DocId, Vec<u8>)>,
+    /// (peer, document) -> persisted sync state.
+    sync_states: BTreeMap<(String, DocId), Vec<u8>>,
     /// Metadata.
     meta: BTreeMap<String, Vec<u8>>,
 }
@@ -392,6 +394,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state().sync_states.get(&(peer.to_owned(), *doc)).cloned())
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         Ok(self.state().commit_counter())
     }
@@ -511,6 +517,15 @@ impl WriteTxn for MemoryTxn<'_> {
             }
         });
         Ok(taken)
+    }
+
+    fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.work.sync_states.get(&(peer.to_owned(), *doc)).cloned())
+    }
+
+    fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError> {
+        self.work.sync_states.insert((peer.to_owned(), *doc), state.to_vec());
+        Ok(())
     }
 
     fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -230,6 +230,13 @@ fn was_member(conn: &Connection, chat: &ChatId, account: &AccountId) -> Result<b
         .exists([chat.to_string(), account.to_string()])?)
 }
 
+fn sync_state(conn: &Connection, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
+        .query_row(params![peer, doc.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
 fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
@@ -617,6 +624,10 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        sync_state(&self.conn(), peer, doc)
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         // Every commit, by any process, bumps this counter inside its transaction.
         commit_counter(&self.conn())
@@ -731,6 +742,20 @@ impl WriteTxn for SqliteTxn<'_> {
             .prepare_cached("DELETE FROM quarantine WHERE doc_id = ?1")?
             .execute([doc.to_string()])?;
         Ok(rows)
+    }
+
+    fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        sync_state(&self.conn, peer, doc)
+    }
+
+    fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_states (peer, doc_id, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
+            )?
+            .execute(params![peer, doc.to_string(), state])?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), StoreError> {

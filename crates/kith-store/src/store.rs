@@ -47,6 +47,8 @@ pub trait Store: Send + Sync {
     fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
     /// A number that changes whenever anything (any process) commits a write.
     fn change_marker(&self) -> Result<u64, StoreError>;
+    /// The persisted sync state with `peer` for `doc`.
+    fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Most changes one document may hold in quarantine.
@@ -79,6 +81,11 @@ pub trait WriteTxn {
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError>;
     /// Takes every quarantined change of a document out (to retry them).
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The persisted sync state with `peer` for `doc` (Automerge's durable
+    /// part: the heads both sides are known to share).
+    fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Persists the sync state with `peer` for `doc`.
+    fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
