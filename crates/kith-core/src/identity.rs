@@ -95,6 +95,11 @@ impl DeviceKeys {
         self.signing.sign(message).to_bytes()
     }
 
+    /// The X25519 secret, for opening lockboxes sealed to this device.
+    pub(crate) fn sealing_secret(&self) -> &StaticSecret {
+        &self.sealing
+    }
+
     /// The raw Ed25519 seed, for handing to libp2p as the node key.
     pub fn signing_seed(&self) -> [u8; 32] {
         self.signing.to_bytes()

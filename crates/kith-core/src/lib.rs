@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod authority;
+pub mod crypto;
 pub mod docs;
 pub mod identity;
 pub mod readmodel;

@@ -1,0 +1,65 @@
+//! A conversation's symmetric key for one epoch, and what derives from it.
+
+use kith_proto::{Capability, DocId, EnvelopeId, LogId};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// A conversation epoch key: 32 random bytes, replaced (new epoch) whenever a
+/// member or a device is removed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct EpochKey([u8; 32]);
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochKey(..)")
+    }
+}
+
+impl EpochKey {
+    /// Wraps 32 random bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> EpochKey {
+        EpochKey(bytes)
+    }
+
+    /// The raw key (for lockboxes).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn subkey(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.0)
+    }
+
+    fn keyed(&self, context: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.subkey(context));
+        for part in parts {
+            hasher.update(&(part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    /// The relay log of one document: unlinkable to the document without the key.
+    pub fn log_id(&self, doc: &DocId) -> LogId {
+        LogId(self.keyed("kith 2026 relay log id v1", &[doc.to_string().as_bytes()]))
+    }
+
+    /// The capability that grants access to that log. The server keeps only
+    /// its hash, and it cannot be computed from the log id.
+    pub fn capability(&self, doc: &DocId) -> Capability {
+        Capability(self.keyed("kith 2026 relay capability v1", &[doc.to_string().as_bytes()]))
+    }
+
+    /// The envelope id of one Automerge change: the same change uploaded by
+    /// several devices gets the same id, so the server stores it once.
+    pub fn envelope_id(&self, doc: &DocId, change_hash: &[u8]) -> EnvelopeId {
+        let full = self.keyed("kith 2026 envelope id v1", &[doc.to_string().as_bytes(), change_hash]);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&full[..16]);
+        EnvelopeId(id)
+    }
+
+    /// The AEAD key for envelopes of this epoch.
+    pub(crate) fn envelope_key(&self) -> [u8; 32] {
+        self.subkey("kith 2026 envelope aead key v1")
+    }
+}

@@ -1,0 +1,26 @@
+//! End-to-end encryption for the relay path (DESIGN.md §3), sans-IO:
+//! conversation epoch keys, the relay log ids and capabilities derived from
+//! them, sealed and signed envelopes, and lockboxes that carry an epoch key to
+//! one member device. Randomness (keys, nonces) is an input.
+
+mod envelope;
+mod epoch;
+mod lockbox;
+
+pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
+pub use epoch::EpochKey;
+pub use lockbox::{Lockbox, open_lockbox, seal_lockbox};
+
+/// Why a sealed thing could not be opened or made.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The bytes are too short or not of the expected layout.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The sender's signature does not verify.
+    #[error("envelope signature does not verify")]
+    BadSignature,
+    /// Authenticated decryption failed: wrong key, wrong context or tampering.
+    #[error("cannot decrypt {0}: wrong key or tampered")]
+    Decrypt(&'static str),
+}
