@@ -14,7 +14,9 @@ pub mod sim;
 
 pub use error::ClientError;
 pub use export::export_profile;
-pub use profile::{COMPACT_AFTER_CHUNKS, ChatSummary, MessageView, Profile, ProfileInfo, ReactionView, system_now_ms};
+pub use profile::{
+    COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
+};
 pub use secrets::SecretStorage;
 
 pub use kith_core::{ChatKind, ChatSetting, Role};

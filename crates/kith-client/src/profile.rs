@@ -69,9 +69,9 @@ pub struct MessageView {
     pub reactions: BTreeMap<String, Vec<AccountId>>,
 }
 
-/// The preview of a chat's newest message.
+/// The preview of a chat's newest message in the chat list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ReactionView {
+pub struct LastMessagePreview {
     /// Message id.
     pub id: MessageId,
     /// Author's display name or account id.
@@ -92,7 +92,7 @@ pub struct ChatSummary {
     /// Direct or group.
     pub kind: ChatKind,
     /// Newest message.
-    pub last_message: Option<ReactionView>,
+    pub last_message: Option<LastMessagePreview>,
     /// Unread messages from others.
     pub unread: u64,
     /// Pinned.
@@ -649,7 +649,7 @@ impl Profile {
                 entry.chat.name.clone()
             };
             let last_message = match entry.last_message {
-                Some(row) => Some(ReactionView {
+                Some(row) => Some(LastMessagePreview {
                     id: row.id,
                     author_name: self
                         .store

@@ -1,6 +1,7 @@
 //! Rows the store returns that combine several read models.
 
 use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow};
+use kith_proto::Hlc;
 use kith_proto::{ChatId, MessageId};
 use serde::Serialize;
 
@@ -46,4 +47,17 @@ pub struct DeviceEntry {
     pub cert: DeviceCertificate,
     /// When it was revoked (ms), if it was.
     pub revoked_at: Option<i64>,
+}
+
+/// The chat-list order every store returns: pinned first, then by the newest
+/// message (newest first), then by chat id so ties are deterministic.
+pub(crate) fn sort_chat_list(entries: &mut [ChatListEntry]) {
+    let newest = |e: &ChatListEntry| e.last_message.as_ref().map(|m| m.ts).unwrap_or(Hlc::ZERO);
+    entries.sort_by(|a, b| {
+        b.settings
+            .pinned
+            .cmp(&a.settings.pinned)
+            .then_with(|| newest(b).cmp(&newest(a)))
+            .then_with(|| a.chat.chat.cmp(&b.chat.chat))
+    });
 }

@@ -481,14 +481,7 @@ impl Store for SqliteStore {
                 unread: u64::try_from(unread).unwrap_or(0),
             });
         }
-        entries.sort_by(|a, b| {
-            let key = |e: &ChatListEntry| e.last_message.as_ref().map(|m| m.ts).unwrap_or(Hlc::ZERO);
-            b.settings
-                .pinned
-                .cmp(&a.settings.pinned)
-                .then_with(|| key(b).cmp(&key(a)))
-                .then_with(|| a.chat.chat.cmp(&b.chat.chat))
-        });
+        crate::rows::sort_chat_list(&mut entries);
         Ok(entries)
     }
 

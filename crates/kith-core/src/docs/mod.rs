@@ -197,11 +197,6 @@ impl Doc {
     pub fn save(&mut self) -> Vec<u8> {
         self.inner.save()
     }
-
-    /// Number of changes in the document's history.
-    pub fn change_count(&mut self) -> usize {
-        self.inner.get_changes(&[]).len()
-    }
 }
 
 /// Writes the schema version into a document that has none yet.

@@ -8,7 +8,7 @@ use crate::schema::{
 };
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
-use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use kith_proto::{AccountId, ChatId, DeviceId, Hlc, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a new message says.
@@ -188,12 +188,4 @@ pub fn message_row(doc: &Doc, chat: ChatId, id: &MessageId) -> Option<MessageRow
         deleted,
         reactions,
     })
-}
-
-/// The conversation of a segment document id.
-pub fn chat_of(doc: &Doc) -> Option<ChatId> {
-    match doc.id() {
-        DocId::Segment(chat, _) => Some(chat),
-        _ => None,
-    }
 }
