@@ -44,6 +44,8 @@ pub struct SimNetwork {
     state: u64,
     drop_per_mille: u64,
     max_messages: usize,
+    /// One line per delivered message, when tracing.
+    trace: Option<Vec<String>>,
 }
 
 impl From<ClientError> for SimError {
@@ -59,6 +61,7 @@ impl SimNetwork {
             state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             drop_per_mille: 0,
             max_messages: 200_000,
+            trace: None,
         }
     }
 
@@ -72,6 +75,50 @@ impl SimNetwork {
     pub fn with_max_messages(mut self, max: usize) -> SimNetwork {
         self.max_messages = max;
         self
+    }
+
+    /// Records every delivery (see [`SimNetwork::take_trace`]), to diagnose a
+    /// failing property test.
+    pub fn with_trace(mut self) -> SimNetwork {
+        self.trace = Some(Vec::new());
+        self
+    }
+
+    /// The deliveries recorded so far.
+    pub fn take_trace(&mut self) -> Vec<String> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn describe(bytes: &[u8]) -> String {
+        fn short(hashes: &[automerge::ChangeHash]) -> String {
+            let list: Vec<String> = hashes.iter().map(|h| h.to_string()[..6].to_string()).collect();
+            list.join(",")
+        }
+        match automerge::sync::Message::decode(bytes) {
+            Ok(m) => {
+                let changes: Vec<String> = m
+                    .changes
+                    .iter()
+                    .map(|c| match automerge::Change::from_bytes(c.to_vec()) {
+                        Ok(c) => format!("{}<-[{}]", &c.hash().to_string()[..6], short(c.deps())),
+                        Err(_) => format!("chunk{}B", c.len()),
+                    })
+                    .collect();
+                let have: Vec<String> = m
+                    .have
+                    .iter()
+                    .map(|h| format!("since[{}]", short(&h.last_sync)))
+                    .collect();
+                format!(
+                    "heads[{}] need[{}] have{:?} changes{:?}",
+                    short(&m.heads),
+                    short(&m.need),
+                    have,
+                    changes
+                )
+            }
+            Err(err) => format!("undecodable: {err}"),
+        }
     }
 
     fn next(&mut self) -> u64 {
@@ -136,6 +183,15 @@ impl SimNetwork {
             stats.bytes += message.bytes.len();
             let (from, to) = (nodes[message.from], nodes[message.to]);
             let accepted = to.sync_receive(&Self::name(from), message.doc, &message.bytes)?;
+            if let Some(trace) = self.trace.as_mut() {
+                trace.push(format!(
+                    "{}->{} {} {} accepted {accepted}",
+                    message.from,
+                    message.to,
+                    message.doc,
+                    Self::describe(&message.bytes)
+                ));
+            }
             if let Some(bytes) = to.sync_generate(&Self::name(from), message.doc)? {
                 queue.push(InFlight {
                     from: message.to,

@@ -306,13 +306,48 @@ fn doc_heads(profile: &Profile, chat: &ChatId) -> BTreeMap<String, Vec<automerge
         .collect()
 }
 
+/// Collects the log lines of the final sync run, for failure reports.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
+
 fn check(world: &World) -> Result<(), TestCaseError> {
     let n = world.replicas.len();
     let refs: Vec<&Profile> = world.replicas.iter().collect();
     let mesh: Vec<(usize, usize)> = (0..n).flat_map(|a| (a + 1..n).map(move |b| (a, b))).collect();
-    SimNetwork::new(7)
-        .run(&refs, &mesh)
+    let mut network = SimNetwork::new(7).with_trace();
+    let log = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    tracing::subscriber::with_default(subscriber, || network.run(&refs, &mesh))
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut trace = network.take_trace();
+    trace.push(log.text());
     let members: Vec<_> = world.replicas.iter().map(|r| r.identity().account_id()).collect();
     let honest: Vec<usize> = (0..n).filter(|i| Some(*i) != world.adversary).collect();
     let first = honest[0];
@@ -362,11 +397,12 @@ fn check(world: &World) -> Result<(), TestCaseError> {
             }
             prop_assert!(
                 false,
-                "documents differ on replica {}: all heads {:?}; quarantines {:?}; missing {:?}",
+                "documents differ on replica {}: all heads {:?}; quarantines {:?}; missing {:?}; final run:\n{}",
                 i,
                 all,
                 quarantine,
-                verdicts
+                verdicts,
+                trace.join("\n")
             );
         }
         prop_assert_eq!(

@@ -7,7 +7,7 @@ use crate::schema::{self, RootKey, SegmentKey};
 use automerge::transaction::CommitOptions;
 use automerge::{Change, ChangeHash, PatchAction, Prop, ROOT};
 use kith_proto::{DocId, MessageId};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one write did to one document: bytes to append and rows to update, to
 /// be stored in one transaction.
@@ -144,16 +144,16 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
 
     let mut outcome = ApplyOutcome::default();
     let mut pending: Vec<Change> = Vec::with_capacity(changes.len());
-    let mut seen: HashSet<ChangeHash> = HashSet::new();
+    let mut seen: BTreeSet<ChangeHash> = BTreeSet::new();
     for change in changes {
         let hash = change.hash();
         if seen.insert(hash) && doc.automerge_mut().get_change_by_hash(&hash).is_none() {
             pending.push(change);
         }
     }
-    let mut available: HashSet<ChangeHash> = HashSet::new();
-    let mut refused: HashSet<ChangeHash> = HashSet::new();
-    let mut waiting: HashSet<ChangeHash> = HashSet::new();
+    let mut available: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut waiting: BTreeSet<ChangeHash> = BTreeSet::new();
     let mut batch: Vec<Change> = Vec::new();
     loop {
         let mut progress = false;

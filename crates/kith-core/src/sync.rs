@@ -3,10 +3,11 @@
 
 use crate::apply::{ApplyOutcome, adopt_if_all_accepted, apply_remote};
 use crate::authority::Directory;
+use crate::docs::chunks::{ChunkKind, split_chunks};
 use crate::docs::{Doc, DocError};
 use automerge::sync::{self, SyncDoc};
-use automerge::{Change, ChangeHash};
-use std::collections::{HashMap, HashSet};
+use automerge::{Change, ChangeHash, LoadOptions, OnPartialLoad};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a sync message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,7 @@ pub struct SyncSession {
     /// Changes the peer has that we refused or deferred, with their
     /// dependencies. We present the peer's heads to Automerge as if these did
     /// not exist, or Automerge would ask for them again and again.
-    withheld: HashMap<ChangeHash, Vec<ChangeHash>>,
+    withheld: BTreeMap<ChangeHash, Vec<ChangeHash>>,
     /// The last message we sent that carried neither changes nor requests.
     /// When peers hold changes the other refuses, their heads never become
     /// equal and Automerge would exchange such messages forever; an identical
@@ -96,33 +97,46 @@ impl SyncSession {
                 .map_err(DocError::from)?;
             return Ok(ApplyOutcome::default());
         }
-        // Unpack the changes ourselves: V1 messages carry one change per
-        // chunk. Anything else (a V2 whole-document chunk) is unpacked by
-        // Automerge on a scratch copy. Either way every new change is judged
-        // on its own, and one whose dependencies have not arrived yet is
-        // deferred (kept by the caller), never silently dropped.
+        // Unpack the changes ourselves, chunk by chunk (see `docs::chunks`):
+        // V1 messages carry one change per chunk; V2 messages carry the
+        // sender's whole document, possibly followed by "orphan" changes whose
+        // dependencies the sender lacked. Every new change is judged on its
+        // own, and one whose dependencies have not arrived yet is deferred
+        // (kept by the caller), never silently dropped.
         let before = doc.heads();
-        let parsed: Option<Vec<Change>> = message
-            .changes
-            .iter()
-            .map(|chunk| Change::from_bytes(chunk.to_vec()).ok())
-            .collect();
-        let mut adopted = None;
-        let new_changes = match parsed {
-            Some(changes) => changes,
-            None => {
-                let mut scratch = doc.automerge().clone();
-                let mut scratch_state = self.state.clone();
-                scratch
-                    .sync()
-                    .receive_sync_message(&mut scratch_state, message.clone())
-                    .map_err(|err| SyncError::Malformed(err.to_string()))?;
-                let changes = scratch.get_changes(&before);
-                adopted = adopt_if_all_accepted(doc, scratch, &changes, directory);
-                changes
+        let mut loose: Vec<Change> = Vec::new();
+        let mut scratch: Option<automerge::AutoCommit> = None;
+        for item in message.changes.iter() {
+            for (kind, chunk) in split_chunks(item).map_err(|err| SyncError::Malformed(err.to_string()))? {
+                match kind {
+                    ChunkKind::Change | ChunkKind::CompressedChange => loose
+                        .push(Change::from_bytes(chunk.to_vec()).map_err(|err| SyncError::Malformed(err.to_string()))?),
+                    ChunkKind::Document => {
+                        // Self-contained, so it loads strictly on its own.
+                        let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
+                        let mut sender = automerge::AutoCommit::load_with_options(chunk, strict)
+                            .map_err(|err| SyncError::Malformed(err.to_string()))?;
+                        let target = scratch.get_or_insert_with(|| doc.automerge().clone());
+                        target.merge(&mut sender).map_err(DocError::from)?;
+                    }
+                    ChunkKind::Bundle => {
+                        return Err(SyncError::Malformed(
+                            "change bundles are not part of the sync protocol".into(),
+                        ));
+                    }
+                }
             }
+        }
+        let mut new_changes = match scratch.as_mut() {
+            Some(scratch) => scratch.get_changes(&before),
+            None => Vec::new(),
         };
-        let deps: HashMap<ChangeHash, Vec<ChangeHash>> =
+        let mut adopted = None;
+        if let (Some(scratch), true) = (scratch, loose.is_empty()) {
+            adopted = adopt_if_all_accepted(doc, scratch, &new_changes, directory);
+        }
+        new_changes.extend(loose);
+        let deps: BTreeMap<ChangeHash, Vec<ChangeHash>> =
             new_changes.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
         let outcome = match adopted {
             Some(outcome) => outcome,
@@ -150,7 +164,7 @@ impl SyncSession {
         // What we just applied is now shared with this peer (as Automerge
         // records when it applies a message's changes itself).
         let after = doc.heads();
-        let old: HashSet<&ChangeHash> = before.iter().collect();
+        let old: BTreeSet<&ChangeHash> = before.iter().collect();
         let mut shared: Vec<ChangeHash> = after.iter().filter(|h| !old.contains(h)).copied().collect();
         shared.extend(self.state.shared_heads.iter().filter(|h| after.contains(h)).copied());
         shared.sort();
@@ -172,7 +186,7 @@ impl SyncSession {
         }
         let mut out = Vec::with_capacity(heads.len());
         let mut stack = heads;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = BTreeSet::new();
         while let Some(hash) = stack.pop() {
             if !seen.insert(hash) {
                 continue;

@@ -386,3 +386,58 @@ fn a_member_cannot_mark_a_shared_document_as_from_the_future() {
         "the document still loads"
     );
 }
+
+#[test]
+fn a_whole_document_payload_with_orphan_changes_loses_nothing() {
+    let (alice, bob) = (person(1), person(2));
+    let (_, mut alice_doc, mut bob_doc, dir, _) = segment_pair(&alice, &bob);
+    let next = |n: u16, text: &str, doc: &mut Doc| {
+        segment::send(
+            doc,
+            &segment::NewMessage {
+                id: MessageId::new(Hlc::new(NOW, n), &alice.device_id()),
+                author: alice.account_id(),
+                device: alice.device_id(),
+                text: text.into(),
+                reply_to: None,
+            },
+        )
+        .expect("send");
+        commit(doc);
+        doc.raw_mut().get_last_local_change().expect("change").clone()
+    };
+    let second = next(1, "second", &mut alice_doc);
+    let third = next(2, "third", &mut alice_doc);
+    let fourth = next(3, "fourth", &mut alice_doc);
+    // A relaying peer holds the second message and, as an orphan, the fourth:
+    // its `save()` is a document chunk followed by the orphan's change chunk.
+    let mut relay = Doc::new(alice_doc.id(), &bob.device_id());
+    relay.raw_mut().apply_changes(changes(&mut bob_doc)).expect("base");
+    relay
+        .raw_mut()
+        .apply_changes([second.clone(), fourth.clone()])
+        .expect("queued");
+    let payload = relay.raw_mut().save();
+    let message = automerge::sync::Message {
+        heads: relay.heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![payload].into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V2,
+    };
+    let outcome = SyncSession::new()
+        .receive(&mut bob_doc, &message.encode(), &dir)
+        .expect("receive");
+    assert_eq!(outcome.accepted, 1, "the second message is applied: {outcome:?}");
+    let deferred: Vec<_> = outcome.deferred.iter().map(|c| c.hash()).collect();
+    assert_eq!(
+        deferred,
+        vec![fourth.hash()],
+        "the orphan is kept for later, not dropped"
+    );
+    // Once the missing third message arrives, the kept orphan applies too.
+    let retried = apply_remote(&mut bob_doc, vec![third, outcome.deferred[0].clone()], &dir).expect("apply");
+    assert_eq!(retried.accepted, 2);
+    assert_eq!(segment::message_ids(&bob_doc).len(), 4);
+}

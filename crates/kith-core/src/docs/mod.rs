@@ -1,6 +1,7 @@
 //! Automerge documents: one wrapper type and the typed operations of each kind.
 
 pub mod account;
+pub mod chunks;
 pub mod head;
 pub mod segment;
 

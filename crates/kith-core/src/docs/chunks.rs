@@ -1,0 +1,131 @@
+//! Splitting Automerge storage bytes into their chunks.
+//!
+//! Automerge's incremental load skips what it cannot use with only a log
+//! line: a whole-document sync payload followed by "orphan" change chunks
+//! (changes whose dependencies the sender lacked, which `save()` appends) is
+//! dropped entirely. Received bytes are therefore split here and each chunk
+//! handled on its own, so nothing a peer sends disappears silently.
+
+/// The four bytes every Automerge chunk starts with.
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
+/// What one chunk holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// A whole document (all its changes, compressed columnar).
+    Document,
+    /// One change.
+    Change,
+    /// One DEFLATE-compressed change.
+    CompressedChange,
+    /// Several changes.
+    Bundle,
+}
+
+/// Why bytes are not a sequence of Automerge chunks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The bytes do not start with Automerge's magic number.
+    #[error("not an Automerge chunk at byte {0}")]
+    BadMagic(usize),
+    /// The header names a chunk type this build does not know.
+    #[error("unknown chunk type {kind} at byte {offset}")]
+    UnknownKind {
+        /// The type byte.
+        kind: u8,
+        /// Where the chunk starts.
+        offset: usize,
+    },
+    /// The header or the data is cut short.
+    #[error("truncated chunk at byte {0}")]
+    Truncated(usize),
+}
+
+/// Splits `bytes` into `(kind, whole chunk including its header)`.
+pub fn split_chunks(bytes: &[u8]) -> Result<Vec<(ChunkKind, &[u8])>, ChunkError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        if rest.len() < MAGIC.len() + 5 {
+            return Err(ChunkError::Truncated(offset));
+        }
+        if rest[..4] != MAGIC {
+            return Err(ChunkError::BadMagic(offset));
+        }
+        // magic (4) | checksum (4) | type (1) | data length (uLEB128) | data
+        let kind = match rest[8] {
+            0 => ChunkKind::Document,
+            1 => ChunkKind::Change,
+            2 => ChunkKind::CompressedChange,
+            3 => ChunkKind::Bundle,
+            other => return Err(ChunkError::UnknownKind { kind: other, offset }),
+        };
+        let (len, leb_size) = read_uleb(&rest[9..]).ok_or(ChunkError::Truncated(offset))?;
+        let total = usize::try_from(len)
+            .ok()
+            .and_then(|len| len.checked_add(9 + leb_size))
+            .ok_or(ChunkError::Truncated(offset))?;
+        if total > rest.len() {
+            return Err(ChunkError::Truncated(offset));
+        }
+        out.push((kind, &rest[..total]));
+        offset += total;
+    }
+    Ok(out)
+}
+
+fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (index, byte) in bytes.iter().enumerate().take(10) {
+        let part = u64::from(byte & 0x7f);
+        value |= part.checked_shl(7 * index as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((value, index + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    #[test]
+    fn splits_a_document_and_its_changes() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "a", 1).unwrap();
+        let mut bytes = doc.save();
+        doc.put(ROOT, "b", "x".repeat(500)).unwrap();
+        bytes.extend(doc.save_incremental());
+        let chunks = split_chunks(&bytes).unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].0, ChunkKind::Document);
+        assert!(matches!(chunks[1].0, ChunkKind::Change | ChunkKind::CompressedChange));
+        assert_eq!(chunks.iter().map(|c| c.1.len()).sum::<usize>(), bytes.len());
+    }
+
+    #[test]
+    fn refuses_garbage_and_truncation() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "a", 1).unwrap();
+        let bytes = doc.save();
+        assert!(matches!(
+            split_chunks(&bytes[..bytes.len() - 1]),
+            Err(ChunkError::Truncated(0))
+        ));
+        assert!(matches!(
+            split_chunks(b"not automerge at all"),
+            Err(ChunkError::BadMagic(0))
+        ));
+        let mut odd = bytes.clone();
+        odd[8] = 9;
+        assert!(matches!(
+            split_chunks(&odd),
+            Err(ChunkError::UnknownKind { kind: 9, .. })
+        ));
+    }
+}
