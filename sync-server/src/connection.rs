@@ -282,7 +282,7 @@ async fn blocking<T: Send + 'static>(
 async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
     let mut pokes = conn.state.notifier.subscribe();
     let shutdown = conn.state.shutdown.clone();
-    let mut subscriptions: HashMap<LogId, [u8; 32]> = HashMap::new();
+    let mut subscriptions: HashMap<LogId, ([u8; 32], bool)> = HashMap::new();
     loop {
         tokio::select! {
             biased;
@@ -293,13 +293,22 @@ async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
             }
             poke = pokes.recv() => match poke {
                 Ok(Appended { log, seq }) => {
-                    if subscriptions.contains_key(&log) {
-                        conn.send(&ServerFrame::Appended { log, seq }).await?;
+                    let Some(&(hash, verified)) = subscriptions.get(&log) else { continue };
+                    if !verified {
+                        // Subscribed before the log existed: the first push
+                        // set its capability; check ours against it once.
+                        let store = conn.state.store.clone();
+                        if blocking(move || store.last_seq(&log, &hash)).await.is_err() {
+                            subscriptions.remove(&log);
+                            continue;
+                        }
+                        subscriptions.insert(log, (hash, true));
                     }
+                    conn.send(&ServerFrame::Appended { log, seq }).await?;
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "subscriber lagged; re-announcing subscribed logs");
-                    let logs: Vec<(LogId, [u8; 32])> = subscriptions.iter().map(|(l, h)| (*l, *h)).collect();
+                    let logs: Vec<(LogId, [u8; 32])> = subscriptions.iter().map(|(l, (h, _))| (*l, *h)).collect();
                     for (log, hash) in logs {
                         let store = conn.state.store.clone();
                         if let Ok(seq) = blocking(move || store.last_seq(&log, &hash)).await {
@@ -332,7 +341,7 @@ fn check_push(envelopes: &[Envelope]) -> Result<(), String> {
 async fn handle(
     conn: &mut Conn,
     frame: ClientFrame,
-    subscriptions: &mut HashMap<LogId, [u8; 32]>,
+    subscriptions: &mut HashMap<LogId, ([u8; 32], bool)>,
 ) -> Result<(), Closed> {
     match frame {
         ClientFrame::Ping { id } => conn.send(&ServerFrame::Pong { id }).await,
@@ -425,8 +434,14 @@ async fn handle(
             let store = conn.state.store.clone();
             match blocking(move || store.last_seq(&log, &hash)).await {
                 Ok(last_seq) => {
-                    subscriptions.insert(log, hash);
+                    subscriptions.insert(log, (hash, true));
                     conn.send(&ServerFrame::Subscribed { log, last_seq }).await
+                }
+                // A log nobody has written yet (an invite waiting for its
+                // first answer): watch it; the capability is checked once it exists.
+                Err((ErrorCode::NotFound, _, _)) => {
+                    subscriptions.insert(log, (hash, false));
+                    conn.send(&ServerFrame::Subscribed { log, last_seq: 0 }).await
                 }
                 Err((code, message, retryable)) => conn.error(code, message, retryable).await,
             }

@@ -168,14 +168,51 @@ async fn unknown_log_is_not_found() {
         error_code(&alice.pull(LogId([0x77; 32]), CAP, 0).await),
         Some(ErrorCode::NotFound)
     );
-    alice
-        .send(&ClientFrame::Subscribe {
-            log: LogId([0x77; 32]),
-            capability: CAP,
-        })
-        .await;
-    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::NotFound));
     alice.ping(2).await;
+}
+
+#[tokio::test]
+async fn a_subscription_may_wait_for_its_log_and_a_wrong_capability_gets_no_pokes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (mut alice, mut mallory, mut bob) = (
+        Client::authed(&server.addr, &key(1)).await,
+        Client::authed(&server.addr, &key(3)).await,
+        Client::authed(&server.addr, &key(2)).await,
+    );
+    let later = LogId([0x78; 32]);
+    let subscribe = |capability| ClientFrame::Subscribe { log: later, capability };
+    alice.send(&subscribe(CAP)).await;
+    assert_eq!(
+        alice.recv().await,
+        ServerFrame::Subscribed {
+            log: later,
+            last_seq: 0
+        }
+    );
+    mallory.send(&subscribe(Capability([0x99; 32]))).await;
+    assert_eq!(
+        mallory.recv().await,
+        ServerFrame::Subscribed {
+            log: later,
+            last_seq: 0
+        }
+    );
+    bob.send(&ClientFrame::Push {
+        log: later,
+        capability: CAP,
+        envelopes: vec![envelope(1, b"first")],
+    })
+    .await;
+    assert!(matches!(bob.recv().await, ServerFrame::Pushed { .. }));
+    assert_eq!(alice.recv().await, ServerFrame::Appended { log: later, seq: 1 });
+    // Mallory's capability does not match the one the first push set: no
+    // poke reaches it (its next frame is the answer to its ping).
+    mallory.ping(5).await;
+    assert_eq!(
+        error_code(&mallory.pull(later, Capability([0x99; 32]), 0).await),
+        Some(ErrorCode::Forbidden)
+    );
 }
 
 #[tokio::test]

@@ -119,6 +119,26 @@ enum Command {
     },
     /// Compact documents into snapshots (normally automatic).
     Compact,
+    /// Add, block and unblock contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// List contacts.
+    Contacts,
+    /// Sync with a sync server (end-to-end encrypted).
+    Sync {
+        /// The server, as `kith-server` prints it (http://HOST:PORT).
+        #[arg(long)]
+        server: String,
+        /// Sync until nothing is left to exchange, then exit (the default).
+        #[arg(long, conflicts_with = "watch")]
+        once: bool,
+        /// Keep syncing: live updates, reconnect with backoff.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: stop after this many seconds.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
     /// Print an event whenever this profile changes, whichever process wrote.
     Watch {
         /// Stop after this many change events.
@@ -140,6 +160,11 @@ enum ChatCommand {
         /// Members to add (account ids); repeat for several.
         #[arg(long = "member")]
         members: Vec<String>,
+    },
+    /// Start (or open) the direct chat with a contact.
+    Direct {
+        /// Their account id.
+        account: String,
     },
     /// Rename a chat (admins).
     Rename {
@@ -178,6 +203,25 @@ enum ChatCommand {
         chat: String,
         /// The draft text (empty clears it).
         text: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ContactCommand {
+    /// Add the person behind an invite link (from their `whoami`).
+    Add {
+        /// The invite link.
+        invite: String,
+    },
+    /// Block a contact: their messages and requests are dropped on all your devices.
+    Block {
+        /// Their account id.
+        account: String,
+    },
+    /// Unblock a contact.
+    Unblock {
+        /// Their account id.
+        account: String,
     },
 }
 
@@ -296,6 +340,60 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{chat}");
             }
+        }
+        Command::Chat(ChatCommand::Direct { account }) => {
+            let chat = profile.direct_chat(&account_id(&account)?)?;
+            wrote = true;
+            if json_mode {
+                output::json(&json!({ "chat_id": chat }))?;
+            } else {
+                println!("{chat}");
+            }
+        }
+        Command::Contact(ContactCommand::Add { invite }) => {
+            let account = profile.add_contact(&invite)?;
+            wrote = true;
+            if json_mode {
+                output::json(&json!({ "account_id": account, "state": "pending" }))?;
+            } else {
+                println!("added {account}; you become contacts once both of you have synced");
+            }
+        }
+        Command::Contact(ContactCommand::Block { account }) => {
+            profile.set_blocked(&account_id(&account)?, true)?;
+            wrote = true;
+            ok(json_mode, "blocked")?;
+        }
+        Command::Contact(ContactCommand::Unblock { account }) => {
+            profile.set_blocked(&account_id(&account)?, false)?;
+            wrote = true;
+            ok(json_mode, "unblocked")?;
+        }
+        Command::Contacts => {
+            let contacts = profile.contacts()?;
+            if json_mode {
+                output::json(&contacts)?;
+            } else if contacts.is_empty() {
+                println!("no contacts yet: share the invite from `kith whoami`");
+            } else {
+                for c in &contacts {
+                    println!(
+                        "{}  {:<9} {}",
+                        c.account_id,
+                        c.state,
+                        c.name.as_deref().unwrap_or("(no name yet)")
+                    );
+                }
+            }
+        }
+        Command::Sync {
+            server,
+            once: _,
+            watch,
+            timeout_secs,
+        } => {
+            crate::sync::run(&profile, &server, json_mode, watch, timeout_secs)?;
+            return Ok(());
         }
         Command::Chat(ChatCommand::Rename { chat, name }) => {
             profile.rename_chat(&chat_id(&chat)?, &name)?;

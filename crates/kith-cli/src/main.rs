@@ -2,6 +2,7 @@
 
 mod cli;
 mod output;
+mod sync;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -36,6 +36,15 @@ pub enum ClientError {
     /// A certificate or key failed verification.
     #[error(transparent)]
     Key(#[from] IdentityError),
+    /// An invite link that does not parse, or is this account's own.
+    #[error("invalid invite: {0}")]
+    BadInvite(String),
+    /// An account that is not among the contacts.
+    #[error("{0} is not a contact")]
+    NoSuchContact(String),
+    /// The sync server could not be reached or refused a request.
+    #[error(transparent)]
+    Relay(#[from] kith_net::NetError),
     /// File-system error.
     #[error("{context}: {source}")]
     Io {

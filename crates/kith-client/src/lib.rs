@@ -6,17 +6,21 @@
 //! date with what other processes wrote, applies one operation, and stores the
 //! change bytes and read-model rows in one transaction.
 
+mod contacts;
 mod error;
 mod export;
 mod profile;
+mod relay;
 mod secrets;
 pub mod sim;
 
+pub use contacts::{ContactView, Invite};
 pub use error::ClientError;
 pub use export::export_profile;
 pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
 };
+pub use relay::RelayReport;
 pub use secrets::SecretStorage;
 
 pub use kith_core::{ChatKind, ChatSetting, Role};

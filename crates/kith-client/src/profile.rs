@@ -26,7 +26,6 @@ struct IdentityFile {
     device_id: kith_proto::DeviceId,
     certificate: String,
     secret_storage: SecretStorage,
-    invite_secret: String,
 }
 
 /// What `whoami` shows.
@@ -115,7 +114,6 @@ pub struct Profile {
     dir: PathBuf,
     identity: Identity,
     secret_storage: SecretStorage,
-    invite_secret: String,
     store: Arc<dyn Store>,
     docs: Mutex<HashMap<DocId, CachedDoc>>,
     sessions: Mutex<HashMap<(String, DocId), SyncSession>>,
@@ -130,7 +128,7 @@ impl std::fmt::Debug for Profile {
     }
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
     let mut bytes = [0u8; N];
     getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Identity(format!("no OS randomness: {e}")))?;
     Ok(bytes)
@@ -150,7 +148,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The state of one write: the transaction, the fresh timestamp and the
 /// documents touched so far.
-struct WriteCtx<'p> {
+pub(crate) struct WriteCtx<'p> {
     txn: Box<dyn WriteTxn + 'p>,
     ts: Hlc,
     touched: Vec<(DocId, Vec<automerge::ChangeHash>)>,
@@ -159,8 +157,13 @@ struct WriteCtx<'p> {
 }
 
 impl WriteCtx<'_> {
+    /// Sets a meta value in the same transaction.
+    pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), ClientError> {
+        Ok(self.txn.set_meta(key, value)?)
+    }
+
     /// The document, up to date with everything committed by any process.
-    fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
+    pub(crate) fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
         let cached = cached_doc(&mut self.docs, id, &self.device);
         for chunk in self.txn.doc_chunks(&id, cached.seq)? {
             cached.doc.load_stored(&chunk.bytes)?;
@@ -218,14 +221,13 @@ impl Profile {
             device_id: identity.device_id(),
             certificate: kith_proto::encode_id(&identity.certificate().to_bytes()),
             secret_storage,
-            invite_secret: kith_proto::encode_id(&random_bytes::<16>()?),
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| ClientError::Identity(e.to_string()))?;
         // Write the identity file last and atomically: a profile either has one or is empty.
         let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
         std::fs::write(&tmp, json).map_err(ClientError::io(format!("writing {}", tmp.display())))?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
-        let profile = Profile::from_parts(dir, identity, file.secret_storage, file.invite_secret, Arc::new(store));
+        let profile = Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store));
         let me = profile.identity.account_id();
         profile.write(|ctx| {
             let id = DocId::Account(me);
@@ -258,18 +260,12 @@ impl Profile {
         let secret = secrets::load_secret(dir, &file.device_id.to_string(), file.secret_storage)?;
         let identity = Identity::restore(&secret, cert)?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
-        Ok(Profile::from_parts(
-            dir,
-            identity,
-            file.secret_storage,
-            file.invite_secret,
-            Arc::new(store),
-        ))
+        Ok(Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store)))
     }
 
     /// A profile over any store, with a given identity (simulations, tests, benchmarks).
     pub fn with_store(identity: Identity, store: Arc<dyn Store>, name: &str) -> Result<Profile, ClientError> {
-        let profile = Profile::from_parts(Path::new(""), identity, SecretStorage::File, String::new(), store);
+        let profile = Profile::from_parts(Path::new(""), identity, SecretStorage::File, store);
         let me = profile.identity.account_id();
         profile.write(|ctx| {
             let id = DocId::Account(me);
@@ -282,18 +278,11 @@ impl Profile {
         Ok(profile)
     }
 
-    fn from_parts(
-        dir: &Path,
-        identity: Identity,
-        secret_storage: SecretStorage,
-        invite_secret: String,
-        store: Arc<dyn Store>,
-    ) -> Profile {
+    fn from_parts(dir: &Path, identity: Identity, secret_storage: SecretStorage, store: Arc<dyn Store>) -> Profile {
         Profile {
             dir: dir.to_path_buf(),
             identity,
             secret_storage,
-            invite_secret,
             store,
             docs: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -324,7 +313,10 @@ impl Profile {
     /// Runs one write: `f` gets a context with a fresh HLC timestamp and
     /// up-to-date documents; every document it touched is committed and its
     /// change bytes and read-model rows stored in one transaction.
-    fn write<T>(&self, f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, ClientError>) -> Result<T, ClientError> {
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let now = (self.now)();
         let mut txn = self.store.begin_write()?;
         let mut clock = stored_clock(txn.as_mut())?;
@@ -407,7 +399,7 @@ impl Profile {
             account_id,
             device_id: self.identity.device_id(),
             name: self.store.profile_name(&account_id)?.unwrap_or_default(),
-            invite: format!("kith://invite/{}.{}", account_id, self.invite_secret),
+            invite: self.invite()?.link(),
             secret_storage: self.secret_storage,
         })
     }
@@ -418,9 +410,13 @@ impl Profile {
         let me = self.identity.account_id();
         let chat = kith_core::schema::chat_id_for(&me, &nonce);
         let cert = self.identity.certificate().clone();
+        // The first epoch key: kept in the account document, so this
+        // account's other devices hold it too.
+        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
         self.write(|ctx| {
             let doc = ctx.doc(DocId::Head(chat))?;
             head::genesis(doc, &me, &nonce, kind, name, members, &cert)?;
+            account::set_chat_key(ctx.doc(DocId::Account(me))?, &chat, 0, &key)?;
             Ok(())
         })?;
         Ok(chat)
@@ -801,6 +797,55 @@ impl Profile {
     pub fn sync_receive(&self, peer: &str, doc_id: DocId, message: &[u8]) -> Result<usize, ClientError> {
         let mut sessions = lock(&self.sessions);
         let session = self.session(&mut sessions, peer, doc_id)?;
+        self.receive_into(doc_id, |txn, doc| {
+            let outcome = {
+                let directory = StoreDirectory::new(txn);
+                session.receive(doc, message, &directory)?
+            };
+            txn.set_sync_state(peer, &doc_id, &session.encode())?;
+            Ok(outcome)
+        })
+    }
+
+    /// Validates and applies changes of `doc_id` that arrived some other way
+    /// than a sync session (the relay): the same checks, storage, quarantine
+    /// and retries as [`Profile::sync_receive`].
+    pub fn apply_changes(&self, doc_id: DocId, changes: Vec<automerge::Change>) -> Result<usize, ClientError> {
+        self.receive_into(doc_id, |txn, doc| {
+            let directory = StoreDirectory::new(txn);
+            Ok(apply_remote(doc, changes, &directory)?)
+        })
+    }
+
+    /// The changes of a document that are not ancestors of `heads` (all of
+    /// them for empty `heads`), and the document's current heads.
+    pub fn changes_since(
+        &self,
+        doc_id: DocId,
+        heads: &[automerge::ChangeHash],
+    ) -> Result<(Vec<automerge::Change>, Vec<automerge::ChangeHash>), ClientError> {
+        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
+        let chunks = self.store.doc_chunks(&doc_id, known)?;
+        let mut docs = lock(&self.docs);
+        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
+        for chunk in chunks {
+            if chunk.seq > cached.seq {
+                cached.doc.load_stored(&chunk.bytes)?;
+                cached.seq = chunk.seq;
+            }
+        }
+        let current = cached.doc.heads();
+        Ok((cached.doc.changes_since(heads), current))
+    }
+
+    /// Runs `receive` on the up-to-date document in one transaction, then
+    /// stores what was accepted, quarantines what cannot be judged yet and
+    /// retries quarantined changes that may now be judged.
+    fn receive_into(
+        &self,
+        doc_id: DocId,
+        receive: impl FnOnce(&mut dyn WriteTxn, &mut Doc) -> Result<kith_core::ApplyOutcome, ClientError>,
+    ) -> Result<usize, ClientError> {
         let mut txn = self.store.begin_write()?;
         let mut docs = lock(&self.docs);
         let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
@@ -808,18 +853,13 @@ impl Profile {
             cached.doc.load_stored(&chunk.bytes)?;
             cached.seq = chunk.seq;
         }
-        let outcome = {
-            let directory = StoreDirectory::new(txn.as_mut());
-            session.receive(&mut cached.doc, message, &directory)
-        };
-        let outcome = match outcome {
+        let outcome = match receive(txn.as_mut(), &mut cached.doc) {
             Ok(outcome) => outcome,
             Err(err) => {
                 docs.remove(&doc_id);
-                return Err(err.into());
+                return Err(err);
             }
         };
-        txn.set_sync_state(peer, &doc_id, &session.encode())?;
         let mut accepted = outcome.accepted;
         let mut seqs = Vec::new();
         // Later local messages must order after what we just received.

@@ -9,6 +9,7 @@
 //! that only grows and is computed from accepted head changes); changes whose
 //! author is not known yet are deferred, not rejected, and retried later.
 
+use crate::docs::contact::ContactRecord;
 use crate::docs::{Doc, device_of, head};
 use crate::identity::DeviceCertificate;
 use crate::schema::{self, ChatKind, MAX_TEXT_BYTES, Role, RootKey, SegmentKey};
@@ -301,6 +302,10 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
             (RootKey::Device(_), _) => false,
             (RootKey::Schema, OpType::Put(ScalarValue::Int(v))) => *v == schema::SCHEMA_VERSION,
             (RootKey::Schema, _) => false,
+            (RootKey::Contact(_), OpType::Put(ScalarValue::Bytes(bytes))) => ContactRecord::decode(bytes).is_ok(),
+            (RootKey::ChatKey(..), OpType::Put(ScalarValue::Bytes(bytes))) => bytes.len() == 32,
+            (RootKey::Contact(_) | RootKey::ChatKey(..), OpType::Delete) => true,
+            (RootKey::Contact(_) | RootKey::ChatKey(..), _) => false,
             (RootKey::Unknown(_) | RootKey::Member(_), _) => false,
             _ => true,
         };

@@ -58,6 +58,12 @@ impl AccountKeys {
         AccountId::from_bytes(self.signing.verifying_key().to_bytes())
     }
 
+    /// A secret only this account's devices can derive, for one purpose
+    /// named by `context` (the key of the account's own relay stream).
+    pub fn derive_secret(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, self.signing.as_bytes())
+    }
+
     /// Signs with the account key (device certificates, invites).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.signing.sign(message).to_bytes()

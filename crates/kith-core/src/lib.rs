@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod docs;
 pub mod identity;
 pub mod readmodel;
+pub mod relay;
 pub mod schema;
 pub mod sync;
 

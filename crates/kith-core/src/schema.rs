@@ -40,6 +40,10 @@ pub const PROFILE_NAME: &str = "profile/name";
 pub const PROFILE_STATUS: &str = "profile/status";
 /// Account doc: prefix of `chat/CHAT/FIELD` per-conversation settings.
 pub const CHAT_SETTING_PREFIX: &str = "chat/";
+/// Account doc: `contact/ACCOUNT` -> a postcard-encoded contact record.
+pub const CONTACT_PREFIX: &str = "contact/";
+/// Account doc: `chatkey/CHAT/EPOCH` -> the conversation's 32-byte epoch key.
+pub const CHAT_KEY_PREFIX: &str = "chatkey/";
 
 /// Segment doc: prefix of `m/MESSAGE` = message map.
 pub const MESSAGE_PREFIX: &str = "m/";
@@ -196,6 +200,16 @@ pub fn chat_setting_key(chat: &ChatId, field: ChatSetting) -> String {
     format!("{CHAT_SETTING_PREFIX}{chat}/{}", field.as_str())
 }
 
+/// `contact/ACCOUNT`.
+pub fn contact_key(account: &AccountId) -> String {
+    format!("{CONTACT_PREFIX}{account}")
+}
+
+/// `chatkey/CHAT/EPOCH`.
+pub fn chat_key_key(chat: &ChatId, epoch: u32) -> String {
+    format!("{CHAT_KEY_PREFIX}{chat}/{epoch}")
+}
+
 /// A per-conversation setting kept in the account document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChatSetting {
@@ -307,6 +321,10 @@ pub enum RootKey {
     Revoked(DeviceId),
     /// `chat/CHAT/FIELD` (account doc).
     ChatSetting(ChatId, ChatSetting),
+    /// `contact/ACCOUNT` (account doc).
+    Contact(AccountId),
+    /// `chatkey/CHAT/EPOCH` (account doc).
+    ChatKey(ChatId, u32),
     /// A key that schema v1 does not define.
     Unknown(String),
 }
@@ -334,6 +352,21 @@ impl RootKey {
                 .parse()
                 .map(RootKey::Revoked)
                 .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
+        }
+        if let Some(rest) = key.strip_prefix(CONTACT_PREFIX) {
+            return rest
+                .parse()
+                .map(RootKey::Contact)
+                .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
+        }
+        if let Some(rest) = key.strip_prefix(CHAT_KEY_PREFIX) {
+            let mut parts = rest.splitn(2, '/');
+            let chat = parts.next().and_then(|c| c.parse().ok());
+            let epoch = parts.next().and_then(|e| e.parse().ok());
+            return match (chat, epoch) {
+                (Some(chat), Some(epoch)) => RootKey::ChatKey(chat, epoch),
+                _ => RootKey::Unknown(key.to_owned()),
+            };
         }
         if let Some(rest) = key.strip_prefix(CHAT_SETTING_PREFIX) {
             let mut parts = rest.splitn(2, '/');

@@ -3,15 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kith_core::Identity;
-use kith_core::crypto::{CryptoError, EpochKey, open_envelope, open_lockbox, seal_envelope, seal_lockbox};
-use kith_proto::{ChatId, DocId, Month};
+use kith_core::crypto::{
+    CryptoError, EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_envelope, seal_lockbox,
+    seal_to_device,
+};
+use kith_proto::ChatId;
 
 fn person(n: u8) -> Identity {
     Identity::create([[n; 32], [n + 100; 32], [n + 200; 32]], 0)
 }
 
-fn segment(n: u8) -> DocId {
-    DocId::Segment(ChatId::from_bytes([n; 16]), Month::from_yyyymm(202611).expect("month"))
+fn segment(n: u8) -> Stream {
+    Stream::Chat(ChatId::from_bytes([n; 16]))
 }
 
 #[test]
@@ -76,7 +79,7 @@ fn a_device_cannot_sign_as_another() {
 }
 
 #[test]
-fn derived_ids_are_stable_per_document_and_unlinkable_across_epochs() {
+fn derived_ids_are_stable_per_stream_and_unlinkable_across_epochs() {
     let (k1, k2) = (EpochKey::from_bytes([1; 32]), EpochKey::from_bytes([2; 32]));
     let (a, b) = (segment(1), segment(2));
     assert_eq!(k1.log_id(&a), k1.log_id(&a));
@@ -112,4 +115,28 @@ fn a_lockbox_opens_for_its_device_only() {
     let mut tampered = lockbox.clone();
     tampered.sealed[0] ^= 1;
     assert!(open_lockbox(bob.device_keys(), 5, &tampered).is_err());
+}
+
+#[test]
+fn sealed_bytes_open_for_their_device_and_context_only() {
+    let (alice, bob) = (person(1), person(2));
+    let sealed = seal_to_device(
+        &bob.certificate().sealing_key,
+        b"connect",
+        b"hello bob",
+        [5; 32],
+        [6; 24],
+    )
+    .unwrap();
+    assert_eq!(
+        open_sealed(bob.device_keys(), b"connect", &sealed).unwrap(),
+        b"hello bob"
+    );
+    assert!(open_sealed(alice.device_keys(), b"connect", &sealed).is_err());
+    assert!(open_sealed(bob.device_keys(), b"other", &sealed).is_err());
+    assert_ne!(
+        EpochKey::derive("a", b"s").as_bytes(),
+        EpochKey::derive("b", b"s").as_bytes(),
+        "derived keys are separated by context"
+    );
 }

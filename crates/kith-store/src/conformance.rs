@@ -843,6 +843,26 @@ pub fn meta(store: &dyn Store) {
         "set_meta overwrites"
     );
     assert_eq!(store.meta("DEVICE").unwrap(), None, "keys are case-sensitive");
+    write(store, |txn| {
+        txn.set_meta("relay/a", b"1").unwrap();
+        txn.set_meta("relay/b", b"2").unwrap();
+        txn.set_meta("relay%c", b"3").unwrap();
+        txn.set_meta("relax", b"4").unwrap();
+    });
+    assert_eq!(
+        store.meta_with_prefix("relay/").unwrap(),
+        vec![
+            ("relay/a".to_owned(), b"1".to_vec()),
+            ("relay/b".to_owned(), b"2".to_vec())
+        ],
+        "a prefix is literal, in key order"
+    );
+    write(store, |txn| {
+        txn.delete_meta("relay/a").unwrap();
+        txn.delete_meta("never-there").unwrap();
+    });
+    assert_eq!(store.meta("relay/a").unwrap(), None, "deleted");
+    assert_eq!(store.meta_with_prefix("relay/").unwrap().len(), 1);
 }
 
 /// Sync state is kept per (peer, document) and replaced on write.

@@ -377,6 +377,16 @@ impl Store for MemoryStore {
         Ok(self.state().meta.get(key).cloned())
     }
 
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .state()
+            .meta
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
     fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self
             .state()
@@ -479,6 +489,11 @@ impl WriteTxn for MemoryTxn<'_> {
 
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.work.meta.insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        self.work.meta.remove(key);
         Ok(())
     }
 

@@ -244,6 +244,15 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         .optional()?)
 }
 
+fn meta_with_prefix(conn: &Connection, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    // Prefix match without LIKE, whose wildcards and case rules do not fit keys.
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM meta WHERE substr(key, 1, ?2) = ?1 ORDER BY key")?;
+    let rows = stmt.query_map(params![prefix, prefix.chars().count() as i64], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), StoreError> {
     match update {
         ReadModelUpdate::Message(row) => {
@@ -608,6 +617,10 @@ impl Store for SqliteStore {
         meta(&self.conn(), key)
     }
 
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        meta_with_prefix(&self.conn(), prefix)
+    }
+
     fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached("SELECT change FROM quarantine WHERE doc_id = ?1 ORDER BY hash")?;
@@ -695,6 +708,13 @@ impl WriteTxn for SqliteTxn<'_> {
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![key, value])?;
+        Ok(())
+    }
+
+    fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?;
         Ok(())
     }
 

@@ -43,6 +43,8 @@ pub trait Store: Send + Sync {
     fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every metadata entry whose key starts with `prefix`, in key order.
+    fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Quarantined changes of a document.
     fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
     /// A number that changes whenever anything (any process) commits a write.
@@ -72,6 +74,8 @@ pub trait WriteTxn {
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Writes a metadata value.
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes a metadata value (absent is fine).
+    fn delete_meta(&mut self, key: &str) -> Result<(), StoreError>;
     /// Keeps a change that cannot be judged yet. Returns `false` (and keeps
     /// nothing) when the document already holds [`QUARANTINE_LIMIT_PER_DOC`]
     /// quarantined changes: a stranger must not be able to fill the disk. A

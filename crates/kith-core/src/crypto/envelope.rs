@@ -3,20 +3,20 @@
 //!
 //! Layout of `Envelope::ciphertext`: sender device id (32) || nonce (24) ||
 //! XChaCha20-Poly1305 ciphertext || Ed25519 signature (64) over everything
-//! before it and the associated data. The associated data binds the document
-//! id, the epoch and the sender, so an envelope cannot be replayed into
-//! another document or epoch.
+//! before it and the associated data. The associated data binds the stream,
+//! the epoch and the sender, so an envelope cannot be replayed into another
+//! stream or epoch.
 
-use super::{CryptoError, EpochKey};
+use super::{CryptoError, EpochKey, Stream};
 use crate::identity::{DeviceKeys, verify_signature};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use kith_proto::{DeviceId, DocId, Envelope};
+use kith_proto::{DeviceId, Envelope};
 
 const SIGNATURE_CONTEXT: &[u8] = b"kith/envelope/v1";
 
-fn associated_data(doc: &DocId, epoch: u32, sender: &DeviceId) -> Vec<u8> {
-    let doc = doc.to_string();
+fn associated_data(stream: &Stream, epoch: u32, sender: &DeviceId) -> Vec<u8> {
+    let doc = stream.label();
     let mut ad = Vec::with_capacity(SIGNATURE_CONTEXT.len() + doc.len() + 40);
     ad.extend_from_slice(SIGNATURE_CONTEXT);
     ad.extend_from_slice(&(doc.len() as u32).to_be_bytes());
@@ -26,20 +26,20 @@ fn associated_data(doc: &DocId, epoch: u32, sender: &DeviceId) -> Vec<u8> {
     ad
 }
 
-/// Encrypts and signs `plaintext` (Automerge change bytes) for `doc`.
-/// `nonce` must be 24 fresh random bytes; `change_hash` names the change so
-/// every device derives the same envelope id for it.
+/// Encrypts and signs `plaintext` for `stream`. `nonce` must be 24 fresh
+/// random bytes; `item` names what is sealed (a change hash, so every device
+/// derives the same envelope id for the same change).
 pub fn seal_envelope(
     key: &EpochKey,
     epoch: u32,
-    doc: &DocId,
-    change_hash: &[u8],
+    stream: &Stream,
+    item: &[u8],
     sender: &DeviceKeys,
     plaintext: &[u8],
     nonce: [u8; 24],
 ) -> Result<Envelope, CryptoError> {
     let sender_id = sender.id();
-    let ad = associated_data(doc, epoch, &sender_id);
+    let ad = associated_data(stream, epoch, &sender_id);
     let cipher = XChaCha20Poly1305::new((&key.envelope_key()).into());
     let sealed = cipher
         .encrypt(
@@ -58,7 +58,7 @@ pub fn seal_envelope(
     signed.extend_from_slice(&body);
     body.extend_from_slice(&sender.sign(&signed));
     Ok(Envelope {
-        id: key.envelope_id(doc, change_hash),
+        id: key.envelope_id(stream, item),
         epoch,
         ciphertext: body,
     })
@@ -69,20 +69,20 @@ pub fn seal_envelope(
 pub struct OpenedEnvelope {
     /// The device that sealed it (the caller checks it belongs to a member).
     pub sender: DeviceId,
-    /// The Automerge change bytes.
+    /// The sealed bytes.
     pub plaintext: Vec<u8>,
 }
 
-/// Verifies the sender's signature and decrypts an envelope of `doc` sealed
-/// under `key` (the key of `envelope.epoch`).
-pub fn open_envelope(key: &EpochKey, doc: &DocId, envelope: &Envelope) -> Result<OpenedEnvelope, CryptoError> {
+/// Verifies the sender's signature and decrypts an envelope of `stream`
+/// sealed under `key` (the key of `envelope.epoch`).
+pub fn open_envelope(key: &EpochKey, stream: &Stream, envelope: &Envelope) -> Result<OpenedEnvelope, CryptoError> {
     let bytes = &envelope.ciphertext;
     if bytes.len() < 32 + 24 + 16 + 64 {
         return Err(CryptoError::Malformed("envelope"));
     }
     let (body, signature) = bytes.split_at(bytes.len() - 64);
     let sender = DeviceId::from_slice(&body[..32]).map_err(|_| CryptoError::Malformed("envelope sender"))?;
-    let ad = associated_data(doc, envelope.epoch, &sender);
+    let ad = associated_data(stream, envelope.epoch, &sender);
     let mut signed = ad.clone();
     signed.extend_from_slice(body);
     let signature: [u8; 64] = signature

@@ -1,6 +1,7 @@
 //! A conversation's symmetric key for one epoch, and what derives from it.
 
-use kith_proto::{Capability, DocId, EnvelopeId, LogId};
+use super::Stream;
+use kith_proto::{Capability, EnvelopeId, LogId};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A conversation epoch key: 32 random bytes, replaced (new epoch) whenever a
@@ -18,6 +19,12 @@ impl EpochKey {
     /// Wraps 32 random bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> EpochKey {
         EpochKey(bytes)
+    }
+
+    /// A key derived from another secret (an invite's, a contact channel's,
+    /// the account's) for one purpose named by `context`.
+    pub fn derive(context: &str, secret: &[u8]) -> EpochKey {
+        EpochKey(blake3::derive_key(context, secret))
     }
 
     /// The raw key (for lockboxes).
@@ -38,21 +45,22 @@ impl EpochKey {
         *hasher.finalize().as_bytes()
     }
 
-    /// The relay log of one document: unlinkable to the document without the key.
-    pub fn log_id(&self, doc: &DocId) -> LogId {
-        LogId(self.keyed("kith 2026 relay log id v1", &[doc.to_string().as_bytes()]))
+    /// The relay log of one stream: unlinkable to the stream without the key.
+    pub fn log_id(&self, stream: &Stream) -> LogId {
+        LogId(self.keyed("kith 2026 relay log id v1", &[stream.label().as_bytes()]))
     }
 
     /// The capability that grants access to that log. The server keeps only
     /// its hash, and it cannot be computed from the log id.
-    pub fn capability(&self, doc: &DocId) -> Capability {
-        Capability(self.keyed("kith 2026 relay capability v1", &[doc.to_string().as_bytes()]))
+    pub fn capability(&self, stream: &Stream) -> Capability {
+        Capability(self.keyed("kith 2026 relay capability v1", &[stream.label().as_bytes()]))
     }
 
-    /// The envelope id of one Automerge change: the same change uploaded by
-    /// several devices gets the same id, so the server stores it once.
-    pub fn envelope_id(&self, doc: &DocId, change_hash: &[u8]) -> EnvelopeId {
-        let full = self.keyed("kith 2026 envelope id v1", &[doc.to_string().as_bytes(), change_hash]);
+    /// The envelope id of one item (an Automerge change hash, or random bytes
+    /// for mail): the same change uploaded by several devices gets the same
+    /// id, so the server stores it once.
+    pub fn envelope_id(&self, stream: &Stream, item: &[u8]) -> EnvelopeId {
+        let full = self.keyed("kith 2026 envelope id v1", &[stream.label().as_bytes(), item]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&full[..16]);
         EnvelopeId(id)

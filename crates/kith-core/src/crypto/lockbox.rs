@@ -1,5 +1,5 @@
-//! Lockboxes: an epoch key sealed to one device's X25519 key (ephemeral
-//! Diffie-Hellman, HKDF-SHA256, XChaCha20-Poly1305).
+//! Lockboxes: bytes (an epoch key, a connect request) sealed to one device's
+//! X25519 key (ephemeral Diffie-Hellman, HKDF-SHA256, XChaCha20-Poly1305).
 
 use super::{CryptoError, EpochKey};
 use crate::identity::DeviceKeys;
@@ -43,6 +43,18 @@ pub fn seal_lockbox(
     ephemeral_secret: [u8; 32],
     nonce: [u8; 24],
 ) -> Result<Lockbox, CryptoError> {
+    seal_to_device(recipient, &epoch.to_be_bytes(), key.as_bytes(), ephemeral_secret, nonce)
+}
+
+/// Seals `plaintext` to the device whose X25519 public key is `recipient`,
+/// binding `context` as associated data.
+pub fn seal_to_device(
+    recipient: &[u8; 32],
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral_secret: [u8; 32],
+    nonce: [u8; 24],
+) -> Result<Lockbox, CryptoError> {
     let secret = StaticSecret::from(ephemeral_secret);
     let ephemeral = PublicKey::from(&secret).to_bytes();
     let shared = Zeroizing::new(secret.diffie_hellman(&PublicKey::from(*recipient)).to_bytes());
@@ -51,8 +63,8 @@ pub fn seal_lockbox(
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
-                msg: key.as_bytes(),
-                aad: &epoch.to_be_bytes(),
+                msg: plaintext,
+                aad: context,
             },
         )
         .map_err(|_| CryptoError::Decrypt("lockbox (encrypt)"))?;
@@ -63,8 +75,18 @@ pub fn seal_lockbox(
     })
 }
 
-/// Opens a lockbox sealed to this device.
+/// Opens a lockbox holding an epoch key, sealed to this device.
 pub fn open_lockbox(device: &DeviceKeys, epoch: u32, lockbox: &Lockbox) -> Result<EpochKey, CryptoError> {
+    let opened = Zeroizing::new(open_sealed(device, &epoch.to_be_bytes(), lockbox)?);
+    let bytes: [u8; 32] = opened
+        .as_slice()
+        .try_into()
+        .map_err(|_| CryptoError::Malformed("lockbox key"))?;
+    Ok(EpochKey::from_bytes(bytes))
+}
+
+/// Opens bytes sealed to this device with [`seal_to_device`].
+pub fn open_sealed(device: &DeviceKeys, context: &[u8], lockbox: &Lockbox) -> Result<Vec<u8>, CryptoError> {
     let recipient = device.sealing_public();
     let shared = Zeroizing::new(
         device
@@ -73,20 +95,13 @@ pub fn open_lockbox(device: &DeviceKeys, epoch: u32, lockbox: &Lockbox) -> Resul
             .to_bytes(),
     );
     let wrap = wrapping_key(&shared, &lockbox.ephemeral, &recipient);
-    let opened = Zeroizing::new(
-        XChaCha20Poly1305::new(wrap.as_ref().into())
-            .decrypt(
-                XNonce::from_slice(&lockbox.nonce),
-                Payload {
-                    msg: &lockbox.sealed,
-                    aad: &epoch.to_be_bytes(),
-                },
-            )
-            .map_err(|_| CryptoError::Decrypt("lockbox"))?,
-    );
-    let bytes: [u8; 32] = opened
-        .as_slice()
-        .try_into()
-        .map_err(|_| CryptoError::Malformed("lockbox key"))?;
-    Ok(EpochKey::from_bytes(bytes))
+    XChaCha20Poly1305::new(wrap.as_ref().into())
+        .decrypt(
+            XNonce::from_slice(&lockbox.nonce),
+            Payload {
+                msg: &lockbox.sealed,
+                aad: context,
+            },
+        )
+        .map_err(|_| CryptoError::Decrypt("lockbox"))
 }

@@ -6,10 +6,12 @@
 mod envelope;
 mod epoch;
 mod lockbox;
+mod stream;
 
 pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
 pub use epoch::EpochKey;
-pub use lockbox::{Lockbox, open_lockbox, seal_lockbox};
+pub use lockbox::{Lockbox, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
+pub use stream::Stream;
 
 /// Why a sealed thing could not be opened or made.
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,18 @@
 //! Account documents: profile, devices, per-conversation settings. Shared by
 //! one person's devices only.
 
-use super::{Doc, DocError, certificates, ensure_schema, get_bool, get_str, keys_with_prefix, publish_certificate};
+use super::contact::ContactRecord;
+use super::{
+    Doc, DocError, certificates, ensure_schema, get_bool, get_bytes, get_str, keys_with_prefix, publish_certificate,
+};
+use crate::crypto::EpochKey;
 use crate::identity::DeviceCertificate;
 use crate::readmodel::ChatSettingsRow;
 use crate::schema::{self, ChatSetting, MAX_NAME_BYTES, RootKey};
 use automerge::transaction::Transactable;
-use automerge::{ROOT, ReadDoc};
-use kith_proto::{ChatId, DeviceId};
+use automerge::{ROOT, ReadDoc, ScalarValue};
+use kith_proto::{AccountId, ChatId, DeviceId};
+use std::collections::BTreeMap;
 
 /// Sets the display name.
 pub fn set_name(doc: &mut Doc, name: &str) -> Result<(), DocError> {
@@ -90,4 +95,52 @@ pub fn chats_with_settings(doc: &Doc) -> Vec<ChatId> {
         .collect();
     chats.dedup();
     chats
+}
+
+/// Records or updates a contact.
+pub fn set_contact(doc: &mut Doc, account: &AccountId, record: &ContactRecord) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    doc.automerge_mut()
+        .put(ROOT, schema::contact_key(account), ScalarValue::Bytes(record.encode()))?;
+    Ok(())
+}
+
+/// Every contact, by account id.
+pub fn contacts(doc: &Doc) -> BTreeMap<AccountId, ContactRecord> {
+    let mut out = BTreeMap::new();
+    for key in keys_with_prefix(doc.automerge(), schema::CONTACT_PREFIX) {
+        let RootKey::Contact(account) = RootKey::parse(&key) else {
+            continue;
+        };
+        if let Some(record) = get_bytes(doc.automerge(), &ROOT, &key).and_then(|b| ContactRecord::decode(&b).ok()) {
+            out.insert(account, record);
+        }
+    }
+    out
+}
+
+/// Keeps a conversation's epoch key (shared with this account's devices).
+pub fn set_chat_key(doc: &mut Doc, chat: &ChatId, epoch: u32, key: &EpochKey) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    doc.automerge_mut().put(
+        ROOT,
+        schema::chat_key_key(chat, epoch),
+        ScalarValue::Bytes(key.as_bytes().to_vec()),
+    )?;
+    Ok(())
+}
+
+/// Every conversation epoch key this account holds.
+pub fn chat_keys(doc: &Doc) -> BTreeMap<(ChatId, u32), EpochKey> {
+    let mut out = BTreeMap::new();
+    for key in keys_with_prefix(doc.automerge(), schema::CHAT_KEY_PREFIX) {
+        let RootKey::ChatKey(chat, epoch) = RootKey::parse(&key) else {
+            continue;
+        };
+        let bytes = get_bytes(doc.automerge(), &ROOT, &key).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+        if let Some(bytes) = bytes {
+            out.insert((chat, epoch), EpochKey::from_bytes(bytes));
+        }
+    }
+    out
 }

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod chunks;
+pub mod contact;
 pub mod head;
 pub mod segment;
 
@@ -152,6 +153,17 @@ impl Doc {
     /// Current heads.
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.inner.get_heads()
+    }
+
+    /// The changes that are not ancestors of `heads`; heads this document
+    /// does not know are ignored (so a stale record means "everything").
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<automerge::Change> {
+        let known: Vec<ChangeHash> = heads
+            .iter()
+            .copied()
+            .filter(|h| self.inner.get_change_by_hash(h).is_some())
+            .collect();
+        self.inner.get_changes(&known)
     }
 
     /// Read access to the Automerge document.

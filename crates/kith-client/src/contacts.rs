@@ -1,0 +1,290 @@
+//! Invites and contacts. An invite link carries the account id, the sealing
+//! key of the inviting device and a one-time secret; holding it is consent.
+//! The contact list lives in the account document, so every device of the
+//! account sees the same contacts and the same blocks.
+
+use crate::error::ClientError;
+use crate::profile::{Profile, random_bytes};
+use kith_core::docs::account;
+use kith_core::docs::contact::{ContactRecord, ContactState};
+use kith_proto::{AccountId, DocId};
+use serde::Serialize;
+
+const INVITE_PREFIX: &str = "kith://invite/";
+/// Meta key of this device's current invite secret.
+const INVITE_SECRET_META: &str = "invite/secret";
+/// Meta key prefix of connect requests still to be sent: `relay/connect/ACCOUNT`.
+pub(crate) const PENDING_CONNECT_PREFIX: &str = "relay/connect/";
+
+/// A parsed invite link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    /// Whose invite it is.
+    pub account: AccountId,
+    /// X25519 key of the device that issued it (connect requests are sealed to it).
+    pub sealing_key: [u8; 32],
+    /// The one-time secret.
+    pub secret: [u8; 32],
+}
+
+impl Invite {
+    /// Parses `kith://invite/ACCOUNT.SEALINGKEY.SECRET`.
+    pub fn parse(link: &str) -> Result<Invite, ClientError> {
+        let bad = |why: &str| ClientError::BadInvite(format!("{why} (expected {INVITE_PREFIX}ACCOUNT.KEY.SECRET)"));
+        let rest = link
+            .trim()
+            .strip_prefix(INVITE_PREFIX)
+            .ok_or_else(|| bad("not a Kith invite link"))?;
+        let parts: Vec<&str> = rest.split('.').collect();
+        let [account, key, secret] = parts.as_slice() else {
+            return Err(bad("wrong number of parts"));
+        };
+        let account: AccountId = account.parse().map_err(|_| bad("bad account id"))?;
+        let sealing_key = decode32(key).ok_or_else(|| bad("bad device key"))?;
+        let secret = decode32(secret).ok_or_else(|| bad("bad secret"))?;
+        Ok(Invite {
+            account,
+            sealing_key,
+            secret,
+        })
+    }
+
+    /// The link form.
+    pub fn link(&self) -> String {
+        format!(
+            "{INVITE_PREFIX}{}.{}.{}",
+            self.account,
+            kith_proto::encode_id(&self.sealing_key),
+            kith_proto::encode_id(&self.secret)
+        )
+    }
+
+    /// The stored form of a pending connect (sealing key || secret).
+    pub(crate) fn pending_bytes(&self) -> Vec<u8> {
+        let mut out = self.sealing_key.to_vec();
+        out.extend_from_slice(&self.secret);
+        out
+    }
+
+    pub(crate) fn from_pending(account: AccountId, bytes: &[u8]) -> Option<Invite> {
+        if bytes.len() != 64 {
+            return None;
+        }
+        Some(Invite {
+            account,
+            sealing_key: bytes[..32].try_into().ok()?,
+            secret: bytes[32..].try_into().ok()?,
+        })
+    }
+}
+
+fn decode32(text: &str) -> Option<[u8; 32]> {
+    kith_proto::decode_id(text)?.try_into().ok()
+}
+
+/// A contact as `kith --json contacts` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContactView {
+    /// Their account id.
+    pub account_id: AccountId,
+    /// Their display name, when known.
+    pub name: Option<String>,
+    /// `pending`, `accepted` or `blocked`.
+    pub state: String,
+}
+
+impl Profile {
+    /// This device's current invite secret (created on first use; replaced
+    /// once someone has used it).
+    pub fn invite_secret(&self) -> Result<[u8; 32], ClientError> {
+        if let Some(bytes) = self.store().meta(INVITE_SECRET_META)?
+            && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
+        {
+            return Ok(secret);
+        }
+        self.rotate_invite()
+    }
+
+    /// Replaces the invite secret: the old link stops working.
+    pub fn rotate_invite(&self) -> Result<[u8; 32], ClientError> {
+        let secret = random_bytes::<32>()?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(INVITE_SECRET_META, &secret)?;
+        txn.commit()?;
+        Ok(secret)
+    }
+
+    /// This device's invite link.
+    pub fn invite(&self) -> Result<Invite, ClientError> {
+        Ok(Invite {
+            account: self.identity().account_id(),
+            sealing_key: self.identity().certificate().sealing_key,
+            secret: self.invite_secret()?,
+        })
+    }
+
+    /// Adds the account behind an invite link as a contact (pending until
+    /// they answer through the sync server or a direct connection).
+    pub fn add_contact(&self, link: &str) -> Result<AccountId, ClientError> {
+        let invite = Invite::parse(link)?;
+        let me = self.identity().account_id();
+        if invite.account == me {
+            return Err(ClientError::BadInvite("this is your own invite".into()));
+        }
+        let existing = self.contact(&invite.account)?;
+        let channel_secret = match &existing {
+            Some(record) => record.channel_secret,
+            None => random_bytes::<32>()?,
+        };
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Account(me))?;
+            let record = match existing {
+                Some(mut record) => {
+                    record.blocked = false;
+                    record
+                }
+                None => ContactRecord {
+                    name: None,
+                    state: ContactState::Pending,
+                    blocked: false,
+                    channel_secret,
+                },
+            };
+            account::set_contact(doc, &invite.account, &record)?;
+            ctx.set_meta(
+                &format!("{PENDING_CONNECT_PREFIX}{}", invite.account),
+                &invite.pending_bytes(),
+            )?;
+            Ok(())
+        })?;
+        Ok(invite.account)
+    }
+
+    /// One contact's record.
+    pub fn contact(&self, account: &AccountId) -> Result<Option<ContactRecord>, ClientError> {
+        Ok(self.contact_records()?.remove(account))
+    }
+
+    /// Every contact record, from the account document.
+    pub fn contact_records(&self) -> Result<std::collections::BTreeMap<AccountId, ContactRecord>, ClientError> {
+        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
+        Ok(account::contacts(&doc))
+    }
+
+    /// The contact list.
+    pub fn contacts(&self) -> Result<Vec<ContactView>, ClientError> {
+        Ok(self
+            .contact_records()?
+            .into_iter()
+            .map(|(account_id, record)| ContactView {
+                account_id,
+                state: record.state_label().to_owned(),
+                name: record.name,
+            })
+            .collect())
+    }
+
+    /// Blocks or unblocks a contact on every device of this account.
+    pub fn set_blocked(&self, account: &AccountId, blocked: bool) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
+        let mut record = self
+            .contact(account)?
+            .ok_or_else(|| ClientError::NoSuchContact(account.to_string()))?;
+        record.blocked = blocked;
+        self.write(|ctx| {
+            account::set_contact(ctx.doc(DocId::Account(me))?, account, &record)?;
+            Ok(())
+        })
+    }
+
+    /// Records a contact's display name in the read model (names shown
+    /// beside their messages).
+    pub(crate) fn learn_profile_name(&self, account: &AccountId, name: &str) -> Result<(), ClientError> {
+        let mut txn = self.store().begin_write()?;
+        txn.apply(&[kith_core::ReadModelUpdate::Profile {
+            account: *account,
+            name: name.to_owned(),
+        }])?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a conversation key received from a contact, unless this account
+    /// already holds one for that epoch (the first one wins: a contact cannot
+    /// swap the key of a conversation we already read). Returns whether it
+    /// was new.
+    pub(crate) fn keep_chat_key(
+        &self,
+        chat: kith_proto::ChatId,
+        epoch: u32,
+        key: &kith_core::crypto::EpochKey,
+    ) -> Result<bool, ClientError> {
+        let me = self.identity().account_id();
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Account(me))?;
+            if account::chat_keys(doc).contains_key(&(chat, epoch)) {
+                return Ok(false);
+            }
+            account::set_chat_key(doc, &chat, epoch, key)?;
+            Ok(true)
+        })
+    }
+
+    /// The direct chat with a contact: the existing one, or a new one.
+    pub fn direct_chat(&self, account: &AccountId) -> Result<kith_proto::ChatId, ClientError> {
+        let me = self.identity().account_id();
+        if *account == me {
+            return Err(ClientError::NoSuchContact("yourself".into()));
+        }
+        let record = self
+            .contact(account)?
+            .ok_or_else(|| ClientError::NoSuchContact(account.to_string()))?;
+        if record.blocked {
+            return Err(ClientError::NoSuchContact(format!("{account} (blocked)")));
+        }
+        let existing = self.store().chat_list(&me)?.into_iter().find(|entry| {
+            entry.chat.kind == kith_core::ChatKind::Direct
+                && entry.chat.members.len() == 2
+                && entry.chat.members.contains_key(account)
+        });
+        if let Some(entry) = existing {
+            return Ok(entry.chat.chat);
+        }
+        // Direct chats have no name of their own: each side shows the other person.
+        self.create_chat("", &[*account], kith_core::ChatKind::Direct)
+    }
+
+    /// Updates a contact record (the relay path: they answered, renamed).
+    pub(crate) fn put_contact(&self, account: &AccountId, record: &ContactRecord) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
+        self.write(|ctx| {
+            account::set_contact(ctx.doc(DocId::Account(me))?, account, record)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn invite_links_round_trip_and_refuse_garbage() {
+        let invite = Invite {
+            account: AccountId::from_bytes([3; 32]),
+            sealing_key: [4; 32],
+            secret: [5; 32],
+        };
+        assert_eq!(Invite::parse(&invite.link()).unwrap(), invite);
+        for bad in [
+            "",
+            "https://example.com",
+            "kith://invite/abc",
+            "kith://invite/a.b.c",
+            &invite.link()[..invite.link().len() - 3],
+        ] {
+            assert!(matches!(Invite::parse(bad), Err(ClientError::BadInvite(_))), "{bad:?}");
+        }
+    }
+}

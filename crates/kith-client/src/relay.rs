@@ -1,0 +1,657 @@
+//! The relay path: this profile's documents and mail through `kith-server`,
+//! end-to-end encrypted.
+//!
+//! One pass uploads what the server does not have yet and pulls what is new,
+//! for every stream this profile follows:
+//! - its account stream (the account document, shared by its own devices),
+//! - its current invite's stream (connect requests from people who hold it),
+//! - one pairwise channel per contact (their profile and conversation keys),
+//! - one stream per conversation and key epoch (head and segment changes).
+//!
+//! The outbox is durable without a queue: per (stream, epoch, document) the
+//! heads known to be on the server are kept in the store, and everything not
+//! below them is uploaded. A process killed mid-upload uploads again after a
+//! restart; the server ignores envelope ids it already has.
+
+use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
+use crate::error::ClientError;
+use crate::profile::{Profile, random_bytes, system_now_ms};
+use automerge::{Change, ChangeHash};
+use kith_core::DeviceCertificate;
+use kith_core::crypto::{
+    EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_envelope, seal_lockbox, seal_to_device,
+};
+use kith_core::docs::account;
+use kith_core::docs::contact::{ContactRecord, ContactState};
+use kith_core::relay::{ConnectRequest, RelayItem};
+use kith_net::RelayConnection;
+use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Key derivation contexts (never change them: they name existing logs).
+const ACCOUNT_STREAM_CONTEXT: &str = "kith 2026 account stream v1";
+const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
+const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
+/// Associated data of a sealed connect request.
+const CONNECT_CONTEXT: &[u8] = b"kith connect v1";
+/// Meta key prefixes of the relay state.
+const UPLOADED_PREFIX: &str = "relay/uploaded/";
+const CURSOR_PREFIX: &str = "relay/cursor/";
+const HELLO_PREFIX: &str = "relay/hello/";
+const GRANT_PREFIX: &str = "relay/grant/";
+/// Keep pushes well inside one frame.
+const PUSH_BUDGET_BYTES: usize = 768 * 1024;
+/// A sync that keeps finding new work this many times is cut short (the
+/// next run continues).
+const MAX_PASSES: usize = 64;
+
+/// What a relay sync did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RelayReport {
+    /// Envelopes uploaded (changes and mail).
+    pub uploaded: usize,
+    /// Changes received and accepted.
+    pub applied: usize,
+    /// Contacts that answered or were added by an invite.
+    pub contacts: usize,
+    /// Conversation keys received.
+    pub keys: usize,
+    /// Envelopes that could not be opened or were refused.
+    pub refused: usize,
+    /// Passes made.
+    pub passes: usize,
+}
+
+impl RelayReport {
+    fn add(&mut self, other: RelayReport) {
+        self.uploaded += other.uploaded;
+        self.applied += other.applied;
+        self.contacts += other.contacts;
+        self.keys += other.keys;
+        self.refused += other.refused;
+        self.passes += other.passes;
+    }
+
+    fn found_work(&self) -> bool {
+        self.uploaded + self.applied + self.contacts + self.keys > 0
+    }
+}
+
+/// What a followed stream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Followed {
+    Account,
+    Invite,
+    Contact(AccountId),
+    Chat(ChatId),
+}
+
+/// One stream this profile follows, with the key of one epoch.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamKey {
+    followed: Followed,
+    stream: Stream,
+    epoch: u32,
+    key: EpochKey,
+}
+
+impl StreamKey {
+    fn new(followed: Followed, stream: Stream, epoch: u32, key: EpochKey) -> StreamKey {
+        StreamKey {
+            followed,
+            stream,
+            epoch,
+            key,
+        }
+    }
+
+    /// The server log of this stream and epoch.
+    pub(crate) fn log(&self) -> LogId {
+        self.key.log_id(&self.stream)
+    }
+
+    fn capability(&self) -> kith_proto::Capability {
+        self.key.capability(&self.stream)
+    }
+
+    fn label(&self) -> String {
+        format!("{}/{}", self.stream.label(), self.epoch)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
+        .collect()
+}
+
+fn random_nonce() -> Result<[u8; 24], ClientError> {
+    random_bytes::<24>()
+}
+
+impl Profile {
+    /// Connects to the sync server and syncs until nothing is left to
+    /// exchange.
+    pub async fn sync_relay_once(&self, server: &str) -> Result<RelayReport, ClientError> {
+        let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
+        self.sync_relay(&connection).await
+    }
+
+    /// Syncs over an open connection until a pass finds nothing new.
+    pub async fn sync_relay(&self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
+        let mut report = RelayReport::default();
+        for _ in 0..MAX_PASSES {
+            let pass = self.relay_pass(connection).await?;
+            report.add(pass);
+            if !pass.found_work() {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Subscribes to every followed stream's log, so the server pokes this
+    /// connection when any of them grows. Returns the logs.
+    pub async fn subscribe_relay(&self, connection: &RelayConnection) -> Result<BTreeSet<LogId>, ClientError> {
+        let mut logs = BTreeSet::new();
+        for stream in self.followed_streams()? {
+            connection.subscribe(stream.log(), stream.capability()).await?;
+            logs.insert(stream.log());
+        }
+        Ok(logs)
+    }
+
+    /// The account stream's key: derived from the account key, which only
+    /// this account's devices hold.
+    fn account_stream(&self) -> StreamKey {
+        let me = self.identity().account_id();
+        let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
+        StreamKey::new(Followed::Account, Stream::Account(me), 0, EpochKey::from_bytes(secret))
+    }
+
+    fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
+        StreamKey::new(
+            Followed::Contact(account),
+            Stream::Contact,
+            0,
+            EpochKey::derive(CONTACT_STREAM_CONTEXT, &record.channel_secret),
+        )
+    }
+
+    fn invite_stream(secret: &[u8; 32]) -> StreamKey {
+        StreamKey::new(
+            Followed::Invite,
+            Stream::Invite,
+            0,
+            EpochKey::derive(INVITE_STREAM_CONTEXT, secret),
+        )
+    }
+
+    /// The conversation keys this account holds, by chat and epoch.
+    pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32), EpochKey>, ClientError> {
+        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
+        Ok(account::chat_keys(&doc))
+    }
+
+    /// Every stream this profile follows.
+    pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
+        let mut out = vec![self.account_stream(), Self::invite_stream(&self.invite_secret()?)];
+        for (account, record) in self.contact_records()? {
+            if !record.blocked {
+                out.push(Self::contact_stream(account, &record));
+            }
+        }
+        for ((chat, epoch), key) in self.chat_keys()? {
+            out.push(StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key));
+        }
+        Ok(out)
+    }
+
+    async fn relay_pass(&self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
+        let mut report = RelayReport {
+            passes: 1,
+            ..RelayReport::default()
+        };
+        report.uploaded += self.upload_documents(connection).await?;
+        report.uploaded += self.upload_mail(connection).await?;
+        for stream in self.followed_streams()? {
+            let pulled = self.pull_stream(connection, &stream).await?;
+            report.add(pulled);
+        }
+        Ok(report)
+    }
+
+    /// Uploads every change the server does not have yet: the account
+    /// document on the account stream, each conversation's documents on its
+    /// newest epoch's stream.
+    async fn upload_documents(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
+        let me = self.identity().account_id();
+        let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream(), DocId::Account(me))];
+        let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
+        for ((chat, epoch), key) in self.chat_keys()? {
+            newest.insert(chat, (epoch, key));
+        }
+        let doc_ids = self.store().doc_ids()?;
+        for (chat, (epoch, key)) in newest {
+            let stream = StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key);
+            for doc in doc_ids.iter().filter(|d| d.chat() == Some(chat)) {
+                plan.push((stream.clone(), *doc));
+            }
+        }
+        let mut uploaded = 0;
+        for (stream, doc) in plan {
+            uploaded += self.upload_document(connection, &stream, doc).await?;
+        }
+        Ok(uploaded)
+    }
+
+    /// The changes of `doc` not yet on `stream`'s log, the document's heads,
+    /// and the meta key that records what is uploaded.
+    fn not_uploaded(
+        &self,
+        stream: &StreamKey,
+        doc: DocId,
+    ) -> Result<(String, Vec<Change>, Vec<ChangeHash>), ClientError> {
+        let meta_key = format!("{UPLOADED_PREFIX}{}/{doc}", stream.label());
+        let known = self
+            .store()
+            .meta(&meta_key)?
+            .map(|b| decode_heads(&b))
+            .unwrap_or_default();
+        let (changes, heads) = self.changes_since(doc, &known)?;
+        Ok((meta_key, changes, heads))
+    }
+
+    async fn upload_document(
+        &self,
+        connection: &RelayConnection,
+        stream: &StreamKey,
+        doc: DocId,
+    ) -> Result<usize, ClientError> {
+        let (meta_key, changes, heads) = self.not_uploaded(stream, doc)?;
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let doc_text = doc.to_string();
+        let mut envelopes = Vec::with_capacity(changes.len());
+        for mut change in changes {
+            let item = RelayItem::Change {
+                doc: doc_text.clone(),
+                change: change.bytes().to_vec(),
+            };
+            envelopes.push(self.seal(stream, change.hash().as_ref(), &item)?);
+        }
+        let count = envelopes.len();
+        self.push_all(connection, stream, envelopes).await?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, &encode_heads(&heads))?;
+        txn.commit()?;
+        tracing::debug!(%doc, count, "uploaded changes");
+        Ok(count)
+    }
+
+    fn seal(&self, stream: &StreamKey, item_id: &[u8], item: &RelayItem) -> Result<Envelope, ClientError> {
+        let plaintext = item.encode();
+        if plaintext.len() + 256 > MAX_ENVELOPE_BYTES {
+            return Err(ClientError::Relay(kith_net::NetError::Protocol(format!(
+                "an item of {} bytes does not fit in one envelope",
+                plaintext.len()
+            ))));
+        }
+        seal_envelope(
+            &stream.key,
+            stream.epoch,
+            &stream.stream,
+            item_id,
+            self.identity().device_keys(),
+            &plaintext,
+            random_nonce()?,
+        )
+        .map_err(|err| ClientError::Identity(format!("sealing an envelope: {err}")))
+    }
+
+    /// Pushes envelopes in frames that fit the protocol's limits.
+    async fn push_all(
+        &self,
+        connection: &RelayConnection,
+        stream: &StreamKey,
+        envelopes: Vec<Envelope>,
+    ) -> Result<(), ClientError> {
+        let mut batch: Vec<Envelope> = Vec::new();
+        let mut bytes = 0;
+        for envelope in envelopes {
+            let size = envelope.ciphertext.len() + 64;
+            if !batch.is_empty() && (bytes + size > PUSH_BUDGET_BYTES || batch.len() >= MAX_ENVELOPES_PER_PUSH) {
+                connection
+                    .push(stream.log(), stream.capability(), std::mem::take(&mut batch))
+                    .await?;
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(envelope);
+        }
+        if !batch.is_empty() {
+            connection.push(stream.log(), stream.capability(), batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Connect requests, hellos and conversation keys still to be sent.
+    async fn upload_mail(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
+        let mut sent = 0;
+        let contacts = self.contact_records()?;
+        let name = self.store().profile_name(&self.identity().account_id())?;
+        let cert = self.identity().certificate().to_bytes();
+        // Connect requests for invites we used.
+        for (key, bytes) in self.store().meta_with_prefix(PENDING_CONNECT_PREFIX)? {
+            let Some(account) = key
+                .strip_prefix(PENDING_CONNECT_PREFIX)
+                .and_then(|a| a.parse::<AccountId>().ok())
+            else {
+                continue;
+            };
+            let (Some(invite), Some(record)) = (Invite::from_pending(account, &bytes), contacts.get(&account)) else {
+                continue;
+            };
+            let request = ConnectRequest {
+                invite_secret: invite.secret,
+                certificate: cert.clone(),
+                name: name.clone(),
+                channel_secret: record.channel_secret,
+            };
+            let sealed = seal_to_device(
+                &invite.sealing_key,
+                CONNECT_CONTEXT,
+                &request.encode(),
+                random_bytes::<32>()?,
+                random_nonce()?,
+            )
+            .map_err(|err| ClientError::Identity(format!("sealing a connect request: {err}")))?;
+            let stream = Self::invite_stream(&invite.secret);
+            let envelope = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::Connect { sealed })?;
+            connection
+                .push(stream.log(), stream.capability(), vec![envelope])
+                .await?;
+            let mut txn = self.store().begin_write()?;
+            txn.delete_meta(&key)?;
+            txn.commit()?;
+            sent += 1;
+        }
+        // A hello on every contact channel, again whenever the name changes.
+        let hello = RelayItem::Hello {
+            certificates: vec![cert.clone()],
+            name: name.clone(),
+        };
+        let hello_id = blake3::hash(&hello.encode());
+        for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
+            let key = format!("{HELLO_PREFIX}{account}");
+            if self.store().meta(&key)?.as_deref() == Some(hello_id.as_bytes().as_slice()) {
+                continue;
+            }
+            let stream = Self::contact_stream(*account, record);
+            let envelope = self.seal(&stream, &random_bytes::<16>()?, &hello)?;
+            connection
+                .push(stream.log(), stream.capability(), vec![envelope])
+                .await?;
+            let mut txn = self.store().begin_write()?;
+            txn.set_meta(&key, hello_id.as_bytes())?;
+            txn.commit()?;
+            sent += 1;
+        }
+        // Conversation keys for members who are contacts and lack them.
+        for ((chat, epoch), key) in self.chat_keys()? {
+            let Some(row) = self.store().chat(&chat)? else { continue };
+            for member in row.members.keys() {
+                let Some(record) = contacts.get(member).filter(|r| !r.blocked) else {
+                    continue;
+                };
+                let meta_key = format!("{GRANT_PREFIX}{chat}/{epoch}/{member}");
+                if self.store().meta(&meta_key)?.is_some() {
+                    continue;
+                }
+                let devices: Vec<DeviceCertificate> = self
+                    .store()
+                    .devices(member)?
+                    .into_iter()
+                    .filter(|d| d.revoked_at.is_none())
+                    .map(|d| d.cert)
+                    .collect();
+                if devices.is_empty() {
+                    // Their hello has not arrived yet; grant on a later pass.
+                    continue;
+                }
+                let mut lockboxes = Vec::with_capacity(devices.len());
+                for device in &devices {
+                    let lockbox =
+                        seal_lockbox(&key, epoch, &device.sealing_key, random_bytes::<32>()?, random_nonce()?)
+                            .map_err(|err| ClientError::Identity(format!("sealing a lockbox: {err}")))?;
+                    lockboxes.push((device.device, lockbox));
+                }
+                let stream = Self::contact_stream(*member, record);
+                let item = RelayItem::ChatKey { chat, epoch, lockboxes };
+                let envelope = self.seal(&stream, &random_bytes::<16>()?, &item)?;
+                connection
+                    .push(stream.log(), stream.capability(), vec![envelope])
+                    .await?;
+                let mut txn = self.store().begin_write()?;
+                txn.set_meta(&meta_key, &[1])?;
+                txn.commit()?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Pulls and handles everything after this stream's cursor.
+    async fn pull_stream(&self, connection: &RelayConnection, stream: &StreamKey) -> Result<RelayReport, ClientError> {
+        let cursor_key = format!("{CURSOR_PREFIX}{}", hex(&stream.log().0));
+        let mut cursor = self
+            .store()
+            .meta(&cursor_key)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let mut report = RelayReport::default();
+        loop {
+            let (entries, more) = connection
+                .pull(stream.log(), stream.capability(), cursor, MAX_PULL)
+                .await?;
+            let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+                break;
+            };
+            report.add(self.handle_entries(stream, entries)?);
+            cursor = last;
+            let mut txn = self.store().begin_write()?;
+            txn.set_meta(&cursor_key, &cursor.to_be_bytes())?;
+            txn.commit()?;
+            if !more {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    fn handle_entries(&self, stream: &StreamKey, entries: Vec<(u64, Envelope)>) -> Result<RelayReport, ClientError> {
+        let mut report = RelayReport::default();
+        let own_device = self.identity().device_id();
+        let mut changes: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
+        for (seq, envelope) in entries {
+            let opened = match open_envelope(&stream.key, &stream.stream, &envelope) {
+                Ok(opened) => opened,
+                Err(err) => {
+                    tracing::warn!(seq, %err, "refused a relay envelope");
+                    report.refused += 1;
+                    continue;
+                }
+            };
+            let item = match RelayItem::decode(&opened.plaintext) {
+                Ok(item) => item,
+                Err(err) => {
+                    tracing::warn!(seq, %err, "refused a relay item");
+                    report.refused += 1;
+                    continue;
+                }
+            };
+            let own = opened.sender == own_device;
+            match (item, stream.followed) {
+                (RelayItem::Change { doc, change }, followed) => {
+                    let Some((doc, change)) = parse_change(&doc, change, followed) else {
+                        report.refused += 1;
+                        continue;
+                    };
+                    changes.entry(doc).or_default().push(change);
+                }
+                (_, _) if own => {}
+                (RelayItem::Hello { certificates, name }, Followed::Contact(account)) => {
+                    if self.handle_hello(&account, &certificates, name)? {
+                        report.contacts += 1;
+                    }
+                }
+                (RelayItem::ChatKey { chat, epoch, lockboxes }, Followed::Contact(_)) => {
+                    let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
+                        continue;
+                    };
+                    match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
+                        Ok(key) => {
+                            if self.keep_chat_key(chat, epoch, &key)? {
+                                report.keys += 1;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(%chat, %err, "a conversation key did not open");
+                            report.refused += 1;
+                        }
+                    }
+                }
+                (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed) {
+                    Ok(true) => report.contacts += 1,
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(%err, "refused a connect request");
+                        report.refused += 1;
+                    }
+                },
+                (other, followed) => {
+                    tracing::warn!(?followed, item = ?std::mem::discriminant(&other), "item on the wrong stream");
+                    report.refused += 1;
+                }
+            }
+        }
+        for (doc, batch) in changes {
+            let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
+            report.applied += self.apply_changes(doc, batch)?;
+            self.note_on_server(stream, doc, &pulled)?;
+        }
+        Ok(report)
+    }
+
+    /// Changes just pulled from a stream are on the server: when they are all
+    /// this document lacks above its uploaded heads, move those heads so
+    /// the changes are not uploaded back.
+    fn note_on_server(&self, stream: &StreamKey, doc: DocId, pulled: &BTreeSet<ChangeHash>) -> Result<(), ClientError> {
+        let (meta_key, pending, heads) = self.not_uploaded(stream, doc)?;
+        if pending.is_empty() || !pending.iter().all(|c| pulled.contains(&c.hash())) {
+            return Ok(());
+        }
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, &encode_heads(&heads))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A contact told us who they are. Returns whether anything changed.
+    fn handle_hello(
+        &self,
+        account: &AccountId,
+        certificates: &[Vec<u8>],
+        name: Option<String>,
+    ) -> Result<bool, ClientError> {
+        let Some(mut record) = self.contact(account)? else {
+            return Ok(false);
+        };
+        for bytes in certificates {
+            match DeviceCertificate::from_bytes(bytes) {
+                Ok(cert) if cert.account == *account && cert.verify().is_ok() => self.learn_certificate(&cert)?,
+                _ => tracing::warn!(%account, "ignored a certificate that is not theirs"),
+            }
+        }
+        let name = name.filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES);
+        let changed = record.state != ContactState::Accepted || (name.is_some() && record.name != name);
+        if changed {
+            record.state = ContactState::Accepted;
+            if name.is_some() {
+                record.name = name.clone();
+            }
+            self.put_contact(account, &record)?;
+        }
+        if let Some(name) = name {
+            self.learn_profile_name(account, &name)?;
+        }
+        Ok(changed)
+    }
+
+    /// Someone used our invite. Returns whether a contact was added.
+    fn handle_connect(&self, sealed: &kith_core::crypto::Lockbox) -> Result<bool, ClientError> {
+        let opened = open_sealed(self.identity().device_keys(), CONNECT_CONTEXT, sealed)
+            .map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
+        let request =
+            ConnectRequest::decode(&opened).map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
+        // One-time: the secret must be the current one, which is replaced below.
+        if request.invite_secret != self.invite_secret()? {
+            return Err(ClientError::BadInvite(
+                "a connect request for an invite already used".into(),
+            ));
+        }
+        let cert = DeviceCertificate::from_bytes(&request.certificate)?;
+        cert.verify()?;
+        let account = cert.account;
+        if account == self.identity().account_id() {
+            return Ok(false);
+        }
+        if self.contact(&account)?.is_some_and(|r| r.blocked) {
+            tracing::info!(%account, "dropped a connect request from a blocked account");
+            return Ok(false);
+        }
+        self.learn_certificate(&cert)?;
+        let name = request
+            .name
+            .filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES);
+        let record = ContactRecord {
+            name: name.clone(),
+            state: ContactState::Accepted,
+            blocked: false,
+            channel_secret: request.channel_secret,
+        };
+        self.put_contact(&account, &record)?;
+        if let Some(name) = name {
+            self.learn_profile_name(&account, &name)?;
+        }
+        self.rotate_invite()?;
+        Ok(true)
+    }
+}
+
+/// A change item, if it belongs to the stream it arrived on.
+fn parse_change(doc: &str, bytes: Vec<u8>, followed: Followed) -> Option<(DocId, Change)> {
+    let doc: DocId = doc.parse().ok()?;
+    let belongs = match (followed, doc) {
+        (Followed::Chat(chat), DocId::Head(c) | DocId::Segment(c, _)) => c == chat,
+        (Followed::Account, DocId::Account(_)) => true,
+        _ => false,
+    };
+    if !belongs {
+        tracing::warn!(%doc, ?followed, "a change of a document that does not belong to its stream");
+        return None;
+    }
+    let change = Change::from_bytes(bytes).ok()?;
+    Some((doc, change))
+}

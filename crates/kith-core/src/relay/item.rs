@@ -1,0 +1,83 @@
+//! The plaintext of one relay envelope.
+
+use crate::crypto::Lockbox;
+use kith_proto::{ChatId, DeviceId};
+use serde::{Deserialize, Serialize};
+
+/// One item of a relay stream (postcard-encoded, then sealed in an envelope).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RelayItem {
+    /// One Automerge change of one document of the stream.
+    Change {
+        /// The document (`head:..`, `seg:..`, `acct:..`).
+        doc: String,
+        /// The change bytes.
+        change: Vec<u8>,
+    },
+    /// Who the sender is, on a contact channel: certificates of its devices
+    /// and its display name.
+    Hello {
+        /// Encoded device certificates.
+        certificates: Vec<Vec<u8>>,
+        /// Display name.
+        name: Option<String>,
+    },
+    /// A conversation's epoch key for the recipient account, sealed to each
+    /// of its devices.
+    ChatKey {
+        /// The conversation.
+        chat: ChatId,
+        /// The key epoch.
+        epoch: u32,
+        /// One lockbox per recipient device.
+        lockboxes: Vec<(DeviceId, Lockbox)>,
+    },
+    /// An invite was used: a [`ConnectRequest`] sealed to the inviting device.
+    Connect {
+        /// The sealed request.
+        sealed: Lockbox,
+    },
+}
+
+/// What someone who holds an invite sends to its issuer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    /// The invite's secret: proof that the sender was given the invite.
+    pub invite_secret: [u8; 32],
+    /// The sender's device certificate (encoded).
+    pub certificate: Vec<u8>,
+    /// The sender's display name.
+    pub name: Option<String>,
+    /// Secret of the pairwise channel the two will use from now on.
+    pub channel_secret: [u8; 32],
+}
+
+/// Why bytes are not a relay item.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed relay item: {0}")]
+pub struct RelayItemError(String);
+
+impl RelayItem {
+    /// The bytes to seal.
+    pub fn encode(&self) -> Vec<u8> {
+        // Plain data into a Vec: cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Reads opened bytes.
+    pub fn decode(bytes: &[u8]) -> Result<RelayItem, RelayItemError> {
+        postcard::from_bytes(bytes).map_err(|err| RelayItemError(err.to_string()))
+    }
+}
+
+impl ConnectRequest {
+    /// The bytes to seal.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Reads opened bytes.
+    pub fn decode(bytes: &[u8]) -> Result<ConnectRequest, RelayItemError> {
+        postcard::from_bytes(bytes).map_err(|err| RelayItemError(err.to_string()))
+    }
+}

@@ -1,0 +1,9 @@
+//! Kith transports. [`relay`] is the client of `kith-server` (protocol v1,
+//! `docs/protocol.md`): one authenticated WebSocket, requests answered in
+//! order, live `Appended` notifications on the side, reconnect backoff.
+
+pub mod backoff;
+pub mod relay;
+
+pub use backoff::Backoff;
+pub use relay::{NetError, RelayConnection, ws_url};

@@ -1,0 +1,325 @@
+//! The WebSocket client of `kith-server`.
+//!
+//! The server answers every request frame with exactly one frame, in order
+//! (`docs/protocol.md`), so answers are matched to requests first-in,
+//! first-out; `Appended` notifications arrive on a separate channel.
+
+use futures_util::{SinkExt, StreamExt};
+use kith_core::identity::DeviceKeys;
+use kith_proto::{
+    Capability, ClientFrame, Envelope, EnvelopeId, ErrorCode, LogId, PROTOCOL_VERSION, ServerFrame, auth_message,
+};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long one request may wait for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a relay request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The URL is not an `http://` or `ws://` URL.
+    #[error("unsupported server URL {0:?} (expected http://HOST:PORT or ws://HOST:PORT)")]
+    BadUrl(String),
+    /// Connecting or the WebSocket itself failed.
+    #[error("connection to the sync server failed: {0}")]
+    Connection(String),
+    /// The server refused a request.
+    #[error("server refused the request ({code:?}): {message}")]
+    Server {
+        /// What went wrong.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+        /// Whether the same request may succeed later.
+        retryable: bool,
+    },
+    /// The server sent something the protocol does not allow here.
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+    /// The connection closed or the answer did not come in time.
+    #[error("the connection to the sync server closed")]
+    Closed,
+}
+
+impl NetError {
+    /// Whether trying again later may succeed (network trouble, rate limits).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            NetError::Connection(_) | NetError::Closed => true,
+            NetError::Server { retryable, .. } => *retryable,
+            NetError::BadUrl(_) | NetError::Protocol(_) => false,
+        }
+    }
+}
+
+/// The WebSocket URL for a server given as `http://HOST:PORT` (what
+/// `kith-server` prints) or as a `ws://` URL.
+pub fn ws_url(server: &str) -> Result<String, NetError> {
+    let trimmed = server.trim_end_matches('/');
+    let base = if let Some(rest) = trimmed.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if let Some(rest) = trimmed.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if trimmed.starts_with("ws://") || trimmed.starts_with("wss://") {
+        trimmed.to_owned()
+    } else {
+        return Err(NetError::BadUrl(server.to_owned()));
+    };
+    if base.ends_with("/v1/ws") {
+        Ok(base)
+    } else {
+        Ok(format!("{base}/v1/ws"))
+    }
+}
+
+struct Request {
+    frame: ClientFrame,
+    answer: oneshot::Sender<Result<ServerFrame, NetError>>,
+}
+
+/// One authenticated connection to the sync server.
+#[derive(Debug)]
+pub struct RelayConnection {
+    requests: mpsc::Sender<Request>,
+    appended: mpsc::UnboundedReceiver<(LogId, u64)>,
+}
+
+impl RelayConnection {
+    /// Connects and authenticates as `device`. `now_ms` is the device clock.
+    pub async fn connect(server: &str, device: &DeviceKeys, now_ms: u64) -> Result<RelayConnection, NetError> {
+        let url = ws_url(server)?;
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|err| NetError::Connection(err.to_string()))?;
+        let challenge = read_frame(&mut socket).await?;
+        let ServerFrame::Challenge {
+            version,
+            nonce,
+            audience,
+            ..
+        } = challenge
+        else {
+            return Err(NetError::Protocol(format!("expected a challenge, got {challenge:?}")));
+        };
+        if version != PROTOCOL_VERSION {
+            return Err(NetError::Protocol(format!(
+                "server speaks protocol {version}, this client {PROTOCOL_VERSION}"
+            )));
+        }
+        let signature = device.sign(&auth_message(&audience, &nonce, now_ms)).to_vec();
+        let auth = ClientFrame::Auth {
+            device: device.id(),
+            timestamp_ms: now_ms,
+            nonce,
+            signature,
+        };
+        send_frame(&mut socket, &auth).await?;
+        match read_frame(&mut socket).await? {
+            ServerFrame::Authenticated => {}
+            ServerFrame::Error {
+                code,
+                message,
+                retryable,
+            } => {
+                return Err(NetError::Server {
+                    code,
+                    message,
+                    retryable,
+                });
+            }
+            other => return Err(NetError::Protocol(format!("expected authentication, got {other:?}"))),
+        }
+        let (requests, request_rx) = mpsc::channel(64);
+        let (appended_tx, appended) = mpsc::unbounded_channel();
+        tokio::spawn(drive(socket, request_rx, appended_tx));
+        Ok(RelayConnection { requests, appended })
+    }
+
+    async fn request(&self, frame: ClientFrame) -> Result<ServerFrame, NetError> {
+        let (answer, wait) = oneshot::channel();
+        self.requests
+            .send(Request { frame, answer })
+            .await
+            .map_err(|_| NetError::Closed)?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, wait).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(NetError::Closed),
+        }
+    }
+
+    /// Appends envelopes to a log; returns each envelope's sequence number.
+    pub async fn push(
+        &self,
+        log: LogId,
+        capability: Capability,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<(EnvelopeId, u64)>, NetError> {
+        match self
+            .request(ClientFrame::Push {
+                log,
+                capability,
+                envelopes,
+            })
+            .await?
+        {
+            ServerFrame::Pushed { results, .. } => Ok(results),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Entries after `after_seq`, and whether more follow. A log nobody has
+    /// written yet reads as empty.
+    pub async fn pull(
+        &self,
+        log: LogId,
+        capability: Capability,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<(Vec<(u64, Envelope)>, bool), NetError> {
+        let answer = self
+            .request(ClientFrame::Pull {
+                log,
+                capability,
+                after_seq,
+                limit,
+            })
+            .await?;
+        match answer {
+            ServerFrame::Entries { entries, more, .. } => Ok((entries, more)),
+            ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } => Ok((Vec::new(), false)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Asks for `Appended` notifications of a log; returns its last sequence
+    /// number (0 for a log nobody has written yet).
+    pub async fn subscribe(&self, log: LogId, capability: Capability) -> Result<u64, NetError> {
+        match self.request(ClientFrame::Subscribe { log, capability }).await? {
+            ServerFrame::Subscribed { last_seq, .. } => Ok(last_seq),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Round trip to the server.
+    pub async fn ping(&self, id: u64) -> Result<(), NetError> {
+        match self.request(ClientFrame::Ping { id }).await? {
+            ServerFrame::Pong { id: echoed } if echoed == id => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The next `Appended` notification; `None` once the connection closed.
+    pub async fn next_appended(&mut self) -> Option<(LogId, u64)> {
+        self.appended.recv().await
+    }
+
+    /// An `Appended` notification if one is waiting.
+    pub fn try_appended(&mut self) -> Option<(LogId, u64)> {
+        self.appended.try_recv().ok()
+    }
+}
+
+fn unexpected(frame: ServerFrame) -> NetError {
+    match frame {
+        ServerFrame::Error {
+            code,
+            message,
+            retryable,
+        } => NetError::Server {
+            code,
+            message,
+            retryable,
+        },
+        other => NetError::Protocol(format!("unexpected answer {other:?}")),
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send_frame(socket: &mut Socket, frame: &ClientFrame) -> Result<(), NetError> {
+    let bytes = frame.encode().map_err(|err| NetError::Protocol(err.to_string()))?;
+    socket
+        .send(Message::Binary(bytes.into()))
+        .await
+        .map_err(|err| NetError::Connection(err.to_string()))
+}
+
+async fn read_frame(socket: &mut Socket) -> Result<ServerFrame, NetError> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                return ServerFrame::decode(&bytes).map_err(|err| NetError::Protocol(err.to_string()));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Text(_))) => return Err(NetError::Protocol("text frame from the server".into())),
+            Some(Ok(Message::Close(_))) | None => return Err(NetError::Closed),
+            Some(Err(err)) => return Err(NetError::Connection(err.to_string())),
+        }
+    }
+}
+
+/// Owns the socket: sends requests, routes answers and notifications.
+async fn drive(
+    mut socket: Socket,
+    mut requests: mpsc::Receiver<Request>,
+    appended: mpsc::UnboundedSender<(LogId, u64)>,
+) {
+    let mut waiting: VecDeque<oneshot::Sender<Result<ServerFrame, NetError>>> = VecDeque::new();
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { break };
+                match send_frame(&mut socket, &request.frame).await {
+                    Ok(()) => waiting.push_back(request.answer),
+                    Err(err) => {
+                        let _ = request.answer.send(Err(err));
+                        break;
+                    }
+                }
+            }
+            frame = read_frame(&mut socket) => {
+                match frame {
+                    Ok(ServerFrame::Appended { log, seq }) => {
+                        let _ = appended.send((log, seq));
+                    }
+                    Ok(frame) => match waiting.pop_front() {
+                        Some(answer) => {
+                            let _ = answer.send(Ok(frame));
+                        }
+                        None => tracing::warn!(?frame, "unsolicited frame from the sync server"),
+                    },
+                    Err(err) => {
+                        tracing::debug!(%err, "relay connection ended");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    for answer in waiting {
+        let _ = answer.send(Err(NetError::Closed));
+    }
+    let _ = socket.close(None).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_become_websocket_urls() {
+        assert_eq!(
+            ws_url("http://127.0.0.1:9").ok().as_deref(),
+            Some("ws://127.0.0.1:9/v1/ws")
+        );
+        assert_eq!(ws_url("ws://h:1/").ok().as_deref(), Some("ws://h:1/v1/ws"));
+        assert_eq!(ws_url("https://h").ok().as_deref(), Some("wss://h/v1/ws"));
+        assert!(matches!(ws_url("ftp://h"), Err(NetError::BadUrl(_))));
+    }
+}
