@@ -64,6 +64,12 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
             "wasm32-unknown-unknown",
         ]),
     )?;
+    // The end-to-end tests run binaries of other packages (`kith-server`
+    // beside `kith`): build them all first.
+    steps.command(
+        "build binaries",
+        ws.cargo().args(["build", "--workspace", "--bins", "--locked"]),
+    )?;
     cargo_test(ws, steps)?;
     if !args.no_bench {
         steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;

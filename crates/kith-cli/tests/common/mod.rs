@@ -78,3 +78,102 @@ pub fn send(profile: &Path, chat: &str, text: &str) -> String {
         .expect("message_id")
         .to_string()
 }
+
+/// A running `kith-server` process on 127.0.0.1, port chosen by the OS.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as it printed.
+    pub url: String,
+    pub data: PathBuf,
+}
+
+/// The `kith-server` binary: built beside `kith` (`cargo xtask test` builds
+/// every binary before running the tests).
+pub fn server_bin() -> PathBuf {
+    let bin = kith_bin().with_file_name(format!("kith-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p kith-server` (cargo xtask test does)",
+        bin.display()
+    );
+    bin
+}
+
+impl ServerProcess {
+    /// Starts a server on `data` (kept across restarts).
+    pub fn start(data: &Path) -> ServerProcess {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(server_bin())
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn kith-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        ServerProcess {
+            child,
+            url,
+            data: data.to_owned(),
+        }
+    }
+
+    /// SIGKILL: no graceful shutdown.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `kith sync --server URL --once`, asserting success.
+pub fn sync(profile: &Path, server: &ServerProcess) -> Value {
+    kith_json(profile, &["sync", "--server", &server.url, "--once"])
+}
+
+/// The account id of a profile.
+pub fn account_of(profile: &Path) -> String {
+    kith_json(profile, &["whoami"])["account_id"]
+        .as_str()
+        .expect("account_id")
+        .to_owned()
+}
+
+/// Makes `b` a contact of `a` through the server (b uses a's invite).
+pub fn befriend(a: &Path, b: &Path, server: &ServerProcess) {
+    let invite = kith_json(a, &["whoami"])["invite"].as_str().expect("invite").to_owned();
+    kith(b, &["contact", "add", &invite]);
+    sync(b, server);
+    sync(a, server);
+    sync(b, server);
+}
+
+/// Every file under `dir`, recursively, with its contents.
+pub fn read_all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,308 @@
+//! The encrypted relay path end to end: real `kith` processes and a real
+//! `kith-server` process on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The parts of `messages --json` every member must agree on (names are
+/// local knowledge: someone who is not your contact may have no name yet).
+fn shared_view(profile: &Path, chat: &str) -> Vec<Value> {
+    let messages = kith_json(profile, &["messages", chat, "--limit", "10000"]);
+    messages
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.as_object_mut().expect("object").remove("author_name");
+            m
+        })
+        .collect()
+}
+
+fn chat_row(profile: &Path, chat: &str) -> Value {
+    let chats = kith_json(profile, &["chats"]);
+    chats
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["chat_id"] == chat)
+        .cloned()
+        .unwrap_or_else(|| panic!("{} has no chat {chat}", profile.display()))
+}
+
+fn contact_state(profile: &Path, account: &str) -> Option<(String, Value)> {
+    kith_json(profile, &["contacts"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["account_id"] == account)
+        .map(|c| (c["state"].as_str().expect("state").to_owned(), c["name"].clone()))
+}
+
+#[test]
+fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_plaintext() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice Liddell");
+    let (_b, bob) = new_profile("Bob Builder");
+    let (_c, carol) = new_profile("Carol Danvers");
+    let (_d, dave) = new_profile("Dave Lister");
+    let (alice_id, bob_id, carol_id) = (account_of(&alice), account_of(&bob), account_of(&carol));
+
+    // Bob uses Alice's invite; the invite is one-time, so Dave, who got the
+    // same link, does not become her contact.
+    let first_invite = kith_json(&alice, &["whoami"])["invite"].as_str().unwrap().to_owned();
+    befriend(&alice, &bob, &server);
+    kith(&dave, &["contact", "add", &first_invite]);
+    sync(&dave, &server);
+    sync(&alice, &server);
+    sync(&dave, &server);
+    assert_eq!(
+        contact_state(&alice, &bob_id),
+        Some(("accepted".into(), Value::from("Bob Builder")))
+    );
+    assert_eq!(
+        contact_state(&bob, &alice_id),
+        Some(("accepted".into(), Value::from("Alice Liddell")))
+    );
+    assert_eq!(
+        contact_state(&dave, &alice_id).map(|c| c.0),
+        Some("pending".into()),
+        "a used invite adds no one"
+    );
+    assert_eq!(contact_state(&alice, &account_of(&dave)), None);
+    befriend(&alice, &carol, &server);
+    assert_eq!(contact_state(&carol, &alice_id).map(|c| c.0), Some("accepted".into()));
+
+    // Alice starts a group with both and a direct chat with Bob.
+    let group = kith_json(
+        &alice,
+        &[
+            "chat",
+            "new",
+            "--name",
+            "Tea Party Planning",
+            "--member",
+            &bob_id,
+            "--member",
+            &carol_id,
+        ],
+    )["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let direct = kith_json(&alice, &["chat", "direct", &bob_id])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = send(&alice, &group, "the kettle is singing");
+    send(&alice, &direct, "a word for bob alone");
+    sync(&alice, &server);
+    sync(&bob, &server);
+    sync(&carol, &server);
+
+    // Everyone writes while offline, then they sync in varied orders.
+    for i in 0..4 {
+        send(&alice, &group, &format!("alice brings scones {i}"));
+        send(&bob, &group, &format!("bob brings jam {i}"));
+        send(&carol, &group, &format!("carol brings cream {i}"));
+    }
+    kith(&bob, &["react", &group, &first, "🫖"]);
+    kith(
+        &carol,
+        &["send", &group, "replying to the kettle", "--reply-to", &first],
+    );
+    send(&bob, &direct, "bob answers privately");
+    for order in [[&carol, &alice, &bob], [&bob, &carol, &alice], [&alice, &bob, &carol]] {
+        for profile in order {
+            sync(profile, &server);
+        }
+    }
+
+    let expected = shared_view(&alice, &group);
+    assert_eq!(expected.len(), 1 + 12 + 1, "every message arrived at alice");
+    assert_eq!(shared_view(&bob, &group), expected, "bob sees what alice sees");
+    assert_eq!(shared_view(&carol, &group), expected, "carol sees what alice sees");
+    let kettle = expected.iter().find(|m| m["id"] == first.as_str()).unwrap();
+    assert!(kettle.to_string().contains("🫖"), "bob's reaction arrived: {kettle}");
+    for profile in [&alice, &bob, &carol] {
+        let row = chat_row(profile, &group);
+        assert_eq!(row["name"], "Tea Party Planning");
+        assert_eq!(row["members"], chat_row(&alice, &group)["members"]);
+    }
+    assert_eq!(shared_view(&bob, &direct), shared_view(&alice, &direct));
+    assert_eq!(shared_view(&alice, &direct).len(), 2);
+    let carol_chats = kith_json(&carol, &["chats"]);
+    assert!(
+        !carol_chats.to_string().contains(&direct),
+        "carol knows nothing of the direct chat"
+    );
+
+    // The server stored only ciphertext: no text, chat name or person name.
+    drop(server);
+    let files = read_all_files(&server_dir.path().join("data"));
+    assert!(!files.is_empty());
+    for needle in [
+        "kettle",
+        "scones",
+        "jam",
+        "cream",
+        "a word for bob alone",
+        "privately",
+        "Tea Party",
+        "Alice Liddell",
+        "Bob Builder",
+        "Carol Danvers",
+        "Dave Lister",
+    ] {
+        for (path, bytes) in &files {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} contains {needle:?}",
+                path.display()
+            );
+        }
+    }
+}
+
+fn group_with(alice: &Path, bob: &Path, server: &ServerProcess) -> String {
+    befriend(alice, bob, server);
+    let bob_id = account_of(bob);
+    kith_json(alice, &["chat", "new", "--name", "Durability", "--member", &bob_id])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn count(profile: &Path, chat: &str) -> usize {
+    kith_json(profile, &["messages", chat, "--limit", "100000"])
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// Starts `kith sync --once` and SIGKILLs it (or lets it finish) after `after`.
+fn sync_killed_after(profile: &Path, server: &ServerProcess, after: Duration) {
+    let mut child = kith_cmd(profile, &["sync", "--server", &server.url, "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_client_killed_mid_upload_finishes_after_restart_and_a_killed_server_loses_nothing() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let data = server_dir.path().join("data");
+    let mut server = ServerProcess::start(&data);
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    // A long history so the upload takes a while.
+    let text = "x".repeat(2000);
+    for i in 0..60 {
+        send(&alice, &chat, &format!("{i} {text}"));
+    }
+    // Kill the uploading client at several points; each restart continues.
+    for millis in [5, 20, 60] {
+        sync_killed_after(&alice, &server, Duration::from_millis(millis));
+    }
+    sync(&alice, &server);
+    sync(&bob, &server);
+    assert_eq!(count(&bob, &chat), 60, "the outbox finished after the kills");
+
+    // Now kill the server while Alice syncs more, and restart it on the same data.
+    for i in 60..120 {
+        send(&alice, &chat, &format!("{i} {text}"));
+    }
+    let mut child = kith_cmd(&alice, &["sync", "--server", &server.url, "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    server.kill9();
+    let _ = child.wait();
+    let server = ServerProcess::start(&data);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    assert_eq!(count(&bob, &chat), 120, "nothing lost across the server crash");
+    assert_eq!(shared_view(&bob, &chat), shared_view(&alice, &chat));
+}
+
+#[test]
+fn watch_streams_a_message_from_another_profile_as_a_json_event() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let watcher = kith_cmd(
+        &bob,
+        &[
+            "--json",
+            "sync",
+            "--server",
+            &server.url,
+            "--watch",
+            "--timeout-secs",
+            "20",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // Give the watcher time to connect and subscribe, then send and sync.
+    std::thread::sleep(Duration::from_millis(700));
+    let id = send(&alice, &chat, "live over the relay");
+    sync(&alice, &server);
+    let output = wait_for_line(watcher, |line| line.contains(&id));
+    let event: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(event["event"], "message");
+    assert_eq!(event["message"]["text"], "live over the relay");
+}
+
+/// Reads the child's stdout until a line matches; kills it afterwards.
+fn wait_for_line(mut child: std::process::Child, matches: impl Fn(&str) -> bool) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if matches(&line) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return line;
+            }
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no matching line; saw {seen:#?}");
+}
