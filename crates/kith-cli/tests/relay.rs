@@ -146,6 +146,31 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
         "carol knows nothing of the direct chat"
     );
 
+    // Alice removes Carol: a new key epoch starts, and nothing written
+    // after the removal can be read with the keys Carol holds.
+    kith(&alice, &["member", "remove", &group, &carol_id]);
+    send(&alice, &group, "carol has gone home");
+    sync(&alice, &server);
+    sync(&bob, &server);
+    send(&bob, &group, "bob whispers after the rotation");
+    for profile in [&bob, &alice, &carol, &bob, &carol] {
+        sync(profile, &server);
+    }
+    let after = shared_view(&bob, &group);
+    assert_eq!(after, shared_view(&alice, &group), "alice and bob still agree");
+    assert!(after.iter().any(|m| m["text"] == "bob whispers after the rotation"));
+    let carol_view = kith_json(&carol, &["messages", &group, "--limit", "10000"]).to_string();
+    assert!(!carol_view.contains("carol has gone home") && !carol_view.contains("whispers"));
+    for (path, bytes) in read_all_files(&carol) {
+        for needle in ["carol has gone home", "bob whispers"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds {needle:?}",
+                path.display()
+            );
+        }
+    }
+
     // The server stored only ciphertext: no text, chat name or person name.
     drop(server);
     let files = read_all_files(&server_dir.path().join("data"));
@@ -162,6 +187,8 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
         "Bob Builder",
         "Carol Danvers",
         "Dave Lister",
+        "gone home",
+        "whispers",
     ] {
         for (path, bytes) in &files {
             assert!(

@@ -209,10 +209,9 @@ impl Profile {
         Ok(())
     }
 
-    /// Keeps a conversation key received from a contact, unless this account
-    /// already holds one for that epoch (the first one wins: a contact cannot
-    /// swap the key of a conversation we already read). Returns whether it
-    /// was new.
+    /// Keeps a conversation key received from a contact. Returns whether it
+    /// was new. (Keys are only written with once the conversation's head
+    /// document, which only admins can change, commits to them.)
     pub(crate) fn keep_chat_key(
         &self,
         chat: kith_proto::ChatId,
@@ -222,7 +221,7 @@ impl Profile {
         let me = self.identity().account_id();
         self.write(|ctx| {
             let doc = ctx.doc(DocId::Account(me))?;
-            if account::chat_keys(doc).contains_key(&(chat, epoch)) {
+            if account::chat_keys(doc).contains_key(&(chat, epoch, key.key_id())) {
                 return Ok(false);
             }
             account::set_chat_key(doc, &chat, epoch, key)?;

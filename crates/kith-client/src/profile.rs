@@ -416,6 +416,7 @@ impl Profile {
         self.write(|ctx| {
             let doc = ctx.doc(DocId::Head(chat))?;
             head::genesis(doc, &me, &nonce, kind, name, members, &cert)?;
+            head::commit_epoch(doc, &me, 0, &key.key_id())?;
             account::set_chat_key(ctx.doc(DocId::Account(me))?, &chat, 0, &key)?;
             Ok(())
         })?;
@@ -550,9 +551,27 @@ impl Profile {
         self.write_head(chat, |doc, me| head::set_role(doc, me, member, role))
     }
 
-    /// Removes a member (admins) or leaves (oneself).
+    /// Removes a member (admins) or leaves (oneself). An admin who removes
+    /// someone also starts a new key epoch: what is written from now on is
+    /// sealed under a key the removed member never receives.
     pub fn remove_member(&self, chat: &ChatId, member: &AccountId) -> Result<(), ClientError> {
-        self.write_head(chat, |doc, me| head::remove_member(doc, me, member))
+        self.require_chat(chat)?;
+        let me = self.identity.account_id();
+        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Head(*chat))?;
+            head::remove_member(doc, &me, member)?;
+            if *member == me {
+                return Ok(());
+            }
+            let epoch = head::committed_epochs(doc)
+                .keys()
+                .next_back()
+                .map_or(0, |e| e.saturating_add(1));
+            head::commit_epoch(doc, &me, epoch, &key.key_id())?;
+            account::set_chat_key(ctx.doc(DocId::Account(me))?, chat, epoch, &key)?;
+            Ok(())
+        })
     }
 
     /// Sets pinned, muted or archived for a chat (synced to own devices).

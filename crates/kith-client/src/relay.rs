@@ -21,8 +21,8 @@ use kith_core::DeviceCertificate;
 use kith_core::crypto::{
     EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_envelope, seal_lockbox, seal_to_device,
 };
-use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
+use kith_core::docs::{account, head};
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
@@ -114,8 +114,9 @@ impl StreamKey {
         self.key.capability(&self.stream)
     }
 
+    /// Names this stream's log in the relay state kept in the store.
     fn label(&self) -> String {
-        format!("{}/{}", self.stream.label(), self.epoch)
+        hex(&self.log().0)
     }
 }
 
@@ -196,10 +197,31 @@ impl Profile {
         )
     }
 
-    /// The conversation keys this account holds, by chat and epoch.
-    pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32), EpochKey>, ClientError> {
+    /// The conversation keys this account holds, by chat, epoch and key id.
+    pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
         let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
         Ok(account::chat_keys(&doc))
+    }
+
+    /// The keys of a conversation this account may write with and hand out:
+    /// those its head document commits to, newest epoch last. (A
+    /// conversation from before commitments has only its first key.)
+    fn committed_keys(
+        &self,
+        chat: ChatId,
+        held: &BTreeMap<(ChatId, u32, String), EpochKey>,
+    ) -> Result<Vec<(u32, EpochKey)>, ClientError> {
+        let committed = head::committed_epochs(&self.load_doc(DocId::Head(chat))?);
+        let mine = held.iter().filter(|((c, _, _), _)| *c == chat);
+        Ok(if committed.is_empty() {
+            mine.filter(|((_, epoch, _), _)| *epoch == 0)
+                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
+                .collect()
+        } else {
+            mine.filter(|((_, epoch, id), _)| committed.get(epoch) == Some(id))
+                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
+                .collect()
+        })
     }
 
     /// Every stream this profile follows.
@@ -210,7 +232,7 @@ impl Profile {
                 out.push(Self::contact_stream(account, &record));
             }
         }
-        for ((chat, epoch), key) in self.chat_keys()? {
+        for ((chat, epoch, _), key) in self.chat_keys()? {
             out.push(StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key));
         }
         Ok(out)
@@ -236,9 +258,13 @@ impl Profile {
     async fn upload_documents(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
         let me = self.identity().account_id();
         let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream(), DocId::Account(me))];
+        let held = self.chat_keys()?;
+        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
-        for ((chat, epoch), key) in self.chat_keys()? {
-            newest.insert(chat, (epoch, key));
+        for chat in chats {
+            if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
+                newest.insert(chat, (epoch, key));
+            }
         }
         let doc_ids = self.store().doc_ids()?;
         for (chat, (epoch, key)) in newest {
@@ -408,13 +434,21 @@ impl Profile {
             sent += 1;
         }
         // Conversation keys for members who are contacts and lack them.
-        for ((chat, epoch), key) in self.chat_keys()? {
+        let held = self.chat_keys()?;
+        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
+        let mut grants = Vec::new();
+        for chat in chats {
+            for (epoch, key) in self.committed_keys(chat, &held)? {
+                grants.push((chat, epoch, key));
+            }
+        }
+        for (chat, epoch, key) in grants {
             let Some(row) = self.store().chat(&chat)? else { continue };
             for member in row.members.keys() {
                 let Some(record) = contacts.get(member).filter(|r| !r.blocked) else {
                     continue;
                 };
-                let meta_key = format!("{GRANT_PREFIX}{chat}/{epoch}/{member}");
+                let meta_key = format!("{GRANT_PREFIX}{chat}/{epoch}/{}/{member}", key.key_id());
                 if self.store().meta(&meta_key)?.is_some() {
                     continue;
                 }

@@ -9,6 +9,7 @@
 //! that only grows and is computed from accepted head changes); changes whose
 //! author is not known yet are deferred, not rejected, and retried later.
 
+use crate::crypto::EpochKey;
 use crate::docs::contact::ContactRecord;
 use crate::docs::{Doc, device_of, head};
 use crate::identity::DeviceCertificate;
@@ -249,6 +250,7 @@ fn head_verdict(doc: &Doc, change: &Change, chat: ChatId, account: &AccountId) -
                     Some(_) => false,
                 }
             }
+            (RootKey::Epoch(_), Some(ScalarValue::Str(id))) => role.is_admin() && id.len() <= 64,
             (RootKey::Device(device), Some(ScalarValue::Bytes(bytes))) => match DeviceCertificate::from_bytes(bytes) {
                 Ok(cert) => cert.device == device && (cert.account == *account || role.is_admin()),
                 Err(_) => false,
@@ -303,10 +305,12 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
             (RootKey::Schema, OpType::Put(ScalarValue::Int(v))) => *v == schema::SCHEMA_VERSION,
             (RootKey::Schema, _) => false,
             (RootKey::Contact(_), OpType::Put(ScalarValue::Bytes(bytes))) => ContactRecord::decode(bytes).is_ok(),
-            (RootKey::ChatKey(..), OpType::Put(ScalarValue::Bytes(bytes))) => bytes.len() == 32,
+            (RootKey::ChatKey(_, _, id), OpType::Put(ScalarValue::Bytes(bytes))) => {
+                <[u8; 32]>::try_from(bytes.as_slice()).is_ok_and(|b| EpochKey::from_bytes(b).key_id() == *id)
+            }
             (RootKey::Contact(_) | RootKey::ChatKey(..), OpType::Delete) => true,
             (RootKey::Contact(_) | RootKey::ChatKey(..), _) => false,
-            (RootKey::Unknown(_) | RootKey::Member(_), _) => false,
+            (RootKey::Unknown(_) | RootKey::Member(_) | RootKey::Epoch(_), _) => false,
             _ => true,
         };
         if !ok {

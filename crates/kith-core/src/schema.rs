@@ -42,8 +42,11 @@ pub const PROFILE_STATUS: &str = "profile/status";
 pub const CHAT_SETTING_PREFIX: &str = "chat/";
 /// Account doc: `contact/ACCOUNT` -> a postcard-encoded contact record.
 pub const CONTACT_PREFIX: &str = "contact/";
-/// Account doc: `chatkey/CHAT/EPOCH` -> the conversation's 32-byte epoch key.
+/// Account doc: `chatkey/CHAT/EPOCH/KEYID` -> a conversation's 32-byte epoch key.
 pub const CHAT_KEY_PREFIX: &str = "chatkey/";
+/// Head doc: `epoch/N` -> the id of the key members write with from epoch N
+/// (written by admins: only a committed key is ever written to).
+pub const EPOCH_PREFIX: &str = "epoch/";
 
 /// Segment doc: prefix of `m/MESSAGE` = message map.
 pub const MESSAGE_PREFIX: &str = "m/";
@@ -205,9 +208,14 @@ pub fn contact_key(account: &AccountId) -> String {
     format!("{CONTACT_PREFIX}{account}")
 }
 
-/// `chatkey/CHAT/EPOCH`.
-pub fn chat_key_key(chat: &ChatId, epoch: u32) -> String {
-    format!("{CHAT_KEY_PREFIX}{chat}/{epoch}")
+/// `chatkey/CHAT/EPOCH/KEYID`.
+pub fn chat_key_key(chat: &ChatId, epoch: u32, key_id: &str) -> String {
+    format!("{CHAT_KEY_PREFIX}{chat}/{epoch}/{key_id}")
+}
+
+/// `epoch/N`.
+pub fn epoch_key(epoch: u32) -> String {
+    format!("{EPOCH_PREFIX}{epoch}")
 }
 
 /// A per-conversation setting kept in the account document.
@@ -323,8 +331,10 @@ pub enum RootKey {
     ChatSetting(ChatId, ChatSetting),
     /// `contact/ACCOUNT` (account doc).
     Contact(AccountId),
-    /// `chatkey/CHAT/EPOCH` (account doc).
-    ChatKey(ChatId, u32),
+    /// `chatkey/CHAT/EPOCH/KEYID` (account doc).
+    ChatKey(ChatId, u32, String),
+    /// `epoch/N` (head doc).
+    Epoch(u32),
     /// A key that schema v1 does not define.
     Unknown(String),
 }
@@ -360,13 +370,20 @@ impl RootKey {
                 .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
         }
         if let Some(rest) = key.strip_prefix(CHAT_KEY_PREFIX) {
-            let mut parts = rest.splitn(2, '/');
+            let mut parts = rest.splitn(3, '/');
             let chat = parts.next().and_then(|c| c.parse().ok());
             let epoch = parts.next().and_then(|e| e.parse().ok());
-            return match (chat, epoch) {
-                (Some(chat), Some(epoch)) => RootKey::ChatKey(chat, epoch),
+            let id = parts.next().filter(|id| !id.is_empty() && id.len() <= 64);
+            return match (chat, epoch, id) {
+                (Some(chat), Some(epoch), Some(id)) => RootKey::ChatKey(chat, epoch, id.to_owned()),
                 _ => RootKey::Unknown(key.to_owned()),
             };
+        }
+        if let Some(rest) = key.strip_prefix(EPOCH_PREFIX) {
+            return rest
+                .parse()
+                .map(RootKey::Epoch)
+                .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
         }
         if let Some(rest) = key.strip_prefix(CHAT_SETTING_PREFIX) {
             let mut parts = rest.splitn(2, '/');

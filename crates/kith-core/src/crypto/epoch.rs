@@ -27,6 +27,14 @@ impl EpochKey {
         EpochKey(blake3::derive_key(context, secret))
     }
 
+    /// A public name for this key (a hash): the head document commits to the
+    /// key of each epoch by this id, so members can check a key they were
+    /// given is the one the admins chose.
+    pub fn key_id(&self) -> String {
+        let full = self.subkey("kith 2026 epoch key id v1");
+        kith_proto::encode_id(&full[..16])
+    }
+
     /// The raw key (for lockboxes).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

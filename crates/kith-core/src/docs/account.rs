@@ -124,22 +124,24 @@ pub fn set_chat_key(doc: &mut Doc, chat: &ChatId, epoch: u32, key: &EpochKey) ->
     ensure_schema(doc)?;
     doc.automerge_mut().put(
         ROOT,
-        schema::chat_key_key(chat, epoch),
+        schema::chat_key_key(chat, epoch, &key.key_id()),
         ScalarValue::Bytes(key.as_bytes().to_vec()),
     )?;
     Ok(())
 }
 
-/// Every conversation epoch key this account holds.
-pub fn chat_keys(doc: &Doc) -> BTreeMap<(ChatId, u32), EpochKey> {
+/// Every conversation epoch key this account holds, by (chat, epoch, key id).
+/// Several keys of one epoch can exist when admins rotated concurrently; the
+/// head document says which one members write with.
+pub fn chat_keys(doc: &Doc) -> BTreeMap<(ChatId, u32, String), EpochKey> {
     let mut out = BTreeMap::new();
     for key in keys_with_prefix(doc.automerge(), schema::CHAT_KEY_PREFIX) {
-        let RootKey::ChatKey(chat, epoch) = RootKey::parse(&key) else {
+        let RootKey::ChatKey(chat, epoch, id) = RootKey::parse(&key) else {
             continue;
         };
         let bytes = get_bytes(doc.automerge(), &ROOT, &key).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
-        if let Some(bytes) = bytes {
-            out.insert((chat, epoch), EpochKey::from_bytes(bytes));
+        if let Some(key) = bytes.map(EpochKey::from_bytes).filter(|k| k.key_id() == id) {
+            out.insert((chat, epoch, id), key);
         }
     }
     out

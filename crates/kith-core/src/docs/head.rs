@@ -129,6 +129,26 @@ pub fn remove_member(doc: &mut Doc, actor: &AccountId, member: &AccountId) -> Re
     Ok(())
 }
 
+/// Commits the conversation to the key of `epoch` (by its id). Admins only:
+/// members write only with a committed key, so a member cannot lure the
+/// others onto a key of its own.
+pub fn commit_epoch(doc: &mut Doc, actor: &AccountId, epoch: u32, key_id: &str) -> Result<(), DocError> {
+    require_admin(doc, actor)?;
+    doc.automerge_mut().put(ROOT, schema::epoch_key(epoch), key_id)?;
+    Ok(())
+}
+
+/// The committed key id of every epoch.
+pub fn committed_epochs(doc: &Doc) -> BTreeMap<u32, String> {
+    let mut out = BTreeMap::new();
+    for key in keys_with_prefix(doc.automerge(), schema::EPOCH_PREFIX) {
+        if let (RootKey::Epoch(epoch), Some(id)) = (RootKey::parse(&key), get_str(doc.automerge(), &ROOT, &key)) {
+            out.insert(epoch, id);
+        }
+    }
+    out
+}
+
 /// Publishes a device certificate so other members can attribute its changes.
 pub fn add_device(doc: &mut Doc, cert: &DeviceCertificate) -> Result<(), DocError> {
     publish_certificate(doc, cert)
