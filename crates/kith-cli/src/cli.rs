@@ -124,6 +124,9 @@ enum Command {
     Contact(ContactCommand),
     /// List contacts.
     Contacts,
+    /// Link, join, list and revoke this account's devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Sync with a sync server (end-to-end encrypted).
     Sync {
         /// The server, as `kith-server` prints it (http://HOST:PORT).
@@ -203,6 +206,37 @@ enum ChatCommand {
         chat: String,
         /// The draft text (empty clears it).
         text: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCommand {
+    /// Show a pairing code and wait for a new device to join with it.
+    Link {
+        /// The sync server both devices use.
+        #[arg(long)]
+        server: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Make this (new, empty) profile a device of the account that shows CODE.
+    Join {
+        /// The pairing code from `device link`.
+        code: String,
+        /// The sync server both devices use.
+        #[arg(long)]
+        server: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// List this account's devices.
+    List,
+    /// Revoke another device of this account.
+    Revoke {
+        /// The device id.
+        device: String,
     },
 }
 
@@ -313,6 +347,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Command::Device(DeviceCommand::Join {
+            code,
+            server,
+            timeout_secs,
+        }) => {
+            let code: kith_client::PairingCode = code.parse()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let profile = runtime.block_on(Profile::join(
+                &dir,
+                server,
+                &code,
+                std::time::Duration::from_secs(*timeout_secs),
+            ))?;
+            let info = profile.info()?;
+            if json_mode {
+                output::json(&info)?;
+            } else {
+                println!(
+                    "this profile is now device {} of {} ({})",
+                    info.device_id, info.account_id, info.name
+                );
+            }
+            return Ok(());
+        }
         _ => open(&dir)?,
     };
     match cli.command {
@@ -368,6 +426,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile.set_blocked(&account_id(&account)?, false)?;
             wrote = true;
             ok(json_mode, "unblocked")?;
+        }
+        Command::Device(DeviceCommand::Join { .. }) => {}
+        Command::Device(DeviceCommand::Link { server, timeout_secs }) => {
+            let code = kith_client::PairingCode::generate()?;
+            // The first line, flushed: scripts and the other device read it.
+            println!("pairing code: {code}");
+            use std::io::Write;
+            std::io::stdout().flush()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let device =
+                runtime.block_on(profile.link_device(&server, &code, std::time::Duration::from_secs(timeout_secs)))?;
+            if json_mode {
+                output::json(&json!({ "linked": device }))?;
+            } else {
+                println!("linked device {device}");
+            }
+            return Ok(());
+        }
+        Command::Device(DeviceCommand::List) => {
+            let devices = profile.devices()?;
+            if json_mode {
+                output::json(&devices)?;
+            } else {
+                for d in &devices {
+                    println!(
+                        "{}{}{}",
+                        d.device_id,
+                        if d.this_device { "  (this device)" } else { "" },
+                        if d.revoked { "  revoked" } else { "" }
+                    );
+                }
+            }
+        }
+        Command::Device(DeviceCommand::Revoke { device }) => {
+            let device: kith_client::DeviceId = device
+                .parse()
+                .with_context(|| format!("invalid device id {device:?}"))?;
+            profile.revoke_device(&device)?;
+            wrote = true;
+            ok(json_mode, "revoked")?;
         }
         Command::Contacts => {
             let contacts = profile.contacts()?;

@@ -333,3 +333,109 @@ fn wait_for_line(mut child: std::process::Child, matches: impl Fn(&str) -> bool)
     let _ = child.wait();
     panic!("no matching line; saw {seen:#?}");
 }
+
+/// Links a new device (an empty profile at `new_dir`) to `existing`'s account.
+fn link_device(existing: &Path, new_dir: &Path, server: &ServerProcess) {
+    use std::io::{BufRead, BufReader};
+    let mut linker = kith_cmd(
+        existing,
+        &["device", "link", "--server", &server.url, "--timeout-secs", "30"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut stdout = BufReader::new(linker.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let code = first
+        .trim()
+        .strip_prefix("pairing code: ")
+        .unwrap_or_else(|| panic!("first line {first:?}"))
+        .to_owned();
+    let joined = kith_json(new_dir, &["device", "join", &code, "--server", &server.url]);
+    assert_eq!(joined["account_id"], account_of(existing).as_str());
+    let mut rest = String::new();
+    stdout.read_line(&mut rest).unwrap();
+    assert!(rest.starts_with("linked device "), "{rest:?}");
+    assert!(linker.wait().unwrap().success());
+}
+
+#[test]
+fn two_devices_of_one_person_and_two_friends_converge_in_any_sync_order() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, laptop) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let (_c, carol) = new_profile("Carol");
+    befriend(&laptop, &bob, &server);
+    befriend(&laptop, &carol, &server);
+    let (bob_id, carol_id) = (account_of(&bob), account_of(&carol));
+    let group = kith_json(
+        &laptop,
+        &[
+            "chat", "new", "--name", "Hiking", "--member", &bob_id, "--member", &carol_id,
+        ],
+    )["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let direct = kith_json(&laptop, &["chat", "direct", &bob_id])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&laptop, &group, "written on the laptop before the desktop existed");
+    send(&laptop, &direct, "just for bob");
+    kith(&laptop, &["chat", "pin", &group]);
+    sync(&laptop, &server);
+
+    // A second device joins and receives every chat with its full history.
+    let desktop_home = tempfile::tempdir().unwrap();
+    let desktop = desktop_home.path().join("alice-desktop");
+    link_device(&laptop, &desktop, &server);
+    assert_eq!(shared_view(&desktop, &group), shared_view(&laptop, &group));
+    assert_eq!(shared_view(&desktop, &direct), shared_view(&laptop, &direct));
+    let devices = kith_json(&laptop, &["device", "list"]);
+    sync(&laptop, &server);
+    let devices_after = kith_json(&laptop, &["device", "list"]);
+    assert_eq!(
+        devices_after.as_array().unwrap().len(),
+        2,
+        "{devices} then {devices_after}"
+    );
+
+    // Everyone writes offline, then syncs in varied orders.
+    sync(&bob, &server);
+    sync(&carol, &server);
+    for i in 0..3 {
+        send(&laptop, &group, &format!("laptop {i}"));
+        send(&desktop, &group, &format!("desktop {i}"));
+        send(&bob, &group, &format!("bob {i}"));
+        send(&carol, &group, &format!("carol {i}"));
+    }
+    send(&desktop, &direct, "desktop to bob");
+    send(&bob, &direct, "bob to alice");
+    kith(&desktop, &["chat", "mute", &direct]);
+    let everyone = [&laptop, &desktop, &bob, &carol];
+    for order in [[3, 1, 0, 2], [2, 0, 3, 1], [1, 2, 0, 3], [0, 3, 2, 1]] {
+        for i in order {
+            sync(everyone[i], &server);
+        }
+    }
+    let expected = shared_view(&laptop, &group);
+    assert_eq!(expected.len(), 1 + 12);
+    for profile in everyone {
+        assert_eq!(shared_view(profile, &group), expected, "{}", profile.display());
+    }
+    assert_eq!(shared_view(&desktop, &direct), shared_view(&laptop, &direct));
+    assert_eq!(shared_view(&bob, &direct), shared_view(&laptop, &direct));
+    assert_eq!(shared_view(&bob, &direct).len(), 3);
+    // Both of Alice's devices show the same chat list: names, order, pins, mutes.
+    assert_eq!(kith_json(&desktop, &["chats"]), kith_json(&laptop, &["chats"]));
+    let direct_row = chat_row(&laptop, &direct);
+    assert_eq!(
+        direct_row["muted"], true,
+        "a setting made on the desktop reached the laptop"
+    );
+    assert_eq!(chat_row(&desktop, &group)["pinned"], true);
+}

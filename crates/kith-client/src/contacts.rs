@@ -93,6 +93,19 @@ pub struct ContactView {
     pub state: String,
 }
 
+/// A device as `kith --json device list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceView {
+    /// The device id.
+    pub device_id: kith_proto::DeviceId,
+    /// When its certificate was issued (ms since the Unix epoch).
+    pub issued_ms: u64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+    /// Whether it is the device running this command.
+    pub this_device: bool,
+}
+
 impl Profile {
     /// This device's current invite secret (created on first use; replaced
     /// once someone has used it).
@@ -251,6 +264,42 @@ impl Profile {
         }
         // Direct chats have no name of their own: each side shows the other person.
         self.create_chat("", &[*account], kith_core::ChatKind::Direct)
+    }
+
+    /// This account's devices.
+    pub fn devices(&self) -> Result<Vec<DeviceView>, ClientError> {
+        let me = self.identity().account_id();
+        let this = self.identity().device_id();
+        Ok(self
+            .store()
+            .devices(&me)?
+            .into_iter()
+            .map(|entry| DeviceView {
+                device_id: entry.cert.device,
+                issued_ms: entry.cert.issued_ms,
+                revoked: entry.revoked_at.is_some(),
+                this_device: entry.cert.device == this,
+            })
+            .collect())
+    }
+
+    /// Revokes another device of this account: its later changes are refused
+    /// by every replica.
+    pub fn revoke_device(&self, device: &kith_proto::DeviceId) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
+        if *device == self.identity().device_id() {
+            return Err(ClientError::Identity("a device cannot revoke itself".into()));
+        }
+        if !self.devices()?.iter().any(|d| d.device_id == *device) {
+            return Err(ClientError::Identity(format!(
+                "{device} is not a device of this account"
+            )));
+        }
+        let now = i64::try_from(crate::profile::system_now_ms()).unwrap_or(i64::MAX);
+        self.write(|ctx| {
+            account::revoke_device(ctx.doc(DocId::Account(me))?, device, now)?;
+            Ok(())
+        })
     }
 
     /// Updates a contact record (the relay path: they answered, renamed).

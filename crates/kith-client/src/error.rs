@@ -42,6 +42,9 @@ pub enum ClientError {
     /// An account that is not among the contacts.
     #[error("{0} is not a contact")]
     NoSuchContact(String),
+    /// No device answered the pairing code in time.
+    #[error("no answer to the pairing code in time")]
+    PairingTimedOut,
     /// The sync server could not be reached or refused a request.
     #[error(transparent)]
     Relay(#[from] kith_net::NetError),

@@ -9,14 +9,16 @@
 mod contacts;
 mod error;
 mod export;
+mod pairing;
 mod profile;
 mod relay;
 mod secrets;
 pub mod sim;
 
-pub use contacts::{ContactView, Invite};
+pub use contacts::{ContactView, DeviceView, Invite};
 pub use error::ClientError;
 pub use export::export_profile;
+pub use pairing::PairingCode;
 pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
 };

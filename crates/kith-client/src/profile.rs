@@ -207,13 +207,18 @@ impl Profile {
 
     /// Creates a new account with this directory as its first device.
     pub fn init(dir: &Path, name: &str) -> Result<Profile, ClientError> {
+        let identity = Identity::create([random_bytes()?, random_bytes()?, random_bytes()?], system_now_ms());
+        Profile::create(dir, identity, Some(name))
+    }
+
+    /// Creates a profile in `dir` for an identity: a new account's first
+    /// device (with its display name) or a device that joined an account.
+    pub(crate) fn create(dir: &Path, identity: Identity, name: Option<&str>) -> Result<Profile, ClientError> {
         std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
         let identity_path = dir.join(IDENTITY_FILE);
         if identity_path.exists() {
             return Err(ClientError::AlreadyInitialised(dir.display().to_string()));
         }
-        let now = system_now_ms();
-        let identity = Identity::create([random_bytes()?, random_bytes()?, random_bytes()?], now);
         let secret_storage = secrets::store_secret(dir, &identity.device_id().to_string(), &identity.secret_bytes())?;
         let file = IdentityFile {
             version: 1,
@@ -233,7 +238,9 @@ impl Profile {
             let id = DocId::Account(me);
             let cert = profile.identity.certificate().clone();
             let doc = ctx.doc(id)?;
-            account::set_name(doc, name)?;
+            if let Some(name) = name {
+                account::set_name(doc, name)?;
+            }
             account::add_device(doc, &cert)?;
             Ok(())
         })?;

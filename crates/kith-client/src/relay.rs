@@ -79,9 +79,10 @@ impl RelayReport {
 
 /// What a followed stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Followed {
+pub(crate) enum Followed {
     Account,
     Invite,
+    Pairing,
     Contact(AccountId),
     Chat(ChatId),
 }
@@ -96,7 +97,7 @@ pub(crate) struct StreamKey {
 }
 
 impl StreamKey {
-    fn new(followed: Followed, stream: Stream, epoch: u32, key: EpochKey) -> StreamKey {
+    pub(crate) fn new(followed: Followed, stream: Stream, epoch: u32, key: EpochKey) -> StreamKey {
         StreamKey {
             followed,
             stream,
@@ -110,7 +111,7 @@ impl StreamKey {
         self.key.log_id(&self.stream)
     }
 
-    fn capability(&self) -> kith_proto::Capability {
+    pub(crate) fn capability(&self) -> kith_proto::Capability {
         self.key.capability(&self.stream)
     }
 
@@ -326,6 +327,18 @@ impl Profile {
     }
 
     fn seal(&self, stream: &StreamKey, item_id: &[u8], item: &RelayItem) -> Result<Envelope, ClientError> {
+        seal_item(stream, item_id, self.identity().device_keys(), item)
+    }
+}
+
+/// Seals one item for a stream, signed by `sender`.
+pub(crate) fn seal_item(
+    stream: &StreamKey,
+    item_id: &[u8],
+    sender: &kith_core::identity::DeviceKeys,
+    item: &RelayItem,
+) -> Result<Envelope, ClientError> {
+    {
         let plaintext = item.encode();
         if plaintext.len() + 256 > MAX_ENVELOPE_BYTES {
             return Err(ClientError::Relay(kith_net::NetError::Protocol(format!(
@@ -338,13 +351,26 @@ impl Profile {
             stream.epoch,
             &stream.stream,
             item_id,
-            self.identity().device_keys(),
+            sender,
             &plaintext,
             random_nonce()?,
         )
         .map_err(|err| ClientError::Identity(format!("sealing an envelope: {err}")))
     }
+}
 
+/// Opens one envelope of a stream: the sender and the item.
+pub(crate) fn open_item(
+    stream: &StreamKey,
+    envelope: &Envelope,
+) -> Result<(kith_proto::DeviceId, RelayItem), ClientError> {
+    let opened = open_envelope(&stream.key, &stream.stream, envelope)
+        .map_err(|err| ClientError::Identity(format!("opening an envelope: {err}")))?;
+    let item = RelayItem::decode(&opened.plaintext).map_err(|err| ClientError::Identity(err.to_string()))?;
+    Ok((opened.sender, item))
+}
+
+impl Profile {
     /// Pushes envelopes in frames that fit the protocol's limits.
     async fn push_all(
         &self,
@@ -535,7 +561,10 @@ impl Profile {
                     continue;
                 }
             };
-            let own = opened.sender == own_device;
+            // Mail from this account's other devices (they write on the same
+            // channels) is not from the contact.
+            let own = opened.sender == own_device
+                || self.store().device_account(&opened.sender)? == Some(self.identity().account_id());
             match (item, stream.followed) {
                 (RelayItem::Change { doc, change }, followed) => {
                     let Some((doc, change)) = parse_change(&doc, change, followed) else {

@@ -275,6 +275,19 @@ impl Identity {
         postcard::to_stdvec(&bundle).unwrap_or_default()
     }
 
+    /// A further device of an existing account: `account_seed` was handed over
+    /// by one of its devices; this device's own seeds are fresh. The device
+    /// issues its own certificate with the account key.
+    pub fn join(account_seed: [u8; 32], device_seeds: [[u8; 32]; 2], now_ms: u64) -> Identity {
+        Identity::create([account_seed, device_seeds[0], device_seeds[1]], now_ms)
+    }
+
+    /// The account key seed, to hand to a new device of this account (sealed
+    /// to it). The caller must keep it secret.
+    pub fn account_seed(&self) -> [u8; 32] {
+        self.account.signing.to_bytes()
+    }
+
     /// Rebuilds the identity from keyring secrets and the stored certificate,
     /// checking that they belong together.
     pub fn restore(secret: &[u8], certificate: DeviceCertificate) -> Result<Identity, IdentityError> {

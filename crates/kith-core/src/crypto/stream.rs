@@ -17,6 +17,8 @@ pub enum Stream {
     Contact,
     /// Connect requests made with one invite.
     Invite,
+    /// Linking a new device with one pairing code.
+    Pairing,
 }
 
 impl Stream {
@@ -27,6 +29,7 @@ impl Stream {
             Stream::Account(account) => format!("account:{account}"),
             Stream::Contact => "contact".to_owned(),
             Stream::Invite => "invite".to_owned(),
+            Stream::Pairing => "pairing".to_owned(),
         }
     }
 }

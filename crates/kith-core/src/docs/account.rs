@@ -50,6 +50,13 @@ pub fn is_revoked(doc: &Doc, device: &DeviceId) -> bool {
         .is_some()
 }
 
+/// Marks a device of this account as revoked (at `at_ms`).
+pub fn revoke_device(doc: &mut Doc, device: &DeviceId, at_ms: i64) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    doc.automerge_mut().put(ROOT, schema::revoked_key(device), at_ms)?;
+    Ok(())
+}
+
 /// Sets a boolean chat setting.
 pub fn set_chat_flag(doc: &mut Doc, chat: &ChatId, setting: ChatSetting, value: bool) -> Result<(), DocError> {
     if setting == ChatSetting::Draft {

@@ -37,6 +37,17 @@ pub enum RelayItem {
         /// The sealed request.
         sealed: Lockbox,
     },
+    /// A new device asks to join the account (on a pairing stream; its
+    /// envelope is signed by the new device's key).
+    JoinRequest {
+        /// The new device's X25519 key, to seal the answer to.
+        sealing_key: [u8; 32],
+    },
+    /// The account's answer: the account key, sealed to the new device.
+    JoinAccept {
+        /// The sealed 32-byte account key seed.
+        sealed: Lockbox,
+    },
 }
 
 /// What someone who holds an invite sends to its issuer.
