@@ -1,6 +1,7 @@
 //! Running the server on a listener until a shutdown signal.
 
 use crate::app::{AppState, app};
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -29,6 +30,13 @@ pub async fn serve(
     let token = state.shutdown_token();
     let tasks = state.tasks();
     let signal_token = token.clone();
+    // Small frames (pokes, acks) must not wait for Nagle's algorithm to meet
+    // the peer's delayed ACK: that alone cost ~40 ms per notification.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             tokio::select! {

@@ -12,12 +12,21 @@ const DEFAULT_ARGS: &[&str] = &["local"];
 
 /// Runs `kith-bench ARGS` (default: `local`).
 pub fn run(ws: &Workspace, args: &[String]) -> Result<()> {
+    process::run(&mut build_server(ws))?;
     let mut cmd = if args.is_empty() {
         command(ws, DEFAULT_ARGS)
     } else {
         command(ws, args)
     };
     process::run(&mut cmd)
+}
+
+/// `cargo build --release --locked -p kith-server`: the relay benchmark runs
+/// the real server binary, built beside `kith-bench`.
+pub fn build_server(ws: &Workspace) -> Command {
+    let mut cmd = ws.cargo();
+    cmd.args(["build", "--release", "--locked", "-p", "kith-server"]);
+    cmd
 }
 
 /// `cargo run --release --locked -p kith-bench -- ARGS`.

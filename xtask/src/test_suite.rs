@@ -73,6 +73,8 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
     cargo_test(ws, steps)?;
     if !args.no_bench {
         steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
+        steps.command("bench build server", &mut bench::build_server(ws))?;
+        steps.command("bench relay", &mut bench::command(ws, &["relay", "--quick"]))?;
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! `kith-bench`: Kith's benchmark harness (DESIGN.md §8).
 //!
 //! Every figure is printed beside a baseline measured in the same run on the
-//! same machine (raw SQLite, raw FTS5), so the ratios survive a noisy machine.
-//! Only temporary directories are used and nothing touches the network.
+//! same machine (raw SQLite, raw FTS5, a raw WebSocket round trip), so the
+//! ratios survive a noisy machine. Only temporary directories are used; the
+//! only network is loopback (the relay benchmarks start a real `kith-server`
+//! on 127.0.0.1).
 //!
-//! `kith-bench local [--quick] [--json]`
+//! `kith-bench local [--quick] [--json] [--only GROUPS]`
+//! `kith-bench relay [--quick] [--json]`
 
 mod corpus;
 mod fixtures;
@@ -13,6 +16,7 @@ mod metrics;
 mod progress;
 mod raw;
 mod report;
+mod server;
 mod sizes;
 mod stats;
 
@@ -43,34 +47,46 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',')]
         only: Vec<metrics::Group>,
     },
+    /// Relay benchmarks against a real kith-server on 127.0.0.1 (built beside
+    /// this binary): send -> shown on another device, converge.
+    Relay {
+        /// A smaller version of every benchmark (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Local { quick, json, only } => {
-            let sizes = if quick { Sizes::quick() } else { Sizes::full() };
-            let facts = machine::Facts::gather();
-            // Progress always goes to stderr, and in JSON mode the facts too, so stdout stays one object.
-            if json {
-                eprintln!("{facts}");
-            } else {
-                println!("{facts}");
-                println!("mode: {}\n", sizes.name);
-            }
-            let report = metrics::run_local(&sizes, &only)?;
-            let peak = machine::peak_rss_mib().map(|mib| format!("peak RSS of this run: {mib:.0} MiB"));
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
-                if let Some(peak) = peak {
-                    eprintln!("{peak}");
-                }
-            } else {
-                println!("{}", report.table());
-                if let Some(peak) = peak {
-                    println!("\n{peak}");
-                }
-            }
+    let (quick, json) = match &cli.command {
+        Command::Local { quick, json, .. } | Command::Relay { quick, json } => (*quick, *json),
+    };
+    let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+    let facts = machine::Facts::gather();
+    // Progress always goes to stderr, and in JSON mode the facts too, so stdout stays one object.
+    if json {
+        eprintln!("{facts}");
+    } else {
+        println!("{facts}");
+        println!("mode: {}\n", sizes.name);
+    }
+    let report = match cli.command {
+        Command::Local { only, .. } => metrics::run_local(&sizes, &only)?,
+        Command::Relay { .. } => metrics::run_relay(&sizes)?,
+    };
+    let peak = machine::peak_rss_mib().map(|mib| format!("peak RSS of this run: {mib:.0} MiB"));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        if let Some(peak) = peak {
+            eprintln!("{peak}");
+        }
+    } else {
+        println!("{}", report.table());
+        if let Some(peak) = peak {
+            println!("\n{peak}");
         }
     }
     Ok(())

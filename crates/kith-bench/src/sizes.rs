@@ -31,6 +31,12 @@ pub struct Sizes {
     pub search_rounds: usize,
     /// Timed cold opens.
     pub cold_open_runs: usize,
+    /// Untimed send -> shown rounds through the server before the timed ones.
+    pub relay_warmup: usize,
+    /// Timed send -> shown rounds through the server.
+    pub relay_rounds: usize,
+    /// Messages each device writes offline before converging through the server.
+    pub relay_converge_per_side: usize,
     /// The watchdog ends a run that takes longer than this (a hang).
     pub time_limit: Duration,
 }
@@ -52,6 +58,9 @@ impl Sizes {
             search_chats: 50,
             search_rounds: 1,
             cold_open_runs: 5,
+            relay_warmup: 10,
+            relay_rounds: 200,
+            relay_converge_per_side: 10_000,
             time_limit: Duration::from_secs(3_600),
         }
     }
@@ -72,6 +81,9 @@ impl Sizes {
             search_chats: 50,
             search_rounds: 1,
             cold_open_runs: 5,
+            relay_warmup: 5,
+            relay_rounds: 30,
+            relay_converge_per_side: 500,
             time_limit: Duration::from_secs(300),
         }
     }

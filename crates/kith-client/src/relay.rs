@@ -151,12 +151,18 @@ impl Profile {
     /// Syncs over an open connection until a pass finds nothing new.
     pub async fn sync_relay(&self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
         let mut report = RelayReport::default();
+        // The first pass pulls every followed log; later passes only the logs
+        // that are new or just had entries (a pass exists to let what was
+        // learned, new keys and contacts, take effect), so a profile with many
+        // conversations does not poll them all again and again.
+        let mut only: Option<BTreeSet<LogId>> = None;
         for _ in 0..MAX_PASSES {
-            let pass = self.relay_pass(connection).await?;
+            let (pass, active) = self.relay_pass(connection, only.as_ref()).await?;
             report.add(pass);
             if !pass.found_work() {
                 break;
             }
+            only = Some(active);
         }
         Ok(report)
     }
@@ -239,18 +245,37 @@ impl Profile {
         Ok(out)
     }
 
-    async fn relay_pass(&self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
+    /// One pass: upload, then pull `only` these logs (all when `None`) plus
+    /// any log not followed before. Returns what it did and the logs that
+    /// had entries or are new.
+    async fn relay_pass(
+        &self,
+        connection: &RelayConnection,
+        only: Option<&BTreeSet<LogId>>,
+    ) -> Result<(RelayReport, BTreeSet<LogId>), ClientError> {
         let mut report = RelayReport {
             passes: 1,
             ..RelayReport::default()
         };
         report.uploaded += self.upload_documents(connection).await?;
         report.uploaded += self.upload_mail(connection).await?;
+        let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
+            let log = stream.log();
+            let known = self.store().meta(&format!("{CURSOR_PREFIX}{}", hex(&log.0)))?.is_some();
+            if let Some(only) = only
+                && known
+                && !only.contains(&log)
+            {
+                continue;
+            }
             let pulled = self.pull_stream(connection, &stream).await?;
+            if pulled.applied + pulled.contacts + pulled.keys + pulled.refused > 0 || !known {
+                active.insert(log);
+            }
             report.add(pulled);
         }
-        Ok(report)
+        Ok((report, active))
     }
 
     /// Uploads every change the server does not have yet: the account

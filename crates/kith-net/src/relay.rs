@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// How long one request may wait for its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a rate-limited request is tried again before giving up.
+const RATE_LIMIT_RETRIES: usize = 8;
 
 /// Why a relay request failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +93,8 @@ impl RelayConnection {
     /// Connects and authenticates as `device`. `now_ms` is the device clock.
     pub async fn connect(server: &str, device: &DeviceKeys, now_ms: u64) -> Result<RelayConnection, NetError> {
         let url = ws_url(server)?;
-        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        // TCP_NODELAY: requests are small frames that must not wait for Nagle.
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
             .await
             .map_err(|err| NetError::Connection(err.to_string()))?;
         let challenge = read_frame(&mut socket).await?;
@@ -138,7 +141,28 @@ impl RelayConnection {
         Ok(RelayConnection { requests, appended })
     }
 
+    /// Sends one request and waits for its answer. A `RateLimited` answer is
+    /// retried after a growing pause (the server's token bucket refills).
     async fn request(&self, frame: ClientFrame) -> Result<ServerFrame, NetError> {
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..RATE_LIMIT_RETRIES {
+            let answer = self.request_once(frame.clone()).await?;
+            if let ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } = answer
+            {
+                tracing::debug!(?pause, "rate limited by the sync server");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            return Ok(answer);
+        }
+        self.request_once(frame).await
+    }
+
+    async fn request_once(&self, frame: ClientFrame) -> Result<ServerFrame, NetError> {
         let (answer, wait) = oneshot::channel();
         self.requests
             .send(Request { frame, answer })

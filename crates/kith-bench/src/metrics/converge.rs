@@ -23,13 +23,17 @@ use crate::report::{Budget, Metric, Subject};
 use crate::sizes::Sizes;
 
 /// What the raw automerge sync did.
-struct RawSync {
-    elapsed: Duration,
-    messages: usize,
-    bytes: usize,
+pub(super) struct RawSync {
+    /// Time to quiescence.
+    pub(super) elapsed: Duration,
+    /// Sync messages exchanged.
+    pub(super) messages: usize,
+    /// Their bytes.
+    pub(super) bytes: usize,
 }
 
-fn raw_doc(texts: &[String], rng: &mut ChaCha20Rng) -> Result<AutoCommit> {
+/// A plain automerge document holding `texts` as messages, one change each.
+pub(super) fn raw_doc(texts: &[String], rng: &mut ChaCha20Rng) -> Result<AutoCommit> {
     let mut actor = [0u8; 32];
     rng.fill_bytes(&mut actor);
     let mut author = [0u8; 32];
@@ -47,7 +51,7 @@ fn raw_doc(texts: &[String], rng: &mut ChaCha20Rng) -> Result<AutoCommit> {
 }
 
 /// Syncs two plain documents to quiescence, delivering both directions in lockstep.
-fn raw_sync(a: &mut AutoCommit, b: &mut AutoCommit) -> Result<RawSync> {
+pub(super) fn raw_sync(a: &mut AutoCommit, b: &mut AutoCommit) -> Result<RawSync> {
     let (mut sa, mut sb) = (State::new(), State::new());
     let (mut messages, mut bytes) = (0, 0);
     let ((), elapsed) = {

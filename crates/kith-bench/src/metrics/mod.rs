@@ -1,12 +1,14 @@
 //! The local benchmarks, one per file, run in a fixed order: some reuse what
 //! an earlier one built (disk reuses the send profile, cold open the search
-//! corpus).
+//! corpus). The relay benchmarks (`relay.rs`) run apart, against a real
+//! `kith-server` process.
 
 mod cold_open;
 mod converge;
 mod disk;
 mod ingest;
 mod open_chat;
+mod relay;
 mod search;
 mod send;
 
@@ -75,6 +77,18 @@ pub fn run_local(sizes: &Sizes, groups: &[Group]) -> Result<Report> {
         report.extend(corpus.metrics.clone());
         report.extend(cold_open::run(sizes, &corpus, &progress)?);
     }
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
+
+/// Runs the relay benchmarks against real `kith-server` processes on 127.0.0.1.
+pub fn run_relay(sizes: &Sizes) -> Result<Report> {
+    // Fail before any setup when the server binary is missing.
+    let server_bin = crate::server::binary()?;
+    let progress = Progress::new(sizes.time_limit);
+    let vocab = vocabulary();
+    let mut report = Report::default();
+    report.extend(relay::run(sizes, &vocab, &progress, &server_bin)?);
     progress.say("done", "benchmarks finished");
     Ok(report)
 }

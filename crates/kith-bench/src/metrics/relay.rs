@@ -1,0 +1,389 @@
+//! The relay benchmarks, against a real `kith-server` process on 127.0.0.1:
+//!
+//! - `relay_send_shown_p50_ms`, `relay_send_shown_p99_ms`: a message sent on
+//!   device A until device B shows it, through the server. Baseline: the round
+//!   trip of a ~200-byte binary message through a plain tokio-tungstenite echo
+//!   server on 127.0.0.1, interleaved with the rounds.
+//! - `relay_converge_10k_s`, `relay_converge_bytes`: two devices that each
+//!   wrote N messages offline converge through the server. Baselines: two
+//!   plain automerge documents synced in memory (the local converge
+//!   benchmark's), and the Automerge change bytes of both devices' segment
+//!   documents.
+//!
+//! Both devices are file-backed profiles (WAL, `synchronous=FULL`) that
+//! became contacts and share a group the way users do: an invite link, then
+//! syncs through the server.
+
+use anyhow::{Context, Result, bail, ensure};
+use futures_util::{SinkExt, StreamExt};
+use kith_client::{ChatId, ChatKind, MessageId, Profile, RelayReport};
+use kith_net::RelayConnection;
+use kith_proto::{DocId, Month};
+use rand::RngCore;
+use rand_chacha::ChaCha20Rng;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::converge::{raw_doc, raw_sync};
+use super::{TEXT_BYTES, rng};
+use crate::corpus::Vocabulary;
+use crate::fixtures;
+use crate::progress::Progress;
+use crate::report::{Budget, Metric, Subject, number};
+use crate::server::ServerProcess;
+use crate::sizes::Sizes;
+use crate::stats::Samples;
+
+/// Bytes of the echo baseline's message.
+const ECHO_BYTES: usize = 200;
+/// DESIGN.md §8 budgets for send -> shown via the server on loopback.
+const SHOWN_P50_BUDGET_MS: f64 = 3.0;
+const SHOWN_P99_BUDGET_MS: f64 = 10.0;
+/// DESIGN.md §8 budget for two devices converging on loopback (as `converge_10k_s`).
+const CONVERGE_BUDGET_S: f64 = 1.0;
+/// B gives up waiting for the server's notification after this long.
+const POKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sync runs before converging counts as stuck.
+const MAX_CONVERGE_SYNCS: usize = 12;
+
+/// Runs both relay benchmarks, each against its own server process.
+pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let mut metrics = runtime.block_on(send_shown(sizes, vocab, progress, server_bin))?;
+    metrics.extend(runtime.block_on(converge(sizes, vocab, progress, server_bin))?);
+    Ok(metrics)
+}
+
+/// Two file-backed profiles in `dir`.
+fn two_profiles(dir: &Path, rng: &mut ChaCha20Rng) -> Result<(Profile, Profile)> {
+    let a = fixtures::profile(fixtures::file_store(&dir.join("a.db"))?, "alice", rng)?;
+    let b = fixtures::profile(fixtures::file_store(&dir.join("b.db"))?, "bob", rng)?;
+    Ok((a, b))
+}
+
+/// Makes A and B contacts through the server (B uses A's invite link), then
+/// A creates a group with B and both sync, so B holds its key and head.
+async fn befriend_and_share(a: &Profile, b: &Profile, url: &str) -> Result<ChatId> {
+    b.add_contact(&a.invite()?.link())?;
+    for profile in [b, a, b] {
+        profile.sync_relay_once(url).await?;
+    }
+    for (name, profile) in [("A", a), ("B", b)] {
+        let contacts = profile.contacts()?;
+        ensure!(
+            contacts.len() == 1 && contacts.iter().all(|c| c.state == "accepted"),
+            "{name} does not have the other as an accepted contact after syncing: {contacts:?}"
+        );
+    }
+    let chat = a.create_chat("relay bench", &[b.identity().account_id()], ChatKind::Group)?;
+    a.sync_relay_once(url).await?;
+    b.sync_relay_once(url).await?;
+    let head = b
+        .store()
+        .chat(&chat)?
+        .context("the group did not reach B through the server (conversation key or head missing)")?;
+    ensure!(
+        head.members.contains_key(&b.identity().account_id()),
+        "B does not see itself as a member of the group"
+    );
+    Ok(chat)
+}
+
+/// Opens an authenticated connection for `profile`.
+async fn connect(profile: &Profile, url: &str) -> Result<RelayConnection> {
+    Ok(RelayConnection::connect(url, profile.identity().device_keys(), kith_client::system_now_ms()).await?)
+}
+
+/// A WebSocket server on 127.0.0.1 that sends every binary message back.
+async fn echo_server() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = socket.next().await {
+                    if message.is_binary() && socket.send(message).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+type EchoSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// One round trip through the echo server.
+async fn echo_round_trip(socket: &mut EchoSocket, payload: &[u8]) -> Result<Duration> {
+    let start = Instant::now();
+    socket.send(Message::binary(payload.to_vec())).await?;
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(echoed))) => {
+                let elapsed = start.elapsed();
+                ensure!(echoed.len() == payload.len(), "the echo server changed the message");
+                return Ok(elapsed);
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return Err(err.into()),
+            None => bail!("the echo server closed the connection"),
+        }
+    }
+}
+
+/// Waits for the server's notifications and syncs B until it shows `id`.
+/// Returns the time since `start` and the syncs B ran.
+async fn until_shown(
+    b: &Profile,
+    connection: &mut RelayConnection,
+    chat: &ChatId,
+    id: &MessageId,
+    start: Instant,
+) -> Result<(Duration, usize)> {
+    let mut syncs = 0;
+    loop {
+        match tokio::time::timeout(POKE_TIMEOUT, connection.next_appended()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => bail!("the server closed B's connection"),
+            Err(_) => bail!(
+                "B got no notification from the server within {} s of A's send",
+                POKE_TIMEOUT.as_secs()
+            ),
+        }
+        while connection.try_appended().is_some() {}
+        b.sync_relay(connection).await?;
+        syncs += 1;
+        if b.messages(chat, 1, None)?.last().is_some_and(|m| m.id == *id) {
+            return Ok((start.elapsed(), syncs));
+        }
+    }
+}
+
+/// `relay_send_shown_*`.
+async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
+    let mut rng = rng(7);
+    let server = ServerProcess::start(server_bin)?;
+    let url = server.url.clone();
+    progress.say(
+        "relay",
+        &format!("kith-server at {url}; A and B become contacts and share a group"),
+    );
+    let dir = tempfile::tempdir()?;
+    let (a, b) = two_profiles(dir.path(), &mut rng)?;
+    let chat = befriend_and_share(&a, &b, &url).await?;
+
+    let conn_a = connect(&a, &url).await?;
+    let mut conn_b = connect(&b, &url).await?;
+    let followed = b.subscribe_relay(&conn_b).await?.len();
+    let echo_addr = echo_server().await?;
+    let (mut echo, _) = tokio_tungstenite::connect_async(format!("ws://{echo_addr}"))
+        .await
+        .context("connecting to the echo server")?;
+    let mut payload = [0u8; ECHO_BYTES];
+    rng.fill_bytes(&mut payload);
+
+    let total = sizes.relay_warmup + sizes.relay_rounds;
+    let texts = fixtures::texts(vocab, total, TEXT_BYTES, &mut rng);
+    progress.say(
+        "relay",
+        &format!(
+            "{} warm-up + {} timed send -> shown rounds, interleaved with echo round trips",
+            sizes.relay_warmup, sizes.relay_rounds
+        ),
+    );
+    let mut shown = Samples::with_capacity(sizes.relay_rounds);
+    let mut baseline = Samples::with_capacity(sizes.relay_rounds);
+    let mut b_syncs = 0;
+    let mut uploaded = 0;
+    for (i, text) in texts.iter().enumerate() {
+        // Notifications left over from the previous round.
+        while conn_b.try_appended().is_some() {}
+        let start = Instant::now();
+        let id = a.send(&chat, text, None)?;
+        let (pushed, seen) = tokio::join!(a.sync_relay(&conn_a), until_shown(&b, &mut conn_b, &chat, &id, start));
+        let pushed: RelayReport = pushed?;
+        let (elapsed, syncs) = seen?;
+        let echo_time = echo_round_trip(&mut echo, &payload).await?;
+        if i >= sizes.relay_warmup {
+            shown.push(elapsed);
+            baseline.push(echo_time);
+            b_syncs += syncs;
+            uploaded += pushed.uploaded;
+        }
+    }
+    let rounds = shown.len();
+    let b_count = b.store().messages(&chat, None, total + 1)?.len();
+    ensure!(b_count == total, "B holds {b_count} of the {total} messages A sent");
+    drop((conn_a, conn_b));
+    drop(server);
+
+    let note = format!(
+        "{rounds} rounds after {} warm-up: A's Profile::send of a ~{TEXT_BYTES}-byte text into a group with B, then, \
+         concurrently, A's sync_relay on its open connection (envelopes uploaded per round: {}) and B waiting for \
+         the server's Appended notification (subscribe_relay, {followed} logs) and running sync_relay on its own \
+         open connection until Profile::messages shows the message (B's syncs per round: {}); t0 before the send, \
+         t1 when B shows it. A and B: file-backed profiles that became contacts through an invite link; a real \
+         kith-server process on 127.0.0.1 (own data dir). Baseline: round trip of a {ECHO_BYTES}-byte binary \
+         message through an in-process tokio-tungstenite echo server on 127.0.0.1, one after each round",
+        sizes.relay_warmup,
+        number(uploaded as f64 / rounds.max(1) as f64),
+        number(b_syncs as f64 / rounds.max(1) as f64),
+    );
+    Ok(vec![
+        Metric::new(
+            "relay_send_shown_p50_ms",
+            "ms",
+            shown.percentile(50.0),
+            Some(baseline.percentile(50.0)),
+            Some(Budget::Below(Subject::Value, SHOWN_P50_BUDGET_MS)),
+        )
+        .note(note),
+        Metric::new(
+            "relay_send_shown_p99_ms",
+            "ms",
+            shown.percentile(99.0),
+            Some(baseline.percentile(99.0)),
+            Some(Budget::Below(Subject::Value, SHOWN_P99_BUDGET_MS)),
+        ),
+    ])
+}
+
+/// Automerge change bytes (as the relay uploads them) of one document, and how many changes.
+fn change_bytes(profile: &Profile, doc: DocId) -> Result<(usize, usize)> {
+    let (changes, _heads) = profile.changes_since(doc, &[])?;
+    let count = changes.len();
+    let bytes = changes.into_iter().map(|mut change| change.bytes().len()).sum();
+    Ok((bytes, count))
+}
+
+/// Messages `profile` holds in `chat`, up to `limit`.
+fn held(profile: &Profile, chat: &ChatId, limit: usize) -> Result<usize> {
+    Ok(profile.store().messages(chat, None, limit)?.len())
+}
+
+/// `relay_converge_10k_s`, `relay_converge_bytes`.
+async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
+    let mut rng = rng(8);
+    let n = sizes.relay_converge_per_side;
+    let server = ServerProcess::start(server_bin)?;
+    let url = server.url.clone();
+    progress.say(
+        "relay converge",
+        &format!("kith-server at {url}; A and B become contacts and share a group"),
+    );
+    let dir = tempfile::tempdir()?;
+    let (a, b) = two_profiles(dir.path(), &mut rng)?;
+    let chat = befriend_and_share(&a, &b, &url).await?;
+    let (setup_entries, setup_bytes) = server.stored()?;
+
+    let a_texts = fixtures::texts(vocab, n, TEXT_BYTES, &mut rng);
+    let b_texts = fixtures::texts(vocab, n, TEXT_BYTES, &mut rng);
+    progress.say(
+        "relay converge",
+        &format!("A and B each write {n} messages offline (untimed)"),
+    );
+    fixtures::fill_segment(&a, &chat, &a_texts)?;
+    fixtures::fill_segment(&b, &chat, &b_texts)?;
+    let segment = DocId::Segment(chat, Month::from_millis(kith_client::system_now_ms()));
+    let (a_bytes, a_changes) = change_bytes(&a, segment)?;
+    let (b_bytes, b_changes) = change_bytes(&b, segment)?;
+    let raw_change_bytes = a_bytes + b_bytes;
+
+    progress.say(
+        "relay converge",
+        "sync_relay_once A, B, A, ... until both hold everything",
+    );
+    let want = 2 * n;
+    let mut elapsed = Duration::ZERO;
+    let mut report = RelayReport::default();
+    let mut syncs = 0;
+    let mut order = Vec::new();
+    let peak_before = crate::machine::peak_rss_mib();
+    loop {
+        let (name, profile) = if syncs % 2 == 0 { ("A", &a) } else { ("B", &b) };
+        let start = Instant::now();
+        let pass = profile.sync_relay_once(&url).await?;
+        elapsed += start.elapsed();
+        syncs += 1;
+        order.push(name);
+        report.uploaded += pass.uploaded;
+        report.applied += pass.applied;
+        report.passes += pass.passes;
+        report.refused += pass.refused;
+        // Counting is not timed.
+        let (in_a, in_b) = (held(&a, &chat, want + 1)?, held(&b, &chat, want + 1)?);
+        if in_a == want && in_b == want {
+            break;
+        }
+        ensure!(
+            syncs < MAX_CONVERGE_SYNCS,
+            "A holds {in_a} and B {in_b} of {want} messages after {syncs} syncs through the server"
+        );
+    }
+    ensure!(report.refused == 0, "{} envelopes were refused", report.refused);
+    let memory = match (peak_before, crate::machine::peak_rss_mib()) {
+        (Some(before), Some(after)) => {
+            format!("; process peak RSS {before:.0} -> {after:.0} MiB across the syncs (both profiles are in it)")
+        }
+        _ => String::new(),
+    };
+    let (entries, server_bytes) = server.stored()?;
+    drop(server);
+
+    progress.say(
+        "relay converge",
+        "raw baseline: plain automerge documents, automerge sync in memory",
+    );
+    let mut raw_a = raw_doc(&a_texts, &mut rng)?;
+    let mut raw_b = raw_doc(&b_texts, &mut rng)?;
+    let raw = raw_sync(&mut raw_a, &mut raw_b)?;
+
+    Ok(vec![
+        Metric::new(
+            "relay_converge_10k_s",
+            "s",
+            elapsed.as_secs_f64(),
+            Some(raw.elapsed.as_secs_f64()),
+            Some(Budget::Below(Subject::Value, CONVERGE_BUDGET_S)),
+        )
+        .note(format!(
+            "{n}+{n} diverged messages (each side: {}) in a group of A and B, file-backed profiles that became \
+             contacts through an invite link and synced the group once before writing; timed: {syncs} \
+             Profile::sync_relay_once ({}; each connects, authenticates, uploads and pulls until a pass finds \
+             nothing: {} passes in all, {} envelopes uploaded, {} changes applied) against a real kith-server \
+             process on 127.0.0.1, until both hold {want} messages (counting them between syncs is not timed); \
+             baseline: two plain automerge docs with the same messages synced in memory ({} messages, {} bytes)\
+             {memory}",
+            fixtures::fill_note(n),
+            order.join(", "),
+            report.passes,
+            report.uploaded,
+            report.applied,
+            raw.messages,
+            raw.bytes,
+        )),
+        Metric::new(
+            "relay_converge_bytes",
+            "B",
+            server_bytes as f64,
+            Some(raw_change_bytes as f64),
+            None,
+        )
+        .note(format!(
+            "SUM(LENGTH(ciphertext)) of the server's entries after converging ({entries} envelopes; {setup_entries} \
+             envelopes and {setup_bytes} B of them from the contact and group setup before the messages); \
+             baseline: Automerge change bytes (Change::bytes, as uploaded) of A's and B's segment documents \
+             before syncing ({a_changes} + {b_changes} changes)"
+        )),
+    ])
+}
