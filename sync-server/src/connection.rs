@@ -1,16 +1,18 @@
 //! One WebSocket connection: challenge, authentication, then requests.
 
 use crate::app::AppState;
-use crate::notify::Appended;
+use crate::notify::{Appended, BusEvent, Signal};
 use crate::store::StoreError;
 use axum::extract::ws::{Message, WebSocket};
 use ed25519_dalek::{Signature, VerifyingKey};
 use kith_proto::{
     AUTH_MAX_SKEW_MS, Capability, ClientFrame, DeviceId, Envelope, ErrorCode, LogId, MAX_ENVELOPE_BYTES,
-    MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, PROTOCOL_VERSION, ServerFrame, WireError, auth_message,
+    MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, MAX_SIGNAL_BYTES, PROTOCOL_VERSION, ServerFrame, WireError,
+    auth_message,
 };
 use rand::RngCore;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -216,7 +218,10 @@ async fn authenticate(conn: &mut Conn, nonce: &[u8; 32]) -> Result<Option<Device
                     }
                 };
             }
-            ClientFrame::Push { .. } | ClientFrame::Pull { .. } | ClientFrame::Subscribe { .. } => {
+            ClientFrame::Push { .. }
+            | ClientFrame::Pull { .. }
+            | ClientFrame::Subscribe { .. }
+            | ClientFrame::Signal { .. } => {
                 conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
                     .await?;
             }
@@ -283,28 +288,25 @@ async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
     let mut pokes = conn.state.notifier.subscribe();
     let shutdown = conn.state.shutdown.clone();
     let mut subscriptions: HashMap<LogId, ([u8; 32], bool)> = HashMap::new();
+    let connection = rand::rngs::OsRng.next_u64();
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(()),
             frame = next_frame(conn, Some(&device)) => {
                 let Some(frame) = frame? else { return Err(Closed) };
-                handle(conn, frame, &mut subscriptions).await?;
+                handle(conn, frame, &mut subscriptions, connection).await?;
             }
             poke = pokes.recv() => match poke {
-                Ok(Appended { log, seq }) => {
-                    let Some(&(hash, verified)) = subscriptions.get(&log) else { continue };
-                    if !verified {
-                        // Subscribed before the log existed: the first push
-                        // set its capability; check ours against it once.
-                        let store = conn.state.store.clone();
-                        if blocking(move || store.last_seq(&log, &hash)).await.is_err() {
-                            subscriptions.remove(&log);
-                            continue;
-                        }
-                        subscriptions.insert(log, (hash, true));
+                Ok(BusEvent::Appended(Appended { log, seq })) => {
+                    if verified_subscription(conn, &mut subscriptions, log).await {
+                        conn.send(&ServerFrame::Appended { log, seq }).await?;
                     }
-                    conn.send(&ServerFrame::Appended { log, seq }).await?;
+                }
+                Ok(BusEvent::Signal(Signal { log, payload, from_connection })) => {
+                    if from_connection != connection && verified_subscription(conn, &mut subscriptions, log).await {
+                        conn.send(&ServerFrame::Signal { log, payload: payload.to_vec() }).await?;
+                    }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "subscriber lagged; re-announcing subscribed logs");
@@ -320,6 +322,29 @@ async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
             },
         }
     }
+}
+
+/// Whether this connection subscribed to `log` with the right capability.
+/// A subscription made before the log existed is checked once against the
+/// capability the first push set, and dropped on a mismatch.
+async fn verified_subscription(
+    conn: &mut Conn,
+    subscriptions: &mut HashMap<LogId, ([u8; 32], bool)>,
+    log: LogId,
+) -> bool {
+    let Some(&(hash, verified)) = subscriptions.get(&log) else {
+        return false;
+    };
+    if verified {
+        return true;
+    }
+    let store = conn.state.store.clone();
+    if blocking(move || store.last_seq(&log, &hash)).await.is_err() {
+        subscriptions.remove(&log);
+        return false;
+    }
+    subscriptions.insert(log, (hash, true));
+    true
 }
 
 fn check_push(envelopes: &[Envelope]) -> Result<(), String> {
@@ -342,6 +367,7 @@ async fn handle(
     conn: &mut Conn,
     frame: ClientFrame,
     subscriptions: &mut HashMap<LogId, ([u8; 32], bool)>,
+    connection: u64,
 ) -> Result<(), Closed> {
     match frame {
         ClientFrame::Ping { id } => conn.send(&ServerFrame::Pong { id }).await,
@@ -370,10 +396,10 @@ async fn handle(
             match blocking(move || store.append(&log, &hash, &envelopes, quota, now)).await {
                 Ok(outcome) => {
                     if outcome.appended {
-                        conn.state.notifier.publish(Appended {
+                        conn.state.notifier.publish(BusEvent::Appended(Appended {
                             log,
                             seq: outcome.last_seq,
-                        });
+                        }));
                     }
                     conn.send(&ServerFrame::Pushed {
                         log,
@@ -416,6 +442,35 @@ async fn handle(
                         more: outcome.more,
                     })
                     .await
+                }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::Signal {
+            log,
+            capability,
+            payload,
+        } => {
+            if payload.len() > MAX_SIGNAL_BYTES {
+                return conn
+                    .error(
+                        ErrorCode::TooLarge,
+                        format!("signal of {} bytes exceeds {MAX_SIGNAL_BYTES} bytes", payload.len()),
+                        false,
+                    )
+                    .await;
+            }
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            match blocking(move || store.last_seq(&log, &hash)).await {
+                Ok(_) => {
+                    // Fanned out in memory only: signals never reach the disk.
+                    conn.state.notifier.publish(BusEvent::Signal(Signal {
+                        log,
+                        payload: Arc::new(payload),
+                        from_connection: connection,
+                    }));
+                    conn.send(&ServerFrame::SignalSent { log }).await
                 }
                 Err((code, message, retryable)) => conn.error(code, message, retryable).await,
             }

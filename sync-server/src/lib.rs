@@ -19,7 +19,7 @@ mod sqlite;
 mod store;
 
 pub use app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings, WS_READ_LIMIT, app};
-pub use notify::{Appended, BroadcastNotifier, Notifier};
+pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use rate::{RateConfig, RateLimiter};
 pub use server::{ServerError, serve, shutdown_signal};
 pub use sqlite::SqliteStore;

@@ -1,7 +1,9 @@
-//! Pokes to subscribers when a log grows. The database is the source of truth;
-//! a notifier only says "pull now", so a lost poke costs latency, not data.
+//! Fan-out to connections: pokes when a log grows, and ephemeral signals.
+//! The database is the source of truth; a poke only says "pull now", so a lost
+//! poke costs latency, not data. Signals (typing, presence) are never stored.
 
 use kith_proto::LogId;
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// One poke: `log` now ends at `seq`.
@@ -13,22 +15,42 @@ pub struct Appended {
     pub seq: u64,
 }
 
-/// Fans out [`Appended`] pokes to every connection (in-process now; NATS or
+/// An ephemeral signal for a log's subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The log.
+    pub log: LogId,
+    /// Opaque sealed payload.
+    pub payload: Arc<Vec<u8>>,
+    /// The sending connection, which does not get its own signal back.
+    pub from_connection: u64,
+}
+
+/// What travels on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A log grew.
+    Appended(Appended),
+    /// An ephemeral signal.
+    Signal(Signal),
+}
+
+/// Fans out [`BusEvent`]s to every connection (in-process now; NATS or
 /// Redis for several server instances later).
 pub trait Notifier: Send + Sync + 'static {
-    /// Announces that `log` grew to `seq`.
-    fn publish(&self, event: Appended);
-    /// A receiver of every later announcement.
-    fn subscribe(&self) -> broadcast::Receiver<Appended>;
+    /// Announces an event.
+    fn publish(&self, event: BusEvent);
+    /// A receiver of every later event.
+    fn subscribe(&self) -> broadcast::Receiver<BusEvent>;
 }
 
 /// An in-process [`Notifier`] over a tokio broadcast channel.
 pub struct BroadcastNotifier {
-    sender: broadcast::Sender<Appended>,
+    sender: broadcast::Sender<BusEvent>,
 }
 
 impl BroadcastNotifier {
-    /// A notifier whose slow receivers lag (and miss pokes) after `capacity` events.
+    /// A notifier whose slow receivers lag (and miss events) after `capacity` events.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Self { sender }
@@ -42,12 +64,12 @@ impl Default for BroadcastNotifier {
 }
 
 impl Notifier for BroadcastNotifier {
-    fn publish(&self, event: Appended) {
+    fn publish(&self, event: BusEvent) {
         // No receivers is fine: nobody is subscribed.
         let _ = self.sender.send(event);
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Appended> {
+    fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.sender.subscribe()
     }
 }

@@ -522,3 +522,62 @@ async fn sigterm_shuts_down_gracefully() {
     .unwrap();
     assert!(exit.0.success(), "exit status {:?}", exit.0);
 }
+
+#[tokio::test]
+async fn signals_reach_other_subscribers_only_and_are_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let (mut alice, mut bob, mut mallory) = (
+        Client::authed(&server.addr, &key(1)).await,
+        Client::authed(&server.addr, &key(2)).await,
+        Client::authed(&server.addr, &key(3)).await,
+    );
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"stored")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    for client in [&mut alice, &mut bob] {
+        client
+            .send(&ClientFrame::Subscribe {
+                log: LOG,
+                capability: CAP,
+            })
+            .await;
+        assert!(matches!(client.recv().await, ServerFrame::Subscribed { .. }));
+    }
+    let signal = |capability, payload: &[u8]| ClientFrame::Signal {
+        log: LOG,
+        capability,
+        payload: payload.to_vec(),
+    };
+    alice.send(&signal(CAP, b"typing")).await;
+    assert_eq!(alice.recv().await, ServerFrame::SignalSent { log: LOG });
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::Signal {
+            log: LOG,
+            payload: b"typing".to_vec()
+        }
+    );
+    // Not echoed to the sender, not delivered to a non-subscriber.
+    alice.ping(1).await;
+    mallory.ping(2).await;
+    // A wrong capability and an oversize payload are refused.
+    mallory.send(&signal(Capability([0x99; 32]), b"spoof")).await;
+    assert_eq!(error_code(&mallory.recv().await), Some(ErrorCode::Forbidden));
+    alice
+        .send(&signal(CAP, &vec![0; kith_proto::MAX_SIGNAL_BYTES + 1]))
+        .await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::TooLarge));
+    bob.ping(3).await;
+    // The log still holds only the one stored envelope.
+    assert_eq!(alice.pull_all().await.len(), 1);
+    drop(server);
+    for (path, bytes) in read_all_files(dir.path()) {
+        assert!(
+            !bytes.windows(6).any(|w| w == b"typing"),
+            "{} holds a signal",
+            path.display()
+        );
+    }
+}

@@ -142,6 +142,14 @@ enum Command {
         #[arg(long)]
         timeout_secs: Option<u64>,
     },
+    /// Tell the other members of a chat that you are typing (through the server; never stored).
+    Typing {
+        /// The chat.
+        chat: String,
+        /// The sync server.
+        #[arg(long)]
+        server: String,
+    },
     /// Print an event whenever this profile changes, whichever process wrote.
     Watch {
         /// Stop after this many change events.
@@ -466,6 +474,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile.revoke_device(&device)?;
             wrote = true;
             ok(json_mode, "revoked")?;
+        }
+        Command::Typing { chat, server } => {
+            let chat = chat_id(&chat)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let connection = kith_net::RelayConnection::connect(
+                    &server,
+                    profile.identity().device_keys(),
+                    kith_client::system_now_ms(),
+                )
+                .await?;
+                profile.send_typing(&connection, &chat).await
+            })?;
+            ok(json_mode, "typing")?;
         }
         Command::Contacts => {
             let contacts = profile.contacts()?;

@@ -7,7 +7,7 @@
 
 use crate::output;
 use kith_client::{ChatId, MessageId, Profile, RelayReport};
-use kith_net::{Backoff, RelayConnection};
+use kith_net::{Backoff, Notification, RelayConnection};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const LOCAL_POLL: Duration = Duration::from_millis(200);
 /// How many recent messages per chat are compared to find new ones.
 const RECENT: usize = 50;
+/// How often `--watch` tells contacts this device is online.
+const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 
 /// Runs the command.
 pub fn run(
@@ -167,7 +169,12 @@ async fn serve(
     let mut subscribed = BTreeSet::new();
     let mut marker = None;
     let mut dirty = true;
+    let mut presence_due = Instant::now();
     loop {
+        if Instant::now() >= presence_due {
+            profile.send_presence(&connection).await?;
+            presence_due = Instant::now() + PRESENCE_EVERY;
+        }
         if dirty {
             let report = profile.sync_relay(&connection).await?;
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
@@ -189,13 +196,21 @@ async fn serve(
             return Ok(());
         }
         tokio::select! {
-            poke = connection.next_appended() => {
-                if poke.is_none() {
-                    anyhow::bail!("the server closed the connection");
+            notification = connection.next_notification() => match notification {
+                None => anyhow::bail!("the server closed the connection"),
+                Some(Notification::Appended { .. }) => {
+                    while connection.try_appended().is_some() {}
+                    dirty = true;
                 }
-                while connection.try_appended().is_some() {}
-                dirty = true;
-            }
+                Some(Notification::Signal { log, payload }) => {
+                if let Some(ephemeral) = profile.open_signal(&log, &payload)? {
+                    event(json_mode, serde_json::to_value(&ephemeral)?, || match &ephemeral {
+                        kith_client::Ephemeral::Typing { chat_id, account, .. } => format!("[{chat_id}] {account} is typing"),
+                        kith_client::Ephemeral::Presence { account, .. } => format!("{account} is online"),
+                    })?;
+                }
+                }
+            },
             () = tokio::time::sleep(LOCAL_POLL) => {
                 let now = profile.store().change_marker()?;
                 if Some(now) != marker {

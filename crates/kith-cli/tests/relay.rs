@@ -21,7 +21,11 @@ fn shared_view(profile: &Path, chat: &str) -> Vec<Value> {
         .iter()
         .map(|m| {
             let mut m = m.clone();
-            m.as_object_mut().expect("object").remove("author_name");
+            let fields = m.as_object_mut().expect("object");
+            // Local knowledge: names of non-contacts, and the status of one's own messages.
+            for local in ["author_name", "status", "receipts"] {
+                fields.remove(local);
+            }
             m
         })
         .collect()
@@ -438,4 +442,127 @@ fn two_devices_of_one_person_and_two_friends_converge_in_any_sync_order() {
         "a setting made on the desktop reached the laptop"
     );
     assert_eq!(chat_row(&desktop, &group)["pinned"], true);
+}
+
+fn status_of(profile: &Path, chat: &str, id: &str) -> Value {
+    kith_json(profile, &["messages", chat])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no message {id}"))
+}
+
+#[test]
+fn own_messages_go_from_sent_to_uploaded_to_delivered_to_read() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let bob_id = account_of(&bob);
+
+    let id = send(&alice, &chat, "did the parcel arrive?");
+    assert_eq!(status_of(&alice, &chat, &id)["status"], "sent");
+    sync(&alice, &server);
+    assert_eq!(status_of(&alice, &chat, &id)["status"], "uploaded");
+    sync(&bob, &server);
+    let seen_by_bob = status_of(&bob, &chat, &id);
+    assert_eq!(
+        seen_by_bob["status"],
+        Value::Null,
+        "no status on other people's messages"
+    );
+    sync(&alice, &server);
+    let delivered = status_of(&alice, &chat, &id);
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(
+        delivered["receipts"],
+        serde_json::json!([{"account": bob_id, "delivered": true, "read": false}])
+    );
+    kith(&bob, &["read", &chat]);
+    sync(&bob, &server);
+    sync(&alice, &server);
+    let read = status_of(&alice, &chat, &id);
+    assert_eq!(read["status"], "read");
+    assert_eq!(read["receipts"][0]["read"], true);
+}
+
+#[test]
+fn typing_and_presence_reach_a_watching_member_as_events() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let alice_id = account_of(&alice);
+    let watcher = kith_cmd(
+        &bob,
+        &[
+            "--json",
+            "sync",
+            "--server",
+            &server.url,
+            "--watch",
+            "--timeout-secs",
+            "20",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    // Alice types (a one-shot command), then goes online with a watcher of her own.
+    kith(&alice, &["typing", &chat, "--server", &server.url]);
+    let line = wait_for_line(watcher, |line| line.contains("\"typing\""));
+    let typing: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(typing["chat_id"], chat.as_str());
+    assert_eq!(typing["account"], alice_id.as_str());
+
+    let watcher = kith_cmd(
+        &bob,
+        &[
+            "--json",
+            "sync",
+            "--server",
+            &server.url,
+            "--watch",
+            "--timeout-secs",
+            "20",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let alice_online = kith_cmd(
+        &alice,
+        &[
+            "--json",
+            "sync",
+            "--server",
+            &server.url,
+            "--watch",
+            "--timeout-secs",
+            "5",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let line = wait_for_line(watcher, |line| line.contains("\"presence\""));
+    let presence: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(presence["account"], alice_id.as_str());
+    assert!(presence["until_ms"].as_u64().unwrap() > 0);
+    let mut alice_online = alice_online;
+    let _ = alice_online.kill();
+    let _ = alice_online.wait();
 }

@@ -7,21 +7,25 @@
 //! change bytes and read-model rows in one transaction.
 
 mod contacts;
+mod ephemeral;
 mod error;
 mod export;
 mod pairing;
 mod profile;
+mod receipts;
 mod relay;
 mod secrets;
 pub mod sim;
 
 pub use contacts::{ContactView, DeviceView, Invite};
+pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, TYPING_TTL_MS};
 pub use error::ClientError;
 pub use export::export_profile;
 pub use pairing::PairingCode;
 pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
 };
+pub use receipts::{MessageStatus, Receipt};
 pub use relay::RelayReport;
 pub use secrets::SecretStorage;
 

@@ -66,6 +66,11 @@ pub struct MessageView {
     pub deleted: bool,
     /// Reactions: emoji -> accounts.
     pub reactions: BTreeMap<String, Vec<AccountId>>,
+    /// For your own messages: sent, uploaded, delivered or read.
+    pub status: Option<crate::receipts::MessageStatus>,
+    /// For your own messages: each recipient's receipt.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receipts: Vec<crate::receipts::Receipt>,
 }
 
 /// The preview of a chat's newest message in the chat list.
@@ -174,6 +179,18 @@ impl WriteCtx<'_> {
             self.touched.push((id, heads));
         }
         Ok(&mut cached.doc)
+    }
+}
+
+impl Profile {
+    /// The newest timestamp this profile's clock has issued or observed.
+    pub(crate) fn stored_hlc(&self) -> Result<Hlc, ClientError> {
+        Ok(self
+            .store
+            .meta(HLC_META)?
+            .and_then(|b| b.try_into().ok())
+            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
+            .unwrap_or(Hlc::ZERO))
     }
 }
 
@@ -436,6 +453,11 @@ impl Profile {
             .ok_or_else(|| ClientError::NoSuchChat(chat.to_string()))
     }
 
+    /// Fails unless this account is a member of `chat`.
+    pub(crate) fn require_member_of(&self, chat: &ChatId) -> Result<(), ClientError> {
+        self.require_member(chat)
+    }
+
     fn require_member(&self, chat: &ChatId) -> Result<(), ClientError> {
         let row = self.require_chat(chat)?;
         if row.members.contains_key(&self.identity.account_id()) {
@@ -614,7 +636,14 @@ impl Profile {
         &self,
         row: MessageRow,
         names: &mut HashMap<AccountId, Option<String>>,
+        receipts: &crate::receipts::ChatReceipts,
     ) -> Result<MessageView, ClientError> {
+        let (status, receipts) = if row.author == self.identity.account_id() {
+            let (status, detail) = receipts.judge(row.ts);
+            (Some(status), detail)
+        } else {
+            (None, Vec::new())
+        };
         let author_name = match names.get(&row.author) {
             Some(name) => name.clone(),
             None => {
@@ -638,6 +667,8 @@ impl Profile {
                 .into_iter()
                 .map(|(emoji, who)| (emoji, who.into_iter().collect()))
                 .collect(),
+            status,
+            receipts,
         })
     }
 
@@ -652,7 +683,10 @@ impl Profile {
         let mut names = HashMap::new();
         let mut rows = self.store.messages(chat, before, limit)?;
         rows.reverse();
-        rows.into_iter().map(|row| self.view(row, &mut names)).collect()
+        let receipts = self.chat_receipts(chat)?;
+        rows.into_iter()
+            .map(|row| self.view(row, &mut names, &receipts))
+            .collect()
     }
 
     /// The chat list.

@@ -106,6 +106,21 @@ impl StreamKey {
         }
     }
 
+    /// Whether this stream is `followed`.
+    pub(crate) fn followed_is(&self, followed: Followed) -> bool {
+        self.followed == followed
+    }
+
+    /// What this stream is.
+    pub(crate) fn followed(&self) -> Followed {
+        self.followed
+    }
+
+    /// The key epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
     /// The server log of this stream and epoch.
     pub(crate) fn log(&self) -> LogId {
         self.key.log_id(&self.stream)
@@ -273,6 +288,10 @@ impl Profile {
             if pulled.applied + pulled.contacts + pulled.keys + pulled.refused > 0 || !known {
                 active.insert(log);
             }
+            if let (Followed::Chat(chat), true) = (stream.followed, pulled.applied > 0) {
+                // Tell the senders their messages reached this account.
+                self.mark_delivered(&chat)?;
+            }
             report.add(pulled);
         }
         Ok((report, active))
@@ -292,6 +311,10 @@ impl Profile {
                 newest.insert(chat, (epoch, key));
             }
         }
+        // Every own message committed before this point is uploaded once the
+        // documents below are (the clock only moves forward).
+        let through = self.stored_hlc()?;
+        let chats_uploaded: Vec<ChatId> = newest.keys().copied().collect();
         let doc_ids = self.store().doc_ids()?;
         for (chat, (epoch, key)) in newest {
             let stream = StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key);
@@ -302,6 +325,9 @@ impl Profile {
         let mut uploaded = 0;
         for (stream, doc) in plan {
             uploaded += self.upload_document(connection, &stream, doc).await?;
+        }
+        for chat in chats_uploaded {
+            self.note_uploaded_through(&chat, through)?;
         }
         Ok(uploaded)
     }

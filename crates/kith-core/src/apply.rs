@@ -272,6 +272,11 @@ pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModel
                             updates.push(ReadModelUpdate::ReadPosition { chat, account, ts });
                         }
                     }
+                    Some(SegmentKey::Delivered(account)) => {
+                        if let Some(ts) = segment::delivered_position(doc, &account) {
+                            updates.push(ReadModelUpdate::DeliveredPosition { chat, account, ts });
+                        }
+                    }
                     Some(other) => messages.extend(other.message()),
                     None => {}
                 }

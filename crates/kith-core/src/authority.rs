@@ -156,7 +156,9 @@ fn segment_verdict(
                     }
                     created.insert(start + index as u64);
                 }
-                Some(SegmentKey::Reaction { account: whose, .. }) | Some(SegmentKey::Read(whose)) => {
+                Some(SegmentKey::Reaction { account: whose, .. })
+                | Some(SegmentKey::Read(whose))
+                | Some(SegmentKey::Delivered(whose)) => {
                     if whose != *account {
                         return reject(format!("{account} wrote {key:?} for someone else"));
                     }

@@ -77,6 +77,15 @@ pub enum ReadModelUpdate {
         /// Everything up to and including this timestamp is read.
         ts: Hlc,
     },
+    /// An account's delivered position moved (monotone: the store keeps the max).
+    DeliveredPosition {
+        /// The conversation.
+        chat: ChatId,
+        /// Whose position.
+        account: AccountId,
+        /// The newest message timestamp its devices hold.
+        ts: Hlc,
+    },
     /// Insert or replace a conversation's head.
     Chat(ChatRow),
     /// This account's settings for a conversation.

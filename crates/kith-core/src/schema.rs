@@ -54,6 +54,8 @@ pub const MESSAGE_PREFIX: &str = "m/";
 pub const REACTION_PREFIX: &str = "r/";
 /// Segment doc: prefix of `read/ACCOUNT` = read position (packed HLC).
 pub const READ_PREFIX: &str = "read/";
+/// Segment doc: `dlv/ACCOUNT` -> the newest message timestamp the account's devices hold.
+pub const DELIVERED_PREFIX: &str = "dlv/";
 
 /// Message map: author account id.
 pub const MSG_AUTHOR: &str = "author";
@@ -198,6 +200,11 @@ pub fn read_key(account: &AccountId) -> String {
     format!("{READ_PREFIX}{account}")
 }
 
+/// `dlv/ACCOUNT`.
+pub fn delivered_key(account: &AccountId) -> String {
+    format!("{DELIVERED_PREFIX}{account}")
+}
+
 /// `chat/CHAT/FIELD`.
 pub fn chat_setting_key(chat: &ChatId, field: ChatSetting) -> String {
     format!("{CHAT_SETTING_PREFIX}{chat}/{}", field.as_str())
@@ -274,6 +281,8 @@ pub enum SegmentKey {
     },
     /// An account's read position.
     Read(AccountId),
+    /// An account's delivered position.
+    Delivered(AccountId),
 }
 
 impl SegmentKey {
@@ -287,6 +296,9 @@ impl SegmentKey {
         }
         if let Some(rest) = key.strip_prefix(READ_PREFIX) {
             return rest.parse().ok().map(SegmentKey::Read);
+        }
+        if let Some(rest) = key.strip_prefix(DELIVERED_PREFIX) {
+            return rest.parse().ok().map(SegmentKey::Delivered);
         }
         if let Some(rest) = key.strip_prefix(REACTION_PREFIX) {
             let mut parts = rest.splitn(3, '/');
@@ -309,7 +321,7 @@ impl SegmentKey {
     pub fn message(&self) -> Option<MessageId> {
         match self {
             SegmentKey::Message(id) | SegmentKey::Reaction { message: id, .. } => Some(*id),
-            SegmentKey::Schema | SegmentKey::Read(_) => None,
+            SegmentKey::Schema | SegmentKey::Read(_) | SegmentKey::Delivered(_) => None,
         }
     }
 }

@@ -6,4 +6,4 @@ pub mod backoff;
 pub mod relay;
 
 pub use backoff::Backoff;
-pub use relay::{NetError, RelayConnection, ws_url};
+pub use relay::{NetError, Notification, RelayConnection, ws_url};

@@ -77,6 +77,25 @@ pub fn ws_url(server: &str) -> Result<String, NetError> {
     }
 }
 
+/// Something the server sent without being asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// A subscribed log grew.
+    Appended {
+        /// The log.
+        log: LogId,
+        /// Its new last sequence number.
+        seq: u64,
+    },
+    /// An ephemeral signal on a subscribed log.
+    Signal {
+        /// The log.
+        log: LogId,
+        /// The opaque payload.
+        payload: Vec<u8>,
+    },
+}
+
 struct Request {
     frame: ClientFrame,
     answer: oneshot::Sender<Result<ServerFrame, NetError>>,
@@ -87,6 +106,7 @@ struct Request {
 pub struct RelayConnection {
     requests: mpsc::Sender<Request>,
     appended: mpsc::UnboundedReceiver<(LogId, u64)>,
+    signals: mpsc::Receiver<(LogId, Vec<u8>)>,
 }
 
 impl RelayConnection {
@@ -137,8 +157,14 @@ impl RelayConnection {
         }
         let (requests, request_rx) = mpsc::channel(64);
         let (appended_tx, appended) = mpsc::unbounded_channel();
-        tokio::spawn(drive(socket, request_rx, appended_tx));
-        Ok(RelayConnection { requests, appended })
+        // Signals are ephemeral: when nobody reads them, newer ones are dropped.
+        let (signals_tx, signals) = mpsc::channel(256);
+        tokio::spawn(drive(socket, request_rx, appended_tx, signals_tx));
+        Ok(RelayConnection {
+            requests,
+            appended,
+            signals,
+        })
     }
 
     /// Sends one request and waits for its answer. A `RateLimited` answer is
@@ -230,6 +256,34 @@ impl RelayConnection {
         }
     }
 
+    /// Sends an ephemeral signal to the log's other subscribers (never stored).
+    pub async fn signal(&self, log: LogId, capability: Capability, payload: Vec<u8>) -> Result<(), NetError> {
+        match self
+            .request(ClientFrame::Signal {
+                log,
+                capability,
+                payload,
+            })
+            .await?
+        {
+            ServerFrame::SignalSent { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The next ephemeral signal from another connection; `None` once closed.
+    pub async fn next_signal(&mut self) -> Option<(LogId, Vec<u8>)> {
+        self.signals.recv().await
+    }
+
+    /// The next poke or signal, whichever comes first; `None` once closed.
+    pub async fn next_notification(&mut self) -> Option<Notification> {
+        tokio::select! {
+            poke = self.appended.recv() => poke.map(|(log, seq)| Notification::Appended { log, seq }),
+            signal = self.signals.recv() => signal.map(|(log, payload)| Notification::Signal { log, payload }),
+        }
+    }
+
     /// Round trip to the server.
     pub async fn ping(&self, id: u64) -> Result<(), NetError> {
         match self.request(ClientFrame::Ping { id }).await? {
@@ -293,6 +347,7 @@ async fn drive(
     mut socket: Socket,
     mut requests: mpsc::Receiver<Request>,
     appended: mpsc::UnboundedSender<(LogId, u64)>,
+    signals: mpsc::Sender<(LogId, Vec<u8>)>,
 ) {
     let mut waiting: VecDeque<oneshot::Sender<Result<ServerFrame, NetError>>> = VecDeque::new();
     loop {
@@ -311,6 +366,9 @@ async fn drive(
                 match frame {
                     Ok(ServerFrame::Appended { log, seq }) => {
                         let _ = appended.send((log, seq));
+                    }
+                    Ok(ServerFrame::Signal { log, payload }) => {
+                        let _ = signals.try_send((log, payload));
                     }
                     Ok(frame) => match waiting.pop_front() {
                         Some(answer) => {

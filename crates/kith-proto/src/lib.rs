@@ -16,6 +16,6 @@ pub use envelope::{Capability, Envelope, EnvelopeId, LogId};
 pub use hlc::{Hlc, HlcClock};
 pub use ids::{AccountId, ChatId, DeviceId, DocId, IdError, MessageId, Month};
 pub use wire::{
-    ClientFrame, ErrorCode, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, PROTOCOL_VERSION,
-    ServerFrame, WireError,
+    ClientFrame, ErrorCode, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, MAX_SIGNAL_BYTES,
+    PROTOCOL_VERSION, ServerFrame, WireError,
 };

@@ -15,6 +15,8 @@ pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
 pub const MAX_ENVELOPES_PER_PUSH: usize = 1000;
 /// Most entries returned by one [`ClientFrame::Pull`]; larger limits are clamped.
 pub const MAX_PULL: u32 = 1000;
+/// Largest payload of one ephemeral [`ClientFrame::Signal`], in bytes.
+pub const MAX_SIGNAL_BYTES: usize = 4 * 1024;
 
 /// A frame sent by a client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -67,6 +69,17 @@ pub enum ClientFrame {
     Ping {
         /// Echoed back.
         id: u64,
+    },
+    /// An ephemeral signal (typing, presence) for the log's other
+    /// subscribers: forwarded to connected subscribers, never stored.
+    /// Answered with [`ServerFrame::SignalSent`].
+    Signal {
+        /// The log whose subscribers get it.
+        log: LogId,
+        /// The log's capability (the log must exist).
+        capability: Capability,
+        /// Opaque sealed bytes, at most [`MAX_SIGNAL_BYTES`].
+        payload: Vec<u8>,
     },
 }
 
@@ -130,6 +143,19 @@ pub enum ServerFrame {
     Pong {
         /// The ping's id.
         id: u64,
+    },
+    /// Answer to [`ClientFrame::Signal`]: handed to every connected
+    /// subscriber of the log (there may be none).
+    SignalSent {
+        /// The log.
+        log: LogId,
+    },
+    /// An ephemeral signal from another connection on a subscribed log.
+    Signal {
+        /// The log.
+        log: LogId,
+        /// The opaque payload.
+        payload: Vec<u8>,
     },
 }
 

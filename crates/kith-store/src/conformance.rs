@@ -621,6 +621,26 @@ pub fn unread_and_read_position(store: &dyn Store) {
         None,
         "read positions are per chat"
     );
+
+    // Delivered positions: separate from read positions, monotone too.
+    assert_eq!(store.delivered_position(&chat, &me).unwrap(), None);
+    for ts in [5_000, 3_000] {
+        apply(
+            store,
+            vec![ReadModelUpdate::DeliveredPosition {
+                chat,
+                account: me,
+                ts: at(ts),
+            }],
+        );
+    }
+    assert_eq!(
+        store.delivered_position(&chat, &me).unwrap(),
+        Some(at(5_000)),
+        "a delivered position never moves back"
+    );
+    assert_eq!(store.read_position(&chat, &me).unwrap(), Some(at(9_000)));
+    assert_eq!(store.delivered_position(&chat, &account(2)).unwrap(), None);
 }
 
 /// Settings default to all-off and are replaced by each update.

@@ -55,6 +55,7 @@ struct State {
     messages: BTreeMap<(ChatId, MessageId), MessageRow>,
     /// Read positions.
     read_positions: BTreeMap<(ChatId, AccountId), Hlc>,
+    delivered_positions: BTreeMap<(ChatId, AccountId), Hlc>,
     /// Display names.
     profiles: BTreeMap<AccountId, String>,
     /// Known devices.
@@ -132,6 +133,10 @@ impl State {
         self.read_positions.get(&(*chat, *account)).copied()
     }
 
+    fn delivered_position(&self, chat: &ChatId, account: &AccountId) -> Option<Hlc> {
+        self.delivered_positions.get(&(*chat, *account)).copied()
+    }
+
     fn commit_counter(&self) -> u64 {
         self.meta
             .get(COMMIT_COUNTER)
@@ -168,6 +173,13 @@ impl State {
             ReadModelUpdate::ReadPosition { chat, account, ts } => {
                 let ts = stored_hlc(*ts);
                 self.read_positions
+                    .entry((*chat, *account))
+                    .and_modify(|old| *old = (*old).max(ts))
+                    .or_insert(ts);
+            }
+            ReadModelUpdate::DeliveredPosition { chat, account, ts } => {
+                let ts = stored_hlc(*ts);
+                self.delivered_positions
                     .entry((*chat, *account))
                     .and_modify(|old| *old = (*old).max(ts))
                     .or_insert(ts);
@@ -371,6 +383,10 @@ impl Store for MemoryStore {
 
     fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
         Ok(self.state().read_position(chat, account))
+    }
+
+    fn delivered_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
+        Ok(self.state().delivered_position(chat, account))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

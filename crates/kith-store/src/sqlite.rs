@@ -279,6 +279,13 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
             )?
             .execute(params![chat.to_string(), account.to_string(), ts.to_i64()])?;
         }
+        ReadModelUpdate::DeliveredPosition { chat, account, ts } => {
+            conn.prepare_cached(
+                "INSERT INTO delivered_positions (chat_id, account_id, ts) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (chat_id, account_id) DO UPDATE SET ts = max(ts, excluded.ts)",
+            )?
+            .execute(params![chat.to_string(), account.to_string(), ts.to_i64()])?;
+        }
         ReadModelUpdate::Chat(row) => {
             conn.prepare_cached(
                 "INSERT INTO chats (chat_id, kind, name, description) VALUES (?1, ?2, ?3, ?4)
@@ -418,6 +425,14 @@ fn chat_settings(conn: &Connection, chat: &ChatId) -> Result<ChatSettingsRow, St
 fn read_position(conn: &Connection, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
     let ts: Option<i64> = conn
         .prepare_cached("SELECT ts FROM read_positions WHERE chat_id = ?1 AND account_id = ?2")?
+        .query_row([chat.to_string(), account.to_string()], |row| row.get(0))
+        .optional()?;
+    Ok(ts.map(Hlc::from_i64))
+}
+
+fn delivered_position(conn: &Connection, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
+    let ts: Option<i64> = conn
+        .prepare_cached("SELECT ts FROM delivered_positions WHERE chat_id = ?1 AND account_id = ?2")?
         .query_row([chat.to_string(), account.to_string()], |row| row.get(0))
         .optional()?;
     Ok(ts.map(Hlc::from_i64))
@@ -611,6 +626,10 @@ impl Store for SqliteStore {
 
     fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
         read_position(&self.conn(), chat, account)
+    }
+
+    fn delivered_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError> {
+        delivered_position(&self.conn(), chat, account)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -41,6 +41,8 @@ pub trait Store: Send + Sync {
     fn was_member(&self, chat: &ChatId, account: &AccountId) -> Result<bool, StoreError>;
     /// `account`'s read position in `chat`.
     fn read_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError>;
+    /// `account`'s delivered position in `chat`: the newest message its devices hold.
+    fn delivered_position(&self, chat: &ChatId, account: &AccountId) -> Result<Option<Hlc>, StoreError>;
     /// A metadata value.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every metadata entry whose key starts with `prefix`, in key order.

@@ -126,17 +126,35 @@ pub fn react(
 
 /// Moves `account`'s read position forward to `ts` (never back).
 pub fn mark_read(doc: &mut Doc, account: &AccountId, ts: Hlc) -> Result<bool, DocError> {
-    if read_position(doc, account).is_some_and(|current| current >= ts) {
+    move_position(doc, &schema::read_key(account), ts)
+}
+
+/// Moves `account`'s delivered position forward to `ts` (never back).
+pub fn mark_delivered(doc: &mut Doc, account: &AccountId, ts: Hlc) -> Result<bool, DocError> {
+    move_position(doc, &schema::delivered_key(account), ts)
+}
+
+fn move_position(doc: &mut Doc, key: &str, ts: Hlc) -> Result<bool, DocError> {
+    if position(doc, key).is_some_and(|current| current >= ts) {
         return Ok(false);
     }
     ensure_schema(doc)?;
-    doc.automerge_mut().put(ROOT, schema::read_key(account), ts.to_i64())?;
+    doc.automerge_mut().put(ROOT, key, ts.to_i64())?;
     Ok(true)
 }
 
 /// `account`'s read position in this segment (the largest of concurrent writes).
 pub fn read_position(doc: &Doc, account: &AccountId) -> Option<Hlc> {
-    let values = doc.automerge().get_all(ROOT, schema::read_key(account)).ok()?;
+    position(doc, &schema::read_key(account))
+}
+
+/// `account`'s delivered position in this segment.
+pub fn delivered_position(doc: &Doc, account: &AccountId) -> Option<Hlc> {
+    position(doc, &schema::delivered_key(account))
+}
+
+fn position(doc: &Doc, key: &str) -> Option<Hlc> {
+    let values = doc.automerge().get_all(ROOT, key).ok()?;
     values
         .into_iter()
         .filter_map(|(value, _)| match value {

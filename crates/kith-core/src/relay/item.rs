@@ -48,6 +48,18 @@ pub enum RelayItem {
         /// The sealed 32-byte account key seed.
         sealed: Lockbox,
     },
+    /// Ephemeral (never stored): the sender is typing in a conversation.
+    Typing {
+        /// The conversation.
+        chat: ChatId,
+        /// Until when to show it, ms since the Unix epoch.
+        until_ms: u64,
+    },
+    /// Ephemeral (never stored): the sender is online.
+    Presence {
+        /// Until when to consider them online, ms since the Unix epoch.
+        until_ms: u64,
+    },
 }
 
 /// What someone who holds an invite sends to its issuer.

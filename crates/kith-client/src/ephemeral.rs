@@ -1,0 +1,129 @@
+//! Typing and presence: sealed like everything else, sent as server signals
+//! that are fanned out to connected subscribers and never stored, and shown
+//! until they expire.
+
+use crate::error::ClientError;
+use crate::profile::{Profile, random_bytes, system_now_ms};
+use crate::relay::{Followed, StreamKey, open_item, seal_item};
+use kith_core::relay::RelayItem;
+use kith_net::RelayConnection;
+use kith_proto::{AccountId, ChatId, Envelope, LogId};
+use serde::Serialize;
+
+/// How long a typing signal is shown without a new one.
+pub const TYPING_TTL_MS: u64 = 6_000;
+/// How long a presence signal counts without a new one.
+pub const PRESENCE_TTL_MS: u64 = 60_000;
+
+/// A signal someone sent, as the CLI and UI show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum Ephemeral {
+    /// `account` is typing in `chat_id`.
+    Typing {
+        /// The conversation.
+        chat_id: ChatId,
+        /// Who.
+        account: AccountId,
+        /// Show until (ms since the Unix epoch).
+        until_ms: u64,
+    },
+    /// `account` is online.
+    Presence {
+        /// Who.
+        account: AccountId,
+        /// Online until (ms since the Unix epoch).
+        until_ms: u64,
+    },
+}
+
+fn encode(envelope: &Envelope) -> Vec<u8> {
+    postcard::to_stdvec(envelope).unwrap_or_default()
+}
+
+impl Profile {
+    /// Tells the other members of `chat` that this account is typing.
+    pub async fn send_typing(&self, connection: &RelayConnection, chat: &ChatId) -> Result<(), ClientError> {
+        self.require_member_of(chat)?;
+        let stream = self
+            .followed_streams()?
+            .into_iter()
+            .filter(|s| s.followed_is(Followed::Chat(*chat)))
+            .max_by_key(|s| s.epoch())
+            .ok_or_else(|| ClientError::NoSuchChat(format!("{chat} (no key for it yet: sync first)")))?;
+        let item = RelayItem::Typing {
+            chat: *chat,
+            until_ms: system_now_ms() + TYPING_TTL_MS,
+        };
+        self.signal(connection, &stream, &item).await
+    }
+
+    /// Tells every contact that this account is online.
+    pub async fn send_presence(&self, connection: &RelayConnection) -> Result<(), ClientError> {
+        let item = RelayItem::Presence {
+            until_ms: system_now_ms() + PRESENCE_TTL_MS,
+        };
+        for stream in self.followed_streams()? {
+            if matches!(stream.followed(), Followed::Contact(_)) {
+                // A channel nobody wrote to yet has no log on the server.
+                match self.signal(connection, &stream, &item).await {
+                    Ok(()) | Err(ClientError::Relay(kith_net::NetError::Server { .. })) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn signal(
+        &self,
+        connection: &RelayConnection,
+        stream: &StreamKey,
+        item: &RelayItem,
+    ) -> Result<(), ClientError> {
+        let envelope = seal_item(stream, &random_bytes::<16>()?, self.identity().device_keys(), item)?;
+        connection
+            .signal(stream.log(), stream.capability(), encode(&envelope))
+            .await?;
+        Ok(())
+    }
+
+    /// Opens a signal received on `log`: who is typing or online, if it is
+    /// genuine, from someone else, and for a stream this profile follows.
+    pub fn open_signal(&self, log: &LogId, payload: &[u8]) -> Result<Option<Ephemeral>, ClientError> {
+        let Ok(envelope) = postcard::from_bytes::<Envelope>(payload) else {
+            return Ok(None);
+        };
+        let Some(stream) = self.followed_streams()?.into_iter().find(|s| s.log() == *log) else {
+            return Ok(None);
+        };
+        let Ok((sender, item)) = open_item(&stream, &envelope) else {
+            return Ok(None);
+        };
+        let Some(account) = self.store().device_account(&sender)? else {
+            return Ok(None);
+        };
+        if account == self.identity().account_id() {
+            return Ok(None);
+        }
+        Ok(match (item, stream.followed()) {
+            (RelayItem::Typing { chat, until_ms }, Followed::Chat(stream_chat))
+                if chat == stream_chat
+                    && self
+                        .store()
+                        .chat(&chat)?
+                        .is_some_and(|c| c.members.contains_key(&account)) =>
+            {
+                Some(Ephemeral::Typing {
+                    chat_id: chat,
+                    account,
+                    until_ms,
+                })
+            }
+            (RelayItem::Presence { until_ms }, Followed::Contact(contact)) if contact == account => {
+                Some(Ephemeral::Presence { account, until_ms })
+            }
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,188 @@
+//! Message status for one's own messages: sent (durable here), uploaded (on
+//! the sync server), delivered (some recipient's devices hold it), read (a
+//! recipient read it), with the detail per recipient.
+//!
+//! "Delivered" comes from the recipients themselves: after a sync brings new
+//! messages, a device moves its account's `dlv/ACCOUNT` position in the
+//! segment forward, and that change travels back like any other.
+
+use crate::error::ClientError;
+use crate::profile::Profile;
+use kith_core::docs::segment;
+use kith_proto::{AccountId, ChatId, DocId, Hlc, Month};
+use serde::Serialize;
+
+/// Meta key prefix: `relay/uploaded-through/CHAT` -> the HLC up to which every
+/// own message of the chat is on the server.
+const UPLOADED_THROUGH_PREFIX: &str = "relay/uploaded-through/";
+
+/// Where one of your messages stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Durable on this device.
+    Sent,
+    /// Stored on the sync server.
+    Uploaded,
+    /// Some recipient's devices hold it.
+    Delivered,
+    /// Some recipient read it.
+    Read,
+}
+
+/// One recipient's receipt for one message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The recipient.
+    pub account: AccountId,
+    /// Their devices hold the message.
+    pub delivered: bool,
+    /// They read it.
+    pub read: bool,
+}
+
+/// What is known about the other members of a chat, to judge own messages.
+#[derive(Debug, Default)]
+pub(crate) struct ChatReceipts {
+    uploaded_through: Option<Hlc>,
+    /// (member, delivered position, read position).
+    others: Vec<(AccountId, Option<Hlc>, Option<Hlc>)>,
+}
+
+impl ChatReceipts {
+    /// The status of an own message sent at `ts`, and each recipient's receipt.
+    pub(crate) fn judge(&self, ts: Hlc) -> (MessageStatus, Vec<Receipt>) {
+        let receipts: Vec<Receipt> = self
+            .others
+            .iter()
+            .map(|(account, delivered, read)| {
+                let read = read.is_some_and(|r| r >= ts);
+                Receipt {
+                    account: *account,
+                    read,
+                    delivered: read || delivered.is_some_and(|d| d >= ts),
+                }
+            })
+            .collect();
+        let status = if receipts.iter().any(|r| r.read) {
+            MessageStatus::Read
+        } else if receipts.iter().any(|r| r.delivered) {
+            MessageStatus::Delivered
+        } else if self.uploaded_through.is_some_and(|u| u >= ts) {
+            MessageStatus::Uploaded
+        } else {
+            MessageStatus::Sent
+        };
+        (status, receipts)
+    }
+}
+
+impl Profile {
+    /// The receipts known for a chat.
+    pub(crate) fn chat_receipts(&self, chat: &ChatId) -> Result<ChatReceipts, ClientError> {
+        let me = self.identity().account_id();
+        let uploaded_through = self
+            .store()
+            .meta(&format!("{UPLOADED_THROUGH_PREFIX}{chat}"))?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)));
+        let mut others = Vec::new();
+        if let Some(row) = self.store().chat(chat)? {
+            for member in row.members.keys().filter(|m| **m != me) {
+                others.push((
+                    *member,
+                    self.store().delivered_position(chat, member)?,
+                    self.store().read_position(chat, member)?,
+                ));
+            }
+        }
+        Ok(ChatReceipts {
+            uploaded_through,
+            others,
+        })
+    }
+
+    /// Records that every own message of `chat` up to `through` is on the server.
+    pub(crate) fn note_uploaded_through(&self, chat: &ChatId, through: Hlc) -> Result<(), ClientError> {
+        let key = format!("{UPLOADED_THROUGH_PREFIX}{chat}");
+        let mut txn = self.store().begin_write()?;
+        let known = txn
+            .meta(&key)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)));
+        if known.is_none_or(|k| k < through) {
+            txn.set_meta(&key, &through.to_packed().to_be_bytes())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Moves this account's delivered position in `chat` up to the newest
+    /// message this device holds. Returns whether it moved.
+    pub(crate) fn mark_delivered(&self, chat: &ChatId) -> Result<bool, ClientError> {
+        let me = self.identity().account_id();
+        let Some(newest) = self.store().messages(chat, None, 1)?.into_iter().next() else {
+            return Ok(false);
+        };
+        if self
+            .store()
+            .delivered_position(chat, &me)?
+            .is_some_and(|d| d >= newest.ts)
+        {
+            return Ok(false);
+        }
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Segment(*chat, Month::of(newest.ts)))?;
+            Ok(segment::mark_delivered(doc, &me, newest.ts)?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Hlc {
+        Hlc::new(ms, 0)
+    }
+
+    #[test]
+    fn status_climbs_from_sent_to_read() {
+        let (bob, carol) = (AccountId::from_bytes([2; 32]), AccountId::from_bytes([3; 32]));
+        let mut receipts = ChatReceipts {
+            uploaded_through: None,
+            others: vec![(bob, None, None), (carol, None, None)],
+        };
+        assert_eq!(receipts.judge(at(10)).0, MessageStatus::Sent);
+        receipts.uploaded_through = Some(at(10));
+        assert_eq!(receipts.judge(at(10)).0, MessageStatus::Uploaded);
+        assert_eq!(
+            receipts.judge(at(11)).0,
+            MessageStatus::Sent,
+            "later messages are not uploaded yet"
+        );
+        receipts.others[1].1 = Some(at(12));
+        let (status, detail) = receipts.judge(at(10));
+        assert_eq!(status, MessageStatus::Delivered);
+        assert_eq!(
+            detail[0],
+            Receipt {
+                account: bob,
+                delivered: false,
+                read: false
+            }
+        );
+        assert_eq!(
+            detail[1],
+            Receipt {
+                account: carol,
+                delivered: true,
+                read: false
+            }
+        );
+        receipts.others[0].2 = Some(at(10));
+        let (status, detail) = receipts.judge(at(10));
+        assert_eq!(status, MessageStatus::Read);
+        assert!(detail[0].delivered, "read implies delivered");
+    }
+}
