@@ -151,6 +151,32 @@ fn newer_schema_is_refused_and_left_alone() {
     assert_eq!(version, 999);
 }
 
+#[test]
+fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        append(&store, &doc(1), b"written by version 1");
+    }
+    {
+        // What version 1 left behind: no delivered positions yet.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE delivered_positions; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let chunks = store.doc_chunks(&doc(1), 0).unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].bytes, b"written by version 1");
+    let chat = kith_proto::ChatId::from_bytes([1; 16]);
+    let account = kith_proto::AccountId::from_bytes([2; 32]);
+    assert_eq!(store.delivered_position(&chat, &account).unwrap(), None, "the new table exists");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, 2);
+}
+
 /// Where two byte strings first differ, for a short failure message.
 fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     a.iter()
