@@ -221,7 +221,8 @@ async fn authenticate(conn: &mut Conn, nonce: &[u8; 32]) -> Result<Option<Device
             ClientFrame::Push { .. }
             | ClientFrame::Pull { .. }
             | ClientFrame::Subscribe { .. }
-            | ClientFrame::Signal { .. } => {
+            | ClientFrame::Signal { .. }
+            | ClientFrame::Delete { .. } => {
                 conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
                     .await?;
             }
@@ -471,6 +472,18 @@ async fn handle(
                         from_connection: connection,
                     }));
                     conn.send(&ServerFrame::SignalSent { log }).await
+                }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::Delete { log, capability } => {
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            match blocking(move || store.delete_log(&log, &hash)).await {
+                Ok(()) => {
+                    tracing::info!("log deleted");
+                    subscriptions.remove(&log);
+                    conn.send(&ServerFrame::Deleted { log }).await
                 }
                 Err((code, message, retryable)) => conn.error(code, message, retryable).await,
             }

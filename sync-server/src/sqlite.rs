@@ -28,6 +28,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted logs (account deletion) are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrate(&mut conn)?;
         Ok(Self { conn: Mutex::new(conn) })
@@ -186,6 +188,19 @@ impl LogStore for SqliteStore {
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
         let conn = self.lock();
         check(&conn, log, capability_hash)
+    }
+
+    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        check(&tx, log, capability_hash)?;
+        tx.execute("DELETE FROM entries WHERE log_id = ?1", params![&log.0[..]])?;
+        tx.execute("DELETE FROM logs WHERE log_id = ?1", params![&log.0[..]])?;
+        tx.commit()?;
+        // Move the deletion out of the WAL too, so no copy of the entries
+        // stays in the write-ahead log file.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError> {

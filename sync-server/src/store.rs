@@ -88,6 +88,10 @@ pub trait LogStore: Send + Sync + 'static {
     /// Checks the capability and returns the log's last sequence number.
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError>;
 
+    /// Deletes a log and every entry in it (account deletion). The capability
+    /// must match; an unknown log is `NotFound`.
+    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError>;
+
     /// Records that `device` authenticated at `now_ms`.
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError>;
 }

@@ -551,16 +551,17 @@ async fn signals_reach_other_subscribers_only_and_are_never_stored() {
         payload: payload.to_vec(),
     };
     alice.send(&signal(CAP, b"typing")).await;
-    assert_eq!(alice.recv().await, ServerFrame::SignalSent { log: LOG });
+    assert_eq!(skip_pokes(&mut alice).await, ServerFrame::SignalSent { log: LOG });
     assert_eq!(
-        bob.recv().await,
+        skip_pokes(&mut bob).await,
         ServerFrame::Signal {
             log: LOG,
             payload: b"typing".to_vec()
         }
     );
     // Not echoed to the sender, not delivered to a non-subscriber.
-    alice.ping(1).await;
+    alice.send(&ClientFrame::Ping { id: 1 }).await;
+    assert_eq!(skip_pokes(&mut alice).await, ServerFrame::Pong { id: 1 });
     mallory.ping(2).await;
     // A wrong capability and an oversize payload are refused.
     mallory.send(&signal(Capability([0x99; 32]), b"spoof")).await;
@@ -568,8 +569,9 @@ async fn signals_reach_other_subscribers_only_and_are_never_stored() {
     alice
         .send(&signal(CAP, &vec![0; kith_proto::MAX_SIGNAL_BYTES + 1]))
         .await;
-    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::TooLarge));
-    bob.ping(3).await;
+    assert_eq!(error_code(&skip_pokes(&mut alice).await), Some(ErrorCode::TooLarge));
+    bob.send(&ClientFrame::Ping { id: 3 }).await;
+    assert_eq!(skip_pokes(&mut bob).await, ServerFrame::Pong { id: 3 });
     // The log still holds only the one stored envelope.
     assert_eq!(alice.pull_all().await.len(), 1);
     drop(server);
@@ -577,6 +579,54 @@ async fn signals_reach_other_subscribers_only_and_are_never_stored() {
         assert!(
             !bytes.windows(6).any(|w| w == b"typing"),
             "{} holds a signal",
+            path.display()
+        );
+    }
+}
+
+/// The next frame that is not an `Appended` poke (pokes for the setup push
+/// may arrive at any point after subscribing).
+async fn skip_pokes(client: &mut Client) -> ServerFrame {
+    loop {
+        match client.recv().await {
+            ServerFrame::Appended { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let secret_body = b"envelope-body-to-forget";
+    assert!(matches!(
+        alice.push(vec![envelope(1, secret_body), envelope(2, b"second")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let mut mallory = Client::authed(&server.addr, &key(3)).await;
+    mallory
+        .send(&ClientFrame::Delete {
+            log: LOG,
+            capability: Capability([0x99; 32]),
+        })
+        .await;
+    assert_eq!(error_code(&mallory.recv().await), Some(ErrorCode::Forbidden));
+    assert_eq!(alice.pull_all().await.len(), 2, "a wrong capability deletes nothing");
+    alice
+        .send(&ClientFrame::Delete {
+            log: LOG,
+            capability: CAP,
+        })
+        .await;
+    assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
+    assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+    drop(server);
+    for (path, bytes) in read_all_files(dir.path()) {
+        assert!(
+            !bytes.windows(secret_body.len()).any(|w| w == secret_body),
+            "{} still holds a deleted envelope",
             path.display()
         );
     }

@@ -142,6 +142,16 @@ enum Command {
         #[arg(long)]
         timeout_secs: Option<u64>,
     },
+    /// Delete this account: leave every chat, tell contacts, delete its data
+    /// on the server, and erase this profile and its keys from this device.
+    DeleteAccount {
+        /// The sync server.
+        #[arg(long)]
+        server: String,
+        /// Confirm (without it nothing is deleted).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Tell the other members of a chat that you are typing (through the server; never stored).
     Typing {
         /// The chat.
@@ -474,6 +484,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             profile.revoke_device(&device)?;
             wrote = true;
             ok(json_mode, "revoked")?;
+        }
+        Command::DeleteAccount { server, yes } => {
+            if !yes {
+                anyhow::bail!("this deletes the account everywhere and cannot be undone; repeat with --yes");
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime.block_on(profile.delete_account(&server))?;
+            if json_mode {
+                output::json(&report)?;
+            } else {
+                println!(
+                    "account deleted: left {} chats, told {} contacts, deleted {} logs on the server, erased {}",
+                    report.chats_left,
+                    report.contacts_told,
+                    report.logs_deleted,
+                    dir.display()
+                );
+            }
+            return Ok(());
         }
         Command::Typing { chat, server } => {
             let chat = chat_id(&chat)?;

@@ -281,61 +281,74 @@ fn watch_streams_a_message_from_another_profile_as_a_json_event() {
     let chat = group_with(&alice, &bob, &server);
     sync(&alice, &server);
     sync(&bob, &server);
-    let watcher = kith_cmd(
-        &bob,
-        &[
+    let mut watcher = Watcher::start(&bob, &server);
+    let id = send(&alice, &chat, "live over the relay");
+    sync(&alice, &server);
+    let output = watcher.wait_for(|line| line.contains(&id));
+    let event: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(event["event"], "message");
+    assert_eq!(event["message"]["text"], "live over the relay");
+}
+
+/// A running `kith --json sync --watch` whose output lines can be awaited.
+struct Watcher {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watcher {
+    /// Starts watching and waits until it is connected and subscribed.
+    fn start(profile: &Path, server: &ServerProcess) -> Watcher {
+        use std::io::{BufRead, BufReader};
+        let args = [
             "--json",
             "sync",
             "--server",
             &server.url,
             "--watch",
             "--timeout-secs",
-            "20",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    // Give the watcher time to connect and subscribe, then send and sync.
-    std::thread::sleep(Duration::from_millis(700));
-    let id = send(&alice, &chat, "live over the relay");
-    sync(&alice, &server);
-    let output = wait_for_line(watcher, |line| line.contains(&id));
-    let event: Value = serde_json::from_str(&output).unwrap();
-    assert_eq!(event["event"], "message");
-    assert_eq!(event["message"]["text"], "live over the relay");
+            "60",
+        ];
+        let mut child = kith_cmd(profile, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut watcher = Watcher { child, lines };
+        watcher.wait_for(|line| line.contains("\"idle\""));
+        watcher
+    }
+
+    /// The first line from now on that matches; panics after 20 s.
+    fn wait_for(&mut self, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no matching line; saw {seen:#?}");
+    }
 }
 
-/// Reads the child's stdout until a line matches; kills it afterwards.
-fn wait_for_line(mut child: std::process::Child, matches: impl Fn(&str) -> bool) -> String {
-    use std::io::{BufRead, BufReader};
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) if matches(&line) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return line;
-            }
-            Ok(line) => seen.push(line),
-            Err(_) => break,
-        }
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("no matching line; saw {seen:#?}");
 }
 
 /// Links a new device (an empty profile at `new_dir`) to `existing`'s account.
@@ -501,68 +514,51 @@ fn typing_and_presence_reach_a_watching_member_as_events() {
     sync(&alice, &server);
     sync(&bob, &server);
     let alice_id = account_of(&alice);
-    let watcher = kith_cmd(
-        &bob,
-        &[
-            "--json",
-            "sync",
-            "--server",
-            &server.url,
-            "--watch",
-            "--timeout-secs",
-            "20",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let mut watcher = Watcher::start(&bob, &server);
     // Alice types (a one-shot command), then goes online with a watcher of her own.
     kith(&alice, &["typing", &chat, "--server", &server.url]);
-    let line = wait_for_line(watcher, |line| line.contains("\"typing\""));
+    let line = watcher.wait_for(|line| line.contains("\"typing\""));
     let typing: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(typing["chat_id"], chat.as_str());
     assert_eq!(typing["account"], alice_id.as_str());
-
-    let watcher = kith_cmd(
-        &bob,
-        &[
-            "--json",
-            "sync",
-            "--server",
-            &server.url,
-            "--watch",
-            "--timeout-secs",
-            "20",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
-    let alice_online = kith_cmd(
-        &alice,
-        &[
-            "--json",
-            "sync",
-            "--server",
-            &server.url,
-            "--watch",
-            "--timeout-secs",
-            "5",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let line = wait_for_line(watcher, |line| line.contains("\"presence\""));
+    let _alice_online = Watcher::start(&alice, &server);
+    let line = watcher.wait_for(|line| line.contains("\"presence\""));
     let presence: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(presence["account"], alice_id.as_str());
     assert!(presence["until_ms"].as_u64().unwrap() > 0);
-    let mut alice_online = alice_online;
-    let _ = alice_online.kill();
-    let _ = alice_online.wait();
+}
+
+#[test]
+fn deleting_an_account_leaves_chats_tells_contacts_and_erases_the_profile() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    send(&alice, &chat, "a last word before leaving");
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let alice_id = account_of(&alice);
+
+    let refused = kith_fails(&alice, &["delete-account", "--server", &server.url]);
+    assert!(refused.contains("--yes"), "{refused}");
+    assert!(alice.join("identity.json").exists(), "nothing deleted without --yes");
+
+    let report = kith_json(&alice, &["delete-account", "--server", &server.url, "--yes"]);
+    assert_eq!(report["chats_left"], 1);
+    assert_eq!(report["contacts_told"], 1);
+    assert!(!alice.exists(), "the profile directory is gone");
+
+    sync(&bob, &server);
+    assert_eq!(contact_state(&bob, &alice_id).map(|c| c.0), Some("deleted".into()));
+    let row = chat_row(&bob, &chat);
+    assert!(
+        row["members"].get(alice_id.as_str()).is_none(),
+        "alice left the chat: {row}"
+    );
+    let messages = kith_json(&bob, &["messages", &chat]).to_string();
+    assert!(
+        messages.contains("a last word before leaving"),
+        "what was sent stays with bob"
+    );
 }

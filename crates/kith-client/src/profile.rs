@@ -183,6 +183,18 @@ impl WriteCtx<'_> {
 }
 
 impl Profile {
+    /// Erases this profile from this device: secret keys (keyring or file),
+    /// then the whole profile directory.
+    pub(crate) fn erase_local(self) -> Result<(), ClientError> {
+        let dir = self.dir.clone();
+        secrets::delete_secret(&dir, &self.identity.device_id().to_string(), self.secret_storage)?;
+        drop(self);
+        if dir.as_os_str().is_empty() {
+            return Ok(());
+        }
+        std::fs::remove_dir_all(&dir).map_err(ClientError::io(format!("removing {}", dir.display())))
+    }
+
     /// The newest timestamp this profile's clock has issued or observed.
     pub(crate) fn stored_hlc(&self) -> Result<Hlc, ClientError> {
         Ok(self

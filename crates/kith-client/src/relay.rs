@@ -77,6 +77,17 @@ impl RelayReport {
     }
 }
 
+/// What `delete-account` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeletionReport {
+    /// Chats left.
+    pub chats_left: usize,
+    /// Contacts told.
+    pub contacts_told: usize,
+    /// Logs deleted on the server.
+    pub logs_deleted: usize,
+}
+
 /// What a followed stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Followed {
@@ -646,6 +657,15 @@ impl Profile {
                         }
                     }
                 }
+                (RelayItem::Goodbye, Followed::Contact(account)) => {
+                    if let Some(mut record) = self.contact(&account)?
+                        && record.state != ContactState::Deleted
+                    {
+                        record.state = ContactState::Deleted;
+                        self.put_contact(&account, &record)?;
+                        report.contacts += 1;
+                    }
+                }
                 (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed) {
                     Ok(true) => report.contacts += 1,
                     Ok(false) => {}
@@ -711,6 +731,45 @@ impl Profile {
             self.learn_profile_name(account, &name)?;
         }
         Ok(changed)
+    }
+
+    /// Deletes this account: leaves every chat, says goodbye to every
+    /// contact, deletes the account's own logs on the server (the account
+    /// document with its contacts and keys, and the invite), then erases the
+    /// secret keys and the profile directory. Messages already sent stay with
+    /// the people they were sent to, as in any messenger.
+    pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
+        let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
+        // Bring everything in first, so no chat or contact is missed.
+        self.sync_relay(&connection).await?;
+        let me = self.identity().account_id();
+        let mut report = DeletionReport::default();
+        for chat in self.store().chat_list(&me)? {
+            if chat.chat.members.contains_key(&me) {
+                self.remove_member(&chat.chat.chat, &me)?;
+                report.chats_left += 1;
+            }
+        }
+        for (account, record) in self.contact_records()? {
+            if record.blocked {
+                continue;
+            }
+            let stream = Self::contact_stream(account, &record);
+            let goodbye = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::Goodbye)?;
+            connection
+                .push(stream.log(), stream.capability(), vec![goodbye])
+                .await?;
+            report.contacts_told += 1;
+        }
+        // The chats must learn that this account left before its logs go.
+        self.sync_relay(&connection).await?;
+        for stream in [self.account_stream(), Self::invite_stream(&self.invite_secret()?)] {
+            connection.delete(stream.log(), stream.capability()).await?;
+            report.logs_deleted += 1;
+        }
+        drop(connection);
+        self.erase_local()?;
+        Ok(report)
     }
 
     /// Someone used our invite. Returns whether a contact was added.

@@ -91,6 +91,34 @@ pub fn store_secret(dir: &Path, user: &str, secret: &[u8]) -> Result<SecretStora
     Ok(SecretStorage::File)
 }
 
+/// Erases a device's secrets (account deletion). The file, if any, is
+/// overwritten before it is removed.
+pub fn delete_secret(dir: &Path, user: &str, storage: SecretStorage) -> Result<(), ClientError> {
+    match storage {
+        SecretStorage::Keyring => {
+            let user = user.to_owned();
+            with_timeout(move || {
+                let entry = keyring::Entry::new(SERVICE, &user).map_err(|e| e.to_string())?;
+                entry.delete_credential().map_err(|e| e.to_string())
+            })
+            .map_err(|reason| {
+                ClientError::Identity(format!(
+                    "cannot remove this device's keys from the OS keyring: {reason}"
+                ))
+            })
+        }
+        SecretStorage::File => {
+            let path = dir.join(SECRET_FILE);
+            if let Ok(len) = std::fs::metadata(&path).map(|m| m.len()) {
+                let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
+                std::fs::write(&path, zeros).map_err(ClientError::io(format!("overwriting {}", path.display())))?;
+                std::fs::remove_file(&path).map_err(ClientError::io(format!("removing {}", path.display())))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Reads a device's secrets from where they were stored.
 pub fn load_secret(dir: &Path, user: &str, storage: SecretStorage) -> Result<Vec<u8>, ClientError> {
     match storage {

@@ -256,6 +256,19 @@ impl RelayConnection {
         }
     }
 
+    /// Deletes a log and everything in it. A log that does not exist counts
+    /// as deleted.
+    pub async fn delete(&self, log: LogId, capability: Capability) -> Result<(), NetError> {
+        match self.request(ClientFrame::Delete { log, capability }).await? {
+            ServerFrame::Deleted { .. }
+            | ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Sends an ephemeral signal to the log's other subscribers (never stored).
     pub async fn signal(&self, log: LogId, capability: Capability, payload: Vec<u8>) -> Result<(), NetError> {
         match self

@@ -70,6 +70,14 @@ pub enum ClientFrame {
         /// Echoed back.
         id: u64,
     },
+    /// Deletes a log and everything in it (account deletion). Answered with
+    /// [`ServerFrame::Deleted`].
+    Delete {
+        /// The log.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+    },
     /// An ephemeral signal (typing, presence) for the log's other
     /// subscribers: forwarded to connected subscribers, never stored.
     /// Answered with [`ServerFrame::SignalSent`].
@@ -143,6 +151,11 @@ pub enum ServerFrame {
     Pong {
         /// The ping's id.
         id: u64,
+    },
+    /// Answer to [`ClientFrame::Delete`].
+    Deleted {
+        /// The log, now gone.
+        log: LogId,
     },
     /// Answer to [`ClientFrame::Signal`]: handed to every connected
     /// subscriber of the log (there may be none).

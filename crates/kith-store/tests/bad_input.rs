@@ -171,7 +171,11 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
     assert_eq!(chunks[0].bytes, b"written by version 1");
     let chat = kith_proto::ChatId::from_bytes([1; 16]);
     let account = kith_proto::AccountId::from_bytes([2; 32]);
-    assert_eq!(store.delivered_position(&chat, &account).unwrap(), None, "the new table exists");
+    assert_eq!(
+        store.delivered_position(&chat, &account).unwrap(),
+        None,
+        "the new table exists"
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, 2);

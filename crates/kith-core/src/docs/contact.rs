@@ -10,6 +10,8 @@ pub enum ContactState {
     Pending,
     /// Both sides know each other.
     Accepted,
+    /// They deleted their account.
+    Deleted,
 }
 
 /// One contact.
@@ -48,6 +50,7 @@ impl ContactRecord {
             (true, _) => "blocked",
             (false, ContactState::Pending) => "pending",
             (false, ContactState::Accepted) => "accepted",
+            (false, ContactState::Deleted) => "deleted",
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum RelayItem {
         /// Until when to show it, ms since the Unix epoch.
         until_ms: u64,
     },
+    /// The sender deleted their account.
+    Goodbye,
     /// Ephemeral (never stored): the sender is online.
     Presence {
         /// Until when to consider them online, ms since the Unix epoch.
