@@ -1,6 +1,7 @@
 //! Shared server state and the HTTP router.
 
 use crate::connection;
+use crate::metrics::Metrics;
 use crate::notify::{BroadcastNotifier, Notifier};
 use crate::rate::{RateConfig, RateLimiter};
 use crate::store::LogStore;
@@ -18,6 +19,8 @@ use tokio_util::task::TaskTracker;
 pub const DEFAULT_AUDIENCE: &str = "kith-server";
 /// Default per-log storage quota: 1 GiB of ciphertext.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default per-device write budget: 4 GiB of ciphertext.
+pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// How long a new connection has to authenticate.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket messages up to this size are read and answered with
@@ -34,6 +37,8 @@ pub struct Settings {
     pub rate: RateConfig,
     /// Per-log storage quota in bytes of ciphertext.
     pub quota_bytes: u64,
+    /// Per-device write budget in bytes of ciphertext.
+    pub device_quota_bytes: u64,
     /// How long a new connection has to authenticate.
     pub auth_timeout: Duration,
 }
@@ -44,6 +49,7 @@ impl Default for Settings {
             audience: DEFAULT_AUDIENCE.to_owned(),
             rate: RateConfig::default(),
             quota_bytes: DEFAULT_QUOTA_BYTES,
+            device_quota_bytes: DEFAULT_DEVICE_QUOTA_BYTES,
             auth_timeout: AUTH_TIMEOUT,
         }
     }
@@ -58,6 +64,7 @@ pub struct AppState {
     pub(crate) settings: Arc<Settings>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -75,6 +82,7 @@ impl AppState {
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 
@@ -90,16 +98,21 @@ impl AppState {
     }
 }
 
-/// The server's routes: `GET /healthz` and `GET /v1/ws`.
+/// The server's routes: `GET /healthz`, `GET /metrics` and `GET /v1/ws`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/v1/ws", get(websocket))
         .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn metrics(State(state): State<AppState>) -> String {
+    state.metrics.render()
 }
 
 async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {

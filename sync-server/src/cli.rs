@@ -1,6 +1,6 @@
 //! Command line of the `kith-server` binary.
 
-use crate::app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings};
+use crate::app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_DEVICE_QUOTA_BYTES, DEFAULT_QUOTA_BYTES, Settings};
 use crate::rate::RateConfig;
 use crate::server::{ServerError, serve, shutdown_signal};
 use crate::sqlite::SqliteStore;
@@ -33,6 +33,10 @@ pub struct Args {
     /// Per-log storage quota in bytes of ciphertext.
     #[arg(long, default_value_t = DEFAULT_QUOTA_BYTES)]
     pub quota_bytes: u64,
+    /// Per-device write budget in bytes of ciphertext (the server knows
+    /// devices, not accounts).
+    #[arg(long, default_value_t = DEFAULT_DEVICE_QUOTA_BYTES)]
+    pub device_quota_bytes: u64,
 }
 
 /// Parses the command line, runs the server, and maps the outcome to an exit code.
@@ -71,6 +75,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
             burst: args.rate_burst,
         },
         quota_bytes: args.quota_bytes,
+        device_quota_bytes: args.device_quota_bytes,
         auth_timeout: AUTH_TIMEOUT,
     };
     let state = AppState::new(Arc::new(store), settings);

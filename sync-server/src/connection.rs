@@ -1,8 +1,9 @@
 //! One WebSocket connection: challenge, authentication, then requests.
 
 use crate::app::AppState;
+use crate::metrics::Metrics;
 use crate::notify::{Appended, BusEvent, Signal};
-use crate::store::StoreError;
+use crate::store::{Quotas, StoreError};
 use axum::extract::ws::{Message, WebSocket};
 use ed25519_dalek::{Signature, VerifyingKey};
 use kith_proto::{
@@ -13,6 +14,7 @@ use kith_proto::{
 use rand::RngCore;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -61,6 +63,7 @@ impl Conn {
     }
 
     async fn error(&mut self, code: ErrorCode, message: impl Into<String>, retryable: bool) -> Result<(), Closed> {
+        Metrics::inc(&self.state.metrics.errors);
         let message = message.into();
         tracing::debug!(?code, %message, "error frame");
         self.send(&ServerFrame::error(code, message, retryable)).await
@@ -83,6 +86,9 @@ async fn next_frame(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Option
             }
             Some(Ok(message)) => message,
         };
+        if matches!(message, Message::Binary(_) | Message::Text(_)) {
+            Metrics::inc(&conn.state.metrics.frames);
+        }
         let data = match message {
             Message::Binary(data) => data,
             Message::Text(_) => {
@@ -122,6 +128,7 @@ async fn rate_limited(conn: &mut Conn, device: Option<&DeviceId>) -> Result<bool
     if conn.state.limiter.check(device, Instant::now()) {
         return Ok(false);
     }
+    Metrics::inc(&conn.state.metrics.rate_limited);
     conn.error(ErrorCode::RateLimited, "too many frames; slow down", true)
         .await?;
     Ok(true)
@@ -129,6 +136,14 @@ async fn rate_limited(conn: &mut Conn, device: Option<&DeviceId>) -> Result<bool
 
 /// Serves one upgraded WebSocket until the peer leaves or the server stops.
 pub(crate) async fn run(socket: WebSocket, state: AppState) {
+    let metrics = state.metrics.clone();
+    Metrics::inc(&metrics.connections);
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    run_connection(socket, state).await;
+    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn run_connection(socket: WebSocket, state: AppState) {
     let mut conn = Conn { socket, state };
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -161,6 +176,7 @@ pub(crate) async fn run(socket: WebSocket, state: AppState) {
         }
     };
     tracing::info!(%device, "device authenticated");
+    Metrics::inc(&conn.state.metrics.authenticated);
     if serve(&mut conn, device).await.is_ok() {
         conn.close().await;
     }
@@ -262,7 +278,9 @@ fn store_error(error: &StoreError) -> (ErrorCode, String, bool) {
     match error {
         StoreError::Forbidden => (ErrorCode::Forbidden, error.to_string(), false),
         StoreError::NotFound => (ErrorCode::NotFound, error.to_string(), false),
-        StoreError::QuotaExceeded { .. } => (ErrorCode::QuotaExceeded, error.to_string(), false),
+        StoreError::QuotaExceeded { .. } | StoreError::DeviceQuotaExceeded { .. } => {
+            (ErrorCode::QuotaExceeded, error.to_string(), false)
+        }
         other => {
             tracing::error!(error = %other, "store failed");
             (ErrorCode::Internal, "storage failure".to_owned(), true)
@@ -296,7 +314,7 @@ async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
             () = shutdown.cancelled() => return Ok(()),
             frame = next_frame(conn, Some(&device)) => {
                 let Some(frame) = frame? else { return Err(Closed) };
-                handle(conn, frame, &mut subscriptions, connection).await?;
+                handle(conn, frame, &mut subscriptions, connection, device).await?;
             }
             poke = pokes.recv() => match poke {
                 Ok(BusEvent::Appended(Appended { log, seq })) => {
@@ -369,6 +387,7 @@ async fn handle(
     frame: ClientFrame,
     subscriptions: &mut HashMap<LogId, ([u8; 32], bool)>,
     connection: u64,
+    device: DeviceId,
 ) -> Result<(), Closed> {
     match frame {
         ClientFrame::Ping { id } => conn.send(&ServerFrame::Pong { id }).await,
@@ -392,10 +411,18 @@ async fn handle(
             }
             let hash = blake3_hash(&capability);
             let store = conn.state.store.clone();
-            let quota = conn.state.settings.quota_bytes;
+            let quotas = Quotas {
+                per_log: conn.state.settings.quota_bytes,
+                per_device: conn.state.settings.device_quota_bytes,
+            };
             let now = now_ms();
-            match blocking(move || store.append(&log, &hash, &envelopes, quota, now)).await {
+            match blocking(move || store.append(&log, &hash, &envelopes, &device, quotas, now)).await {
                 Ok(outcome) => {
+                    let metrics = &conn.state.metrics;
+                    metrics.bytes_stored.fetch_add(outcome.new_bytes, Ordering::Relaxed);
+                    metrics
+                        .envelopes_stored
+                        .fetch_add(outcome.new_envelopes, Ordering::Relaxed);
                     if outcome.appended {
                         conn.state.notifier.publish(BusEvent::Appended(Appended {
                             log,
@@ -422,6 +449,7 @@ async fn handle(
             let limit = limit.min(MAX_PULL);
             match blocking(move || store.pull(&log, &hash, after_seq, limit)).await {
                 Ok(mut outcome) => {
+                    Metrics::inc(&conn.state.metrics.pulls);
                     // Keep the answer within one frame; the client pulls again for the rest.
                     let mut budget = MAX_FRAME_BYTES - 1024;
                     let mut keep = 0;
@@ -465,6 +493,7 @@ async fn handle(
             let store = conn.state.store.clone();
             match blocking(move || store.last_seq(&log, &hash)).await {
                 Ok(_) => {
+                    Metrics::inc(&conn.state.metrics.signals);
                     // Fanned out in memory only: signals never reach the disk.
                     conn.state.notifier.publish(BusEvent::Signal(Signal {
                         log,
@@ -482,6 +511,7 @@ async fn handle(
             match blocking(move || store.delete_log(&log, &hash)).await {
                 Ok(()) => {
                     tracing::info!("log deleted");
+                    Metrics::inc(&conn.state.metrics.logs_deleted);
                     subscriptions.remove(&log);
                     conn.send(&ServerFrame::Deleted { log }).await
                 }

@@ -11,6 +11,7 @@
 mod app;
 pub mod cli;
 mod connection;
+mod metrics;
 mod migrations;
 mod notify;
 mod rate;

@@ -4,7 +4,10 @@ use crate::store::StoreError;
 use rusqlite::Connection;
 
 /// Every migration, in order. Version N is the N-th entry.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_device_usage.sql"),
+];
 
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

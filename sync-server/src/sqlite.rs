@@ -1,7 +1,7 @@
 //! The embedded [`LogStore`]: one SQLite file, WAL, `synchronous=FULL`.
 
 use crate::migrations;
-use crate::store::{AppendOutcome, LogStore, PullOutcome, StoreError};
+use crate::store::{AppendOutcome, LogStore, PullOutcome, Quotas, StoreError};
 use kith_proto::{DeviceId, Envelope, EnvelopeId, LogId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
@@ -68,11 +68,23 @@ impl LogStore for SqliteStore {
         log: &LogId,
         capability_hash: &[u8; 32],
         envelopes: &[Envelope],
-        quota_bytes: u64,
+        pusher: &DeviceId,
+        quotas: Quotas,
         now_ms: u64,
     ) -> Result<AppendOutcome, StoreError> {
+        let quota_bytes = quotas.per_log;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let device_before: u64 = tx
+            .query_row(
+                "SELECT stored_bytes FROM devices WHERE device_id = ?1",
+                params![&pusher.as_bytes()[..]],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(to_u64)
+            .unwrap_or(0);
+        let mut device_stored = device_before;
         let (mut last_seq, mut stored) = match log_row(&tx, log)? {
             Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
             Some((_, last_seq, stored)) => (last_seq, stored),
@@ -85,6 +97,7 @@ impl LogStore for SqliteStore {
                 (0, 0)
             }
         };
+        let first_new_seq = last_seq + 1;
         let mut results = Vec::with_capacity(envelopes.len());
         let mut appended = false;
         {
@@ -114,6 +127,13 @@ impl LogStore for SqliteStore {
                         quota: quota_bytes,
                     });
                 }
+                device_stored = device_stored.saturating_add(envelope.ciphertext.len() as u64);
+                if device_stored > quotas.per_device {
+                    return Err(StoreError::DeviceQuotaExceeded {
+                        would_hold: device_stored,
+                        quota: quotas.per_device,
+                    });
+                }
                 last_seq += 1;
                 insert.execute(params![
                     &log.0[..],
@@ -132,12 +152,19 @@ impl LogStore for SqliteStore {
                 "UPDATE logs SET last_seq = ?2, stored_bytes = ?3 WHERE log_id = ?1",
                 params![&log.0[..], to_i64(last_seq), to_i64(stored)],
             )?;
+            tx.execute(
+                "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES (?1, ?2, ?2, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET stored_bytes = excluded.stored_bytes",
+                params![&pusher.as_bytes()[..], to_i64(now_ms), to_i64(device_stored)],
+            )?;
         }
         tx.commit()?;
         Ok(AppendOutcome {
             results,
             last_seq,
             appended,
+            new_bytes: device_stored - device_before,
+            new_envelopes: (last_seq + 1).saturating_sub(first_new_seq),
         })
     }
 
@@ -226,15 +253,90 @@ mod tests {
         }
     }
 
+    fn dev() -> DeviceId {
+        DeviceId::from_bytes([7; 32])
+    }
+
+    fn quotas(per_log: u64) -> Quotas {
+        Quotas {
+            per_log,
+            per_device: u64::MAX,
+        }
+    }
+
+    #[test]
+    fn a_device_over_its_budget_stores_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let budget = Quotas {
+            per_log: 1000,
+            per_device: 25,
+        };
+        store
+            .append(&LogId([1; 32]), &[9; 32], &[env(1), env(2)], &dev(), budget, 1)
+            .unwrap();
+        // 20 bytes stored; 10 more in another log goes over 25.
+        assert!(matches!(
+            store.append(&LogId([2; 32]), &[9; 32], &[env(3)], &dev(), budget, 2),
+            Err(StoreError::DeviceQuotaExceeded {
+                would_hold: 30,
+                quota: 25
+            })
+        ));
+        assert!(matches!(
+            store.last_seq(&LogId([2; 32]), &[9; 32]),
+            Err(StoreError::NotFound)
+        ));
+        // Another device has its own budget; re-sending stored ids costs nothing.
+        store
+            .append(
+                &LogId([2; 32]),
+                &[9; 32],
+                &[env(3)],
+                &DeviceId::from_bytes([8; 32]),
+                budget,
+                3,
+            )
+            .unwrap();
+        store
+            .append(&LogId([1; 32]), &[9; 32], &[env(1)], &dev(), budget, 4)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded_and_keeps_its_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            store
+                .append(&LogId([1; 32]), &[9; 32], &[env(1)], &dev(), quotas(1000), 1)
+                .unwrap();
+            let conn = store.lock();
+            conn.execute_batch("ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;")
+                .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.last_seq(&LogId([1; 32]), &[9; 32]).unwrap(), 1);
+        store
+            .append(&LogId([1; 32]), &[9; 32], &[env(2)], &dev(), quotas(1000), 2)
+            .unwrap();
+        let version: i64 = store.lock().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 2);
+    }
+
     #[test]
     fn append_pull_idempotent_forbidden_quota() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let log = LogId([1; 32]);
         let cap = [9; 32];
-        let out = store.append(&log, &cap, &[env(1), env(2)], 1000, 1).unwrap();
+        let out = store
+            .append(&log, &cap, &[env(1), env(2)], &dev(), quotas(1000), 1)
+            .unwrap();
         assert_eq!(out.results, vec![(EnvelopeId([1; 16]), 1), (EnvelopeId([2; 16]), 2)]);
-        let out = store.append(&log, &cap, &[env(2), env(3), env(3)], 1000, 2).unwrap();
+        let out = store
+            .append(&log, &cap, &[env(2), env(3), env(3)], &dev(), quotas(1000), 2)
+            .unwrap();
         assert_eq!(
             out.results,
             vec![
@@ -244,7 +346,7 @@ mod tests {
             ]
         );
         assert!(matches!(
-            store.append(&log, &[8; 32], &[env(4)], 1000, 3),
+            store.append(&log, &[8; 32], &[env(4)], &dev(), quotas(1000), 3),
             Err(StoreError::Forbidden)
         ));
         assert!(matches!(store.pull(&log, &[8; 32], 0, 10), Err(StoreError::Forbidden)));
@@ -260,7 +362,7 @@ mod tests {
         assert!(!pulled.more);
         // 30 bytes stored; 10 more is over a quota of 35 and stores nothing.
         assert!(matches!(
-            store.append(&log, &cap, &[env(5)], 35, 4),
+            store.append(&log, &cap, &[env(5)], &dev(), quotas(35), 4),
             Err(StoreError::QuotaExceeded { .. })
         ));
         assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);

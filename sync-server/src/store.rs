@@ -12,6 +12,14 @@ pub enum StoreError {
     /// The log does not exist.
     #[error("log not found")]
     NotFound,
+    /// Appending would take the device over its write budget.
+    #[error("this device would have stored {would_hold} bytes, its quota is {quota} bytes")]
+    DeviceQuotaExceeded {
+        /// What the device would have stored.
+        would_hold: u64,
+        /// The configured quota.
+        quota: u64,
+    },
     /// Appending would take the log over its storage quota.
     #[error("log would hold {would_hold} bytes, quota is {quota} bytes")]
     QuotaExceeded {
@@ -46,6 +54,10 @@ pub struct AppendOutcome {
     pub last_seq: u64,
     /// Whether at least one new entry was written.
     pub appended: bool,
+    /// Ciphertext bytes newly written.
+    pub new_bytes: u64,
+    /// Envelopes newly written.
+    pub new_envelopes: u64,
 }
 
 /// Result of reading a log after a cursor.
@@ -55,6 +67,16 @@ pub struct PullOutcome {
     pub entries: Vec<(u64, Envelope)>,
     /// Whether entries exist after the last one returned.
     pub more: bool,
+}
+
+/// Storage limits for one append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    /// Bytes of ciphertext one log may hold.
+    pub per_log: u64,
+    /// Bytes of ciphertext one device may store in all (a write budget: the
+    /// server knows devices, not accounts, by design).
+    pub per_device: u64,
 }
 
 /// Durable, per-log append-only storage of opaque envelopes.
@@ -67,12 +89,15 @@ pub trait LogStore: Send + Sync + 'static {
     /// The first append to an unknown log records `capability_hash` for it.
     /// Envelope ids already in the log are not stored again. The append is
     /// durable when this returns `Ok`.
+    /// `pusher`'s running total of stored bytes must stay within
+    /// `quotas.per_device`, the log's within `quotas.per_log`.
     fn append(
         &self,
         log: &LogId,
         capability_hash: &[u8; 32],
         envelopes: &[Envelope],
-        quota_bytes: u64,
+        pusher: &DeviceId,
+        quotas: Quotas,
         now_ms: u64,
     ) -> Result<AppendOutcome, StoreError>;
 

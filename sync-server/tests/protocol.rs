@@ -1,5 +1,7 @@
 //! End-to-end tests against the real `kith-server` binary on 127.0.0.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -32,6 +34,71 @@ fn healthz_over_http() {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok"), "{response}");
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test]
+async fn metrics_count_traffic_without_naming_logs_or_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"one"), envelope(2, b"two")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    // A repeated envelope is not stored (or counted) twice.
+    assert!(matches!(
+        alice.push(vec![envelope(2, b"two")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    alice.pull_all().await;
+    alice.send_text("not a frame").await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Malformed));
+    let response = http_get(&server.addr, "/metrics");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for line in [
+        "kith_envelopes_stored_total 2",
+        "kith_authenticated_total 1",
+        "kith_pulls_total 1",
+        "kith_errors_total 1",
+        "kith_connections_open 1",
+    ] {
+        assert!(response.contains(line), "missing {line:?} in {response}");
+    }
+    let device_hex: String = device(&key(1)).as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!response.contains(&device_hex) && !response.contains(&device(&key(1)).to_string()));
+}
+
+#[tokio::test]
+async fn a_device_over_its_write_budget_gets_quota_exceeded_and_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--device-quota-bytes", "150"]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, &[1; 100])]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let refused = alice.push(vec![envelope(2, &[2; 100])]).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::QuotaExceeded), "{refused:?}");
+    assert!(matches!(
+        bob.push(vec![envelope(3, &[3; 100])]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert_eq!(
+        alice.pull_all().await.len(),
+        2,
+        "alice's refused envelope was not stored"
+    );
 }
 
 #[tokio::test]
