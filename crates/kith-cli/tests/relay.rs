@@ -562,3 +562,41 @@ fn deleting_an_account_leaves_chats_tells_contacts_and_erases_the_profile() {
         "what was sent stays with bob"
     );
 }
+
+#[test]
+fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let desktop_home = tempfile::tempdir().unwrap();
+    let bob_desktop = desktop_home.path().join("bob-desktop");
+    link_device(&bob, &bob_desktop, &server);
+    let alice_id = account_of(&alice);
+
+    kith(&bob, &["contact", "block", &alice_id]);
+    sync(&bob, &server);
+    send(&alice, &chat, "you will not see this");
+    sync(&alice, &server);
+    for device in [&bob, &bob_desktop] {
+        sync(device, &server);
+        assert_eq!(contact_state(device, &alice_id).map(|c| c.0), Some("blocked".into()));
+        let shown = kith_json(device, &["messages", &chat]).to_string();
+        assert!(
+            !shown.contains("you will not see this"),
+            "{}: {shown}",
+            device.display()
+        );
+    }
+    kith(&bob_desktop, &["contact", "unblock", &alice_id]);
+    sync(&bob_desktop, &server);
+    sync(&bob, &server);
+    let shown = kith_json(&bob, &["messages", &chat]).to_string();
+    assert!(
+        shown.contains("you will not see this"),
+        "unblocking shows it again: {shown}"
+    );
+}

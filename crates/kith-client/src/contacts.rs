@@ -197,6 +197,16 @@ impl Profile {
             .collect())
     }
 
+    /// Accounts this account blocked.
+    pub fn blocked_accounts(&self) -> Result<std::collections::BTreeSet<AccountId>, ClientError> {
+        Ok(self
+            .contact_records()?
+            .into_iter()
+            .filter(|(_, record)| record.blocked)
+            .map(|(account, _)| account)
+            .collect())
+    }
+
     /// Blocks or unblocks a contact on every device of this account.
     pub fn set_blocked(&self, account: &AccountId, blocked: bool) -> Result<(), ClientError> {
         let me = self.identity().account_id();

@@ -103,7 +103,7 @@ impl Profile {
         let Some(account) = self.store().device_account(&sender)? else {
             return Ok(None);
         };
-        if account == self.identity().account_id() {
+        if account == self.identity().account_id() || self.blocked_accounts()?.contains(&account) {
             return Ok(None);
         }
         Ok(match (item, stream.followed()) {

@@ -695,6 +695,10 @@ impl Profile {
         let mut names = HashMap::new();
         let mut rows = self.store.messages(chat, before, limit)?;
         rows.reverse();
+        // Messages of people this account blocked are not shown (on every
+        // device: blocks live in the account document); unblocking shows them.
+        let blocked = self.blocked_accounts()?;
+        rows.retain(|row| !blocked.contains(&row.author));
         let receipts = self.chat_receipts(chat)?;
         rows.into_iter()
             .map(|row| self.view(row, &mut names, &receipts))
