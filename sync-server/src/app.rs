@@ -21,6 +21,9 @@ pub const DEFAULT_AUDIENCE: &str = "kith-server";
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default per-device write budget: 4 GiB of ciphertext.
 pub const DEFAULT_DEVICE_QUOTA_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Default time superseded entries are kept after a compaction: a week, so
+/// devices that were offline can still pull what the snapshot replaced.
+pub const DEFAULT_COMPACTION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a new connection has to authenticate.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket messages up to this size are read and answered with
@@ -39,6 +42,8 @@ pub struct Settings {
     pub quota_bytes: u64,
     /// Per-device write budget in bytes of ciphertext.
     pub device_quota_bytes: u64,
+    /// How long superseded entries are kept after a compaction.
+    pub compaction_grace: Duration,
     /// How long a new connection has to authenticate.
     pub auth_timeout: Duration,
 }
@@ -50,6 +55,7 @@ impl Default for Settings {
             rate: RateConfig::default(),
             quota_bytes: DEFAULT_QUOTA_BYTES,
             device_quota_bytes: DEFAULT_DEVICE_QUOTA_BYTES,
+            compaction_grace: DEFAULT_COMPACTION_GRACE,
             auth_timeout: AUTH_TIMEOUT,
         }
     }

@@ -1,6 +1,9 @@
 //! Command line of the `kith-server` binary.
 
-use crate::app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_DEVICE_QUOTA_BYTES, DEFAULT_QUOTA_BYTES, Settings};
+use crate::app::{
+    AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES,
+    DEFAULT_QUOTA_BYTES, Settings,
+};
 use crate::rate::RateConfig;
 use crate::server::{ServerError, serve, shutdown_signal};
 use crate::sqlite::SqliteStore;
@@ -37,6 +40,9 @@ pub struct Args {
     /// devices, not accounts).
     #[arg(long, default_value_t = DEFAULT_DEVICE_QUOTA_BYTES)]
     pub device_quota_bytes: u64,
+    /// Seconds superseded entries are kept after a compaction (0: delete at once).
+    #[arg(long, default_value_t = DEFAULT_COMPACTION_GRACE.as_secs())]
+    pub compaction_grace_secs: u64,
 }
 
 /// Parses the command line, runs the server, and maps the outcome to an exit code.
@@ -76,6 +82,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         },
         quota_bytes: args.quota_bytes,
         device_quota_bytes: args.device_quota_bytes,
+        compaction_grace: std::time::Duration::from_secs(args.compaction_grace_secs),
         auth_timeout: AUTH_TIMEOUT,
     };
     let state = AppState::new(Arc::new(store), settings);

@@ -238,7 +238,8 @@ async fn authenticate(conn: &mut Conn, nonce: &[u8; 32]) -> Result<Option<Device
             | ClientFrame::Pull { .. }
             | ClientFrame::Subscribe { .. }
             | ClientFrame::Signal { .. }
-            | ClientFrame::Delete { .. } => {
+            | ClientFrame::Delete { .. }
+            | ClientFrame::Compact { .. } => {
                 conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
                     .await?;
             }
@@ -277,6 +278,7 @@ fn verify(
 fn store_error(error: &StoreError) -> (ErrorCode, String, bool) {
     match error {
         StoreError::Forbidden => (ErrorCode::Forbidden, error.to_string(), false),
+        StoreError::InvalidRequest(_) => (ErrorCode::Malformed, error.to_string(), false),
         StoreError::NotFound => (ErrorCode::NotFound, error.to_string(), false),
         StoreError::QuotaExceeded { .. } | StoreError::DeviceQuotaExceeded { .. } => {
             (ErrorCode::QuotaExceeded, error.to_string(), false)
@@ -502,6 +504,29 @@ async fn handle(
                     }));
                     conn.send(&ServerFrame::SignalSent { log }).await
                 }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::Compact {
+            log,
+            capability,
+            through_seq,
+        } => {
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            let grace = conn.state.settings.compaction_grace;
+            let now = now_ms();
+            let result = blocking(move || {
+                store.mark_superseded(&log, &hash, through_seq, now)?;
+                // With no grace period the entries go at once.
+                if grace.is_zero() {
+                    store.sweep_superseded(now)?;
+                }
+                Ok(())
+            })
+            .await;
+            match result {
+                Ok(()) => conn.send(&ServerFrame::Compacted { log, through_seq }).await,
                 Err((code, message, retryable)) => conn.error(code, message, retryable).await,
             }
         }

@@ -30,6 +30,7 @@ pub async fn serve(
     let token = state.shutdown_token();
     let tasks = state.tasks();
     let signal_token = token.clone();
+    tokio::spawn(sweep_superseded(state.clone()));
     // Small frames (pokes, acks) must not wait for Nagle's algorithm to meet
     // the peer's delayed ACK: that alone cost ~40 ms per notification.
     let listener = listener.tap_io(|stream| {
@@ -54,6 +55,28 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(result?)
+}
+
+/// Deletes superseded entries whose grace period has passed, every minute
+/// (or every grace period, if shorter), until shutdown.
+async fn sweep_superseded(state: AppState) {
+    let grace = state.settings.compaction_grace;
+    let every = grace.clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let token = state.shutdown_token();
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        let cutoff = crate::connection::now_ms().saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.sweep_superseded(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(deleted)) => tracing::info!(deleted, "superseded entries deleted after the grace period"),
+            Ok(Err(error)) => tracing::warn!(%error, "sweeping superseded entries failed"),
+            Err(error) => tracing::warn!(%error, "sweep task failed"),
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -217,11 +217,72 @@ impl LogStore for SqliteStore {
         check(&conn, log, capability_hash)
     }
 
+    fn mark_superseded(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        through_seq: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        let last_seq = check(&conn, log, capability_hash)?;
+        if through_seq > last_seq {
+            return Err(StoreError::InvalidRequest(format!(
+                "cannot compact through {through_seq}: the log ends at {last_seq}"
+            )));
+        }
+        conn.execute(
+            "INSERT INTO compactions (log_id, through_seq, superseded_ms) VALUES (?1, ?2, ?3)",
+            params![&log.0[..], to_i64(through_seq), to_i64(now_ms)],
+        )?;
+        Ok(())
+    }
+
+    fn sweep_superseded(&self, cutoff_ms: u64) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let due: Vec<(Vec<u8>, i64)> = {
+            let mut stmt = tx.prepare(
+                "SELECT log_id, MAX(through_seq) FROM compactions WHERE superseded_ms <= ?1 GROUP BY log_id",
+            )?;
+            let rows = stmt.query_map(params![to_i64(cutoff_ms)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut deleted = 0u64;
+        for (log, through) in &due {
+            let freed: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(LENGTH(ciphertext)), 0) FROM entries WHERE log_id = ?1 AND seq <= ?2",
+                params![log, through],
+                |row| row.get(0),
+            )?;
+            let n = tx.execute(
+                "DELETE FROM entries WHERE log_id = ?1 AND seq <= ?2",
+                params![log, through],
+            )?;
+            tx.execute(
+                "UPDATE logs SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE log_id = ?1",
+                params![log, freed],
+            )?;
+            tx.execute(
+                "DELETE FROM compactions WHERE log_id = ?1 AND through_seq <= ?2 AND superseded_ms <= ?3",
+                params![log, through, to_i64(cutoff_ms)],
+            )?;
+            deleted += n as u64;
+        }
+        tx.commit()?;
+        if deleted > 0 {
+            // As for deleted logs: no copy of the entries stays in the WAL.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(deleted)
+    }
+
     fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         check(&tx, log, capability_hash)?;
         tx.execute("DELETE FROM entries WHERE log_id = ?1", params![&log.0[..]])?;
+        tx.execute("DELETE FROM compactions WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM logs WHERE log_id = ?1", params![&log.0[..]])?;
         tx.commit()?;
         // Move the deletion out of the WAL too, so no copy of the entries

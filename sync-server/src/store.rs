@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The log does not exist.
     #[error("log not found")]
     NotFound,
+    /// The request is not valid for this log (for example compacting past its end).
+    #[error("{0}")]
+    InvalidRequest(String),
     /// Appending would take the device over its write budget.
     #[error("this device would have stored {would_hold} bytes, its quota is {quota} bytes")]
     DeviceQuotaExceeded {
@@ -116,6 +119,20 @@ pub trait LogStore: Send + Sync + 'static {
     /// Deletes a log and every entry in it (account deletion). The capability
     /// must match; an unknown log is `NotFound`.
     fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Marks every entry of `log` up to `through_seq` superseded at `now_ms`
+    /// (a client uploaded a snapshot after them). `through_seq` beyond the
+    /// log's end is `InvalidRequest`.
+    fn mark_superseded(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        through_seq: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes entries superseded at or before `cutoff_ms`; returns how many.
+    fn sweep_superseded(&self, cutoff_ms: u64) -> Result<u64, StoreError>;
 
     /// Records that `device` authenticated at `now_ms`.
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError>;

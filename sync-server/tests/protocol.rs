@@ -698,3 +698,78 @@ async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
         );
     }
 }
+
+#[tokio::test]
+async fn compaction_deletes_superseded_entries_after_the_grace_period_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // No grace: superseded entries go at once.
+    let server = Server::start(dir.path(), &["--compaction-grace-secs", "0"]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    for n in 1..=5 {
+        assert!(matches!(
+            alice.push(vec![envelope(n, format!("old entry {n}").as_bytes())]).await,
+            ServerFrame::Pushed { .. }
+        ));
+    }
+    assert!(matches!(
+        alice.push(vec![envelope(6, b"snapshot")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let compact = |capability, through_seq| ClientFrame::Compact {
+        log: LOG,
+        capability,
+        through_seq,
+    };
+    alice.send(&compact(Capability([0x99; 32]), 5)).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Forbidden));
+    alice.send(&compact(CAP, 99)).await;
+    assert_eq!(
+        error_code(&alice.recv().await),
+        Some(ErrorCode::Malformed),
+        "past the end"
+    );
+    assert_eq!(alice.pull_all().await.len(), 6, "refused compactions change nothing");
+    alice.send(&compact(CAP, 5)).await;
+    assert_eq!(
+        alice.recv().await,
+        ServerFrame::Compacted {
+            log: LOG,
+            through_seq: 5
+        }
+    );
+    let left = alice.pull_all().await;
+    assert_eq!(left.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![6]);
+    // New entries continue the sequence.
+    match alice.push(vec![envelope(7, b"after")]).await {
+        ServerFrame::Pushed { results, .. } => assert_eq!(results[0].1, 7),
+        other => panic!("{other:?}"),
+    }
+    drop(server);
+    for (path, bytes) in read_all_files(dir.path()) {
+        assert!(
+            !bytes.windows(9).any(|w| w == b"old entry"),
+            "{} holds a superseded entry",
+            path.display()
+        );
+    }
+
+    // With a grace period, superseded entries stay readable until it passes.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--compaction-grace-secs", "3600"]);
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    for n in 1..=3 {
+        assert!(matches!(
+            bob.push(vec![envelope(n, b"kept")]).await,
+            ServerFrame::Pushed { .. }
+        ));
+    }
+    bob.send(&compact(CAP, 2)).await;
+    assert_eq!(
+        bob.recv().await,
+        ServerFrame::Compacted {
+            log: LOG,
+            through_seq: 2
+        }
+    );
+    assert_eq!(bob.pull_all().await.len(), 3, "still there during the grace period");
+}

@@ -141,6 +141,9 @@ enum Command {
         /// With --watch: stop after this many seconds.
         #[arg(long)]
         timeout_secs: Option<u64>,
+        /// Compact a log on the server once it grew by this many entries.
+        #[arg(long, default_value_t = kith_client::DEFAULT_COMPACT_AFTER)]
+        compact_after: u64,
     },
     /// Delete this account: leave every chat, tell contacts, delete its data
     /// on the server, and erase this profile and its keys from this device.
@@ -540,8 +543,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             once: _,
             watch,
             timeout_secs,
+            compact_after,
         } => {
-            crate::sync::run(&profile, &server, json_mode, watch, timeout_secs)?;
+            let options = kith_client::RelayOptions { compact_after };
+            crate::sync::run(&profile, &server, json_mode, watch, timeout_secs, options)?;
             return Ok(());
         }
         Command::Chat(ChatCommand::Rename { chat, name }) => {

@@ -6,7 +6,7 @@
 //! exponential backoff and jitter. With `--json` it prints one event per line.
 
 use crate::output;
-use kith_client::{ChatId, MessageId, Profile, RelayReport};
+use kith_client::{ChatId, MessageId, Profile, RelayOptions, RelayReport};
 use kith_net::{Backoff, Notification, RelayConnection};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,13 +26,14 @@ pub fn run(
     json_mode: bool,
     watch: bool,
     timeout_secs: Option<u64>,
+    options: RelayOptions,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         if watch {
-            watch_loop(profile, server, json_mode, timeout_secs).await
+            watch_loop(profile, server, json_mode, timeout_secs, options).await
         } else {
-            let report = profile.sync_relay_once(server).await?;
+            let report = profile.sync_relay_once_with(server, options).await?;
             print_report(json_mode, &report)?;
             Ok(())
         }
@@ -112,7 +113,13 @@ fn report_new_messages(
     Ok(())
 }
 
-async fn watch_loop(profile: &Profile, server: &str, json_mode: bool, timeout_secs: Option<u64>) -> anyhow::Result<()> {
+async fn watch_loop(
+    profile: &Profile,
+    server: &str,
+    json_mode: bool,
+    timeout_secs: Option<u64>,
+    options: RelayOptions,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = timeout_secs.map(|t| started + Duration::from_secs(t));
     let expired = || deadline.is_some_and(|d| Instant::now() >= d);
@@ -142,7 +149,7 @@ async fn watch_loop(profile: &Profile, server: &str, json_mode: bool, timeout_se
         event(json_mode, json!({"event": "sync-state", "state": "connected"}), || {
             "connected".to_owned()
         })?;
-        match serve(profile, connection, json_mode, &mut seen, &expired).await {
+        match serve(profile, connection, json_mode, &mut seen, &expired, options).await {
             Ok(()) => return Ok(()),
             Err(err) => {
                 let delay = backoff.next_delay(rand::random::<f64>());
@@ -165,6 +172,7 @@ async fn serve(
     json_mode: bool,
     seen: &mut BTreeMap<ChatId, BTreeSet<MessageId>>,
     expired: &dyn Fn() -> bool,
+    options: RelayOptions,
 ) -> anyhow::Result<()> {
     let mut subscribed = BTreeSet::new();
     let mut marker = None;
@@ -176,7 +184,7 @@ async fn serve(
             presence_due = Instant::now() + PRESENCE_EVERY;
         }
         if dirty {
-            let report = profile.sync_relay(&connection).await?;
+            let report = profile.sync_relay_with(&connection, options).await?;
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
                 print_report(json_mode, &report)?;
             }

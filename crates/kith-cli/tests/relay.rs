@@ -600,3 +600,41 @@ fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
         "unblocking shows it again: {shown}"
     );
 }
+
+fn server_entries(data: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(data.join("server.db")).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM entries", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_compacted_log_still_gives_a_new_device_the_whole_history() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let data = server_dir.path().join("data");
+    let server = ServerProcess::start_with(&data, &["--compaction-grace-secs", "0"]);
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    for i in 0..40 {
+        send(&alice, &chat, &format!("history line {i}"));
+    }
+    sync(&alice, &server);
+    let before = server_entries(&data);
+    let report = kith_json(&alice, &["sync", "--server", &server.url, "--compact-after", "10"]);
+    assert!(report["report"]["compacted"].as_u64().unwrap() >= 1, "{report}");
+    let after = server_entries(&data);
+    assert!(after < before, "compaction shrank the log: {before} -> {after} entries");
+
+    // Bob, who never synced this chat, and a brand-new device of his get all of it.
+    sync(&bob, &server);
+    assert_eq!(count(&bob, &chat), 40);
+    let desktop_home = tempfile::tempdir().unwrap();
+    let desktop = desktop_home.path().join("bob-desktop");
+    link_device(&bob, &desktop, &server);
+    assert_eq!(shared_view(&desktop, &chat), shared_view(&alice, &chat));
+    // Writing continues after the compaction.
+    send(&bob, &chat, "after the snapshot");
+    sync(&bob, &server);
+    sync(&alice, &server);
+    assert_eq!(count(&alice, &chat), 41);
+}

@@ -26,7 +26,7 @@ pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
 };
 pub use receipts::{MessageStatus, Receipt};
-pub use relay::{DeletionReport, RelayReport};
+pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
 
 pub use kith_core::{ChatKind, ChatSetting, Role};

@@ -21,6 +21,7 @@ use kith_core::DeviceCertificate;
 use kith_core::crypto::{
     EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_envelope, seal_lockbox, seal_to_device,
 };
+use kith_core::docs::chunks::ChunkKind;
 use kith_core::docs::contact::{ContactRecord, ContactState};
 use kith_core::docs::{account, head};
 use kith_core::relay::{ConnectRequest, RelayItem};
@@ -39,11 +40,32 @@ const UPLOADED_PREFIX: &str = "relay/uploaded/";
 const CURSOR_PREFIX: &str = "relay/cursor/";
 const HELLO_PREFIX: &str = "relay/hello/";
 const GRANT_PREFIX: &str = "relay/grant/";
+const COMPACTED_PREFIX: &str = "relay/compacted/";
+/// Most change bytes in one snapshot envelope (well inside an envelope).
+const SNAPSHOT_PART_BYTES: usize = 192 * 1024;
+/// Compact a log after this many entries (see [`RelayOptions`]).
+pub const DEFAULT_COMPACT_AFTER: u64 = 5_000;
 /// Keep pushes well inside one frame.
 const PUSH_BUDGET_BYTES: usize = 768 * 1024;
 /// A sync that keeps finding new work this many times is cut short (the
 /// next run continues).
 const MAX_PASSES: usize = 64;
+
+/// How a relay sync behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayOptions {
+    /// Compact a log this device writes to once it has grown by this many
+    /// entries since its last compaction.
+    pub compact_after: u64,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            compact_after: DEFAULT_COMPACT_AFTER,
+        }
+    }
+}
 
 /// What a relay sync did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -60,6 +82,8 @@ pub struct RelayReport {
     pub refused: usize,
     /// Passes made.
     pub passes: usize,
+    /// Logs compacted (snapshot pushed, old entries superseded).
+    pub compacted: usize,
 }
 
 impl RelayReport {
@@ -70,6 +94,7 @@ impl RelayReport {
         self.keys += other.keys;
         self.refused += other.refused;
         self.passes += other.passes;
+        self.compacted += other.compacted;
     }
 
     fn found_work(&self) -> bool {
@@ -170,8 +195,103 @@ impl Profile {
     /// Connects to the sync server and syncs until nothing is left to
     /// exchange.
     pub async fn sync_relay_once(&self, server: &str) -> Result<RelayReport, ClientError> {
+        self.sync_relay_once_with(server, RelayOptions::default()).await
+    }
+
+    /// [`Profile::sync_relay_once`] with options.
+    pub async fn sync_relay_once_with(&self, server: &str, options: RelayOptions) -> Result<RelayReport, ClientError> {
         let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
-        self.sync_relay(&connection).await
+        self.sync_relay_with(&connection, options).await
+    }
+
+    /// [`Profile::sync_relay`] with options.
+    pub async fn sync_relay_with(
+        &self,
+        connection: &RelayConnection,
+        options: RelayOptions,
+    ) -> Result<RelayReport, ClientError> {
+        let mut report = self.sync_relay(connection).await?;
+        report.compacted += self.compact_streams(connection, options.compact_after).await?;
+        Ok(report)
+    }
+
+    /// Replaces the history of every log this device writes to that grew by
+    /// `after` entries since its last compaction with a snapshot: all changes
+    /// of its documents, packed densely, pushed as new entries; then the
+    /// server is told the old entries are superseded (it deletes them after
+    /// its grace period). Skipped while any change of those documents waits
+    /// in quarantine: the snapshot must hold everything the old entries did.
+    async fn compact_streams(&self, connection: &RelayConnection, after: u64) -> Result<usize, ClientError> {
+        let me = self.identity().account_id();
+        let held = self.chat_keys()?;
+        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
+        let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream(), vec![DocId::Account(me)])];
+        let doc_ids = self.store().doc_ids()?;
+        for chat in chats {
+            if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
+                let docs = doc_ids.iter().copied().filter(|d| d.chat() == Some(chat)).collect();
+                plan.push((
+                    StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key),
+                    docs,
+                ));
+            }
+        }
+        let mut compacted = 0;
+        for (stream, docs) in plan {
+            let log_hex = hex(&stream.log().0);
+            let cursor = self.meta_u64(&format!("{CURSOR_PREFIX}{log_hex}"))?;
+            let since = self.meta_u64(&format!("{COMPACTED_PREFIX}{log_hex}"))?;
+            if cursor.saturating_sub(since) < after || cursor == 0 {
+                continue;
+            }
+            let mut waiting = false;
+            for doc in &docs {
+                waiting |= !self.store().quarantined(doc)?.is_empty();
+            }
+            if waiting {
+                continue;
+            }
+            let mut envelopes = Vec::new();
+            for doc in &docs {
+                let (changes, _) = self.changes_since(*doc, &[])?;
+                let mut packed: Vec<u8> = Vec::new();
+                for mut change in changes {
+                    let bytes = change.bytes();
+                    if !packed.is_empty() && packed.len() + bytes.len() > SNAPSHOT_PART_BYTES {
+                        envelopes.push(self.snapshot_envelope(&stream, *doc, std::mem::take(&mut packed))?);
+                    }
+                    packed.extend_from_slice(&bytes);
+                }
+                if !packed.is_empty() {
+                    envelopes.push(self.snapshot_envelope(&stream, *doc, packed)?);
+                }
+            }
+            self.push_all(connection, &stream, envelopes).await?;
+            connection.compact(stream.log(), stream.capability(), cursor).await?;
+            let mut txn = self.store().begin_write()?;
+            txn.set_meta(&format!("{COMPACTED_PREFIX}{log_hex}"), &cursor.to_be_bytes())?;
+            txn.commit()?;
+            tracing::info!(through = cursor, "compacted a relay log");
+            compacted += 1;
+        }
+        Ok(compacted)
+    }
+
+    fn snapshot_envelope(&self, stream: &StreamKey, doc: DocId, changes: Vec<u8>) -> Result<Envelope, ClientError> {
+        let item = RelayItem::Changes {
+            doc: doc.to_string(),
+            changes,
+        };
+        self.seal(stream, &random_bytes::<16>()?, &item)
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64, ClientError> {
+        Ok(self
+            .store()
+            .meta(key)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
     }
 
     /// Syncs over an open connection until a pass finds nothing new.
@@ -635,6 +755,16 @@ impl Profile {
                     };
                     changes.entry(doc).or_default().push(change);
                 }
+                (RelayItem::Changes { doc, changes: packed }, followed) => {
+                    let Some(doc) = document_of_stream(&doc, followed) else {
+                        report.refused += 1;
+                        continue;
+                    };
+                    match unpack_changes(&packed) {
+                        Some(unpacked) => changes.entry(doc).or_default().extend(unpacked),
+                        None => report.refused += 1,
+                    }
+                }
                 (_, _) if own => {}
                 (RelayItem::Hello { certificates, name }, Followed::Contact(account)) => {
                     if self.handle_hello(&account, &certificates, name)? {
@@ -815,6 +945,13 @@ impl Profile {
 
 /// A change item, if it belongs to the stream it arrived on.
 fn parse_change(doc: &str, bytes: Vec<u8>, followed: Followed) -> Option<(DocId, Change)> {
+    let doc = document_of_stream(doc, followed)?;
+    let change = Change::from_bytes(bytes).ok()?;
+    Some((doc, change))
+}
+
+/// The document named `doc`, if it belongs to the stream it arrived on.
+fn document_of_stream(doc: &str, followed: Followed) -> Option<DocId> {
     let doc: DocId = doc.parse().ok()?;
     let belongs = match (followed, doc) {
         (Followed::Chat(chat), DocId::Head(c) | DocId::Segment(c, _)) => c == chat,
@@ -825,6 +962,17 @@ fn parse_change(doc: &str, bytes: Vec<u8>, followed: Followed) -> Option<(DocId,
         tracing::warn!(%doc, ?followed, "a change of a document that does not belong to its stream");
         return None;
     }
-    let change = Change::from_bytes(bytes).ok()?;
-    Some((doc, change))
+    Some(doc)
+}
+
+/// Splits concatenated change chunks; `None` if any chunk is not a change.
+fn unpack_changes(packed: &[u8]) -> Option<Vec<Change>> {
+    kith_core::docs::chunks::split_chunks(packed)
+        .ok()?
+        .into_iter()
+        .map(|(kind, chunk)| match kind {
+            ChunkKind::Change | ChunkKind::CompressedChange => Change::from_bytes(chunk.to_vec()).ok(),
+            ChunkKind::Document | ChunkKind::Bundle => None,
+        })
+        .collect()
 }

@@ -269,6 +269,22 @@ impl RelayConnection {
         }
     }
 
+    /// Marks every entry up to `through_seq` superseded (after pushing a
+    /// snapshot that covers them).
+    pub async fn compact(&self, log: LogId, capability: Capability, through_seq: u64) -> Result<(), NetError> {
+        match self
+            .request(ClientFrame::Compact {
+                log,
+                capability,
+                through_seq,
+            })
+            .await?
+        {
+            ServerFrame::Compacted { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Sends an ephemeral signal to the log's other subscribers (never stored).
     pub async fn signal(&self, log: LogId, capability: Capability, payload: Vec<u8>) -> Result<(), NetError> {
         match self

@@ -78,6 +78,18 @@ pub enum ClientFrame {
         /// The log's capability.
         capability: Capability,
     },
+    /// Marks every entry up to `through_seq` superseded: the client pushed a
+    /// snapshot of the log's documents after them. Superseded entries are
+    /// deleted after the server's grace period. Answered with
+    /// [`ServerFrame::Compacted`].
+    Compact {
+        /// The log.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+        /// The last entry the snapshot covers.
+        through_seq: u64,
+    },
     /// An ephemeral signal (typing, presence) for the log's other
     /// subscribers: forwarded to connected subscribers, never stored.
     /// Answered with [`ServerFrame::SignalSent`].
@@ -156,6 +168,13 @@ pub enum ServerFrame {
     Deleted {
         /// The log, now gone.
         log: LogId,
+    },
+    /// Answer to [`ClientFrame::Compact`].
+    Compacted {
+        /// The log.
+        log: LogId,
+        /// Entries up to here are superseded.
+        through_seq: u64,
     },
     /// Answer to [`ClientFrame::Signal`]: handed to every connected
     /// subscriber of the log (there may be none).

@@ -102,11 +102,17 @@ pub fn server_bin() -> PathBuf {
 impl ServerProcess {
     /// Starts a server on `data` (kept across restarts).
     pub fn start(data: &Path) -> ServerProcess {
+        ServerProcess::start_with(data, &[])
+    }
+
+    /// Starts a server with extra arguments.
+    pub fn start_with(data: &Path, extra: &[&str]) -> ServerProcess {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(server_bin())
             .arg("--data")
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -14,6 +14,14 @@ pub enum RelayItem {
         /// The change bytes.
         change: Vec<u8>,
     },
+    /// Many changes of one document at once (a compaction snapshot): the
+    /// change chunks one after the other.
+    Changes {
+        /// The document.
+        doc: String,
+        /// Concatenated Automerge change chunks.
+        changes: Vec<u8>,
+    },
     /// Who the sender is, on a contact channel: certificates of its devices
     /// and its display name.
     Hello {
