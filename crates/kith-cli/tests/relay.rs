@@ -638,3 +638,51 @@ fn a_compacted_log_still_gives_a_new_device_the_whole_history() {
     sync(&alice, &server);
     assert_eq!(count(&alice, &chat), 41);
 }
+
+#[test]
+fn a_revoked_device_receives_nothing_written_after_the_revocation() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, laptop) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let chat = group_with(&laptop, &bob, &server);
+    send(&laptop, &chat, "before the revocation");
+    sync(&laptop, &server);
+    sync(&bob, &server);
+    let desktop_home = tempfile::tempdir().unwrap();
+    let desktop = desktop_home.path().join("alice-desktop");
+    link_device(&laptop, &desktop, &server);
+    assert_eq!(count(&desktop, &chat), 1);
+    let desktop_id = kith_json(&desktop, &["whoami"])["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&laptop, &server);
+
+    kith(&laptop, &["device", "revoke", &desktop_id]);
+    let devices = kith_json(&laptop, &["device", "list"]).to_string();
+    assert!(devices.contains("\"revoked\":true"), "{devices}");
+    sync(&laptop, &server);
+    sync(&bob, &server);
+    send(&laptop, &chat, "the laptop after the revocation");
+    send(&bob, &chat, "bob after the revocation");
+    for profile in [&laptop, &bob, &laptop, &desktop, &bob, &desktop] {
+        sync(profile, &server);
+    }
+    assert_eq!(shared_view(&bob, &chat), shared_view(&laptop, &chat));
+    assert_eq!(count(&bob, &chat), 3);
+    let seen = kith_json(&desktop, &["messages", &chat]).to_string();
+    assert!(seen.contains("before the revocation"));
+    assert!(
+        !seen.contains("after the revocation"),
+        "the revoked device read new messages: {seen}"
+    );
+    for (path, bytes) in read_all_files(&desktop) {
+        let needle = b"after the revocation";
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{} holds a message written after the revocation",
+            path.display()
+        );
+    }
+}

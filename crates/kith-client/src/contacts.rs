@@ -293,8 +293,9 @@ impl Profile {
             .collect())
     }
 
-    /// Revokes another device of this account: its later changes are refused
-    /// by every replica.
+    /// Revokes another device of this account: its later account changes are
+    /// refused, and new keys (account stream, every chat) that it never
+    /// receives are started; contacts are told on the next sync.
     pub fn revoke_device(&self, device: &kith_proto::DeviceId) -> Result<(), ClientError> {
         let me = self.identity().account_id();
         if *device == self.identity().device_id() {
@@ -309,7 +310,8 @@ impl Profile {
         self.write(|ctx| {
             account::revoke_device(ctx.doc(DocId::Account(me))?, device, now)?;
             Ok(())
-        })
+        })?;
+        self.rotate_after_revocation(device)
     }
 
     /// Updates a contact record (the relay path: they answered, renamed).

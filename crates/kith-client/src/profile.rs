@@ -600,19 +600,35 @@ impl Profile {
         let me = self.identity.account_id();
         let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
         self.write(|ctx| {
-            let doc = ctx.doc(DocId::Head(*chat))?;
-            head::remove_member(doc, &me, member)?;
-            if *member == me {
-                return Ok(());
+            head::remove_member(ctx.doc(DocId::Head(*chat))?, &me, member)?;
+            if *member != me {
+                Self::start_epoch(ctx, chat, &me, &key)?;
             }
-            let epoch = head::committed_epochs(doc)
-                .keys()
-                .next_back()
-                .map_or(0, |e| e.saturating_add(1));
-            head::commit_epoch(doc, &me, epoch, &key.key_id())?;
-            account::set_chat_key(ctx.doc(DocId::Account(me))?, chat, epoch, &key)?;
             Ok(())
         })
+    }
+
+    /// Starts a new key epoch in a chat this account is a member of.
+    pub(crate) fn rotate_chat_key(&self, chat: &ChatId) -> Result<(), ClientError> {
+        let me = self.identity.account_id();
+        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
+        self.write(|ctx| Self::start_epoch(ctx, chat, &me, &key))
+    }
+
+    fn start_epoch(
+        ctx: &mut WriteCtx<'_>,
+        chat: &ChatId,
+        me: &AccountId,
+        key: &kith_core::crypto::EpochKey,
+    ) -> Result<(), ClientError> {
+        let doc = ctx.doc(DocId::Head(*chat))?;
+        let epoch = head::committed_epochs(doc)
+            .keys()
+            .next_back()
+            .map_or(0, |e| e.saturating_add(1));
+        head::commit_epoch(doc, me, epoch, &key.key_id())?;
+        account::set_chat_key(ctx.doc(DocId::Account(*me))?, chat, epoch, key)?;
+        Ok(())
     }
 
     /// Sets pinned, muted or archived for a chat (synced to own devices).

@@ -41,6 +41,14 @@ const CURSOR_PREFIX: &str = "relay/cursor/";
 const HELLO_PREFIX: &str = "relay/hello/";
 const GRANT_PREFIX: &str = "relay/grant/";
 const COMPACTED_PREFIX: &str = "relay/compacted/";
+/// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
+const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
+/// Account stream keys still to be sealed to this account's other devices.
+const ACCOUNT_GRANT_PREFIX: &str = "relay/account-grant/";
+/// Revoked devices still to be announced to contacts.
+const REVOKED_NOTICE_PREFIX: &str = "relay/revoked-notice/";
+/// Associated data of a sealed account stream key.
+const ACCOUNT_KEY_CONTEXT: &[u8] = b"kith account key v1";
 /// Most change bytes in one snapshot envelope (well inside an envelope).
 const SNAPSHOT_PART_BYTES: usize = 192 * 1024;
 /// Compact a log after this many entries (see [`RelayOptions`]).
@@ -225,7 +233,7 @@ impl Profile {
         let me = self.identity().account_id();
         let held = self.chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
-        let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream(), vec![DocId::Account(me)])];
+        let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream()?, vec![DocId::Account(me)])];
         let doc_ids = self.store().doc_ids()?;
         for chat in chats {
             if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
@@ -324,12 +332,80 @@ impl Profile {
         Ok(logs)
     }
 
-    /// The account stream's key: derived from the account key, which only
-    /// this account's devices hold.
-    fn account_stream(&self) -> StreamKey {
+    /// Every account stream this device holds a key for, oldest first.
+    /// Epoch 0's key derives from the account key; each revocation starts a
+    /// new epoch whose random key reaches the remaining devices in lockboxes.
+    fn account_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
         let me = self.identity().account_id();
         let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
-        StreamKey::new(Followed::Account, Stream::Account(me), 0, EpochKey::from_bytes(secret))
+        let mut out = vec![StreamKey::new(
+            Followed::Account,
+            Stream::Account(me),
+            0,
+            EpochKey::from_bytes(secret),
+        )];
+        for (key, bytes) in self.store().meta_with_prefix(ACCOUNT_KEY_PREFIX)? {
+            let epoch = key
+                .strip_prefix(ACCOUNT_KEY_PREFIX)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|e| e.parse::<u32>().ok());
+            if let (Some(epoch), Ok(bytes)) = (epoch, <[u8; 32]>::try_from(bytes.as_slice())) {
+                out.push(StreamKey::new(
+                    Followed::Account,
+                    Stream::Account(me),
+                    epoch,
+                    EpochKey::from_bytes(bytes),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The account stream this device writes to: the newest epoch.
+    fn account_stream(&self) -> Result<StreamKey, ClientError> {
+        self.account_streams()?
+            .pop()
+            .ok_or_else(|| ClientError::Identity("no account stream".into()))
+    }
+
+    /// Keeps an account stream key (from a revocation on this device or a
+    /// lockbox from another). Returns whether it was new.
+    pub(crate) fn keep_account_key(&self, epoch: u32, key: &EpochKey) -> Result<bool, ClientError> {
+        let meta_key = format!("{ACCOUNT_KEY_PREFIX}{epoch:010}/{}", key.key_id());
+        if self.store().meta(&meta_key)?.is_some() {
+            return Ok(false);
+        }
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, key.as_bytes())?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// After a device of this account was revoked: a new account stream
+    /// epoch for the remaining devices, a new key epoch in every chat this
+    /// account is in, and a notice to every contact. The revoked device holds
+    /// none of the new keys.
+    pub(crate) fn rotate_after_revocation(&self, revoked: &kith_proto::DeviceId) -> Result<(), ClientError> {
+        let epoch = self
+            .account_streams()?
+            .iter()
+            .map(|s| s.epoch)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let key = EpochKey::from_bytes(random_bytes::<32>()?);
+        self.keep_account_key(epoch, &key)?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&format!("{ACCOUNT_GRANT_PREFIX}{epoch:010}/{}", key.key_id()), &[1])?;
+        txn.set_meta(&format!("{REVOKED_NOTICE_PREFIX}{revoked}"), &[1])?;
+        txn.commit()?;
+        let me = self.identity().account_id();
+        for entry in self.store().chat_list(&me)? {
+            if entry.chat.members.contains_key(&me) {
+                self.rotate_chat_key(&entry.chat.chat)?;
+            }
+        }
+        Ok(())
     }
 
     fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
@@ -379,7 +455,8 @@ impl Profile {
 
     /// Every stream this profile follows.
     pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
-        let mut out = vec![self.account_stream(), Self::invite_stream(&self.invite_secret()?)];
+        let mut out = self.account_streams()?;
+        out.push(Self::invite_stream(&self.invite_secret()?));
         for (account, record) in self.contact_records()? {
             if !record.blocked {
                 out.push(Self::contact_stream(account, &record));
@@ -433,7 +510,7 @@ impl Profile {
     /// newest epoch's stream.
     async fn upload_documents(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
         let me = self.identity().account_id();
-        let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream(), DocId::Account(me))];
+        let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream()?, DocId::Account(me))];
         let held = self.chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
@@ -620,6 +697,7 @@ impl Profile {
             txn.commit()?;
             sent += 1;
         }
+        sent += self.upload_revocation_mail(connection, &contacts).await?;
         // A hello on every contact channel, again whenever the name changes.
         let hello = RelayItem::Hello {
             certificates: vec![cert.clone()],
@@ -689,6 +767,76 @@ impl Profile {
                 txn.commit()?;
                 sent += 1;
             }
+        }
+        Ok(sent)
+    }
+
+    /// New account stream keys for this account's remaining devices, and
+    /// revocation notices for contacts.
+    async fn upload_revocation_mail(
+        &self,
+        connection: &RelayConnection,
+        contacts: &BTreeMap<AccountId, ContactRecord>,
+    ) -> Result<usize, ClientError> {
+        let mut sent = 0;
+        let me = self.identity().account_id();
+        let own = self.identity().device_id();
+        let streams = self.account_streams()?;
+        for (meta_key, _) in self.store().meta_with_prefix(ACCOUNT_GRANT_PREFIX)? {
+            let Some((epoch, key_id)) = meta_key
+                .strip_prefix(ACCOUNT_GRANT_PREFIX)
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(e, id)| e.parse::<u32>().ok().map(|e| (e, id.to_owned())))
+            else {
+                continue;
+            };
+            let Some(new) = streams.iter().find(|s| s.epoch == epoch && s.key.key_id() == key_id) else {
+                continue;
+            };
+            let mut lockboxes = Vec::new();
+            for entry in self.store().devices(&me)? {
+                if entry.revoked_at.is_some() || entry.cert.device == own {
+                    continue;
+                }
+                let lockbox = seal_to_device(
+                    &entry.cert.sealing_key,
+                    ACCOUNT_KEY_CONTEXT,
+                    new.key.as_bytes(),
+                    random_bytes::<32>()?,
+                    random_nonce()?,
+                )
+                .map_err(|err| ClientError::Identity(format!("sealing an account key: {err}")))?;
+                lockboxes.push((entry.cert.device, lockbox));
+            }
+            let item = RelayItem::AccountKey { epoch, lockboxes };
+            // On every older stream: each remaining device follows at least one.
+            for older in streams.iter().filter(|s| s.epoch < epoch) {
+                let envelope = self.seal(older, &random_bytes::<16>()?, &item)?;
+                connection.push(older.log(), older.capability(), vec![envelope]).await?;
+                sent += 1;
+            }
+            let mut txn = self.store().begin_write()?;
+            txn.delete_meta(&meta_key)?;
+            txn.commit()?;
+        }
+        for (meta_key, _) in self.store().meta_with_prefix(REVOKED_NOTICE_PREFIX)? {
+            let Some(device) = meta_key
+                .strip_prefix(REVOKED_NOTICE_PREFIX)
+                .and_then(|d| d.parse::<kith_proto::DeviceId>().ok())
+            else {
+                continue;
+            };
+            for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
+                let stream = Self::contact_stream(*account, record);
+                let envelope = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::DeviceRevoked { device })?;
+                connection
+                    .push(stream.log(), stream.capability(), vec![envelope])
+                    .await?;
+                sent += 1;
+            }
+            let mut txn = self.store().begin_write()?;
+            txn.delete_meta(&meta_key)?;
+            txn.commit()?;
         }
         Ok(sent)
     }
@@ -765,7 +913,38 @@ impl Profile {
                         None => report.refused += 1,
                     }
                 }
+                (RelayItem::AccountKey { epoch, lockboxes }, Followed::Account) => {
+                    let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
+                        continue;
+                    };
+                    match open_sealed(self.identity().device_keys(), ACCOUNT_KEY_CONTEXT, lockbox)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                    {
+                        Some(bytes) => {
+                            if self.keep_account_key(epoch, &EpochKey::from_bytes(bytes))? {
+                                report.keys += 1;
+                            }
+                        }
+                        None => report.refused += 1,
+                    }
+                }
                 (_, _) if own => {}
+                (RelayItem::DeviceRevoked { device }, Followed::Contact(account)) => {
+                    // Only a device of that account may say so, and not about itself.
+                    let sender_account = self.store().device_account(&opened.sender)?;
+                    if sender_account == Some(account)
+                        && device != opened.sender
+                        && self.store().device_account(&device)? == Some(account)
+                    {
+                        let at_ms = i64::try_from(system_now_ms()).unwrap_or(i64::MAX);
+                        let mut txn = self.store().begin_write()?;
+                        txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
+                        txn.commit()?;
+                    } else {
+                        report.refused += 1;
+                    }
+                }
                 (RelayItem::Hello { certificates, name }, Followed::Contact(account)) => {
                     if self.handle_hello(&account, &certificates, name)? {
                         report.contacts += 1;
@@ -893,7 +1072,9 @@ impl Profile {
         }
         // The chats must learn that this account left before its logs go.
         self.sync_relay(&connection).await?;
-        for stream in [self.account_stream(), Self::invite_stream(&self.invite_secret()?)] {
+        let mut own_logs = self.account_streams()?;
+        own_logs.push(Self::invite_stream(&self.invite_secret()?));
+        for stream in own_logs {
             connection.delete(stream.log(), stream.capability()).await?;
             report.logs_deleted += 1;
         }

@@ -252,7 +252,10 @@ fn head_verdict(doc: &Doc, change: &Change, chat: ChatId, account: &AccountId) -
                     Some(_) => false,
                 }
             }
-            (RootKey::Epoch(_), Some(ScalarValue::Str(id))) => role.is_admin() && id.len() <= 64,
+            // Any member may start a new key epoch (after revoking one of its
+            // devices); a member can read the conversation anyway, and
+            // non-members cannot write here at all.
+            (RootKey::Epoch(_), Some(ScalarValue::Str(id))) => id.len() <= 64,
             (RootKey::Device(device), Some(ScalarValue::Bytes(bytes))) => match DeviceCertificate::from_bytes(bytes) {
                 Ok(cert) => cert.device == device && (cert.account == *account || role.is_admin()),
                 Err(_) => false,

@@ -129,11 +129,13 @@ pub fn remove_member(doc: &mut Doc, actor: &AccountId, member: &AccountId) -> Re
     Ok(())
 }
 
-/// Commits the conversation to the key of `epoch` (by its id). Admins only:
-/// members write only with a committed key, so a member cannot lure the
-/// others onto a key of its own.
+/// Commits the conversation to the key of `epoch` (by its id). Members only:
+/// members write only with a committed key, so an outsider who hands out a
+/// key of its own cannot lure them onto it.
 pub fn commit_epoch(doc: &mut Doc, actor: &AccountId, epoch: u32, key_id: &str) -> Result<(), DocError> {
-    require_admin(doc, actor)?;
+    if role_of(doc, actor).is_none() {
+        return Err(DocError::NotAllowed("only members start key epochs".into()));
+    }
     doc.automerge_mut().put(ROOT, schema::epoch_key(epoch), key_id)?;
     Ok(())
 }

@@ -65,6 +65,20 @@ pub enum RelayItem {
     },
     /// The sender deleted their account.
     Goodbye,
+    /// A new account stream key (after a revocation), sealed to each of the
+    /// account's remaining devices; sent on the older account streams.
+    AccountKey {
+        /// Its epoch.
+        epoch: u32,
+        /// One lockbox per remaining device.
+        lockboxes: Vec<(DeviceId, Lockbox)>,
+    },
+    /// A device of the sender's account was revoked: leave it out of key
+    /// grants from now on.
+    DeviceRevoked {
+        /// The revoked device.
+        device: DeviceId,
+    },
     /// Ephemeral (never stored): the sender is online.
     Presence {
         /// Until when to consider them online, ms since the Unix epoch.
