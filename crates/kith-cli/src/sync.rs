@@ -6,7 +6,7 @@
 //! exponential backoff and jitter. With `--json` it prints one event per line.
 
 use crate::output;
-use kith_client::{ChatId, MessageId, Profile, RelayOptions, RelayReport};
+use kith_client::{ChatId, MessageId, MessageView, Profile, RelayOptions, RelayReport};
 use kith_net::{Backoff, Notification, RelayConnection};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,43 +71,64 @@ fn event(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> Strin
     Ok(())
 }
 
+/// What was last shown of each recent message, to tell what a sync changed.
+type Seen = BTreeMap<ChatId, BTreeMap<MessageId, MessageView>>;
+
 /// The newest messages of every chat, to tell which ones a sync brought.
-fn recent_messages(profile: &Profile) -> anyhow::Result<BTreeMap<ChatId, BTreeSet<MessageId>>> {
+fn recent_messages(profile: &Profile) -> anyhow::Result<Seen> {
     let mut out = BTreeMap::new();
     for chat in profile.chats()? {
-        let ids = profile
+        let messages = profile
             .messages(&chat.chat_id, RECENT, None)?
             .into_iter()
-            .map(|m| m.id)
+            .map(|m| (m.id, m))
             .collect();
-        out.insert(chat.chat_id, ids);
+        out.insert(chat.chat_id, messages);
     }
     Ok(out)
 }
 
-fn report_new_messages(
-    profile: &Profile,
-    json_mode: bool,
-    seen: &mut BTreeMap<ChatId, BTreeSet<MessageId>>,
-) -> anyhow::Result<()> {
+/// Prints what a sync changed among recent messages: new messages of others
+/// (`message`), edits and deletions (`edit`), reactions (`reaction`) and the
+/// status of own messages (`receipt`).
+fn report_new_messages(profile: &Profile, json_mode: bool, seen: &mut Seen) -> anyhow::Result<()> {
     let me = profile.identity().account_id();
     for chat in profile.chats()? {
         let known = seen.entry(chat.chat_id).or_default();
         for message in profile.messages(&chat.chat_id, RECENT, None)? {
-            if known.insert(message.id) && message.author != me {
+            let chat_id = chat.chat_id;
+            let name = message.author_name.clone().unwrap_or_else(|| "?".to_owned());
+            let text = message.text.clone().unwrap_or_else(|| "(deleted)".to_owned());
+            let mut events: Vec<(&str, String)> = Vec::new();
+            match known.get(&message.id) {
+                None if message.author != me => events.push(("message", format!("[{chat_id}] {name}: {text}"))),
+                None => {}
+                Some(before) => {
+                    if before.text != message.text
+                        || before.edited != message.edited
+                        || before.deleted != message.deleted
+                    {
+                        events.push(("edit", format!("[{chat_id}] {name} edited: {text}")));
+                    }
+                    if before.reactions != message.reactions {
+                        events.push((
+                            "reaction",
+                            format!("[{chat_id}] reactions on {}: {:?}", message.id, message.reactions),
+                        ));
+                    }
+                    if before.status != message.status || before.receipts != message.receipts {
+                        events.push(("receipt", format!("[{chat_id}] {} is {:?}", message.id, message.status)));
+                    }
+                }
+            }
+            for (kind, text) in events {
                 event(
                     json_mode,
-                    json!({"event": "message", "chat_id": chat.chat_id, "message": message}),
-                    || {
-                        format!(
-                            "[{}] {}: {}",
-                            chat.chat_id,
-                            message.author_name.as_deref().unwrap_or("?"),
-                            message.text.as_deref().unwrap_or("(deleted)")
-                        )
-                    },
+                    json!({"event": kind, "chat_id": chat_id, "message": message}),
+                    || text,
                 )?;
             }
+            known.insert(message.id, message);
         }
     }
     Ok(())
@@ -170,7 +191,7 @@ async fn serve(
     profile: &Profile,
     mut connection: RelayConnection,
     json_mode: bool,
-    seen: &mut BTreeMap<ChatId, BTreeSet<MessageId>>,
+    seen: &mut Seen,
     expired: &dyn Fn() -> bool,
     options: RelayOptions,
 ) -> anyhow::Result<()> {

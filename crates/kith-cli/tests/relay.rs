@@ -288,6 +288,15 @@ fn watch_streams_a_message_from_another_profile_as_a_json_event() {
     let event: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(event["event"], "message");
     assert_eq!(event["message"]["text"], "live over the relay");
+    // Edits and reactions arrive as their own events.
+    kith(&alice, &["edit", &chat, &id, "live, and edited"]);
+    sync(&alice, &server);
+    let edit: Value = serde_json::from_str(&watcher.wait_for(|line| line.contains("\"edit\""))).unwrap();
+    assert_eq!(edit["message"]["text"], "live, and edited");
+    kith(&alice, &["react", &chat, &id, "👀"]);
+    sync(&alice, &server);
+    let reaction: Value = serde_json::from_str(&watcher.wait_for(|line| line.contains("\"reaction\""))).unwrap();
+    assert!(reaction["message"]["reactions"].to_string().contains("👀"));
 }
 
 /// A running `kith --json sync --watch` whose output lines can be awaited.
@@ -591,6 +600,18 @@ fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
             device.display()
         );
     }
+    // The export lists contacts with their state.
+    let out = desktop_home.path().join("export");
+    kith(&bob_desktop, &["export", out.to_str().unwrap()]);
+    let exported: Value = serde_json::from_slice(&std::fs::read(out.join("kith-export.json")).unwrap()).unwrap();
+    assert_eq!(exported["contacts"][0]["account_id"], alice_id.as_str());
+    assert_eq!(exported["contacts"][0]["state"], "blocked");
+    assert_eq!(
+        exported["devices"].as_array().unwrap().len(),
+        2,
+        "{}",
+        exported["devices"]
+    );
     kith(&bob_desktop, &["contact", "unblock", &alice_id]);
     sync(&bob_desktop, &server);
     sync(&bob, &server);

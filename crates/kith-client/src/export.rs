@@ -32,8 +32,11 @@ struct Export {
     account_id: kith_proto::AccountId,
     device_id: kith_proto::DeviceId,
     name: String,
-    devices: Vec<kith_proto::DeviceId>,
-    contacts: Vec<ExportedMember>,
+    devices: Vec<crate::contacts::DeviceView>,
+    /// Contacts, with their state (pending, accepted, blocked, deleted).
+    contacts: Vec<crate::contacts::ContactView>,
+    /// Everyone else who appears in a chat.
+    people: Vec<ExportedMember>,
     chats: Vec<ExportedChat>,
     documents: Vec<String>,
 }
@@ -81,7 +84,7 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         });
     }
     everyone.remove(&info.account_id);
-    let contacts = everyone
+    let people = everyone
         .into_iter()
         .map(|account_id| {
             Ok(ExportedMember {
@@ -105,12 +108,9 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         account_id: info.account_id,
         device_id: info.device_id,
         name: info.name,
-        devices: store
-            .devices(&info.account_id)?
-            .into_iter()
-            .map(|d| d.cert.device)
-            .collect(),
-        contacts,
+        devices: profile.devices()?,
+        contacts: profile.contacts()?,
+        people,
         chats,
         documents,
     };
