@@ -124,6 +124,9 @@ enum Command {
     Contact(ContactCommand),
     /// List contacts.
     Contacts,
+    /// Set or save profile pictures.
+    #[command(subcommand)]
+    Avatar(AvatarCommand),
     /// Link, join, list and revoke this account's devices.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -227,6 +230,24 @@ enum ChatCommand {
         chat: String,
         /// The draft text (empty clears it).
         text: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AvatarCommand {
+    /// Set your profile picture (JPEG, PNG, GIF or WebP; made a 256 px JPEG
+    /// without metadata).
+    Set {
+        /// The picture.
+        file: PathBuf,
+    },
+    /// Save a profile picture (yours, or a contact's with --account).
+    Get {
+        /// Where to write the JPEG.
+        out: PathBuf,
+        /// Whose (default: yours).
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -520,6 +541,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 profile.send_typing(&connection, &chat).await
             })?;
             ok(json_mode, "typing")?;
+        }
+        Command::Avatar(AvatarCommand::Set { file }) => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            profile.set_avatar(&bytes)?;
+            wrote = true;
+            ok(json_mode, "profile picture set")?;
+        }
+        Command::Avatar(AvatarCommand::Get { out, account }) => {
+            let account = account.as_deref().map(account_id).transpose()?;
+            let Some(bytes) = profile.avatar(account.as_ref())? else {
+                anyhow::bail!("no profile picture");
+            };
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            if json_mode {
+                output::json(&json!({"out": out, "bytes": bytes.len()}))?;
+            } else {
+                println!("saved {} bytes to {}", bytes.len(), out.display());
+            }
         }
         Command::Contacts => {
             let contacts = profile.contacts()?;

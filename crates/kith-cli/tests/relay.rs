@@ -707,3 +707,34 @@ fn a_revoked_device_receives_nothing_written_after_the_revocation() {
         );
     }
 }
+
+#[test]
+fn a_profile_picture_reaches_contacts_as_a_clean_256_px_jpeg() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (home, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    let picture = home.path().join("me.png");
+    image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
+        .save(&picture)
+        .unwrap();
+    kith(&alice, &["avatar", "set", picture.to_str().unwrap()]);
+    let not_a_picture = home.path().join("notes.txt");
+    std::fs::write(&not_a_picture, "just words").unwrap();
+    let refused = kith_fails(&alice, &["avatar", "set", not_a_picture.to_str().unwrap()]);
+    assert!(refused.contains("cannot use this picture"), "{refused}");
+
+    befriend(&alice, &bob, &server);
+    let alice_id = account_of(&alice);
+    let contacts = kith_json(&bob, &["contacts"]);
+    assert_eq!(contacts[0]["has_avatar"], true, "{contacts}");
+    let saved = home.path().join("alice-as-bob-sees-her.jpg");
+    kith(
+        &bob,
+        &["avatar", "get", saved.to_str().unwrap(), "--account", &alice_id],
+    );
+    let bytes = std::fs::read(&saved).unwrap();
+    assert_eq!(image::guess_format(&bytes).unwrap(), image::ImageFormat::Jpeg);
+    let decoded = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (256, 256));
+}

@@ -89,8 +89,10 @@ pub struct ContactView {
     pub account_id: AccountId,
     /// Their display name, when known.
     pub name: Option<String>,
-    /// `pending`, `accepted` or `blocked`.
+    /// `pending`, `accepted`, `blocked` or `deleted`.
     pub state: String,
+    /// Whether they have a profile picture (`kith avatar get --account`).
+    pub has_avatar: bool,
 }
 
 /// A device as `kith --json device list` shows it.
@@ -186,15 +188,54 @@ impl Profile {
 
     /// The contact list.
     pub fn contacts(&self) -> Result<Vec<ContactView>, ClientError> {
-        Ok(self
-            .contact_records()?
+        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
+        Ok(account::contacts(&doc)
             .into_iter()
             .map(|(account_id, record)| ContactView {
                 account_id,
                 state: record.state_label().to_owned(),
+                has_avatar: account::contact_avatar(&doc, &account_id).is_some(),
                 name: record.name,
             })
             .collect())
+    }
+
+    /// Sets this account's profile picture from an image file's bytes (any
+    /// size and orientation; it is made a 256 px JPEG without metadata).
+    pub fn set_avatar(&self, picture: &[u8]) -> Result<(), ClientError> {
+        let avatar = crate::avatar::prepare_avatar(picture).map_err(|err| ClientError::Avatar(err.to_string()))?;
+        let me = self.identity().account_id();
+        self.write(|ctx| {
+            account::set_avatar(ctx.doc(DocId::Account(me))?, Some(&avatar))?;
+            Ok(())
+        })
+    }
+
+    /// The profile picture of this account (`None`) or of a contact.
+    pub fn avatar(&self, account: Option<&AccountId>) -> Result<Option<Vec<u8>>, ClientError> {
+        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
+        Ok(match account {
+            None => account::avatar(&doc),
+            Some(account) if *account == self.identity().account_id() => account::avatar(&doc),
+            Some(account) => account::contact_avatar(&doc, account),
+        })
+    }
+
+    /// Keeps a contact's picture as they sent it (after checking it decodes
+    /// within the limits, re-encoded the same way as our own).
+    pub(crate) fn keep_contact_avatar(&self, account: &AccountId, picture: &[u8]) -> Result<bool, ClientError> {
+        let Ok(avatar) = crate::avatar::prepare_avatar(picture) else {
+            tracing::warn!(%account, "ignored a contact's picture that does not decode");
+            return Ok(false);
+        };
+        let me = self.identity().account_id();
+        if self.avatar(Some(account))?.is_some_and(|known| known == avatar) {
+            return Ok(false);
+        }
+        self.write(|ctx| {
+            account::set_contact_avatar(ctx.doc(DocId::Account(me))?, account, &avatar)?;
+            Ok(true)
+        })
     }
 
     /// Accounts this account blocked.

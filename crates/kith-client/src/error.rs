@@ -42,6 +42,9 @@ pub enum ClientError {
     /// An account that is not among the contacts.
     #[error("{0} is not a contact")]
     NoSuchContact(String),
+    /// A picture that cannot be a profile picture.
+    #[error("{0}")]
+    Avatar(String),
     /// No device answered the pairing code in time.
     #[error("no answer to the pairing code in time")]
     PairingTimedOut,

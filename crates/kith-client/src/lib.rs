@@ -6,6 +6,7 @@
 //! date with what other processes wrote, applies one operation, and stores the
 //! change bytes and read-model rows in one transaction.
 
+mod avatar;
 mod contacts;
 mod ephemeral;
 mod error;
@@ -17,6 +18,7 @@ mod relay;
 mod secrets;
 pub mod sim;
 
+pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
 pub use contacts::{ContactView, DeviceView, Invite};
 pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, TYPING_TTL_MS};
 pub use error::ClientError;

@@ -702,6 +702,7 @@ impl Profile {
         let hello = RelayItem::Hello {
             certificates: vec![cert.clone()],
             name: name.clone(),
+            avatar: self.avatar(None)?,
         };
         let hello_id = blake3::hash(&hello.encode());
         for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
@@ -945,8 +946,19 @@ impl Profile {
                         report.refused += 1;
                     }
                 }
-                (RelayItem::Hello { certificates, name }, Followed::Contact(account)) => {
-                    if self.handle_hello(&account, &certificates, name)? {
+                (
+                    RelayItem::Hello {
+                        certificates,
+                        name,
+                        avatar,
+                    },
+                    Followed::Contact(account),
+                ) => {
+                    let mut changed = self.handle_hello(&account, &certificates, name)?;
+                    if let Some(avatar) = avatar {
+                        changed |= self.keep_contact_avatar(&account, &avatar)?;
+                    }
+                    if changed {
                         report.contacts += 1;
                     }
                 }

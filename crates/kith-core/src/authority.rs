@@ -313,7 +313,14 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
             (RootKey::ChatKey(_, _, id), OpType::Put(ScalarValue::Bytes(bytes))) => {
                 <[u8; 32]>::try_from(bytes.as_slice()).is_ok_and(|b| EpochKey::from_bytes(b).key_id() == *id)
             }
-            (RootKey::Contact(_) | RootKey::ChatKey(..), OpType::Delete) => true,
+            (RootKey::Contact(_) | RootKey::ChatKey(..) | RootKey::ContactAvatar(_), OpType::Delete) => true,
+            (RootKey::ContactAvatar(_), OpType::Put(ScalarValue::Bytes(bytes))) => {
+                bytes.len() <= schema::MAX_AVATAR_BYTES
+            }
+            (RootKey::ContactAvatar(_), _) => false,
+            (RootKey::Field(field), OpType::Put(value)) if field == schema::PROFILE_AVATAR => {
+                matches!(value, ScalarValue::Bytes(bytes) if bytes.len() <= schema::MAX_AVATAR_BYTES)
+            }
             (RootKey::Contact(_) | RootKey::ChatKey(..), _) => false,
             (RootKey::Unknown(_) | RootKey::Member(_) | RootKey::Epoch(_), _) => false,
             _ => true,

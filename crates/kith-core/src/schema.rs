@@ -40,6 +40,12 @@ pub const PROFILE_NAME: &str = "profile/name";
 pub const PROFILE_STATUS: &str = "profile/status";
 /// Account doc: prefix of `chat/CHAT/FIELD` per-conversation settings.
 pub const CHAT_SETTING_PREFIX: &str = "chat/";
+/// Account doc: the profile picture (JPEG bytes).
+pub const PROFILE_AVATAR: &str = "profile/avatar";
+/// Account doc: `avatar/ACCOUNT` -> a contact's profile picture (JPEG bytes).
+pub const CONTACT_AVATAR_PREFIX: &str = "avatar/";
+/// Largest stored profile picture.
+pub const MAX_AVATAR_BYTES: usize = 128 * 1024;
 /// Account doc: `contact/ACCOUNT` -> a postcard-encoded contact record.
 pub const CONTACT_PREFIX: &str = "contact/";
 /// Account doc: `chatkey/CHAT/EPOCH/KEYID` -> a conversation's 32-byte epoch key.
@@ -210,6 +216,11 @@ pub fn chat_setting_key(chat: &ChatId, field: ChatSetting) -> String {
     format!("{CHAT_SETTING_PREFIX}{chat}/{}", field.as_str())
 }
 
+/// `avatar/ACCOUNT`.
+pub fn contact_avatar_key(account: &AccountId) -> String {
+    format!("{CONTACT_AVATAR_PREFIX}{account}")
+}
+
 /// `contact/ACCOUNT`.
 pub fn contact_key(account: &AccountId) -> String {
     format!("{CONTACT_PREFIX}{account}")
@@ -343,6 +354,8 @@ pub enum RootKey {
     ChatSetting(ChatId, ChatSetting),
     /// `contact/ACCOUNT` (account doc).
     Contact(AccountId),
+    /// `avatar/ACCOUNT` (account doc).
+    ContactAvatar(AccountId),
     /// `chatkey/CHAT/EPOCH/KEYID` (account doc).
     ChatKey(ChatId, u32, String),
     /// `epoch/N` (head doc).
@@ -373,6 +386,12 @@ impl RootKey {
             return rest
                 .parse()
                 .map(RootKey::Revoked)
+                .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
+        }
+        if let Some(rest) = key.strip_prefix(CONTACT_AVATAR_PREFIX) {
+            return rest
+                .parse()
+                .map(RootKey::ContactAvatar)
                 .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
         }
         if let Some(rest) = key.strip_prefix(CONTACT_PREFIX) {
@@ -407,9 +426,8 @@ impl RootKey {
             };
         }
         match key {
-            HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME | PROFILE_STATUS => {
-                RootKey::Field(key.to_owned())
-            }
+            HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME | PROFILE_STATUS
+            | PROFILE_AVATAR => RootKey::Field(key.to_owned()),
             _ => RootKey::Unknown(key.to_owned()),
         }
     }

@@ -104,6 +104,48 @@ pub fn chats_with_settings(doc: &Doc) -> Vec<ChatId> {
     chats
 }
 
+/// Sets (or, with `None`, removes) the profile picture.
+pub fn set_avatar(doc: &mut Doc, avatar: Option<&[u8]>) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    match avatar {
+        Some(bytes) if bytes.len() > schema::MAX_AVATAR_BYTES => {
+            return Err(DocError::Invalid(format!(
+                "a profile picture is at most {} bytes",
+                schema::MAX_AVATAR_BYTES
+            )));
+        }
+        Some(bytes) => doc
+            .automerge_mut()
+            .put(ROOT, schema::PROFILE_AVATAR, ScalarValue::Bytes(bytes.to_vec()))?,
+        None => doc.automerge_mut().delete(ROOT, schema::PROFILE_AVATAR)?,
+    }
+    Ok(())
+}
+
+/// The profile picture.
+pub fn avatar(doc: &Doc) -> Option<Vec<u8>> {
+    get_bytes(doc.automerge(), &ROOT, schema::PROFILE_AVATAR)
+}
+
+/// Keeps a contact's profile picture.
+pub fn set_contact_avatar(doc: &mut Doc, account: &AccountId, avatar: &[u8]) -> Result<(), DocError> {
+    if avatar.len() > schema::MAX_AVATAR_BYTES {
+        return Err(DocError::Invalid("a profile picture is too large".into()));
+    }
+    ensure_schema(doc)?;
+    doc.automerge_mut().put(
+        ROOT,
+        schema::contact_avatar_key(account),
+        ScalarValue::Bytes(avatar.to_vec()),
+    )?;
+    Ok(())
+}
+
+/// A contact's profile picture.
+pub fn contact_avatar(doc: &Doc, account: &AccountId) -> Option<Vec<u8>> {
+    get_bytes(doc.automerge(), &ROOT, &schema::contact_avatar_key(account))
+}
+
 /// Records or updates a contact.
 pub fn set_contact(doc: &mut Doc, account: &AccountId, record: &ContactRecord) -> Result<(), DocError> {
     ensure_schema(doc)?;

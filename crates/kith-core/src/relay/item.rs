@@ -29,6 +29,8 @@ pub enum RelayItem {
         certificates: Vec<Vec<u8>>,
         /// Display name.
         name: Option<String>,
+        /// Profile picture (JPEG, 256 px).
+        avatar: Option<Vec<u8>>,
     },
     /// A conversation's epoch key for the recipient account, sealed to each
     /// of its devices.
