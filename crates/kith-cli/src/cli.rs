@@ -151,9 +151,9 @@ enum Command {
     /// Delete this account: leave every chat, tell contacts, delete its data
     /// on the server, and erase this profile and its keys from this device.
     DeleteAccount {
-        /// The sync server.
+        /// The sync server (default: the one this profile last synced with).
         #[arg(long)]
-        server: String,
+        server: Option<String>,
         /// Confirm (without it nothing is deleted).
         #[arg(long)]
         yes: bool,
@@ -162,9 +162,9 @@ enum Command {
     Typing {
         /// The chat.
         chat: String,
-        /// The sync server.
+        /// The sync server (default: the one this profile last synced with).
         #[arg(long)]
-        server: String,
+        server: Option<String>,
     },
     /// Print an event whenever this profile changes, whichever process wrote.
     Watch {
@@ -255,9 +255,9 @@ enum AvatarCommand {
 enum DeviceCommand {
     /// Show a pairing code and wait for a new device to join with it.
     Link {
-        /// The sync server both devices use.
+        /// The sync server both devices use (default: the one this profile last synced with).
         #[arg(long)]
-        server: String,
+        server: Option<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
@@ -345,6 +345,16 @@ fn account_id(text: &str) -> anyhow::Result<AccountId> {
 
 fn role(text: &str) -> anyhow::Result<Role> {
     text.parse().map_err(anyhow::Error::msg)
+}
+
+/// The server given, or the one this profile last synced with.
+fn server_for(profile: &Profile, given: Option<String>) -> anyhow::Result<String> {
+    match given {
+        Some(server) => Ok(server),
+        None => profile
+            .last_server()?
+            .context("no server given and this profile has not synced yet: pass --server URL"),
+    }
 }
 
 fn profile_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -477,8 +487,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use std::io::Write;
             std::io::stdout().flush()?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let device =
-                runtime.block_on(profile.link_device(&server, &code, std::time::Duration::from_secs(timeout_secs)))?;
+            let device = runtime.block_on(profile.link_device(
+                &server_for(&profile, server)?,
+                &code,
+                std::time::Duration::from_secs(timeout_secs),
+            ))?;
             if json_mode {
                 output::json(&json!({ "linked": device }))?;
             } else {
@@ -514,6 +527,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("this deletes the account everywhere and cannot be undone; repeat with --yes");
             }
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let server = server_for(&profile, server)?;
             let report = runtime.block_on(profile.delete_account(&server))?;
             if json_mode {
                 output::json(&report)?;
@@ -530,6 +544,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Typing { chat, server } => {
             let chat = chat_id(&chat)?;
+            let server = server_for(&profile, server)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let connection = kith_net::RelayConnection::connect(

@@ -167,6 +167,7 @@ async fn watch_loop(
             }
         };
         backoff.reset();
+        profile.remember_server(server)?;
         event(json_mode, json!({"event": "sync-state", "state": "connected"}), || {
             "connected".to_owned()
         })?;

@@ -525,7 +525,8 @@ fn typing_and_presence_reach_a_watching_member_as_events() {
     let alice_id = account_of(&alice);
     let mut watcher = Watcher::start(&bob, &server);
     // Alice types (a one-shot command), then goes online with a watcher of her own.
-    kith(&alice, &["typing", &chat, "--server", &server.url]);
+    // No --server: the one this profile last synced with.
+    kith(&alice, &["typing", &chat]);
     let line = watcher.wait_for(|line| line.contains("\"typing\""));
     let typing: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(typing["chat_id"], chat.as_str());

@@ -41,6 +41,7 @@ const CURSOR_PREFIX: &str = "relay/cursor/";
 const HELLO_PREFIX: &str = "relay/hello/";
 const GRANT_PREFIX: &str = "relay/grant/";
 const COMPACTED_PREFIX: &str = "relay/compacted/";
+const LAST_SERVER_META: &str = "relay/last-server";
 /// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
 const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
 /// Account stream keys still to be sealed to this account's other devices.
@@ -209,7 +210,29 @@ impl Profile {
     /// [`Profile::sync_relay_once`] with options.
     pub async fn sync_relay_once_with(&self, server: &str, options: RelayOptions) -> Result<RelayReport, ClientError> {
         let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
-        self.sync_relay_with(&connection, options).await
+        let report = self.sync_relay_with(&connection, options).await?;
+        self.remember_server(server)?;
+        Ok(report)
+    }
+
+    /// Remembers the server this profile synced with, as the default for
+    /// commands that need one.
+    pub fn remember_server(&self, server: &str) -> Result<(), ClientError> {
+        if self.last_server()?.as_deref() == Some(server) {
+            return Ok(());
+        }
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(LAST_SERVER_META, server.as_bytes())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The server this profile last synced with.
+    pub fn last_server(&self) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .store()
+            .meta(LAST_SERVER_META)?
+            .and_then(|b| String::from_utf8(b).ok()))
     }
 
     /// [`Profile::sync_relay`] with options.
