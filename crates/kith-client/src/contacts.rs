@@ -182,22 +182,22 @@ impl Profile {
 
     /// Every contact record, from the account document.
     pub fn contact_records(&self) -> Result<std::collections::BTreeMap<AccountId, ContactRecord>, ClientError> {
-        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
-        Ok(account::contacts(&doc))
+        self.read_doc(DocId::Account(self.identity().account_id()), account::contacts)
     }
 
     /// The contact list.
     pub fn contacts(&self) -> Result<Vec<ContactView>, ClientError> {
-        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
-        Ok(account::contacts(&doc)
-            .into_iter()
-            .map(|(account_id, record)| ContactView {
-                account_id,
-                state: record.state_label().to_owned(),
-                has_avatar: account::contact_avatar(&doc, &account_id).is_some(),
-                name: record.name,
-            })
-            .collect())
+        self.read_doc(DocId::Account(self.identity().account_id()), |doc| {
+            account::contacts(doc)
+                .into_iter()
+                .map(|(account_id, record)| ContactView {
+                    account_id,
+                    state: record.state_label().to_owned(),
+                    has_avatar: account::contact_avatar(doc, &account_id).is_some(),
+                    name: record.name,
+                })
+                .collect()
+        })
     }
 
     /// Sets this account's profile picture from an image file's bytes (any
@@ -213,11 +213,10 @@ impl Profile {
 
     /// The profile picture of this account (`None`) or of a contact.
     pub fn avatar(&self, account: Option<&AccountId>) -> Result<Option<Vec<u8>>, ClientError> {
-        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
-        Ok(match account {
-            None => account::avatar(&doc),
-            Some(account) if *account == self.identity().account_id() => account::avatar(&doc),
-            Some(account) => account::contact_avatar(&doc, account),
+        let me = self.identity().account_id();
+        self.read_doc(DocId::Account(me), |doc| match account {
+            Some(account) if *account != me => account::contact_avatar(doc, account),
+            _ => account::avatar(doc),
         })
     }
 

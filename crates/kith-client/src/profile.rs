@@ -909,6 +909,23 @@ impl Profile {
         })
     }
 
+    /// Reads a document through the in-memory cache, brought up to date with
+    /// whatever any process committed (much cheaper than [`Profile::load_doc`],
+    /// which rebuilds the document from every stored chunk).
+    pub(crate) fn read_doc<T>(&self, doc_id: DocId, read: impl FnOnce(&Doc) -> T) -> Result<T, ClientError> {
+        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
+        let chunks = self.store.doc_chunks(&doc_id, known)?;
+        let mut docs = lock(&self.docs);
+        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
+        for chunk in chunks {
+            if chunk.seq > cached.seq {
+                cached.doc.load_stored(&chunk.bytes)?;
+                cached.seq = chunk.seq;
+            }
+        }
+        Ok(read(&cached.doc))
+    }
+
     /// The changes of a document that are not ancestors of `heads` (all of
     /// them for empty `heads`), and the document's current heads.
     pub fn changes_since(

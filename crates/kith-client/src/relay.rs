@@ -451,8 +451,7 @@ impl Profile {
 
     /// The conversation keys this account holds, by chat, epoch and key id.
     pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
-        let doc = self.load_doc(DocId::Account(self.identity().account_id()))?;
-        Ok(account::chat_keys(&doc))
+        self.read_doc(DocId::Account(self.identity().account_id()), account::chat_keys)
     }
 
     /// The keys of a conversation this account may write with and hand out:
@@ -463,7 +462,7 @@ impl Profile {
         chat: ChatId,
         held: &BTreeMap<(ChatId, u32, String), EpochKey>,
     ) -> Result<Vec<(u32, EpochKey)>, ClientError> {
-        let committed = head::committed_epochs(&self.load_doc(DocId::Head(chat))?);
+        let committed = self.read_doc(DocId::Head(chat), head::committed_epochs)?;
         let mine = held.iter().filter(|((c, _, _), _)| *c == chat);
         Ok(if committed.is_empty() {
             mine.filter(|((_, epoch, _), _)| *epoch == 0)
