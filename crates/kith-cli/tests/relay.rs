@@ -165,6 +165,12 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
     assert!(after.iter().any(|m| m["text"] == "bob whispers after the rotation"));
     let carol_view = kith_json(&carol, &["messages", &group, "--limit", "10000"]).to_string();
     assert!(!carol_view.contains("carol has gone home") && !carol_view.contains("whispers"));
+    // Carol learned that she was removed (the change that removed her also
+    // went to the epoch she can read), and her client no longer sends there.
+    let carol_row = chat_row(&carol, &group);
+    assert!(carol_row["members"].get(carol_id.as_str()).is_none(), "{carol_row}");
+    let refused = kith_fails(&carol, &["send", &group, "am I still here?"]);
+    assert!(refused.contains("not a member"), "{refused}");
     for (path, bytes) in read_all_files(&carol) {
         for needle in ["carol has gone home", "bob whispers"] {
             assert!(

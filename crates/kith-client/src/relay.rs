@@ -536,8 +536,11 @@ impl Profile {
         let held = self.chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
+        let mut handed_over = 0;
         for chat in chats {
-            if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
+            let mut committed = self.committed_keys(chat, &held)?;
+            handed_over += self.upload_epoch_handover(connection, chat, &committed).await?;
+            if let Some((epoch, key)) = committed.pop() {
                 newest.insert(chat, (epoch, key));
             }
         }
@@ -552,7 +555,7 @@ impl Profile {
                 plan.push((stream.clone(), *doc));
             }
         }
-        let mut uploaded = 0;
+        let mut uploaded = handed_over;
         for (stream, doc) in plan {
             uploaded += self.upload_document(connection, &stream, doc).await?;
         }
@@ -560,6 +563,67 @@ impl Profile {
             self.note_uploaded_through(&chat, through)?;
         }
         Ok(uploaded)
+    }
+
+    /// The head change that started the newest epoch, with its ancestors, also
+    /// goes to the previous epoch's log: members left behind there (someone
+    /// just removed) learn that the conversation moved on and that they are
+    /// no longer in it, and nothing written afterwards.
+    async fn upload_epoch_handover(
+        &self,
+        connection: &RelayConnection,
+        chat: ChatId,
+        committed: &[(u32, EpochKey)],
+    ) -> Result<usize, ClientError> {
+        let [.., (previous, previous_key), (newest, _)] = committed else {
+            return Ok(0);
+        };
+        let head = DocId::Head(chat);
+        let stream = StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), *previous, previous_key.clone());
+        let (meta_key, pending, _) = self.not_uploaded(&stream, head)?;
+        let wanted = kith_core::schema::epoch_key(*newest);
+        let Some(commit) = pending.iter().find(|change| {
+            change
+                .decode()
+                .operations
+                .iter()
+                .any(|op| matches!(&op.key, automerge::legacy::Key::Map(key) if key.as_str() == wanted))
+        }) else {
+            return Ok(0);
+        };
+        let commit_hash = commit.hash();
+        let deps: BTreeMap<ChangeHash, Vec<ChangeHash>> =
+            pending.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
+        let mut keep = BTreeSet::new();
+        let mut stack = vec![commit_hash];
+        while let Some(hash) = stack.pop() {
+            if let Some(parents) = deps.get(&hash)
+                && keep.insert(hash)
+            {
+                stack.extend(parents.iter().copied());
+            }
+        }
+        let doc_text = head.to_string();
+        let mut envelopes = Vec::new();
+        for mut change in pending.into_iter().filter(|c| keep.contains(&c.hash())) {
+            let item = RelayItem::Change {
+                doc: doc_text.clone(),
+                change: change.bytes().to_vec(),
+            };
+            envelopes.push(self.seal(&stream, change.hash().as_ref(), &item)?);
+        }
+        let count = envelopes.len();
+        self.push_all(connection, &stream, envelopes).await?;
+        let mut known = self
+            .store()
+            .meta(&meta_key)?
+            .map(|b| decode_heads(&b))
+            .unwrap_or_default();
+        known.push(commit_hash);
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, &encode_heads(&known))?;
+        txn.commit()?;
+        Ok(count)
     }
 
     /// The changes of `doc` not yet on `stream`'s log, the document's heads,
