@@ -579,7 +579,12 @@ impl Profile {
             return Ok(0);
         };
         let head = DocId::Head(chat);
-        let stream = StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), *previous, previous_key.clone());
+        let stream = StreamKey::new(
+            Followed::Chat(chat),
+            Stream::Chat(chat),
+            *previous,
+            previous_key.clone(),
+        );
         let (meta_key, pending, _) = self.not_uploaded(&stream, head)?;
         let wanted = kith_core::schema::epoch_key(*newest);
         let Some(commit) = pending.iter().find(|change| {
