@@ -909,10 +909,11 @@ impl Profile {
         })
     }
 
-    /// Reads a document through the in-memory cache, brought up to date with
-    /// whatever any process committed (much cheaper than [`Profile::load_doc`],
-    /// which rebuilds the document from every stored chunk).
-    pub(crate) fn read_doc<T>(&self, doc_id: DocId, read: impl FnOnce(&Doc) -> T) -> Result<T, ClientError> {
+    /// Runs `use_doc` on a document of the in-memory cache, brought up to date
+    /// with whatever any process committed (much cheaper than
+    /// [`Profile::load_doc`], which rebuilds the document from every stored
+    /// chunk). `use_doc` must not commit operations: writes go through `write`.
+    fn with_cached_doc<T>(&self, doc_id: DocId, use_doc: impl FnOnce(&mut Doc) -> T) -> Result<T, ClientError> {
         let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
         let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
@@ -923,7 +924,12 @@ impl Profile {
                 cached.seq = chunk.seq;
             }
         }
-        Ok(read(&cached.doc))
+        Ok(use_doc(&mut cached.doc))
+    }
+
+    /// Reads a document through the cache (see `with_cached_doc`).
+    pub(crate) fn read_doc<T>(&self, doc_id: DocId, read: impl FnOnce(&Doc) -> T) -> Result<T, ClientError> {
+        self.with_cached_doc(doc_id, |doc| read(doc))
     }
 
     /// The changes of a document that are not ancestors of `heads` (all of
@@ -933,18 +939,10 @@ impl Profile {
         doc_id: DocId,
         heads: &[automerge::ChangeHash],
     ) -> Result<(Vec<automerge::Change>, Vec<automerge::ChangeHash>), ClientError> {
-        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
-        let chunks = self.store.doc_chunks(&doc_id, known)?;
-        let mut docs = lock(&self.docs);
-        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
-        for chunk in chunks {
-            if chunk.seq > cached.seq {
-                cached.doc.load_stored(&chunk.bytes)?;
-                cached.seq = chunk.seq;
-            }
-        }
-        let current = cached.doc.heads();
-        Ok((cached.doc.changes_since(heads), current))
+        self.with_cached_doc(doc_id, |doc| {
+            let current = doc.heads();
+            (doc.changes_since(heads), current)
+        })
     }
 
     /// Runs `receive` on the up-to-date document in one transaction, then
