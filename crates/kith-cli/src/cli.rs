@@ -405,7 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timeout_secs,
         }) => {
             let code: kith_client::PairingCode = code.parse()?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = crate::sync::runtime()?;
             let profile = runtime.block_on(Profile::join(
                 &dir,
                 server,
@@ -486,7 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("pairing code: {code}");
             use std::io::Write;
             std::io::stdout().flush()?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = crate::sync::runtime()?;
             let device = runtime.block_on(profile.link_device(
                 &server_for(&profile, server)?,
                 &code,
@@ -526,7 +526,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !yes {
                 anyhow::bail!("this deletes the account everywhere and cannot be undone; repeat with --yes");
             }
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = crate::sync::runtime()?;
             let server = server_for(&profile, server)?;
             let report = runtime.block_on(profile.delete_account(&server))?;
             if json_mode {
@@ -545,7 +545,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Typing { chat, server } => {
             let chat = chat_id(&chat)?;
             let server = server_for(&profile, server)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = crate::sync::runtime()?;
             runtime.block_on(async {
                 let connection = kith_net::RelayConnection::connect(
                     &server,

@@ -19,6 +19,11 @@ const RECENT: usize = 50;
 /// How often `--watch` tells contacts this device is online.
 const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 
+/// A single-threaded runtime for one network command.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 /// Runs the command.
 pub fn run(
     profile: &Profile,
@@ -28,7 +33,7 @@ pub fn run(
     timeout_secs: Option<u64>,
     options: RelayOptions,
 ) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         if watch {
             watch_loop(profile, server, json_mode, timeout_secs, options).await

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -210,6 +210,33 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
     }
 }
 
+/// A server, and Alice and Bob: contacts, in one group, both synced.
+struct GroupOfTwo {
+    server: ServerProcess,
+    alice: PathBuf,
+    bob: PathBuf,
+    chat: String,
+    /// Keeps the directories alive: bind it (`_homes`), do not drop it with `..`.
+    _homes: [tempfile::TempDir; 3],
+}
+
+fn group_of_two() -> GroupOfTwo {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (alice_home, alice) = new_profile("Alice");
+    let (bob_home, bob) = new_profile("Bob");
+    let chat = group_with(&alice, &bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
+    GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes: [server_dir, alice_home, bob_home],
+    }
+}
+
 fn group_with(alice: &Path, bob: &Path, server: &ServerProcess) -> String {
     befriend(alice, bob, server);
     let bob_id = account_of(bob);
@@ -280,13 +307,13 @@ fn a_client_killed_mid_upload_finishes_after_restart_and_a_killed_server_loses_n
 
 #[test]
 fn watch_streams_a_message_from_another_profile_as_a_json_event() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&server_dir.path().join("data"));
-    let (_a, alice) = new_profile("Alice");
-    let (_b, bob) = new_profile("Bob");
-    let chat = group_with(&alice, &bob, &server);
-    sync(&alice, &server);
-    sync(&bob, &server);
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
     let mut watcher = Watcher::start(&bob, &server);
     let id = send(&alice, &chat, "live over the relay");
     sync(&alice, &server);
@@ -484,13 +511,13 @@ fn status_of(profile: &Path, chat: &str, id: &str) -> Value {
 
 #[test]
 fn own_messages_go_from_sent_to_uploaded_to_delivered_to_read() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&server_dir.path().join("data"));
-    let (_a, alice) = new_profile("Alice");
-    let (_b, bob) = new_profile("Bob");
-    let chat = group_with(&alice, &bob, &server);
-    sync(&alice, &server);
-    sync(&bob, &server);
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
     let bob_id = account_of(&bob);
 
     let id = send(&alice, &chat, "did the parcel arrive?");
@@ -521,13 +548,13 @@ fn own_messages_go_from_sent_to_uploaded_to_delivered_to_read() {
 
 #[test]
 fn typing_and_presence_reach_a_watching_member_as_events() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&server_dir.path().join("data"));
-    let (_a, alice) = new_profile("Alice");
-    let (_b, bob) = new_profile("Bob");
-    let chat = group_with(&alice, &bob, &server);
-    sync(&alice, &server);
-    sync(&bob, &server);
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
     let alice_id = account_of(&alice);
     let mut watcher = Watcher::start(&bob, &server);
     // Alice types (a one-shot command), then goes online with a watcher of her own.
@@ -546,11 +573,13 @@ fn typing_and_presence_reach_a_watching_member_as_events() {
 
 #[test]
 fn deleting_an_account_leaves_chats_tells_contacts_and_erases_the_profile() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&server_dir.path().join("data"));
-    let (_a, alice) = new_profile("Alice");
-    let (_b, bob) = new_profile("Bob");
-    let chat = group_with(&alice, &bob, &server);
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
     send(&alice, &chat, "a last word before leaving");
     sync(&alice, &server);
     sync(&bob, &server);
@@ -581,13 +610,13 @@ fn deleting_an_account_leaves_chats_tells_contacts_and_erases_the_profile() {
 
 #[test]
 fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&server_dir.path().join("data"));
-    let (_a, alice) = new_profile("Alice");
-    let (_b, bob) = new_profile("Bob");
-    let chat = group_with(&alice, &bob, &server);
-    sync(&alice, &server);
-    sync(&bob, &server);
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
     let desktop_home = tempfile::tempdir().unwrap();
     let bob_desktop = desktop_home.path().join("bob-desktop");
     link_device(&bob, &bob_desktop, &server);

@@ -44,11 +44,11 @@ fn encode(envelope: &Envelope) -> Vec<u8> {
 impl Profile {
     /// Tells the other members of `chat` that this account is typing.
     pub async fn send_typing(&self, connection: &RelayConnection, chat: &ChatId) -> Result<(), ClientError> {
-        self.require_member_of(chat)?;
+        self.require_member(chat)?;
         let stream = self
             .followed_streams()?
             .into_iter()
-            .filter(|s| s.followed_is(Followed::Chat(*chat)))
+            .filter(|s| s.followed() == Followed::Chat(*chat))
             .max_by_key(|s| s.epoch())
             .ok_or_else(|| ClientError::NoSuchChat(format!("{chat} (no key for it yet: sync first)")))?;
         let item = RelayItem::Typing {
@@ -67,7 +67,11 @@ impl Profile {
             if matches!(stream.followed(), Followed::Contact(_)) {
                 // A channel nobody wrote to yet has no log on the server.
                 match self.signal(connection, &stream, &item).await {
-                    Ok(()) | Err(ClientError::Relay(kith_net::NetError::Server { .. })) => {}
+                    Ok(())
+                    | Err(ClientError::Relay(kith_net::NetError::Server {
+                        code: kith_proto::ErrorCode::NotFound,
+                        ..
+                    })) => {}
                     Err(err) => return Err(err),
                 }
             }

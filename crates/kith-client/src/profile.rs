@@ -197,23 +197,22 @@ impl Profile {
 
     /// The newest timestamp this profile's clock has issued or observed.
     pub(crate) fn stored_hlc(&self) -> Result<Hlc, ClientError> {
-        Ok(self
-            .store
-            .meta(HLC_META)?
-            .and_then(|b| b.try_into().ok())
-            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
-            .unwrap_or(Hlc::ZERO))
+        Ok(hlc_from_meta(self.store.meta(HLC_META)?).unwrap_or(Hlc::ZERO))
     }
+}
+
+/// An HLC kept in a meta value (8 bytes, big-endian packed).
+pub(crate) fn hlc_from_meta(bytes: Option<Vec<u8>>) -> Option<Hlc> {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
 }
 
 /// The profile's clock as last stored by any process.
 fn stored_clock(txn: &mut dyn WriteTxn) -> Result<HlcClock, ClientError> {
-    let last = txn
-        .meta(HLC_META)?
-        .and_then(|b| b.try_into().ok())
-        .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
-        .unwrap_or(Hlc::ZERO);
-    Ok(HlcClock::resume(last))
+    Ok(HlcClock::resume(
+        hlc_from_meta(txn.meta(HLC_META)?).unwrap_or(Hlc::ZERO),
+    ))
 }
 
 /// The cached document, created empty when the profile has none yet.
@@ -466,11 +465,7 @@ impl Profile {
     }
 
     /// Fails unless this account is a member of `chat`.
-    pub(crate) fn require_member_of(&self, chat: &ChatId) -> Result<(), ClientError> {
-        self.require_member(chat)
-    }
-
-    fn require_member(&self, chat: &ChatId) -> Result<(), ClientError> {
+    pub(crate) fn require_member(&self, chat: &ChatId) -> Result<(), ClientError> {
         let row = self.require_chat(chat)?;
         if row.members.contains_key(&self.identity.account_id()) {
             Ok(())

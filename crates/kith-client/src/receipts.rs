@@ -7,7 +7,7 @@
 //! segment forward, and that change travels back like any other.
 
 use crate::error::ClientError;
-use crate::profile::Profile;
+use crate::profile::{Profile, hlc_from_meta};
 use kith_core::docs::segment;
 use kith_proto::{AccountId, ChatId, DocId, Hlc, Month};
 use serde::Serialize;
@@ -81,11 +81,7 @@ impl Profile {
     /// The receipts known for a chat.
     pub(crate) fn chat_receipts(&self, chat: &ChatId) -> Result<ChatReceipts, ClientError> {
         let me = self.identity().account_id();
-        let uploaded_through = self
-            .store()
-            .meta(&format!("{UPLOADED_THROUGH_PREFIX}{chat}"))?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)));
+        let uploaded_through = hlc_from_meta(self.store().meta(&format!("{UPLOADED_THROUGH_PREFIX}{chat}"))?);
         let mut others = Vec::new();
         if let Some(row) = self.store().chat(chat)? {
             for member in row.members.keys().filter(|m| **m != me) {
@@ -106,10 +102,7 @@ impl Profile {
     pub(crate) fn note_uploaded_through(&self, chat: &ChatId, through: Hlc) -> Result<(), ClientError> {
         let key = format!("{UPLOADED_THROUGH_PREFIX}{chat}");
         let mut txn = self.store().begin_write()?;
-        let known = txn
-            .meta(&key)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(|b| Hlc::from_packed(u64::from_be_bytes(b)));
+        let known = hlc_from_meta(txn.meta(&key)?);
         if known.is_none_or(|k| k < through) {
             txn.set_meta(&key, &through.to_packed().to_be_bytes())?;
         }

@@ -151,11 +151,6 @@ impl StreamKey {
         }
     }
 
-    /// Whether this stream is `followed`.
-    pub(crate) fn followed_is(&self, followed: Followed) -> bool {
-        self.followed == followed
-    }
-
     /// What this stream is.
     pub(crate) fn followed(&self) -> Followed {
         self.followed
@@ -270,7 +265,7 @@ impl Profile {
         let mut compacted = 0;
         for (stream, docs) in plan {
             let log_hex = hex(&stream.log().0);
-            let cursor = self.meta_u64(&format!("{CURSOR_PREFIX}{log_hex}"))?;
+            let cursor = self.meta_u64(&cursor_key(&stream.log()))?;
             let since = self.meta_u64(&format!("{COMPACTED_PREFIX}{log_hex}"))?;
             if cursor.saturating_sub(since) < after || cursor == 0 {
                 continue;
@@ -507,7 +502,7 @@ impl Profile {
         let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
             let log = stream.log();
-            let known = self.store().meta(&format!("{CURSOR_PREFIX}{}", hex(&log.0)))?.is_some();
+            let known = self.store().meta(&cursor_key(&log))?.is_some();
             if let Some(only) = only
                 && known
                 && !only.contains(&log)
@@ -608,17 +603,8 @@ impl Profile {
                 stack.extend(parents.iter().copied());
             }
         }
-        let doc_text = head.to_string();
-        let mut envelopes = Vec::new();
-        for mut change in pending.into_iter().filter(|c| keep.contains(&c.hash())) {
-            let item = RelayItem::Change {
-                doc: doc_text.clone(),
-                change: change.bytes().to_vec(),
-            };
-            envelopes.push(self.seal(&stream, change.hash().as_ref(), &item)?);
-        }
-        let count = envelopes.len();
-        self.push_all(connection, &stream, envelopes).await?;
+        let handover: Vec<Change> = pending.into_iter().filter(|c| keep.contains(&c.hash())).collect();
+        let count = self.push_changes(connection, &stream, head, handover).await?;
         let mut known = self
             .store()
             .meta(&meta_key)?
@@ -658,6 +644,23 @@ impl Profile {
         if changes.is_empty() {
             return Ok(0);
         }
+        let count = self.push_changes(connection, stream, doc, changes).await?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, &encode_heads(&heads))?;
+        txn.commit()?;
+        tracing::debug!(%doc, count, "uploaded changes");
+        Ok(count)
+    }
+
+    /// Seals each change of `doc` (envelope id from its hash, so re-uploads
+    /// are idempotent) and pushes them; returns how many.
+    async fn push_changes(
+        &self,
+        connection: &RelayConnection,
+        stream: &StreamKey,
+        doc: DocId,
+        changes: Vec<Change>,
+    ) -> Result<usize, ClientError> {
         let doc_text = doc.to_string();
         let mut envelopes = Vec::with_capacity(changes.len());
         for mut change in changes {
@@ -669,10 +672,6 @@ impl Profile {
         }
         let count = envelopes.len();
         self.push_all(connection, stream, envelopes).await?;
-        let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, &encode_heads(&heads))?;
-        txn.commit()?;
-        tracing::debug!(%doc, count, "uploaded changes");
         Ok(count)
     }
 
@@ -935,13 +934,8 @@ impl Profile {
 
     /// Pulls and handles everything after this stream's cursor.
     async fn pull_stream(&self, connection: &RelayConnection, stream: &StreamKey) -> Result<RelayReport, ClientError> {
-        let cursor_key = format!("{CURSOR_PREFIX}{}", hex(&stream.log().0));
-        let mut cursor = self
-            .store()
-            .meta(&cursor_key)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let cursor_key = cursor_key(&stream.log());
+        let mut cursor = self.meta_u64(&cursor_key)?;
         let mut report = RelayReport::default();
         loop {
             let (entries, more) = connection
@@ -1130,7 +1124,7 @@ impl Profile {
                 _ => tracing::warn!(%account, "ignored a certificate that is not theirs"),
             }
         }
-        let name = name.filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES);
+        let name = usable_name(name);
         let changed = record.state != ContactState::Accepted || (name.is_some() && record.name != name);
         if changed {
             record.state = ContactState::Accepted;
@@ -1209,9 +1203,7 @@ impl Profile {
             return Ok(false);
         }
         self.learn_certificate(&cert)?;
-        let name = request
-            .name
-            .filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES);
+        let name = usable_name(request.name);
         let record = ContactRecord {
             name: name.clone(),
             state: ContactState::Accepted,
@@ -1225,6 +1217,16 @@ impl Profile {
         self.rotate_invite()?;
         Ok(true)
     }
+}
+
+/// The pull cursor's meta key of a log.
+fn cursor_key(log: &LogId) -> String {
+    format!("{CURSOR_PREFIX}{}", hex(&log.0))
+}
+
+/// A display name someone sent, if it is one we can show.
+fn usable_name(name: Option<String>) -> Option<String> {
+    name.filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES)
 }
 
 /// A change item, if it belongs to the stream it arrived on.
