@@ -860,22 +860,7 @@ impl Profile {
     pub fn sync_generate(&self, peer: &str, doc_id: DocId) -> Result<Option<Vec<u8>>, ClientError> {
         let mut sessions = lock(&self.sessions);
         let session = self.session(&mut sessions, peer, doc_id)?;
-        // Lock order is store, then documents (as in `write`): read the new
-        // chunks before taking the document cache.
-        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
-        let chunks = self.store.doc_chunks(&doc_id, known)?;
-        let mut docs = lock(&self.docs);
-        let cached = docs.entry(doc_id).or_insert_with(|| CachedDoc {
-            doc: Doc::new(doc_id, &self.identity.device_id()),
-            seq: 0,
-        });
-        for chunk in chunks {
-            if chunk.seq > cached.seq {
-                cached.doc.load_stored(&chunk.bytes)?;
-                cached.seq = chunk.seq;
-            }
-        }
-        Ok(session.generate(&mut cached.doc))
+        self.with_cached_doc(doc_id, |doc| session.generate(doc))
     }
 
     /// Handles a sync message for `doc` from `peer`: validates and applies its
@@ -905,7 +890,8 @@ impl Profile {
     }
 
     /// Runs `use_doc` on a document of the in-memory cache, brought up to date
-    /// with whatever any process committed (much cheaper than
+    /// with whatever any process committed (lock order as in `write`: the
+    /// store's chunks are read before the cache is taken) (much cheaper than
     /// [`Profile::load_doc`], which rebuilds the document from every stored
     /// chunk). `use_doc` must not commit operations: writes go through `write`.
     fn with_cached_doc<T>(&self, doc_id: DocId, use_doc: impl FnOnce(&mut Doc) -> T) -> Result<T, ClientError> {
