@@ -4,7 +4,8 @@
 //! - `cargo xtask setup`: install what building and testing Kith needs.
 //! - `cargo xtask test`: setup, then fmt, clippy, the test suite (against a
 //!   real OS keyring where possible) and a quick benchmark run.
-//! - `cargo xtask run`: build `kith` and walk through a guided CLI demo.
+//! - `cargo xtask run`: build the UI and the desktop app, and start it.
+//! - `cargo xtask demo`: build `kith` and walk through a guided CLI demo.
 //! - `cargo xtask bench [ARGS...]`: the benchmark harness.
 
 mod bench;
@@ -14,6 +15,7 @@ mod process;
 mod setup;
 mod steps;
 mod test_suite;
+mod ui;
 mod workspace;
 
 use anyhow::Result;
@@ -41,8 +43,12 @@ enum Task {
     Setup,
     /// Setup, then fmt check, clippy, the test suite and a quick benchmark.
     Test(test_suite::TestArgs),
-    /// Setup, build `kith` and run a guided CLI demo in a fresh temp profile.
+    /// Setup, build the UI and the desktop app, and start it.
     Run,
+    /// Setup, build `kith` and run a guided CLI demo in a fresh temp profile.
+    Demo,
+    /// Build the UI into `ui/dist` (wasm32 + wasm-bindgen).
+    Ui,
     /// Run the benchmark harness (`kith-bench`) in release mode.
     Bench {
         /// Arguments for kith-bench (default: `local`).
@@ -57,7 +63,12 @@ fn main() -> Result<()> {
     match cli.task {
         Task::Setup => setup::run(&ws),
         Task::Test(args) => test_suite::run(&ws, &args),
-        Task::Run => demo::run(&ws),
+        Task::Run => {
+            setup::run(&ws)?;
+            ui::run_desktop(&ws)
+        }
+        Task::Demo => demo::run(&ws),
+        Task::Ui => ui::build_ui(&ws),
         Task::Bench { args } => bench::run(&ws, &args),
     }
 }

@@ -30,6 +30,24 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
         purpose: "OS keyring tests (private D-Bus session with gnome-keyring)",
         packages: &["dbus", "dbus-x11", "gnome-keyring", "libsecret-tools"],
     },
+    PackageGroup {
+        purpose: "desktop app (Tauri 2 on WebKitGTK)",
+        packages: &[
+            "libwebkit2gtk-4.1-dev",
+            "libgtk-3-dev",
+            "libsoup-3.0-dev",
+            "libjavascriptcoregtk-4.1-dev",
+            "librsvg2-dev",
+            "libayatana-appindicator3-dev",
+            "libxdo-dev",
+            "libssl-dev",
+            "file",
+        ],
+    },
+    PackageGroup {
+        purpose: "desktop app under a virtual display, WebDriver UI tests, screenshots",
+        packages: &["xvfb", "xauth", "webkit2gtk-driver", "imagemagick", "xdotool"],
+    },
 ];
 
 /// What a user on a system without apt-get must install by hand.
@@ -59,11 +77,24 @@ pub struct PinnedTool {
 }
 
 /// Tools installed with `cargo install NAME --version X` when `NAME --version`
-/// does not report X. Empty for now; for example, the UI build will need
-/// `PinnedTool { krate: "wasm-bindgen-cli", binary: "wasm-bindgen",
-/// version: "0.2.130", locked: false }` (its version must equal the
-/// `wasm-bindgen` crate in Cargo.lock).
-const PINNED_TOOLS: &[PinnedTool] = &[];
+/// does not report X.
+const PINNED_TOOLS: &[PinnedTool] = &[
+    // Must equal the `wasm-bindgen` crate in Cargo.lock (checked by the UI build).
+    // Not `--locked`: its lockfile names a version the registry no longer has.
+    PinnedTool {
+        krate: "wasm-bindgen-cli",
+        binary: "wasm-bindgen",
+        version: "0.2.130",
+        locked: false,
+    },
+    // The WebDriver proxy in front of WebKitWebDriver for the UI tests.
+    PinnedTool {
+        krate: "tauri-driver",
+        binary: "tauri-driver",
+        version: "2.1.0",
+        locked: true,
+    },
+];
 
 /// Rust targets the build needs: the shared types crate must build for the
 /// browser-side UI (wasm32).

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::process::find_program;
 use crate::steps::Steps;
 use crate::workspace::Workspace;
-use crate::{bench, setup};
+use crate::{bench, setup, ui};
 
 /// Flags of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -41,13 +41,31 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
         steps.time("setup", || setup::run(ws))?;
     }
     steps.command("fmt", ws.cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // The desktop shell embeds ui/dist at compile time: build the UI first.
+    steps.time("ui build", || ui::build_ui(ws))?;
     steps.command(
         "clippy",
         ws.cargo().args([
             "clippy",
             "--workspace",
+            "--exclude",
+            "kith-ui",
             "--all-targets",
             "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    steps.command(
+        "clippy ui (wasm32)",
+        ws.cargo().args([
+            "clippy",
+            "--locked",
+            "-p",
+            "kith-ui",
+            "--target",
+            "wasm32-unknown-unknown",
             "--",
             "-D",
             "warnings",
@@ -60,17 +78,21 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
             "--locked",
             "-p",
             "kith-proto",
+            "-p",
+            "kith-api",
             "--target",
             "wasm32-unknown-unknown",
         ]),
     )?;
     // The end-to-end tests run binaries of other packages (`kith-server`
-    // beside `kith`): build them all first.
+    // beside `kith`, the desktop app): build them all first.
     steps.command(
         "build binaries",
-        ws.cargo().args(["build", "--workspace", "--bins", "--locked"]),
+        ws.cargo()
+            .args(["build", "--workspace", "--exclude", "kith-ui", "--bins", "--locked"]),
     )?;
     cargo_test(ws, steps)?;
+    ui_tests(ws, steps)?;
     if !args.no_bench {
         steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
         steps.command("bench build server", &mut bench::build_server(ws))?;
@@ -83,7 +105,16 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
 /// unlocked gnome-keyring when those exist, so tests can use the real Secret
 /// Service (they check `KITH_TEST_REAL_KEYRING=1`).
 fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
-    const CARGO_TEST: [&str; 4] = ["cargo", "test", "--workspace", "--locked"];
+    const CARGO_TEST: [&str; 8] = [
+        "cargo",
+        "test",
+        "--workspace",
+        "--exclude",
+        "kith-ui",
+        "--exclude",
+        "kith-e2e",
+        "--locked",
+    ];
     if find_program("dbus-run-session").is_none() || find_program("gnome-keyring-daemon").is_none() {
         println!(
             "note: dbus-run-session or gnome-keyring-daemon not found: tests that need the real OS keyring will skip"
@@ -112,5 +143,33 @@ fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
     let result = steps.command("test", &mut cmd);
     // Best effort: the directory is recreated on the next run anyway.
     let _ = fs::remove_dir_all(&keyring_home);
+    result
+}
+
+/// The UI tests: the real app in a virtual display (Xvfb) with its own
+/// D-Bus session, driven through tauri-driver and WebKitWebDriver.
+/// Screenshots land in `<target>/ui-screenshots`.
+fn ui_tests(ws: &Workspace, steps: &mut Steps) -> Result<()> {
+    let shots = ws.target_dir.join("ui-screenshots");
+    if shots.exists() {
+        fs::remove_dir_all(&shots).with_context(|| format!("removing {}", shots.display()))?;
+    }
+    let mut cmd = if cfg!(target_os = "linux") {
+        for program in ["xvfb-run", "dbus-run-session", "tauri-driver", "WebKitWebDriver"] {
+            if find_program(program).is_none() {
+                anyhow::bail!("{program} is missing: run `cargo xtask setup`");
+            }
+        }
+        let mut cmd = ws.command("xvfb-run");
+        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "cargo"]);
+        cmd
+    } else {
+        ws.cargo()
+    };
+    cmd.args(["test", "--locked", "-p", "kith-e2e", "--", "--test-threads=1"])
+        .env("KITH_SCREENSHOTS", &shots)
+        .env("KITH_SECRET_STORAGE", "file");
+    let result = steps.command("ui tests", &mut cmd);
+    println!("ui: screenshots in {}", shots.display());
     result
 }

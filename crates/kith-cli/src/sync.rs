@@ -6,18 +6,11 @@
 //! exponential backoff and jitter. With `--json` it prints one event per line.
 
 use crate::output;
-use kith_client::{ChatId, MessageId, MessageView, Profile, RelayOptions, RelayReport};
-use kith_net::{Backoff, Notification, RelayConnection};
+use kith_client::{
+    ConnectionState, Ephemeral, MessageChange, Profile, RelayOptions, RelayReport, WatchEvent, watch_relay,
+};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-/// How often `--watch` looks for commits by other processes of this profile.
-const LOCAL_POLL: Duration = Duration::from_millis(200);
-/// How many recent messages per chat are compared to find new ones.
-const RECENT: usize = 50;
-/// How often `--watch` tells contacts this device is online.
-const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 
 /// A single-threaded runtime for one network command.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -76,67 +69,52 @@ fn event(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> Strin
     Ok(())
 }
 
-/// What was last shown of each recent message, to tell what a sync changed.
-type Seen = BTreeMap<ChatId, BTreeMap<MessageId, MessageView>>;
-
-/// The newest messages of every chat, to tell which ones a sync brought.
-fn recent_messages(profile: &Profile) -> anyhow::Result<Seen> {
-    let mut out = BTreeMap::new();
-    for chat in profile.chats()? {
-        let messages = profile
-            .messages(&chat.chat_id, RECENT, None)?
-            .into_iter()
-            .map(|m| (m.id, m))
-            .collect();
-        out.insert(chat.chat_id, messages);
-    }
-    Ok(out)
-}
-
-/// Prints what a sync changed among recent messages: new messages of others
-/// (`message`), edits and deletions (`edit`), reactions (`reaction`) and the
-/// status of own messages (`receipt`).
-fn report_new_messages(profile: &Profile, json_mode: bool, seen: &mut Seen) -> anyhow::Result<()> {
-    let me = profile.identity().account_id();
-    for chat in profile.chats()? {
-        let known = seen.entry(chat.chat_id).or_default();
-        for message in profile.messages(&chat.chat_id, RECENT, None)? {
-            let chat_id = chat.chat_id;
+fn watch_event(json_mode: bool, watch_event: WatchEvent) -> anyhow::Result<()> {
+    match watch_event {
+        WatchEvent::State(state) => {
+            let value = json!({"event": "sync-state", "state": state});
+            // `state` serialises as an object with a `state` field; flatten it.
+            let value = match value {
+                serde_json::Value::Object(mut map) => {
+                    if let Some(serde_json::Value::Object(inner)) = map.remove("state") {
+                        map.extend(inner);
+                    }
+                    serde_json::Value::Object(map)
+                }
+                other => other,
+            };
+            event(json_mode, value, || state_text(&state))
+        }
+        WatchEvent::Synced(report) => print_report(json_mode, &report),
+        WatchEvent::Message { change, message } => {
+            let chat_id = message.chat_id;
             let name = message.author_name.clone().unwrap_or_else(|| "?".to_owned());
             let text = message.text.clone().unwrap_or_else(|| "(deleted)".to_owned());
-            let mut events: Vec<(&str, String)> = Vec::new();
-            match known.get(&message.id) {
-                None if message.author != me => events.push(("message", format!("[{chat_id}] {name}: {text}"))),
-                None => {}
-                Some(before) => {
-                    if before.text != message.text
-                        || before.edited != message.edited
-                        || before.deleted != message.deleted
-                    {
-                        events.push(("edit", format!("[{chat_id}] {name} edited: {text}")));
-                    }
-                    if before.reactions != message.reactions {
-                        events.push((
-                            "reaction",
-                            format!("[{chat_id}] reactions on {}: {:?}", message.id, message.reactions),
-                        ));
-                    }
-                    if before.status != message.status || before.receipts != message.receipts {
-                        events.push(("receipt", format!("[{chat_id}] {} is {:?}", message.id, message.status)));
-                    }
-                }
-            }
-            for (kind, text) in events {
-                event(
-                    json_mode,
-                    json!({"event": kind, "chat_id": chat_id, "message": message}),
-                    || text,
-                )?;
-            }
-            known.insert(message.id, message);
+            let line = match change {
+                MessageChange::Message => format!("[{chat_id}] {name}: {text}"),
+                MessageChange::Edit => format!("[{chat_id}] {name} edited: {text}"),
+                MessageChange::Reaction => format!("[{chat_id}] reactions on {}: {:?}", message.id, message.reactions),
+                MessageChange::Receipt => format!("[{chat_id}] {} is {:?}", message.id, message.status),
+            };
+            event(
+                json_mode,
+                json!({"event": change, "chat_id": chat_id, "message": message}),
+                || line,
+            )
         }
+        WatchEvent::Ephemeral(ephemeral) => event(json_mode, serde_json::to_value(&ephemeral)?, || match &ephemeral {
+            Ephemeral::Typing { chat_id, account, .. } => format!("[{chat_id}] {account} is typing"),
+            Ephemeral::Presence { account, .. } => format!("{account} is online"),
+        }),
     }
-    Ok(())
+}
+
+fn state_text(state: &ConnectionState) -> String {
+    match state {
+        ConnectionState::Connected => "connected".to_owned(),
+        ConnectionState::Idle => "up to date".to_owned(),
+        ConnectionState::Offline { error, retry_ms } => format!("offline ({error}); retrying in {retry_ms} ms"),
+    }
 }
 
 async fn watch_loop(
@@ -146,112 +124,20 @@ async fn watch_loop(
     timeout_secs: Option<u64>,
     options: RelayOptions,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let deadline = timeout_secs.map(|t| started + Duration::from_secs(t));
-    let expired = || deadline.is_some_and(|d| Instant::now() >= d);
-    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
-    let mut seen = recent_messages(profile)?;
-    while !expired() {
-        let connection = match RelayConnection::connect(
-            server,
-            profile.identity().device_keys(),
-            kith_client::system_now_ms(),
-        )
-        .await
-        {
-            Ok(connection) => connection,
-            Err(err) => {
-                let delay = backoff.next_delay(rand::random::<f64>());
-                event(
-                    json_mode,
-                    json!({"event": "sync-state", "state": "offline", "error": err.to_string(), "retry_ms": delay.as_millis() as u64}),
-                    || format!("offline ({err}); retrying in {} ms", delay.as_millis()),
-                )?;
-                tokio::time::sleep(delay).await;
-                continue;
-            }
-        };
-        backoff.reset();
-        profile.remember_server(server)?;
-        event(json_mode, json!({"event": "sync-state", "state": "connected"}), || {
-            "connected".to_owned()
-        })?;
-        match serve(profile, connection, json_mode, &mut seen, &expired, options).await {
-            Ok(()) => return Ok(()),
-            Err(err) => {
-                let delay = backoff.next_delay(rand::random::<f64>());
-                event(
-                    json_mode,
-                    json!({"event": "sync-state", "state": "offline", "error": err.to_string(), "retry_ms": delay.as_millis() as u64}),
-                    || format!("disconnected ({err}); retrying in {} ms", delay.as_millis()),
-                )?;
-                tokio::time::sleep(delay).await;
-            }
-        }
+    let deadline = timeout_secs.map(|t| Instant::now() + Duration::from_secs(t));
+    let expired = move || deadline.is_some_and(|d| Instant::now() >= d);
+    // Printing failures (a closed stdout) end the watch with that error.
+    let mut failure: Option<anyhow::Error> = None;
+    let mut on_event = |e: WatchEvent| {
+        watch_event(json_mode, e).map_err(|err| {
+            let message = err.to_string();
+            failure = Some(err);
+            kith_client::ClientError::Consumer(message)
+        })
+    };
+    let result = watch_relay(profile, server, options, &expired, None, &mut on_event).await;
+    if let Some(err) = failure {
+        return Err(err);
     }
-    Ok(())
-}
-
-/// Syncs on one connection until the deadline (Ok) or a failure (Err).
-async fn serve(
-    profile: &Profile,
-    mut connection: RelayConnection,
-    json_mode: bool,
-    seen: &mut Seen,
-    expired: &dyn Fn() -> bool,
-    options: RelayOptions,
-) -> anyhow::Result<()> {
-    let mut subscribed = BTreeSet::new();
-    let mut marker = None;
-    let mut dirty = true;
-    let mut presence_due = Instant::now();
-    loop {
-        if Instant::now() >= presence_due {
-            profile.send_presence(&connection).await?;
-            presence_due = Instant::now() + PRESENCE_EVERY;
-        }
-        if dirty {
-            let report = profile.sync_relay_with(&connection, options).await?;
-            if report.uploaded + report.applied + report.contacts + report.keys > 0 {
-                print_report(json_mode, &report)?;
-            }
-            report_new_messages(profile, json_mode, seen)?;
-            // New contacts or keys mean new logs to follow.
-            let logs = profile.subscribe_relay(&connection).await?;
-            if logs != subscribed {
-                subscribed = logs;
-            }
-            marker = Some(profile.store().change_marker()?);
-            dirty = false;
-            event(json_mode, json!({"event": "sync-state", "state": "idle"}), || {
-                "up to date".to_owned()
-            })?;
-        }
-        if expired() {
-            return Ok(());
-        }
-        tokio::select! {
-            notification = connection.next_notification() => match notification {
-                None => anyhow::bail!("the server closed the connection"),
-                Some(Notification::Appended { .. }) => {
-                    while connection.try_appended().is_some() {}
-                    dirty = true;
-                }
-                Some(Notification::Signal { log, payload }) => {
-                if let Some(ephemeral) = profile.open_signal(&log, &payload)? {
-                    event(json_mode, serde_json::to_value(&ephemeral)?, || match &ephemeral {
-                        kith_client::Ephemeral::Typing { chat_id, account, .. } => format!("[{chat_id}] {account} is typing"),
-                        kith_client::Ephemeral::Presence { account, .. } => format!("{account} is online"),
-                    })?;
-                }
-                }
-            },
-            () = tokio::time::sleep(LOCAL_POLL) => {
-                let now = profile.store().change_marker()?;
-                if Some(now) != marker {
-                    dirty = true;
-                }
-            }
-        }
-    }
+    Ok(result?)
 }

@@ -17,6 +17,7 @@ mod receipts;
 mod relay;
 mod secrets;
 pub mod sim;
+mod watch;
 
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
 pub use contacts::{ContactView, DeviceView, Invite};
@@ -30,7 +31,11 @@ pub use profile::{
 pub use receipts::{MessageStatus, Receipt};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
+pub use watch::{
+    ConnectionState, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver, WatchEvent, watch_relay,
+};
 
+pub use kith_core::DocError;
 pub use kith_core::{ChatKind, ChatSetting, Role};
 pub use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 pub use kith_store::SearchHit;

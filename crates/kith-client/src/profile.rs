@@ -107,6 +107,10 @@ pub struct ChatSummary {
     pub archived: bool,
     /// Members and roles.
     pub members: BTreeMap<AccountId, Role>,
+    /// Group description.
+    pub description: String,
+    /// Unsent draft.
+    pub draft: String,
 }
 
 struct CachedDoc {
@@ -183,9 +187,10 @@ impl WriteCtx<'_> {
 }
 
 impl Profile {
-    /// Erases this profile from this device: secret keys (keyring or file),
+    /// Erases this profile from this device only (other devices and the server
+    /// keep theirs): secret keys (keyring or file),
     /// then the whole profile directory.
-    pub(crate) fn erase_local(self) -> Result<(), ClientError> {
+    pub fn erase_local(self) -> Result<(), ClientError> {
         let dir = self.dir.clone();
         secrets::delete_secret(&dir, &self.identity.device_id().to_string(), self.secret_storage)?;
         drop(self);
@@ -582,6 +587,11 @@ impl Profile {
         self.write_head(chat, |doc, me| head::rename(doc, me, name))
     }
 
+    /// Sets a group's description (admins).
+    pub fn set_description(&self, chat: &ChatId, description: &str) -> Result<(), ClientError> {
+        self.write_head(chat, |doc, me| head::set_description(doc, me, description))
+    }
+
     /// Adds a member or changes a role (admins).
     pub fn set_role(&self, chat: &ChatId, member: &AccountId, role: Role) -> Result<(), ClientError> {
         self.write_head(chat, |doc, me| head::set_role(doc, me, member, role))
@@ -753,9 +763,32 @@ impl Profile {
                 muted: entry.settings.muted,
                 archived: entry.settings.archived,
                 members: entry.chat.members,
+                description: entry.chat.description,
+                draft: entry.settings.draft,
             });
         }
         Ok(out)
+    }
+
+    /// One row of the chat list.
+    pub fn chat_summary(&self, chat: &ChatId) -> Result<ChatSummary, ClientError> {
+        self.chats()?
+            .into_iter()
+            .find(|summary| summary.chat_id == *chat)
+            .ok_or_else(|| ClientError::NoSuchChat(chat.to_string()))
+    }
+
+    /// One message (for quoting it in a reply); `None` when this device does
+    /// not hold it or its author is blocked.
+    pub fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageView>, ClientError> {
+        let Some(row) = self.store.message(chat, id)? else {
+            return Ok(None);
+        };
+        if self.blocked_accounts()?.contains(&row.author) {
+            return Ok(None);
+        }
+        let receipts = self.chat_receipts(chat)?;
+        Ok(Some(self.view(row, &mut HashMap::new(), &receipts)?))
     }
 
     /// Full-text search over all chats.

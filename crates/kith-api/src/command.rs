@@ -1,0 +1,248 @@
+//! Every command the UI can call: its wire name, its arguments (the struct)
+//! and its result type.
+//!
+//! The UI sends `{"args": <the struct>}` to the command named
+//! [`Command::NAME`] and gets [`Command::Output`] or an [`crate::ApiError`].
+//! [`COMMANDS`] lists every name; the shell's tests check each one is
+//! registered.
+
+use crate::dto::*;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A command: its arguments are `Self`.
+pub trait Command: Serialize + DeserializeOwned {
+    /// The name the shell registers it under.
+    const NAME: &'static str;
+    /// What it returns.
+    type Output: Serialize + DeserializeOwned;
+}
+
+macro_rules! commands {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident = $wire:literal { $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty ),* $(,)? } -> $out:ty;
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+            pub struct $name { $( $(#[doc = $fdoc])* pub $field: $ty, )* }
+
+            impl Command for $name {
+                const NAME: &'static str = $wire;
+                type Output = $out;
+            }
+        )*
+
+        /// The wire name of every command.
+        pub const COMMANDS: &[&str] = &[$($wire),*];
+    };
+}
+
+commands! {
+    /// Profile, settings and where the profile lives.
+    GetAppState = "app_state" {} -> AppState;
+    /// Creates the profile of a new account on this device.
+    CreateProfile = "create_profile" {
+        /// Display name.
+        name: String,
+    } -> Me;
+    /// Links this device to an existing account with a pairing code shown by
+    /// one of its devices (through the sync server).
+    JoinAccount = "join_account" {
+        /// The server both devices use.
+        server_url: String,
+        /// The pairing code.
+        code: String,
+    } -> Me;
+    /// Starts the event stream; the channel travels beside the arguments as `onEvent`.
+    SubscribeEvents = "subscribe_events" {} -> ();
+    /// The chat list (archived chats only, or all others).
+    ListChats = "list_chats" {
+        /// Show the archive instead of the main list.
+        archived: bool,
+    } -> Vec<ChatRow>;
+    /// Creates a group; returns its id.
+    CreateGroup = "create_group" {
+        /// Name.
+        name: String,
+        /// Account ids of the other members.
+        members: Vec<String>,
+    } -> String;
+    /// Opens (creating if needed) the direct chat with a contact; returns its id.
+    OpenDirect = "open_direct" {
+        /// The contact.
+        account_id: String,
+    } -> String;
+    /// Header and settings of a chat.
+    GetChatDetails = "chat_details" {
+        /// Chat id.
+        chat_id: String,
+    } -> ChatDetails;
+    /// A page of messages, newest page first.
+    GetMessages = "messages" {
+        /// Chat id.
+        chat_id: String,
+        /// Messages before this one (older); `None`: the newest.
+        before: Option<String>,
+        /// Page size.
+        limit: u32,
+    } -> MessagePage;
+    /// Sends a message; returns its id.
+    SendMessage = "send_message" {
+        /// Chat id.
+        chat_id: String,
+        /// Text.
+        text: String,
+        /// The message it replies to.
+        reply_to: Option<String>,
+    } -> String;
+    /// Edits an own message.
+    EditMessage = "edit_message" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+        /// New text.
+        text: String,
+    } -> ();
+    /// Deletes an own message for everyone.
+    DeleteMessage = "delete_message" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+    } -> ();
+    /// Adds or removes a reaction.
+    React = "react" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+        /// The emoji.
+        emoji: String,
+        /// Remove instead of add.
+        remove: bool,
+    } -> ();
+    /// Marks a chat read up to its newest message.
+    MarkRead = "mark_read" {
+        /// Chat id.
+        chat_id: String,
+    } -> ();
+    /// Saves the draft of a chat.
+    SaveDraft = "save_draft" {
+        /// Chat id.
+        chat_id: String,
+        /// Draft text (empty clears it).
+        text: String,
+    } -> ();
+    /// Pins, mutes or archives a chat.
+    SetChatFlag = "set_chat_flag" {
+        /// Chat id.
+        chat_id: String,
+        /// Which flag.
+        flag: ChatFlag,
+        /// On or off.
+        value: bool,
+    } -> ();
+    /// Renames a group.
+    RenameChat = "rename_chat" {
+        /// Chat id.
+        chat_id: String,
+        /// New name.
+        name: String,
+    } -> ();
+    /// Sets a group's description.
+    SetDescription = "set_description" {
+        /// Chat id.
+        chat_id: String,
+        /// Description.
+        description: String,
+    } -> ();
+    /// Adds a member or changes a member's role.
+    SetMemberRole = "set_member_role" {
+        /// Chat id.
+        chat_id: String,
+        /// The member.
+        account_id: String,
+        /// The role.
+        role: Role,
+    } -> ();
+    /// Removes a member.
+    RemoveMember = "remove_member" {
+        /// Chat id.
+        chat_id: String,
+        /// The member.
+        account_id: String,
+    } -> ();
+    /// Leaves a group.
+    LeaveChat = "leave_chat" {
+        /// Chat id.
+        chat_id: String,
+    } -> ();
+    /// Tells the chat this account is typing.
+    SendTyping = "send_typing" {
+        /// Chat id.
+        chat_id: String,
+    } -> ();
+    /// The chat on screen (no notifications for it while the window has focus).
+    FocusChat = "focus_chat" {
+        /// Chat id, `None` when no chat is open.
+        chat_id: Option<String>,
+    } -> ();
+    /// Full-text search over all messages.
+    Search = "search" {
+        /// What to look for.
+        query: String,
+    } -> Vec<SearchHitDto>;
+    /// Contacts.
+    ListContacts = "contacts" {} -> Vec<ContactDto>;
+    /// Adds a contact from their invite link; returns their account id.
+    AddContact = "add_contact" {
+        /// `kith://invite/...`
+        link: String,
+    } -> String;
+    /// Blocks or unblocks a contact.
+    SetBlocked = "set_blocked" {
+        /// The contact.
+        account_id: String,
+        /// Block or unblock.
+        blocked: bool,
+    } -> ();
+    /// The invite link as a QR code (SVG markup).
+    InviteQr = "invite_qr" {} -> String;
+    /// This account's devices.
+    ListDevices = "devices" {} -> Vec<DeviceDto>;
+    /// Starts linking a new device: returns the pairing code to type (or
+    /// scan) on it; [`crate::AppEvent::DeviceLinked`] follows.
+    LinkDevice = "link_device" {} -> String;
+    /// Revokes one of this account's other devices.
+    RevokeDevice = "revoke_device" {
+        /// The device.
+        device_id: String,
+    } -> ();
+    /// Changes the display name.
+    SetName = "set_name" {
+        /// New name.
+        name: String,
+    } -> Me;
+    /// Sets the profile picture from an image file's bytes.
+    SetAvatar = "set_avatar" {
+        /// JPEG, PNG, GIF or WebP bytes.
+        image: Vec<u8>,
+    } -> Me;
+    /// Saves device settings (and reconnects when the server changed).
+    SaveSettings = "save_settings" {
+        /// The new settings.
+        settings: Settings,
+    } -> Settings;
+    /// The sync indicator.
+    GetSyncStatus = "sync_status" {} -> SyncStatus;
+    /// Exports contacts, chats and messages as JSON files; returns the folder.
+    ExportData = "export_data" {} -> String;
+    /// Deletes the account everywhere; `confirm` must equal the display name.
+    DeleteAccount = "delete_account" {
+        /// The display name, typed again.
+        confirm: String,
+    } -> ();
+}

@@ -1,0 +1,266 @@
+//! Data transfer objects: what the UI shows, shaped for showing it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The person using the app on this device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// Account id.
+    pub account_id: String,
+    /// This device's id.
+    pub device_id: String,
+    /// Display name.
+    pub name: String,
+    /// The invite link others use to add this account.
+    pub invite: String,
+    /// The profile picture as a `data:` URL.
+    pub avatar: Option<String>,
+}
+
+/// Light, dark or whatever the system says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// Follow the operating system.
+    #[default]
+    System,
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// Settings of this device (not synced: each device chooses its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The sync server, e.g. `ws://host:port`; `None`: peer-to-peer and local only.
+    pub server_url: Option<String>,
+    /// Desktop notifications for new messages.
+    pub notifications: bool,
+    /// Colour theme.
+    pub theme: Theme,
+}
+
+/// What the UI needs at start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppState {
+    /// The profile, once one exists (otherwise: onboarding).
+    pub me: Option<Me>,
+    /// Device settings.
+    pub settings: Settings,
+    /// Where the profile lives on disk.
+    pub profile_dir: String,
+}
+
+/// Direct (two people) or group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    /// Two people.
+    Direct,
+    /// Several people with roles.
+    Group,
+}
+
+/// A member's role in a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Writes messages.
+    Member,
+    /// Also renames and manages members.
+    Admin,
+    /// Everything.
+    Owner,
+}
+
+/// One row of the chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRow {
+    /// Chat id.
+    pub chat_id: String,
+    /// Display name (for a direct chat: the other person).
+    pub name: String,
+    /// Direct or group.
+    pub kind: ChatKind,
+    /// `Author: text` of the newest message, or `None` when empty.
+    pub preview: Option<String>,
+    /// Time of the newest message (ms since the epoch).
+    pub last_ts: Option<u64>,
+    /// Unread messages.
+    pub unread: u64,
+    /// Pinned to the top.
+    pub pinned: bool,
+    /// No notifications.
+    pub muted: bool,
+    /// Hidden from the main list.
+    pub archived: bool,
+    /// Number of members.
+    pub member_count: usize,
+    /// Picture for the row (a person's avatar for a direct chat) as a `data:` URL.
+    pub avatar: Option<String>,
+}
+
+/// Where one of your messages stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tick {
+    /// Durable on this device.
+    Sent,
+    /// On the sync server.
+    Uploaded,
+    /// On a recipient's device.
+    Delivered,
+    /// Read by a recipient.
+    Read,
+}
+
+/// The message a reply quotes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    /// Quoted message id.
+    pub message_id: String,
+    /// Its author's name.
+    pub author_name: String,
+    /// Its text (`None` when deleted or not on this device).
+    pub text: Option<String>,
+}
+
+/// One message as the conversation shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDto {
+    /// Message id.
+    pub id: String,
+    /// Author's account id.
+    pub author: String,
+    /// Author's display name.
+    pub author_name: String,
+    /// Whether this account wrote it.
+    pub mine: bool,
+    /// Text; `None` once deleted for everyone.
+    pub text: Option<String>,
+    /// Send time (ms since the epoch).
+    pub ts: u64,
+    /// Edited after sending.
+    pub edited: bool,
+    /// Deleted for everyone.
+    pub deleted: bool,
+    /// The message it replies to.
+    pub reply_to: Option<Quote>,
+    /// Emoji -> names of the people who reacted (sorted).
+    pub reactions: BTreeMap<String, Vec<String>>,
+    /// Emojis this account reacted with.
+    pub my_reactions: Vec<String>,
+    /// For own messages: sent, uploaded, delivered or read.
+    pub tick: Option<Tick>,
+}
+
+/// A page of messages, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// The messages, oldest first.
+    pub messages: Vec<MessageDto>,
+    /// Whether older messages exist before the first one.
+    pub has_more: bool,
+}
+
+/// A member of a chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDto {
+    /// Account id.
+    pub account_id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Whether it is this account.
+    pub is_me: bool,
+}
+
+/// Everything the conversation header and group settings show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatDetails {
+    /// Chat id.
+    pub chat_id: String,
+    /// Name.
+    pub name: String,
+    /// Description (groups).
+    pub description: String,
+    /// Direct or group.
+    pub kind: ChatKind,
+    /// Members, owners first.
+    pub members: Vec<MemberDto>,
+    /// This account's role, `None` after leaving or removal.
+    pub my_role: Option<Role>,
+    /// Saved draft.
+    pub draft: String,
+    /// Pinned.
+    pub pinned: bool,
+    /// Muted.
+    pub muted: bool,
+    /// Archived.
+    pub archived: bool,
+}
+
+/// A message search result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHitDto {
+    /// Chat id.
+    pub chat_id: String,
+    /// Chat name.
+    pub chat_name: String,
+    /// Message id.
+    pub message_id: String,
+    /// The matching part, terms in `[brackets]`.
+    pub snippet: String,
+}
+
+/// A contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDto {
+    /// Account id.
+    pub account_id: String,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// `pending`, `accepted`, `blocked` or `deleted`.
+    pub state: String,
+    /// Profile picture as a `data:` URL.
+    pub avatar: Option<String>,
+}
+
+/// One of this account's devices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceDto {
+    /// Device id.
+    pub device_id: String,
+    /// When it joined (ms since the epoch).
+    pub issued_ms: u64,
+    /// Revoked.
+    pub revoked: bool,
+    /// The device running the app.
+    pub this_device: bool,
+}
+
+/// A chat flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatFlag {
+    /// Pinned.
+    Pinned,
+    /// Muted.
+    Muted,
+    /// Archived.
+    Archived,
+}
+
+/// The sync indicator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// How this device is connected now.
+    pub route: crate::SyncRoute,
+    /// A line for people ("up to date", "syncing 1 200 changes", the error).
+    pub detail: String,
+    /// Set while a sync is in progress.
+    pub busy: bool,
+}

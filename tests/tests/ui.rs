@@ -1,0 +1,347 @@
+//! The real desktop app, driven through WebDriver (tauri-driver in front of
+//! WebKitWebDriver) in a real WebKitGTK window: onboarding, a group, sending
+//! with a tick, a message from a `kith` CLI profile through a real
+//! `kith-server`, reactions, replies, search, themes, hostile content.
+//! Screenshots of each step go to `target/ui-screenshots/`.
+//!
+//! Needs a display (`cargo xtask test` runs it under `xvfb-run` and
+//! `dbus-run-session`) and `tauri-driver` with `WebKitWebDriver` on PATH.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use anyhow::{Context, Result};
+use kith_e2e::processes::{Running, Server, binary, free_port, kith, wait_for};
+use kith_e2e::webdriver::{ENTER, Session};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("KITH_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            kith_e2e::processes::bin_dir()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("ui-screenshots")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// tauri-driver on free ports, killed at the end.
+fn start_driver() -> Result<(Running, u16)> {
+    let port = free_port()?;
+    let native = free_port()?;
+    let child = Command::new("tauri-driver")
+        .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+        // The app inherits this: its keys stay in the temp profile, not the keyring.
+        .env("KITH_SECRET_STORAGE", "file")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("tauri-driver is not installed (cargo xtask setup installs it)")?;
+    let running = Running::new(child);
+    wait_for("tauri-driver to listen", WAIT, || {
+        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+    })?;
+    Ok((running, port))
+}
+
+struct App {
+    session: Session,
+    shots: PathBuf,
+    step: usize,
+}
+
+impl App {
+    fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        self.session.screenshot(&path).unwrap();
+    }
+
+    fn click(&self, css: &str) {
+        let element = self.session.wait(css, WAIT).unwrap();
+        self.session.click(&element).unwrap();
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.session.wait(css, WAIT).unwrap();
+        self.session.type_into(&element, text).unwrap();
+    }
+
+    /// Waits until some element matching `css` shows `text`.
+    fn wait_text(&self, css: &str, text: &str) {
+        wait_for(&format!("{css} showing {text:?}"), WAIT, || {
+            for element in self.session.find_all(css)? {
+                if self.session.text(&element)?.contains(text) {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap();
+    }
+
+    /// The message bubble (`.message`) whose text contains `text`.
+    fn message(&self, text: &str) -> kith_e2e::webdriver::Element {
+        wait_for(&format!("a message with {text:?}"), WAIT, || {
+            for element in self.session.find_all(".message")? {
+                if self.session.text(&element)?.contains(text) {
+                    return Ok(Some(element));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap()
+    }
+
+    fn js(&self, source: &str) -> serde_json::Value {
+        self.session.script(source, vec![]).unwrap()
+    }
+}
+
+fn account_in_invite(invite: &str) -> String {
+    invite
+        .trim_start_matches("kith://invite/")
+        .split('.')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn open_chat_named(app: &App, name: &str) {
+    app.click("#nav-chats");
+    let row = wait_for(&format!("chat {name:?} in the list"), WAIT, || {
+        for element in app.session.find_all(".chat-item")? {
+            if app.session.text(&element)?.contains(name) {
+                return Ok(Some(element));
+            }
+        }
+        Ok(None)
+    })
+    .unwrap();
+    app.session.click(&row).unwrap();
+    app.wait_text("#chat-title", name);
+}
+
+#[test]
+fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("server")).unwrap();
+    let (_driver, port) = start_driver().unwrap();
+    let desktop = binary("kith-desktop").unwrap();
+    let profile = tmp.path().join("alice");
+    let args = vec!["--profile".to_owned(), profile.display().to_string()];
+    let session = Session::start(port, &desktop, &args).unwrap();
+    let mut app = App {
+        session,
+        shots: screenshots(),
+        step: 0,
+    };
+
+    // The window's document is Kith's.
+    assert!(app.session.title().unwrap().contains("Kith"));
+
+    // Onboarding: create a profile.
+    app.type_into("#onboarding-name", "Alice");
+    app.shot("onboarding");
+    app.click("#onboarding-create");
+    app.session.wait("#nav-chats", WAIT).unwrap();
+    app.shot("empty-chat-list");
+
+    // Settings: the sync server.
+    app.click("#nav-settings");
+    app.type_into("#settings-server", &server.url);
+    app.click("#settings-server-save");
+    wait_for("the sync indicator to say Server", WAIT, || {
+        let element = app.session.find("#sync-indicator")?;
+        Ok(match element {
+            Some(e) if app.session.text(&e)?.contains("Server") => Some(()),
+            _ => {
+                // The indicator lives in the chat column.
+                if app.session.find("#sync-indicator")?.is_none() {
+                    app.session.click(&app.session.wait("#nav-chats", WAIT)?)?;
+                }
+                None
+            }
+        })
+    })
+    .unwrap();
+
+    // A group, a message, a tick.
+    app.click("#new-group");
+    app.type_into("#group-name", "Book club");
+    app.click("#group-create");
+    app.wait_text("#chat-title", "Book club");
+    app.type_into("#composer", "Hello from the app");
+    app.type_into("#composer", ENTER);
+    let mine = app.message("Hello from the app");
+    wait_for("a tick on the sent message", WAIT, || {
+        let tick = app.session.find(".message.mine .tick")?;
+        Ok(tick.map(|_| ()))
+    })
+    .unwrap();
+    // Uploaded to the server: the tick becomes ✓ (or better).
+    wait_for("the uploaded tick", WAIT, || {
+        let ticks = app
+            .session
+            .find_all(".message.mine .tick.uploaded, .message.mine .tick.delivered, .message.mine .tick.read")?;
+        Ok((!ticks.is_empty()).then_some(()))
+    })
+    .unwrap();
+    assert!(app.session.text(&mine).unwrap().contains("Hello from the app"));
+    app.shot("group-with-sent-message");
+
+    // A CLI profile befriends Alice through the server and writes to her.
+    app.click("#nav-contacts");
+    let invite_input = app.session.wait("#invite-link", WAIT).unwrap();
+    let invite = app
+        .session
+        .script("return arguments[0].value", vec![Session::arg(&invite_input)])
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(invite.starts_with("kith://invite/"), "{invite}");
+    app.wait_text(".invite-card", "Your invite");
+    app.shot("contacts-invite");
+    let bob = tmp.path().join("bob");
+    kith(&bob, &["init", "--name", "Bob"]).unwrap();
+    kith(&bob, &["contact", "add", &invite]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    let alice = account_in_invite(&invite);
+    // Alice's app answers the request on its own; Bob sees her accepted.
+    wait_for("Bob to see Alice accepted", WAIT, || {
+        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
+        let contacts = kith(&bob, &["contacts"])?;
+        Ok(contacts
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["account_id"] == json!(alice)))
+            .filter(|c| c["state"] == "accepted")
+            .map(|_| ()))
+    })
+    .unwrap();
+    app.wait_text(".contact-list", "Bob");
+    let chat = kith(&bob, &["chat", "new", "--name", "Weekend", "--member", &alice]).unwrap()["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from_cli = "Hi Alice, this comes from the CLI";
+    kith(&bob, &["send", &chat, from_cli]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    open_chat_named(&app, "Weekend");
+    let theirs = app.message(from_cli);
+    app.shot("message-from-cli");
+
+    // React to Bob's message.
+    app.session.hover(&theirs).unwrap();
+    let react = wait_for("the react button", WAIT, || {
+        let buttons = app.session.find_all(".message.theirs .action[title=React]")?;
+        Ok(buttons.into_iter().next())
+    })
+    .unwrap();
+    app.session.click(&react).unwrap();
+    app.click(".quick-reactions .emoji");
+    app.wait_text(".message.theirs .reaction.mine", "1");
+
+    // Reply to it.
+    let theirs = app.message(from_cli);
+    app.session.hover(&theirs).unwrap();
+    app.click(".message.theirs .reply-action");
+    app.wait_text("#composer-context", "Replying to Bob");
+    app.type_into("#composer", "Count me in");
+    app.type_into("#composer", ENTER);
+    app.wait_text(".message.mine .quote", from_cli);
+    app.shot("reaction-and-reply");
+
+    // Bob's CLI sees the reaction and the reply.
+    wait_for("Bob to receive the reply and the reaction", WAIT, || {
+        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
+        let messages = kith(&bob, &["messages", &chat])?;
+        let list = messages.as_array().cloned().unwrap_or_default();
+        let reacted = list
+            .iter()
+            .any(|m| m["text"] == json!(from_cli) && !m["reactions"].as_object().is_none_or(|r| r.is_empty()));
+        let replied = list
+            .iter()
+            .any(|m| m["text"] == json!("Count me in") && !m["reply_to"].is_null());
+        Ok((reacted && replied).then_some(()))
+    })
+    .unwrap();
+
+    // Search finds Bob's message and opens it.
+    app.click("#nav-chats");
+    app.type_into("#search", "comes");
+    app.wait_text(".search-hit", "Weekend");
+    app.shot("search");
+    app.click(".search-hit");
+    app.session.wait(".message.highlighted", WAIT).unwrap();
+    app.session.clear(&app.session.wait("#search", WAIT).unwrap()).unwrap();
+
+    // Hostile content is shown as text, layout intact.
+    let html = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script><b>bold?</b>";
+    let long_word = "W".repeat(3000);
+    let rtl = "مرحبا بالعالم — שלום עולם";
+    let huge = "lorem ipsum ".repeat(850);
+    for text in [html, long_word.as_str(), rtl, huge.as_str()] {
+        kith(&bob, &["send", &chat, text]).unwrap();
+    }
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    open_chat_named(&app, "Weekend");
+    let bubble = app.message("<script>");
+    assert!(app.session.text(&bubble).unwrap().contains("<b>bold?</b>"));
+    let injected = app.js("return document.querySelectorAll('.message img, .message script, .message b').length");
+    assert_eq!(injected, json!(0), "message text became markup");
+    assert!(!app.session.title().unwrap().contains("pwned"));
+    app.message(rtl);
+    app.message("lorem ipsum lorem");
+    // No bubble is wider than the message list: long words wrap.
+    let overflow = app.js(
+        "const list = document.getElementById('message-list').getBoundingClientRect();\
+         return [...document.querySelectorAll('.message .bubble')].filter(b => b.getBoundingClientRect().right > list.right + 1).length",
+    );
+    assert_eq!(overflow, json!(0), "a bubble overflows the list");
+    let horizontal =
+        app.js("const l = document.getElementById('message-list'); return l.scrollWidth > l.clientWidth + 1");
+    assert_eq!(horizontal, json!(false), "the message list scrolls sideways");
+    app.shot("hostile-content");
+
+    // Themes: dark, then light, applied to the whole window.
+    app.click("#nav-settings");
+    app.click("#theme-dark");
+    wait_for("the dark theme", WAIT, || {
+        Ok(app
+            .js("return document.getElementById('app').className")
+            .as_str()
+            .unwrap_or("")
+            .contains("theme-dark")
+            .then_some(()))
+    })
+    .unwrap();
+    let background = app.js("return getComputedStyle(document.getElementById('app')).backgroundColor");
+    assert_eq!(background, json!("rgb(15, 20, 25)"), "dark background");
+    app.shot("settings-dark");
+    open_chat_named(&app, "Weekend");
+    app.shot("conversation-dark");
+    app.click("#nav-settings");
+    app.click("#theme-light");
+    wait_for("the light theme", WAIT, || {
+        Ok(app
+            .js("return getComputedStyle(document.getElementById('app')).backgroundColor")
+            .as_str()
+            .map(|c| c == "rgb(244, 246, 248)")
+            .unwrap_or(false)
+            .then_some(()))
+    })
+    .unwrap();
+    open_chat_named(&app, "Book club");
+    app.shot("conversation-light");
+
+    app.session.end().unwrap();
+}

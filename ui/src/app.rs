@@ -1,0 +1,143 @@
+//! The root: loads the start state, opens the event stream, and shows
+//! onboarding or the main layout. Global keys live here.
+
+use crate::ipc;
+use crate::state::{Ctx, Screen};
+use dioxus::prelude::*;
+use futures_util::StreamExt;
+use kith_api::{AppEvent, GetAppState, Theme};
+
+/// Reloads the profile shown (after a rename, a new picture, deletion).
+pub(crate) async fn reload_me(mut ctx: Ctx) {
+    match ipc::call(&GetAppState {}).await {
+        Ok(state) => {
+            ctx.me.set(state.me);
+            ctx.settings.set(state.settings);
+        }
+        Err(err) => ctx.say(err.message),
+    }
+}
+
+/// The app.
+#[component]
+pub(crate) fn App() -> Element {
+    let ctx = use_context_provider(Ctx::new);
+    let mut loaded = use_signal(|| false);
+    let mut failure = use_signal(|| None::<String>);
+
+    let events = use_coroutine(move |mut receiver: UnboundedReceiver<AppEvent>| async move {
+        while let Some(event) = receiver.next().await {
+            ctx.apply(event);
+        }
+    });
+
+    use_hook(move || {
+        spawn(async move {
+            match ipc::call(&GetAppState {}).await {
+                Ok(state) => {
+                    let mut ctx = ctx;
+                    ctx.me.set(state.me);
+                    ctx.settings.set(state.settings);
+                }
+                Err(err) => failure.set(Some(err.message)),
+            }
+            loaded.set(true);
+            let sender = events.tx();
+            if let Err(err) = ipc::subscribe(move |event| {
+                let _ = sender.unbounded_send(event);
+            })
+            .await
+            {
+                failure.set(Some(err.message));
+            }
+        });
+    });
+
+    let theme = match ctx.settings.read().theme {
+        Theme::System => "theme-system",
+        Theme::Light => "theme-light",
+        Theme::Dark => "theme-dark",
+    };
+
+    let onkeydown = move |event: KeyboardEvent| {
+        let mut ctx = ctx;
+        let key = event.key();
+        if (event.modifiers().ctrl() || event.modifiers().meta()) && key == Key::Character("k".into()) {
+            event.prevent_default();
+            ctx.palette.set(true);
+        } else if key == Key::Escape {
+            if *ctx.palette.peek() {
+                ctx.palette.set(false);
+            } else if *ctx.group_panel.peek() {
+                ctx.group_panel.set(false);
+            } else if *ctx.new_group.peek() {
+                ctx.new_group.set(false);
+            }
+        }
+    };
+
+    rsx! {
+        div { class: "app {theme}", id: "app", tabindex: "-1", onkeydown,
+            if let Some(message) = failure() {
+                div { class: "fatal", "{message}" }
+            } else if !loaded() {
+                div { class: "splash", div { class: "spinner" } }
+            } else if ctx.me.read().is_none() {
+                crate::onboarding::Onboarding {}
+            } else {
+                Main {}
+            }
+            if let Some(text) = ctx.toast.read().clone() {
+                div { class: "toast", role: "status", "{text}" }
+            }
+        }
+    }
+}
+
+/// The main layout: navigation rail, list column, main area.
+#[component]
+fn Main() -> Element {
+    let ctx = use_context::<Ctx>();
+    let screen = *ctx.screen.read();
+    rsx! {
+        div { class: "layout",
+            crate::sidebar::Rail {}
+            match screen {
+                Screen::Chats => rsx! {
+                    crate::sidebar::ChatColumn {}
+                    main { class: "main",
+                        if *ctx.new_group.read() {
+                            crate::group::NewGroup {}
+                        } else if let Some(chat_id) = ctx.open_chat.read().clone() {
+                            crate::conversation::Conversation { key: "{chat_id}", chat_id: chat_id.clone() }
+                        } else {
+                            EmptyMain {}
+                        }
+                    }
+                    if *ctx.group_panel.read() {
+                        if let Some(chat_id) = ctx.open_chat.read().clone() {
+                            crate::group::GroupPanel { key: "{chat_id}", chat_id: chat_id.clone() }
+                        }
+                    }
+                },
+                Screen::Contacts => rsx! { crate::contacts::ContactsScreen {} },
+                Screen::Devices => rsx! { crate::devices::DevicesScreen {} },
+                Screen::Settings => rsx! { crate::settings::SettingsScreen {} },
+            }
+        }
+        if *ctx.palette.read() {
+            crate::palette::Palette {}
+        }
+    }
+}
+
+#[component]
+fn EmptyMain() -> Element {
+    rsx! {
+        div { class: "empty-main",
+            div { class: "empty-art", "💬" }
+            h2 { "Pick a chat" }
+            p { "Choose a conversation on the left, or start a new group. Press Ctrl+K to jump to any chat." }
+        }
+    }
+}

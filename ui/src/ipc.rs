@@ -1,0 +1,110 @@
+//! The only way the UI reaches the shell: typed commands from `kith-api`
+//! over Tauri's `invoke`, and one event channel.
+
+use kith_api::{ApiError, ApiErrorKind, AppEvent, Command, SubscribeEvents};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "core"], js_name = invoke)]
+    async fn tauri_invoke(command: &str, payload: JsValue) -> Result<JsValue, JsValue>;
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, ApiError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|err| ApiError::internal(format!("could not encode the request: {err}")))
+}
+
+/// What the shell's rejection says: an [`ApiError`], or a plain string from
+/// Tauri itself (unknown command, arguments that do not decode).
+fn rejection(value: JsValue) -> ApiError {
+    if let Ok(error) = serde_wasm_bindgen::from_value::<ApiError>(value.clone()) {
+        return error;
+    }
+    let message = value
+        .as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(&value, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "The app did not answer.".to_owned());
+    ApiError::new(ApiErrorKind::Internal, message)
+}
+
+/// Calls the command `C` with `args`.
+pub(crate) async fn call<C: Command>(args: &C) -> Result<C::Output, ApiError> {
+    let payload = js_sys::Object::new();
+    set(&payload, "args", &to_js(args)?)?;
+    let value = tauri_invoke(C::NAME, payload.into()).await.map_err(rejection)?;
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|err| ApiError::internal(format!("could not read the answer to {}: {err}", C::NAME)))
+}
+
+fn set(target: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), ApiError> {
+    js_sys::Reflect::set(target, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| ApiError::internal("could not build the request"))
+}
+
+fn tauri_core() -> Result<JsValue, ApiError> {
+    let window = web_sys::window().ok_or_else(|| ApiError::internal("no window"))?;
+    let tauri = js_sys::Reflect::get(&window, &JsValue::from_str("__TAURI__"))
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .ok_or_else(|| ApiError::internal("Kith's interface runs inside the Kith app."))?;
+    js_sys::Reflect::get(&tauri, &JsValue::from_str("core")).map_err(|_| ApiError::internal("no Tauri core"))
+}
+
+/// Opens the event stream: `on_event` runs for every event, in order.
+pub(crate) async fn subscribe(on_event: impl FnMut(AppEvent) + 'static) -> Result<(), ApiError> {
+    let core = tauri_core()?;
+    let constructor: js_sys::Function = js_sys::Reflect::get(&core, &JsValue::from_str("Channel"))
+        .ok()
+        .and_then(|c| c.dyn_into().ok())
+        .ok_or_else(|| ApiError::internal("no Tauri channel"))?;
+    let channel = js_sys::Reflect::construct(&constructor, &js_sys::Array::new())
+        .map_err(|_| ApiError::internal("could not open the event channel"))?;
+    let mut on_event = on_event;
+    let callback = Closure::<dyn FnMut(JsValue)>::new(move |value: JsValue| {
+        match serde_wasm_bindgen::from_value::<AppEvent>(value) {
+            Ok(event) => on_event(event),
+            Err(err) => web_sys::console::warn_1(&JsValue::from_str(&format!("unreadable event: {err}"))),
+        }
+    });
+    js_sys::Reflect::set(&channel, &JsValue::from_str("onmessage"), callback.as_ref())
+        .map_err(|_| ApiError::internal("could not listen to the event channel"))?;
+    // The channel lives as long as the page.
+    callback.forget();
+    let payload = js_sys::Object::new();
+    set(&payload, "args", &to_js(&SubscribeEvents {})?)?;
+    set(&payload, "onEvent", &channel)?;
+    tauri_invoke(SubscribeEvents::NAME, payload.into())
+        .await
+        .map_err(rejection)?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch, from the webview's clock.
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Resolves after `ms` milliseconds.
+pub(crate) async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// Copies text to the clipboard (best effort).
+pub(crate) fn copy_to_clipboard(text: &str) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+}

@@ -1,0 +1,104 @@
+//! First start: create a profile, or link this device to an existing account.
+
+use crate::ipc;
+use crate::state::Ctx;
+use dioxus::prelude::*;
+use kith_api::{CreateProfile, JoinAccount};
+
+/// The onboarding screen.
+#[component]
+pub(crate) fn Onboarding() -> Element {
+    let mut ctx = use_context::<Ctx>();
+    let mut name = use_signal(String::new);
+    let mut server = use_signal(String::new);
+    let mut code = use_signal(String::new);
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<String>);
+    let mut linking = use_signal(|| false);
+
+    let create = move |_| async move {
+        busy.set(true);
+        error.set(None);
+        match ipc::call(&CreateProfile { name: name() }).await {
+            Ok(me) => ctx.me.set(Some(me)),
+            Err(err) => error.set(Some(err.message)),
+        }
+        busy.set(false);
+    };
+    let join = move |_| async move {
+        busy.set(true);
+        error.set(None);
+        match ipc::call(&JoinAccount {
+            server_url: server(),
+            code: code(),
+        })
+        .await
+        {
+            Ok(me) => {
+                ctx.me.set(Some(me));
+                crate::app::reload_me(ctx).await;
+            }
+            Err(err) => error.set(Some(err.message)),
+        }
+        busy.set(false);
+    };
+
+    rsx! {
+        div { class: "onboarding",
+            div { class: "onboarding-card",
+                img { class: "logo", src: "icon.png", alt: "" }
+                h1 { "Welcome to Kith" }
+                p { class: "lede",
+                    "Your chats live on your own devices. They sync directly between them, or through a server that only ever sees encrypted data."
+                }
+                if !linking() {
+                    form { class: "stack",
+                        onsubmit: move |event| { event.prevent_default(); },
+                        label { r#for: "onboarding-name", "Your name" }
+                        input {
+                            id: "onboarding-name",
+                            r#type: "text",
+                            placeholder: "What should people call you?",
+                            autofocus: true,
+                            maxlength: "100",
+                            value: "{name}",
+                            oninput: move |e| name.set(e.value()),
+                        }
+                        button {
+                            id: "onboarding-create",
+                            class: "primary",
+                            r#type: "submit",
+                            disabled: busy() || name().trim().is_empty(),
+                            onclick: create,
+                            if busy() { "Creating…" } else { "Create my profile" }
+                        }
+                    }
+                    button { class: "link", onclick: move |_| linking.set(true),
+                        "I already use Kith on another device"
+                    }
+                } else {
+                    form { class: "stack",
+                        onsubmit: move |event| { event.prevent_default(); },
+                        p { class: "hint",
+                            "On your other device open Devices → Link a new device, then enter the server and the code it shows."
+                        }
+                        label { r#for: "join-server", "Sync server" }
+                        input { id: "join-server", r#type: "text", placeholder: "ws://192.168.1.10:7700",
+                            value: "{server}", oninput: move |e| server.set(e.value()) }
+                        label { r#for: "join-code", "Pairing code" }
+                        input { id: "join-code", r#type: "text", placeholder: "code from your other device",
+                            value: "{code}", oninput: move |e| code.set(e.value()) }
+                        button { class: "primary", r#type: "submit", onclick: join,
+                            disabled: busy() || code().trim().is_empty() || server().trim().is_empty(),
+                            if busy() { "Waiting for your other device…" } else { "Link this device" }
+                        }
+                    }
+                    button { class: "link", onclick: move |_| linking.set(false), "Create a new profile instead" }
+                }
+                if let Some(message) = error() {
+                    p { class: "error", role: "alert", "{message}" }
+                }
+            }
+        }
+    }
+}

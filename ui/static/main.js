@@ -1,0 +1,3 @@
+// Loads the wasm UI; kept out of index.html so the CSP needs no inline script.
+import init from "./kith-ui.js";
+init();
