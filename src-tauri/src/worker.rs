@@ -152,6 +152,14 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
         })),
         WatchEvent::Synced(report) => {
             shared.emit(AppEvent::ChatsChanged);
+            // Uploads and receipts change the ticks of own messages.
+            if let Ok(chats) = profile.chats() {
+                for chat in chats {
+                    shared.emit(AppEvent::MessagesChanged {
+                        chat_id: chat.chat_id.to_string(),
+                    });
+                }
+            }
             if report.contacts > 0 {
                 shared.emit(AppEvent::ContactsChanged);
             }

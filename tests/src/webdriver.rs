@@ -11,6 +11,8 @@ use std::time::Duration;
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// WebDriver's code for the Enter key.
 pub const ENTER: &str = "\u{E007}";
+/// WebDriver's code for the Escape key.
+pub const ESCAPE: &str = "\u{E00C}";
 
 /// One WebDriver session.
 #[derive(Debug)]
@@ -114,10 +116,12 @@ impl Session {
         Ok(())
     }
 
-    /// The rendered text of an element.
+    /// The text of an element. Read as `textContent`: WebKitWebDriver's
+    /// "visible text" comes back empty for text with `dir="auto"`, which
+    /// every user-written text in the app has (so RTL text shows right).
     pub fn text(&self, element: &Element) -> Result<String> {
         Ok(self
-            .get(&format!("/element/{}/text", element.0))?
+            .script("return arguments[0].textContent", vec![Self::arg(element)])?
             .as_str()
             .unwrap_or_default()
             .to_owned())

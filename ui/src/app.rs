@@ -53,6 +53,20 @@ pub(crate) fn App() -> Element {
         });
     });
 
+    // Toasts disappear after a while. The timer lives here, in the root, so
+    // leaving the screen that raised a toast does not cancel it.
+    use_effect(move || {
+        let mut ctx = ctx;
+        if let Some(text) = ctx.toast.read().clone() {
+            spawn(async move {
+                ipc::sleep_ms(4000).await;
+                if ctx.toast.peek().as_deref() == Some(text.as_str()) {
+                    ctx.toast.set(None);
+                }
+            });
+        }
+    });
+
     let theme = match ctx.settings.read().theme {
         Theme::System => "theme-system",
         Theme::Light => "theme-light",
@@ -135,7 +149,7 @@ fn Main() -> Element {
 fn EmptyMain() -> Element {
     rsx! {
         div { class: "empty-main",
-            div { class: "empty-art", "💬" }
+            div { class: "empty-art", crate::icons::Icon { glyph: crate::icons::Glyph::Chat, size: 64 } }
             h2 { "Pick a chat" }
             p { "Choose a conversation on the left, or start a new group. Press Ctrl+K to jump to any chat." }
         }

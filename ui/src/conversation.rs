@@ -3,6 +3,7 @@
 use crate::avatar::Avatar;
 use crate::emoji::EmojiPicker;
 use crate::format;
+use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::message::{MessageBubble, Placement};
 use crate::state::Ctx;
@@ -308,7 +309,9 @@ fn Header(chat_id: String, details: Option<ChatDetails>, now: u64) -> Element {
                 .iter()
                 .map(|m| if m.is_me { "You".to_owned() } else { m.name.clone() })
                 .collect();
-            format!("{} members: {}", details.members.len(), names.join(", "))
+            let count = details.members.len();
+            let noun = if count == 1 { "member" } else { "members" };
+            format!("{count} {noun}: {}", names.join(", "))
         }
     };
     let avatar_seed = chat_id.clone();
@@ -322,7 +325,7 @@ fn Header(chat_id: String, details: Option<ChatDetails>, now: u64) -> Element {
             div { class: "header-actions",
                 button { class: "icon-button", id: "chat-info", title: "Chat settings", "aria-label": "Chat settings",
                     onclick: move |_| { let now = *ctx.group_panel.peek(); ctx.group_panel.set(!now); },
-                    "ⓘ"
+                    Icon { glyph: Glyph::Info, size: 20 }
                 }
             }
         }
@@ -474,7 +477,7 @@ fn Composer(
                     }
                     button { class: "icon-button", title: "Cancel", "aria-label": "Cancel",
                         onclick: move |_| { if editing.peek().is_some() { text.set(String::new()); } reply_to.set(None); editing.set(None); },
-                        "✕"
+                        Icon { glyph: Glyph::Close, size: 16 }
                     }
                 }
             }
@@ -484,7 +487,7 @@ fn Composer(
             div { class: "composer",
                 button { class: "icon-button", id: "emoji-button", title: "Emoji", "aria-label": "Emoji",
                     onclick: move |_| { let now = picker(); picker.set(!now); },
-                    "☺"
+                    Icon { glyph: Glyph::Smile, size: 20 }
                 }
                 textarea {
                     id: "composer",
@@ -498,7 +501,7 @@ fn Composer(
                 button { class: "send", id: "send-button", title: "Send (Enter)", "aria-label": "Send",
                     disabled: text.read().trim().is_empty(),
                     onclick: move |_| submit(),
-                    if editing.read().is_some() { "✓" } else { "➤" }
+                    if editing.read().is_some() { Icon { glyph: Glyph::Check, size: 18 } } else { Icon { glyph: Glyph::Send, size: 18 } }
                 }
             }
         }

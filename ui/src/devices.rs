@@ -53,7 +53,7 @@ pub(crate) fn DevicesScreen() -> Element {
                         ul { class: "device-list",
                             for device in list.clone() {
                                 li { key: "{device.device_id}", class: "device",
-                                    span { class: "device-icon", "💻" }
+                                    span { class: "device-icon", crate::icons::Icon { glyph: crate::icons::Glyph::Laptop, size: 24 } }
                                     div { class: "contact-text",
                                         div { class: "contact-name",
                                             {device.device_id.chars().take(12).collect::<String>()}

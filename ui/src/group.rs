@@ -140,7 +140,7 @@ pub(crate) fn GroupPanel(chat_id: String) -> Element {
         aside { class: "panel", id: "group-panel",
             header { class: "panel-header",
                 h3 { if group { "Group settings" } else { "Chat settings" } }
-                button { class: "icon-button", title: "Close", "aria-label": "Close", onclick: move |_| ctx.group_panel.set(false), "✕" }
+                button { class: "icon-button", title: "Close", "aria-label": "Close", onclick: move |_| ctx.group_panel.set(false), crate::icons::Icon { glyph: crate::icons::Glyph::Close, size: 16 } }
             }
             div { class: "panel-body",
                 div { class: "panel-hero",

@@ -9,6 +9,7 @@ mod devices;
 mod emoji;
 mod format;
 mod group;
+mod icons;
 mod ipc;
 mod message;
 mod onboarding;

@@ -2,6 +2,7 @@
 
 use crate::emoji::QUICK_REACTIONS;
 use crate::format;
+use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
@@ -91,7 +92,7 @@ pub(crate) fn MessageBubble(
                     }
                 }
                 if message.deleted {
-                    div { class: "text deleted-text", "🚫 This message was deleted" }
+                    div { class: "text deleted-text", "This message was deleted" }
                 } else {
                     div { class: "text", dir: "auto", {message.text.clone().unwrap_or_default()} }
                 }
@@ -124,13 +125,13 @@ pub(crate) fn MessageBubble(
             if !message.deleted {
                 div { class: "actions",
                     button { class: "action", title: "React", "aria-label": "React",
-                        onclick: move |_| { let now = picking(); picking.set(!now); }, "☺" }
+                        onclick: move |_| { let now = picking(); picking.set(!now); }, Icon { glyph: Glyph::Smile, size: 16 } }
                     button { class: "action reply-action", title: "Reply", "aria-label": "Reply",
                         onclick: {
                             let message = message.clone();
                             move |_| on_reply.call(message.clone())
                         },
-                        "↩"
+                        Icon { glyph: Glyph::Reply, size: 16 }
                     }
                     if message.mine {
                         button { class: "action", title: "Edit", "aria-label": "Edit",
@@ -138,9 +139,9 @@ pub(crate) fn MessageBubble(
                                 let message = message.clone();
                                 move |_| on_edit.call(message.clone())
                             },
-                            "✎"
+                            Icon { glyph: Glyph::Pencil, size: 15 }
                         }
-                        button { class: "action", title: "Delete for everyone", "aria-label": "Delete", onclick: delete, "🗑" }
+                        button { class: "action", title: "Delete for everyone", "aria-label": "Delete", onclick: delete, Icon { glyph: Glyph::Trash, size: 15 } }
                     }
                 }
             }

@@ -2,6 +2,7 @@
 
 use crate::avatar::Avatar;
 use crate::format;
+use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::state::{Ctx, Screen};
 use dioxus::prelude::*;
@@ -13,7 +14,7 @@ pub(crate) fn Rail() -> Element {
     let ctx = use_context::<Ctx>();
     let screen = *ctx.screen.read();
     let me = ctx.me.read().clone();
-    let item = move |target: Screen, icon: &'static str, label: &'static str, id: &'static str| {
+    let item = move |target: Screen, glyph: Glyph, label: &'static str, id: &'static str| {
         let mut ctx = ctx;
         let class = if screen == target {
             "rail-item active"
@@ -23,17 +24,17 @@ pub(crate) fn Rail() -> Element {
         rsx! {
             button { class, id, title: label, "aria-label": label,
                 onclick: move |_| ctx.screen.set(target),
-                span { class: "rail-icon", "{icon}" }
+                Icon { glyph, size: 22 }
             }
         }
     };
     rsx! {
         nav { class: "rail",
-            {item(Screen::Chats, "💬", "Chats", "nav-chats")}
-            {item(Screen::Contacts, "👥", "Contacts", "nav-contacts")}
-            {item(Screen::Devices, "💻", "Devices", "nav-devices")}
+            {item(Screen::Chats, Glyph::Chat, "Chats", "nav-chats")}
+            {item(Screen::Contacts, Glyph::People, "Contacts", "nav-contacts")}
+            {item(Screen::Devices, Glyph::Laptop, "Devices", "nav-devices")}
             div { class: "rail-spacer" }
-            {item(Screen::Settings, "⚙", "Settings", "nav-settings")}
+            {item(Screen::Settings, Glyph::Sliders, "Settings", "nav-settings")}
             if let Some(me) = me {
                 div { class: "rail-me", title: "{me.name}",
                     Avatar { name: me.name.clone(), seed: me.account_id.clone(), url: me.avatar.clone(), size: 36 }
@@ -115,7 +116,7 @@ pub(crate) fn ChatColumn() -> Element {
                 h2 { if archived { "Archive" } else { "Chats" } }
                 button { class: "icon-button", id: "new-group", title: "New group", "aria-label": "New group",
                     onclick: move |_| { ctx.new_group.set(true); ctx.group_panel.set(false); },
-                    "✎"
+                    Icon { glyph: Glyph::Compose, size: 18 }
                 }
             }
             div { class: "search",
@@ -133,7 +134,7 @@ pub(crate) fn ChatColumn() -> Element {
                     div { class: "empty-list",
                         if archived { p { "No archived chats." } } else {
                             p { "No chats yet." }
-                            p { class: "hint", "Start a group with ✎, or add a contact and message them." }
+                            p { class: "hint", "Start a group with the pencil above, or add a contact and message them." }
                         }
                     }
                 }
@@ -177,8 +178,8 @@ fn ChatListItem(row: ChatRow, active: bool, now: u64) -> Element {
             div { class: "chat-item-body",
                 div { class: "chat-item-top",
                     span { class: "chat-name", dir: "auto", "{row.name}" }
-                    if row.pinned { span { class: "flag", title: "Pinned", "📌" } }
-                    if row.muted { span { class: "flag", title: "Muted", "🔕" } }
+                    if row.pinned { span { class: "flag", title: "Pinned", Icon { glyph: Glyph::Pin, size: 13 } } }
+                    if row.muted { span { class: "flag", title: "Muted", Icon { glyph: Glyph::Muted, size: 13 } } }
                     span { class: "chat-time", "{time}" }
                 }
                 div { class: "chat-item-bottom",

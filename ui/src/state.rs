@@ -111,15 +111,9 @@ impl Ctx {
         self.open_chat.set(Some(chat_id));
     }
 
-    /// Shows a short message at the bottom of the window.
+    /// Shows a short message at the bottom of the window (the root hides it
+    /// again after a few seconds).
     pub(crate) fn say(mut self, text: impl Into<String>) {
-        let text = text.into();
-        self.toast.set(Some(text.clone()));
-        spawn(async move {
-            crate::ipc::sleep_ms(4000).await;
-            if self.toast.peek().as_deref() == Some(text.as_str()) {
-                self.toast.set(None);
-            }
-        });
+        self.toast.set(Some(text.into()));
     }
 }

@@ -42,6 +42,11 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
             "libxdo-dev",
             "libssl-dev",
             "file",
+            // kith:// links are registered with the desktop through these.
+            "desktop-file-utils",
+            "xdg-utils",
+            // Emoji in messages and reactions render in colour, as on any desktop.
+            "fonts-noto-color-emoji",
         ],
     },
     PackageGroup {
