@@ -6,8 +6,8 @@
 use crate::shared::Shared;
 use kith_api::{AppEvent, SyncRoute, SyncStatus};
 use kith_client::{
-    ChatId, ClientError, ConnectionState, Ephemeral, LOCAL_POLL, MessageChange, Profile, RecentMessages, RelayOptions,
-    TypingReceiver, WatchEvent, watch_relay,
+    ChatId, ClientError, ConnectionState, ConsumerFailed, Ephemeral, LOCAL_POLL, MessageChange, Profile,
+    RecentMessages, RelayOptions, TypingReceiver, WatchEvent, watch_relay,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,10 +61,10 @@ impl SyncWorker {
     /// Stops the worker and waits for its thread.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the sync worker panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the sync worker panicked");
         }
     }
 }
@@ -107,7 +107,7 @@ async fn watch_local(
     profile: &Profile,
     shared: &Shared,
     stopped: &(dyn Fn() -> bool + Sync),
-    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ClientError> + Send),
+    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
 ) -> Result<(), ClientError> {
     shared.emit(AppEvent::Sync(SyncStatus {
         route: SyncRoute::Offline,
@@ -122,7 +122,7 @@ async fn watch_local(
         if now != marker {
             marker = now;
             for event in recent.changes(profile)? {
-                on_event(event)?;
+                on_event(event).map_err(ClientError::from)?;
             }
             shared.emit(AppEvent::ChatsChanged);
             refresh_unread(profile, shared);

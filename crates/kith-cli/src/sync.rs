@@ -132,7 +132,7 @@ async fn watch_loop(
         watch_event(json_mode, e).map_err(|err| {
             let message = err.to_string();
             failure = Some(err);
-            kith_client::ClientError::Consumer(message)
+            kith_client::ConsumerFailed(message)
         })
     };
     let result = watch_relay(profile, server, options, &expired, None, &mut on_event).await;

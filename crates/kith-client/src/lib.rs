@@ -32,7 +32,8 @@ pub use receipts::{MessageStatus, Receipt};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
 pub use watch::{
-    ConnectionState, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver, WatchEvent, watch_relay,
+    ConnectionState, ConsumerFailed, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver,
+    WatchEvent, watch_relay,
 };
 
 pub use kith_core::DocError;

@@ -65,6 +65,16 @@ pub enum WatchEvent {
     Ephemeral(Ephemeral),
 }
 
+/// Returned by a watcher's consumer to stop it: why it could not take the event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerFailed(pub String);
+
+impl From<ConsumerFailed> for ClientError {
+    fn from(failed: ConsumerFailed) -> ClientError {
+        ClientError::Consumer(failed.0)
+    }
+}
+
 /// The newest messages of every chat as last seen, to tell what a sync changed.
 #[derive(Debug, Default)]
 pub struct RecentMessages {
@@ -132,7 +142,7 @@ pub async fn watch_relay(
     options: RelayOptions,
     stop: &(dyn Fn() -> bool + Sync),
     mut typing: Option<&mut TypingReceiver>,
-    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ClientError> + Send),
+    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
 ) -> Result<(), ClientError> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut recent = RecentMessages::snapshot(profile)?;
@@ -142,7 +152,7 @@ pub async fn watch_relay(
                 Ok(connection) => {
                     backoff.reset();
                     profile.remember_server(server)?;
-                    on_event(WatchEvent::State(ConnectionState::Connected))?;
+                    on_event(WatchEvent::State(ConnectionState::Connected)).map_err(ClientError::from)?;
                     match serve(
                         profile,
                         connection,
@@ -165,7 +175,8 @@ pub async fn watch_relay(
         on_event(WatchEvent::State(ConnectionState::Offline {
             error: failure,
             retry_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-        }))?;
+        }))
+        .map_err(ClientError::from)?;
         // Sleep in short steps so a stop request is honoured promptly.
         let until = Instant::now() + delay;
         while Instant::now() < until && !stop() {
@@ -197,7 +208,7 @@ async fn serve(
     stop: &(dyn Fn() -> bool + Sync),
     options: RelayOptions,
     mut typing: Option<&mut TypingReceiver>,
-    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ClientError> + Send),
+    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
 ) -> Result<(), ServeError> {
     let mut marker = None;
     let mut dirty = true;
@@ -210,16 +221,16 @@ async fn serve(
         if dirty {
             let report = profile.sync_relay_with(&connection, options).await?;
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
-                on_event(WatchEvent::Synced(report)).map_err(ServeError::Report)?;
+                on_event(WatchEvent::Synced(report)).map_err(|f| ServeError::Report(f.into()))?;
             }
             for event in recent.changes(profile)? {
-                on_event(event).map_err(ServeError::Report)?;
+                on_event(event).map_err(|f| ServeError::Report(f.into()))?;
             }
             // New contacts or keys mean new logs to follow.
             let _followed: BTreeSet<_> = profile.subscribe_relay(&connection).await?;
             marker = Some(profile.store().change_marker().map_err(ClientError::from)?);
             dirty = false;
-            on_event(WatchEvent::State(ConnectionState::Idle)).map_err(ServeError::Report)?;
+            on_event(WatchEvent::State(ConnectionState::Idle)).map_err(|f| ServeError::Report(f.into()))?;
         }
         if stop() {
             return Ok(());
@@ -243,7 +254,7 @@ async fn serve(
                 }
                 Some(Notification::Signal { log, payload }) => {
                     if let Some(ephemeral) = profile.open_signal(&log, &payload)? {
-                        on_event(WatchEvent::Ephemeral(ephemeral)).map_err(ServeError::Report)?;
+                        on_event(WatchEvent::Ephemeral(ephemeral)).map_err(|f| ServeError::Report(f.into()))?;
                     }
                 }
             },
