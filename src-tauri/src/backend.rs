@@ -15,6 +15,7 @@ pub struct Backend {
     worker: Mutex<Option<SyncWorker>>,
     /// Shared with the sync worker.
     pub shared: Arc<Shared>,
+    started: std::time::Instant,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,7 +39,13 @@ impl Backend {
             profile: Mutex::new(profile),
             worker: Mutex::new(None),
             shared,
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// When the app started (for start-up milestones).
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     /// Where the profile lives.

@@ -71,6 +71,7 @@ commands![
     devices::link_device,
     devices::revoke_device,
     settings::save_settings,
+    settings::report_startup,
     settings::sync_status,
 ];
 

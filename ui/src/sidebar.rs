@@ -6,7 +6,7 @@ use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::state::{Ctx, Screen};
 use dioxus::prelude::*;
-use kith_api::{ChatRow, ListChats, Search, SearchHitDto, SyncRoute};
+use kith_api::{ChatRow, ListChats, ReportStartup, Search, SearchHitDto, SyncRoute};
 
 /// Icons on the far left: chats, contacts, devices, settings, and me.
 #[component]
@@ -87,6 +87,21 @@ pub(crate) fn ChatColumn() -> Element {
             return Ok(Vec::new());
         }
         ipc::call(&Search { query: q }).await
+    });
+
+    // Tell the shell once when the first chat list is on screen.
+    let mut reported = use_signal(|| false);
+    use_effect(move || {
+        if chats.read().as_ref().is_some_and(|r| r.is_ok()) && !*reported.peek() {
+            reported.set(true);
+            spawn(async move {
+                ipc::sleep_ms(0).await;
+                let _ = ipc::call(&ReportStartup {
+                    stage: "chat list painted".to_owned(),
+                })
+                .await;
+            });
+        }
     });
 
     let now = ipc::now_ms();

@@ -36,3 +36,35 @@ pub fn command(ws: &Workspace, args: &[impl AsRef<std::ffi::OsStr>]) -> Command 
         .args(args);
     cmd
 }
+
+/// `kith-bench desktop` against the debug `kith-desktop` the test run built,
+/// inside a virtual display and a private D-Bus session on Linux.
+pub fn desktop_command(ws: &Workspace, quick: bool) -> Command {
+    let app = ws
+        .target_dir
+        .join("debug")
+        .join(format!("kith-desktop{}", std::env::consts::EXE_SUFFIX));
+    let mut cmd = if cfg!(target_os = "linux") {
+        let mut cmd = ws.command("xvfb-run");
+        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "cargo"]);
+        cmd
+    } else {
+        ws.cargo()
+    };
+    cmd.args([
+        "run",
+        "--release",
+        "--locked",
+        "-p",
+        "kith-bench",
+        "--",
+        "desktop",
+        "--app",
+    ])
+    .arg(app)
+    .env("KITH_SECRET_STORAGE", "file");
+    if quick {
+        cmd.arg("--quick");
+    }
+    cmd
+}

@@ -240,6 +240,13 @@ commands! {
     GetSyncStatus = "sync_status" {} -> SyncStatus;
     /// Exports contacts, chats and messages as JSON files; returns the folder.
     ExportData = "export_data" {} -> String;
+    /// The UI reached a start-up milestone (e.g. `chat list painted`): logged
+    /// with the time since the process started, and printed when
+    /// `KITH_STARTUP_REPORT` is set (the start-up benchmark reads it).
+    ReportStartup = "report_startup" {
+        /// What was reached.
+        stage: String,
+    } -> ();
     /// Deletes the account everywhere; `confirm` must equal the display name.
     DeleteAccount = "delete_account" {
         /// The display name, typed again.

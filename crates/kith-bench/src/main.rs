@@ -8,6 +8,7 @@
 //!
 //! `kith-bench local [--quick] [--json] [--only GROUPS]`
 //! `kith-bench relay [--quick] [--json]`
+//! `kith-bench desktop [--quick] [--json] [--app PATH]` (needs a display)
 
 mod corpus;
 mod fixtures;
@@ -57,12 +58,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The desktop app: cold start to the chat list painted and idle memory of
+    /// the whole app (shell and WebKit processes), with many stored messages
+    /// beside an empty profile. Needs a display (Xvfb will do).
+    Desktop {
+        /// A smaller version (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// The `kith-desktop` binary (default: beside this one).
+        #[arg(long)]
+        app: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let (quick, json) = match &cli.command {
-        Command::Local { quick, json, .. } | Command::Relay { quick, json } => (*quick, *json),
+        Command::Local { quick, json, .. } | Command::Relay { quick, json } | Command::Desktop { quick, json, .. } => {
+            (*quick, *json)
+        }
     };
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let facts = machine::Facts::gather();
@@ -76,6 +93,15 @@ fn main() -> Result<()> {
     let report = match cli.command {
         Command::Local { only, .. } => metrics::run_local(&sizes, &only)?,
         Command::Relay { .. } => metrics::run_relay(&sizes)?,
+        Command::Desktop { app, .. } => {
+            let app = match app {
+                Some(app) => app,
+                None => {
+                    std::env::current_exe()?.with_file_name(format!("kith-desktop{}", std::env::consts::EXE_SUFFIX))
+                }
+            };
+            metrics::run_desktop(&sizes, &app)?
+        }
     };
     let peak = machine::peak_rss_mib().map(|mib| format!("peak RSS of this run: {mib:.0} MiB"));
     if json {

@@ -37,6 +37,10 @@ pub struct Sizes {
     pub relay_rounds: usize,
     /// Messages each device writes offline before converging through the server.
     pub relay_converge_per_side: usize,
+    /// Messages stored in the profile the desktop app starts on.
+    pub desktop_messages: usize,
+    /// Timed starts of the desktop app per profile.
+    pub desktop_runs: usize,
     /// The watchdog ends a run that takes longer than this (a hang).
     pub time_limit: Duration,
 }
@@ -61,6 +65,8 @@ impl Sizes {
             relay_warmup: 10,
             relay_rounds: 200,
             relay_converge_per_side: 10_000,
+            desktop_messages: 100_000,
+            desktop_runs: 5,
             time_limit: Duration::from_secs(3_600),
         }
     }
@@ -84,6 +90,8 @@ impl Sizes {
             relay_warmup: 5,
             relay_rounds: 30,
             relay_converge_per_side: 500,
+            desktop_messages: 100_000,
+            desktop_runs: 2,
             time_limit: Duration::from_secs(300),
         }
     }

@@ -5,6 +5,7 @@
 
 mod cold_open;
 mod converge;
+mod desktop;
 mod disk;
 mod ingest;
 mod open_chat;
@@ -82,6 +83,18 @@ pub fn run_local(sizes: &Sizes, groups: &[Group]) -> Result<Report> {
 }
 
 /// Runs the relay benchmarks against real `kith-server` processes on 127.0.0.1.
+/// The desktop benchmark: the real app `app` started on a profile with many
+/// messages and on an empty one.
+pub fn run_desktop(sizes: &Sizes, app: &std::path::Path) -> Result<Report> {
+    let progress = Progress::new(sizes.time_limit);
+    let vocab = vocabulary();
+    let mut report = Report::default();
+    report.extend(desktop::run(sizes, &vocab, &progress, app)?);
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
+
+/// Relay benchmarks against a real `kith-server`.
 pub fn run_relay(sizes: &Sizes) -> Result<Report> {
     // Fail before any setup when the server binary is missing.
     let server_bin = crate::server::binary()?;
