@@ -217,7 +217,8 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
         .to_owned();
     assert!(invite.starts_with("kith://invite/"), "{invite}");
     app.wait_text(".invite-card", "Your invite");
-    app.shot("contacts-invite");
+    // The QR code of the invite is drawn (an SVG from the shell).
+    app.session.wait(".qr svg", WAIT).unwrap_or_else(|e| app.fail(e));
     let bob = tmp.path().join("bob");
     kith(&bob, &["init", "--name", "Bob"]).unwrap();
     kith(&bob, &["contact", "add", &invite]).unwrap();
@@ -235,6 +236,7 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     })
     .unwrap_or_else(|e| app.fail(e));
     app.wait_text(".contact-list", "Bob");
+    app.shot("contacts");
     let chat = kith(&bob, &["chat", "new", "--name", "Weekend", "--member", &alice]).unwrap()["chat_id"]
         .as_str()
         .unwrap()
@@ -282,6 +284,18 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     })
     .unwrap_or_else(|e| app.fail(e));
 
+    // A draft stays with its chat.
+    app.type_into("#composer", "half-written thought");
+    // Saved once typing pauses.
+    std::thread::sleep(Duration::from_millis(1500));
+    open_chat_named(&app, "Book club");
+    open_chat_named(&app, "Weekend");
+    wait_for("the draft back in the composer", WAIT, || {
+        let value = app.js("return document.getElementById('composer').value");
+        Ok((value == json!("half-written thought")).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
     // Search finds Bob's message and opens it.
     app.click("#nav-chats");
     app.type_into("#search", "comes");
@@ -291,34 +305,6 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     app.session.wait(".message.highlighted", WAIT).unwrap();
     // Esc empties the search box (the list shows every chat again).
     app.type_into("#search", ESCAPE);
-
-    // Hostile content is shown as text, layout intact.
-    let html = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script><b>bold?</b>";
-    let long_word = "W".repeat(3000);
-    let rtl = "مرحبا بالعالم — שלום עולם";
-    let huge = "lorem ipsum ".repeat(850);
-    for text in [html, long_word.as_str(), rtl, huge.as_str()] {
-        kith(&bob, &["send", &chat, text]).unwrap();
-    }
-    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
-    open_chat_named(&app, "Weekend");
-    let bubble = app.message("<script>");
-    assert!(app.session.text(&bubble).unwrap().contains("<b>bold?</b>"));
-    let injected = app.js("return document.querySelectorAll('.message img, .message script, .message b').length");
-    assert_eq!(injected, json!(0), "message text became markup");
-    assert!(!app.session.title().unwrap().contains("pwned"));
-    app.message(rtl);
-    app.message("lorem ipsum lorem");
-    // No bubble is wider than the message list: long words wrap.
-    let overflow = app.js(
-        "const list = document.getElementById('message-list').getBoundingClientRect();\
-         return [...document.querySelectorAll('.message .bubble')].filter(b => b.getBoundingClientRect().right > list.right + 1).length",
-    );
-    assert_eq!(overflow, json!(0), "a bubble overflows the list");
-    let horizontal =
-        app.js("const l = document.getElementById('message-list'); return l.scrollWidth > l.clientWidth + 1");
-    assert_eq!(horizontal, json!(false), "the message list scrolls sideways");
-    app.shot("hostile-content");
 
     // Themes: dark, then light, applied to the whole window.
     app.click("#nav-settings");
@@ -348,8 +334,36 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
             .then_some(()))
     })
     .unwrap_or_else(|e| app.fail(e));
-    open_chat_named(&app, "Book club");
+    open_chat_named(&app, "Weekend");
     app.shot("conversation-light");
+
+    // Hostile content is shown as text, layout intact.
+    let html = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script><b>bold?</b>";
+    let long_word = "W".repeat(3000);
+    let rtl = "مرحبا بالعالم — שלום עולם";
+    let huge = "lorem ipsum ".repeat(850);
+    for text in [html, long_word.as_str(), rtl, huge.as_str()] {
+        kith(&bob, &["send", &chat, text]).unwrap();
+    }
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    open_chat_named(&app, "Weekend");
+    let bubble = app.message("<script>");
+    assert!(app.session.text(&bubble).unwrap().contains("<b>bold?</b>"));
+    let injected = app.js("return document.querySelectorAll('.message img, .message script, .message b').length");
+    assert_eq!(injected, json!(0), "message text became markup");
+    assert!(!app.session.title().unwrap().contains("pwned"));
+    app.message(rtl);
+    app.message("lorem ipsum lorem");
+    // No bubble is wider than the message list: long words wrap.
+    let overflow = app.js(
+        "const list = document.getElementById('message-list').getBoundingClientRect();\
+         return [...document.querySelectorAll('.message .bubble')].filter(b => b.getBoundingClientRect().right > list.right + 1).length",
+    );
+    assert_eq!(overflow, json!(0), "a bubble overflows the list");
+    let horizontal =
+        app.js("const l = document.getElementById('message-list'); return l.scrollWidth > l.clientWidth + 1");
+    assert_eq!(horizontal, json!(false), "the message list scrolls sideways");
+    app.shot("hostile-content");
 
     app.session.end().unwrap();
 }

@@ -21,6 +21,8 @@ const PAGE: u32 = 50;
 const WINDOW: usize = 300;
 /// Consecutive messages of one author within this gap are grouped.
 const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
+/// A draft is saved this long after the last keystroke.
+const DRAFT_PAUSE_MS: i32 = 700;
 /// Typing notices are sent at most this often.
 const TYPING_EVERY_MS: u64 = 3000;
 
@@ -79,8 +81,9 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
             let _ = ipc::call(&FocusChat { chat_id: Some(chat) }).await;
         });
     });
+    // The component is going away: its own tasks would be cancelled with it.
     use_drop(|| {
-        spawn(async move {
+        dioxus::core::spawn_forever(async move {
             let _ = ipc::call(&FocusChat { chat_id: None }).await;
         });
     });
@@ -347,8 +350,16 @@ fn Composer(
     let mut picker = use_signal(|| false);
     let mut last_typing = use_signal(|| 0u64);
     let mut dirty = use_signal(|| false);
+    let mut draft_seq = use_signal(|| 0u64);
     let mut reply_to = reply_to;
     let mut editing = editing;
+
+    // A draft saved meanwhile (this device, or another one) fills an untouched box.
+    use_effect(use_reactive!(|draft| {
+        if !*dirty.peek() && editing.peek().is_none() && *text.peek() != draft {
+            text.set(draft);
+        }
+    }));
 
     // Editing puts the message's text in the box.
     use_effect(move || {
@@ -371,7 +382,7 @@ fn Composer(
                 chat_id: chat.clone(),
                 text: text.peek().clone(),
             };
-            spawn(async move {
+            dioxus::core::spawn_forever(async move {
                 let _ = ipc::call(&args).await;
             });
         }
@@ -421,9 +432,26 @@ fn Composer(
     };
 
     let chat = chat_id.clone();
+    let draft_chat = chat_id.clone();
     let oninput = move |event: FormEvent| {
         text.set(event.value());
         dirty.set(true);
+        // The draft is saved once typing pauses (and on leaving the chat).
+        let seq = *draft_seq.peek() + 1;
+        draft_seq.set(seq);
+        let chat_id = draft_chat.clone();
+        spawn(async move {
+            ipc::sleep_ms(DRAFT_PAUSE_MS).await;
+            if *draft_seq.peek() == seq && *dirty.peek() {
+                let args = SaveDraft {
+                    chat_id,
+                    text: text.peek().clone(),
+                };
+                if ipc::call(&args).await.is_ok() {
+                    dirty.set(false);
+                }
+            }
+        });
         let now = ipc::now_ms();
         if now.saturating_sub(*last_typing.peek()) > TYPING_EVERY_MS && !event.value().is_empty() {
             last_typing.set(now);

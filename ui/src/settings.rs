@@ -19,11 +19,18 @@ pub(crate) fn SettingsScreen() -> Element {
     let mut confirm = use_signal(String::new);
     let mut deleting = use_signal(|| false);
 
-    let save = move |new: Settings| {
-        spawn(async move {
+    // Shown at once; saved even if the person leaves this screen right away
+    // (a task of this screen would be cancelled with it).
+    let mut save = move |new: Settings| {
+        let before = ctx.settings.peek().clone();
+        ctx.settings.set(new.clone());
+        dioxus::core::spawn_forever(async move {
             match ipc::call(&SaveSettings { settings: new }).await {
                 Ok(saved) => ctx.settings.set(saved),
-                Err(err) => ctx.say(err.message),
+                Err(err) => {
+                    ctx.settings.set(before);
+                    ctx.say(err.message);
+                }
             }
         });
     };

@@ -25,11 +25,20 @@ impl Workspace {
     /// directory) and the target directory: `CARGO_TARGET_DIR` when set,
     /// otherwise `$HOME/.cache/kith-target`.
     pub fn locate() -> Result<Self> {
+        // The checkout we are run from, not the one this binary was built
+        // from: two checkouts sharing one target directory share the
+        // `xtask` binary too.
+        let from_cwd = env::current_dir()
+            .ok()
+            .and_then(|cwd| cwd.ancestors().find(|dir| is_kith_root(dir)).map(Path::to_path_buf));
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest_dir
-            .parent()
-            .with_context(|| format!("{} has no parent directory", manifest_dir.display()))?
-            .to_path_buf();
+        let root = match from_cwd {
+            Some(root) => root,
+            None => manifest_dir
+                .parent()
+                .with_context(|| format!("{} has no parent directory", manifest_dir.display()))?
+                .to_path_buf(),
+        };
         let target_dir = match env::var_os("CARGO_TARGET_DIR").filter(|dir| !dir.is_empty()) {
             // A relative CARGO_TARGET_DIR is relative to where cargo was started,
             // which is our current directory; children run from the root.
@@ -70,4 +79,12 @@ fn home_dir() -> Result<PathBuf> {
         .find(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .context("neither HOME nor USERPROFILE is set; set CARGO_TARGET_DIR instead")
+}
+
+/// Whether `dir` is the root of a Kith checkout (its workspace manifest
+/// lists `xtask`).
+fn is_kith_root(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .is_ok_and(|manifest| manifest.contains("[workspace]") && manifest.contains("\"xtask\""))
+        && dir.join("xtask").is_dir()
 }

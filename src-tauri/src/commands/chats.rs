@@ -82,7 +82,12 @@ pub async fn chat_details(backend: State<'_, Backend>, args: GetChatDetails) -> 
 /// `save_draft`
 #[tauri::command]
 pub async fn save_draft(backend: State<'_, Backend>, args: SaveDraft) -> Reply<SaveDraft> {
-    backend.profile()?.set_draft(&chat_id(&args.chat_id)?, &args.text).api()
+    backend
+        .profile()?
+        .set_draft(&chat_id(&args.chat_id)?, &args.text)
+        .api()?;
+    backend.shared.emit(AppEvent::ChatsChanged);
+    Ok(())
 }
 
 /// `set_chat_flag`
