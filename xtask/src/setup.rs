@@ -264,8 +264,13 @@ fn rustup_targets(ws: &Workspace) -> Result<()> {
 /// Installs every [`PINNED_TOOLS`] entry whose binary does not report the
 /// pinned version.
 fn pinned_tools(ws: &Workspace) -> Result<()> {
+    // What cargo itself installed (tauri-driver has no `--version`).
+    let cargo_list = process::stdout_of(ws.cargo().args(["install", "--list"])).unwrap_or_default();
     for tool in PINNED_TOOLS {
-        if reports_version(tool) {
+        let listed = cargo_list
+            .lines()
+            .any(|line| line.trim_end_matches(':') == format!("{} v{}", tool.krate, tool.version));
+        if (listed && find_program(tool.binary).is_some()) || reports_version(tool) {
             println!("setup: {} {}: already installed", tool.binary, tool.version);
             continue;
         }
