@@ -66,7 +66,7 @@ commands![
     contacts::contacts,
     contacts::add_contact,
     contacts::set_blocked,
-    contacts::invite_qr,
+    contacts::qr_code,
     devices::devices,
     devices::link_device,
     devices::revoke_device,

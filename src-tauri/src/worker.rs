@@ -151,6 +151,12 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
             },
         })),
         WatchEvent::Synced(report) => {
+            // Progress while a long history arrives: each pass reports what it moved.
+            shared.emit(AppEvent::Sync(SyncStatus {
+                route: SyncRoute::Server,
+                detail: format!("Syncing: {} changes received, {} sent", report.applied, report.uploaded),
+                busy: true,
+            }));
             shared.emit(AppEvent::ChatsChanged);
             // Uploads and receipts change the ticks of own messages.
             if let Ok(chats) = profile.chats() {

@@ -4,7 +4,7 @@ use crate::avatar::Avatar;
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{AddContact, InviteQr, ListContacts, OpenDirect, SetBlocked};
+use kith_api::{AddContact, ListContacts, OpenDirect, QrCode, SetBlocked};
 
 /// The contacts screen.
 #[component]
@@ -16,7 +16,10 @@ pub(crate) fn ContactsScreen() -> Element {
         let _ = ctx.contacts_version.read();
         ipc::call(&ListContacts {}).await
     });
-    let qr = use_resource(move || async move { ipc::call(&InviteQr {}).await });
+    let qr = use_resource(move || async move {
+        let text = ctx.me.read().as_ref().map(|m| m.invite.clone()).unwrap_or_default();
+        ipc::call(&QrCode { text }).await
+    });
     // A deep link that arrives while this screen is open fills the box.
     use_effect(move || {
         if let Some(pending) = ctx.pending_invite.read().clone() {

@@ -26,6 +26,13 @@ const DRAFT_PAUSE_MS: i32 = 700;
 /// Typing notices are sent at most this often.
 const TYPING_EVERY_MS: u64 = 3000;
 
+fn window_has_focus() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.has_focus().ok())
+        .unwrap_or(false)
+}
+
 fn list_element() -> Option<web_sys::Element> {
     web_sys::window()?.document()?.get_element_by_id("message-list")
 }
@@ -64,6 +71,7 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     let mut highlighted = use_signal(|| None::<String>);
     let mut error = use_signal(|| None::<String>);
     let mut clock = use_signal(ipc::now_ms);
+    let mut unread_shown = use_signal(|| false);
 
     let chat = chat_id.clone();
     let details = use_resource(move || {
@@ -88,11 +96,26 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
         });
     });
 
-    // A clock for typing indicators and "last seen".
-    use_future(move || async move {
-        loop {
-            ipc::sleep_ms(1000).await;
-            clock.set(ipc::now_ms());
+    // A clock for typing indicators and "last seen", which also marks the
+    // chat read while it is on screen and the window has the focus.
+    let chat = chat_id.clone();
+    use_future(move || {
+        let chat_id = chat.clone();
+        async move {
+            loop {
+                if *unread_shown.peek() && window_has_focus() {
+                    unread_shown.set(false);
+                    if let Err(err) = ipc::call(&MarkRead {
+                        chat_id: chat_id.clone(),
+                    })
+                    .await
+                    {
+                        ctx.say(err.message);
+                    }
+                }
+                ipc::sleep_ms(500).await;
+                clock.set(ipc::now_ms());
+            }
         }
     });
 
@@ -108,7 +131,7 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
             let stick = near_bottom();
             let limit = (messages.peek().len() as u32).clamp(PAGE, WINDOW as u32);
             match ipc::call(&GetMessages {
-                chat_id: chat_id.clone(),
+                chat_id,
                 before: None,
                 limit,
             })
@@ -124,9 +147,9 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
                         ipc::sleep_ms(0).await;
                         scroll_to_bottom();
                     }
-                    if let Err(err) = ipc::call(&MarkRead { chat_id }).await {
-                        ctx.say(err.message);
-                    }
+                    // Read only when someone looks: the clock below marks it
+                    // read once the window has the focus.
+                    unread_shown.set(true);
                 }
                 Err(err) => error.set(Some(err.message)),
             }

@@ -3,7 +3,7 @@
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{LinkDevice, ListDevices, RevokeDevice};
+use kith_api::{LinkDevice, ListDevices, QrCode, RevokeDevice};
 
 /// The devices screen.
 #[component]
@@ -32,6 +32,12 @@ pub(crate) fn DevicesScreen() -> Element {
             Err(err) => ctx.say(err.message),
         }
     };
+    let qr = use_resource(move || async move {
+        match code() {
+            Some(text) => ipc::call(&QrCode { text }).await.ok(),
+            None => None,
+        }
+    });
     let now = ipc::now_ms();
     rsx! {
         div { class: "page",
@@ -40,7 +46,13 @@ pub(crate) fn DevicesScreen() -> Element {
                 h3 { "Link a new device" }
                 p { class: "hint", "Install Kith on the other device, choose “I already use Kith on another device”, and enter this code with the same server." }
                 if let Some(code) = code() {
-                    div { class: "pairing-code", id: "pairing-code", "{code}" }
+                    div { class: "pairing",
+                        div { class: "pairing-code", id: "pairing-code", "{code}" }
+                        if let Some(Some(svg)) = qr.read().clone() {
+                            // SVG drawn by the shell from the pairing code.
+                            div { class: "qr", div { dangerous_inner_html: "{svg}" } }
+                        }
+                    }
                     p { class: "hint", "Waiting for the other device… the code works once, for ten minutes." }
                 } else {
                     button { class: "primary", onclick: link, "Show a pairing code" }

@@ -209,8 +209,11 @@ commands! {
         /// Block or unblock.
         blocked: bool,
     } -> ();
-    /// The invite link as a QR code (SVG markup).
-    InviteQr = "invite_qr" {} -> String;
+    /// A QR code (SVG markup) of an invite link or a pairing code.
+    QrCode = "qr_code" {
+        /// What to encode (at most 1 KiB).
+        text: String,
+    } -> String;
     /// This account's devices.
     ListDevices = "devices" {} -> Vec<DeviceDto>;
     /// Starts linking a new device: returns the pairing code to type (or

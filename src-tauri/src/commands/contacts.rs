@@ -51,12 +51,16 @@ pub async fn set_blocked(backend: State<'_, Backend>, args: SetBlocked) -> Reply
     Ok(())
 }
 
-/// `invite_qr`: the invite link as an SVG QR code.
+/// Longest text drawn as a QR code.
+const MAX_QR_TEXT: usize = 1024;
+
+/// `qr_code`: an SVG QR code of an invite link or a pairing code.
 #[tauri::command]
-pub async fn invite_qr(backend: State<'_, Backend>, args: InviteQr) -> Reply<InviteQr> {
-    let InviteQr {} = args;
-    let link = backend.profile()?.invite().api()?.link();
-    qr_svg(&link)
+pub async fn qr_code(args: QrCode) -> Reply<QrCode> {
+    if args.text.is_empty() || args.text.len() > MAX_QR_TEXT {
+        return Err(ApiError::invalid("Nothing to draw, or too much for a QR code."));
+    }
+    qr_svg(&args.text)
 }
 
 /// An SVG QR code of `text` (black on white, with the quiet zone).
@@ -73,6 +77,13 @@ pub fn qr_svg(text: &str) -> Result<String, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oversize_qr_text_is_refused() {
+        let text = "x".repeat(super::MAX_QR_TEXT + 1);
+        let refused = tauri::async_runtime::block_on(super::qr_code(kith_api::QrCode { text }));
+        assert_eq!(refused.unwrap_err().kind, kith_api::ApiErrorKind::Invalid);
+    }
+
     #[test]
     fn a_qr_code_is_an_svg() {
         let svg = super::qr_svg("kith://invite/abc.def.ghi").unwrap();
