@@ -133,23 +133,29 @@ async fn watch_local(
 
 fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
     match event {
-        WatchEvent::State(state) => shared.emit(AppEvent::Sync(match state {
-            ConnectionState::Connected => SyncStatus {
-                route: SyncRoute::Server,
-                detail: "Connected, syncing".to_owned(),
-                busy: true,
-            },
-            ConnectionState::Idle => SyncStatus {
-                route: SyncRoute::Server,
-                detail: "Up to date".to_owned(),
-                busy: false,
-            },
-            ConnectionState::Offline { error, retry_ms } => SyncStatus {
-                route: SyncRoute::Offline,
-                detail: format!("Offline ({error}); retrying in {} s", retry_ms.div_ceil(1000)),
-                busy: false,
-            },
-        })),
+        WatchEvent::State(state) => {
+            // Each sync pass ends Idle: count unread once per pass, not per message.
+            if state == ConnectionState::Idle {
+                refresh_unread(profile, shared);
+            }
+            shared.emit(AppEvent::Sync(match state {
+                ConnectionState::Connected => SyncStatus {
+                    route: SyncRoute::Server,
+                    detail: "Connected, syncing".to_owned(),
+                    busy: true,
+                },
+                ConnectionState::Idle => SyncStatus {
+                    route: SyncRoute::Server,
+                    detail: "Up to date".to_owned(),
+                    busy: false,
+                },
+                ConnectionState::Offline { error, retry_ms } => SyncStatus {
+                    route: SyncRoute::Offline,
+                    detail: format!("Offline ({error}); retrying in {} s", retry_ms.div_ceil(1000)),
+                    busy: false,
+                },
+            }));
+        }
         WatchEvent::Synced(report) => {
             // Progress while a long history arrives: each pass reports what it moved.
             shared.emit(AppEvent::Sync(SyncStatus {
@@ -158,8 +164,11 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
                 busy: true,
             }));
             shared.emit(AppEvent::ChatsChanged);
-            // Uploads and receipts change the ticks of own messages.
-            if let Ok(chats) = profile.chats() {
+            // An upload turns own messages' ticks to "on the server"; other
+            // message changes arrive as their own events.
+            if report.uploaded > 0
+                && let Ok(chats) = profile.chats()
+            {
                 for chat in chats {
                     shared.emit(AppEvent::MessagesChanged {
                         chat_id: chat.chat_id.to_string(),
@@ -169,15 +178,13 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
             if report.contacts > 0 {
                 shared.emit(AppEvent::ContactsChanged);
             }
-            refresh_unread(profile, shared);
         }
         WatchEvent::Message { change, message } => {
             let chat_id = message.chat_id.to_string();
+            // The chat list and unread count follow once per pass (Synced, Idle).
             shared.emit(AppEvent::MessagesChanged {
                 chat_id: chat_id.clone(),
             });
-            shared.emit(AppEvent::ChatsChanged);
-            refresh_unread(profile, shared);
             if change == MessageChange::Message {
                 notify_new_message(profile, shared, &chat_id, &message);
             }

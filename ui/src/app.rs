@@ -7,14 +7,18 @@ use dioxus::prelude::*;
 use futures_util::StreamExt;
 use kith_api::{AppEvent, GetAppState, Theme};
 
+/// Loads the profile and settings from the shell into `ctx`.
+async fn load_state(mut ctx: Ctx) -> Result<(), kith_api::ApiError> {
+    let state = ipc::call(&GetAppState {}).await?;
+    ctx.me.set(state.me);
+    ctx.settings.set(state.settings);
+    Ok(())
+}
+
 /// Reloads the profile shown (after a rename, a new picture, deletion).
-pub(crate) async fn reload_me(mut ctx: Ctx) {
-    match ipc::call(&GetAppState {}).await {
-        Ok(state) => {
-            ctx.me.set(state.me);
-            ctx.settings.set(state.settings);
-        }
-        Err(err) => ctx.say(err.message),
+pub(crate) async fn reload_me(ctx: Ctx) {
+    if let Err(err) = load_state(ctx).await {
+        ctx.say(err.message);
     }
 }
 
@@ -33,13 +37,8 @@ pub(crate) fn App() -> Element {
 
     use_hook(move || {
         spawn(async move {
-            match ipc::call(&GetAppState {}).await {
-                Ok(state) => {
-                    let mut ctx = ctx;
-                    ctx.me.set(state.me);
-                    ctx.settings.set(state.settings);
-                }
-                Err(err) => failure.set(Some(err.message)),
+            if let Err(err) = load_state(ctx).await {
+                failure.set(Some(err.message));
             }
             loaded.set(true);
             let sender = events.tx();
