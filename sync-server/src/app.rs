@@ -71,6 +71,7 @@ pub struct AppState {
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) p2p: Option<Arc<crate::p2p::P2pInfo>>,
 }
 
 impl AppState {
@@ -89,7 +90,14 @@ impl AppState {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             metrics: Arc::new(Metrics::default()),
+            p2p: None,
         }
+    }
+
+    /// Serves the libp2p side's identity and addresses at `GET /p2p`.
+    pub fn with_p2p(mut self, info: crate::p2p::P2pInfo) -> Self {
+        self.p2p = Some(Arc::new(info));
+        self
     }
 
     /// Cancelled when the server begins shutting down; open WebSockets then
@@ -104,10 +112,11 @@ impl AppState {
     }
 }
 
-/// The server's routes: `GET /healthz`, `GET /metrics` and `GET /v1/ws`.
+/// The server's routes: `GET /healthz`, `GET /metrics`, `GET /p2p` and `GET /v1/ws`.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/p2p", get(p2p_info))
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(websocket))
         .with_state(state)
@@ -115,6 +124,14 @@ pub fn app(state: AppState) -> Router {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn p2p_info(State(state): State<AppState>) -> Response {
+    use axum::response::IntoResponse;
+    match &state.p2p {
+        Some(info) => ([(axum::http::header::CONTENT_TYPE, "application/json")], info.to_json()).into_response(),
+        None => (axum::http::StatusCode::NOT_FOUND, "this server runs no p2p side").into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> String {

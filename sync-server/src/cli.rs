@@ -43,6 +43,13 @@ pub struct Args {
     /// Seconds superseded entries are kept after a compaction (0: delete at once).
     #[arg(long, default_value_t = DEFAULT_COMPACTION_GRACE.as_secs())]
     pub compaction_grace_secs: u64,
+    /// Where the libp2p side (rendezvous, circuit relay, AutoNAT) listens
+    /// (default: the HTTP address's IP, TCP, any port).
+    #[arg(long)]
+    pub p2p_listen: Option<String>,
+    /// Run no libp2p side.
+    #[arg(long, conflicts_with = "p2p_listen")]
+    pub no_p2p: bool,
 }
 
 /// Parses the command line, runs the server, and maps the outcome to an exit code.
@@ -85,12 +92,39 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         compaction_grace: std::time::Duration::from_secs(args.compaction_grace_secs),
         auth_timeout: AUTH_TIMEOUT,
     };
-    let state = AppState::new(Arc::new(store), settings);
+    let mut state = AppState::new(Arc::new(store), settings);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let mut p2p_line = None;
+    if !args.no_p2p {
+        let listen = match &args.p2p_listen {
+            Some(listen) => listen.clone(),
+            None => match addr.ip() {
+                std::net::IpAddr::V4(ip) => format!("/ip4/{ip}/tcp/0"),
+                std::net::IpAddr::V6(ip) => format!("/ip6/{ip}/tcp/0"),
+            },
+        };
+        let listen = listen
+            .parse()
+            .map_err(|err| ServerError::P2p(format!("{listen:?} is not a multiaddr: {err}")))?;
+        let info = crate::p2p::start(&args.data, listen).await?;
+        p2p_line = Some(
+            info.addresses
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        state = state.with_p2p(info);
+    }
     tracing::info!(%addr, data = %args.data.display(), "kith-server started");
+    // One write: whoever reads the first line may close the pipe after it.
+    let mut banner = format!("listening on http://{addr}\n");
+    if let Some(line) = p2p_line {
+        banner.push_str(&format!("p2p on {line}\n"));
+    }
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.write_all(banner.as_bytes())?;
     stdout.flush()?;
     drop(stdout);
     serve(listener, state, shutdown_signal()).await

@@ -14,6 +14,7 @@ mod connection;
 mod metrics;
 mod migrations;
 mod notify;
+pub mod p2p;
 mod rate;
 mod server;
 mod sqlite;

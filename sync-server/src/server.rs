@@ -18,6 +18,9 @@ pub enum ServerError {
     /// Binding or serving failed.
     #[error("network error: {0}")]
     Io(#[from] std::io::Error),
+    /// The libp2p side (rendezvous, relay) could not start.
+    #[error("peer-to-peer: {0}")]
+    P2p(String),
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops

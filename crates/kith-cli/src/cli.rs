@@ -130,11 +130,26 @@ enum Command {
     /// Link, join, list and revoke this account's devices.
     #[command(subcommand)]
     Device(DeviceCommand),
-    /// Sync with a sync server (end-to-end encrypted).
+    /// Sync with a sync server (end-to-end encrypted) and/or directly with
+    /// peers (`--p2p`: own devices and contacts over libp2p).
     Sync {
-        /// The server, as `kith-server` prints it (http://HOST:PORT).
+        /// The server, as `kith-server` prints it (http://HOST:PORT). With
+        /// --p2p it is optional: rendezvous, relay, and a copy of everything.
+        #[arg(long, required_unless_present = "p2p")]
+        server: Option<String>,
+        /// Sync peer-to-peer (LAN, direct, relayed through the server).
         #[arg(long)]
-        server: String,
+        p2p: bool,
+        /// With --p2p: listen on this multiaddr (repeatable; default: every
+        /// interface, TCP and QUIC, any port).
+        #[arg(long, requires = "p2p")]
+        listen: Vec<String>,
+        /// With --p2p: dial this peer (multiaddr, with or without /p2p/PEER_ID; repeatable).
+        #[arg(long, requires = "p2p")]
+        peer: Vec<String>,
+        /// With --p2p: no mDNS discovery on the LAN.
+        #[arg(long, requires = "p2p")]
+        no_mdns: bool,
         /// Sync until nothing is left to exchange, then exit (the default).
         #[arg(long, conflicts_with = "watch")]
         once: bool,
@@ -148,6 +163,8 @@ enum Command {
         #[arg(long, default_value_t = kith_client::DEFAULT_COMPACT_AFTER)]
         compact_after: u64,
     },
+    /// Devices this profile syncs with (own and contacts') and how each is connected.
+    Peers,
     /// Delete this account: leave every chat, tell contacts, delete its data
     /// on the server, and erase this profile and its keys from this device.
     DeleteAccount {
@@ -594,14 +611,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sync {
             server,
+            p2p,
+            listen,
+            peer,
+            no_mdns,
             once: _,
             watch,
             timeout_secs,
             compact_after,
         } => {
             let options = kith_client::RelayOptions { compact_after };
-            crate::sync::run(&profile, &server, json_mode, watch, timeout_secs, options)?;
+            if p2p {
+                let p2p_options = crate::p2p::options(&listen, &peer, !no_mdns, server, watch)?;
+                crate::p2p::run(&profile, p2p_options, json_mode, timeout_secs, options)?;
+            } else if let Some(server) = server {
+                crate::sync::run(&profile, &server, json_mode, watch, timeout_secs, options)?;
+            }
             return Ok(());
+        }
+        Command::Peers => {
+            let peers = profile.peers()?;
+            if json_mode {
+                output::json(&peers)?;
+            } else if peers.is_empty() {
+                println!("no peers yet: link a device or add a contact");
+            } else {
+                for peer in peers {
+                    println!(
+                        "{:<11} {} {} ({}){}",
+                        peer.route.as_str(),
+                        peer.peer_id,
+                        peer.name.as_deref().unwrap_or("?"),
+                        if peer.own { "your device" } else { "contact" },
+                        peer.address.map(|a| format!(" at {a}")).unwrap_or_default()
+                    );
+                }
+            }
         }
         Command::Chat(ChatCommand::Rename { chat, name }) => {
             profile.rename_chat(&chat_id(&chat)?, &name)?;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod output;
+mod p2p;
 mod sync;
 
 fn main() -> std::process::ExitCode {

@@ -38,7 +38,7 @@ pub fn run(
     })
 }
 
-fn print_report(json_mode: bool, report: &RelayReport) -> anyhow::Result<()> {
+pub(crate) fn print_report(json_mode: bool, report: &RelayReport) -> anyhow::Result<()> {
     if json_mode {
         output::json(&json!({"event": "synced", "report": report}))
     } else {
@@ -69,7 +69,7 @@ fn event(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> Strin
     Ok(())
 }
 
-fn watch_event(json_mode: bool, watch_event: WatchEvent) -> anyhow::Result<()> {
+pub(crate) fn watch_event(json_mode: bool, watch_event: WatchEvent) -> anyhow::Result<()> {
     match watch_event {
         WatchEvent::State(state) => {
             let value = json!({"event": "sync-state", "state": state});

@@ -22,8 +22,9 @@ fn shared_view(profile: &Path, chat: &str) -> Vec<Value> {
         .map(|m| {
             let mut m = m.clone();
             let fields = m.as_object_mut().expect("object");
-            // Local knowledge: names of non-contacts, and the status of one's own messages.
-            for local in ["author_name", "status", "receipts"] {
+            // Local knowledge: names of non-contacts, the status of one's own
+            // messages, the route each message took to this device.
+            for local in ["author_name", "status", "receipts", "route"] {
                 fields.remove(local);
             }
             m
@@ -391,33 +392,6 @@ impl Drop for Watcher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Links a new device (an empty profile at `new_dir`) to `existing`'s account.
-fn link_device(existing: &Path, new_dir: &Path, server: &ServerProcess) {
-    use std::io::{BufRead, BufReader};
-    let mut linker = kith_cmd(
-        existing,
-        &["device", "link", "--server", &server.url, "--timeout-secs", "30"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut stdout = BufReader::new(linker.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let code = first
-        .trim()
-        .strip_prefix("pairing code: ")
-        .unwrap_or_else(|| panic!("first line {first:?}"))
-        .to_owned();
-    let joined = kith_json(new_dir, &["device", "join", &code, "--server", &server.url]);
-    assert_eq!(joined["account_id"], account_of(existing).as_str());
-    let mut rest = String::new();
-    stdout.read_line(&mut rest).unwrap();
-    assert!(rest.starts_with("linked device "), "{rest:?}");
-    assert!(linker.wait().unwrap().success());
 }
 
 #[test]

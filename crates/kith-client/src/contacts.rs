@@ -5,6 +5,7 @@
 
 use crate::error::ClientError;
 use crate::profile::{Profile, random_bytes};
+use kith_core::DeviceCertificate;
 use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
 use kith_proto::{AccountId, DocId};
@@ -173,6 +174,94 @@ impl Profile {
             Ok(())
         })?;
         Ok(invite.account)
+    }
+
+    /// Someone proved they hold our current invite (through the server or on
+    /// a direct connection): they become an accepted contact and the invite
+    /// is replaced. Returns whether a contact was added.
+    pub(crate) fn accept_connect(
+        &self,
+        cert: &DeviceCertificate,
+        invite_secret: &[u8; 32],
+        channel_secret: [u8; 32],
+        name: Option<String>,
+    ) -> Result<bool, ClientError> {
+        // One-time: the secret must be the current one, which is replaced below.
+        if *invite_secret != self.invite_secret()? {
+            return Err(ClientError::BadInvite(
+                "a connect request for an invite already used".into(),
+            ));
+        }
+        cert.verify()?;
+        let account = cert.account;
+        if account == self.identity().account_id() {
+            return Ok(false);
+        }
+        if self.contact(&account)?.is_some_and(|r| r.blocked) {
+            tracing::info!(%account, "dropped a connect request from a blocked account");
+            return Ok(false);
+        }
+        self.learn_certificate(cert)?;
+        let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let record = ContactRecord {
+            name: name.clone(),
+            state: ContactState::Accepted,
+            blocked: false,
+            channel_secret,
+        };
+        self.put_contact(&account, &record)?;
+        if let Some(name) = name {
+            self.learn_profile_name(&account, &name)?;
+        }
+        self.rotate_invite()?;
+        Ok(true)
+    }
+
+    /// The invite secret and channel secret to present to `account` when we
+    /// used its invite and it has not answered yet.
+    pub(crate) fn pending_connect(&self, account: &AccountId) -> Result<Option<crate::p2p::ConnectOffer>, ClientError> {
+        let Some(bytes) = self.store().meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))? else {
+            return Ok(None);
+        };
+        let (Some(invite), Some(record)) = (Invite::from_pending(*account, &bytes), self.contact(account)?) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::p2p::ConnectOffer {
+            invite_secret: invite.secret,
+            channel_secret: record.channel_secret,
+        }))
+    }
+
+    /// `account`, whose invite we used, answered on a direct connection: it
+    /// is an accepted contact now and the pending request is done.
+    pub(crate) fn connect_answered(&self, account: &AccountId, name: Option<String>) -> Result<(), ClientError> {
+        self.mark_accepted(account, name)?;
+        let mut txn = self.store().begin_write()?;
+        txn.delete_meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A contact answered (a hello through the server, a welcome on a direct
+    /// connection): accepted, with the name it gave. Returns whether
+    /// anything changed.
+    pub(crate) fn mark_accepted(&self, account: &AccountId, name: Option<String>) -> Result<bool, ClientError> {
+        let Some(mut record) = self.contact(account)? else {
+            return Ok(false);
+        };
+        let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let changed = record.state != ContactState::Accepted || (name.is_some() && record.name != name);
+        if changed {
+            record.state = ContactState::Accepted;
+            if name.is_some() {
+                record.name = name.clone();
+            }
+            self.put_contact(account, &record)?;
+        }
+        if let Some(name) = name {
+            self.learn_profile_name(account, &name)?;
+        }
+        Ok(changed)
     }
 
     /// One contact's record.

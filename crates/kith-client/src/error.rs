@@ -51,6 +51,9 @@ pub enum ClientError {
     /// The sync server could not be reached or refused a request.
     #[error(transparent)]
     Relay(#[from] kith_net::NetError),
+    /// The peer-to-peer layer failed (listening, dialing, the node itself).
+    #[error("peer-to-peer: {0}")]
+    Net(String),
     /// Whoever consumed a watcher's events failed (e.g. its output closed).
     #[error("the event consumer failed: {0}")]
     Consumer(String),

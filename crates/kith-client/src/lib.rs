@@ -11,6 +11,7 @@ mod contacts;
 mod ephemeral;
 mod error;
 mod export;
+pub mod p2p;
 mod pairing;
 mod profile;
 mod receipts;

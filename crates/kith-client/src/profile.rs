@@ -41,6 +41,8 @@ pub struct ProfileInfo {
     pub invite: String,
     /// Where the secret keys are kept.
     pub secret_storage: SecretStorage,
+    /// This device's libp2p PeerId (its Ed25519 device key).
+    pub peer_id: String,
 }
 
 /// A message as the CLI and UI show it.
@@ -71,6 +73,9 @@ pub struct MessageView {
     /// For your own messages: each recipient's receipt.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub receipts: Vec<crate::receipts::Receipt>,
+    /// How the message first reached this device (`lan`, `direct`,
+    /// `relayed`, `server`); `null` for messages written here.
+    pub route: Option<String>,
 }
 
 /// The preview of a chat's newest message in the chat list.
@@ -441,6 +446,9 @@ impl Profile {
             name: self.store.profile_name(&account_id)?.unwrap_or_default(),
             invite: self.invite()?.link(),
             secret_storage: self.secret_storage,
+            peer_id: kith_net::p2p::peer_id_of_device(&self.identity.device_id())
+                .map(|p| p.to_string())
+                .map_err(|err| ClientError::Identity(err.to_string()))?,
         })
     }
 
@@ -677,6 +685,11 @@ impl Profile {
         } else {
             (None, Vec::new())
         };
+        let route = if row.author == self.identity.account_id() && row.device == self.identity.device_id() {
+            None
+        } else {
+            self.store.message_route(&row.chat, &row.id)?
+        };
         let author_name = match names.get(&row.author) {
             Some(name) => name.clone(),
             None => {
@@ -702,6 +715,7 @@ impl Profile {
                 .collect(),
             status,
             receipts,
+            route,
         })
     }
 
@@ -900,9 +914,21 @@ impl Profile {
     /// changes, stores them, quarantines what cannot be judged yet, and retries
     /// quarantined changes when membership or certificates may have changed.
     pub fn sync_receive(&self, peer: &str, doc_id: DocId, message: &[u8]) -> Result<usize, ClientError> {
+        self.sync_receive_via(peer, doc_id, message, None)
+    }
+
+    /// [`Profile::sync_receive`], recording `route` as the way new messages
+    /// arrived (the first route to deliver a message is kept).
+    pub fn sync_receive_via(
+        &self,
+        peer: &str,
+        doc_id: DocId,
+        message: &[u8],
+        route: Option<&str>,
+    ) -> Result<usize, ClientError> {
         let mut sessions = lock(&self.sessions);
         let session = self.session(&mut sessions, peer, doc_id)?;
-        self.receive_into(doc_id, |txn, doc| {
+        self.receive_into(doc_id, route, |txn, doc| {
             let outcome = {
                 let directory = StoreDirectory::new(txn);
                 session.receive(doc, message, &directory)?
@@ -916,7 +942,7 @@ impl Profile {
     /// than a sync session (the relay): the same checks, storage, quarantine
     /// and retries as [`Profile::sync_receive`].
     pub fn apply_changes(&self, doc_id: DocId, changes: Vec<automerge::Change>) -> Result<usize, ClientError> {
-        self.receive_into(doc_id, |txn, doc| {
+        self.receive_into(doc_id, Some("server"), |txn, doc| {
             let directory = StoreDirectory::new(txn);
             Ok(apply_remote(doc, changes, &directory)?)
         })
@@ -946,6 +972,11 @@ impl Profile {
         self.with_cached_doc(doc_id, |doc| read(doc))
     }
 
+    /// The current heads of a document (empty when this profile does not have it).
+    pub fn doc_heads(&self, doc_id: DocId) -> Result<Vec<automerge::ChangeHash>, ClientError> {
+        self.with_cached_doc(doc_id, |doc| doc.heads())
+    }
+
     /// The changes of a document that are not ancestors of `heads` (all of
     /// them for empty `heads`), and the document's current heads.
     pub fn changes_since(
@@ -965,6 +996,7 @@ impl Profile {
     fn receive_into(
         &self,
         doc_id: DocId,
+        route: Option<&str>,
         receive: impl FnOnce(&mut dyn WriteTxn, &mut Doc) -> Result<kith_core::ApplyOutcome, ClientError>,
     ) -> Result<usize, ClientError> {
         let mut txn = self.store.begin_write()?;
@@ -1002,6 +1034,16 @@ impl Profile {
             seqs.push((doc_id, txn.append_chunk(&doc_id, &outcome.delta.chunk)?));
         }
         txn.apply(&outcome.delta.updates)?;
+        if let Some(route) = route {
+            let me = self.identity.device_id();
+            for update in &outcome.delta.updates {
+                if let ReadModelUpdate::Message(row) = update
+                    && row.device != me
+                {
+                    txn.record_message_route(&row.chat, &row.id, route)?;
+                }
+            }
+        }
         for mut change in outcome.deferred {
             if !txn.quarantine(&doc_id, change.hash().as_ref(), &change.bytes())? {
                 tracing::warn!(doc = %doc_id, "quarantine full: dropped a change that cannot be judged yet");

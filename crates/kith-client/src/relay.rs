@@ -1115,28 +1115,16 @@ impl Profile {
         certificates: &[Vec<u8>],
         name: Option<String>,
     ) -> Result<bool, ClientError> {
-        let Some(mut record) = self.contact(account)? else {
+        if self.contact(account)?.is_none() {
             return Ok(false);
-        };
+        }
         for bytes in certificates {
             match DeviceCertificate::from_bytes(bytes) {
                 Ok(cert) if cert.account == *account && cert.verify().is_ok() => self.learn_certificate(&cert)?,
                 _ => tracing::warn!(%account, "ignored a certificate that is not theirs"),
             }
         }
-        let name = usable_name(name);
-        let changed = record.state != ContactState::Accepted || (name.is_some() && record.name != name);
-        if changed {
-            record.state = ContactState::Accepted;
-            if name.is_some() {
-                record.name = name.clone();
-            }
-            self.put_contact(account, &record)?;
-        }
-        if let Some(name) = name {
-            self.learn_profile_name(account, &name)?;
-        }
-        Ok(changed)
+        self.mark_accepted(account, usable_name(name))
     }
 
     /// Deletes this account: leaves every chat, says goodbye to every
@@ -1186,36 +1174,8 @@ impl Profile {
             .map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
         let request =
             ConnectRequest::decode(&opened).map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
-        // One-time: the secret must be the current one, which is replaced below.
-        if request.invite_secret != self.invite_secret()? {
-            return Err(ClientError::BadInvite(
-                "a connect request for an invite already used".into(),
-            ));
-        }
         let cert = DeviceCertificate::from_bytes(&request.certificate)?;
-        cert.verify()?;
-        let account = cert.account;
-        if account == self.identity().account_id() {
-            return Ok(false);
-        }
-        if self.contact(&account)?.is_some_and(|r| r.blocked) {
-            tracing::info!(%account, "dropped a connect request from a blocked account");
-            return Ok(false);
-        }
-        self.learn_certificate(&cert)?;
-        let name = usable_name(request.name);
-        let record = ContactRecord {
-            name: name.clone(),
-            state: ContactState::Accepted,
-            blocked: false,
-            channel_secret: request.channel_secret,
-        };
-        self.put_contact(&account, &record)?;
-        if let Some(name) = name {
-            self.learn_profile_name(&account, &name)?;
-        }
-        self.rotate_invite()?;
-        Ok(true)
+        self.accept_connect(&cert, &request.invite_secret, request.channel_secret, request.name)
     }
 }
 

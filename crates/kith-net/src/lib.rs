@@ -1,8 +1,10 @@
 //! Kith transports. [`relay`] is the client of `kith-server` (protocol v1,
 //! `docs/protocol.md`): one authenticated WebSocket, requests answered in
 //! order, live `Appended` notifications on the side, reconnect backoff.
+//! [`p2p`] is the libp2p swarm that carries sync between devices directly.
 
 pub mod backoff;
+pub mod p2p;
 pub mod relay;
 
 pub use backoff::Backoff;

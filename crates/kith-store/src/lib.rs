@@ -13,7 +13,8 @@ mod store;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+pub use migrations::LATEST as LATEST_SCHEMA;
+pub use rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 pub use search_query::fts_query;
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
 pub use store::{QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn};

@@ -10,7 +10,7 @@
 //! [`SqliteStore`]: crate::SqliteStore
 
 use crate::error::StoreError;
-use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{Store, WriteTxn};
 use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate};
@@ -66,6 +66,12 @@ struct State {
     sync_states: BTreeMap<(String, DocId), Vec<u8>>,
     /// Metadata.
     meta: BTreeMap<String, Vec<u8>>,
+    /// (peer, address) -> last seen.
+    peer_addresses: BTreeMap<(String, String), i64>,
+    /// peer -> route.
+    peer_routes: BTreeMap<String, PeerRouteRow>,
+    /// (chat, message) -> first route.
+    message_routes: BTreeMap<(ChatId, MessageId), String>,
 }
 
 /// An in-memory [`Store`] that behaves like [`SqliteStore`](crate::SqliteStore).
@@ -420,6 +426,26 @@ impl Store for MemoryStore {
     fn change_marker(&self) -> Result<u64, StoreError> {
         Ok(self.state().commit_counter())
     }
+
+    fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError> {
+        let state = self.state();
+        let mut found: Vec<(i64, String)> = state
+            .peer_addresses
+            .iter()
+            .filter(|((p, _), _)| p == peer)
+            .map(|((_, a), seen)| (*seen, a.clone()))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        Ok(found.into_iter().take(16).map(|(_, a)| a).collect())
+    }
+
+    fn peer_routes(&self) -> Result<Vec<PeerRouteRow>, StoreError> {
+        Ok(self.state().peer_routes.values().cloned().collect())
+    }
+
+    fn message_route(&self, chat: &ChatId, id: &MessageId) -> Result<Option<String>, StoreError> {
+        Ok(self.state().message_routes.get(&(*chat, *id)).cloned())
+    }
 }
 
 /// The words of a text with their byte offsets: runs of alphanumeric
@@ -549,6 +575,26 @@ impl WriteTxn for MemoryTxn<'_> {
 
     fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError> {
         self.work.sync_states.insert((peer.to_owned(), *doc), state.to_vec());
+        Ok(())
+    }
+
+    fn remember_peer_address(&mut self, peer: &str, address: &str, seen_ms: i64) -> Result<(), StoreError> {
+        self.work
+            .peer_addresses
+            .insert((peer.to_owned(), address.to_owned()), seen_ms);
+        Ok(())
+    }
+
+    fn set_peer_route(&mut self, row: &PeerRouteRow) -> Result<(), StoreError> {
+        self.work.peer_routes.insert(row.peer_id.clone(), row.clone());
+        Ok(())
+    }
+
+    fn record_message_route(&mut self, chat: &ChatId, id: &MessageId, route: &str) -> Result<(), StoreError> {
+        self.work
+            .message_routes
+            .entry((*chat, *id))
+            .or_insert_with(|| route.to_owned());
         Ok(())
     }
 

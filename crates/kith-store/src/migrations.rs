@@ -7,6 +7,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_delivered_positions.sql"),
+    include_str!("../migrations/0003_peers.sql"),
 ];
 
 /// The schema version this build writes.

@@ -49,6 +49,19 @@ pub struct DeviceEntry {
     pub revoked_at: Option<i64>,
 }
 
+/// How a peer was connected, as the sync process last recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRouteRow {
+    /// The peer (libp2p PeerId, base58).
+    pub peer_id: String,
+    /// `lan`, `direct`, `relayed` or `offline`.
+    pub route: String,
+    /// The remote address of the connection.
+    pub address: Option<String>,
+    /// When this was written (ms since the Unix epoch).
+    pub updated_ms: i64,
+}
+
 /// The chat-list order every store returns: pinned first, then by the newest
 /// message (newest first), then by chat id so ties are deterministic.
 pub(crate) fn sort_chat_list(entries: &mut [ChatListEntry]) {

@@ -7,7 +7,7 @@
 
 use crate::error::StoreError;
 use crate::migrations;
-use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
@@ -653,6 +653,38 @@ impl Store for SqliteStore {
         sync_state(&self.conn(), peer, doc)
     }
 
+    fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT address FROM peer_addresses WHERE peer_id = ?1 ORDER BY seen_ms DESC, address LIMIT 16",
+        )?;
+        let rows = stmt.query_map([peer], |row| row.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    fn peer_routes(&self) -> Result<Vec<PeerRouteRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT peer_id, route, address, updated_ms FROM peer_routes ORDER BY peer_id")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(PeerRouteRow {
+                peer_id: row.get(0)?,
+                route: row.get(1)?,
+                address: row.get(2)?,
+                updated_ms: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn message_route(&self, chat: &ChatId, id: &MessageId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT route FROM message_routes WHERE chat_id = ?1 AND message_id = ?2")?
+            .query_row(params![chat.to_string(), id.to_string()], |row| row.get(0))
+            .optional()?)
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         // Every commit, by any process, bumps this counter inside its transaction.
         commit_counter(&self.conn())
@@ -787,6 +819,34 @@ impl WriteTxn for SqliteTxn<'_> {
                  ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
             )?
             .execute(params![peer, doc.to_string(), state])?;
+        Ok(())
+    }
+
+    fn remember_peer_address(&mut self, peer: &str, address: &str, seen_ms: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO peer_addresses (peer_id, address, seen_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer_id, address) DO UPDATE SET seen_ms = excluded.seen_ms",
+            )?
+            .execute(params![peer, address, seen_ms])?;
+        Ok(())
+    }
+
+    fn set_peer_route(&mut self, row: &PeerRouteRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO peer_routes (peer_id, route, address, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (peer_id) DO UPDATE SET route = excluded.route, address = excluded.address,
+                 updated_ms = excluded.updated_ms",
+            )?
+            .execute(params![row.peer_id, row.route, row.address, row.updated_ms])?;
+        Ok(())
+    }
+
+    fn record_message_route(&mut self, chat: &ChatId, id: &MessageId, route: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO message_routes (chat_id, message_id, route) VALUES (?1, ?2, ?3)")?
+            .execute(params![chat.to_string(), id.to_string(), route])?;
         Ok(())
     }
 

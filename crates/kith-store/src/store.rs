@@ -1,7 +1,7 @@
 //! The store traits.
 
 use crate::error::StoreError;
-use crate::rows::{ChatListEntry, DeviceEntry, SearchHit, StoredChunk};
+use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 
@@ -53,6 +53,12 @@ pub trait Store: Send + Sync {
     fn change_marker(&self) -> Result<u64, StoreError>;
     /// The persisted sync state with `peer` for `doc`.
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Addresses a peer was reached at, most recently seen first.
+    fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError>;
+    /// How each peer was connected when the sync process last said so.
+    fn peer_routes(&self) -> Result<Vec<PeerRouteRow>, StoreError>;
+    /// The route that first delivered a message, if it came from elsewhere.
+    fn message_route(&self, chat: &ChatId, id: &MessageId) -> Result<Option<String>, StoreError>;
 }
 
 /// Most changes one document may hold in quarantine.
@@ -92,6 +98,12 @@ pub trait WriteTxn {
     fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Persists the sync state with `peer` for `doc`.
     fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError>;
+    /// Remembers that `peer` was reached at `address`.
+    fn remember_peer_address(&mut self, peer: &str, address: &str, seen_ms: i64) -> Result<(), StoreError>;
+    /// Records how `peer` is connected now.
+    fn set_peer_route(&mut self, row: &PeerRouteRow) -> Result<(), StoreError>;
+    /// Records the route of a message unless one is recorded already (the first wins).
+    fn record_message_route(&mut self, chat: &ChatId, id: &MessageId, route: &str) -> Result<(), StoreError>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -160,10 +160,13 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
         append(&store, &doc(1), b"written by version 1");
     }
     {
-        // What version 1 left behind: no delivered positions yet.
+        // What version 1 left behind: no delivered positions, no peers yet.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE delivered_positions; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE delivered_positions; DROP TABLE peer_addresses; DROP TABLE peer_routes;
+             DROP TABLE message_routes; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     let chunks = store.doc_chunks(&doc(1), 0).unwrap();
@@ -176,9 +179,10 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
         None,
         "the new table exists"
     );
+    assert!(store.peer_routes().unwrap().is_empty(), "the peer tables exist");
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, kith_store::LATEST_SCHEMA);
 }
 
 /// Where two byte strings first differ, for a short failure message.

@@ -84,6 +84,8 @@ pub struct ServerProcess {
     pub child: std::process::Child,
     /// `http://127.0.0.1:PORT`, as it printed.
     pub url: String,
+    /// The libp2p address (`/ip4/.../tcp/.../p2p/ID`) it printed, if any.
+    pub p2p: Option<String>,
     pub data: PathBuf,
 }
 
@@ -119,7 +121,13 @@ impl ServerProcess {
             .expect("spawn kith-server");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("listening line");
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).expect("listening line");
+        let mut p2p = String::new();
+        if !extra.contains(&"--no-p2p") {
+            reader.read_line(&mut p2p).expect("p2p line");
+        }
+        let p2p = p2p.trim().strip_prefix("p2p on ").map(|a| a.to_owned());
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -128,6 +136,7 @@ impl ServerProcess {
         ServerProcess {
             child,
             url,
+            p2p,
             data: data.to_owned(),
         }
     }
@@ -182,4 +191,31 @@ pub fn read_all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     out
+}
+
+/// Links a new device (an empty profile at `new_dir`) to `existing`'s account.
+pub fn link_device(existing: &Path, new_dir: &Path, server: &ServerProcess) {
+    use std::io::{BufRead, BufReader};
+    let mut linker = kith_cmd(
+        existing,
+        &["device", "link", "--server", &server.url, "--timeout-secs", "30"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut stdout = BufReader::new(linker.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let code = first
+        .trim()
+        .strip_prefix("pairing code: ")
+        .unwrap_or_else(|| panic!("first line {first:?}"))
+        .to_owned();
+    let joined = kith_json(new_dir, &["device", "join", &code, "--server", &server.url]);
+    assert_eq!(joined["account_id"], account_of(existing).as_str());
+    let mut rest = String::new();
+    stdout.read_line(&mut rest).unwrap();
+    assert!(rest.starts_with("linked device "), "{rest:?}");
+    assert!(linker.wait().unwrap().success());
 }

@@ -1,0 +1,163 @@
+//! `kith sync --p2p [--listen MA]... [--peer MA]... [--server URL] [--once|--watch] [--json]`.
+//!
+//! With `--json` the first line is `{"listening": [MULTIADDR, ...]}`, then
+//! one event per line. With `--server`, everything learned from peers is
+//! also uploaded to the sync server (and the server's rendezvous and relay
+//! help peers find each other).
+
+use crate::output;
+use crate::sync::{print_report, runtime, watch_event};
+use anyhow::Context;
+use kith_client::p2p::{P2pEvent, P2pOptions, P2pReport, run_p2p};
+use kith_client::{ConsumerFailed, Profile, RelayOptions, watch_relay};
+use serde_json::json;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Parses the command line into options.
+pub fn options(
+    listen: &[String],
+    peers: &[String],
+    mdns: bool,
+    server: Option<String>,
+    watch: bool,
+) -> anyhow::Result<P2pOptions> {
+    let parse = |a: &String| a.parse().with_context(|| format!("{a:?} is not a multiaddr"));
+    Ok(P2pOptions {
+        listen: listen.iter().map(parse).collect::<anyhow::Result<_>>()?,
+        peers: peers.iter().map(parse).collect::<anyhow::Result<_>>()?,
+        mdns,
+        server,
+        once: !watch,
+        ..P2pOptions::default()
+    })
+}
+
+/// Runs the command.
+pub fn run(
+    profile: &Profile,
+    options: P2pOptions,
+    json_mode: bool,
+    timeout_secs: Option<u64>,
+    relay_options: RelayOptions,
+) -> anyhow::Result<()> {
+    let deadline = timeout_secs.map(|t| Instant::now() + Duration::from_secs(t));
+    let expired = move || deadline.is_some_and(|d| Instant::now() >= d);
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let fail = |err: anyhow::Error| {
+        let message = err.to_string();
+        if let Ok(mut slot) = failure.lock() {
+            slot.get_or_insert(err);
+        }
+        ConsumerFailed(message)
+    };
+    // The listening line comes first; relay events wait for it.
+    let listening = std::sync::atomic::AtomicBool::new(false);
+    let mut on_p2p = |event: P2pEvent| {
+        let first = matches!(event, P2pEvent::Listening(_));
+        let printed = print_event(json_mode, event).map_err(fail);
+        if first {
+            listening.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        printed
+    };
+    let once = options.once;
+    let server = options.server.clone();
+    let runtime = runtime()?;
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        match (&server, once) {
+            (Some(server), false) => {
+                let mut on_relay = |event| watch_event(json_mode, event).map_err(fail);
+                let relay = async {
+                    while !listening.load(std::sync::atomic::Ordering::SeqCst) && !expired() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    watch_relay(profile, server, relay_options, &expired, None, &mut on_relay).await
+                };
+                let (p2p, relay) = tokio::join!(run_p2p(profile, options, &expired, &mut on_p2p), relay);
+                relay?;
+                print_totals(json_mode, &p2p?)
+            }
+            (Some(server), true) => {
+                let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
+                print_totals(json_mode, &report)?;
+                // What peers taught us goes to the server too.
+                let relay = profile.sync_relay_once_with(server, relay_options).await?;
+                print_report(json_mode, &relay)
+            }
+            (None, _) => {
+                let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
+                print_totals(json_mode, &report)
+            }
+        }
+    });
+    if let Some(err) = failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(err);
+    }
+    result
+}
+
+fn print_totals(json_mode: bool, report: &P2pReport) -> anyhow::Result<()> {
+    if json_mode {
+        output::json(&json!({"event": "p2p-synced", "report": report}))
+    } else {
+        println!(
+            "peer-to-peer: {} peers, {} changes received, {} frames sent, {} received",
+            report.peers, report.applied, report.frames_sent, report.frames_received
+        );
+        Ok(())
+    }
+}
+
+fn line(json_mode: bool, value: serde_json::Value, text: String) -> anyhow::Result<()> {
+    if json_mode {
+        output::json(&value)?;
+    } else {
+        println!("{text}");
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+fn print_event(json_mode: bool, event: P2pEvent) -> anyhow::Result<()> {
+    match event {
+        P2pEvent::Listening(addresses) => {
+            let text = format!("listening on {}", addresses.join(", "));
+            line(json_mode, json!({ "listening": addresses }), text)
+        }
+        P2pEvent::Peer {
+            peer_id,
+            account,
+            device,
+            own,
+            route,
+        } => {
+            let text = format!(
+                "{} {peer_id} connected ({route})",
+                if own { "your device" } else { "contact" }
+            );
+            line(
+                json_mode,
+                json!({"event": "peer", "peer_id": peer_id, "account": account, "device": device, "own": own, "route": route}),
+                text,
+            )
+        }
+        P2pEvent::Route { peer_id, route } => line(
+            json_mode,
+            json!({"event": "route", "peer_id": peer_id, "route": route}),
+            format!("{peer_id} is now {route}"),
+        ),
+        P2pEvent::Refused { peer_id, reason } => line(
+            json_mode,
+            json!({"event": "refused", "peer_id": peer_id, "reason": reason}),
+            format!("{peer_id}: {reason}"),
+        ),
+        P2pEvent::Discovered { peer_id, via } => line(
+            json_mode,
+            json!({"event": "discovered", "peer_id": peer_id, "via": via}),
+            format!("found {peer_id} via {via}"),
+        ),
+        P2pEvent::Watch(event) => watch_event(json_mode, event),
+    }
+}

@@ -1,0 +1,406 @@
+//! Peer-to-peer sync end to end: real `kith` processes talking libp2p over
+//! real sockets on 127.0.0.1, with and without a real `kith-server`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LOOPBACK: &str = "/ip4/127.0.0.1/tcp/0";
+
+thread_local! {
+    /// The log of the last `p2p_once`, for failure messages.
+    static LAST_STDERR: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn last_log() -> String {
+    LAST_STDERR.with(|last| last.borrow().clone())
+}
+
+/// A running `kith sync --p2p --watch --json`.
+struct P2pProcess {
+    child: Child,
+    listening: Vec<String>,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl P2pProcess {
+    fn start(profile: &Path, extra: &[&str]) -> P2pProcess {
+        let mut args = vec![
+            "--json",
+            "sync",
+            "--p2p",
+            "--no-mdns",
+            "--watch",
+            "--timeout-secs",
+            "120",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = kith_cmd(profile, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let first: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("first line {first:?}: {e}"));
+        let listening: Vec<String> = first["listening"]
+            .as_array()
+            .unwrap_or_else(|| panic!("first line has no listening: {first}"))
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        P2pProcess {
+            child,
+            listening,
+            lines,
+        }
+    }
+
+    /// Its address with its PeerId.
+    fn address(&self, profile: &Path) -> String {
+        format!("{}/p2p/{}", self.listening[0], peer_id(profile))
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for P2pProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peer_id(profile: &Path) -> String {
+    kith_json(profile, &["whoami"])["peer_id"].as_str().unwrap().to_owned()
+}
+
+/// `kith sync --p2p --once` dialing `peers`; every printed line.
+fn p2p_once(profile: &Path, peers: &[&str]) -> Vec<Value> {
+    let mut args = vec!["--json", "sync", "--p2p", "--no-mdns", "--once", "--listen", LOOPBACK];
+    for peer in peers {
+        args.extend(["--peer", peer]);
+    }
+    let out = kith_cmd(profile, &args)
+        .env("KITH_LOG", "info,kith_client=debug,kith_net=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kith {args:?} failed: {stderr}");
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("non-JSON line {l:?}: {e}")))
+        .collect();
+    assert!(lines[0]["listening"].is_array(), "first line: {}", lines[0]);
+    LAST_STDERR.with(|last| *last.borrow_mut() = stderr.into_owned());
+    lines
+}
+
+fn texts(profile: &Path, chat: &str) -> Vec<String> {
+    kith_json(profile, &["messages", chat, "--limit", "1000"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn message<'a>(messages: &'a Value, text: &str) -> &'a Value {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == text)
+        .unwrap_or_else(|| panic!("no message {text:?} in {messages}"))
+}
+
+/// Waits until `profile` shows `text` in `chat`.
+fn wait_for_text(profile: &Path, chat: &str, text: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if texts(profile, chat).iter().any(|t| t == text) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    panic!(
+        "{text:?} never reached {}: {:?}",
+        profile.display(),
+        texts(profile, chat)
+    );
+}
+
+#[test]
+fn two_devices_and_a_contact_converge_with_no_server() {
+    // Linking a device needs the pairing rendezvous of a server; after that
+    // the server is gone for good.
+    let (_a1_tmp, a1) = new_profile("Alice");
+    let a2_tmp = tempfile::tempdir().unwrap();
+    let a2 = a2_tmp.path().join("p");
+    {
+        let server_dir = tempfile::tempdir().unwrap();
+        let server = ServerProcess::start(server_dir.path());
+        link_device(&a1, &a2, &server);
+    }
+    let (_b_tmp, bob) = new_profile("Bob");
+    // Bob uses Alice's invite; they become contacts on a direct connection.
+    let invite = kith_json(&a1, &["whoami"])["invite"].as_str().unwrap().to_owned();
+    kith(&bob, &["contact", "add", &invite]);
+
+    let alice1 = P2pProcess::start(&a1, &["--listen", LOOPBACK]);
+    let lines = p2p_once(&bob, &[&alice1.address(&a1)]);
+    let peer = lines.iter().find(|l| l["event"] == "peer").expect("bob met alice");
+    assert_eq!(peer["own"], false);
+    assert_eq!(peer["route"], "lan");
+    let contacts = kith_json(&bob, &["contacts"]);
+    assert_eq!(contacts[0]["state"], "accepted", "{contacts}");
+    let contacts = kith_json(&a1, &["contacts"]);
+    assert_eq!(contacts[0]["name"], "Bob", "{contacts}");
+
+    // Alice's first device starts a group with Bob; her second device
+    // learns it (and her account document) from the first.
+    let bob_account = account_of(&bob);
+    let chat = kith_json(&a1, &["chat", "new", "--name", "Trip", "--member", &bob_account])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kith(&a1, &["send", &chat, "from alice's laptop"]);
+    let lines = p2p_once(&a2, &[&alice1.address(&a1)]);
+    assert!(
+        lines.iter().any(|l| l["event"] == "peer" && l["own"] == true),
+        "{lines:?}"
+    );
+    assert!(texts(&a2, &chat).contains(&"from alice's laptop".to_owned()));
+    kith(&a2, &["send", &chat, "from alice's phone"]);
+
+    // The phone keeps running, connected to the laptop.
+    let alice2 = P2pProcess::start(&a2, &["--listen", LOOPBACK, "--peer", &alice1.address(&a1)]);
+    // Bob meets both devices; the phone is Alice's too, so it is served.
+    let lines = p2p_once(&bob, &[&alice1.address(&a1), &alice2.address(&a2)]);
+    assert_eq!(
+        lines.iter().filter(|l| l["event"] == "peer").count(),
+        2,
+        "{lines:?}\n{}",
+        last_log()
+    );
+    let seen = texts(&bob, &chat);
+    assert!(seen.contains(&"from alice's laptop".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"from alice's phone".to_owned()), "{seen:?}");
+    let messages = kith_json(&bob, &["messages", &chat]);
+    assert_eq!(message(&messages, "from alice's phone")["route"], "lan");
+
+    // Bob answers while only the laptop is dialed: the laptop passes it on
+    // to the phone over their own connection.
+    kith(&bob, &["send", &chat, "see you both"]);
+    p2p_once(&bob, &[&alice1.address(&a1)]);
+    wait_for_text(&a1, &chat, "see you both", Duration::from_secs(10));
+    wait_for_text(&a2, &chat, "see you both", Duration::from_secs(10));
+    // Everyone holds the same conversation.
+    assert_eq!(texts(&a1, &chat), texts(&bob, &chat));
+    assert_eq!(texts(&a2, &chat), texts(&bob, &chat));
+
+    // `peers` tells how each device is connected right now.
+    let peers = kith_json(&a1, &["peers"]);
+    let phone = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == peer_id(&a2).as_str())
+        .unwrap_or_else(|| panic!("no phone in {peers}"));
+    assert_eq!(phone["own"], true);
+    assert_eq!(phone["route"], "lan", "{peers}");
+    let bob_entry = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == peer_id(&bob).as_str())
+        .unwrap_or_else(|| panic!("no bob in {peers}"));
+    // Bob's one-shot sync has ended; no server either.
+    assert_eq!(bob_entry["route"], "offline", "{peers}");
+    drop(alice2);
+    drop(alice1);
+}
+
+#[test]
+fn a_stranger_gets_nothing_and_gives_nothing() {
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_s_tmp, stranger) = new_profile("Mallory");
+    let chat = new_chat(&alice, "Private");
+    kith(&alice, &["send", &chat, "secret plans"]);
+    let mallory_chat = new_chat(&stranger, "Spam");
+    kith(&stranger, &["send", &mallory_chat, "buy now"]);
+
+    let running = P2pProcess::start(&alice, &["--listen", LOOPBACK]);
+    let lines = p2p_once(&stranger, &[&running.address(&alice)]);
+    assert!(!lines.iter().any(|l| l["event"] == "peer"), "{lines:?}");
+    assert!(lines.iter().any(|l| l["event"] == "refused"), "{lines:?}");
+    let report = &lines.last().unwrap()["report"];
+    assert_eq!(report["peers"], 0, "{report}");
+    assert_eq!(report["applied"], 0, "{report}");
+    // Nothing crossed in either direction.
+    assert_eq!(kith_json(&stranger, &["chats"]).as_array().unwrap().len(), 1);
+    assert!(
+        kith_json(&stranger, &["search", "secret"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(kith_json(&alice, &["chats"]).as_array().unwrap().len(), 1);
+    assert!(kith_json(&alice, &["search", "buy"]).as_array().unwrap().is_empty());
+    assert!(
+        running.events().iter().any(|e| e["event"] == "refused"),
+        "alice reports the refusal: {:?}",
+        running.events()
+    );
+}
+
+#[test]
+fn contacts_reach_each_other_through_the_servers_relay() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(server_dir.path());
+    let relay = server.p2p.clone().expect("the server prints its p2p address");
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_c_tmp, carol) = new_profile("Carol");
+    befriend(&alice, &carol, &server);
+    let carol_account = account_of(&carol);
+    let chat = kith_json(&alice, &["chat", "new", "--name", "Relay", "--member", &carol_account])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kith(&alice, &["send", &chat, "through the relay"]);
+
+    // Both listen only on circuits of the server's relay.
+    let circuit = format!("{relay}/p2p-circuit");
+    let running = P2pProcess::start(&alice, &["--listen", &circuit]);
+    assert!(
+        running.listening.iter().all(|a| a.contains("/p2p-circuit")),
+        "{:?}",
+        running.listening
+    );
+    let alice_via_relay = format!("{circuit}/p2p/{}", peer_id(&alice));
+    let out = kith(
+        &carol,
+        &[
+            "--json",
+            "sync",
+            "--p2p",
+            "--no-mdns",
+            "--once",
+            "--listen",
+            &circuit,
+            "--peer",
+            &alice_via_relay,
+        ],
+    );
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let peer = lines
+        .iter()
+        .find(|l| l["event"] == "peer")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(peer["route"], "relayed", "{peer}");
+    let messages = kith_json(&carol, &["messages", &chat]);
+    assert_eq!(message(&messages, "through the relay")["route"], "relayed");
+    // The server relayed Noise-encrypted bytes: its data holds no plaintext.
+    for (path, bytes) in read_all_files(server_dir.path()) {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("through the relay"),
+            "{} holds plaintext",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_change_travels_peer_to_peer_and_then_reaches_the_server() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(server_dir.path());
+    let (_a1_tmp, a1) = new_profile("Alice");
+    let a2_tmp = tempfile::tempdir().unwrap();
+    let a2 = a2_tmp.path().join("p");
+    link_device(&a1, &a2, &server);
+    let (_b_tmp, bob) = new_profile("Bob");
+    let (_c_tmp, carol) = new_profile("Carol");
+    befriend(&a1, &bob, &server);
+    befriend(&a1, &carol, &server);
+    let chat = kith_json(
+        &a1,
+        &[
+            "chat",
+            "new",
+            "--name",
+            "Three",
+            "--member",
+            &account_of(&bob),
+            "--member",
+            &account_of(&carol),
+        ],
+    )["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for profile in [&a1, &a2, &bob, &carol, &a1, &a2, &bob, &carol] {
+        sync(profile, &server);
+    }
+
+    // The laptop writes while off the server; it reaches Bob through the
+    // phone (laptop -> phone -> Bob), never touching the server.
+    kith(&a1, &["send", &chat, "hop by hop"]);
+    let bob_running = P2pProcess::start(&bob, &["--listen", LOOPBACK]);
+    let phone = P2pProcess::start(
+        &a2,
+        &[
+            "--listen",
+            LOOPBACK,
+            "--peer",
+            &bob_running.address(&bob),
+            "--server",
+            &server.url,
+        ],
+    );
+    p2p_once(&a1, &[&phone.address(&a2)]);
+    wait_for_text(&bob, &chat, "hop by hop", Duration::from_secs(15));
+    let messages = kith_json(&bob, &["messages", &chat]);
+    assert_eq!(message(&messages, "hop by hop")["route"], "lan");
+
+    // The phone also talks to the server: what it learned goes up, and
+    // Carol, who only ever uses the server, gets it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        sync(&carol, &server);
+        if texts(&carol, &chat).contains(&"hop by hop".to_owned()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached the server: {:?}",
+            texts(&carol, &chat)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let messages = kith_json(&carol, &["messages", &chat]);
+    assert_eq!(message(&messages, "hop by hop")["route"], "server");
+    drop(phone);
+    drop(bob_running);
+}

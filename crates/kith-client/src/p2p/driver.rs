@@ -1,0 +1,675 @@
+//! Runs peer-to-peer sync: the libp2p node from `kith-net`, one
+//! [`PeerSession`] per peer stream, local changes offered to every peer and
+//! changes learned from one peer offered to the others.
+
+use super::frame::{PeerFrame, PeerSignal};
+use super::namespaces::rendezvous_namespaces;
+use super::session::{PeerIdentity, PeerSession, Step};
+use crate::error::ClientError;
+use crate::profile::{Profile, system_now_ms};
+use crate::watch::{ConsumerFailed, RecentMessages, WatchEvent};
+use kith_net::p2p::{
+    FrameReader, Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, PeerId, Route, keypair_of, peer_id_of_device,
+    peer_of, server_p2p_info, split_stream,
+};
+use kith_proto::{AccountId, ChatId, DeviceId};
+use kith_store::PeerRouteRow;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long a peer may take to authenticate before its stream is dropped
+/// (an invite, if any, follows the hello at once).
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the current routes are written for `kith peers`.
+const ROUTE_HEARTBEAT: Duration = Duration::from_secs(5);
+/// A route older than this was written by a process that is gone.
+pub const ROUTE_FRESH_MS: i64 = 15_000;
+/// How often presence is told to connected peers.
+const PRESENCE_EVERY: Duration = Duration::from_secs(30);
+
+/// Faults injected into outgoing frames, for tests of recovery.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Outgoing sync frames (1-based, per stream) silently dropped.
+    pub drop_sync_frames: BTreeSet<usize>,
+    /// Delay before every outgoing frame.
+    pub delay: Duration,
+}
+
+/// How `run_p2p` runs.
+#[derive(Clone, Debug)]
+pub struct P2pOptions {
+    /// Addresses to listen on (empty: every interface, TCP and QUIC, port 0).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial (with or without `/p2p/PEER_ID`).
+    pub peers: Vec<Multiaddr>,
+    /// LAN discovery.
+    pub mdns: bool,
+    /// A `kith-server`: rendezvous and relay for peers, and the sync server
+    /// for everything learned peer-to-peer.
+    pub server: Option<String>,
+    /// Stop once every dialed peer is in sync (or refused us).
+    pub once: bool,
+    /// With `once`: give up after this long.
+    pub once_timeout: Duration,
+    /// After this long without frames, peers compare digests of their heads.
+    pub quiet_after: Duration,
+    /// Test faults.
+    pub faults: Faults,
+}
+
+impl Default for P2pOptions {
+    fn default() -> Self {
+        P2pOptions {
+            listen: Vec::new(),
+            peers: Vec::new(),
+            mdns: true,
+            server: None,
+            once: false,
+            once_timeout: Duration::from_secs(30),
+            quiet_after: Duration::from_secs(2),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// What happened, for the CLI and the app.
+#[derive(Debug)]
+pub enum P2pEvent {
+    /// The node listens here (always the first event).
+    Listening(Vec<String>),
+    /// A peer authenticated.
+    Peer {
+        /// Its PeerId.
+        peer_id: String,
+        /// Its account.
+        account: AccountId,
+        /// Its device.
+        device: DeviceId,
+        /// One of this account's devices.
+        own: bool,
+        /// How it is connected.
+        route: Route,
+    },
+    /// A peer's route changed (`offline` when it left).
+    Route {
+        /// Its PeerId.
+        peer_id: String,
+        /// The route now.
+        route: Route,
+    },
+    /// A peer refused us or we refused it.
+    Refused {
+        /// Its PeerId.
+        peer_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A peer was found by mDNS or rendezvous.
+    Discovered {
+        /// Its PeerId.
+        peer_id: String,
+        /// `mdns` or `rendezvous`.
+        via: &'static str,
+    },
+    /// Messages, receipts, typing, presence, relay passes.
+    Watch(WatchEvent),
+}
+
+/// Totals of one run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct P2pReport {
+    /// Frames sent.
+    pub frames_sent: u64,
+    /// Frames received.
+    pub frames_received: u64,
+    /// Bytes sent (frame payloads).
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Changes accepted from peers.
+    pub applied: usize,
+    /// Frames refused (unauthorised, or documents the peer may not write).
+    pub refused: usize,
+    /// Peers that authenticated.
+    pub peers: usize,
+}
+
+type Consumer<'a> = dyn FnMut(P2pEvent) -> Result<(), ConsumerFailed> + Send + 'a;
+
+/// One live stream.
+struct Link {
+    session: PeerSession,
+    writer: mpsc::UnboundedSender<(Vec<u8>, bool)>,
+    generation: u64,
+    opened: Instant,
+    last_frame: Instant,
+    quiet_told: bool,
+}
+
+/// Syncs with peers until `stop` (or, with `once`, until in sync).
+pub async fn run_p2p(
+    profile: &Profile,
+    options: P2pOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+    on_event: &mut Consumer<'_>,
+) -> Result<P2pReport, ClientError> {
+    let keypair = keypair_of(profile.identity().device_keys()).map_err(net)?;
+    let mut config = NodeConfig {
+        mdns: options.mdns,
+        discover_every: Duration::from_secs(2),
+        ..NodeConfig::default()
+    };
+    if !options.listen.is_empty() {
+        config.listen = options.listen.clone();
+    }
+    let expected_listeners = config.listen.len();
+    let (node, mut node_events) = P2pNode::start(keypair, config).map_err(net)?;
+    if let Some(server) = &options.server {
+        match server_p2p_info(server).await {
+            Ok((_, addresses)) => {
+                if let Some(address) = addresses.into_iter().next() {
+                    let namespaces = rendezvous_namespaces(profile)?;
+                    node.command(NodeCommand::Rendezvous { address, namespaces })
+                        .map_err(net)?;
+                }
+            }
+            Err(err) => tracing::warn!("no rendezvous: {err}"),
+        }
+    }
+    for address in &options.peers {
+        node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
+    }
+    for address in cached_addresses(profile)? {
+        node.command(NodeCommand::Dial(address)).map_err(net)?;
+    }
+    let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        profile,
+        node,
+        links: HashMap::new(),
+        routes: HashMap::new(),
+        report: P2pReport::default(),
+        faults: options.faults.clone(),
+        inbound: inbound_tx,
+        next_generation: 0,
+        resolved: BTreeSet::new(),
+        recent: RecentMessages::snapshot(profile)?,
+        last_activity: Instant::now(),
+        known: HashMap::new(),
+    };
+    // The listening addresses come first, as the CLI promises; a circuit
+    // address needs a round trip to the relay, so meanwhile peers are
+    // already served and what they cause is reported after that line.
+    let mut held: Vec<P2pEvent> = Vec::new();
+    let mut listening = Vec::new();
+    {
+        let mut hold = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+            held.push(event);
+            Ok(())
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut settle: Option<tokio::time::Instant> = None;
+        loop {
+            let until = match settle {
+                Some(settle) if listening.len() >= expected_listeners => settle.min(deadline),
+                _ => deadline,
+            };
+            tokio::select! {
+                event = tokio::time::timeout_at(until, node_events.recv()) => match event {
+                    Ok(Some(NodeEvent::Listening(address))) => {
+                        listening.push(address.to_string());
+                        // More addresses of a wildcard listener arrive together.
+                        settle = Some(tokio::time::Instant::now() + Duration::from_millis(50));
+                    }
+                    Ok(Some(NodeEvent::ListenFailed { address, error })) => {
+                        return Err(ClientError::Net(format!(
+                            "cannot listen on {}: {error}",
+                            address.map(|a| a.to_string()).unwrap_or_default()
+                        )));
+                    }
+                    Ok(Some(other)) => driver.on_node_event(other, &mut hold)?,
+                    Ok(None) => return Err(ClientError::Net("the p2p node stopped".into())),
+                    Err(_) => break,
+                },
+                Some((peer, generation, frame)) = inbound_rx.recv() => {
+                    driver.on_inbound(peer, generation, frame, &mut hold)?;
+                }
+            }
+        }
+    }
+    on_event(P2pEvent::Listening(listening))?;
+    for event in held {
+        on_event(event)?;
+    }
+    let started = Instant::now();
+    let wanted = options.peers.len().max(1);
+    let mut marker = profile.store().change_marker()?;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut heartbeat_due = Instant::now();
+    let mut presence_due = Instant::now();
+    let result = loop {
+        let outcome: Result<(), ClientError> = tokio::select! {
+            event = node_events.recv() => match event {
+                Some(event) => driver.on_node_event(event, on_event),
+                None => Err(ClientError::Net("the p2p node stopped".into())),
+            },
+            Some((peer, generation, frame)) = inbound_rx.recv() => driver.on_inbound(peer, generation, frame, on_event),
+            _ = tick.tick() => {
+                let now = profile.store().change_marker()?;
+                let mut outcome = Ok(());
+                if now != marker {
+                    marker = now;
+                    outcome = driver.offer_all(None, on_event);
+                }
+                if outcome.is_ok() {
+                    outcome = driver.on_tick(options.quiet_after, on_event);
+                }
+                if outcome.is_ok() && Instant::now() >= heartbeat_due {
+                    heartbeat_due = Instant::now() + ROUTE_HEARTBEAT;
+                    outcome = driver.write_routes();
+                }
+                if outcome.is_ok() && Instant::now() >= presence_due {
+                    presence_due = Instant::now() + PRESENCE_EVERY;
+                    driver.broadcast(PeerSignal::Presence, 60_000, None);
+                }
+                outcome
+            }
+        };
+        if let Err(err) = outcome {
+            break Err(err);
+        }
+        if stop() {
+            break Ok(());
+        }
+        if options.once {
+            let settled = driver.last_activity.elapsed() >= Duration::from_millis(600)
+                && driver.links.values().all(|l| l.session.authorised());
+            if settled && driver.resolved.len() >= wanted {
+                break Ok(());
+            }
+            if started.elapsed() >= options.once_timeout {
+                break if driver.report.peers == 0 {
+                    Err(ClientError::Net("no peer could be reached".into()))
+                } else {
+                    Ok(())
+                };
+            }
+        }
+    };
+    driver.finish();
+    result.map(|()| driver.report)
+}
+
+/// The addresses peers of this account were last reached at.
+fn cached_addresses(profile: &Profile) -> Result<Vec<Multiaddr>, ClientError> {
+    let me = profile.identity().account_id();
+    let mut accounts = vec![me];
+    accounts.extend(
+        profile
+            .contact_records()?
+            .into_iter()
+            .filter(|(_, r)| !r.blocked)
+            .map(|(a, _)| a),
+    );
+    let mut out = Vec::new();
+    for account in accounts {
+        for device in profile.store().devices(&account)? {
+            if device.revoked_at.is_some() || device.cert.device == profile.identity().device_id() {
+                continue;
+            }
+            let Ok(peer) = peer_id_of_device(&device.cert.device) else {
+                continue;
+            };
+            for address in profile.store().peer_addresses(&peer.to_string())? {
+                if let Ok(mut address) = address.parse::<Multiaddr>() {
+                    if peer_of(&address).is_none() {
+                        address.push(libp2p_p2p(peer));
+                    }
+                    out.push(address);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn libp2p_p2p(peer: PeerId) -> kith_net::p2p::Protocol<'static> {
+    kith_net::p2p::Protocol::P2p(peer)
+}
+
+fn net(err: kith_net::p2p::P2pError) -> ClientError {
+    ClientError::Net(err.to_string())
+}
+
+struct Driver<'p> {
+    profile: &'p Profile,
+    node: P2pNode,
+    links: HashMap<PeerId, Link>,
+    routes: HashMap<PeerId, (Route, Option<Multiaddr>)>,
+    report: P2pReport,
+    faults: Faults,
+    inbound: mpsc::UnboundedSender<(PeerId, u64, Option<Vec<u8>>)>,
+    next_generation: u64,
+    /// Peers that authenticated or were refused (for `once`).
+    resolved: BTreeSet<PeerId>,
+    recent: RecentMessages,
+    last_activity: Instant,
+    /// Peers that authenticated in this run (their routes are recorded).
+    known: HashMap<PeerId, PeerIdentity>,
+}
+
+impl Driver<'_> {
+    fn on_node_event(&mut self, event: NodeEvent, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        match event {
+            NodeEvent::Stream { peer, stream } => {
+                let route = self.routes.get(&peer).map(|r| r.0).unwrap_or(Route::Direct);
+                let session = PeerSession::new(self.profile, peer, route);
+                let hello = session.hello(self.profile)?;
+                let (reader, writer) = split_stream(stream);
+                self.next_generation += 1;
+                let generation = self.next_generation;
+                tracing::debug!(%peer, generation, "new sync stream");
+                spawn_reader(reader, peer, generation, self.inbound.clone());
+                let writer = spawn_writer(writer, self.faults.clone());
+                // A new stream replaces the old one (its tasks end with it).
+                self.links.insert(
+                    peer,
+                    Link {
+                        session,
+                        writer,
+                        generation,
+                        opened: Instant::now(),
+                        last_frame: Instant::now(),
+                        quiet_told: false,
+                    },
+                );
+                self.send(peer, &[hello]);
+            }
+            NodeEvent::Route { peer, route, address } => {
+                self.routes.insert(peer, (route, address.clone()));
+                if let Some(link) = self.links.get_mut(&peer) {
+                    link.session.set_route(route);
+                }
+                if route == Route::Offline {
+                    self.links.remove(&peer);
+                }
+                if let Some(identity) = self.known.get(&peer).copied() {
+                    self.store_route(peer, route, address.as_ref(), Some(identity))?;
+                    on_event(P2pEvent::Route {
+                        peer_id: peer.to_string(),
+                        route,
+                    })?;
+                }
+            }
+            NodeEvent::Discovered { peer, via, .. } => on_event(P2pEvent::Discovered {
+                peer_id: peer.to_string(),
+                via,
+            })?,
+            NodeEvent::DialFailed { peer, error } => {
+                tracing::info!(?peer, "dial failed: {error}");
+            }
+            NodeEvent::Listening(address) => tracing::info!(%address, "listening"),
+            NodeEvent::ListenFailed { address, error } => tracing::warn!(?address, "listener failed: {error}"),
+            NodeEvent::Registered { namespace } => tracing::debug!(namespace, "registered at rendezvous"),
+        }
+        Ok(())
+    }
+
+    fn on_inbound(
+        &mut self,
+        peer: PeerId,
+        generation: u64,
+        frame: Option<Vec<u8>>,
+        on_event: &mut Consumer<'_>,
+    ) -> Result<(), ClientError> {
+        let Some(link) = self.links.get_mut(&peer).filter(|l| l.generation == generation) else {
+            tracing::debug!(%peer, generation, "frame of a replaced stream");
+            return Ok(());
+        };
+        let Some(bytes) = frame else {
+            // The stream ended. Whoever opens streams opens a new one if the
+            // connection is still there; sync state restarts clean.
+            let was_authorised = link.session.authorised();
+            self.links.remove(&peer);
+            if was_authorised {
+                // Not synced with until a new stream is up.
+                self.store_route(peer, Route::Offline, None, None)?;
+                on_event(P2pEvent::Route {
+                    peer_id: peer.to_string(),
+                    route: Route::Offline,
+                })?;
+                self.node.command(NodeCommand::Reopen(peer)).map_err(net)?;
+            }
+            return Ok(());
+        };
+        self.report.frames_received += 1;
+        self.report.bytes_received += bytes.len() as u64;
+        self.last_activity = Instant::now();
+        link.last_frame = Instant::now();
+        link.quiet_told = false;
+        let step = link.session.on_frame(self.profile, &bytes)?;
+        self.handle_step(peer, step, on_event)
+    }
+
+    fn handle_step(&mut self, peer: PeerId, step: Step, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        self.send(peer, &step.send);
+        self.report.refused += step.refused;
+        if let Some(identity) = step.authorised {
+            self.report.peers += 1;
+            self.known.insert(peer, identity);
+            self.resolved.insert(peer);
+            let (route, address) = self.routes.get(&peer).cloned().unwrap_or((Route::Direct, None));
+            self.store_route(peer, route, address.as_ref(), Some(identity))?;
+            on_event(P2pEvent::Peer {
+                peer_id: peer.to_string(),
+                account: identity.account,
+                device: identity.device,
+                own: identity.own,
+                route,
+            })?;
+        }
+        for signal in step.signals {
+            on_event(P2pEvent::Watch(WatchEvent::Ephemeral(signal)))?;
+        }
+        if let Some(reason) = step.close {
+            self.drop_link(peer, reason, on_event)?;
+        }
+        if step.applied > 0 {
+            self.report.applied += step.applied;
+            // What one peer taught us goes on to the others at once.
+            self.offer_all(Some(peer), on_event)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a stream: dropping the writer closes it after what is queued.
+    fn drop_link(&mut self, peer: PeerId, reason: String, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        self.links.remove(&peer);
+        self.resolved.insert(peer);
+        on_event(P2pEvent::Refused {
+            peer_id: peer.to_string(),
+            reason,
+        })?;
+        Ok(())
+    }
+
+    /// Offers local state to every authenticated peer (but `except`), then
+    /// reports new messages.
+    fn offer_all(&mut self, except: Option<PeerId>, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        let peers: Vec<PeerId> = self.links.keys().copied().filter(|p| Some(*p) != except).collect();
+        for peer in peers {
+            let step = match self.links.get_mut(&peer) {
+                Some(link) if link.session.authorised() => link.session.on_local_change(self.profile)?,
+                _ => continue,
+            };
+            self.handle_step(peer, step, on_event)?;
+        }
+        for event in self.recent.changes(self.profile)? {
+            on_event(P2pEvent::Watch(event))?;
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self, quiet_after: Duration, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        let peers: Vec<PeerId> = self.links.keys().copied().collect();
+        for peer in peers {
+            let Some(link) = self.links.get_mut(&peer) else {
+                continue;
+            };
+            if !link.session.authorised() {
+                if link.opened.elapsed() > AUTH_TIMEOUT {
+                    let reason = "not authenticated in time (not a contact?)".to_owned();
+                    self.send(peer, &[PeerFrame::Refused { reason: reason.clone() }]);
+                    self.drop_link(peer, reason, on_event)?;
+                }
+                continue;
+            }
+            if link.quiet_told || link.last_frame.elapsed() < quiet_after {
+                continue;
+            }
+            link.quiet_told = true;
+            let step = link.session.on_quiet(self.profile)?;
+            self.send(peer, &step.send);
+        }
+        Ok(())
+    }
+
+    /// Sends a signal to every authenticated peer (members of `chat` only,
+    /// for typing).
+    fn broadcast(&mut self, signal: PeerSignal, ttl_ms: u32, chat: Option<ChatId>) {
+        let peers: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                l.session.identity().is_some_and(|i| match chat {
+                    Some(chat) => i.own || self.profile.store().was_member(&chat, &i.account).unwrap_or(false),
+                    None => true,
+                })
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in peers {
+            self.send(
+                peer,
+                &[PeerFrame::Signal {
+                    signal: signal.clone(),
+                    ttl_ms,
+                }],
+            );
+        }
+    }
+
+    fn send(&mut self, peer: PeerId, frames: &[PeerFrame]) {
+        let Some(link) = self.links.get_mut(&peer) else { return };
+        for frame in frames {
+            let bytes = frame.encode();
+            self.report.frames_sent += 1;
+            self.report.bytes_sent += bytes.len() as u64;
+            let is_sync = matches!(frame, PeerFrame::Sync { .. });
+            if link.writer.send((bytes, is_sync)).is_err() {
+                break;
+            }
+        }
+        if !frames.is_empty() {
+            link.last_frame = Instant::now();
+            link.quiet_told = false;
+            self.last_activity = Instant::now();
+        }
+    }
+
+    fn store_route(
+        &self,
+        peer: PeerId,
+        route: Route,
+        address: Option<&Multiaddr>,
+        identity: Option<PeerIdentity>,
+    ) -> Result<(), ClientError> {
+        let now = i64::try_from(system_now_ms()).unwrap_or(i64::MAX);
+        let mut txn = self.profile.store().begin_write()?;
+        txn.set_peer_route(&PeerRouteRow {
+            peer_id: peer.to_string(),
+            route: route.as_str().to_owned(),
+            address: address.map(|a| a.to_string()),
+            updated_ms: now,
+        })?;
+        if let (Some(address), Some(_), true) = (address, identity, matches!(route, Route::Lan | Route::Direct)) {
+            txn.remember_peer_address(&peer.to_string(), &address.to_string(), now)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn write_routes(&self) -> Result<(), ClientError> {
+        for (peer, link) in &self.links {
+            if let Some(identity) = link.session.identity() {
+                let (route, address) = self.routes.get(peer).cloned().unwrap_or((Route::Direct, None));
+                self.store_route(*peer, route, address.as_ref(), Some(identity))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks every peer offline for `kith peers`.
+    fn finish(&mut self) {
+        let peers: Vec<PeerId> = self.links.keys().copied().collect();
+        for peer in peers {
+            if let Err(err) = self.store_route(peer, Route::Offline, None, None) {
+                tracing::warn!(%peer, "cannot record the route: {err}");
+            }
+        }
+        self.links.clear();
+    }
+}
+
+fn spawn_reader(
+    mut reader: FrameReader,
+    peer: PeerId,
+    generation: u64,
+    inbound: mpsc::UnboundedSender<(PeerId, u64, Option<Vec<u8>>)>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match reader.next().await {
+                Ok(Some(frame)) => {
+                    if inbound.send((peer, generation, Some(frame))).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::info!(%peer, "peer stream failed: {err}");
+                    break;
+                }
+            }
+        }
+        let _ = inbound.send((peer, generation, None));
+    });
+}
+
+fn spawn_writer(mut writer: kith_net::p2p::FrameWriter, faults: Faults) -> mpsc::UnboundedSender<(Vec<u8>, bool)> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Vec<u8>, bool)>();
+    tokio::spawn(async move {
+        let mut sync_frames = 0usize;
+        while let Some((frame, is_sync)) = rx.recv().await {
+            if is_sync {
+                sync_frames += 1;
+                if faults.drop_sync_frames.contains(&sync_frames) {
+                    tracing::info!(frame = sync_frames, "fault injection: dropped a sync frame");
+                    continue;
+                }
+            }
+            if !faults.delay.is_zero() {
+                tokio::time::sleep(faults.delay).await;
+            }
+            if let Err(err) = writer.send(&frame).await {
+                tracing::info!("peer stream write failed: {err}");
+                return;
+            }
+        }
+        writer.close().await;
+    });
+    tx
+}
