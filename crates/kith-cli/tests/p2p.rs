@@ -33,15 +33,13 @@ struct P2pProcess {
 
 impl P2pProcess {
     fn start(profile: &Path, extra: &[&str]) -> P2pProcess {
-        let mut args = vec![
-            "--json",
-            "sync",
-            "--p2p",
-            "--no-mdns",
-            "--watch",
-            "--timeout-secs",
-            "120",
-        ];
+        let mut args = vec!["--no-mdns"];
+        args.extend_from_slice(extra);
+        P2pProcess::start_with_mdns(profile, &args)
+    }
+
+    fn start_with_mdns(profile: &Path, extra: &[&str]) -> P2pProcess {
+        let mut args = vec!["--json", "sync", "--p2p", "--watch", "--timeout-secs", "120"];
         args.extend_from_slice(extra);
         let mut child = kith_cmd(profile, &args)
             .stdout(Stdio::piped())
@@ -240,6 +238,61 @@ fn two_devices_and_a_contact_converge_with_no_server() {
     assert_eq!(bob_entry["route"], "offline", "{peers}");
     drop(alice2);
     drop(alice1);
+}
+
+/// Whether multicast works here: a datagram sent to the mDNS group comes
+/// back to a socket that joined it.
+fn multicast_works() -> Result<(), String> {
+    use std::net::{Ipv4Addr, UdpSocket};
+    let group = Ipv4Addr::new(224, 0, 0, 251);
+    let receiver = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+    receiver
+        .join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
+        .map_err(|e| format!("cannot join the mDNS group: {e}"))?;
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    let port = receiver.local_addr().map_err(|e| e.to_string())?.port();
+    let sender = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+    sender.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
+    sender
+        .send_to(b"kith", (group, port))
+        .map_err(|e| format!("cannot send to the mDNS group: {e}"))?;
+    let mut buf = [0u8; 16];
+    receiver
+        .recv_from(&mut buf)
+        .map(|_| ())
+        .map_err(|e| format!("a multicast datagram did not come back: {e}"))
+}
+
+#[test]
+fn devices_on_one_lan_find_each_other_with_mdns() {
+    if let Err(reason) = multicast_works() {
+        eprintln!("SKIPPED devices_on_one_lan_find_each_other_with_mdns: no multicast in this sandbox ({reason})");
+        return;
+    }
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_b_tmp, bob) = new_profile("Bob");
+    let invite = kith_json(&alice, &["whoami"])["invite"].as_str().unwrap().to_owned();
+    kith(&bob, &["contact", "add", &invite]);
+    let chat = kith_json(&alice, &["chat", "new", "--name", "LAN", "--member", &account_of(&bob)])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kith(&alice, &["send", &chat, "found you on the LAN"]);
+    let _running = P2pProcess::start_with_mdns(&alice, &["--listen", "/ip4/0.0.0.0/tcp/0"]);
+    // No address given: Bob finds Alice by mDNS.
+    let out = kith(
+        &bob,
+        &["--json", "sync", "--p2p", "--once", "--listen", "/ip4/0.0.0.0/tcp/0"],
+    );
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        lines.iter().any(|l| l["event"] == "discovered" && l["via"] == "mdns"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().any(|l| l["event"] == "peer"), "{lines:?}");
+    wait_for_text(&bob, &chat, "found you on the LAN", Duration::from_secs(10));
 }
 
 #[test]

@@ -26,6 +26,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 const ROUTE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// A route older than this was written by a process that is gone.
 pub const ROUTE_FRESH_MS: i64 = 15_000;
+/// How often one run opens a new stream to a peer whose stream ended.
+const MAX_REOPENS: u32 = 5;
 /// How often presence is told to connected peers.
 const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 
@@ -199,6 +201,7 @@ pub async fn run_p2p(
         recent: RecentMessages::snapshot(profile)?,
         last_activity: Instant::now(),
         known: HashMap::new(),
+        reopened: HashMap::new(),
     };
     // The listening addresses come first, as the CLI promises; a circuit
     // address needs a round trip to the relay, so meanwhile peers are
@@ -359,6 +362,8 @@ struct Driver<'p> {
     last_activity: Instant,
     /// Peers that authenticated in this run (their routes are recorded).
     known: HashMap<PeerId, PeerIdentity>,
+    /// Streams opened again per peer.
+    reopened: HashMap<PeerId, u32>,
 }
 
 impl Driver<'_> {
@@ -441,6 +446,12 @@ impl Driver<'_> {
                     peer_id: peer.to_string(),
                     route: Route::Offline,
                 })?;
+            }
+            // The stream went away without a refusal (a duplicate connection
+            // closed under it, a network blip): open a new one, a few times.
+            let reopened = self.reopened.entry(peer).or_default();
+            if *reopened < MAX_REOPENS {
+                *reopened += 1;
                 self.node.command(NodeCommand::Reopen(peer)).map_err(net)?;
             }
             return Ok(());

@@ -1,0 +1,243 @@
+//! Peer-to-peer sync under faults, over real libp2p sockets on 127.0.0.1:
+//! lost and delayed frames, and a hostile peer that skips authentication.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use kith_client::p2p::{Faults, P2pEvent, P2pOptions, P2pReport, PeerFrame, run_p2p};
+use kith_client::{ChatKind, ConsumerFailed, DocId, Profile};
+use kith_core::identity::Identity;
+use kith_net::p2p::{Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, split_stream};
+use kith_store::{SqliteStore, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn profile(seed: u8, name: &str) -> Profile {
+    let identity = Identity::create([[seed; 32], [seed + 1; 32], [seed + 2; 32]], 0);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    Profile::with_store(identity, store, name).unwrap()
+}
+
+fn options(peers: Vec<Multiaddr>) -> P2pOptions {
+    P2pOptions {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        peers,
+        mdns: false,
+        quiet_after: Duration::from_millis(300),
+        ..P2pOptions::default()
+    }
+}
+
+/// Runs `a` listening and `b` dialing `a` until `done` or 60 s.
+async fn run_pair(
+    a: &Profile,
+    a_options: P2pOptions,
+    b: &Profile,
+    b_options: P2pOptions,
+    done: &(dyn Fn() -> bool + Sync),
+) -> (P2pReport, P2pReport) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stop = || done() || Instant::now() > deadline;
+    let a_peer = kith_net::p2p::peer_id_of_device(&a.identity().device_id()).unwrap();
+    let mut on_a = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+        if let P2pEvent::Listening(addresses) = event {
+            let mut address: Multiaddr = addresses[0].parse().unwrap();
+            address.push(kith_net::p2p::Protocol::P2p(a_peer));
+            *ADDRESS.lock().unwrap() = Some(address);
+        }
+        Ok(())
+    };
+    let mut on_b = |_: P2pEvent| -> Result<(), ConsumerFailed> { Ok(()) };
+    let b_run = async {
+        let address = loop {
+            if let Some(address) = ADDRESS.lock().unwrap().clone() {
+                break address;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let mut b_options = b_options;
+        b_options.peers = vec![address];
+        run_p2p(b, b_options, &stop, &mut on_b).await
+    };
+    let (a_report, b_report) = tokio::join!(run_p2p(a, a_options, &stop, &mut on_a), b_run);
+    *ADDRESS.lock().unwrap() = None;
+    (a_report.unwrap(), b_report.unwrap())
+}
+
+/// The listening address of the running `a` (one pair runs at a time per test binary thread).
+static ADDRESS: std::sync::Mutex<Option<Multiaddr>> = std::sync::Mutex::new(None);
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn count(profile: &Profile, chat: &kith_client::ChatId) -> usize {
+    profile.messages(chat, 10_000, None).map(|m| m.len()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let alice = profile(1, "Alice");
+    let bob = profile(11, "Bob");
+    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    let chat = alice
+        .create_chat("Pair", &[bob.identity().account_id()], ChatKind::Group)
+        .unwrap();
+    alice.send(&chat, "hello", None).unwrap();
+    // First meeting: contacts, and Bob gets the chat.
+    let has_chat = || count(&bob, &chat) == 1;
+    run_pair(&alice, options(vec![]), &bob, options(vec![]), &has_chat).await;
+    assert_eq!(count(&bob, &chat), 1, "bob got the chat");
+
+    // Both write offline, then meet again while Alice's stream loses its
+    // first four sync frames and delays every frame: only the digest
+    // exchange after a quiet spell notices the loss and resyncs.
+    for i in 0..150 {
+        alice.send(&chat, &format!("alice {i}"), None).unwrap();
+        bob.send(&chat, &format!("bob {i}"), None).unwrap();
+    }
+    let mut faulty = options(vec![]);
+    faulty.faults = Faults {
+        drop_sync_frames: [1, 2, 3, 4].into_iter().collect(),
+        delay: Duration::from_millis(5),
+    };
+    let converged = || count(&alice, &chat) == 301 && count(&bob, &chat) == 301;
+    let (a_report, b_report) = run_pair(&alice, faulty, &bob, options(vec![]), &converged).await;
+    assert_eq!(count(&alice, &chat), 301, "alice has everything");
+    assert_eq!(count(&bob, &chat), 301, "bob has everything");
+    let frames = a_report.frames_sent + b_report.frames_sent;
+    // A handful of rounds per document (a resync after the loss included),
+    // not a loop: bounded by a small multiple of the documents involved.
+    assert!(frames < 80, "{frames} frames: {a_report:?} {b_report:?}");
+    let doc = DocId::Head(chat);
+    assert_eq!(alice.doc_heads(doc).unwrap(), bob.doc_heads(doc).unwrap());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let alice = profile(21, "Alice");
+    let bob = profile(31, "Bob");
+    let mallory = profile(41, "Mallory");
+    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    let secret = alice.create_chat("Secret", &[], ChatKind::Group).unwrap();
+    alice.send(&secret, "the plans", None).unwrap();
+    let spam = mallory
+        .create_chat("Spam", &[alice.identity().account_id()], ChatKind::Group)
+        .unwrap();
+    mallory.send(&spam, "buy now", None).unwrap();
+
+    let finished = AtomicBool::new(false);
+    let stop = || finished.load(Ordering::SeqCst);
+    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
+    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+        if let P2pEvent::Listening(addresses) = event {
+            let mut address: Multiaddr = addresses[0].parse().unwrap();
+            address.push(kith_net::p2p::Protocol::P2p(alice_peer));
+            *ADDRESS.lock().unwrap() = Some(address);
+        }
+        Ok(())
+    };
+    let attack = async {
+        let address: Multiaddr = loop {
+            if let Some(address) = ADDRESS.lock().unwrap().clone() {
+                break address;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        // Mallory's own device key, but Bob's certificate: refused at once.
+        let forged = attack_once(
+            &mallory,
+            &address,
+            vec![PeerFrame::Hello {
+                protocol: "kith/auth/1".into(),
+                certificate: bob.identity().certificate().to_bytes(),
+                name: Some("Bob".into()),
+            }],
+        )
+        .await;
+        // Her own certificate, then documents without waiting for a welcome.
+        let mut frames = vec![PeerFrame::Hello {
+            protocol: "kith/auth/1".into(),
+            certificate: mallory.identity().certificate().to_bytes(),
+            name: Some("Mallory".into()),
+        }];
+        frames.push(PeerFrame::Heads {
+            docs: vec![(DocId::Head(secret).to_string(), vec![])],
+            resync: false,
+        });
+        for doc in [DocId::Head(spam), DocId::Head(secret)] {
+            if let Some(message) = mallory.sync_generate("attack", doc).unwrap() {
+                frames.push(PeerFrame::Sync {
+                    doc: doc.to_string(),
+                    message,
+                });
+            }
+        }
+        let pushy = attack_once(&mallory, &address, frames).await;
+        finished.store(true, Ordering::SeqCst);
+        (forged, pushy)
+    };
+    let (report, (forged, pushy)) = tokio::join!(run_p2p(&alice, options(vec![]), &stop, &mut on_alice), attack);
+    *ADDRESS.lock().unwrap() = None;
+    let report = report.unwrap();
+
+    let said = |frames: &[PeerFrame]| {
+        frames
+            .iter()
+            .filter(|f| !matches!(f, PeerFrame::Hello { .. } | PeerFrame::Refused { .. }))
+            .count()
+    };
+    assert!(
+        forged
+            .iter()
+            .any(|f| matches!(f, PeerFrame::Refused { reason } if reason.contains("not of the connected device"))),
+        "{forged:?}"
+    );
+    assert_eq!(
+        said(&forged),
+        0,
+        "nothing but a refusal for a forged certificate: {forged:?}"
+    );
+    assert_eq!(
+        said(&pushy),
+        0,
+        "no welcome, heads or documents for a stranger: {pushy:?}"
+    );
+    assert_eq!(report.peers, 0);
+    assert_eq!(report.applied, 0);
+    assert!(report.refused >= 1, "{report:?}");
+    assert!(
+        alice.messages(&spam, 10, None).is_err(),
+        "the spam chat was not applied"
+    );
+    assert_eq!(alice.chats().unwrap().len(), 1);
+}
+
+/// Connects to `address` as `attacker`, sends `frames` at once, and returns
+/// everything the other side said until it closed the stream (or 8 s).
+async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFrame>) -> Vec<PeerFrame> {
+    let keypair = keypair_of(attacker.identity().device_keys()).unwrap();
+    let config = NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        mdns: false,
+        ..NodeConfig::default()
+    };
+    let (node, mut events) = P2pNode::start(keypair, config).unwrap();
+    node.command(NodeCommand::Dial(address.clone())).unwrap();
+    let stream = loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(NodeEvent::Stream { stream, .. })) => break stream,
+            Ok(Some(_)) => continue,
+            other => panic!("no stream: {other:?}"),
+        }
+    };
+    let (mut reader, mut writer) = split_stream(stream);
+    for frame in frames {
+        writer.send(&frame.encode()).await.unwrap();
+    }
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while let Ok(Ok(Some(bytes))) = tokio::time::timeout_at(deadline, reader.next()).await {
+        heard.push(PeerFrame::decode(&bytes).unwrap());
+    }
+    heard
+}
