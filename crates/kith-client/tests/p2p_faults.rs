@@ -8,8 +8,8 @@ use kith_client::{ChatKind, ConsumerFailed, DocId, Profile};
 use kith_core::identity::Identity;
 use kith_net::p2p::{Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, split_stream};
 use kith_store::{SqliteStore, Store};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn profile(seed: u8, name: &str) -> Profile {
@@ -36,6 +36,7 @@ async fn run_pair(
     b_options: P2pOptions,
     done: &(dyn Fn() -> bool + Sync),
 ) -> (P2pReport, P2pReport) {
+    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
     let deadline = Instant::now() + Duration::from_secs(60);
     let stop = || done() || Instant::now() > deadline;
     let a_peer = kith_net::p2p::peer_id_of_device(&a.identity().device_id()).unwrap();
@@ -43,14 +44,14 @@ async fn run_pair(
         if let P2pEvent::Listening(addresses) = event {
             let mut address: Multiaddr = addresses[0].parse().unwrap();
             address.push(kith_net::p2p::Protocol::P2p(a_peer));
-            *ADDRESS.lock().unwrap() = Some(address);
+            *slot.lock().unwrap() = Some(address);
         }
         Ok(())
     };
     let mut on_b = |_: P2pEvent| -> Result<(), ConsumerFailed> { Ok(()) };
     let b_run = async {
         let address = loop {
-            if let Some(address) = ADDRESS.lock().unwrap().clone() {
+            if let Some(address) = slot.lock().unwrap().clone() {
                 break address;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -60,13 +61,8 @@ async fn run_pair(
         run_p2p(b, b_options, &stop, &mut on_b).await
     };
     let (a_report, b_report) = tokio::join!(run_p2p(a, a_options, &stop, &mut on_a), b_run);
-    *ADDRESS.lock().unwrap() = None;
     (a_report.unwrap(), b_report.unwrap())
 }
-
-/// The listening address of the running `a` (one pair runs at a time per test binary thread).
-static ADDRESS: std::sync::Mutex<Option<Multiaddr>> = std::sync::Mutex::new(None);
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn count(profile: &Profile, chat: &kith_client::ChatId) -> usize {
     profile.messages(chat, 10_000, None).map(|m| m.len()).unwrap_or(0)
@@ -74,7 +70,6 @@ fn count(profile: &Profile, chat: &kith_client::ChatId) -> usize {
 
 #[tokio::test(flavor = "current_thread")]
 async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let alice = profile(1, "Alice");
     let bob = profile(11, "Bob");
     bob.add_contact(&alice.invite().unwrap().link()).unwrap();
@@ -113,7 +108,6 @@ async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let alice = profile(21, "Alice");
     let bob = profile(31, "Bob");
     let mallory = profile(41, "Mallory");
@@ -126,19 +120,20 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
     mallory.send(&spam, "buy now", None).unwrap();
 
     let finished = AtomicBool::new(false);
+    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
     let stop = || finished.load(Ordering::SeqCst);
     let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
     let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
         if let P2pEvent::Listening(addresses) = event {
             let mut address: Multiaddr = addresses[0].parse().unwrap();
             address.push(kith_net::p2p::Protocol::P2p(alice_peer));
-            *ADDRESS.lock().unwrap() = Some(address);
+            *slot.lock().unwrap() = Some(address);
         }
         Ok(())
     };
     let attack = async {
         let address: Multiaddr = loop {
-            if let Some(address) = ADDRESS.lock().unwrap().clone() {
+            if let Some(address) = slot.lock().unwrap().clone() {
                 break address;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -177,7 +172,6 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
         (forged, pushy)
     };
     let (report, (forged, pushy)) = tokio::join!(run_p2p(&alice, options(vec![]), &stop, &mut on_alice), attack);
-    *ADDRESS.lock().unwrap() = None;
     let report = report.unwrap();
 
     let said = |frames: &[PeerFrame]| {
