@@ -97,6 +97,7 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
         steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
         steps.command("bench build server", &mut bench::build_server(ws))?;
         steps.command("bench relay", &mut bench::command(ws, &["relay", "--quick"]))?;
+        steps.command("bench p2p", &mut bench::command(ws, &["p2p", "--quick"]))?;
         steps.command("bench desktop", &mut bench::desktop_command(ws, true))?;
     }
     Ok(())

@@ -8,6 +8,7 @@
 //!
 //! `kith-bench local [--quick] [--json] [--only GROUPS]`
 //! `kith-bench relay [--quick] [--json]`
+//! `kith-bench p2p [--quick] [--json]`
 //! `kith-bench desktop [--quick] [--json] [--app PATH]` (needs a display)
 
 mod corpus;
@@ -58,6 +59,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Peer-to-peer benchmarks: two devices syncing over libp2p on 127.0.0.1:
+    /// send -> shown, converge.
+    P2p {
+        /// A smaller version of every benchmark (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The desktop app: cold start to the chat list painted and idle memory of
     /// the whole app (shell and WebKit processes), with many stored messages
     /// beside an empty profile. Needs a display (Xvfb will do).
@@ -76,10 +87,18 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Logs of the engine (KITH_LOG=info,...) go to stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("KITH_LOG") {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
     let (quick, json) = match &cli.command {
-        Command::Local { quick, json, .. } | Command::Relay { quick, json } | Command::Desktop { quick, json, .. } => {
-            (*quick, *json)
-        }
+        Command::Local { quick, json, .. }
+        | Command::Relay { quick, json }
+        | Command::P2p { quick, json }
+        | Command::Desktop { quick, json, .. } => (*quick, *json),
     };
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let facts = machine::Facts::gather();
@@ -93,6 +112,7 @@ fn main() -> Result<()> {
     let report = match cli.command {
         Command::Local { only, .. } => metrics::run_local(&sizes, &only)?,
         Command::Relay { .. } => metrics::run_relay(&sizes)?,
+        Command::P2p { .. } => metrics::run_p2p(&sizes)?,
         Command::Desktop { app, .. } => {
             let app = match app {
                 Some(app) => app,

@@ -132,6 +132,9 @@ pub struct Profile {
     docs: Mutex<HashMap<DocId, CachedDoc>>,
     sessions: Mutex<HashMap<(String, DocId), SyncSession>>,
     now: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Woken after every local write of this process, so sync loops offer it
+    /// at once (writes of other processes are noticed by polling the store).
+    local_writes: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -331,6 +334,7 @@ impl Profile {
             store,
             docs: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            local_writes: Arc::new(tokio::sync::Notify::new()),
             now: Box::new(system_now_ms),
         }
     }
@@ -404,7 +408,14 @@ impl Profile {
                 cached.seq = seq;
             }
         }
+        drop(docs);
+        self.local_writes.notify_waiters();
         Ok(value)
+    }
+
+    /// Resolves after the next local write of this process.
+    pub async fn local_write(&self) {
+        self.local_writes.notified().await;
     }
 
     /// Writes raw Automerge operations to a document, bypassing every local

@@ -9,6 +9,7 @@ mod desktop;
 mod disk;
 mod ingest;
 mod open_chat;
+mod p2p;
 mod relay;
 mod search;
 mod send;
@@ -90,6 +91,16 @@ pub fn run_desktop(sizes: &Sizes, app: &std::path::Path) -> Result<Report> {
     let vocab = vocabulary();
     let mut report = Report::default();
     report.extend(desktop::run(sizes, &vocab, &progress, app)?);
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
+
+/// Peer-to-peer benchmarks: two devices over libp2p on 127.0.0.1.
+pub fn run_p2p(sizes: &Sizes) -> Result<Report> {
+    let progress = Progress::new(sizes.time_limit);
+    let vocab = vocabulary();
+    let mut report = Report::default();
+    report.extend(p2p::run(sizes, &vocab, &progress)?);
     progress.say("done", "benchmarks finished");
     Ok(report)
 }

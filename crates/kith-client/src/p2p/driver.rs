@@ -26,6 +26,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 const ROUTE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// A route older than this was written by a process that is gone.
 pub const ROUTE_FRESH_MS: i64 = 15_000;
+/// How often peers given by address are dialed again while not synced with.
+const REDIAL_EVERY: Duration = Duration::from_secs(2);
 /// How often one run opens a new stream to a peer whose stream ended.
 const MAX_REOPENS: u32 = 5;
 /// How often presence is told to connected peers.
@@ -252,6 +254,7 @@ pub async fn run_p2p(
     let mut marker = profile.store().change_marker()?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut heartbeat_due = Instant::now();
+    let mut redial_due = Instant::now() + REDIAL_EVERY;
     let mut presence_due = Instant::now();
     let result = loop {
         let outcome: Result<(), ClientError> = tokio::select! {
@@ -260,6 +263,10 @@ pub async fn run_p2p(
                 None => Err(ClientError::Net("the p2p node stopped".into())),
             },
             Some((peer, generation, frame)) = inbound_rx.recv() => driver.on_inbound(peer, generation, frame, on_event),
+            () = profile.local_write() => {
+                marker = profile.store().change_marker()?;
+                driver.offer_all(None, on_event)
+            }
             _ = tick.tick() => {
                 let now = profile.store().change_marker()?;
                 let mut outcome = Ok(());
@@ -269,6 +276,10 @@ pub async fn run_p2p(
                 }
                 if outcome.is_ok() {
                     outcome = driver.on_tick(options.quiet_after, on_event);
+                }
+                if outcome.is_ok() && Instant::now() >= redial_due {
+                    redial_due = Instant::now() + REDIAL_EVERY;
+                    outcome = driver.redial(&options.peers);
                 }
                 if outcome.is_ok() && Instant::now() >= heartbeat_due {
                     heartbeat_due = Instant::now() + ROUTE_HEARTBEAT;
@@ -492,6 +503,19 @@ impl Driver<'_> {
             self.report.applied += step.applied;
             // What one peer taught us goes on to the others at once.
             self.offer_all(Some(peer), on_event)?;
+        }
+        Ok(())
+    }
+
+    /// Dials again the peers given by address that are not synced with (a
+    /// dial can fail or a duplicate connection close under a stream).
+    fn redial(&mut self, peers: &[Multiaddr]) -> Result<(), ClientError> {
+        for address in peers {
+            let Some(peer) = peer_of(address) else { continue };
+            let linked = self.links.get(&peer).is_some_and(|l| l.session.authorised());
+            if !linked && !self.resolved.contains(&peer) {
+                self.node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
+            }
         }
         Ok(())
     }

@@ -56,6 +56,9 @@ pub struct PeerSession {
     their_docs: BTreeSet<DocId>,
     last_digest_sent: Option<[u8; 32]>,
     last_resync: Option<([u8; 32], [u8; 32])>,
+    /// Sync frames received since the last digest: a digest that arrives
+    /// while the exchange is moving is stale, not a sign of a lost frame.
+    syncs_since_digest: usize,
     /// How frames of this peer's new messages are recorded.
     route: Route,
 }
@@ -74,6 +77,7 @@ impl PeerSession {
             their_docs: BTreeSet::new(),
             last_digest_sent: None,
             last_resync: None,
+            syncs_since_digest: 0,
             route,
         }
     }
@@ -161,15 +165,19 @@ impl PeerSession {
                 self.offer(profile, Some(&theirs), &mut step)?;
             }
             PeerFrame::Digest { digest } => {
+                let progressed = std::mem::take(&mut self.syncs_since_digest) > 0;
                 let mine = self.announced(profile)?;
                 let ours = digest_of(&mine);
-                if ours != digest && self.last_resync != Some((digest, ours)) {
+                if ours != digest && !progressed && self.last_resync != Some((digest, ours)) {
                     self.last_resync = Some((digest, ours));
                     profile.reset_sync(&sync_key(&self.peer));
                     step.send.push(heads_frame(&mine, true));
                 }
             }
-            PeerFrame::Sync { doc, message } => self.on_sync(profile, &doc, &message, &mut step)?,
+            PeerFrame::Sync { doc, message } => {
+                self.syncs_since_digest += 1;
+                self.on_sync(profile, &doc, &message, &mut step)?
+            }
             PeerFrame::Signal { signal, ttl_ms } => {
                 if let Some(identity) = self.identity
                     && ttl_ms > 0
@@ -443,7 +451,10 @@ impl PeerSession {
         }
         let mine = self.announced(profile)?;
         let digest = digest_of(&mine);
-        if self.last_digest_sent != Some(digest) {
+        // Once per quiet spell (the driver calls this once until frames flow
+        // again); again with the same digest only if frames came in since,
+        // so two peers in sync fall silent.
+        if self.last_digest_sent != Some(digest) || self.syncs_since_digest > 0 {
             self.last_digest_sent = Some(digest);
             step.send.push(PeerFrame::Digest { digest });
         }

@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 /// The protocol of the one long-lived stream between two devices.
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kith/sync/1");
 
+/// How often a discovered peer is dialed again while not connected.
+const MAX_FOUND_DIALS: u32 = 10;
 /// How long an idle connection (no stream, no ping) is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -198,6 +200,7 @@ impl P2pNode {
             routes: HashMap::new(),
             servers: BTreeMap::new(),
             pending_circuits: HashMap::new(),
+            found: HashMap::new(),
             discover_every: config.discover_every,
         };
         let task = tokio::spawn(state.run(command_rx, incoming));
@@ -239,6 +242,9 @@ struct NodeState {
     routes: HashMap<PeerId, Route>,
     /// Rendezvous servers and the namespaces used there.
     servers: BTreeMap<PeerId, Vec<String>>,
+    /// Peers found by mDNS or rendezvous, dialed again on each discovery
+    /// tick while not connected (a first dial can fail), a few times.
+    found: HashMap<PeerId, (Vec<Multiaddr>, u32)>,
     /// Circuit addresses to dial once the relay is connected (the relay
     /// client cancels a circuit dial made before that).
     pending_circuits: HashMap<PeerId, Vec<Multiaddr>>,
@@ -362,6 +368,20 @@ impl NodeState {
     }
 
     fn discover_all(&mut self) {
+        let retry: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .found
+            .iter_mut()
+            .filter(|(_, (_, tries))| *tries < MAX_FOUND_DIALS)
+            .map(|(peer, (addresses, tries))| {
+                *tries += 1;
+                (*peer, addresses.clone())
+            })
+            .collect();
+        for (peer, addresses) in retry {
+            if !self.swarm.is_connected(&peer) {
+                let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses).build());
+            }
+        }
         let servers: Vec<(PeerId, Vec<String>)> = self.servers.iter().map(|(p, n)| (*p, n.clone())).collect();
         for (server, namespaces) in servers {
             if !self.swarm.is_connected(&server) {
@@ -385,6 +405,7 @@ impl NodeState {
         for address in &addresses {
             self.swarm.add_peer_address(peer, address.clone());
         }
+        self.found.insert(peer, (addresses.clone(), 0));
         if self.swarm.is_connected(&peer) {
             return;
         }
