@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::converge::{raw_doc, raw_sync};
+use super::relay::change_bytes;
 use super::{TEXT_BYTES, rng};
 use crate::corpus::Vocabulary;
 use crate::fixtures;
@@ -242,12 +243,6 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> R
     ])
 }
 
-/// Automerge change bytes of one document.
-fn change_bytes(profile: &Profile, doc: DocId) -> Result<usize> {
-    let (changes, _heads) = profile.changes_since(doc, &[])?;
-    Ok(changes.into_iter().map(|mut change| change.bytes().len()).sum())
-}
-
 /// `p2p_converge_*`.
 async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Vec<Metric>> {
     let n = sizes.relay_converge_per_side;
@@ -264,7 +259,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Res
     fixtures::fill_segment(&a, &chat, &a_texts)?;
     fixtures::fill_segment(&b, &chat, &b_texts)?;
     let segment = DocId::Segment(chat, Month::from_millis(kith_client::system_now_ms()));
-    let raw_change_bytes = change_bytes(&a, segment)? + change_bytes(&b, segment)?;
+    let raw_change_bytes = change_bytes(&a, segment)?.0 + change_bytes(&b, segment)?.0;
 
     progress.say(
         "p2p converge",

@@ -259,7 +259,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
 }
 
 /// Automerge change bytes (as the relay uploads them) of one document, and how many changes.
-fn change_bytes(profile: &Profile, doc: DocId) -> Result<(usize, usize)> {
+pub(super) fn change_bytes(profile: &Profile, doc: DocId) -> Result<(usize, usize)> {
     let (changes, _heads) = profile.changes_since(doc, &[])?;
     let count = changes.len();
     let bytes = changes.into_iter().map(|mut change| change.bytes().len()).sum();

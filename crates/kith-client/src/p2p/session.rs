@@ -31,8 +31,6 @@ pub struct Step {
     pub close: Option<String>,
     /// Changes accepted into documents.
     pub applied: usize,
-    /// Documents that changed (to offer to other peers).
-    pub changed: BTreeSet<DocId>,
     /// Typing and presence received.
     pub signals: Vec<Ephemeral>,
     /// The peer became authorised with this input.
@@ -402,9 +400,6 @@ impl PeerSession {
             Err(err) => return Err(err),
         };
         step.applied += applied;
-        if applied > 0 {
-            step.changed.insert(doc_id);
-        }
         if let Some(reply) = profile.sync_generate(&key, doc_id)? {
             step.send.push(PeerFrame::Sync {
                 doc: doc.to_owned(),
