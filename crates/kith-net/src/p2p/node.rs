@@ -27,6 +27,11 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/kith/sync/1");
 const MAX_FOUND_DIALS: u32 = 10;
 /// How long an idle connection (no stream, no ping) is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often opening the sync stream is tried while the peer stays
+/// connected (the connection it went out on can be closed as a duplicate).
+const MAX_OPEN_ATTEMPTS: u32 = 6;
+/// The wait before the first new attempt; it doubles each time.
+const OPEN_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// How a node starts.
 #[derive(Clone, Debug)]
@@ -192,10 +197,12 @@ impl P2pNode {
             .map_err(|err| P2pError::Start(err.to_string()))?;
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (retry_tx, retry_rx) = mpsc::unbounded_channel();
         let state = NodeState {
             swarm,
             control,
             events: event_tx,
+            open_retries: retry_tx,
             connections: HashMap::new(),
             routes: HashMap::new(),
             servers: BTreeMap::new(),
@@ -203,7 +210,7 @@ impl P2pNode {
             found: HashMap::new(),
             discover_every: config.discover_every,
         };
-        let task = tokio::spawn(state.run(command_rx, incoming));
+        let task = tokio::spawn(state.run(command_rx, retry_rx, incoming));
         Ok((
             P2pNode {
                 local_peer,
@@ -238,6 +245,9 @@ struct NodeState {
     swarm: Swarm<DeviceBehaviour>,
     control: libp2p_stream::Control,
     events: mpsc::UnboundedSender<NodeEvent>,
+    /// Failed stream opens come back here (peer, attempts so far) to be
+    /// tried again while the peer is connected.
+    open_retries: mpsc::UnboundedSender<(PeerId, u32)>,
     connections: HashMap<PeerId, BTreeMap<ConnectionId, Connection>>,
     routes: HashMap<PeerId, Route>,
     /// Rendezvous servers and the namespaces used there.
@@ -255,6 +265,7 @@ impl NodeState {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<NodeCommand>,
+        mut open_retries: mpsc::UnboundedReceiver<(PeerId, u32)>,
         mut incoming: libp2p_stream::IncomingStreams,
     ) {
         let mut discover = tokio::time::interval(self.discover_every);
@@ -267,6 +278,11 @@ impl NodeState {
                 },
                 Some((peer, stream)) = incoming.next() => {
                     self.emit(NodeEvent::Stream { peer, stream });
+                }
+                Some((peer, attempts)) = open_retries.recv() => {
+                    if self.connections.contains_key(&peer) && attempts < MAX_OPEN_ATTEMPTS {
+                        self.open_stream_attempt(peer, attempts);
+                    }
                 }
                 _ = discover.tick() => self.discover_all(),
             }
@@ -285,7 +301,7 @@ impl NodeState {
                     && !self.swarm.is_connected(&relay)
                 {
                     self.pending_circuits.entry(relay).or_default().push(address);
-                    if let Err(err) = self.swarm.dial(relay_address) {
+                    if let Err(err) = self.swarm.dial(to_address(relay_address)) {
                         self.emit(NodeEvent::DialFailed {
                             peer: Some(relay),
                             error: err.to_string(),
@@ -293,7 +309,7 @@ impl NodeState {
                     }
                     return;
                 }
-                if let Err(err) = self.swarm.dial(address.clone()) {
+                if let Err(err) = self.swarm.dial(to_address(address.clone())) {
                     self.emit(NodeEvent::DialFailed {
                         peer: peer_of(&address),
                         error: err.to_string(),
@@ -311,7 +327,7 @@ impl NodeState {
                 self.servers.insert(server, namespaces);
                 if self.swarm.is_connected(&server) {
                     self.register_at(server);
-                } else if let Err(err) = self.swarm.dial(address) {
+                } else if let Err(err) = self.swarm.dial(to_address(address)) {
                     self.emit(NodeEvent::DialFailed {
                         peer: Some(server),
                         error: err.to_string(),
@@ -322,7 +338,7 @@ impl NodeState {
                 if self.swarm.is_connected(&peer) {
                     self.open_stream(peer);
                 } else {
-                    let _ = self.swarm.dial(DialOpts::peer_id(peer).build());
+                    let _ = self.swarm.dial(DialOpts::peer_id(peer).allocate_new_port().build());
                 }
             }
         }
@@ -330,17 +346,29 @@ impl NodeState {
 
     /// Opens the sync stream if this side is the one that opens it.
     fn open_stream(&self, peer: PeerId) {
+        self.open_stream_attempt(peer, 0);
+    }
+
+    /// One attempt at opening the sync stream; a failure (say, the
+    /// connection it went out on was closed as the duplicate of a crossed
+    /// dial) is tried again after a growing wait while the peer is connected.
+    fn open_stream_attempt(&self, peer: PeerId, attempts: u32) {
         if self.servers.contains_key(&peer) || *self.swarm.local_peer_id() > peer {
             return;
         }
         let mut control = self.control.clone();
         let events = self.events.clone();
+        let retries = self.open_retries.clone();
         tokio::spawn(async move {
             match control.open_stream(peer, SYNC_PROTOCOL).await {
                 Ok(stream) => {
                     let _ = events.send(NodeEvent::Stream { peer, stream });
                 }
-                Err(err) => tracing::debug!(%peer, "cannot open the sync stream: {err}"),
+                Err(err) => {
+                    tracing::debug!(%peer, attempts, "cannot open the sync stream: {err}");
+                    tokio::time::sleep(OPEN_RETRY_AFTER * 2u32.saturating_pow(attempts)).await;
+                    let _ = retries.send((peer, attempts + 1));
+                }
             }
         });
     }
@@ -379,7 +407,7 @@ impl NodeState {
             .collect();
         for (peer, addresses) in retry {
             if !self.swarm.is_connected(&peer) {
-                let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses).build());
+                let _ = self.swarm.dial(to_peer(peer, addresses));
             }
         }
         let servers: Vec<(PeerId, Vec<String>)> = self.servers.iter().map(|(p, n)| (*p, n.clone())).collect();
@@ -414,7 +442,13 @@ impl NodeState {
             addresses: addresses.clone(),
             via,
         });
-        if let Err(err) = self.swarm.dial(DialOpts::peer_id(peer).addresses(addresses).build()) {
+        // Two peers usually find each other at the same moment: the lower
+        // PeerId dials now, the higher on the next discovery tick if still
+        // not connected, so one connection is made rather than two.
+        if *self.swarm.local_peer_id() > peer {
+            return;
+        }
+        if let Err(err) = self.swarm.dial(to_peer(peer, addresses)) {
             tracing::debug!(%peer, "dial after discovery failed: {err}");
         }
     }
@@ -473,7 +507,7 @@ impl NodeState {
                 let route = Route::of_address(&address);
                 let dialed_by_us = is_dialer(&endpoint);
                 for circuit in self.pending_circuits.remove(&peer_id).unwrap_or_default() {
-                    if let Err(err) = self.swarm.dial(circuit) {
+                    if let Err(err) = self.swarm.dial(to_address(circuit)) {
                         self.emit(NodeEvent::DialFailed {
                             peer: None,
                             error: err.to_string(),
@@ -581,6 +615,20 @@ impl NodeState {
             _ => {}
         }
     }
+}
+
+/// A dial from a new local port. The default reuses the listening port,
+/// and two peers dialing each other at once from their listening ports make
+/// one TCP connection by simultaneous open on which both act as dialer, so
+/// both handshakes fail. Hole punching (DCUtR) wants exactly that and builds
+/// its own dials; ours do not.
+fn to_address(address: Multiaddr) -> DialOpts {
+    DialOpts::unknown_peer_id().address(address).allocate_new_port().build()
+}
+
+/// A dial of a known peer at some addresses, from a new local port.
+fn to_peer(peer: PeerId, addresses: Vec<Multiaddr>) -> DialOpts {
+    DialOpts::peer_id(peer).addresses(addresses).allocate_new_port().build()
 }
 
 fn is_dialer(endpoint: &ConnectedPoint) -> bool {
