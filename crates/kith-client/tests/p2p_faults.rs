@@ -6,7 +6,7 @@
 use kith_client::p2p::{Faults, P2pEvent, P2pOptions, P2pReport, PeerFrame, run_p2p};
 use kith_client::{ChatKind, ConsumerFailed, DocId, Profile};
 use kith_core::identity::Identity;
-use kith_net::p2p::{Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, split_stream};
+use kith_net::p2p::{Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, spawn_framed};
 use kith_store::{SqliteStore, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -224,9 +224,9 @@ async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFr
             other => panic!("no stream: {other:?}"),
         }
     };
-    let (mut reader, mut writer) = split_stream(stream);
+    let (writer, mut reader) = spawn_framed(stream);
     for frame in frames {
-        writer.send(&frame.encode()).await.unwrap();
+        writer.send(&frame.encode()).unwrap();
     }
     let mut heard = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(8);

@@ -484,6 +484,12 @@ pub fn messages_pagination(store: &dyn Store) {
         ["three", "two", "one"]
     );
     assert!(store.messages(&chat_id(99), None, 10).unwrap().is_empty());
+    assert_eq!(
+        store.message_count(&chat).unwrap(),
+        6,
+        "counts only this chat's messages"
+    );
+    assert_eq!(store.message_count(&chat_id(99)).unwrap(), 0);
 }
 
 /// The chat list: pinned first, then by last message time (newest first),

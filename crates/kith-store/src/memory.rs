@@ -300,6 +300,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn message_count(&self, chat: &ChatId) -> Result<usize, StoreError> {
+        Ok(self.state().chat_messages(chat).count())
+    }
+
     fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageRow>, StoreError> {
         Ok(self.state().messages.get(&(*chat, *id)).cloned())
     }

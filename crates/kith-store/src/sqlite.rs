@@ -536,6 +536,14 @@ impl Store for SqliteStore {
         }
     }
 
+    fn message_count(&self, chat: &ChatId) -> Result<usize, StoreError> {
+        let count: i64 = self
+            .conn()
+            .prepare_cached("SELECT COUNT(*) FROM messages WHERE chat_id = ?1")?
+            .query_row([chat.to_string()], |row| row.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageRow>, StoreError> {
         Ok(query_messages(
             &self.conn(),

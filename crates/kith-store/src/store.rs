@@ -29,6 +29,9 @@ pub trait Store: Send + Sync {
     fn messages(&self, chat: &ChatId, before: Option<&MessageId>, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
     /// One message.
     fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageRow>, StoreError>;
+    /// How many messages a conversation holds (deleted ones included: their
+    /// tombstones stay in the history).
+    fn message_count(&self, chat: &ChatId) -> Result<usize, StoreError>;
     /// Full-text search, best matches first.
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError>;
     /// A person's display name.

@@ -9,8 +9,8 @@ use crate::error::ClientError;
 use crate::profile::{Profile, system_now_ms};
 use crate::watch::{ConsumerFailed, RecentMessages, WatchEvent};
 use kith_net::p2p::{
-    FrameReader, Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, PeerId, Route, keypair_of, peer_id_of_device,
-    peer_of, server_p2p_info, split_stream,
+    FrameReceiver, FrameSender, Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, PeerId, Route, keypair_of,
+    peer_id_of_device, peer_of, server_p2p_info, spawn_framed,
 };
 use kith_proto::{AccountId, ChatId, DeviceId};
 use kith_store::PeerRouteRow;
@@ -384,7 +384,7 @@ impl Driver<'_> {
                 let route = self.routes.get(&peer).map(|r| r.0).unwrap_or(Route::Direct);
                 let session = PeerSession::new(self.profile, peer, route);
                 let hello = session.hello(self.profile)?;
-                let (reader, writer) = split_stream(stream);
+                let (writer, reader) = spawn_framed(stream);
                 self.next_generation += 1;
                 let generation = self.next_generation;
                 tracing::debug!(%peer, generation, "new sync stream");
@@ -601,6 +601,7 @@ impl Driver<'_> {
         let Some(link) = self.links.get_mut(&peer) else { return };
         for frame in frames {
             let bytes = frame.encode();
+            tracing::trace!(%peer, kind = frame.kind(), len = bytes.len(), "frame out");
             self.report.frames_sent += 1;
             self.report.bytes_sent += bytes.len() as u64;
             let is_sync = matches!(frame, PeerFrame::Sync { .. });
@@ -660,7 +661,7 @@ impl Driver<'_> {
 }
 
 fn spawn_reader(
-    mut reader: FrameReader,
+    mut reader: FrameReceiver,
     peer: PeerId,
     generation: u64,
     inbound: mpsc::UnboundedSender<(PeerId, u64, Option<Vec<u8>>)>,
@@ -684,7 +685,9 @@ fn spawn_reader(
     });
 }
 
-fn spawn_writer(mut writer: kith_net::p2p::FrameWriter, faults: Faults) -> mpsc::UnboundedSender<(Vec<u8>, bool)> {
+/// Frames go through here on their way out, so faults can be injected in
+/// tests; dropping the returned sender closes the stream after what is queued.
+fn spawn_writer(writer: FrameSender, faults: Faults) -> mpsc::UnboundedSender<(Vec<u8>, bool)> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Vec<u8>, bool)>();
     tokio::spawn(async move {
         let mut sync_frames = 0usize;
@@ -699,12 +702,11 @@ fn spawn_writer(mut writer: kith_net::p2p::FrameWriter, faults: Faults) -> mpsc:
             if !faults.delay.is_zero() {
                 tokio::time::sleep(faults.delay).await;
             }
-            if let Err(err) = writer.send(&frame).await {
+            if let Err(err) = writer.send(&frame) {
                 tracing::info!("peer stream write failed: {err}");
                 return;
             }
         }
-        writer.close().await;
     });
     tx
 }

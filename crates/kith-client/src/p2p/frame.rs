@@ -92,6 +92,20 @@ pub enum PeerSignal {
 }
 
 impl PeerFrame {
+    /// The frame's name, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerFrame::Hello { .. } => "hello",
+            PeerFrame::Connect(_) => "connect",
+            PeerFrame::Welcome { .. } => "welcome",
+            PeerFrame::Refused { .. } => "refused",
+            PeerFrame::Heads { .. } => "heads",
+            PeerFrame::Digest { .. } => "digest",
+            PeerFrame::Sync { .. } => "sync",
+            PeerFrame::Signal { .. } => "signal",
+        }
+    }
+
     /// The bytes on the wire.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).unwrap_or_default()

@@ -115,6 +115,7 @@ impl PeerSession {
                 return Ok(step);
             }
         };
+        tracing::trace!(peer = %self.peer, kind = frame.kind(), len = bytes.len(), "frame in");
         match frame {
             PeerFrame::Hello {
                 protocol,

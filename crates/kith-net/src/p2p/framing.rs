@@ -1,66 +1,73 @@
 //! Length-prefixed frames on a peer stream: a 4-byte big-endian length, then
 //! the bytes. A length over the limit is refused before anything is
 //! allocated, so a hostile peer cannot make us buffer gigabytes.
+//!
+//! One task owns the whole stream and reads and writes it from the same
+//! poll. Splitting it into a reading and a writing task deadlocks under
+//! Yamux: a read that has to send a window update and a write share one
+//! command channel to the connection, and that channel keeps only the last
+//! waker, so the reader can sleep through the moment its window update could
+//! go out while both peers wait for credit (rust-libp2p issue 5410; here it
+//! hung the 10k converge benchmark whenever both sides sent big sync
+//! messages at once).
 
 use super::P2pError;
-use futures::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures::io::{AsyncRead, AsyncWrite};
 use libp2p::Stream;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
 
 /// The largest frame either side accepts. An Automerge sync message that
 /// carries a whole month of a busy chat fits comfortably.
 pub const MAX_PEER_FRAME_BYTES: usize = 32 * 1024 * 1024;
 
-/// The reading half of a peer stream.
-pub struct FrameReader {
-    inner: ReadHalf<Stream>,
-    limit: usize,
+/// Queues frames for the peer. Dropping it closes the stream's writing side
+/// once the queued frames are out.
+#[derive(Debug)]
+pub struct FrameSender {
+    outgoing: mpsc::UnboundedSender<Vec<u8>>,
 }
 
-/// The writing half of a peer stream.
-pub struct FrameWriter {
-    inner: WriteHalf<Stream>,
+/// Frames from the peer, in order.
+#[derive(Debug)]
+pub struct FrameReceiver {
+    incoming: mpsc::UnboundedReceiver<Result<Vec<u8>, P2pError>>,
 }
 
-/// Splits a stream into frame reader and writer.
-pub fn split_stream(stream: Stream) -> (FrameReader, FrameWriter) {
-    let (read, write) = stream.split();
+/// Hands a stream to its own task and returns the two ends the application
+/// uses. Must be called within a tokio runtime.
+pub fn spawn_framed(stream: Stream) -> (FrameSender, FrameReceiver) {
+    spawn_framed_with_limit(stream, MAX_PEER_FRAME_BYTES)
+}
+
+fn spawn_framed_with_limit<S>(stream: S, limit: usize) -> (FrameSender, FrameReceiver)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
+    let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+    let mut pump = Pump {
+        stream,
+        outgoing: outgoing_rx,
+        incoming: Some(incoming_tx),
+        writing: None,
+        needs_flush: false,
+        write_closed: false,
+        decoder: Decoder::new(limit),
+    };
+    tokio::spawn(async move { poll_fn(|cx| pump.poll(cx)).await });
     (
-        FrameReader {
-            inner: read,
-            limit: MAX_PEER_FRAME_BYTES,
-        },
-        FrameWriter { inner: write },
+        FrameSender { outgoing: outgoing_tx },
+        FrameReceiver { incoming: incoming_rx },
     )
 }
 
-impl FrameReader {
-    /// The next frame; `None` when the peer closed the stream cleanly.
-    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, P2pError> {
-        let mut length = [0u8; 4];
-        match self.inner.read_exact(&mut length).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(err) => return Err(P2pError::Stream(err.to_string())),
-        }
-        let length = u32::from_be_bytes(length) as usize;
-        if length > self.limit {
-            return Err(P2pError::Stream(format!(
-                "frame of {length} bytes is over the limit of {} bytes",
-                self.limit
-            )));
-        }
-        let mut frame = vec![0u8; length];
-        self.inner
-            .read_exact(&mut frame)
-            .await
-            .map_err(|err| P2pError::Stream(err.to_string()))?;
-        Ok(Some(frame))
-    }
-}
-
-impl FrameWriter {
-    /// Writes one frame and flushes it.
-    pub async fn send(&mut self, frame: &[u8]) -> Result<(), P2pError> {
+impl FrameSender {
+    /// Queues one frame. Fails when it is over the limit or the stream has
+    /// ended.
+    pub fn send(&self, frame: &[u8]) -> Result<(), P2pError> {
         if frame.len() > MAX_PEER_FRAME_BYTES {
             return Err(P2pError::Stream(format!(
                 "refusing to send a frame of {} bytes (limit {MAX_PEER_FRAME_BYTES})",
@@ -68,22 +75,280 @@ impl FrameWriter {
             )));
         }
         let length = u32::try_from(frame.len()).map_err(|err| P2pError::Stream(err.to_string()))?;
-        self.inner
-            .write_all(&length.to_be_bytes())
-            .await
-            .map_err(|err| P2pError::Stream(err.to_string()))?;
-        self.inner
-            .write_all(frame)
-            .await
-            .map_err(|err| P2pError::Stream(err.to_string()))?;
-        self.inner
-            .flush()
-            .await
-            .map_err(|err| P2pError::Stream(err.to_string()))
+        let mut bytes = Vec::with_capacity(4 + frame.len());
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(frame);
+        self.outgoing
+            .send(bytes)
+            .map_err(|_| P2pError::Stream("the stream has ended".into()))
+    }
+}
+
+impl FrameReceiver {
+    /// The next frame; `None` when the peer closed the stream cleanly.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>, P2pError> {
+        match self.incoming.recv().await {
+            Some(Ok(frame)) => Ok(Some(frame)),
+            Some(Err(err)) => Err(err),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads frames incrementally: the 4-byte length, then the body.
+struct Decoder {
+    limit: usize,
+    header: [u8; 4],
+    header_filled: usize,
+    body: Vec<u8>,
+    body_filled: usize,
+    in_body: bool,
+}
+
+impl Decoder {
+    fn new(limit: usize) -> Self {
+        Decoder {
+            limit,
+            header: [0; 4],
+            header_filled: 0,
+            body: Vec::new(),
+            body_filled: 0,
+            in_body: false,
+        }
     }
 
-    /// Closes the writing side.
-    pub async fn close(mut self) {
-        let _ = self.inner.close().await;
+    /// Whether nothing of a frame has been read (a clean place to end).
+    fn between_frames(&self) -> bool {
+        !self.in_body && self.header_filled == 0
+    }
+
+    /// Reads what is available; `Ready(Ok(Some(frame)))` for a whole frame,
+    /// `Ready(Ok(None))` at the end of the stream.
+    fn poll_frame<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Vec<u8>>, P2pError>> {
+        loop {
+            if self.in_body && self.body_filled == self.body.len() {
+                self.in_body = false;
+                self.header_filled = 0;
+                self.body_filled = 0;
+                return Poll::Ready(Ok(Some(std::mem::take(&mut self.body))));
+            }
+            let buf = if self.in_body {
+                &mut self.body[self.body_filled..]
+            } else {
+                &mut self.header[self.header_filled..]
+            };
+            let n = match Pin::new(&mut *stream).poll_read(cx, buf) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(P2pError::Stream(err.to_string()))),
+                Poll::Pending => return Poll::Pending,
+            };
+            if n == 0 {
+                return Poll::Ready(if self.between_frames() {
+                    Ok(None)
+                } else {
+                    Err(P2pError::Stream("the stream ended in the middle of a frame".into()))
+                });
+            }
+            if self.in_body {
+                self.body_filled += n;
+                continue;
+            }
+            self.header_filled += n;
+            if self.header_filled == 4 {
+                let length = u32::from_be_bytes(self.header) as usize;
+                if length > self.limit {
+                    return Poll::Ready(Err(P2pError::Stream(format!(
+                        "frame of {length} bytes is over the limit of {} bytes",
+                        self.limit
+                    ))));
+                }
+                self.body = vec![0; length];
+                self.in_body = true;
+            }
+        }
+    }
+}
+
+/// The task that owns one stream.
+struct Pump<S> {
+    stream: S,
+    outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// `None` once reading has ended (the receiver was told).
+    incoming: Option<mpsc::UnboundedSender<Result<Vec<u8>, P2pError>>>,
+    /// The frame being written and how much of it is out.
+    writing: Option<(Vec<u8>, usize)>,
+    needs_flush: bool,
+    write_closed: bool,
+    decoder: Decoder,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pump<S> {
+    /// Ends when both directions have: the peer's side is read to its end
+    /// (or failed, or nobody listens), and ours is closed after the sender
+    /// was dropped (or writing failed).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let wrote = self.poll_write_side(cx);
+            let read = self.poll_read_side(cx);
+            if self.write_closed && self.incoming.is_none() {
+                return Poll::Ready(());
+            }
+            if !wrote && !read {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Makes what progress it can on writing; true when something moved.
+    fn poll_write_side(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        loop {
+            if self.write_closed {
+                return progress;
+            }
+            if self.writing.is_none() {
+                match self.outgoing.poll_recv(cx) {
+                    Poll::Ready(Some(bytes)) => self.writing = Some((bytes, 0)),
+                    Poll::Ready(None) => {
+                        // The application is done with the stream.
+                        match Pin::new(&mut self.stream).poll_close(cx) {
+                            Poll::Ready(_) => {
+                                self.write_closed = true;
+                                return true;
+                            }
+                            Poll::Pending => return progress,
+                        }
+                    }
+                    Poll::Pending => {
+                        if self.needs_flush {
+                            match Pin::new(&mut self.stream).poll_flush(cx) {
+                                Poll::Ready(Ok(())) => self.needs_flush = false,
+                                Poll::Ready(Err(err)) => return self.write_failed(err),
+                                Poll::Pending => {}
+                            }
+                        }
+                        return progress;
+                    }
+                }
+            }
+            let Some((bytes, written)) = self.writing.as_mut() else {
+                continue;
+            };
+            match Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]) {
+                Poll::Ready(Ok(0)) => {
+                    return self.write_failed(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                }
+                Poll::Ready(Ok(n)) => {
+                    progress = true;
+                    *written += n;
+                    if *written == bytes.len() {
+                        self.writing = None;
+                        self.needs_flush = true;
+                    }
+                }
+                Poll::Ready(Err(err)) => return self.write_failed(err),
+                Poll::Pending => return progress,
+            }
+        }
+    }
+
+    fn write_failed(&mut self, err: std::io::Error) -> bool {
+        tracing::info!("peer stream write failed: {err}");
+        self.write_closed = true;
+        self.writing = None;
+        // Frames queued later go nowhere; the reader reports the end.
+        self.outgoing.close();
+        true
+    }
+
+    /// Reads what is there and hands whole frames on; true when something
+    /// moved.
+    fn poll_read_side(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while let Some(incoming) = &self.incoming {
+            if incoming.is_closed() {
+                self.incoming = None;
+                return true;
+            }
+            match self.decoder.poll_frame(&mut self.stream, cx) {
+                Poll::Ready(Ok(Some(frame))) => {
+                    progress = true;
+                    let _ = incoming.send(Ok(frame));
+                }
+                Poll::Ready(Ok(None)) => {
+                    self.incoming = None;
+                    return true;
+                }
+                Poll::Ready(Err(err)) => {
+                    let _ = incoming.send(Err(err));
+                    self.incoming = None;
+                    return true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::io::Cursor;
+
+    fn framed(bytes: Vec<u8>, limit: usize) -> FrameReceiver {
+        let (sender, receiver) = spawn_framed_with_limit(Cursor::new(bytes), limit);
+        drop(sender);
+        receiver
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn frames_come_out_whole_and_in_order() {
+        let mut bytes = frame(b"first");
+        bytes.extend(frame(b""));
+        bytes.extend(frame(&[7; 10_000]));
+        let mut receiver = framed(bytes, 1 << 20);
+        assert_eq!(receiver.next().await.unwrap().unwrap(), b"first");
+        assert_eq!(receiver.next().await.unwrap().unwrap(), b"");
+        assert_eq!(receiver.next().await.unwrap().unwrap(), vec![7; 10_000]);
+        assert_eq!(receiver.next().await.unwrap(), None, "a clean end");
+    }
+
+    #[tokio::test]
+    async fn a_length_over_the_limit_is_refused_before_allocating() {
+        let mut receiver = framed(u32::MAX.to_be_bytes().to_vec(), 1024);
+        let err = receiver.next().await.unwrap_err().to_string();
+        assert!(err.contains("over the limit"), "{err}");
+        assert_eq!(receiver.next().await.unwrap(), None, "nothing after the error");
+    }
+
+    #[tokio::test]
+    async fn an_end_in_the_middle_of_a_frame_is_an_error() {
+        let mut bytes = frame(b"whole");
+        bytes.extend(&frame(b"cut short")[..7]);
+        let mut receiver = framed(bytes, 1024);
+        assert_eq!(receiver.next().await.unwrap().unwrap(), b"whole");
+        let err = receiver.next().await.unwrap_err().to_string();
+        assert!(err.contains("middle of a frame"), "{err}");
+        let mut header_only = framed(vec![0, 0], 1024);
+        assert!(header_only.next().await.is_err(), "half a length is not a clean end");
+    }
+
+    #[test]
+    fn an_oversize_frame_is_not_sent() {
+        let (outgoing, _rx) = mpsc::unbounded_channel();
+        let sender = FrameSender { outgoing };
+        let err = sender.send(&vec![0; MAX_PEER_FRAME_BYTES + 1]).unwrap_err().to_string();
+        assert!(err.contains("refusing to send"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ pub mod node;
 pub mod route;
 pub mod server_info;
 
-pub use framing::{FrameReader, FrameWriter, MAX_PEER_FRAME_BYTES, split_stream};
+pub use framing::{FrameReceiver, FrameSender, MAX_PEER_FRAME_BYTES, spawn_framed};
 pub use keys::{keypair_of, peer_id_of_device};
 pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
