@@ -8,6 +8,7 @@ mod backend;
 mod commands;
 mod convert;
 mod error;
+mod indicator;
 mod notify;
 mod settings;
 mod shared;

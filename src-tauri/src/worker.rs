@@ -1,16 +1,21 @@
 //! The sync worker: a thread with its own single-threaded runtime that keeps
-//! the profile in sync (with the server when one is set, else it watches the
-//! local store for other processes' commits) and turns what it sees into UI
-//! events, the unread count and notifications.
+//! the profile in sync and turns what it sees into UI events, the unread
+//! count and notifications. Two loops run side by side: peer-to-peer (LAN
+//! discovery, direct connections, and the server's rendezvous and relay when
+//! one is set) and either the server loop or, with no server, a watch of the
+//! local store. The second loop reports every change that lands in the
+//! store, whichever path brought it, so messages are announced once.
 
+use crate::indicator::SyncIndicator;
 use crate::shared::Shared;
 use kith_api::{AppEvent, SyncRoute, SyncStatus};
+use kith_client::p2p::{P2pEvent, P2pOptions, run_p2p};
 use kith_client::{
     ChatId, ClientError, ConnectionState, ConsumerFailed, Ephemeral, LOCAL_POLL, MessageChange, Profile,
     RecentMessages, RelayOptions, TypingReceiver, WatchEvent, watch_relay,
 };
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// A running sync worker; stopping it (or dropping it) ends its thread.
@@ -82,38 +87,64 @@ async fn run(
     typing: &mut TypingReceiver,
 ) -> Result<(), ClientError> {
     refresh_unread(profile, shared);
-    let mut on_event = |event: WatchEvent| {
-        handle(profile, shared, event);
+    let server = shared.settings().server_url;
+    let indicator = Mutex::new(SyncIndicator::new(server.is_some()));
+    shared.emit(AppEvent::Sync(lock(&indicator).current()));
+    let p2p_options = P2pOptions {
+        server: server.clone(),
+        ..P2pOptions::default()
+    };
+    let mut on_p2p = |event: P2pEvent| {
+        handle_p2p(profile, shared, &indicator, event);
         Ok(())
     };
-    match shared.settings().server_url {
-        Some(server) => {
-            watch_relay(
-                profile,
-                &server,
-                RelayOptions::default(),
-                stopped,
-                Some(typing),
-                &mut on_event,
-            )
-            .await
+    let p2p = async {
+        if std::env::var_os("KITH_NO_P2P").is_some() {
+            tracing::info!("peer-to-peer sync is off (KITH_NO_P2P)");
+            return;
         }
-        None => watch_local(profile, shared, stopped, &mut on_event).await,
-    }
+        match run_p2p(profile, p2p_options, stopped, &mut on_p2p).await {
+            Ok(report) => tracing::info!(?report, "peer-to-peer sync ended"),
+            // The other loop goes on: the server, or the local watch.
+            Err(err) => tracing::warn!(%err, "peer-to-peer sync stopped"),
+        }
+    };
+    let mut on_event = |event: WatchEvent| {
+        handle(profile, shared, &indicator, event);
+        Ok(())
+    };
+    let other = async {
+        match &server {
+            Some(server) => {
+                watch_relay(
+                    profile,
+                    server,
+                    RelayOptions::default(),
+                    stopped,
+                    Some(typing),
+                    &mut on_event,
+                )
+                .await
+            }
+            None => watch_local(profile, shared, stopped, &mut on_event).await,
+        }
+    };
+    let ((), result) = tokio::join!(p2p, other);
+    result
 }
 
-/// With no server: notice commits of other processes of this profile.
+fn lock(indicator: &Mutex<SyncIndicator>) -> std::sync::MutexGuard<'_, SyncIndicator> {
+    indicator.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// With no server: notice commits of other processes of this profile (and
+/// of the peer-to-peer loop).
 async fn watch_local(
     profile: &Profile,
     shared: &Shared,
     stopped: &(dyn Fn() -> bool + Sync),
     on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
 ) -> Result<(), ClientError> {
-    shared.emit(AppEvent::Sync(SyncStatus {
-        route: SyncRoute::Offline,
-        detail: "No sync server set: messages stay on this device".to_owned(),
-        busy: false,
-    }));
     let mut recent = RecentMessages::snapshot(profile)?;
     let mut marker = profile.store().change_marker()?;
     while !stopped() {
@@ -131,14 +162,37 @@ async fn watch_local(
     Ok(())
 }
 
-fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
+/// What the peer-to-peer loop reports: routes for the indicator, and typing
+/// and presence (which only it knows). Messages it stores are announced by
+/// the other loop.
+fn handle_p2p(profile: &Profile, shared: &Shared, indicator: &Mutex<SyncIndicator>, event: P2pEvent) {
+    match event {
+        P2pEvent::Peer { peer_id, route, .. } | P2pEvent::Route { peer_id, route } => {
+            let status = lock(indicator).peer_route(&peer_id, route);
+            shared.emit(AppEvent::Sync(status));
+            // A contact may have been made over the connection.
+            shared.emit(AppEvent::ContactsChanged);
+        }
+        P2pEvent::Listening(addresses) => tracing::info!(?addresses, "peer-to-peer listening"),
+        P2pEvent::Refused { peer_id, reason } => tracing::info!(peer_id, reason, "peer refused"),
+        P2pEvent::Discovered { peer_id, via } => tracing::debug!(peer_id, via, "peer discovered"),
+        P2pEvent::Watch(WatchEvent::Ephemeral(ephemeral)) => handle_ephemeral(profile, shared, ephemeral),
+        P2pEvent::Watch(_) => {}
+    }
+}
+
+fn handle(profile: &Profile, shared: &Arc<Shared>, indicator: &Mutex<SyncIndicator>, event: WatchEvent) {
+    let server_status = |status: SyncStatus| {
+        let shown = lock(indicator).server_status(status);
+        shared.emit(AppEvent::Sync(shown));
+    };
     match event {
         WatchEvent::State(state) => {
             // Each sync pass ends Idle: count unread once per pass, not per message.
             if state == ConnectionState::Idle {
                 refresh_unread(profile, shared);
             }
-            shared.emit(AppEvent::Sync(match state {
+            server_status(match state {
                 ConnectionState::Connected => SyncStatus {
                     route: SyncRoute::Server,
                     detail: "Connected, syncing".to_owned(),
@@ -154,15 +208,15 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
                     detail: format!("Offline ({error}); retrying in {} s", retry_ms.div_ceil(1000)),
                     busy: false,
                 },
-            }));
+            });
         }
         WatchEvent::Synced(report) => {
             // Progress while a long history arrives: each pass reports what it moved.
-            shared.emit(AppEvent::Sync(SyncStatus {
+            server_status(SyncStatus {
                 route: SyncRoute::Server,
                 detail: format!("Syncing: {} changes received, {} sent", report.applied, report.uploaded),
                 busy: true,
-            }));
+            });
             shared.emit(AppEvent::ChatsChanged);
             // An upload turns own messages' ticks to "on the server"; other
             // message changes arrive as their own events.
@@ -189,11 +243,17 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
                 notify_new_message(profile, shared, &chat_id, &message);
             }
         }
-        WatchEvent::Ephemeral(Ephemeral::Typing {
+        WatchEvent::Ephemeral(ephemeral) => handle_ephemeral(profile, shared, ephemeral),
+    }
+}
+
+fn handle_ephemeral(profile: &Profile, shared: &Shared, ephemeral: Ephemeral) {
+    match ephemeral {
+        Ephemeral::Typing {
             chat_id,
             account,
             until_ms,
-        }) => {
+        } => {
             let name = profile
                 .contact(&account)
                 .ok()
@@ -206,7 +266,7 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, event: WatchEvent) {
                 until_ms,
             });
         }
-        WatchEvent::Ephemeral(Ephemeral::Presence { account, .. }) => shared.emit(AppEvent::Presence {
+        Ephemeral::Presence { account, .. } => shared.emit(AppEvent::Presence {
             account_id: account.to_string(),
             seen_ms: kith_client::system_now_ms(),
         }),

@@ -26,8 +26,11 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 const ROUTE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// A route older than this was written by a process that is gone.
 pub const ROUTE_FRESH_MS: i64 = 15_000;
-/// How often peers given by address are dialed again while not synced with.
+/// How often peers given by address are looked at; each is dialed again
+/// after a wait that starts here and doubles while it stays unreachable.
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// The longest wait between dials of an unreachable given address.
+const MAX_REDIAL_WAIT: Duration = Duration::from_secs(60);
 /// How often one run opens a new stream to a peer whose stream ended.
 const MAX_REOPENS: u32 = 5;
 /// How often presence is told to connected peers.
@@ -204,6 +207,7 @@ pub async fn run_p2p(
         last_activity: Instant::now(),
         known: HashMap::new(),
         reopened: HashMap::new(),
+        redial_at: HashMap::new(),
     };
     // The listening addresses come first, as the CLI promises; a circuit
     // address needs a round trip to the relay, so meanwhile peers are
@@ -375,6 +379,9 @@ struct Driver<'p> {
     known: HashMap<PeerId, PeerIdentity>,
     /// Streams opened again per peer.
     reopened: HashMap<PeerId, u32>,
+    /// Given addresses not synced with: when to dial next and the wait
+    /// after that (doubling up to `MAX_REDIAL_WAIT`).
+    redial_at: HashMap<Multiaddr, (Instant, Duration)>,
 }
 
 impl Driver<'_> {
@@ -508,14 +515,24 @@ impl Driver<'_> {
     }
 
     /// Dials again the peers given by address that are not synced with (a
-    /// dial can fail or a duplicate connection close under a stream).
+    /// dial can fail or a duplicate connection close under a stream), less
+    /// and less often while one stays unreachable.
     fn redial(&mut self, peers: &[Multiaddr]) -> Result<(), ClientError> {
+        let now = Instant::now();
         for address in peers {
             let Some(peer) = peer_of(address) else { continue };
             let linked = self.links.get(&peer).is_some_and(|l| l.session.authorised());
-            if !linked && !self.resolved.contains(&peer) {
-                self.node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
+            if linked || self.resolved.contains(&peer) {
+                self.redial_at.remove(address);
+                continue;
             }
+            let (due, wait) = self.redial_at.get(address).copied().unwrap_or((now, REDIAL_EVERY));
+            if now < due {
+                continue;
+            }
+            self.redial_at
+                .insert(address.clone(), (now + wait, (wait * 2).min(MAX_REDIAL_WAIT)));
+            self.node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
         }
         Ok(())
     }
