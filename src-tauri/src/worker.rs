@@ -129,8 +129,14 @@ async fn run(
             None => watch_local(profile, shared, stopped, &mut on_event).await,
         }
     };
-    let ((), result) = tokio::join!(p2p, other);
-    result
+    // The server loop (or local watch) ending ends the worker, and its error
+    // is shown; the peer-to-peer loop ending (it could not listen, say)
+    // leaves the other one running.
+    tokio::pin!(p2p, other);
+    tokio::select! {
+        result = &mut other => result,
+        () = &mut p2p => other.await,
+    }
 }
 
 fn lock(indicator: &Mutex<SyncIndicator>) -> std::sync::MutexGuard<'_, SyncIndicator> {
