@@ -23,6 +23,8 @@ pub struct SyncWorker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     typing: tokio::sync::mpsc::UnboundedSender<ChatId>,
+    /// The same notices for the peer-to-peer loop.
+    typing_to_peers: tokio::sync::broadcast::Sender<ChatId>,
 }
 
 impl SyncWorker {
@@ -31,6 +33,9 @@ impl SyncWorker {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
         let (typing, mut typing_receiver) = tokio::sync::mpsc::unbounded_channel();
+        // Typing notices are a few a second at most; older ones are stale.
+        let (typing_to_peers, _) = tokio::sync::broadcast::channel(16);
+        let peers_typing = typing_to_peers.clone();
         let thread = std::thread::Builder::new().name("kith-sync".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -40,7 +45,7 @@ impl SyncWorker {
                 }
             };
             let stopped = || stop_flag.load(Ordering::Relaxed);
-            let result = runtime.block_on(run(&profile, &shared, &stopped, &mut typing_receiver));
+            let result = runtime.block_on(run(&profile, &shared, &stopped, &mut typing_receiver, peers_typing));
             if let Err(err) = result {
                 tracing::error!(%err, "the sync worker stopped");
                 shared.emit(AppEvent::Sync(SyncStatus {
@@ -54,13 +59,16 @@ impl SyncWorker {
             stop,
             thread: Some(thread),
             typing,
+            typing_to_peers,
         })
     }
 
     /// Tells the chat's members this account is typing (dropped when offline).
     pub fn send_typing(&self, chat: ChatId) {
-        // The worker is gone only while it restarts; a lost notice is harmless.
+        // The worker is gone only while it restarts (and with no peer-to-peer
+        // loop nobody listens); a lost notice is harmless.
         let _ = self.typing.send(chat);
+        let _ = self.typing_to_peers.send(chat);
     }
 
     /// Stops the worker and waits for its thread.
@@ -85,6 +93,7 @@ async fn run(
     shared: &Arc<Shared>,
     stopped: &(dyn Fn() -> bool + Sync),
     typing: &mut TypingReceiver,
+    typing_to_peers: tokio::sync::broadcast::Sender<ChatId>,
 ) -> Result<(), ClientError> {
     refresh_unread(profile, shared);
     let server = shared.settings().server_url;
@@ -92,6 +101,7 @@ async fn run(
     shared.emit(AppEvent::Sync(lock(&indicator).current()));
     let p2p_options = P2pOptions {
         server: server.clone(),
+        typing: Some(typing_to_peers),
         ..P2pOptions::default()
     };
     let mut on_p2p = |event: P2pEvent| {
@@ -126,7 +136,19 @@ async fn run(
                 )
                 .await
             }
-            None => watch_local(profile, shared, stopped, &mut on_event).await,
+            None => {
+                // Typing goes to peers only; the server's queue is drained
+                // so it does not grow.
+                let local = watch_local(profile, shared, stopped, &mut on_event);
+                tokio::pin!(local);
+                let mut open = true;
+                loop {
+                    tokio::select! {
+                        result = &mut local => break result,
+                        notice = typing.recv(), if open => open = notice.is_some(),
+                    }
+                }
+            }
         }
     };
     // The server loop (or local watch) ending ends the worker, and its error

@@ -175,13 +175,27 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Tell the other members of a chat that you are typing (through the server; never stored).
+    /// Tell the other members of a chat that you are typing (through the
+    /// server, or with --p2p to connected peers; never stored).
     Typing {
         /// The chat.
         chat: String,
         /// The sync server (default: the one this profile last synced with).
+        /// With --p2p it is only used for rendezvous and relay.
         #[arg(long)]
         server: Option<String>,
+        /// Tell peers directly (LAN, direct, relayed) instead of the server.
+        #[arg(long)]
+        p2p: bool,
+        /// With --p2p: dial this peer (multiaddr; repeatable).
+        #[arg(long, requires = "p2p")]
+        peer: Vec<String>,
+        /// With --p2p: listen on this multiaddr (repeatable).
+        #[arg(long, requires = "p2p")]
+        listen: Vec<String>,
+        /// With --p2p: no mDNS discovery on the LAN.
+        #[arg(long, requires = "p2p")]
+        no_mdns: bool,
     },
     /// Print an event whenever this profile changes, whichever process wrote.
     Watch {
@@ -559,7 +573,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Command::Typing { chat, server } => {
+        Command::Typing {
+            chat,
+            server,
+            p2p: true,
+            peer,
+            listen,
+            no_mdns,
+        } => {
+            let chat = chat_id(&chat)?;
+            let mut options = crate::p2p::options(&listen, &peer, !no_mdns, server, false)?;
+            options.typing_now = vec![chat];
+            let report = crate::p2p::quietly(&profile, options)?;
+            if json_mode {
+                output::json(&json!({"typing": chat.to_string(), "peers": report.peers}))?;
+            } else {
+                println!("typing told to {} peer devices", report.peers);
+            }
+        }
+        Command::Typing { chat, server, .. } => {
             let chat = chat_id(&chat)?;
             let server = server_for(&profile, server)?;
             let runtime = crate::sync::runtime()?;

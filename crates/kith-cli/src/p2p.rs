@@ -97,6 +97,14 @@ pub fn run(
     result
 }
 
+/// Runs one peer-to-peer pass printing nothing (for commands whose output
+/// is their own result, like `typing --p2p`).
+pub fn quietly(profile: &Profile, options: P2pOptions) -> anyhow::Result<P2pReport> {
+    let mut ignore = |_: P2pEvent| Ok(());
+    let report = runtime()?.block_on(run_p2p(profile, options, &|| false, &mut ignore))?;
+    Ok(report)
+}
+
 fn print_totals(json_mode: bool, report: &P2pReport) -> anyhow::Result<()> {
     if json_mode {
         output::json(&json!({"event": "p2p-synced", "report": report}))

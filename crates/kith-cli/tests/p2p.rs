@@ -457,3 +457,87 @@ fn a_change_travels_peer_to_peer_and_then_reaches_the_server() {
     drop(phone);
     drop(bob_running);
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn typing_and_presence_reach_connected_members_only() {
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_b_tmp, bob) = new_profile("Bob");
+    let invite = kith_json(&alice, &["whoami"])["invite"].as_str().unwrap().to_owned();
+    kith(&bob, &["contact", "add", &invite]);
+    let bob_account = account_of(&bob);
+    let shared = kith_json(&alice, &["chat", "new", "--name", "Us", "--member", &bob_account])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let private = kith_json(&alice, &["chat", "new", "--name", "Notes to self"])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_running = P2pProcess::start(&bob, &["--listen", LOOPBACK]);
+    let bob_address = bob_running.address(&bob);
+    // Bob learns the shared chat (and Alice becomes his contact).
+    p2p_once(&alice, &[&bob_address]);
+    let chats = kith_json(&bob, &["chats"]);
+    assert!(
+        chats
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["chat_id"] == shared.as_str()),
+        "{chats}"
+    );
+
+    // Alice types in her notes, then in the chat with Bob: one-shot
+    // commands that tell the peers they reach, with no server anywhere.
+    let before = now_ms();
+    for chat in [&private, &shared] {
+        let told = kith_json(&alice, &["typing", chat, "--p2p", "--no-mdns", "--peer", &bob_address]);
+        assert_eq!(told["typing"], chat.as_str());
+        assert_eq!(told["peers"], 1, "{told}");
+    }
+    let alice_account = account_of(&alice);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let typing = loop {
+        let typing: Vec<Value> = bob_running
+            .events()
+            .into_iter()
+            .filter(|e| e["event"] == "typing")
+            .collect();
+        if !typing.is_empty() {
+            break typing;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no typing reached bob: {:?}",
+            bob_running.events()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Only the chat Bob is in: typing in a chat is for its members.
+    assert_eq!(typing.len(), 1, "{typing:?}");
+    assert_eq!(typing[0]["chat_id"], shared.as_str());
+    assert_eq!(typing[0]["account"], alice_account.as_str());
+    // It counts for a few seconds, not for ever.
+    let until = typing[0]["until_ms"].as_u64().unwrap();
+    assert!(until > before, "{until} <= {before}");
+    assert!(
+        until <= now_ms() + kith_client::TYPING_TTL_MS,
+        "{until} is too far ahead"
+    );
+    // Each connection also told Bob that Alice is online, for a while.
+    let presence: Vec<Value> = bob_running
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "presence" && e["account"] == alice_account.as_str())
+        .collect();
+    assert!(!presence.is_empty(), "{:?}", bob_running.events());
+    assert!(presence[0]["until_ms"].as_u64().unwrap() > before);
+    drop(bob_running);
+}

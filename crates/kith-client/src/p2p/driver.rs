@@ -17,7 +17,7 @@ use kith_store::PeerRouteRow;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// How long a peer may take to authenticate before its stream is dropped
 /// (an invite, if any, follows the hello at once).
@@ -35,6 +35,10 @@ const MAX_REDIAL_WAIT: Duration = Duration::from_secs(60);
 const MAX_REOPENS: u32 = 5;
 /// How often presence is told to connected peers.
 const PRESENCE_EVERY: Duration = Duration::from_secs(30);
+/// How long a presence signal counts (outlives one `PRESENCE_EVERY`).
+const PRESENCE_TTL: Duration = Duration::from_secs(60);
+/// How long a typing signal counts.
+const TYPING_TTL: Duration = Duration::from_millis(crate::TYPING_TTL_MS);
 
 /// Faults injected into outgoing frames, for tests of recovery.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +67,12 @@ pub struct P2pOptions {
     pub once_timeout: Duration,
     /// After this long without frames, peers compare digests of their heads.
     pub quiet_after: Duration,
+    /// Chats this device starts typing in, as it happens (the app's
+    /// composer); each is told to the chat's members that are connected.
+    pub typing: Option<broadcast::Sender<ChatId>>,
+    /// Chats this device is typing in when the run starts (`kith typing
+    /// --p2p`): told to each member peer as it authenticates, while fresh.
+    pub typing_now: Vec<ChatId>,
     /// Test faults.
     pub faults: Faults,
 }
@@ -77,6 +87,8 @@ impl Default for P2pOptions {
             once: false,
             once_timeout: Duration::from_secs(30),
             quiet_after: Duration::from_secs(2),
+            typing: None,
+            typing_now: Vec::new(),
             faults: Faults::default(),
         }
     }
@@ -140,7 +152,7 @@ pub struct P2pReport {
     pub applied: usize,
     /// Frames refused (unauthorised, or documents the peer may not write).
     pub refused: usize,
-    /// Peers that authenticated.
+    /// Peers (devices) that authenticated.
     pub peers: usize,
 }
 
@@ -208,7 +220,12 @@ pub async fn run_p2p(
         known: HashMap::new(),
         reopened: HashMap::new(),
         redial_at: HashMap::new(),
+        typing_until: HashMap::new(),
     };
+    for chat in &options.typing_now {
+        driver.start_typing(*chat)?;
+    }
+    let mut typing = options.typing.as_ref().map(broadcast::Sender::subscribe);
     // The listening addresses come first, as the CLI promises; a circuit
     // address needs a round trip to the relay, so meanwhile peers are
     // already served and what they cause is reported after that line.
@@ -291,10 +308,18 @@ pub async fn run_p2p(
                 }
                 if outcome.is_ok() && Instant::now() >= presence_due {
                     presence_due = Instant::now() + PRESENCE_EVERY;
-                    driver.broadcast(PeerSignal::Presence, 60_000, None);
+                    driver.broadcast(PeerSignal::Presence, PRESENCE_TTL, None);
                 }
                 outcome
             }
+            chat = next_typing(&mut typing) => match chat {
+                Some(chat) => driver.start_typing(chat),
+                // The app is going away: nothing more to type.
+                None => {
+                    typing = None;
+                    Ok(())
+                }
+            },
         };
         if let Err(err) = outcome {
             break Err(err);
@@ -382,6 +407,32 @@ struct Driver<'p> {
     /// Given addresses not synced with: when to dial next and the wait
     /// after that (doubling up to `MAX_REDIAL_WAIT`).
     redial_at: HashMap<Multiaddr, (Instant, Duration)>,
+    /// Chats this device is typing in, until when (told to peers that
+    /// authenticate meanwhile).
+    typing_until: HashMap<ChatId, Instant>,
+}
+
+fn signal_frame(signal: PeerSignal, ttl: Duration) -> PeerFrame {
+    PeerFrame::Signal {
+        signal,
+        ttl_ms: u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX),
+    }
+}
+
+/// The next chat typed in, or `None` once the source is gone; never ready
+/// without a source.
+async fn next_typing(source: &mut Option<broadcast::Receiver<ChatId>>) -> Option<ChatId> {
+    let Some(receiver) = source else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(chat) => return Some(chat),
+            // Missed notices are stale by now; the next one counts.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
 }
 
 impl Driver<'_> {
@@ -487,8 +538,10 @@ impl Driver<'_> {
         self.send(peer, &step.send);
         self.report.refused += step.refused;
         if let Some(identity) = step.authorised {
-            self.report.peers += 1;
-            self.known.insert(peer, identity);
+            // A peer whose stream was reopened counts once.
+            if self.known.insert(peer, identity).is_none() {
+                self.report.peers += 1;
+            }
             self.resolved.insert(peer);
             let (route, address) = self.routes.get(&peer).cloned().unwrap_or((Route::Direct, None));
             self.store_route(peer, route, address.as_ref(), Some(identity))?;
@@ -499,6 +552,7 @@ impl Driver<'_> {
                 own: identity.own,
                 route,
             })?;
+            self.tell_current_signals(peer);
         }
         for signal in step.signals {
             on_event(P2pEvent::Watch(WatchEvent::Ephemeral(signal)))?;
@@ -589,28 +643,60 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// Notes that this device types in `chat` and tells the chat's
+    /// connected members (and own devices).
+    fn start_typing(&mut self, chat: ChatId) -> Result<(), ClientError> {
+        self.profile.require_member(&chat)?;
+        self.typing_until.insert(chat, Instant::now() + TYPING_TTL);
+        self.broadcast(PeerSignal::Typing { chat: chat.to_string() }, TYPING_TTL, Some(chat));
+        Ok(())
+    }
+
+    /// A peer that just authenticated learns what the others already know:
+    /// that we are online, and where we are typing (for what is left of it).
+    fn tell_current_signals(&mut self, peer: PeerId) {
+        let now = Instant::now();
+        self.typing_until.retain(|_, until| *until > now);
+        let mut frames = vec![signal_frame(PeerSignal::Presence, PRESENCE_TTL)];
+        let typing: Vec<(ChatId, Duration)> = self.typing_until.iter().map(|(c, u)| (*c, *u - now)).collect();
+        for (chat, left) in typing {
+            if self.may_hear_about(peer, Some(chat)) {
+                frames.push(signal_frame(PeerSignal::Typing { chat: chat.to_string() }, left));
+            }
+        }
+        self.send(peer, &frames);
+    }
+
+    /// Whether `peer` is authenticated and may learn of signals about `chat`
+    /// (its members and own devices; everyone for signals about no chat).
+    fn may_hear_about(&self, peer: PeerId, chat: Option<ChatId>) -> bool {
+        let Some(identity) = self.links.get(&peer).and_then(|l| l.session.identity()) else {
+            return false;
+        };
+        match chat {
+            Some(chat) => {
+                identity.own
+                    || self
+                        .profile
+                        .store()
+                        .was_member(&chat, &identity.account)
+                        .unwrap_or(false)
+            }
+            None => true,
+        }
+    }
+
     /// Sends a signal to every authenticated peer (members of `chat` only,
     /// for typing).
-    fn broadcast(&mut self, signal: PeerSignal, ttl_ms: u32, chat: Option<ChatId>) {
+    fn broadcast(&mut self, signal: PeerSignal, ttl: Duration, chat: Option<ChatId>) {
         let peers: Vec<PeerId> = self
             .links
-            .iter()
-            .filter(|(_, l)| {
-                l.session.identity().is_some_and(|i| match chat {
-                    Some(chat) => i.own || self.profile.store().was_member(&chat, &i.account).unwrap_or(false),
-                    None => true,
-                })
-            })
-            .map(|(p, _)| *p)
+            .keys()
+            .copied()
+            .filter(|p| self.may_hear_about(*p, chat))
             .collect();
         for peer in peers {
-            self.send(
-                peer,
-                &[PeerFrame::Signal {
-                    signal: signal.clone(),
-                    ttl_ms,
-                }],
-            );
+            self.send(peer, &[signal_frame(signal.clone(), ttl)]);
         }
     }
 
