@@ -757,6 +757,10 @@ impl Profile {
         let entries = self.store.chat_list(&me)?;
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
+            // A head a contact pushed of a chat we were never in is not ours.
+            if !self.store.was_member(&entry.chat.chat, &me)? {
+                continue;
+            }
             let name = if entry.chat.name.is_empty() && entry.chat.kind == ChatKind::Direct {
                 let other = entry.chat.members.keys().find(|a| **a != me).copied();
                 match other {
@@ -866,24 +870,36 @@ impl Profile {
         Ok(())
     }
 
-    /// Documents this profile shares with a peer of account `peer`: the
-    /// account document with own devices, and the head and segments of every
-    /// chat both are members of.
+    /// Documents this profile shares with a peer of account `peer` (see
+    /// [`Profile::shares_doc`]).
     pub fn shared_docs(&self, peer: &AccountId) -> Result<Vec<DocId>, ClientError> {
-        let me = self.identity.account_id();
         let mut out = Vec::new();
         for id in self.store.doc_ids()? {
-            let shared = match id {
-                DocId::Account(owner) => owner == me && *peer == me,
-                DocId::Head(chat) | DocId::Segment(chat, _) => {
-                    *peer == me || (self.store.was_member(&chat, peer)? && self.store.was_member(&chat, &me)?)
-                }
-            };
-            if shared {
+            if self.shares_doc(peer, id)? {
                 out.push(id);
             }
         }
         Ok(out)
+    }
+
+    /// Whether this profile offers `doc` to a peer of account `peer`: own
+    /// devices get the account document and every chat; anyone else a
+    /// chat's head if both were ever members (a removed member learns of
+    /// the removal) and its messages only while `peer` is still a member.
+    pub fn shares_doc(&self, peer: &AccountId, doc: DocId) -> Result<bool, ClientError> {
+        let me = self.identity.account_id();
+        Ok(match doc {
+            DocId::Account(owner) => owner == me && *peer == me,
+            DocId::Head(_) | DocId::Segment(..) if *peer == me => true,
+            DocId::Head(chat) => self.store.was_member(&chat, peer)? && self.store.was_member(&chat, &me)?,
+            DocId::Segment(chat, _) => {
+                self.store.was_member(&chat, &me)?
+                    && self
+                        .store
+                        .chat(&chat)?
+                        .is_some_and(|row| row.members.contains_key(peer))
+            }
+        })
     }
 
     /// The session with `peer` for `doc`: the one in memory, or a new one that

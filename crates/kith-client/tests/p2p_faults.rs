@@ -235,3 +235,126 @@ async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFr
     }
     heard
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_removed_member_who_stays_a_contact_learns_the_removal_but_no_new_messages() {
+    let alice = profile(51, "Alice");
+    let bob = profile(61, "Bob");
+    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    let bob_account = bob.identity().account_id();
+    let chat = alice.create_chat("Team", &[bob_account], ChatKind::Group).unwrap();
+    alice.send(&chat, "before", None).unwrap();
+    let has_chat = || count(&bob, &chat) == 1;
+    run_pair(&alice, options(vec![]), &bob, options(vec![]), &has_chat).await;
+    assert_eq!(count(&bob, &chat), 1, "bob got the chat");
+
+    alice.remove_member(&chat, &bob_account).unwrap();
+    alice.send(&chat, "after bob left", None).unwrap();
+    // They stay contacts and meet again for a while.
+    let started = Instant::now();
+    let a_while = || started.elapsed() > Duration::from_secs(3);
+    run_pair(&alice, options(vec![]), &bob, options(vec![]), &a_while).await;
+    let members = bob.store().chat(&chat).unwrap().unwrap().members;
+    assert!(
+        !members.contains_key(&bob_account),
+        "bob learned he was removed: {members:?}"
+    );
+    let texts: Vec<String> = bob
+        .messages(&chat, 100, None)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["before"], "nothing written after the removal reaches bob");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_contact_cannot_push_a_chat_we_are_not_in() {
+    let alice = profile(71, "Alice");
+    let bob = profile(81, "Bob");
+    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    let bob_account = bob.identity().account_id();
+    let contacts = || {
+        alice
+            .contacts()
+            .unwrap()
+            .iter()
+            .any(|c| c.account_id == bob_account && c.state == "accepted")
+    };
+    run_pair(&alice, options(vec![]), &bob, options(vec![]), &contacts).await;
+    assert!(contacts(), "they became contacts");
+    // Bob's notes-to-self, with messages; an honest Bob never offers them.
+    let notes = bob.create_chat("Ads", &[], ChatKind::Group).unwrap();
+    bob.send(&notes, "buy now", None).unwrap();
+
+    // A pushy Bob authenticates properly and then pushes them anyway.
+    let finished = AtomicBool::new(false);
+    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
+    let stop = || finished.load(Ordering::SeqCst);
+    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
+    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+        if let P2pEvent::Listening(addresses) = event {
+            let mut address: Multiaddr = addresses[0].parse().unwrap();
+            address.push(kith_net::p2p::Protocol::P2p(alice_peer));
+            *slot.lock().unwrap() = Some(address);
+        }
+        Ok(())
+    };
+    let push = async {
+        let address: Multiaddr = loop {
+            if let Some(address) = slot.lock().unwrap().clone() {
+                break address;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let mut frames = vec![PeerFrame::Hello {
+            protocol: "kith/auth/1".into(),
+            certificate: bob.identity().certificate().to_bytes(),
+            name: Some("Bob".into()),
+        }];
+        frames.push(PeerFrame::Welcome {
+            name: Some("Bob".into()),
+        });
+        let segments: Vec<DocId> = bob
+            .store()
+            .doc_ids()
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.chat() == Some(notes))
+            .collect();
+        assert!(segments.len() >= 2, "a head and a segment: {segments:?}");
+        // A first sync message holds no changes: play an empty peer once
+        // so that Bob's next message carries all of them.
+        let empty = profile(91, "Empty");
+        for doc in segments {
+            let hello = bob.sync_generate("empty", doc).unwrap().unwrap();
+            empty.sync_receive("bob", doc, &hello).unwrap();
+            let ask = empty.sync_generate("bob", doc).unwrap().unwrap();
+            bob.sync_receive("empty", doc, &ask).unwrap();
+            let message = bob.sync_generate("empty", doc).unwrap().unwrap();
+            frames.push(PeerFrame::Sync {
+                doc: doc.to_string(),
+                message,
+            });
+        }
+        let heard = attack_once(&bob, &address, frames).await;
+        finished.store(true, Ordering::SeqCst);
+        heard
+    };
+    let (report, heard) = tokio::join!(run_p2p(&alice, options(vec![]), &stop, &mut on_alice), push);
+    let report = report.unwrap();
+    assert!(
+        heard.iter().any(|f| matches!(f, PeerFrame::Welcome { .. })),
+        "bob is a contact: {heard:?}"
+    );
+    assert_eq!(
+        report.applied, 1,
+        "the head (judged; it may add alice later): {report:?}"
+    );
+    assert!(report.refused >= 1, "the messages were refused: {report:?}");
+    assert!(
+        alice.chats().unwrap().iter().all(|c| c.chat_id != notes),
+        "not in alice's chat list"
+    );
+    assert_eq!(count(&alice, &notes), 0, "no message of it stored");
+}

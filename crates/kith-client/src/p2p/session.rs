@@ -335,12 +335,11 @@ impl PeerSession {
         let mine = self.announced(profile)?;
         let mut docs: BTreeSet<DocId> = mine.keys().copied().collect();
         if let Some(theirs) = theirs {
-            docs.extend(
-                theirs
-                    .keys()
-                    .copied()
-                    .filter(|d| self.may_receive(profile, *d).unwrap_or(false)),
-            );
+            for doc in theirs.keys() {
+                if self.may_receive(profile, *doc)? && self.may_answer(profile, *doc)? {
+                    docs.insert(*doc);
+                }
+            }
         }
         for doc in docs {
             if let Some(theirs) = theirs
@@ -370,7 +369,10 @@ impl PeerSession {
                 if identity.own {
                     true
                 } else if profile.store().chat(&chat)?.is_some() {
+                    // Messages only of chats both are in (not of one a
+                    // contact pushed at us); a head may yet add us.
                     profile.store().was_member(&chat, &identity.account)?
+                        && (matches!(doc, DocId::Head(_)) || profile.store().was_member(&chat, &me)?)
                 } else {
                     // A conversation we do not know yet: its head first, which
                     // says who the members are; every change is still judged.
@@ -378,6 +380,16 @@ impl PeerSession {
                 }
             }
         })
+    }
+
+    /// Whether our sync messages for `doc` may go to the peer: documents we
+    /// share with it, and documents we do not hold (asking for them shows
+    /// nothing of ours).
+    fn may_answer(&self, profile: &Profile, doc: DocId) -> Result<bool, ClientError> {
+        let Some(identity) = self.identity else {
+            return Ok(false);
+        };
+        Ok(profile.shares_doc(&identity.account, doc)? || profile.doc_heads(doc)?.is_empty())
     }
 
     fn on_sync(&mut self, profile: &Profile, doc: &str, message: &[u8], step: &mut Step) -> Result<(), ClientError> {
@@ -401,6 +413,10 @@ impl PeerSession {
             Err(err) => return Err(err),
         };
         step.applied += applied;
+        if !self.may_answer(profile, doc_id)? {
+            // Their changes are welcome (each was judged), ours are not theirs.
+            return Ok(());
+        }
         if let Some(reply) = profile.sync_generate(&key, doc_id)? {
             step.send.push(PeerFrame::Sync {
                 doc: doc.to_owned(),
@@ -417,6 +433,7 @@ impl PeerSession {
                 .collect();
             for segment in pending {
                 if self.may_receive(profile, segment)?
+                    && self.may_answer(profile, segment)?
                     && let Some(message) = profile.sync_generate(&key, segment)?
                 {
                     step.send.push(PeerFrame::Sync {
