@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::metrics::Metrics;
 use crate::notify::{Appended, BusEvent, Signal};
-use crate::store::{Quotas, StoreError};
+use crate::store::{BlobChunk, Quotas, StoreError};
 use axum::extract::ws::{Message, WebSocket};
 use ed25519_dalek::{Signature, VerifyingKey};
 use kith_proto::{
@@ -239,7 +239,10 @@ async fn authenticate(conn: &mut Conn, nonce: &[u8; 32]) -> Result<Option<Device
             | ClientFrame::Subscribe { .. }
             | ClientFrame::Signal { .. }
             | ClientFrame::Delete { .. }
-            | ClientFrame::Compact { .. } => {
+            | ClientFrame::Compact { .. }
+            | ClientFrame::BlobPut { .. }
+            | ClientFrame::BlobStat { .. }
+            | ClientFrame::BlobGet { .. } => {
                 conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
                     .await?;
             }
@@ -277,9 +280,12 @@ fn verify(
 
 fn store_error(error: &StoreError) -> (ErrorCode, String, bool) {
     match error {
-        StoreError::Forbidden => (ErrorCode::Forbidden, error.to_string(), false),
+        StoreError::Forbidden | StoreError::BlobInOtherLog => (ErrorCode::Forbidden, error.to_string(), false),
         StoreError::InvalidRequest(_) => (ErrorCode::Malformed, error.to_string(), false),
-        StoreError::NotFound => (ErrorCode::NotFound, error.to_string(), false),
+        StoreError::NotFound | StoreError::BlobNotFound => (ErrorCode::NotFound, error.to_string(), false),
+        // The upload is under way: asking again later may succeed.
+        StoreError::BlobIncomplete { .. } => (ErrorCode::NotFound, error.to_string(), true),
+        StoreError::BlobTooLarge { .. } => (ErrorCode::TooLarge, error.to_string(), false),
         StoreError::QuotaExceeded { .. } | StoreError::DeviceQuotaExceeded { .. } => {
             (ErrorCode::QuotaExceeded, error.to_string(), false)
         }
@@ -539,6 +545,81 @@ async fn handle(
                     Metrics::inc(&conn.state.metrics.logs_deleted);
                     subscriptions.remove(&log);
                     conn.send(&ServerFrame::Deleted { log }).await
+                }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::BlobPut {
+            log,
+            capability,
+            blob,
+            total_bytes,
+            index,
+            bytes,
+        } => {
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            let quotas = Quotas {
+                per_log: conn.state.settings.quota_bytes,
+                per_device: conn.state.settings.device_quota_bytes,
+            };
+            let now = now_ms();
+            let result = blocking(move || {
+                let chunk = BlobChunk {
+                    blob,
+                    total_bytes,
+                    index,
+                    bytes: &bytes,
+                };
+                store.blob_put_chunk(&log, &hash, chunk, &device, quotas, now)
+            })
+            .await;
+            match result {
+                Ok(outcome) => {
+                    let metrics = &conn.state.metrics;
+                    if outcome.new_chunk {
+                        metrics
+                            .blob_bytes_stored
+                            .fetch_add(outcome.new_bytes, Ordering::Relaxed);
+                        Metrics::inc(&metrics.blob_chunks_stored);
+                    }
+                    conn.send(&ServerFrame::BlobStored {
+                        blob,
+                        index,
+                        complete: outcome.complete,
+                    })
+                    .await
+                }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::BlobStat { log, capability, blob } => {
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            match blocking(move || store.blob_stat(&log, &hash, &blob)).await {
+                Ok(info) => {
+                    conn.send(&ServerFrame::BlobState {
+                        blob,
+                        total_bytes: info.total_bytes,
+                        have: info.have,
+                    })
+                    .await
+                }
+                Err((code, message, retryable)) => conn.error(code, message, retryable).await,
+            }
+        }
+        ClientFrame::BlobGet {
+            log,
+            capability,
+            blob,
+            index,
+        } => {
+            let hash = blake3_hash(&capability);
+            let store = conn.state.store.clone();
+            match blocking(move || store.blob_get_chunk(&log, &hash, &blob, index)).await {
+                Ok(bytes) => {
+                    Metrics::inc(&conn.state.metrics.blob_chunks_served);
+                    conn.send(&ServerFrame::BlobChunk { blob, index, bytes }).await
                 }
                 Err((code, message, retryable)) => conn.error(code, message, retryable).await,
             }

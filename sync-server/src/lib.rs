@@ -1,9 +1,10 @@
 //! `kith-server`: stores and forwards encrypted envelopes for Kith devices.
 //!
 //! Devices authenticate with a signed challenge, then push opaque envelopes to
-//! per-conversation logs, pull after a cursor and subscribe to live pokes. The
-//! server sees only log ids, capability hashes, device public keys and
-//! ciphertext. The protocol is described in `docs/protocol.md`.
+//! per-conversation logs, pull after a cursor and subscribe to live pokes, and
+//! upload and download encrypted blobs (attachments) in chunks kept with a
+//! log. The server sees only log and blob ids, capability hashes, device
+//! public keys, sizes and ciphertext. The protocol is described in `docs/protocol.md`.
 //!
 //! Layers: [`app()`] (axum router) → connection handling → [`LogStore`]
 //! (SQLite by default) and [`Notifier`] (in-process broadcast by default).
@@ -25,4 +26,4 @@ pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use rate::{RateConfig, RateLimiter};
 pub use server::{ServerError, serve, shutdown_signal};
 pub use sqlite::SqliteStore;
-pub use store::{AppendOutcome, LogStore, PullOutcome, StoreError};
+pub use store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};

@@ -24,6 +24,12 @@ pub struct Metrics {
     pub signals: AtomicU64,
     /// Logs deleted.
     pub logs_deleted: AtomicU64,
+    /// Blob chunks newly stored (a repeated chunk is not counted).
+    pub blob_chunks_stored: AtomicU64,
+    /// Blob ciphertext bytes newly stored.
+    pub blob_bytes_stored: AtomicU64,
+    /// Blob chunks sent to clients.
+    pub blob_chunks_served: AtomicU64,
     /// Error frames sent.
     pub errors: AtomicU64,
     /// Frames refused by the rate limit.
@@ -38,7 +44,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 10] = [
+        let counters: [(&str, &str, &AtomicU64); 13] = [
             (
                 "kith_connections_total",
                 "WebSocket connections accepted",
@@ -63,6 +69,21 @@ impl Metrics {
             ("kith_pulls_total", "pull requests answered", &self.pulls),
             ("kith_signals_total", "ephemeral signals fanned out", &self.signals),
             ("kith_logs_deleted_total", "logs deleted", &self.logs_deleted),
+            (
+                "kith_blob_chunks_stored_total",
+                "blob chunks newly stored",
+                &self.blob_chunks_stored,
+            ),
+            (
+                "kith_blob_bytes_stored_total",
+                "blob ciphertext bytes newly stored",
+                &self.blob_bytes_stored,
+            ),
+            (
+                "kith_blob_chunks_served_total",
+                "blob chunks sent to clients",
+                &self.blob_chunks_served,
+            ),
             ("kith_errors_total", "error frames sent", &self.errors),
             (
                 "kith_rate_limited_total",

@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_device_usage.sql"),
     include_str!("../migrations/0003_compactions.sql"),
+    include_str!("../migrations/0004_blobs.sql"),
 ];
 
 /// The schema version this build writes.

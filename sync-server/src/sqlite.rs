@@ -1,8 +1,8 @@
 //! The embedded [`LogStore`]: one SQLite file, WAL, `synchronous=FULL`.
 
 use crate::migrations;
-use crate::store::{AppendOutcome, LogStore, PullOutcome, Quotas, StoreError};
-use kith_proto::{DeviceId, Envelope, EnvelopeId, LogId};
+use crate::store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};
+use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId, blob_chunk_count};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -62,6 +62,73 @@ fn check(conn: &Connection, log: &LogId, capability_hash: &[u8; 32]) -> Result<u
     }
 }
 
+/// Bytes `device` has stored so far (its write budget used).
+fn device_stored(conn: &Connection, device: &DeviceId) -> Result<u64, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT stored_bytes FROM devices WHERE device_id = ?1",
+            params![&device.as_bytes()[..]],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?
+        .map(to_u64)
+        .unwrap_or(0))
+}
+
+/// Refuses when the log or the device would hold more than its quota.
+fn check_quotas(log_would_hold: u64, device_would_hold: u64, quotas: Quotas) -> Result<(), StoreError> {
+    if log_would_hold > quotas.per_log {
+        return Err(StoreError::QuotaExceeded {
+            would_hold: log_would_hold,
+            quota: quotas.per_log,
+        });
+    }
+    if device_would_hold > quotas.per_device {
+        return Err(StoreError::DeviceQuotaExceeded {
+            would_hold: device_would_hold,
+            quota: quotas.per_device,
+        });
+    }
+    Ok(())
+}
+
+/// A row of `blobs`.
+struct BlobRow {
+    log: Vec<u8>,
+    total_bytes: u64,
+    chunk_count: u32,
+    stored_chunks: u32,
+}
+
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+fn blob_row(conn: &Connection, blob: &BlobId) -> Result<Option<BlobRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT log_id, total_bytes, chunk_count, stored_chunks FROM blobs WHERE blob_id = ?1",
+            params![&blob.0[..]],
+            |row| {
+                Ok(BlobRow {
+                    log: row.get(0)?,
+                    total_bytes: to_u64(row.get(1)?),
+                    chunk_count: to_u32(row.get(2)?),
+                    stored_chunks: to_u32(row.get(3)?),
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The blob if `log` holds it; a blob of another log reads as absent.
+fn blob_in_log(conn: &Connection, log: &LogId, blob: &BlobId) -> Result<BlobRow, StoreError> {
+    match blob_row(conn, blob)? {
+        Some(row) if row.log.as_slice() == log.0.as_slice() => Ok(row),
+        _ => Err(StoreError::BlobNotFound),
+    }
+}
+
 impl LogStore for SqliteStore {
     fn append(
         &self,
@@ -75,15 +142,7 @@ impl LogStore for SqliteStore {
         let quota_bytes = quotas.per_log;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let device_before: u64 = tx
-            .query_row(
-                "SELECT stored_bytes FROM devices WHERE device_id = ?1",
-                params![&pusher.as_bytes()[..]],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(to_u64)
-            .unwrap_or(0);
+        let device_before = device_stored(&tx, pusher)?;
         let mut device_stored = device_before;
         let (mut last_seq, mut stored) = match log_row(&tx, log)? {
             Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
@@ -281,12 +340,17 @@ impl LogStore for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         check(&tx, log, capability_hash)?;
+        tx.execute(
+            "DELETE FROM blob_chunks WHERE blob_id IN (SELECT blob_id FROM blobs WHERE log_id = ?1)",
+            params![&log.0[..]],
+        )?;
+        tx.execute("DELETE FROM blobs WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM entries WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM compactions WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM logs WHERE log_id = ?1", params![&log.0[..]])?;
         tx.commit()?;
         // Move the deletion out of the WAL too, so no copy of the entries
-        // stays in the write-ahead log file.
+        // or blobs stays in the write-ahead log file.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
@@ -299,6 +363,154 @@ impl LogStore for SqliteStore {
             params![&device.as_bytes()[..], to_i64(now_ms)],
         )?;
         Ok(())
+    }
+
+    fn blob_put_chunk(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        chunk: BlobChunk<'_>,
+        uploader: &DeviceId,
+        quotas: Quotas,
+        now_ms: u64,
+    ) -> Result<BlobPutOutcome, StoreError> {
+        chunk.validate()?;
+        let blob = &chunk.blob.0[..];
+        let index = i64::from(chunk.index);
+        let len = chunk.bytes.len() as u64;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let log_stored = match log_row(&tx, log)? {
+            None => return Err(StoreError::NotFound),
+            Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
+            Some((_, _, stored)) => stored,
+        };
+        let device_before = device_stored(&tx, uploader)?;
+        let (stored_chunks, chunk_count) = match blob_row(&tx, &chunk.blob)? {
+            Some(row) => {
+                if row.log.as_slice() != log.0.as_slice() {
+                    return Err(StoreError::BlobInOtherLog);
+                }
+                if row.total_bytes != chunk.total_bytes {
+                    return Err(StoreError::InvalidRequest(format!(
+                        "the blob was started with a size of {} bytes, not {}",
+                        row.total_bytes, chunk.total_bytes
+                    )));
+                }
+                let stored: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM blob_chunks WHERE blob_id = ?1 AND idx = ?2",
+                        params![blob, index],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if stored.is_some() {
+                    // Idempotent: the first copy stays, nothing is charged again.
+                    return Ok(BlobPutOutcome {
+                        complete: row.stored_chunks >= row.chunk_count,
+                        new_chunk: false,
+                        new_bytes: 0,
+                    });
+                }
+                (row.stored_chunks, row.chunk_count)
+            }
+            None => {
+                // Refuse an upload that cannot finish before any of it is stored.
+                check_quotas(
+                    log_stored.saturating_add(chunk.total_bytes),
+                    device_before.saturating_add(chunk.total_bytes),
+                    quotas,
+                )?;
+                let count = blob_chunk_count(chunk.total_bytes);
+                tx.execute(
+                    "INSERT INTO blobs (blob_id, log_id, total_bytes, chunk_count, stored_chunks, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                    params![
+                        blob,
+                        &log.0[..],
+                        to_i64(chunk.total_bytes),
+                        i64::from(count),
+                        to_i64(now_ms)
+                    ],
+                )?;
+                (0, count)
+            }
+        };
+        let log_after = log_stored.saturating_add(len);
+        let device_after = device_before.saturating_add(len);
+        check_quotas(log_after, device_after, quotas)?;
+        tx.execute(
+            "INSERT INTO blob_chunks (blob_id, idx, bytes) VALUES (?1, ?2, ?3)",
+            params![blob, index, chunk.bytes],
+        )?;
+        tx.execute(
+            "UPDATE blobs SET stored_chunks = stored_chunks + 1 WHERE blob_id = ?1",
+            params![blob],
+        )?;
+        tx.execute(
+            "UPDATE logs SET stored_bytes = ?2 WHERE log_id = ?1",
+            params![&log.0[..], to_i64(log_after)],
+        )?;
+        tx.execute(
+            "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES (?1, ?2, ?2, ?3)
+             ON CONFLICT (device_id) DO UPDATE SET stored_bytes = excluded.stored_bytes",
+            params![&uploader.as_bytes()[..], to_i64(now_ms), to_i64(device_after)],
+        )?;
+        tx.commit()?;
+        Ok(BlobPutOutcome {
+            complete: stored_chunks + 1 >= chunk_count,
+            new_chunk: true,
+            new_bytes: len,
+        })
+    }
+
+    fn blob_stat(&self, log: &LogId, capability_hash: &[u8; 32], blob: &BlobId) -> Result<BlobInfo, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        check(&tx, log, capability_hash)?;
+        let row = blob_in_log(&tx, log, blob)?;
+        let have = {
+            let mut stmt = tx.prepare_cached("SELECT idx FROM blob_chunks WHERE blob_id = ?1 ORDER BY idx")?;
+            let rows = stmt.query_map(params![&blob.0[..]], |row| row.get::<_, i64>(0))?;
+            rows.map(|idx| idx.map(to_u32)).collect::<Result<Vec<u32>, _>>()?
+        };
+        tx.commit()?;
+        Ok(BlobInfo {
+            total_bytes: row.total_bytes,
+            have,
+        })
+    }
+
+    fn blob_get_chunk(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        blob: &BlobId,
+        index: u32,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        check(&tx, log, capability_hash)?;
+        let row = blob_in_log(&tx, log, blob)?;
+        if index >= row.chunk_count {
+            return Err(StoreError::InvalidRequest(format!(
+                "chunk index {index} is out of range: the blob has {} chunks",
+                row.chunk_count
+            )));
+        }
+        if row.stored_chunks < row.chunk_count {
+            return Err(StoreError::BlobIncomplete {
+                stored: row.stored_chunks,
+                count: row.chunk_count,
+            });
+        }
+        let bytes = tx.query_row(
+            "SELECT bytes FROM blob_chunks WHERE blob_id = ?1 AND idx = ?2",
+            params![&blob.0[..], i64::from(index)],
+            |row| row.get::<_, Vec<u8>>(0),
+        )?;
+        tx.commit()?;
+        Ok(bytes)
     }
 }
 
@@ -374,7 +586,8 @@ mod tests {
                 .unwrap();
             let conn = store.lock();
             conn.execute_batch(
-                "DROP TABLE compactions; ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;",
+                "DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
+                 ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;",
             )
             .unwrap();
         }
@@ -385,6 +598,82 @@ mod tests {
             .unwrap();
         let version: i64 = store.lock().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, crate::migrations::LATEST);
+    }
+
+    fn chunk(blob: u8, total_bytes: u64, index: u32, bytes: &[u8]) -> BlobChunk<'_> {
+        BlobChunk {
+            blob: BlobId([blob; 32]),
+            total_bytes,
+            index,
+            bytes,
+        }
+    }
+
+    fn count(store: &SqliteStore, sql: &str) -> i64 {
+        store.lock().query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn blob_chunks_are_charged_once_and_go_with_their_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (log, cap) = (LogId([1; 32]), [9; 32]);
+        store.append(&log, &cap, &[], &dev(), quotas(1000), 1).unwrap();
+        let full = kith_proto::BLOB_CHUNK_BYTES + kith_proto::BLOB_CHUNK_OVERHEAD;
+        let total = (full + 5) as u64;
+        let big = vec![1u8; full];
+        let generous = quotas(10 * full as u64);
+        // The last chunk first, twice: stored and charged once.
+        for _ in 0..2 {
+            let out = store
+                .blob_put_chunk(&log, &cap, chunk(3, total, 1, &[2; 5]), &dev(), generous, 2)
+                .unwrap();
+            assert!(!out.complete);
+        }
+        assert_eq!(count(&store, "SELECT stored_bytes FROM logs"), 5);
+        assert_eq!(count(&store, "SELECT stored_bytes FROM devices"), 5);
+        assert!(matches!(
+            store.blob_get_chunk(&log, &cap, &BlobId([3; 32]), 1),
+            Err(StoreError::BlobIncomplete { stored: 1, count: 2 })
+        ));
+        let out = store
+            .blob_put_chunk(&log, &cap, chunk(3, total, 0, &big), &dev(), generous, 3)
+            .unwrap();
+        assert_eq!((out.complete, out.new_chunk, out.new_bytes), (true, true, full as u64));
+        assert_eq!(count(&store, "SELECT stored_bytes FROM logs"), total as i64);
+        assert_eq!(
+            store.blob_stat(&log, &cap, &BlobId([3; 32])).unwrap(),
+            BlobInfo {
+                total_bytes: total,
+                have: vec![0, 1]
+            }
+        );
+        assert_eq!(store.blob_get_chunk(&log, &cap, &BlobId([3; 32]), 0).unwrap(), big);
+        // The log's quota: a new blob must fit whole before anything is stored.
+        let tight = Quotas {
+            per_log: total + 10,
+            per_device: u64::MAX,
+        };
+        assert!(matches!(
+            store.blob_put_chunk(&log, &cap, chunk(4, 20, 0, &[0; 20]), &dev(), tight, 4),
+            Err(StoreError::QuotaExceeded { would_hold, quota }) if would_hold == total + 20 && quota == total + 10
+        ));
+        assert!(matches!(
+            store.blob_stat(&log, &cap, &BlobId([4; 32])),
+            Err(StoreError::BlobNotFound)
+        ));
+        // An empty blob is one empty chunk, complete at once.
+        let out = store
+            .blob_put_chunk(&log, &cap, chunk(5, 0, 0, &[]), &dev(), tight, 5)
+            .unwrap();
+        assert!(out.complete);
+        assert_eq!(
+            store.blob_get_chunk(&log, &cap, &BlobId([5; 32]), 0).unwrap(),
+            Vec::<u8>::new()
+        );
+        store.delete_log(&log, &cap).unwrap();
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM blobs"), 0);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM blob_chunks"), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The storage interface of the sync server, so backends other than SQLite
 //! (PostgreSQL for scale-out) can be added without touching the protocol.
 
-use kith_proto::{DeviceId, Envelope, EnvelopeId, LogId};
+use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId, MAX_BLOB_BYTES, blob_chunk_count, blob_chunk_len};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,9 +12,33 @@ pub enum StoreError {
     /// The log does not exist.
     #[error("log not found")]
     NotFound,
-    /// The request is not valid for this log (for example compacting past its end).
+    /// The request is not valid for this log (for example compacting past its
+    /// end, or a blob chunk of the wrong length).
     #[error("{0}")]
     InvalidRequest(String),
+    /// The log holds no such blob (it may exist under another log; the answer
+    /// is the same, so a capability for one log learns nothing about others).
+    #[error("blob not found")]
+    BlobNotFound,
+    /// Some of the blob's chunks have not been uploaded yet.
+    #[error("blob not complete yet: {stored} of {count} chunks stored")]
+    BlobIncomplete {
+        /// Chunks stored.
+        stored: u32,
+        /// Chunks the blob has.
+        count: u32,
+    },
+    /// The blob was started under another log.
+    #[error("blob belongs to another log")]
+    BlobInOtherLog,
+    /// The blob is larger than [`MAX_BLOB_BYTES`].
+    #[error("blob of {total_bytes} bytes exceeds the limit of {limit} bytes")]
+    BlobTooLarge {
+        /// The size the client gave.
+        total_bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Appending would take the device over its write budget.
     #[error("this device would have stored {would_hold} bytes, its quota is {quota} bytes")]
     DeviceQuotaExceeded {
@@ -72,6 +96,70 @@ pub struct PullOutcome {
     pub more: bool,
 }
 
+/// Result of storing one blob chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobPutOutcome {
+    /// Whether every chunk of the blob is now stored.
+    pub complete: bool,
+    /// Whether the chunk was newly written (false when it was already there).
+    pub new_chunk: bool,
+    /// Ciphertext bytes newly written.
+    pub new_bytes: u64,
+}
+
+/// What the store holds of one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The blob's whole ciphertext size.
+    pub total_bytes: u64,
+    /// The indices of the chunks stored, ascending.
+    pub have: Vec<u32>,
+}
+
+/// One chunk of a blob, as a client uploads it.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobChunk<'a> {
+    /// The blob.
+    pub blob: BlobId,
+    /// The blob's whole ciphertext size.
+    pub total_bytes: u64,
+    /// Which chunk.
+    pub index: u32,
+    /// Its ciphertext.
+    pub bytes: &'a [u8],
+}
+
+impl BlobChunk<'_> {
+    /// Checks the chunk against the blob's size, before any storage is touched:
+    /// the size within [`MAX_BLOB_BYTES`], the index within the blob and the
+    /// length exactly [`blob_chunk_len`]. Every backend calls this.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        if self.total_bytes > MAX_BLOB_BYTES {
+            return Err(StoreError::BlobTooLarge {
+                total_bytes: self.total_bytes,
+                limit: MAX_BLOB_BYTES,
+            });
+        }
+        let Some(expected) = blob_chunk_len(self.total_bytes, self.index) else {
+            return Err(StoreError::InvalidRequest(format!(
+                "chunk index {} is out of range: a blob of {} bytes has {} chunks",
+                self.index,
+                self.total_bytes,
+                blob_chunk_count(self.total_bytes)
+            )));
+        };
+        if self.bytes.len() != expected {
+            return Err(StoreError::InvalidRequest(format!(
+                "chunk {} of a blob of {} bytes must be {expected} bytes, not {}",
+                self.index,
+                self.total_bytes,
+                self.bytes.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Storage limits for one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quotas {
@@ -116,8 +204,8 @@ pub trait LogStore: Send + Sync + 'static {
     /// Checks the capability and returns the log's last sequence number.
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError>;
 
-    /// Deletes a log and every entry in it (account deletion). The capability
-    /// must match; an unknown log is `NotFound`.
+    /// Deletes a log with every entry and every blob in it (account
+    /// deletion). The capability must match; an unknown log is `NotFound`.
     fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError>;
 
     /// Marks every entry of `log` up to `through_seq` superseded at `now_ms`
@@ -136,4 +224,38 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// Records that `device` authenticated at `now_ms`.
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError>;
+
+    /// Stores one chunk of a blob kept with `log`, which must exist (a blob
+    /// never creates a log). The chunk is first checked with
+    /// [`BlobChunk::validate`]. The first chunk stored fixes the blob's log
+    /// and size: a later chunk naming another log is `BlobInOtherLog`,
+    /// another size `InvalidRequest`. When the blob is new, its whole size
+    /// must fit in `uploader`'s and the log's remaining quota; every chunk's
+    /// bytes are then charged to both when it is written. A chunk already
+    /// stored is not stored or charged again (the first copy is kept).
+    /// Durable when this returns `Ok`.
+    fn blob_put_chunk(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        chunk: BlobChunk<'_>,
+        uploader: &DeviceId,
+        quotas: Quotas,
+        now_ms: u64,
+    ) -> Result<BlobPutOutcome, StoreError>;
+
+    /// The blob's size and the chunks stored so far. `BlobNotFound` when
+    /// `log` holds no such blob.
+    fn blob_stat(&self, log: &LogId, capability_hash: &[u8; 32], blob: &BlobId) -> Result<BlobInfo, StoreError>;
+
+    /// Chunk `index` of a complete blob. `BlobNotFound` when `log` holds no
+    /// such blob, `BlobIncomplete` while chunks are missing, `InvalidRequest`
+    /// for an index past the end.
+    fn blob_get_chunk(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        blob: &BlobId,
+        index: u32,
+    ) -> Result<Vec<u8>, StoreError>;
 }

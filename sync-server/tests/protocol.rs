@@ -9,7 +9,8 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use common::*;
 use ed25519_dalek::Signer;
 use kith_proto::{
-    Capability, ClientFrame, ErrorCode, LogId, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, ServerFrame, auth_message,
+    BLOB_CHUNK_BYTES, BLOB_CHUNK_OVERHEAD, BlobId, Capability, ClientFrame, ErrorCode, LogId, MAX_BLOB_BYTES,
+    MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, ServerFrame, auth_message, blob_chunk_count, blob_chunk_len,
 };
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -772,4 +773,551 @@ async fn compaction_deletes_superseded_entries_after_the_grace_period_only() {
         }
     );
     assert_eq!(bob.pull_all().await.len(), 3, "still there during the grace period");
+}
+
+// ---------------------------------------------------------------- blobs
+
+/// Ciphertext size of a full blob chunk.
+const FULL: usize = BLOB_CHUNK_BYTES + BLOB_CHUNK_OVERHEAD;
+const BLOB: BlobId = BlobId([0x44; 32]);
+const WRONG: Capability = Capability([0x33; 32]);
+
+/// Random-looking bytes standing in for ciphertext, different for every seed.
+fn noise(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// The chunks of a blob of `total` bytes of noise.
+fn noise_chunks(seed: &str, total: u64) -> Vec<Vec<u8>> {
+    (0..blob_chunk_count(total))
+        .map(|index| noise(&format!("{seed}/{index}"), blob_chunk_len(total, index).unwrap()))
+        .collect()
+}
+
+async fn blob_put(
+    client: &mut Client,
+    (log, capability): (LogId, Capability),
+    blob: BlobId,
+    total_bytes: u64,
+    index: u32,
+    bytes: &[u8],
+) -> ServerFrame {
+    client
+        .send(&ClientFrame::BlobPut {
+            log,
+            capability,
+            blob,
+            total_bytes,
+            index,
+            bytes: bytes.to_vec(),
+        })
+        .await;
+    client.recv().await
+}
+
+async fn blob_stat(client: &mut Client, (log, capability): (LogId, Capability), blob: BlobId) -> ServerFrame {
+    client.send(&ClientFrame::BlobStat { log, capability, blob }).await;
+    client.recv().await
+}
+
+async fn blob_get(
+    client: &mut Client,
+    (log, capability): (LogId, Capability),
+    blob: BlobId,
+    index: u32,
+) -> ServerFrame {
+    client
+        .send(&ClientFrame::BlobGet {
+            log,
+            capability,
+            blob,
+            index,
+        })
+        .await;
+    client.recv().await
+}
+
+fn stored(index: u32, complete: bool) -> ServerFrame {
+    ServerFrame::BlobStored {
+        blob: BLOB,
+        index,
+        complete,
+    }
+}
+
+/// Creates [`LOG`] (an empty push).
+async fn create_log(client: &mut Client) {
+    assert!(matches!(client.push(Vec::new()).await, ServerFrame::Pushed { .. }));
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn on_disk(dir: &std::path::Path, needle: &[u8]) -> Option<std::path::PathBuf> {
+    read_all_files(dir)
+        .into_iter()
+        .find(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+        .map(|(path, _)| path)
+}
+
+#[tokio::test]
+async fn a_blob_uploads_out_of_order_resumes_after_a_restart_and_downloads_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let total = (2 * FULL + 1000) as u64;
+    // The write budget is exactly the blob: a chunk counted twice would not fit.
+    let quota = total.to_string();
+    let mut server = Server::start(dir.path(), &["--device-quota-bytes", &quota]);
+    let chunks = noise_chunks("resume", total);
+    assert_eq!(chunks.len(), 3);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 2, &chunks[2]).await,
+        stored(2, false)
+    );
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 0, &chunks[0]).await,
+        stored(0, false)
+    );
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 0, &chunks[0]).await,
+        stored(0, false)
+    );
+
+    // Acknowledged chunks survive a crash; the upload resumes from what stat lists.
+    server.kill9();
+    let server = Server::start(dir.path(), &["--device-quota-bytes", &quota]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert_eq!(
+        blob_stat(&mut alice, at, BLOB).await,
+        ServerFrame::BlobState {
+            blob: BLOB,
+            total_bytes: total,
+            have: vec![0, 2]
+        }
+    );
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 1, &chunks[1]).await,
+        stored(1, true)
+    );
+    // Repeating a chunk of a complete blob is still accepted.
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 2, &chunks[2]).await,
+        stored(2, true)
+    );
+
+    // Another device holding the capability downloads the same bytes.
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    let ServerFrame::BlobState { total_bytes, have, .. } = blob_stat(&mut bob, at, BLOB).await else {
+        panic!("no BlobState");
+    };
+    assert_eq!((total_bytes, have.clone()), (total, vec![0, 1, 2]));
+    let mut downloaded = Vec::new();
+    for index in have {
+        match blob_get(&mut bob, at, BLOB, index).await {
+            ServerFrame::BlobChunk { blob, index: i, bytes } => {
+                assert_eq!((blob, i), (BLOB, index));
+                downloaded.extend(bytes);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(downloaded, chunks.concat());
+
+    // Since the restart: one chunk newly stored (the repeat is not counted), three served.
+    let metrics = http_get(&server.addr, "/metrics");
+    for line in [
+        "kith_blob_chunks_stored_total 1\n".to_owned(),
+        format!("kith_blob_bytes_stored_total {}\n", FULL),
+        "kith_blob_chunks_served_total 3\n".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line:?} in {metrics}");
+    }
+}
+
+#[tokio::test]
+async fn an_incomplete_blob_is_not_served_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let total = (FULL + 10) as u64;
+    let chunks = noise_chunks("incomplete", total);
+    let at = (LOG, CAP);
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 0, &chunks[0]).await,
+        stored(0, false)
+    );
+    for index in [0, 1] {
+        match blob_get(&mut alice, at, BLOB, index).await {
+            ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                message,
+                retryable: true,
+            } => assert!(message.contains("not complete yet: 1 of 2 chunks"), "{message}"),
+            other => panic!("chunk {index}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 1, &chunks[1]).await,
+        stored(1, true)
+    );
+    assert_eq!(
+        blob_get(&mut alice, at, BLOB, 0).await,
+        ServerFrame::BlobChunk {
+            blob: BLOB,
+            index: 0,
+            bytes: chunks[0].clone()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_capability_learns_nothing_about_a_blob_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let secret = noise("secret blob", 100);
+    assert_eq!(
+        blob_put(&mut alice, (LOG, CAP), BLOB, 100, 0, &secret).await,
+        stored(0, true)
+    );
+    let absent = BlobId([0x45; 32]);
+    let mut mallory = Client::authed(&server.addr, &key(9)).await;
+    let hash = Capability(*blake3::hash(&CAP.0).as_bytes());
+    for capability in [WRONG, hash] {
+        let at = (LOG, capability);
+        // The same answer whether the blob exists or not.
+        let existing = blob_stat(&mut mallory, at, BLOB).await;
+        assert_eq!(error_code(&existing), Some(ErrorCode::Forbidden), "{existing:?}");
+        assert_eq!(existing, blob_stat(&mut mallory, at, absent).await);
+        let existing = blob_get(&mut mallory, at, BLOB, 0).await;
+        assert_eq!(error_code(&existing), Some(ErrorCode::Forbidden), "{existing:?}");
+        assert_eq!(existing, blob_get(&mut mallory, at, absent, 0).await);
+        let existing = blob_put(&mut mallory, at, BLOB, 100, 0, &[0; 100]).await;
+        assert_eq!(error_code(&existing), Some(ErrorCode::Forbidden), "{existing:?}");
+        assert_eq!(existing, blob_put(&mut mallory, at, absent, 100, 0, &[0; 100]).await);
+    }
+    // A valid capability for another log: the blob reads as absent there.
+    let theirs = (LogId([0x66; 32]), Capability([0x67; 32]));
+    mallory
+        .send(&ClientFrame::Push {
+            log: theirs.0,
+            capability: theirs.1,
+            envelopes: Vec::new(),
+        })
+        .await;
+    assert!(matches!(mallory.recv().await, ServerFrame::Pushed { .. }));
+    let existing = blob_stat(&mut mallory, theirs, BLOB).await;
+    assert_eq!(error_code(&existing), Some(ErrorCode::NotFound), "{existing:?}");
+    assert_eq!(existing, blob_stat(&mut mallory, theirs, absent).await);
+    let existing = blob_get(&mut mallory, theirs, BLOB, 0).await;
+    assert_eq!(error_code(&existing), Some(ErrorCode::NotFound), "{existing:?}");
+    assert_eq!(existing, blob_get(&mut mallory, theirs, absent, 0).await);
+    // Writing into alice's blob from another log is refused.
+    let refused = blob_put(&mut mallory, theirs, BLOB, 100, 0, &[0; 100]).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::Forbidden), "{refused:?}");
+
+    // Alice's blob is unchanged, and the refused puts created nothing.
+    assert_eq!(
+        blob_get(&mut alice, (LOG, CAP), BLOB, 0).await,
+        ServerFrame::BlobChunk {
+            blob: BLOB,
+            index: 0,
+            bytes: secret
+        }
+    );
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, (LOG, CAP), absent).await),
+        Some(ErrorCode::NotFound)
+    );
+}
+
+#[tokio::test]
+async fn a_blob_for_a_log_that_does_not_exist_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let at = (LOG, CAP);
+    let refused = blob_put(&mut alice, at, BLOB, 10, 0, &[7; 10]).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::NotFound), "{refused:?}");
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, at, BLOB).await),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        error_code(&blob_get(&mut alice, at, BLOB, 0).await),
+        Some(ErrorCode::NotFound)
+    );
+    // The put did not create the log either.
+    assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+    // Once the log exists, the same put succeeds.
+    create_log(&mut alice).await;
+    assert_eq!(blob_put(&mut alice, at, BLOB, 10, 0, &[7; 10]).await, stored(0, true));
+}
+
+#[tokio::test]
+async fn blob_size_limit_and_chunk_shapes_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+
+    let oversize = MAX_BLOB_BYTES + 1;
+    match blob_put(&mut alice, at, BLOB, oversize, 0, &noise("big", FULL)).await {
+        ServerFrame::Error {
+            code: ErrorCode::TooLarge,
+            message,
+            retryable: false,
+        } => assert!(
+            message.contains(&oversize.to_string()) && message.contains(&MAX_BLOB_BYTES.to_string()),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Exactly the limit is accepted.
+    let at_limit = BlobId([0x46; 32]);
+    assert_eq!(
+        blob_put(&mut alice, at, at_limit, MAX_BLOB_BYTES, 0, &noise("limit", FULL)).await,
+        ServerFrame::BlobStored {
+            blob: at_limit,
+            index: 0,
+            complete: false
+        }
+    );
+
+    let total = (2 * FULL + 10) as u64;
+    let malformed = |frame: &ServerFrame| error_code(frame) == Some(ErrorCode::Malformed);
+    // A full chunk one byte short, a last chunk one byte long, an index past the end.
+    let short = blob_put(&mut alice, at, BLOB, total, 0, &vec![1; FULL - 1]).await;
+    assert!(malformed(&short), "{short:?}");
+    assert!(
+        matches!(&short, ServerFrame::Error { message, .. } if message.contains(&FULL.to_string())),
+        "{short:?}"
+    );
+    let long = blob_put(&mut alice, at, BLOB, total, 2, &[1; 11]).await;
+    assert!(malformed(&long), "{long:?}");
+    let past = blob_put(&mut alice, at, BLOB, total, 3, &[]).await;
+    assert!(malformed(&past), "{past:?}");
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, at, BLOB).await),
+        Some(ErrorCode::NotFound),
+        "refused chunks store nothing"
+    );
+
+    // The first chunk fixes the size; a chunk claiming another size is refused.
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 2, &[1; 10]).await,
+        stored(2, false)
+    );
+    let other_total = (2 * FULL + 20) as u64;
+    let resized = blob_put(&mut alice, at, BLOB, other_total, 0, &vec![1; FULL]).await;
+    assert!(malformed(&resized), "{resized:?}");
+    assert!(matches!(
+        blob_get(&mut alice, at, BLOB, 3).await,
+        ServerFrame::Error {
+            code: ErrorCode::Malformed,
+            ..
+        }
+    ));
+    assert_eq!(
+        blob_stat(&mut alice, at, BLOB).await,
+        ServerFrame::BlobState {
+            blob: BLOB,
+            total_bytes: total,
+            have: vec![2]
+        }
+    );
+}
+
+#[tokio::test]
+async fn blob_uploads_count_toward_the_device_write_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota = (FULL + 100) as u64;
+    let server = Server::start(dir.path(), &["--device-quota-bytes", &quota.to_string()]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+
+    // A blob larger than what is left is refused before any of it is stored.
+    let too_big = BlobId([0x47; 32]);
+    let big_total = (2 * FULL) as u64;
+    match blob_put(&mut alice, at, too_big, big_total, 0, &noise("big", FULL)).await {
+        ServerFrame::Error {
+            code: ErrorCode::QuotaExceeded,
+            message,
+            ..
+        } => assert!(message.contains(&quota.to_string()), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, at, too_big).await),
+        Some(ErrorCode::NotFound)
+    );
+
+    // A blob that fits is started; envelopes then eat the rest of the budget.
+    let total = (FULL + 50) as u64;
+    let chunks = noise_chunks("budget", total);
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 0, &chunks[0]).await,
+        stored(0, false)
+    );
+    assert!(matches!(
+        alice.push(vec![envelope(1, &[9; 60])]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let refused = blob_put(&mut alice, at, BLOB, total, 1, &chunks[1]).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::QuotaExceeded), "{refused:?}");
+    assert_eq!(
+        blob_stat(&mut alice, at, BLOB).await,
+        ServerFrame::BlobState {
+            blob: BLOB,
+            total_bytes: total,
+            have: vec![0]
+        }
+    );
+    // Another device has its own budget and can finish the upload.
+    let mut bob = Client::authed(&server.addr, &key(2)).await;
+    assert_eq!(
+        blob_put(&mut bob, at, BLOB, total, 1, &chunks[1]).await,
+        stored(1, true)
+    );
+    assert_eq!(
+        blob_get(&mut bob, at, BLOB, 1).await,
+        ServerFrame::BlobChunk {
+            blob: BLOB,
+            index: 1,
+            bytes: chunks[1].clone()
+        }
+    );
+}
+
+#[tokio::test]
+async fn blob_frames_before_authentication_are_unauthenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+    let mut anon = Client::connect(&server.addr).await;
+    for frame in [
+        blob_put(&mut anon, at, BLOB, 10, 0, &[1; 10]).await,
+        blob_stat(&mut anon, at, BLOB).await,
+        blob_get(&mut anon, at, BLOB, 0).await,
+    ] {
+        assert_eq!(error_code(&frame), Some(ErrorCode::Unauthenticated), "{frame:?}");
+    }
+    anon.ping(1).await;
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, at, BLOB).await),
+        Some(ErrorCode::NotFound),
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_log_deletes_its_blobs_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+    let total = (FULL + 300) as u64;
+    let chunks = noise_chunks("to forget", total);
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 0, &chunks[0]).await,
+        stored(0, false)
+    );
+    assert_eq!(
+        blob_put(&mut alice, at, BLOB, total, 1, &chunks[1]).await,
+        stored(1, true)
+    );
+    // The scan sees the blob while it is stored (so it would see a leftover).
+    let sample = |index: usize| chunks[index][100..164].to_vec();
+    assert!(
+        on_disk(dir.path(), &sample(0)).is_some(),
+        "blob bytes not found on disk"
+    );
+    assert!(
+        on_disk(dir.path(), &sample(1)).is_some(),
+        "blob bytes not found on disk"
+    );
+
+    alice
+        .send(&ClientFrame::Delete {
+            log: LOG,
+            capability: CAP,
+        })
+        .await;
+    assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
+    // Recreated, the log holds no blob.
+    create_log(&mut alice).await;
+    assert_eq!(
+        error_code(&blob_stat(&mut alice, at, BLOB).await),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(
+        error_code(&blob_get(&mut alice, at, BLOB, 0).await),
+        Some(ErrorCode::NotFound)
+    );
+    drop(server);
+    for index in [0, 1] {
+        assert_eq!(on_disk(dir.path(), &sample(index)), None, "chunk {index} left on disk");
+    }
+}
+
+#[tokio::test]
+async fn blob_plaintext_never_reaches_the_data_dir() {
+    const MARKER: &[u8] = b"kith-blob-plaintext-marker-5e0d17c2";
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    create_log(&mut alice).await;
+    let at = (LOG, CAP);
+
+    // A file of 2.5 chunks full of the marker, each chunk sealed on its own.
+    let plaintext = MARKER.repeat(BLOB_CHUNK_BYTES * 5 / 2 / MARKER.len());
+    let cipher = XChaCha20Poly1305::new(&[0x42; 32].into());
+    let nonce = |index: usize| XNonce::from([index as u8 + 1; 24]);
+    let sealed: Vec<Vec<u8>> = plaintext
+        .chunks(BLOB_CHUNK_BYTES)
+        .enumerate()
+        .map(|(index, chunk)| cipher.encrypt(&nonce(index), chunk).unwrap())
+        .collect();
+    let total: u64 = sealed.iter().map(|c| c.len() as u64).sum();
+    assert_eq!(blob_chunk_count(total) as usize, sealed.len());
+    for (index, chunk) in sealed.iter().enumerate() {
+        let complete = index + 1 == sealed.len();
+        assert_eq!(
+            blob_put(&mut alice, at, BLOB, total, index as u32, chunk).await,
+            stored(index as u32, complete)
+        );
+    }
+    // The key holder gets the file back.
+    let mut opened = Vec::new();
+    for index in 0..sealed.len() {
+        let ServerFrame::BlobChunk { bytes, .. } = blob_get(&mut alice, at, BLOB, index as u32).await else {
+            panic!("no chunk {index}");
+        };
+        opened.extend(cipher.decrypt(&nonce(index), bytes.as_slice()).unwrap());
+    }
+    assert_eq!(opened, plaintext);
+
+    let check = |when: &str| {
+        // The ciphertext is on disk (the WAL counts), so plaintext would be seen.
+        assert!(
+            on_disk(dir.path(), &sealed[0][..64]).is_some(),
+            "{when}: ciphertext not found"
+        );
+        assert_eq!(on_disk(dir.path(), MARKER), None, "{when}: plaintext found");
+    };
+    check("while running");
+    server.kill9();
+    check("after SIGKILL");
 }

@@ -7,7 +7,8 @@
 use futures_util::{SinkExt, StreamExt};
 use kith_core::identity::DeviceKeys;
 use kith_proto::{
-    Capability, ClientFrame, Envelope, EnvelopeId, ErrorCode, LogId, PROTOCOL_VERSION, ServerFrame, auth_message,
+    BlobId, Capability, ClientFrame, Envelope, EnvelopeId, ErrorCode, LogId, PROTOCOL_VERSION, ServerFrame,
+    auth_message,
 };
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -296,6 +297,96 @@ impl RelayConnection {
             .await?
         {
             ServerFrame::SignalSent { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Uploads chunk `index` of an encrypted blob kept with `log` (which must
+    /// exist; its capability guards the blob). `bytes` is the chunk's
+    /// ciphertext, exactly [`kith_proto::blob_chunk_len`]`(total_bytes, index)`
+    /// long; `total_bytes` is the whole blob's ciphertext size, at most
+    /// [`kith_proto::MAX_BLOB_BYTES`]. Chunks may be sent in any order, and a
+    /// chunk the server already holds is accepted again without being stored
+    /// twice, so an interrupted upload resumes with the chunks
+    /// [`RelayConnection::blob_stat`] does not list. Returns whether every
+    /// chunk of the blob is now stored.
+    pub async fn blob_put(
+        &self,
+        log: LogId,
+        capability: Capability,
+        blob: BlobId,
+        total_bytes: u64,
+        index: u32,
+        bytes: Vec<u8>,
+    ) -> Result<bool, NetError> {
+        match self
+            .request(ClientFrame::BlobPut {
+                log,
+                capability,
+                blob,
+                total_bytes,
+                index,
+                bytes,
+            })
+            .await?
+        {
+            ServerFrame::BlobStored {
+                blob: stored,
+                index: stored_index,
+                complete,
+            } if stored == blob && stored_index == index => Ok(complete),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The blob's whole ciphertext size and the indices of the chunks the
+    /// server holds, ascending; `None` when `log` holds no such blob (or the
+    /// log does not exist). The blob can be downloaded once every chunk is
+    /// listed.
+    pub async fn blob_stat(
+        &self,
+        log: LogId,
+        capability: Capability,
+        blob: BlobId,
+    ) -> Result<Option<(u64, Vec<u32>)>, NetError> {
+        match self.request(ClientFrame::BlobStat { log, capability, blob }).await? {
+            ServerFrame::BlobState {
+                blob: stated,
+                total_bytes,
+                have,
+            } if stated == blob => Ok(Some((total_bytes, have))),
+            ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The ciphertext of chunk `index` of a complete blob. While chunks are
+    /// still missing the server refuses with a retryable `NotFound`
+    /// ([`NetError::is_transient`]).
+    pub async fn blob_get(
+        &self,
+        log: LogId,
+        capability: Capability,
+        blob: BlobId,
+        index: u32,
+    ) -> Result<Vec<u8>, NetError> {
+        match self
+            .request(ClientFrame::BlobGet {
+                log,
+                capability,
+                blob,
+                index,
+            })
+            .await?
+        {
+            ServerFrame::BlobChunk {
+                blob: sent,
+                index: sent_index,
+                bytes,
+            } if sent == blob && sent_index == index => Ok(bytes),
             other => Err(unexpected(other)),
         }
     }

@@ -33,3 +33,9 @@ pub struct Envelope {
     /// Opaque ciphertext, at most [`crate::MAX_ENVELOPE_BYTES`] bytes.
     pub ciphertext: Vec<u8>,
 }
+
+/// A blob on the sync server: 32 opaque bytes derived from the blob's own
+/// key, so the server cannot link it to the content (or to another copy of
+/// the same file sent elsewhere).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct BlobId(pub [u8; 32]);

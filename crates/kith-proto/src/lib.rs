@@ -12,10 +12,11 @@ mod wire;
 
 pub use auth::{AUTH_DOMAIN, AUTH_MAX_SKEW_MS, auth_message};
 pub use encoding::{decode_id, encode_id};
-pub use envelope::{Capability, Envelope, EnvelopeId, LogId};
+pub use envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId};
 pub use hlc::{Hlc, HlcClock};
 pub use ids::{AccountId, ChatId, DeviceId, DocId, IdError, MessageId, Month};
 pub use wire::{
-    ClientFrame, ErrorCode, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, MAX_SIGNAL_BYTES,
-    PROTOCOL_VERSION, ServerFrame, WireError,
+    BLOB_CHUNK_BYTES, BLOB_CHUNK_OVERHEAD, ClientFrame, ErrorCode, MAX_BLOB_BYTES, MAX_ENVELOPE_BYTES,
+    MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL, MAX_SIGNAL_BYTES, PROTOCOL_VERSION, ServerFrame, WireError,
+    blob_chunk_count, blob_chunk_len,
 };

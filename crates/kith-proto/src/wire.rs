@@ -1,7 +1,7 @@
 //! Version 1 of the sync-server protocol: the frames exchanged over a
 //! WebSocket, encoded with postcard. See `docs/protocol.md`.
 
-use crate::envelope::{Capability, Envelope, EnvelopeId, LogId};
+use crate::envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId};
 use crate::ids::DeviceId;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,32 @@ pub const MAX_ENVELOPES_PER_PUSH: usize = 1000;
 pub const MAX_PULL: u32 = 1000;
 /// Largest payload of one ephemeral [`ClientFrame::Signal`], in bytes.
 pub const MAX_SIGNAL_BYTES: usize = 4 * 1024;
+
+/// Plaintext bytes in one blob chunk (the last chunk may be shorter).
+pub const BLOB_CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes an encrypted chunk adds (the AEAD tag).
+pub const BLOB_CHUNK_OVERHEAD: usize = 16;
+/// Largest blob (ciphertext) the server stores, in bytes.
+pub const MAX_BLOB_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Chunks of a blob of `total_bytes` ciphertext bytes, and the ciphertext
+/// size of chunk `index` (`None` past the end). Every chunk but the last is
+/// full; an empty blob has one empty chunk.
+pub fn blob_chunk_len(total_bytes: u64, index: u32) -> Option<usize> {
+    let full = (BLOB_CHUNK_BYTES + BLOB_CHUNK_OVERHEAD) as u64;
+    let count = blob_chunk_count(total_bytes);
+    if index >= count {
+        return None;
+    }
+    let before = u64::from(index) * full;
+    usize::try_from((total_bytes - before).min(full)).ok()
+}
+
+/// How many chunks a blob of `total_bytes` ciphertext bytes has.
+pub fn blob_chunk_count(total_bytes: u64) -> u32 {
+    let full = (BLOB_CHUNK_BYTES + BLOB_CHUNK_OVERHEAD) as u64;
+    u32::try_from(total_bytes.div_ceil(full).max(1)).unwrap_or(u32::MAX)
+}
 
 /// A frame sent by a client.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -100,6 +126,45 @@ pub enum ClientFrame {
         capability: Capability,
         /// Opaque sealed bytes, at most [`MAX_SIGNAL_BYTES`].
         payload: Vec<u8>,
+    },
+    /// Stores one encrypted chunk of a blob, kept with the log (whose
+    /// capability proves membership). The first chunk stored fixes the
+    /// blob's log and size; chunks may come in any order and again (resume).
+    /// Answered with [`ServerFrame::BlobStored`].
+    BlobPut {
+        /// The log the blob belongs to (it must exist).
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+        /// The blob.
+        blob: BlobId,
+        /// The blob's whole ciphertext size, at most [`MAX_BLOB_BYTES`].
+        total_bytes: u64,
+        /// Which chunk.
+        index: u32,
+        /// Its ciphertext: exactly [`blob_chunk_len`] bytes.
+        bytes: Vec<u8>,
+    },
+    /// What the server holds of a blob (to resume an upload, or to learn
+    /// whether a download can start). Answered with [`ServerFrame::BlobState`].
+    BlobStat {
+        /// The log the blob belongs to.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+        /// The blob.
+        blob: BlobId,
+    },
+    /// One chunk of a complete blob. Answered with [`ServerFrame::BlobChunk`].
+    BlobGet {
+        /// The log the blob belongs to.
+        log: LogId,
+        /// The log's capability.
+        capability: Capability,
+        /// The blob.
+        blob: BlobId,
+        /// Which chunk.
+        index: u32,
     },
 }
 
@@ -188,6 +253,34 @@ pub enum ServerFrame {
         log: LogId,
         /// The opaque payload.
         payload: Vec<u8>,
+    },
+    /// Answer to [`ClientFrame::BlobPut`].
+    BlobStored {
+        /// The blob.
+        blob: BlobId,
+        /// The chunk stored.
+        index: u32,
+        /// Whether every chunk is now there.
+        complete: bool,
+    },
+    /// Answer to [`ClientFrame::BlobStat`] (a blob the server does not hold
+    /// is [`ErrorCode::NotFound`]).
+    BlobState {
+        /// The blob.
+        blob: BlobId,
+        /// Its whole ciphertext size.
+        total_bytes: u64,
+        /// The chunks stored, ascending.
+        have: Vec<u32>,
+    },
+    /// Answer to [`ClientFrame::BlobGet`].
+    BlobChunk {
+        /// The blob.
+        blob: BlobId,
+        /// The chunk.
+        index: u32,
+        /// Its ciphertext.
+        bytes: Vec<u8>,
     },
 }
 
@@ -294,6 +387,26 @@ impl ServerFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_chunks_cover_the_blob_exactly() {
+        let full = BLOB_CHUNK_BYTES + BLOB_CHUNK_OVERHEAD;
+        assert_eq!(blob_chunk_count(0), 1);
+        assert_eq!(blob_chunk_len(0, 0), Some(0));
+        assert_eq!(blob_chunk_len(0, 1), None);
+        let total = (2 * full + 10) as u64;
+        assert_eq!(blob_chunk_count(total), 3);
+        assert_eq!(blob_chunk_len(total, 0), Some(full));
+        assert_eq!(blob_chunk_len(total, 2), Some(10));
+        assert_eq!(blob_chunk_len(total, 3), None);
+        assert_eq!(blob_chunk_count(full as u64), 1);
+        let sum: usize = (0..blob_chunk_count(total))
+            .filter_map(|i| blob_chunk_len(total, i))
+            .sum();
+        assert_eq!(sum as u64, total);
+        // A full chunk and its frame fit in one frame.
+        assert!(full + 200 < MAX_FRAME_BYTES);
+    }
     use proptest::prelude::*;
 
     fn envelope(n: u8, len: usize) -> Envelope {
