@@ -126,6 +126,7 @@ pub fn fill_segment(profile: &Profile, chat: &ChatId, texts: &[String]) -> Resul
             device,
             text: text.clone(),
             reply_to: None,
+            attachments: Vec::new(),
         };
         segment::send(&mut doc, &message)?;
         // Commit: one change per message, as sending would have made.

@@ -47,11 +47,43 @@ enum Command {
     Send {
         /// The chat.
         chat: String,
-        /// The text.
+        /// The text (optional with --attach).
+        #[arg(required_unless_present = "attach", default_value = "")]
         text: String,
         /// Reply to this message.
         #[arg(long)]
         reply_to: Option<String>,
+        /// Attach this file (repeatable). Pictures are cleaned of metadata
+        /// (location!) and scaled to at most 2048 px.
+        #[arg(long)]
+        attach: Vec<PathBuf>,
+        /// Send pictures byte for byte, as files.
+        #[arg(long, requires = "attach")]
+        as_file: bool,
+    },
+    /// The attachments of a chat, oldest first.
+    Attachments {
+        /// The chat.
+        chat: String,
+    },
+    /// Save an attachment to a file or directory, fetching it from the
+    /// server first if it is not on this device (an interrupted fetch resumes).
+    Save {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// Where to write it (a directory gets the attachment's name, made safe).
+        out: PathBuf,
+        /// Which attachment of the message (0 = the first).
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+        /// Fetch at most this many bytes a second.
+        #[arg(long)]
+        rate_limit: Option<u64>,
     },
     /// Edit one of your messages.
     Edit {
@@ -726,14 +758,102 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wrote = true;
             ok(json_mode, "left")?;
         }
-        Command::Send { chat, text, reply_to } => {
+        Command::Send {
+            chat,
+            text,
+            reply_to,
+            attach,
+            as_file,
+        } => {
+            let chat = chat_id(&chat)?;
             let reply_to = reply_to.as_deref().map(message_id).transpose()?;
-            let id = profile.send(&chat_id(&chat)?, &text, reply_to)?;
+            let mut attachments = Vec::with_capacity(attach.len());
+            for path in &attach {
+                attachments.push(
+                    profile
+                        .attach(path, as_file)
+                        .with_context(|| format!("attaching {}", path.display()))?,
+                );
+            }
+            let id = profile.send_with(&chat, &text, reply_to, attachments)?;
             wrote = true;
             if json_mode {
                 output::json(&json!({ "message_id": id }))?;
             } else {
                 println!("{id}");
+            }
+        }
+        Command::Attachments { chat } => {
+            let attachments = profile.attachments(&chat_id(&chat)?)?;
+            if json_mode {
+                output::json(&attachments)?;
+            } else if attachments.is_empty() {
+                println!("no attachments in this chat");
+            } else {
+                for a in attachments {
+                    println!(
+                        "{} #{} {} ({}, {} bytes){}",
+                        a.message_id,
+                        a.index,
+                        a.name,
+                        a.mime,
+                        a.size,
+                        if a.downloaded { "" } else { " - not downloaded" }
+                    );
+                }
+            }
+        }
+        Command::Save {
+            chat,
+            message,
+            out,
+            index,
+            server,
+            rate_limit,
+        } => {
+            let chat = chat_id(&chat)?;
+            let attachment = profile.attachment(&chat, &message_id(&message)?, index)?;
+            let mut report = kith_client::TransferReport::default();
+            if !profile.has_blob(&attachment.hash)? {
+                let server = server_for(&profile, server)?;
+                let runtime = crate::sync::runtime()?;
+                report = runtime.block_on(async {
+                    let connection = kith_net::RelayConnection::connect(
+                        &server,
+                        profile.identity().device_keys(),
+                        kith_client::system_now_ms(),
+                    )
+                    .await?;
+                    let mut shown = 0u64;
+                    let mut progress = |p: kith_client::Progress| {
+                        // About every 5% on stderr, for people watching.
+                        if !json_mode && (p.done == p.total || p.done >= shown + p.total / 20) {
+                            shown = p.done;
+                            eprintln!("fetched {} of {} bytes", p.done, p.total);
+                        }
+                    };
+                    profile
+                        .fetch_blob(&connection, chat, &attachment, rate_limit, &mut progress)
+                        .await
+                })?;
+            }
+            let path = profile.save_attachment(&attachment, &out)?;
+            if json_mode {
+                output::json(&json!({
+                    "path": path,
+                    "bytes": attachment.size,
+                    "hash": attachment.hash_hex(),
+                    "mime": attachment.mime,
+                    "resumed_from": report.resumed_from,
+                    "fetched": report.fetched,
+                }))?;
+            } else {
+                println!(
+                    "saved {} ({} bytes) to {}",
+                    attachment.name,
+                    attachment.size,
+                    path.display()
+                );
             }
         }
         Command::Edit { chat, message, text } => {

@@ -45,6 +45,12 @@ pub enum ClientError {
     /// A picture that cannot be a profile picture.
     #[error("{0}")]
     Avatar(String),
+    /// A file that cannot be attached.
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
+    /// An attachment's bytes are missing, damaged or unavailable.
+    #[error("{0}")]
+    Blob(String),
     /// No device answered the pairing code in time.
     #[error("no answer to the pairing code in time")]
     PairingTimedOut,

@@ -7,10 +7,13 @@
 //! change bytes and read-model rows in one transaction.
 
 mod avatar;
+mod blob_transfer;
+mod blobs;
 mod contacts;
 mod ephemeral;
 mod error;
 mod export;
+mod media;
 pub mod p2p;
 mod pairing;
 mod profile;
@@ -21,10 +24,13 @@ pub mod sim;
 mod watch;
 
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
+pub use blob_transfer::{AUTO_DOWNLOAD_BYTES, OnProgress, Progress, TransferReport};
+pub use blobs::{AttachmentView, UNREFERENCED_GRACE_MS};
 pub use contacts::{ContactView, DeviceView, Invite};
 pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, TYPING_TTL_MS};
 pub use error::ClientError;
 pub use export::export_profile;
+pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
 pub use pairing::PairingCode;
 pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
@@ -38,6 +44,6 @@ pub use watch::{
 };
 
 pub use kith_core::DocError;
-pub use kith_core::{ChatKind, ChatSetting, Role};
+pub use kith_core::{Attachment, AttachmentKind, ChatKind, ChatSetting, Role};
 pub use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 pub use kith_store::SearchHit;

@@ -1,5 +1,6 @@
 //! One profile: identity, store and the documents it writes.
 
+use crate::blobs::AttachmentView;
 use crate::error::ClientError;
 use crate::secrets::{self, SecretStorage};
 use kith_core::docs::{account, head, segment};
@@ -76,6 +77,9 @@ pub struct MessageView {
     /// How the message first reached this device (`lan`, `direct`,
     /// `relayed`, `server`); `null` for messages written here.
     pub route: Option<String>,
+    /// Files it carries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::blobs::AttachmentView>,
 }
 
 /// The preview of a chat's newest message in the chat list.
@@ -354,6 +358,11 @@ impl Profile {
         &self.identity
     }
 
+    /// The profile's clock (ms since the Unix epoch).
+    pub(crate) fn now_ms(&self) -> u64 {
+        (self.now)()
+    }
+
     /// The profile directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -482,7 +491,7 @@ impl Profile {
         Ok(chat)
     }
 
-    fn require_chat(&self, chat: &ChatId) -> Result<kith_core::ChatRow, ClientError> {
+    pub(crate) fn require_chat(&self, chat: &ChatId) -> Result<kith_core::ChatRow, ClientError> {
         self.store
             .chat(chat)?
             .ok_or_else(|| ClientError::NoSuchChat(chat.to_string()))
@@ -500,6 +509,18 @@ impl Profile {
 
     /// Sends a message; it is durable when this returns.
     pub fn send(&self, chat: &ChatId, text: &str, reply_to: Option<MessageId>) -> Result<MessageId, ClientError> {
+        self.send_with(chat, text, reply_to, Vec::new())
+    }
+
+    /// Sends a message carrying attachments whose blobs are already in this
+    /// profile (see `Profile::attach`).
+    pub fn send_with(
+        &self,
+        chat: &ChatId,
+        text: &str,
+        reply_to: Option<MessageId>,
+        attachments: Vec<kith_core::Attachment>,
+    ) -> Result<MessageId, ClientError> {
         self.require_member(chat)?;
         if let Some(reply_to) = reply_to
             && self.store.message(chat, &reply_to)?.is_none()
@@ -526,6 +547,7 @@ impl Profile {
                     device,
                     text: text.to_owned(),
                     reply_to,
+                    attachments: attachments.clone(),
                 },
             )?;
             Ok(id)
@@ -727,6 +749,12 @@ impl Profile {
             status,
             receipts,
             route,
+            attachments: row
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(index, a)| Ok(AttachmentView::of(row.id, index, a, self.has_blob(&a.hash)?)))
+                .collect::<Result<_, ClientError>>()?,
         })
     }
 

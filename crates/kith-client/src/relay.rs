@@ -93,6 +93,10 @@ pub struct RelayReport {
     pub passes: usize,
     /// Logs compacted (snapshot pushed, old entries superseded).
     pub compacted: usize,
+    /// Attachments uploaded.
+    pub blobs_uploaded: usize,
+    /// Attachments fetched.
+    pub blobs_downloaded: usize,
 }
 
 impl RelayReport {
@@ -104,6 +108,8 @@ impl RelayReport {
         self.refused += other.refused;
         self.passes += other.passes;
         self.compacted += other.compacted;
+        self.blobs_uploaded += other.blobs_uploaded;
+        self.blobs_downloaded += other.blobs_downloaded;
     }
 
     fn found_work(&self) -> bool {
@@ -336,6 +342,13 @@ impl Profile {
             }
             only = Some(active);
         }
+        // Attachments after the documents: their logs exist by now, and
+        // messages show (with their previews) before the bytes arrive.
+        let mut quiet = |_| {};
+        report.blobs_uploaded += self.upload_blobs(connection, &mut quiet).await?;
+        report.blobs_downloaded += self
+            .download_wanted(connection, crate::blob_transfer::AUTO_DOWNLOAD_BYTES, &mut quiet)
+            .await?;
         Ok(report)
     }
 
@@ -452,7 +465,7 @@ impl Profile {
     /// The keys of a conversation this account may write with and hand out:
     /// those its head document commits to, newest epoch last. (A
     /// conversation from before commitments has only its first key.)
-    fn committed_keys(
+    pub(crate) fn committed_keys(
         &self,
         chat: ChatId,
         held: &BTreeMap<(ChatId, u32, String), EpochKey>,

@@ -189,6 +189,10 @@ fn segment_verdict(
                         fresh && v.parse::<kith_proto::MessageId>().is_ok()
                     }
                     (schema::MSG_EDITED | schema::MSG_DELETED, OpType::Put(ScalarValue::Int(_))) => !fresh,
+                    (schema::MSG_ATTACHMENTS, OpType::Put(ScalarValue::Bytes(v))) => {
+                        fresh && crate::attachment::decode_attachments(v).is_ok()
+                    }
+                    (schema::MSG_ATTACHMENTS, OpType::Delete) => !fresh,
                     _ => false,
                 };
                 if !ok {

@@ -6,6 +6,7 @@
 //! and randomness are inputs; nothing here touches a socket, a file or a clock.
 
 pub mod apply;
+pub mod attachment;
 pub mod authority;
 pub mod crypto;
 pub mod docs;
@@ -16,6 +17,7 @@ pub mod schema;
 pub mod sync;
 
 pub use apply::{ApplyOutcome, DocDelta, Rejection, apply_remote, commit_local, full_read_model, read_model_updates};
+pub use attachment::{Attachment, AttachmentKind};
 pub use authority::{Directory, Verdict};
 pub use docs::{Doc, DocError};
 pub use identity::{AccountKeys, DeviceCertificate, DeviceKeys, Identity, IdentityError};

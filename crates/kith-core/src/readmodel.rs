@@ -33,6 +33,8 @@ pub struct MessageRow {
     pub deleted: bool,
     /// Reactions: emoji -> accounts, each ordered.
     pub reactions: BTreeMap<String, BTreeSet<AccountId>>,
+    /// Files it carries (none once deleted).
+    pub attachments: Vec<crate::attachment::Attachment>,
 }
 
 /// A conversation's head as shown.

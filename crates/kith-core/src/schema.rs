@@ -75,6 +75,9 @@ pub const MSG_REPLY_TO: &str = "reply_to";
 pub const MSG_EDITED: &str = "edited";
 /// Message map: HLC of deletion for everyone.
 pub const MSG_DELETED: &str = "deleted";
+/// Message map: the attachments (postcard bytes, see `attachment.rs`);
+/// written with the message, removed with its text on deletion.
+pub const MSG_ATTACHMENTS: &str = "attachments";
 
 /// Largest message text accepted, in bytes (local refusal and authority check).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;

@@ -195,6 +195,7 @@ fn segment_pair(alice: &Identity, bob: &Identity) -> (ChatId, Doc, Doc, TestDire
             device: alice.device_id(),
             text: "hello".into(),
             reply_to: None,
+            attachments: Vec::new(),
         },
     )
     .expect("send");
@@ -253,6 +254,90 @@ fn a_member_cannot_edit_someone_elses_message_or_react_for_them() {
     assert_eq!(row.reactions.get("👍").map(|s| s.len()), Some(1));
 }
 
+fn picture(n: u8) -> kith_core::Attachment {
+    kith_core::Attachment {
+        hash: [n; 32],
+        key: [n; 32],
+        size: 10,
+        mime: "image/jpeg".into(),
+        name: "p.jpg".into(),
+        kind: kith_core::AttachmentKind::Image { width: 2, height: 2 },
+        thumbnail: None,
+    }
+}
+
+#[test]
+fn attachments_are_written_with_the_message_and_leave_with_its_deletion() {
+    let (alice, bob) = (person(1), person(2));
+    let (chat, mut alice_doc, mut bob_doc, dir, first) = segment_pair(&alice, &bob);
+    // Bob sends a picture: accepted, and the row carries it.
+    let ts = Hlc::new(NOW, 3);
+    let id = MessageId::new(ts, &bob.device_id());
+    let new = segment::NewMessage {
+        id,
+        author: bob.account_id(),
+        device: bob.device_id(),
+        text: String::new(),
+        reply_to: None,
+        attachments: vec![picture(7)],
+    };
+    segment::send(&mut bob_doc, &new).expect("send");
+    commit(&mut bob_doc);
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (1, 0));
+    let row = segment::message_row(&alice_doc, chat, &id).expect("row");
+    assert_eq!(row.attachments, vec![picture(7)]);
+
+    // Attaching to a message after it was sent (even one's own) is refused,
+    // and so are bytes that are not an attachment list.
+    let obj = match bob_doc.raw_mut().get(ROOT, format!("m/{id}")).expect("get") {
+        Some((_, obj)) => obj,
+        None => panic!("message missing"),
+    };
+    let mut tampered = bob_doc.clone();
+    let swapped = kith_core::attachment::encode_attachments(&[picture(9)]).expect("encode");
+    tampered.raw_mut().put(&obj, "attachments", swapped).expect("put");
+    tampered.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1), "swapped later");
+    let mut tampered = bob_doc.clone();
+    let forged = MessageId::new(Hlc::new(NOW, 8), &bob.device_id());
+    let obj = tampered
+        .raw_mut()
+        .put_object(ROOT, format!("m/{forged}"), automerge::ObjType::Map)
+        .expect("obj");
+    tampered
+        .raw_mut()
+        .put(&obj, "author", bob.account_id().to_string())
+        .expect("put");
+    tampered
+        .raw_mut()
+        .put(&obj, "device", bob.device_id().to_string())
+        .expect("put");
+    tampered
+        .raw_mut()
+        .put(&obj, "attachments", vec![0xffu8; 20])
+        .expect("put");
+    tampered.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1), "garbage list");
+
+    // Deleting it for everyone takes the attachments out of the row.
+    segment::delete(&mut bob_doc, &id, &bob.account_id(), Hlc::new(NOW, 10)).expect("delete");
+    commit(&mut bob_doc);
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 0);
+    let row = segment::message_row(&alice_doc, chat, &id).expect("row");
+    assert!(row.deleted && row.attachments.is_empty());
+    // Alice's own message, without files, is untouched.
+    assert!(
+        segment::message_row(&alice_doc, chat, &first)
+            .expect("row")
+            .attachments
+            .is_empty()
+    );
+}
+
 #[test]
 fn unknown_authors_are_deferred_not_accepted() {
     let (alice, bob) = (person(1), person(2));
@@ -308,6 +393,7 @@ fn sync_converges_and_a_refused_change_does_not_loop() {
             device: alice.device_id(),
             text: "second".into(),
             reply_to: None,
+            attachments: Vec::new(),
         },
     )
     .expect("send");
@@ -400,6 +486,7 @@ fn a_whole_document_payload_with_orphan_changes_loses_nothing() {
                 device: alice.device_id(),
                 text: text.into(),
                 reply_to: None,
+                attachments: Vec::new(),
             },
         )
         .expect("send");

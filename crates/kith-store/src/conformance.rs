@@ -44,6 +44,8 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("search_hostile_queries", search_hostile_queries),
         ("search_follows_edits_and_deletes", search_follows_edits_and_deletes),
         ("search_hits_and_ranking", search_hits_and_ranking),
+        ("attachments_and_blob_references", attachments_and_blob_references),
+        ("blob_index", blob_index),
     ];
     for (name, check) in checks {
         let store = make();
@@ -89,6 +91,7 @@ pub fn message_row(chat: ChatId, author: u8, millis: u64, text: &str) -> Message
         edited: None,
         deleted: false,
         reactions: BTreeMap::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -1247,4 +1250,94 @@ pub fn search_hits_and_ranking(store: &dyn Store) {
 
     assert_eq!(store.search("piran", 1).unwrap().len(), 1, "the limit applies");
     assert!(store.search("piran", 0).unwrap().is_empty(), "limit 0 returns nothing");
+}
+
+fn attachment(n: u8) -> kith_core::Attachment {
+    kith_core::Attachment {
+        hash: [n; 32],
+        key: [n.wrapping_add(1); 32],
+        size: 1000 + u64::from(n),
+        mime: "image/png".into(),
+        name: format!("picture {n}.png"),
+        kind: kith_core::AttachmentKind::Image { width: 4, height: 3 },
+        thumbnail: Some(vec![n; 10]),
+    }
+}
+
+/// Attachments come back as written; blob references follow live messages,
+/// on the one-row path and on the batch path alike.
+pub fn attachments_and_blob_references(store: &dyn Store) {
+    let chat = chat_id(1);
+    let other = chat_id(2);
+    let mut first = message_row(chat, 1, 1_000, "two pictures");
+    first.attachments = vec![attachment(7), attachment(8)];
+    apply(store, vec![ReadModelUpdate::Message(first.clone())]);
+    // A batch: the same picture in another chat, and a plain message.
+    let mut second = message_row(other, 2, 2_000, "");
+    second.attachments = vec![attachment(7)];
+    let plain = message_row(chat, 1, 3_000, "no files");
+    apply(
+        store,
+        vec![
+            ReadModelUpdate::Message(second.clone()),
+            ReadModelUpdate::Message(plain),
+        ],
+    );
+    assert_eq!(
+        store.message(&chat, &first.id).unwrap().unwrap().attachments,
+        first.attachments
+    );
+    let listed = store.attachment_messages(&chat).unwrap();
+    assert_eq!(listed.len(), 1, "only messages with files: {listed:?}");
+    assert_eq!(listed[0].id, first.id);
+    // Each blob a message refers to is wanted (not here yet).
+    let wanted = store.blob(&[8; 32]).unwrap().expect("wanted");
+    assert!(!wanted.complete && !wanted.on_server);
+    assert_eq!(wanted.size, 1008);
+    assert_eq!(store.blobs().unwrap().len(), 2);
+    assert_eq!(store.blob_chats(&[7; 32]).unwrap(), vec![chat, other]);
+    assert_eq!(store.blob_chats(&[8; 32]).unwrap(), vec![chat]);
+    assert!(store.blob_chats(&[9; 32]).unwrap().is_empty());
+    // Deleted for everyone: the files go with the text.
+    let mut deleted = first.clone();
+    deleted.text = None;
+    deleted.deleted = true;
+    deleted.attachments = Vec::new();
+    apply(store, vec![ReadModelUpdate::Message(deleted)]);
+    assert!(store.message(&chat, &first.id).unwrap().unwrap().attachments.is_empty());
+    assert!(store.attachment_messages(&chat).unwrap().is_empty());
+    assert_eq!(store.blob_chats(&[7; 32]).unwrap(), vec![other]);
+    assert!(store.blob_chats(&[8; 32]).unwrap().is_empty());
+}
+
+/// The local blob index: put, update, list, delete, rollback.
+pub fn blob_index(store: &dyn Store) {
+    let row = crate::BlobRow {
+        hash: [3; 32],
+        size: 42,
+        complete: false,
+        on_server: false,
+        added_ms: 5,
+    };
+    write(store, |txn| txn.put_blob(&row).unwrap());
+    assert_eq!(store.blob(&[3; 32]).unwrap(), Some(row.clone()));
+    let done = crate::BlobRow {
+        complete: true,
+        on_server: true,
+        added_ms: 99,
+        ..row.clone()
+    };
+    write(store, |txn| txn.put_blob(&done).unwrap());
+    let stored = store.blob(&[3; 32]).unwrap().unwrap();
+    assert!(stored.complete && stored.on_server);
+    assert_eq!(stored.added_ms, 5, "first recorded time kept");
+    {
+        let mut txn = store.begin_write().unwrap();
+        txn.delete_blob(&[3; 32]).unwrap();
+        // Dropped: rolled back.
+    }
+    assert_eq!(store.blobs().unwrap().len(), 1);
+    write(store, |txn| txn.delete_blob(&[3; 32]).unwrap());
+    assert!(store.blob(&[3; 32]).unwrap().is_none());
+    assert!(store.blobs().unwrap().is_empty());
 }

@@ -10,7 +10,7 @@
 //! [`SqliteStore`]: crate::SqliteStore
 
 use crate::error::StoreError;
-use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{Store, WriteTxn};
 use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate};
@@ -72,6 +72,8 @@ struct State {
     peer_routes: BTreeMap<String, PeerRouteRow>,
     /// (chat, message) -> first route.
     message_routes: BTreeMap<(ChatId, MessageId), String>,
+    /// The local blob index.
+    blobs: BTreeMap<[u8; 32], BlobRow>,
 }
 
 /// An in-memory [`Store`] that behaves like [`SqliteStore`](crate::SqliteStore).
@@ -157,10 +159,27 @@ impl State {
         self.messages.range(low..=high).map(|(_, row)| row)
     }
 
+    /// A blob a live message refers to is wanted until it is here.
+    fn want_blobs(blobs: &mut BTreeMap<[u8; 32], BlobRow>, row: &MessageRow) {
+        if row.deleted {
+            return;
+        }
+        for attachment in &row.attachments {
+            blobs.entry(attachment.hash).or_insert_with(|| BlobRow {
+                hash: attachment.hash,
+                size: attachment.size,
+                complete: false,
+                on_server: false,
+                added_ms: 0,
+            });
+        }
+    }
+
     fn apply(&mut self, update: &ReadModelUpdate) {
         match update {
             ReadModelUpdate::Message(row) => match self.messages.entry((row.chat, row.id)) {
                 Entry::Vacant(entry) => {
+                    Self::want_blobs(&mut self.blobs, row);
                     let mut row = row.clone();
                     row.ts = stored_hlc(row.ts);
                     row.edited = row.edited.map(stored_hlc);
@@ -174,6 +193,8 @@ impl State {
                     stored.edited = row.edited.map(stored_hlc);
                     stored.deleted = row.deleted;
                     stored.reactions.clone_from(&row.reactions);
+                    stored.attachments.clone_from(&row.attachments);
+                    Self::want_blobs(&mut self.blobs, row);
                 }
             },
             ReadModelUpdate::ReadPosition { chat, account, ts } => {
@@ -450,6 +471,34 @@ impl Store for MemoryStore {
     fn message_route(&self, chat: &ChatId, id: &MessageId) -> Result<Option<String>, StoreError> {
         Ok(self.state().message_routes.get(&(*chat, *id)).cloned())
     }
+
+    fn attachment_messages(&self, chat: &ChatId) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(self
+            .state()
+            .chat_messages(chat)
+            .filter(|m| !m.deleted && !m.attachments.is_empty())
+            .cloned()
+            .collect())
+    }
+
+    fn blob_chats(&self, hash: &[u8; 32]) -> Result<Vec<ChatId>, StoreError> {
+        let chats: BTreeSet<ChatId> = self
+            .state()
+            .messages
+            .values()
+            .filter(|m| !m.deleted && m.attachments.iter().any(|a| a.hash == *hash))
+            .map(|m| m.chat)
+            .collect();
+        Ok(chats.into_iter().collect())
+    }
+
+    fn blob(&self, hash: &[u8; 32]) -> Result<Option<BlobRow>, StoreError> {
+        Ok(self.state().blobs.get(hash).cloned())
+    }
+
+    fn blobs(&self) -> Result<Vec<BlobRow>, StoreError> {
+        Ok(self.state().blobs.values().cloned().collect())
+    }
 }
 
 /// The words of a text with their byte offsets: runs of alphanumeric
@@ -599,6 +648,23 @@ impl WriteTxn for MemoryTxn<'_> {
             .message_routes
             .entry((*chat, *id))
             .or_insert_with(|| route.to_owned());
+        Ok(())
+    }
+
+    fn put_blob(&mut self, row: &BlobRow) -> Result<(), StoreError> {
+        let added_ms = self.work.blobs.get(&row.hash).map_or(row.added_ms, |old| old.added_ms);
+        self.work.blobs.insert(
+            row.hash,
+            BlobRow {
+                added_ms,
+                ..row.clone()
+            },
+        );
+        Ok(())
+    }
+
+    fn delete_blob(&mut self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.work.blobs.remove(hash);
         Ok(())
     }
 

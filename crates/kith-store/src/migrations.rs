@@ -8,6 +8,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_delivered_positions.sql"),
     include_str!("../migrations/0003_peers.sql"),
+    include_str!("../migrations/0004_attachments.sql"),
 ];
 
 /// The schema version this build writes.

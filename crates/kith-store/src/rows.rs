@@ -74,3 +74,18 @@ pub(crate) fn sort_chat_list(entries: &mut [ChatListEntry]) {
             .then_with(|| a.chat.chat.cmp(&b.chat.chat))
     });
 }
+
+/// A blob this profile holds (or is fetching).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlobRow {
+    /// BLAKE3 of the plaintext.
+    pub hash: [u8; 32],
+    /// Plaintext size.
+    pub size: u64,
+    /// The file is whole and its hash was checked.
+    pub complete: bool,
+    /// Every chunk is on the sync server.
+    pub on_server: bool,
+    /// When it was first recorded (ms since the Unix epoch).
+    pub added_ms: i64,
+}

@@ -7,9 +7,10 @@
 
 use crate::error::StoreError;
 use crate::migrations;
-use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
+use kith_core::attachment::{decode_attachments, encode_attachments};
 use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 use rusqlite::types::Value;
@@ -100,12 +101,18 @@ where
     text.parse().map_err(|e: T::Err| StoreError::InvalidRow(e.to_string()))
 }
 
-const MESSAGE_COLUMNS: &str = "chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions";
-const MESSAGE_VALUES: &str = "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const MESSAGE_COLUMNS: &str =
+    "chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions, attachments";
+const MESSAGE_VALUES: &str = "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// A message row as SQL values, in [`MESSAGE_COLUMNS`] order.
-fn message_values(row: &MessageRow) -> Result<[Value; 10], StoreError> {
+fn message_values(row: &MessageRow) -> Result<[Value; 11], StoreError> {
     let reactions = serde_json::to_string(&row.reactions).map_err(|e| StoreError::InvalidRow(e.to_string()))?;
+    let attachments = if row.attachments.is_empty() {
+        Value::Null
+    } else {
+        Value::Blob(encode_attachments(&row.attachments).map_err(|e| StoreError::InvalidRow(e.to_string()))?)
+    };
     Ok([
         Value::Text(row.chat.to_string()),
         Value::Text(row.id.to_string()),
@@ -117,6 +124,7 @@ fn message_values(row: &MessageRow) -> Result<[Value; 10], StoreError> {
         row.edited.map_or(Value::Null, |e| Value::Integer(e.to_i64())),
         Value::Integer(i64::from(row.deleted)),
         Value::Text(reactions),
+        attachments,
     ])
 }
 
@@ -131,6 +139,7 @@ struct RawMessage {
     edited: Option<i64>,
     deleted: i64,
     reactions: String,
+    attachments: Option<Vec<u8>>,
 }
 
 fn raw_message(row: &Row<'_>) -> rusqlite::Result<RawMessage> {
@@ -145,6 +154,7 @@ fn raw_message(row: &Row<'_>) -> rusqlite::Result<RawMessage> {
         edited: row.get(7)?,
         deleted: row.get(8)?,
         reactions: row.get(9)?,
+        attachments: row.get(10)?,
     })
 }
 
@@ -163,6 +173,10 @@ impl RawMessage {
             edited: self.edited.map(Hlc::from_i64),
             deleted: self.deleted != 0,
             reactions,
+            attachments: match self.attachments {
+                Some(bytes) => decode_attachments(&bytes).map_err(|e| StoreError::InvalidRow(e.to_string()))?,
+                None => Vec::new(),
+            },
         })
     }
 }
@@ -261,7 +275,8 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
             let values = message_values(row)?;
             let updated = conn
                 .prepare_cached(
-                    "UPDATE messages SET text = ?6, reply_to = ?7, edited = ?8, deleted = ?9, reactions = ?10
+                    "UPDATE messages SET text = ?6, reply_to = ?7, edited = ?8, deleted = ?9, reactions = ?10,
+                       attachments = ?11
                      WHERE chat_id = ?1 AND message_id = ?2",
                 )?
                 .execute(params_from_iter(values.iter()))?;
@@ -271,6 +286,7 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
                 ))?
                 .execute(params_from_iter(values.iter()))?;
             }
+            record_message_blobs(conn, row)?;
         }
         ReadModelUpdate::ReadPosition { chat, account, ts } => {
             conn.prepare_cached(
@@ -350,7 +366,7 @@ fn upsert_messages(conn: &Connection, rows: &[&MessageRow]) -> Result<(), StoreE
         "CREATE TEMP TABLE IF NOT EXISTS staged_messages (
              chat_id TEXT NOT NULL, message_id TEXT NOT NULL, author TEXT NOT NULL, device TEXT NOT NULL,
              ts INTEGER NOT NULL, text TEXT, reply_to TEXT, edited INTEGER, deleted INTEGER NOT NULL,
-             reactions TEXT NOT NULL, PRIMARY KEY (chat_id, message_id)) STRICT;
+             reactions TEXT NOT NULL, attachments BLOB, PRIMARY KEY (chat_id, message_id)) STRICT;
          DELETE FROM temp.staged_messages;",
     )?;
     {
@@ -363,21 +379,63 @@ fn upsert_messages(conn: &Connection, rows: &[&MessageRow]) -> Result<(), StoreE
     }
     conn.prepare_cached(
         "UPDATE messages SET text = s.text, reply_to = s.reply_to, edited = s.edited, deleted = s.deleted,
-           reactions = s.reactions
+           reactions = s.reactions, attachments = s.attachments
          FROM temp.staged_messages AS s
          WHERE messages.chat_id = s.chat_id AND messages.message_id = s.message_id",
     )?
     .execute([])?;
     conn.prepare_cached(
-        "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions)
-         SELECT s.chat_id, s.message_id, s.author, s.device, s.ts, s.text, s.reply_to, s.edited, s.deleted, s.reactions
+        "INSERT INTO messages (chat_id, message_id, author, device, ts, text, reply_to, edited, deleted, reactions,
+           attachments)
+         SELECT s.chat_id, s.message_id, s.author, s.device, s.ts, s.text, s.reply_to, s.edited, s.deleted, s.reactions,
+           s.attachments
          FROM temp.staged_messages AS s
          WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = s.chat_id AND m.message_id = s.message_id)
          ORDER BY s.chat_id, s.message_id",
     )?
     .execute([])?;
     conn.execute_batch("DELETE FROM temp.staged_messages")?;
+    for row in rows {
+        record_message_blobs(conn, row)?;
+    }
     Ok(())
+}
+
+/// Keeps `message_blobs` in step with a message row: attachments are only
+/// ever written with the message and removed when it is deleted.
+fn record_message_blobs(conn: &Connection, row: &MessageRow) -> Result<(), StoreError> {
+    if row.deleted {
+        conn.prepare_cached("DELETE FROM message_blobs WHERE chat_id = ?1 AND message_id = ?2")?
+            .execute(params![row.chat.to_string(), row.id.to_string()])?;
+        return Ok(());
+    }
+    for attachment in &row.attachments {
+        conn.prepare_cached("INSERT OR IGNORE INTO message_blobs (hash, chat_id, message_id) VALUES (?1, ?2, ?3)")?
+            .execute(params![&attachment.hash[..], row.chat.to_string(), row.id.to_string()])?;
+        // A blob a message refers to is wanted until it is here.
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO blobs (hash, size, complete, on_server, added_ms) VALUES (?1, ?2, 0, 0, 0)",
+        )?
+        .execute(params![
+            &attachment.hash[..],
+            i64::try_from(attachment.size).unwrap_or(i64::MAX)
+        ])?;
+    }
+    Ok(())
+}
+
+fn blob_row(row: &Row<'_>) -> rusqlite::Result<BlobRow> {
+    let hash: Vec<u8> = row.get(0)?;
+    let size: i64 = row.get(1)?;
+    Ok(BlobRow {
+        hash: <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, "a blob hash is 32 bytes".into())
+        })?,
+        size: u64::try_from(size).unwrap_or(0),
+        complete: row.get::<_, i64>(2)? != 0,
+        on_server: row.get::<_, i64>(3)? != 0,
+        added_ms: row.get(4)?,
+    })
 }
 
 fn chat_row(conn: &Connection, chat: &ChatId) -> Result<Option<ChatRow>, StoreError> {
@@ -693,6 +751,41 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn attachment_messages(&self, chat: &ChatId) -> Result<Vec<MessageRow>, StoreError> {
+        query_messages(
+            &self.conn(),
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ?1 AND attachments IS NOT NULL
+                 AND deleted = 0 ORDER BY message_id"
+            ),
+            [chat.to_string()],
+        )
+    }
+
+    fn blob_chats(&self, hash: &[u8; 32]) -> Result<Vec<ChatId>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT chat_id FROM message_blobs WHERE hash = ?1 ORDER BY 1")?;
+        let chats = stmt
+            .query_map([&hash[..]], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        chats.iter().map(|c| parse(c)).collect()
+    }
+
+    fn blob(&self, hash: &[u8; 32]) -> Result<Option<BlobRow>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT hash, size, complete, on_server, added_ms FROM blobs WHERE hash = ?1")?
+            .query_row([&hash[..]], blob_row)
+            .optional()?)
+    }
+
+    fn blobs(&self) -> Result<Vec<BlobRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT hash, size, complete, on_server, added_ms FROM blobs ORDER BY hash")?;
+        Ok(stmt.query_map([], blob_row)?.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         // Every commit, by any process, bumps this counter inside its transaction.
         commit_counter(&self.conn())
@@ -855,6 +948,30 @@ impl WriteTxn for SqliteTxn<'_> {
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO message_routes (chat_id, message_id, route) VALUES (?1, ?2, ?3)")?
             .execute(params![chat.to_string(), id.to_string(), route])?;
+        Ok(())
+    }
+
+    fn put_blob(&mut self, row: &BlobRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO blobs (hash, size, complete, on_server, added_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (hash) DO UPDATE SET size = excluded.size, complete = excluded.complete,
+                 on_server = excluded.on_server",
+            )?
+            .execute(params![
+                &row.hash[..],
+                i64::try_from(row.size).unwrap_or(i64::MAX),
+                i64::from(row.complete),
+                i64::from(row.on_server),
+                row.added_ms
+            ])?;
+        Ok(())
+    }
+
+    fn delete_blob(&mut self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
+            .execute([&hash[..]])?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The store traits.
 
 use crate::error::StoreError;
-use crate::rows::{ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
 use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 
@@ -62,6 +62,14 @@ pub trait Store: Send + Sync {
     fn peer_routes(&self) -> Result<Vec<PeerRouteRow>, StoreError>;
     /// The route that first delivered a message, if it came from elsewhere.
     fn message_route(&self, chat: &ChatId, id: &MessageId) -> Result<Option<String>, StoreError>;
+    /// Live messages of a chat that carry attachments, oldest first.
+    fn attachment_messages(&self, chat: &ChatId) -> Result<Vec<MessageRow>, StoreError>;
+    /// Chats whose live (not deleted) messages refer to a blob.
+    fn blob_chats(&self, hash: &[u8; 32]) -> Result<Vec<ChatId>, StoreError>;
+    /// One blob of the local index.
+    fn blob(&self, hash: &[u8; 32]) -> Result<Option<BlobRow>, StoreError>;
+    /// The whole local blob index, by hash.
+    fn blobs(&self) -> Result<Vec<BlobRow>, StoreError>;
 }
 
 /// Most changes one document may hold in quarantine.
@@ -107,6 +115,10 @@ pub trait WriteTxn {
     fn set_peer_route(&mut self, row: &PeerRouteRow) -> Result<(), StoreError>;
     /// Records the route of a message unless one is recorded already (the first wins).
     fn record_message_route(&mut self, chat: &ChatId, id: &MessageId, route: &str) -> Result<(), StoreError>;
+    /// Records (or replaces) a blob of the local index.
+    fn put_blob(&mut self, row: &BlobRow) -> Result<(), StoreError>;
+    /// Forgets a blob (its file is removed by the caller).
+    fn delete_blob(&mut self, hash: &[u8; 32]) -> Result<(), StoreError>;
     /// Makes everything durable.
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

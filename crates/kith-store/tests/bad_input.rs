@@ -160,11 +160,13 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
         append(&store, &doc(1), b"written by version 1");
     }
     {
-        // What version 1 left behind: no delivered positions, no peers yet.
+        // What version 1 left behind: no delivered positions, no peers, no
+        // attachments yet.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE delivered_positions; DROP TABLE peer_addresses; DROP TABLE peer_routes;
-             DROP TABLE message_routes; PRAGMA user_version = 1;",
+             DROP TABLE message_routes; DROP TABLE message_blobs; DROP TABLE blobs;
+             ALTER TABLE messages DROP COLUMN attachments; PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -180,6 +182,11 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
         "the new table exists"
     );
     assert!(store.peer_routes().unwrap().is_empty(), "the peer tables exist");
+    assert!(store.blobs().unwrap().is_empty(), "the blob index exists");
+    assert!(
+        store.attachment_messages(&chat).unwrap().is_empty(),
+        "messages have attachments"
+    );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     assert_eq!(version, kith_store::LATEST_SCHEMA);

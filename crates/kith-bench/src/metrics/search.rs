@@ -106,6 +106,7 @@ fn fill_store(store: &SqliteStore, texts: &[String], chats: usize, rng: &mut Cha
             edited: None,
             deleted: false,
             reactions: BTreeMap::new(),
+            attachments: Vec::new(),
         }));
         if batch.len() == BULK_BATCH || i + 1 == texts.len() {
             let mut txn = store.begin_write()?;

@@ -3,11 +3,13 @@
 //! them, sealed and signed envelopes, and lockboxes that carry an epoch key to
 //! one member device. Randomness (keys, nonces) is an input.
 
+mod blob;
 mod envelope;
 mod epoch;
 mod lockbox;
 mod stream;
 
+pub use blob::{blob_locator, open_chunk, plaintext_chunks, seal_chunk, sealed_size};
 pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
 pub use epoch::EpochKey;
 pub use lockbox::{Lockbox, open_lockbox, open_sealed, seal_lockbox, seal_to_device};

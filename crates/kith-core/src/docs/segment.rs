@@ -1,10 +1,11 @@
 //! Message segment documents: one per conversation per calendar month.
 
 use super::{Doc, DocError, ensure_schema, get_int, get_str, keys_with_prefix};
+use crate::attachment::{Attachment, decode_attachments, encode_attachments};
 use crate::readmodel::MessageRow;
 use crate::schema::{
-    self, MAX_REACTION_BYTES, MAX_TEXT_BYTES, MSG_AUTHOR, MSG_DELETED, MSG_DEVICE, MSG_EDITED, MSG_REPLY_TO, MSG_TEXT,
-    SegmentKey,
+    self, MAX_REACTION_BYTES, MAX_TEXT_BYTES, MSG_ATTACHMENTS, MSG_AUTHOR, MSG_DELETED, MSG_DEVICE, MSG_EDITED,
+    MSG_REPLY_TO, MSG_TEXT, SegmentKey,
 };
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
@@ -24,6 +25,8 @@ pub struct NewMessage {
     pub text: String,
     /// The message it answers, if any.
     pub reply_to: Option<MessageId>,
+    /// Files it carries.
+    pub attachments: Vec<Attachment>,
 }
 
 fn check_text(text: &str) -> Result<(), DocError> {
@@ -46,6 +49,10 @@ fn message_obj(doc: &Doc, id: &MessageId) -> Result<ObjId, DocError> {
 /// Writes a new message.
 pub fn send(doc: &mut Doc, message: &NewMessage) -> Result<(), DocError> {
     check_text(&message.text)?;
+    // Checked before anything is written: a refused list leaves no message.
+    if !message.attachments.is_empty() {
+        encode_attachments(&message.attachments)?;
+    }
     if !message.id.minted_by(&message.device) {
         return Err(DocError::Invalid(
             "message id was not minted by the sending device".into(),
@@ -59,6 +66,9 @@ pub fn send(doc: &mut Doc, message: &NewMessage) -> Result<(), DocError> {
     am.put(&obj, MSG_TEXT, message.text.as_str())?;
     if let Some(reply_to) = message.reply_to {
         am.put(&obj, MSG_REPLY_TO, reply_to.to_string())?;
+    }
+    if !message.attachments.is_empty() {
+        am.put(&obj, MSG_ATTACHMENTS, encode_attachments(&message.attachments)?)?;
     }
     Ok(())
 }
@@ -93,6 +103,10 @@ pub fn delete(doc: &mut Doc, id: &MessageId, account: &AccountId, ts: Hlc) -> Re
     let obj = own_message(doc, id, account)?;
     let am = doc.automerge_mut();
     am.delete(&obj, MSG_TEXT)?;
+    // The files go too: nothing refers to their blobs any more.
+    if am.get(&obj, MSG_ATTACHMENTS)?.is_some() {
+        am.delete(&obj, MSG_ATTACHMENTS)?;
+    }
     am.put(&obj, MSG_DELETED, ts.to_i64())?;
     Ok(())
 }
@@ -186,6 +200,17 @@ pub fn message_row(doc: &Doc, chat: ChatId, id: &MessageId) -> Option<MessageRow
     let text = if deleted { None } else { get_str(am, &obj, MSG_TEXT) };
     let reply_to = get_str(am, &obj, MSG_REPLY_TO).and_then(|r| r.parse().ok());
     let edited = get_int(am, &obj, MSG_EDITED).map(Hlc::from_i64);
+    let attachments = if deleted {
+        Vec::new()
+    } else {
+        match am.get(&obj, MSG_ATTACHMENTS).ok().flatten() {
+            Some((Value::Scalar(value), _)) => match value.as_ref() {
+                automerge::ScalarValue::Bytes(bytes) => decode_attachments(bytes).unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    };
     let mut reactions: BTreeMap<String, BTreeSet<AccountId>> = BTreeMap::new();
     if !deleted {
         for key in keys_with_prefix(am, &schema::reaction_prefix(id)) {
@@ -205,5 +230,6 @@ pub fn message_row(doc: &Doc, chat: ChatId, id: &MessageId) -> Option<MessageRow
         edited,
         deleted,
         reactions,
+        attachments,
     })
 }

@@ -1,0 +1,395 @@
+//! Attachments end to end: real `kith` processes and a real `kith-server`
+//! on 127.0.0.1; pictures cleaned of metadata and turned upright, files
+//! byte for byte, downloads that resume, hostile input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use image::{ImageFormat, Rgb, RgbImage};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The GPS latitude written into the test photo (48° 51' 29.64"): its bytes
+/// must not survive sending.
+const LATITUDE: [(u32, u32); 3] = [(48, 1), (51, 1), (2964, 100)];
+
+fn latitude_bytes() -> Vec<u8> {
+    LATITUDE
+        .iter()
+        .flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes()))
+        .collect()
+}
+
+/// A 40x20 JPEG whose left half is red, with EXIF saying "rotate 90° clockwise
+/// to display" and a GPS position.
+fn photo_with_exif() -> Vec<u8> {
+    let picture = RgbImage::from_fn(40, 20, |x, _| if x < 20 { Rgb([255, 0, 0]) } else { Rgb([0, 0, 255]) });
+    let mut jpeg = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+        .unwrap();
+    // TIFF, little-endian: IFD0 (orientation, GPS pointer) at 8, GPS IFD at
+    // 38 (latitude ref, latitude), its rationals at 68.
+    let mut tiff = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    let entry = |tiff: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        tiff.extend_from_slice(&tag.to_le_bytes());
+        tiff.extend_from_slice(&kind.to_le_bytes());
+        tiff.extend_from_slice(&count.to_le_bytes());
+        tiff.extend_from_slice(&value);
+    };
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    entry(&mut tiff, 0x0112, 3, 1, [6, 0, 0, 0]);
+    entry(&mut tiff, 0x8825, 4, 1, 38u32.to_le_bytes());
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(tiff.len(), 38);
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    entry(&mut tiff, 0x0001, 2, 2, *b"N\0\0\0");
+    entry(&mut tiff, 0x0002, 5, 3, 68u32.to_le_bytes());
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(tiff.len(), 68);
+    tiff.extend_from_slice(&latitude_bytes());
+    let mut app1 = vec![0xff, 0xe1];
+    app1.extend_from_slice(&u16::try_from(2 + 6 + tiff.len()).unwrap().to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Bytes that look random (so the server's files cannot contain them by chance).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
+struct Pair {
+    server: ServerProcess,
+    alice: PathBuf,
+    bob: PathBuf,
+    chat: String,
+    files: PathBuf,
+    _homes: [tempfile::TempDir; 4],
+}
+
+fn pair() -> Pair {
+    let server_home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_home.path().join("data"));
+    let (alice_home, alice) = new_profile("Alice");
+    let (bob_home, bob) = new_profile("Bob");
+    befriend(&alice, &bob, &server);
+    let chat = kith_json(
+        &alice,
+        &["chat", "new", "--name", "Photos", "--member", &account_of(&bob)],
+    )["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let files = tempfile::tempdir().unwrap();
+    Pair {
+        server,
+        alice,
+        bob,
+        chat,
+        files: files.path().to_path_buf(),
+        _homes: [server_home, alice_home, bob_home, files],
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[test]
+fn a_photo_and_a_big_file_reach_the_other_device_through_the_server() {
+    let p = pair();
+    let photo = write(&p.files, "holiday.jpg", &photo_with_exif());
+    let big = noise(20 * 1024 * 1024, 7);
+    let big_path = write(&p.files, "data.bin", &big);
+    let sent = kith_json(
+        &p.alice,
+        &[
+            "send",
+            &p.chat,
+            "from the beach",
+            "--attach",
+            photo.to_str().unwrap(),
+            "--attach",
+            big_path.to_str().unwrap(),
+        ],
+    );
+    let message = sent["message_id"].as_str().unwrap().to_owned();
+    let report = sync(&p.alice, &p.server);
+    assert_eq!(report["report"]["blobs_uploaded"], 2, "{report}");
+
+    let report = sync(&p.bob, &p.server);
+    // The photo comes with the sync; the 20 MB file waits to be opened.
+    assert_eq!(report["report"]["blobs_downloaded"], 1, "{report}");
+    let listed = kith_json(&p.bob, &["attachments", &p.chat]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let picture = &listed[0];
+    assert_eq!(picture["kind"], "image");
+    assert_eq!(picture["mime"], "image/jpeg");
+    assert_eq!(picture["name"], "holiday.jpg");
+    assert_eq!(picture["downloaded"], true);
+    assert_eq!(picture["has_thumbnail"], true);
+    // Upright: the 40x20 photo was to be shown rotated a quarter turn.
+    assert_eq!(
+        (picture["width"].as_u64(), picture["height"].as_u64()),
+        (Some(20), Some(40))
+    );
+    let file = &listed[1];
+    assert_eq!(file["kind"], "file");
+    assert_eq!(file["size"], big.len());
+    assert_eq!(file["downloaded"], false);
+    let messages = kith_json(&p.bob, &["messages", &p.chat]);
+    let shown = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message.as_str())
+        .unwrap();
+    assert_eq!(shown["text"], "from the beach");
+    assert_eq!(shown["attachments"].as_array().unwrap().len(), 2);
+
+    // The picture as Bob has it: no EXIF (no position), turned upright.
+    let out = tempfile::tempdir().unwrap();
+    let saved = kith_json(&p.bob, &["save", &p.chat, &message, out.path().to_str().unwrap()]);
+    let saved_bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
+    assert_eq!(saved["hash"], hash_hex(&saved_bytes));
+    assert!(!contains(&saved_bytes, b"Exif"), "EXIF survived");
+    assert!(!contains(&saved_bytes, &latitude_bytes()), "the GPS position survived");
+    let upright = image::load_from_memory(&saved_bytes).unwrap().to_rgb8();
+    assert_eq!(upright.dimensions(), (20, 40));
+    let top = upright.get_pixel(10, 5);
+    let bottom = upright.get_pixel(10, 35);
+    assert!(top[0] > 200 && top[2] < 60, "top is red: {top:?}");
+    assert!(bottom[2] > 200 && bottom[0] < 60, "bottom is blue: {bottom:?}");
+
+    // The big file, fetched when saved: byte for byte.
+    let saved = kith_json(
+        &p.bob,
+        &["save", &p.chat, &message, "--index", "1", out.path().to_str().unwrap()],
+    );
+    assert_eq!(saved["fetched"], big.len());
+    let bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
+    assert_eq!(hash_hex(&bytes), hash_hex(&big));
+    assert_eq!(
+        Path::new(saved["path"].as_str().unwrap()).file_name().unwrap(),
+        "data.bin"
+    );
+
+    // Nothing the server keeps holds the plaintext of either attachment.
+    let files = read_all_files(&p.server.data);
+    assert!(!files.is_empty());
+    let probe = &big[5_000_000..5_000_064];
+    for (path, content) in &files {
+        assert!(
+            !contains(content, probe),
+            "{} holds plaintext of the file",
+            path.display()
+        );
+        assert!(
+            !contains(content, &saved_bytes[200..264]),
+            "{} holds plaintext of the photo",
+            path.display()
+        );
+        assert!(
+            !contains(content, b"holiday"),
+            "{} holds an attachment's name",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_download_resumes_where_it_stopped() {
+    let p = pair();
+    // Over the automatic-download size: fetched only when saved.
+    let big = noise(20 * 1024 * 1024, 11);
+    let path = write(&p.files, "archive.bin", &big);
+    let message = kith_json(
+        &p.alice,
+        &["send", &p.chat, "--attach", path.to_str().unwrap(), "--as-file"],
+    )["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let out = tempfile::tempdir().unwrap();
+    let out_file = out.path().join("copy.bin");
+    // A slow fetch (2 MiB/s), killed once a third of it is on disk.
+    let mut slow = kith_cmd(
+        &p.bob,
+        &[
+            "--json",
+            "save",
+            &p.chat,
+            &message,
+            out_file.to_str().unwrap(),
+            "--rate-limit",
+            "2097152",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let partial_file = loop {
+        let found = std::fs::read_dir(p.bob.join("blobs").join("partial"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path());
+        if let Some(file) = found
+            && std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) >= 4 * 1024 * 1024
+        {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    slow.kill().unwrap();
+    slow.wait().unwrap();
+    let left = std::fs::metadata(&partial_file).unwrap().len();
+    assert!(left < big.len() as u64, "killed before the end");
+    assert!(!out_file.exists(), "nothing saved from a half download");
+
+    let saved = kith_json(&p.bob, &["save", &p.chat, &message, out_file.to_str().unwrap()]);
+    let resumed = saved["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= 3 * 1024 * 1024,
+        "resumed from {resumed}, {left} were on disk"
+    );
+    assert!(resumed <= left);
+    assert_eq!(saved["fetched"].as_u64().unwrap(), big.len() as u64 - resumed);
+    assert_eq!(hash_hex(&std::fs::read(&out_file).unwrap()), hash_hex(&big));
+}
+
+#[test]
+fn bad_attachments_are_refused_clearly_and_hostile_names_are_made_safe() {
+    let p = pair();
+    // A picture that does not decode.
+    let mut corrupt = b"\x89PNG\r\n\x1a\n".to_vec();
+    corrupt.extend_from_slice(&[0x55; 300]);
+    let corrupt_path = write(&p.files, "broken.png", &corrupt);
+    let err = kith_fails(
+        &p.alice,
+        &["send", &p.chat, "look", "--attach", corrupt_path.to_str().unwrap()],
+    );
+    assert!(err.contains("not a picture") && err.contains("as a file"), "{err}");
+    // A decompression bomb: a PNG that claims 60000 x 60000 pixels.
+    let bomb_path = write(&p.files, "bomb.png", &png_claiming(60_000, 60_000));
+    let err = kith_fails(
+        &p.alice,
+        &["send", &p.chat, "boom", "--attach", bomb_path.to_str().unwrap()],
+    );
+    assert!(err.contains("not a picture"), "{err}");
+    // Over the size limit: refused before it is read.
+    let huge = p.files.join("huge.bin");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(kith_client::MAX_ATTACHMENT_BYTES + 1)
+        .unwrap();
+    let err = kith_fails(&p.alice, &["send", &p.chat, "--attach", huge.to_str().unwrap()]);
+    assert!(err.contains("limited to"), "{err}");
+    // None of them left a message behind.
+    assert!(
+        kith_json(&p.alice, &["messages", &p.chat])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // A file whose name tries to climb out of the download directory.
+    let evil = write(&p.files, "..%2f..%2fevil.txt", b"harmless");
+    let message = kith_json(&p.alice, &["send", &p.chat, "--attach", evil.to_str().unwrap()])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let out = tempfile::tempdir().unwrap();
+    let inner = out.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    let saved = kith_json(&p.bob, &["save", &p.chat, &message, inner.to_str().unwrap()]);
+    let path = PathBuf::from(saved["path"].as_str().unwrap());
+    assert_eq!(
+        path.parent().unwrap(),
+        inner,
+        "saved inside the directory: {}",
+        path.display()
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"harmless");
+    // The message still works for everything else.
+    assert!(kith_json(&p.bob, &["attachments", &p.chat])[0]["downloaded"] == true);
+}
+
+/// A PNG whose header claims `width` x `height` with almost no data.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &header);
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn value_is_json() {
+    // `attachments` on a chat with none is an empty array, not an error.
+    let (_home, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Empty");
+    let listed: Value = kith_json(&alice, &["attachments", &chat]);
+    assert_eq!(listed, Value::Array(Vec::new()));
+}

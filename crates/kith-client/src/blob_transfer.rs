@@ -1,0 +1,315 @@
+//! Moving blobs through the sync server: chunks sealed under the blob's own
+//! key, kept with the conversation's log (whose capability proves
+//! membership). Uploads resume from what the server says it has; downloads
+//! resume from the chunks already in the partial file.
+
+use crate::blobs::hex;
+use crate::error::ClientError;
+use crate::profile::Profile;
+use crate::relay::{Followed, StreamKey};
+use kith_core::Attachment;
+use kith_core::crypto::{Stream, blob_locator, open_chunk, plaintext_chunks, seal_chunk, sealed_size};
+use kith_net::{NetError, RelayConnection};
+use kith_proto::{BLOB_CHUNK_BYTES, ChatId, ErrorCode};
+use serde::Serialize;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+/// Attachments up to this size are fetched by every sync; larger ones when
+/// they are opened or saved.
+pub const AUTO_DOWNLOAD_BYTES: u64 = 16 * 1024 * 1024;
+/// Chunks written between flushes of a download to disk.
+const SYNC_EVERY_CHUNKS: u32 = 8;
+
+/// How far one transfer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// The blob (BLAKE3 of its plaintext).
+    #[serde(serialize_with = "hex_hash")]
+    pub hash: [u8; 32],
+    /// Up (true) or down.
+    pub upload: bool,
+    /// Plaintext bytes done.
+    pub done: u64,
+    /// Plaintext bytes in all.
+    pub total: u64,
+}
+
+fn hex_hash<S: serde::Serializer>(hash: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex(hash))
+}
+
+/// What one download did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TransferReport {
+    /// Bytes that were already here from an interrupted download.
+    pub resumed_from: u64,
+    /// Bytes fetched now.
+    pub fetched: u64,
+}
+
+/// A progress consumer.
+pub type OnProgress<'a> = dyn FnMut(Progress) + Send + 'a;
+
+/// Paces a transfer to at most `per_second` bytes a second.
+struct Pace {
+    per_second: Option<u64>,
+    started: Instant,
+    moved: u64,
+}
+
+impl Pace {
+    async fn moved(&mut self, bytes: u64) {
+        self.moved += bytes;
+        if let Some(rate) = self.per_second.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64(self.moved as f64 / rate as f64);
+            let elapsed = self.started.elapsed();
+            if due > elapsed {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// The conversation's streams this device holds a committed key for,
+    /// newest epoch first (uploads use the first; downloads try each).
+    fn blob_streams(&self, chat: ChatId) -> Result<Vec<StreamKey>, ClientError> {
+        let held = self.chat_keys()?;
+        let mut keys = self.committed_keys(chat, &held)?;
+        keys.reverse();
+        Ok(keys
+            .into_iter()
+            .map(|(epoch, key)| StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key))
+            .collect())
+    }
+
+    /// Uploads every blob here that the server lacks and a live message
+    /// refers to (sent from here or learned from a peer). Returns how many
+    /// were completed; one that fails is logged and tried at the next sync.
+    pub async fn upload_blobs(
+        &self,
+        connection: &RelayConnection,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<usize, ClientError> {
+        let mut uploaded = 0;
+        for blob in self.store().blobs()? {
+            if !blob.complete || blob.on_server {
+                continue;
+            }
+            let Some((chat, _, attachment)) = self.find_attachment(&blob.hash)? else {
+                continue;
+            };
+            match self.upload_blob(connection, chat, &attachment, on_progress).await {
+                Ok(()) => uploaded += 1,
+                Err(ClientError::Relay(err)) if !err.is_transient() => {
+                    tracing::warn!(blob = hex(&blob.hash), %err, "the server refused an attachment");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(uploaded)
+    }
+
+    async fn upload_blob(
+        &self,
+        connection: &RelayConnection,
+        chat: ChatId,
+        attachment: &Attachment,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<(), ClientError> {
+        let Some(stream) = self.blob_streams(chat)?.into_iter().next() else {
+            return Ok(());
+        };
+        let (log, capability) = (stream.log(), stream.capability());
+        let locator = blob_locator(&attachment.key);
+        let total = sealed_size(attachment.size);
+        let count = plaintext_chunks(attachment.size);
+        let have = match connection.blob_stat(log, capability, locator).await? {
+            Some((size, have)) if size == total => have,
+            _ => Vec::new(),
+        };
+        let path = self.blob_path(&attachment.hash);
+        let mut file = std::fs::File::open(&path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+        let mut buffer = vec![0u8; BLOB_CHUNK_BYTES];
+        let mut done = 0u64;
+        for index in 0..count {
+            let start = u64::from(index) * BLOB_CHUNK_BYTES as u64;
+            let len = usize::try_from((attachment.size - start).min(BLOB_CHUNK_BYTES as u64)).unwrap_or(0);
+            if have.binary_search(&index).is_err() {
+                file.seek(SeekFrom::Start(start))
+                    .and_then(|_| file.read_exact(&mut buffer[..len]))
+                    .map_err(ClientError::io(format!("reading {}", path.display())))?;
+                let sealed = seal_chunk(&attachment.key, index, count, &buffer[..len])
+                    .map_err(|err| ClientError::Blob(err.to_string()))?;
+                connection
+                    .blob_put(log, capability, locator, total, index, sealed)
+                    .await?;
+            }
+            done += len as u64;
+            on_progress(Progress {
+                hash: attachment.hash,
+                upload: true,
+                done,
+                total: attachment.size,
+            });
+        }
+        self.record_blob(&attachment.hash, attachment.size, true)?;
+        Ok(())
+    }
+
+    /// Fetches the wanted blobs up to `max_size` each (see
+    /// [`AUTO_DOWNLOAD_BYTES`]). Returns how many arrived; one the server
+    /// does not have (yet) is tried again at the next sync.
+    pub async fn download_wanted(
+        &self,
+        connection: &RelayConnection,
+        max_size: u64,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<usize, ClientError> {
+        let mut downloaded = 0;
+        for blob in self.store().blobs()? {
+            if blob.complete || blob.size > max_size {
+                continue;
+            }
+            let Some((chat, _, attachment)) = self.find_attachment(&blob.hash)? else {
+                continue;
+            };
+            match self.fetch_blob(connection, chat, &attachment, None, on_progress).await {
+                Ok(_) => downloaded += 1,
+                Err(ClientError::Relay(err)) if !err.is_transient() => {
+                    tracing::debug!(blob = hex(&blob.hash), %err, "attachment not fetched");
+                }
+                Err(ClientError::Blob(reason)) => {
+                    tracing::debug!(blob = hex(&blob.hash), reason, "attachment not fetched");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(downloaded)
+    }
+
+    /// Fetches one attachment from the server, resuming an interrupted
+    /// download, at most `rate` bytes a second when given. The bytes count
+    /// only once their hash matches.
+    pub async fn fetch_blob(
+        &self,
+        connection: &RelayConnection,
+        chat: ChatId,
+        attachment: &Attachment,
+        rate: Option<u64>,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<TransferReport, ClientError> {
+        if self.has_blob(&attachment.hash)? {
+            return Ok(TransferReport::default());
+        }
+        let locator = blob_locator(&attachment.key);
+        let total = sealed_size(attachment.size);
+        let count = plaintext_chunks(attachment.size);
+        let mut source = None;
+        for stream in self.blob_streams(chat)? {
+            match connection.blob_stat(stream.log(), stream.capability(), locator).await? {
+                Some((size, have)) if size == total && have.len() == count as usize => {
+                    source = Some(stream);
+                    break;
+                }
+                Some(_) => {
+                    return Err(ClientError::Blob(format!(
+                        "{} is still being uploaded",
+                        attachment.name
+                    )));
+                }
+                None => continue,
+            }
+        }
+        let Some(stream) = source else {
+            return Err(ClientError::Blob(format!("{} is not on the server", attachment.name)));
+        };
+        let partial = self.partial_path(&attachment.hash);
+        if let Some(dir) = partial.parent() {
+            std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        }
+        let io = |what: &str| ClientError::io(format!("{what} {}", partial.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&partial)
+            .map_err(io("opening"))?;
+        // Only whole chunks count: the tail of a chunk cut off by a crash is
+        // fetched again.
+        let on_disk = file.metadata().map_err(io("reading"))?.len().min(attachment.size);
+        let first = u32::try_from(on_disk / BLOB_CHUNK_BYTES as u64)
+            .unwrap_or(0)
+            .min(count - 1);
+        let resumed_from = u64::from(first) * BLOB_CHUNK_BYTES as u64;
+        file.set_len(resumed_from).map_err(io("truncating"))?;
+        file.seek(SeekFrom::Start(resumed_from)).map_err(io("seeking in"))?;
+        let mut pace = Pace {
+            per_second: rate,
+            started: Instant::now(),
+            moved: 0,
+        };
+        let mut done = resumed_from;
+        for index in first..count {
+            let sealed = match connection
+                .blob_get(stream.log(), stream.capability(), locator, index)
+                .await
+            {
+                Ok(sealed) => sealed,
+                Err(NetError::Server {
+                    code: ErrorCode::NotFound,
+                    ..
+                }) => return Err(ClientError::Blob(format!("{} left the server", attachment.name))),
+                Err(err) => return Err(err.into()),
+            };
+            let plain = open_chunk(&attachment.key, index, count, &sealed)
+                .map_err(|err| ClientError::Blob(format!("{}: {err}", attachment.name)))?;
+            file.write_all(&plain).map_err(io("writing"))?;
+            if index % SYNC_EVERY_CHUNKS == SYNC_EVERY_CHUNKS - 1 {
+                file.sync_data().map_err(io("writing"))?;
+            }
+            done += plain.len() as u64;
+            on_progress(Progress {
+                hash: attachment.hash,
+                upload: false,
+                done,
+                total: attachment.size,
+            });
+            pace.moved(sealed.len() as u64).await;
+        }
+        file.sync_all().map_err(io("writing"))?;
+        drop(file);
+        if file_hash(&partial)? != attachment.hash {
+            // A lying sender (the chunks open, but are not this content).
+            let _ = std::fs::remove_file(&partial);
+            return Err(ClientError::Blob(format!(
+                "{} does not match its hash; discarded",
+                attachment.name
+            )));
+        }
+        self.complete_download(&attachment.hash, attachment.size, true)?;
+        Ok(TransferReport {
+            resumed_from,
+            fetched: attachment.size - resumed_from,
+        })
+    }
+}
+
+/// BLAKE3 of a file, read in pieces.
+pub(crate) fn file_hash(path: &std::path::Path) -> Result<[u8; 32], ClientError> {
+    let mut file = std::fs::File::open(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(ClientError::io(format!("reading {}", path.display())))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(*hasher.finalize().as_bytes())
+}

@@ -1,0 +1,273 @@
+//! Attachments on this device: blob files under `PROFILE/blobs/` named by
+//! the BLAKE3 hash of their plaintext, indexed in SQLite, written atomically
+//! (a temporary file, fsync, rename) and checked against their hash before
+//! they count as here. Downloads in progress live in `blobs/partial/`.
+
+use crate::error::ClientError;
+use crate::media::{MAX_ATTACHMENT_BYTES, MediaError, prepare, safe_file_name};
+use crate::profile::{Profile, random_bytes};
+use kith_core::{Attachment, AttachmentKind};
+use kith_proto::{ChatId, MessageId};
+use kith_store::BlobRow;
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How long a blob no message refers to is kept (it may be waiting in a
+/// composer to be sent).
+pub const UNREFERENCED_GRACE_MS: u64 = 60 * 60 * 1000;
+
+/// An attachment as `kith attachments --json` and the app show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttachmentView {
+    /// The message carrying it.
+    pub message_id: MessageId,
+    /// Its place among the message's attachments.
+    pub index: usize,
+    /// The name it was sent with.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `file`, `image` or `voice`.
+    pub kind: &'static str,
+    /// Image width.
+    pub width: Option<u32>,
+    /// Image height.
+    pub height: Option<u32>,
+    /// Voice note length.
+    pub duration_ms: Option<u32>,
+    /// BLAKE3 of the content, hex.
+    pub hash: String,
+    /// Whether the bytes are on this device.
+    pub downloaded: bool,
+    /// Whether a preview travels with the message.
+    pub has_thumbnail: bool,
+}
+
+impl AttachmentView {
+    pub(crate) fn of(message_id: MessageId, index: usize, attachment: &Attachment, downloaded: bool) -> AttachmentView {
+        let (kind, width, height, duration_ms) = match &attachment.kind {
+            AttachmentKind::File => ("file", None, None, None),
+            AttachmentKind::Image { width, height } => ("image", Some(*width), Some(*height), None),
+            AttachmentKind::Voice { duration_ms, .. } => ("voice", None, None, Some(*duration_ms)),
+        };
+        AttachmentView {
+            message_id,
+            index,
+            name: attachment.name.clone(),
+            mime: attachment.mime.clone(),
+            size: attachment.size,
+            kind,
+            width,
+            height,
+            duration_ms,
+            hash: attachment.hash_hex(),
+            downloaded,
+            has_thumbnail: attachment.thumbnail.is_some(),
+        }
+    }
+}
+
+pub(crate) fn hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Profile {
+    /// Where this profile keeps blobs.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir().join("blobs")
+    }
+
+    /// The file of a complete blob.
+    pub fn blob_path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.blob_dir().join(hex(hash))
+    }
+
+    pub(crate) fn partial_path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.blob_dir().join("partial").join(hex(hash))
+    }
+
+    /// Whether a blob's bytes are on this device.
+    pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
+        Ok(self.store().blob(hash)?.is_some_and(|b| b.complete) && self.blob_path(hash).is_file())
+    }
+
+    /// Reads a file and keeps it as a blob ready to be sent: pictures are
+    /// cleaned and scaled (unless `as_file`). Returns what a message carries.
+    pub fn attach(&self, path: &Path, as_file: bool) -> Result<Attachment, ClientError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = std::fs::metadata(path)
+            .map_err(ClientError::io(format!("reading {}", path.display())))?
+            .len();
+        // Refused before reading a huge file into memory.
+        if size > MAX_ATTACHMENT_BYTES {
+            return Err(MediaError::TooLarge { name, size }.into());
+        }
+        let bytes = std::fs::read(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+        self.attach_bytes(&name, bytes, as_file)
+    }
+
+    /// [`Profile::attach`] for bytes in memory (pasted, recorded, dropped).
+    pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
+        let prepared = prepare(name, bytes, as_file)?;
+        let hash = *blake3::hash(&prepared.bytes).as_bytes();
+        self.store_blob(&hash, &prepared.bytes)?;
+        Ok(Attachment {
+            hash,
+            key: random_bytes::<32>()?,
+            size: prepared.bytes.len() as u64,
+            mime: prepared.mime,
+            name: prepared.name,
+            kind: prepared.kind,
+            thumbnail: prepared.thumbnail,
+        })
+    }
+
+    /// Writes a blob's file atomically and records it as complete.
+    fn store_blob(&self, hash: &[u8; 32], bytes: &[u8]) -> Result<(), ClientError> {
+        let dir = self.blob_dir();
+        std::fs::create_dir_all(&dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        let target = self.blob_path(hash);
+        if !target.is_file() {
+            let temp = dir.join(format!(".{}.tmp", hex(hash)));
+            let write = || -> std::io::Result<()> {
+                let mut file = std::fs::File::create(&temp)?;
+                file.write_all(bytes)?;
+                file.sync_all()?;
+                std::fs::rename(&temp, &target)
+            };
+            write().map_err(ClientError::io(format!("writing {}", target.display())))?;
+        }
+        self.record_blob(hash, bytes.len() as u64, false)
+    }
+
+    /// Marks a blob complete (its file is in place and checked).
+    pub(crate) fn record_blob(&self, hash: &[u8; 32], size: u64, on_server: bool) -> Result<(), ClientError> {
+        let previous = self.store().blob(hash)?;
+        let mut txn = self.store().begin_write()?;
+        txn.put_blob(&BlobRow {
+            hash: *hash,
+            size,
+            complete: true,
+            on_server: on_server || previous.as_ref().is_some_and(|p| p.on_server),
+            added_ms: i64::try_from(self.now_ms()).unwrap_or(i64::MAX),
+        })?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Moves a downloaded, verified partial file into place.
+    pub(crate) fn complete_download(&self, hash: &[u8; 32], size: u64, on_server: bool) -> Result<(), ClientError> {
+        let partial = self.partial_path(hash);
+        let target = self.blob_path(hash);
+        std::fs::rename(&partial, &target).map_err(ClientError::io(format!("keeping {}", target.display())))?;
+        self.record_blob(hash, size, on_server)
+    }
+
+    /// The attachments of a chat, oldest message first.
+    pub fn attachments(&self, chat: &ChatId) -> Result<Vec<AttachmentView>, ClientError> {
+        self.require_chat(chat)?;
+        let mut out = Vec::new();
+        for message in self.store().attachment_messages(chat)? {
+            for (index, attachment) in message.attachments.iter().enumerate() {
+                out.push(AttachmentView::of(
+                    message.id,
+                    index,
+                    attachment,
+                    self.has_blob(&attachment.hash)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One attachment of a message.
+    pub fn attachment(&self, chat: &ChatId, message: &MessageId, index: usize) -> Result<Attachment, ClientError> {
+        let row = self
+            .store()
+            .message(chat, message)?
+            .ok_or_else(|| ClientError::NoSuchMessage(message.to_string()))?;
+        row.attachments
+            .get(index)
+            .cloned()
+            .ok_or_else(|| ClientError::Blob(format!("message {message} has no attachment {index}")))
+    }
+
+    /// The message and attachment that refer to a blob, in a chat this
+    /// profile is in.
+    pub fn find_attachment(&self, hash: &[u8; 32]) -> Result<Option<(ChatId, MessageId, Attachment)>, ClientError> {
+        for chat in self.store().blob_chats(hash)? {
+            for message in self.store().attachment_messages(&chat)? {
+                if let Some(attachment) = message.attachments.iter().find(|a| a.hash == *hash) {
+                    return Ok(Some((chat, message.id, attachment.clone())));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Copies a downloaded attachment to `out`; a directory gets the
+    /// attachment's name made safe. Returns the path written.
+    pub fn save_attachment(&self, attachment: &Attachment, out: &Path) -> Result<PathBuf, ClientError> {
+        if !self.has_blob(&attachment.hash)? {
+            return Err(ClientError::Blob(format!(
+                "{} is not on this device yet (sync to fetch it)",
+                attachment.name
+            )));
+        }
+        let target = if out.is_dir() {
+            out.join(safe_file_name(&attachment.name))
+        } else {
+            out.to_path_buf()
+        };
+        let source = self.blob_path(&attachment.hash);
+        // Checked again: a file damaged on disk is not handed out as good.
+        let bytes = std::fs::read(&source).map_err(ClientError::io(format!("reading {}", source.display())))?;
+        if *blake3::hash(&bytes).as_bytes() != attachment.hash {
+            return Err(ClientError::Blob(format!(
+                "the stored copy of {} is damaged; it will be fetched again",
+                attachment.name
+            )));
+        }
+        let temp = target.with_extension("kith-partial");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &target)
+        };
+        write().map_err(ClientError::io(format!("writing {}", target.display())))?;
+        Ok(target)
+    }
+
+    /// Deletes blobs no live message refers to (after a grace period for
+    /// ones waiting to be sent), and stray partial downloads. Returns how
+    /// many were removed.
+    pub fn collect_garbage(&self) -> Result<usize, ClientError> {
+        let now = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
+        let grace = i64::try_from(UNREFERENCED_GRACE_MS).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        for blob in self.store().blobs()? {
+            if !self.store().blob_chats(&blob.hash)?.is_empty() || now.saturating_sub(blob.added_ms) < grace {
+                continue;
+            }
+            for path in [self.blob_path(&blob.hash), self.partial_path(&blob.hash)] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => return Err(ClientError::io(format!("removing {}", path.display()))(err)),
+                }
+            }
+            let mut txn = self.store().begin_write()?;
+            txn.delete_blob(&blob.hash)?;
+            txn.commit()?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
