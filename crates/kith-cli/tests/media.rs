@@ -393,3 +393,33 @@ fn value_is_json() {
     let listed: Value = kith_json(&alice, &["attachments", &chat]);
     assert_eq!(listed, Value::Array(Vec::new()));
 }
+
+#[test]
+fn deleting_a_message_removes_its_files_on_both_devices() {
+    let p = pair();
+    let photo = write(&p.files, "gone.jpg", &photo_with_exif());
+    let message = kith_json(&p.alice, &["send", &p.chat, "--attach", photo.to_str().unwrap()])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let hash = kith_json(&p.bob, &["attachments", &p.chat])[0]["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_file = p.alice.join("blobs").join(&hash);
+    let bob_file = p.bob.join("blobs").join(&hash);
+    assert!(alice_file.is_file() && bob_file.is_file());
+    kith(&p.alice, &["delete", &p.chat, &message]);
+    assert!(!alice_file.exists(), "the sender's copy goes with the message");
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    assert!(!bob_file.exists(), "the receiver's copy goes at its next sync");
+    assert!(
+        kith_json(&p.bob, &["attachments", &p.chat])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

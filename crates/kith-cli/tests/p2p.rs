@@ -541,3 +541,70 @@ fn typing_and_presence_reach_connected_members_only() {
     assert!(presence[0]["until_ms"].as_u64().unwrap() > before);
     drop(bob_running);
 }
+
+#[test]
+fn attachments_travel_peer_to_peer_with_no_server() {
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_b_tmp, bob) = new_profile("Bob");
+    let invite = kith_json(&alice, &["whoami"])["invite"].as_str().unwrap().to_owned();
+    kith(&bob, &["contact", "add", &invite]);
+    let chat = kith_json(&alice, &["chat", "new", "--name", "Us", "--member", &account_of(&bob)])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let files = tempfile::tempdir().unwrap();
+    // A wide picture (scaled to 2048 px on send) and a 20 MB file.
+    let picture = image::RgbImage::from_fn(3000, 1500, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    let picture_path = files.path().join("wide.png");
+    picture.save(&picture_path).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..20 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let big_path = files.path().join("big.bin");
+    std::fs::write(&big_path, &big).unwrap();
+    let message = kith_json(
+        &alice,
+        &[
+            "send",
+            &chat,
+            "two files",
+            "--attach",
+            picture_path.to_str().unwrap(),
+            "--attach",
+            big_path.to_str().unwrap(),
+        ],
+    )["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let alice_running = P2pProcess::start(&alice, &["--listen", LOOPBACK]);
+    let lines = p2p_once(&bob, &[&alice_running.address(&alice)]);
+    let totals = lines.iter().find(|l| l["event"] == "p2p-synced").expect("totals");
+    assert_eq!(totals["report"]["blobs_fetched"], 2, "{totals}\n{}", last_log());
+    let listed = kith_json(&bob, &["attachments", &chat]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|a| a["downloaded"] == true), "{listed:?}");
+    assert_eq!(
+        (listed[0]["width"].as_u64(), listed[0]["height"].as_u64()),
+        (Some(2048), Some(1024))
+    );
+    assert_eq!(listed[0]["mime"], "image/jpeg");
+    // Saved with no server anywhere: it is already here, byte for byte.
+    let out = tempfile::tempdir().unwrap();
+    let saved = kith_json(
+        &bob,
+        &["save", &chat, &message, "--index", "1", out.path().to_str().unwrap()],
+    );
+    assert_eq!(saved["fetched"], 0);
+    let bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
+    assert_eq!(blake3::hash(&bytes), blake3::hash(&big));
+    drop(alice_running);
+}

@@ -3,23 +3,21 @@
 //! membership). Uploads resume from what the server says it has; downloads
 //! resume from the chunks already in the partial file.
 
-use crate::blobs::hex;
+use crate::blobs::{PartialBlob, hex};
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::relay::{Followed, StreamKey};
 use kith_core::Attachment;
-use kith_core::crypto::{Stream, blob_locator, open_chunk, plaintext_chunks, seal_chunk, sealed_size};
+use kith_core::crypto::{Stream, blob_locator, plaintext_chunks, sealed_size};
 use kith_net::{NetError, RelayConnection};
 use kith_proto::{BLOB_CHUNK_BYTES, ChatId, ErrorCode};
 use serde::Serialize;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// Attachments up to this size are fetched by every sync; larger ones when
 /// they are opened or saved.
 pub const AUTO_DOWNLOAD_BYTES: u64 = 16 * 1024 * 1024;
-/// Chunks written between flushes of a download to disk.
-const SYNC_EVERY_CHUNKS: u32 = 8;
 
 /// How far one transfer is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -129,24 +127,15 @@ impl Profile {
             Some((size, have)) if size == total => have,
             _ => Vec::new(),
         };
-        let path = self.blob_path(&attachment.hash);
-        let mut file = std::fs::File::open(&path).map_err(ClientError::io(format!("reading {}", path.display())))?;
-        let mut buffer = vec![0u8; BLOB_CHUNK_BYTES];
         let mut done = 0u64;
         for index in 0..count {
-            let start = u64::from(index) * BLOB_CHUNK_BYTES as u64;
-            let len = usize::try_from((attachment.size - start).min(BLOB_CHUNK_BYTES as u64)).unwrap_or(0);
             if have.binary_search(&index).is_err() {
-                file.seek(SeekFrom::Start(start))
-                    .and_then(|_| file.read_exact(&mut buffer[..len]))
-                    .map_err(ClientError::io(format!("reading {}", path.display())))?;
-                let sealed = seal_chunk(&attachment.key, index, count, &buffer[..len])
-                    .map_err(|err| ClientError::Blob(err.to_string()))?;
+                let sealed = self.sealed_chunk(attachment, index)?;
                 connection
                     .blob_put(log, capability, locator, total, index, sealed)
                     .await?;
             }
-            done += len as u64;
+            done = (done + BLOB_CHUNK_BYTES as u64).min(attachment.size);
             on_progress(Progress {
                 hash: attachment.hash,
                 upload: true,
@@ -225,34 +214,15 @@ impl Profile {
         let Some(stream) = source else {
             return Err(ClientError::Blob(format!("{} is not on the server", attachment.name)));
         };
-        let partial = self.partial_path(&attachment.hash);
-        if let Some(dir) = partial.parent() {
-            std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
-        }
-        let io = |what: &str| ClientError::io(format!("{what} {}", partial.display()));
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&partial)
-            .map_err(io("opening"))?;
-        // Only whole chunks count: the tail of a chunk cut off by a crash is
-        // fetched again.
-        let on_disk = file.metadata().map_err(io("reading"))?.len().min(attachment.size);
-        let first = u32::try_from(on_disk / BLOB_CHUNK_BYTES as u64)
-            .unwrap_or(0)
-            .min(count - 1);
-        let resumed_from = u64::from(first) * BLOB_CHUNK_BYTES as u64;
-        file.set_len(resumed_from).map_err(io("truncating"))?;
-        file.seek(SeekFrom::Start(resumed_from)).map_err(io("seeking in"))?;
+        let mut partial = PartialBlob::open(self, attachment)?;
+        let resumed_from = partial.done();
         let mut pace = Pace {
             per_second: rate,
             started: Instant::now(),
             moved: 0,
         };
-        let mut done = resumed_from;
-        for index in first..count {
+        while !partial.is_whole() {
+            let index = partial.next();
             let sealed = match connection
                 .blob_get(stream.log(), stream.capability(), locator, index)
                 .await
@@ -264,32 +234,16 @@ impl Profile {
                 }) => return Err(ClientError::Blob(format!("{} left the server", attachment.name))),
                 Err(err) => return Err(err.into()),
             };
-            let plain = open_chunk(&attachment.key, index, count, &sealed)
-                .map_err(|err| ClientError::Blob(format!("{}: {err}", attachment.name)))?;
-            file.write_all(&plain).map_err(io("writing"))?;
-            if index % SYNC_EVERY_CHUNKS == SYNC_EVERY_CHUNKS - 1 {
-                file.sync_data().map_err(io("writing"))?;
-            }
-            done += plain.len() as u64;
+            partial.append(index, &sealed)?;
             on_progress(Progress {
                 hash: attachment.hash,
                 upload: false,
-                done,
+                done: partial.done(),
                 total: attachment.size,
             });
             pace.moved(sealed.len() as u64).await;
         }
-        file.sync_all().map_err(io("writing"))?;
-        drop(file);
-        if file_hash(&partial)? != attachment.hash {
-            // A lying sender (the chunks open, but are not this content).
-            let _ = std::fs::remove_file(&partial);
-            return Err(ClientError::Blob(format!(
-                "{} does not match its hash; discarded",
-                attachment.name
-            )));
-        }
-        self.complete_download(&attachment.hash, attachment.size, true)?;
+        partial.finish(self, true)?;
         Ok(TransferReport {
             resumed_from,
             fetched: attachment.size - resumed_from,

@@ -253,21 +253,155 @@ impl Profile {
         let grace = i64::try_from(UNREFERENCED_GRACE_MS).unwrap_or(i64::MAX);
         let mut removed = 0;
         for blob in self.store().blobs()? {
-            if !self.store().blob_chats(&blob.hash)?.is_empty() || now.saturating_sub(blob.added_ms) < grace {
-                continue;
+            if now.saturating_sub(blob.added_ms) >= grace && self.forget_blob_if_unreferenced(&blob.hash)? {
+                removed += 1;
             }
-            for path in [self.blob_path(&blob.hash), self.partial_path(&blob.hash)] {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(err) => return Err(ClientError::io(format!("removing {}", path.display()))(err)),
-                }
-            }
-            let mut txn = self.store().begin_write()?;
-            txn.delete_blob(&blob.hash)?;
-            txn.commit()?;
-            removed += 1;
         }
         Ok(removed)
+    }
+
+    /// Removes a blob's files and index row if no live message refers to it.
+    pub(crate) fn forget_blob_if_unreferenced(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
+        if !self.store().blob_chats(hash)?.is_empty() {
+            return Ok(false);
+        }
+        for path in [self.blob_path(hash), self.partial_path(hash)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(ClientError::io(format!("removing {}", path.display()))(err)),
+            }
+        }
+        let mut txn = self.store().begin_write()?;
+        txn.delete_blob(hash)?;
+        txn.commit()?;
+        Ok(true)
+    }
+}
+
+/// A download in progress: the partial file, appended chunk by chunk in
+/// order, checked against the attachment's hash at the end.
+pub(crate) struct PartialBlob {
+    file: std::fs::File,
+    path: PathBuf,
+    attachment: Attachment,
+    count: u32,
+    next: u32,
+}
+
+impl PartialBlob {
+    /// Opens (or resumes) the partial file of `attachment`. Only whole
+    /// chunks count: the tail of a chunk cut off by a crash is fetched again.
+    pub(crate) fn open(profile: &Profile, attachment: &Attachment) -> Result<PartialBlob, ClientError> {
+        use std::io::{Seek, SeekFrom};
+        let path = profile.partial_path(&attachment.hash);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        }
+        let io = |what: &str| ClientError::io(format!("{what} {}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io("opening"))?;
+        let count = kith_core::crypto::plaintext_chunks(attachment.size);
+        let on_disk = file.metadata().map_err(io("reading"))?.len().min(attachment.size);
+        let next = u32::try_from(on_disk / kith_proto::BLOB_CHUNK_BYTES as u64)
+            .unwrap_or(0)
+            .min(count - 1);
+        let resume = u64::from(next) * kith_proto::BLOB_CHUNK_BYTES as u64;
+        file.set_len(resume).map_err(io("truncating"))?;
+        file.seek(SeekFrom::Start(resume)).map_err(io("seeking in"))?;
+        Ok(PartialBlob {
+            file,
+            path,
+            attachment: attachment.clone(),
+            count,
+            next,
+        })
+    }
+
+    /// The next chunk wanted.
+    pub(crate) fn next(&self) -> u32 {
+        self.next
+    }
+
+    /// How many chunks the blob has.
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Plaintext bytes on disk.
+    pub(crate) fn done(&self) -> u64 {
+        (u64::from(self.next) * kith_proto::BLOB_CHUNK_BYTES as u64).min(self.attachment.size)
+    }
+
+    /// Opens and appends the next chunk.
+    pub(crate) fn append(&mut self, index: u32, sealed: &[u8]) -> Result<(), ClientError> {
+        if index != self.next || index >= self.count {
+            return Err(ClientError::Blob(format!(
+                "chunk {index} out of order (want {})",
+                self.next
+            )));
+        }
+        let plain = kith_core::crypto::open_chunk(&self.attachment.key, index, self.count, sealed)
+            .map_err(|err| ClientError::Blob(format!("{}: {err}", self.attachment.name)))?;
+        self.file
+            .write_all(&plain)
+            .map_err(ClientError::io(format!("writing {}", self.path.display())))?;
+        if index % 8 == 7 {
+            self.file
+                .sync_data()
+                .map_err(ClientError::io(format!("writing {}", self.path.display())))?;
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Whether every chunk is here.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.next == self.count
+    }
+
+    /// Checks the hash and moves the file into place.
+    pub(crate) fn finish(self, profile: &Profile, on_server: bool) -> Result<(), ClientError> {
+        self.file
+            .sync_all()
+            .map_err(ClientError::io(format!("writing {}", self.path.display())))?;
+        drop(self.file);
+        if crate::blob_transfer::file_hash(&self.path)? != self.attachment.hash {
+            // A lying sender: the chunks open, but are not this content.
+            let _ = std::fs::remove_file(&self.path);
+            return Err(ClientError::Blob(format!(
+                "{} does not match its hash; discarded",
+                self.attachment.name
+            )));
+        }
+        profile.complete_download(&self.attachment.hash, self.attachment.size, on_server)
+    }
+}
+
+impl Profile {
+    /// Chunk `index` of a blob here, sealed under its key (what the server
+    /// stores and what peers send).
+    pub(crate) fn sealed_chunk(&self, attachment: &Attachment, index: u32) -> Result<Vec<u8>, ClientError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let count = kith_core::crypto::plaintext_chunks(attachment.size);
+        let chunk = kith_proto::BLOB_CHUNK_BYTES as u64;
+        let start = u64::from(index) * chunk;
+        if index >= count {
+            return Err(ClientError::Blob(format!("{} has no chunk {index}", attachment.name)));
+        }
+        let len = usize::try_from(attachment.size.saturating_sub(start).min(chunk)).unwrap_or(0);
+        let path = self.blob_path(&attachment.hash);
+        let mut buffer = vec![0u8; len];
+        let mut file = std::fs::File::open(&path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(&mut buffer))
+            .map_err(ClientError::io(format!("reading {}", path.display())))?;
+        kith_core::crypto::seal_chunk(&attachment.key, index, count, &buffer)
+            .map_err(|err| ClientError::Blob(err.to_string()))
     }
 }

@@ -577,11 +577,17 @@ impl Profile {
     pub fn delete(&self, chat: &ChatId, id: &MessageId) -> Result<(), ClientError> {
         let doc_id = self.message_doc(chat, id)?;
         let me = self.identity.account_id();
+        let attachments = self.store.message(chat, id)?.map(|m| m.attachments).unwrap_or_default();
         self.write(|ctx| {
             let ts = ctx.ts;
             segment::delete(ctx.doc(doc_id)?, id, &me, ts)?;
             Ok(())
-        })
+        })?;
+        // Its files go now (not after the grace period for unsent ones).
+        for attachment in attachments {
+            self.forget_blob_if_unreferenced(&attachment.hash)?;
+        }
+        Ok(())
     }
 
     /// Adds or removes a reaction.

@@ -349,6 +349,8 @@ impl Profile {
         report.blobs_downloaded += self
             .download_wanted(connection, crate::blob_transfer::AUTO_DOWNLOAD_BYTES, &mut quiet)
             .await?;
+        // Files of messages deleted elsewhere go too.
+        self.collect_garbage()?;
         Ok(report)
     }
 

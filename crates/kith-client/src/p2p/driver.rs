@@ -2,6 +2,7 @@
 //! [`PeerSession`] per peer stream, local changes offered to every peer and
 //! changes learned from one peer offered to the others.
 
+use super::blobs::BlobFetches;
 use super::frame::{PeerFrame, PeerSignal};
 use super::namespaces::rendezvous_namespaces;
 use super::session::{PeerIdentity, PeerSession, Step};
@@ -154,6 +155,8 @@ pub struct P2pReport {
     pub refused: usize,
     /// Peers (devices) that authenticated.
     pub peers: usize,
+    /// Attachments fetched from peers.
+    pub blobs_fetched: usize,
 }
 
 type Consumer<'a> = dyn FnMut(P2pEvent) -> Result<(), ConsumerFailed> + Send + 'a;
@@ -221,6 +224,8 @@ pub async fn run_p2p(
         reopened: HashMap::new(),
         redial_at: HashMap::new(),
         typing_until: HashMap::new(),
+        blob_fetches: BlobFetches::default(),
+        blob_plan_due: Instant::now(),
     };
     for chat in &options.typing_now {
         driver.start_typing(*chat)?;
@@ -329,6 +334,7 @@ pub async fn run_p2p(
         }
         if options.once {
             let settled = driver.last_activity.elapsed() >= Duration::from_millis(600)
+                && driver.blob_fetches.is_idle()
                 && driver.links.values().all(|l| l.session.authorised());
             if settled && driver.resolved.len() >= wanted {
                 break Ok(());
@@ -410,6 +416,10 @@ struct Driver<'p> {
     /// Chats this device is typing in, until when (told to peers that
     /// authenticate meanwhile).
     typing_until: HashMap<ChatId, Instant>,
+    /// Attachments being fetched from peers.
+    blob_fetches: BlobFetches,
+    /// When to look for wanted attachments again.
+    blob_plan_due: Instant,
 }
 
 fn signal_frame(signal: PeerSignal, ttl: Duration) -> PeerFrame {
@@ -560,10 +570,40 @@ impl Driver<'_> {
         if let Some(reason) = step.close {
             self.drop_link(peer, reason, on_event)?;
         }
+        for (hash, index, bytes) in step.blob_chunks {
+            if let Some(next) = self.blob_fetches.on_chunk(self.profile, peer, hash, index, &bytes)? {
+                self.send(peer, &[next]);
+            }
+        }
+        for hash in step.blob_missing {
+            self.blob_fetches.on_missing(peer, hash);
+        }
+        let new_peer = step.authorised.is_some();
         if step.applied > 0 {
             self.report.applied += step.applied;
             // What one peer taught us goes on to the others at once.
             self.offer_all(Some(peer), on_event)?;
+        }
+        if step.applied > 0 || new_peer {
+            // New messages may carry attachments; a new peer may have them.
+            self.plan_blob_fetches()?;
+        }
+        self.report.blobs_fetched = self.blob_fetches.completed;
+        Ok(())
+    }
+
+    /// Asks directly connected peers for wanted attachments (a relayed
+    /// circuit is kept for sync; the server serves those peers' blobs).
+    fn plan_blob_fetches(&mut self) -> Result<(), ClientError> {
+        self.blob_plan_due = Instant::now() + Duration::from_secs(2);
+        let peers: Vec<(PeerId, PeerIdentity)> = self
+            .links
+            .iter()
+            .filter(|(p, _)| self.routes.get(p).is_none_or(|(route, _)| *route != Route::Relayed))
+            .filter_map(|(p, l)| l.session.identity().filter(|_| l.session.authorised()).map(|i| (*p, i)))
+            .collect();
+        for (peer, frame) in self.blob_fetches.plan(self.profile, &peers)? {
+            self.send(peer, &[frame]);
         }
         Ok(())
     }
@@ -620,6 +660,9 @@ impl Driver<'_> {
     }
 
     fn on_tick(&mut self, quiet_after: Duration, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
+        if Instant::now() >= self.blob_plan_due {
+            self.plan_blob_fetches()?;
+        }
         let peers: Vec<PeerId> = self.links.keys().copied().collect();
         for peer in peers {
             let Some(link) = self.links.get_mut(&peer) else {

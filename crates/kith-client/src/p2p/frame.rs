@@ -68,7 +68,34 @@ pub enum PeerFrame {
         /// How long it counts after it arrives.
         ttl_ms: u32,
     },
+    /// Asks for chunks `first .. first + count` of an attachment's blob
+    /// (sealed under its key, as on the server).
+    BlobWant {
+        /// BLAKE3 of the plaintext.
+        hash: [u8; 32],
+        /// The first chunk wanted.
+        first: u32,
+        /// How many (at most [`BLOB_WINDOW`]).
+        count: u32,
+    },
+    /// One sealed chunk, in answer to [`PeerFrame::BlobWant`].
+    BlobChunk {
+        /// BLAKE3 of the plaintext.
+        hash: [u8; 32],
+        /// Which chunk.
+        index: u32,
+        /// The sealed bytes.
+        bytes: Vec<u8>,
+    },
+    /// The sender does not have the blob, or may not give it to us.
+    BlobMissing {
+        /// BLAKE3 of the plaintext.
+        hash: [u8; 32],
+    },
 }
+
+/// Most chunks asked for at once (2 MiB in flight per blob and peer).
+pub const BLOB_WINDOW: u32 = 8;
 
 /// Proof of an invite, presented on a direct connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +130,9 @@ impl PeerFrame {
             PeerFrame::Digest { .. } => "digest",
             PeerFrame::Sync { .. } => "sync",
             PeerFrame::Signal { .. } => "signal",
+            PeerFrame::BlobWant { .. } => "blob-want",
+            PeerFrame::BlobChunk { .. } => "blob-chunk",
+            PeerFrame::BlobMissing { .. } => "blob-missing",
         }
     }
 

@@ -2,6 +2,7 @@
 //! Automerge sync messages over libp2p streams, with the same checks as the
 //! relay path (see `docs/protocol.md`, "Peer-to-peer").
 
+mod blobs;
 pub mod driver;
 pub mod frame;
 pub mod namespaces;

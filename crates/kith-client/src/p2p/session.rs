@@ -38,6 +38,10 @@ pub struct Step {
     /// Sync frames from the peer that were ignored (not authorised, not a
     /// document it may write).
     pub refused: usize,
+    /// Blob chunks the peer sent (for the driver's downloads).
+    pub blob_chunks: Vec<([u8; 32], u32, Vec<u8>)>,
+    /// Blobs the peer said it cannot give.
+    pub blob_missing: Vec<[u8; 32]>,
 }
 
 /// The state of one peer stream.
@@ -177,6 +181,15 @@ impl PeerSession {
                 self.syncs_since_digest += 1;
                 self.on_sync(profile, &doc, &message, &mut step)?
             }
+            PeerFrame::BlobWant { hash, first, count } => {
+                let identity = self
+                    .identity
+                    .ok_or_else(|| ClientError::Blob("not authenticated".into()))?;
+                step.send
+                    .extend(super::blobs::serve(profile, &identity, hash, first, count)?);
+            }
+            PeerFrame::BlobChunk { hash, index, bytes } => step.blob_chunks.push((hash, index, bytes)),
+            PeerFrame::BlobMissing { hash } => step.blob_missing.push(hash),
             PeerFrame::Signal { signal, ttl_ms } => {
                 if let Some(identity) = self.identity
                     && ttl_ms > 0
