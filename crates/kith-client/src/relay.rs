@@ -349,8 +349,11 @@ impl Profile {
         report.blobs_downloaded += self
             .download_wanted(connection, crate::blob_transfer::AUTO_DOWNLOAD_BYTES, &mut quiet)
             .await?;
-        // Files of messages deleted elsewhere go too.
-        self.collect_garbage()?;
+        // Files of messages deleted elsewhere go too (a deletion arrives as
+        // an applied change; a quiet pass has nothing new to collect).
+        if report.applied > 0 {
+            self.collect_garbage()?;
+        }
         Ok(report)
     }
 
