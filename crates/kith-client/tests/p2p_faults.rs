@@ -119,25 +119,7 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
         .unwrap();
     mallory.send(&spam, "buy now", None).unwrap();
 
-    let finished = AtomicBool::new(false);
-    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
-    let stop = || finished.load(Ordering::SeqCst);
-    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
-    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
-        if let P2pEvent::Listening(addresses) = event {
-            let mut address: Multiaddr = addresses[0].parse().unwrap();
-            address.push(kith_net::p2p::Protocol::P2p(alice_peer));
-            *slot.lock().unwrap() = Some(address);
-        }
-        Ok(())
-    };
-    let attack = async {
-        let address: Multiaddr = loop {
-            if let Some(address) = slot.lock().unwrap().clone() {
-                break address;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+    let attack = async |address: Multiaddr| {
         // Mallory's own device key, but Bob's certificate: refused at once.
         let forged = attack_once(
             &mallory,
@@ -168,11 +150,9 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
             }
         }
         let pushy = attack_once(&mallory, &address, frames).await;
-        finished.store(true, Ordering::SeqCst);
         (forged, pushy)
     };
-    let (report, (forged, pushy)) = tokio::join!(run_p2p(&alice, options(vec![]), &stop, &mut on_alice), attack);
-    let report = report.unwrap();
+    let (report, (forged, pushy)) = against_listening(&alice, attack).await;
 
     let said = |frames: &[PeerFrame]| {
         frames
@@ -204,6 +184,36 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
         "the spam chat was not applied"
     );
     assert_eq!(alice.chats().unwrap().len(), 1);
+}
+
+/// Runs `alice` listening on loopback and `attack` against her address;
+/// she stops when the attack is over.
+async fn against_listening<T>(alice: &Profile, attack: impl AsyncFnOnce(Multiaddr) -> T) -> (P2pReport, T) {
+    let finished = AtomicBool::new(false);
+    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
+    let stop = || finished.load(Ordering::SeqCst);
+    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
+    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+        if let P2pEvent::Listening(addresses) = event {
+            let mut address: Multiaddr = addresses[0].parse().unwrap();
+            address.push(kith_net::p2p::Protocol::P2p(alice_peer));
+            *slot.lock().unwrap() = Some(address);
+        }
+        Ok(())
+    };
+    let attacker = async {
+        let address: Multiaddr = loop {
+            if let Some(address) = slot.lock().unwrap().clone() {
+                break address;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let result = attack(address).await;
+        finished.store(true, Ordering::SeqCst);
+        result
+    };
+    let (report, result) = tokio::join!(run_p2p(alice, options(vec![]), &stop, &mut on_alice), attacker);
+    (report.unwrap(), result)
 }
 
 /// Connects to `address` as `attacker`, sends `frames` at once, and returns
@@ -288,25 +298,7 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
     bob.send(&notes, "buy now", None).unwrap();
 
     // A pushy Bob authenticates properly and then pushes them anyway.
-    let finished = AtomicBool::new(false);
-    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
-    let stop = || finished.load(Ordering::SeqCst);
-    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
-    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
-        if let P2pEvent::Listening(addresses) = event {
-            let mut address: Multiaddr = addresses[0].parse().unwrap();
-            address.push(kith_net::p2p::Protocol::P2p(alice_peer));
-            *slot.lock().unwrap() = Some(address);
-        }
-        Ok(())
-    };
-    let push = async {
-        let address: Multiaddr = loop {
-            if let Some(address) = slot.lock().unwrap().clone() {
-                break address;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+    let push = async |address: Multiaddr| {
         let mut frames = vec![PeerFrame::Hello {
             protocol: "kith/auth/1".into(),
             certificate: bob.identity().certificate().to_bytes(),
@@ -337,12 +329,9 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
                 message,
             });
         }
-        let heard = attack_once(&bob, &address, frames).await;
-        finished.store(true, Ordering::SeqCst);
-        heard
+        attack_once(&bob, &address, frames).await
     };
-    let (report, heard) = tokio::join!(run_p2p(&alice, options(vec![]), &stop, &mut on_alice), push);
-    let report = report.unwrap();
+    let (report, heard) = against_listening(&alice, push).await;
     assert!(
         heard.iter().any(|f| matches!(f, PeerFrame::Welcome { .. })),
         "bob is a contact: {heard:?}"
