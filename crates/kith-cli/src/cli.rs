@@ -47,8 +47,8 @@ enum Command {
     Send {
         /// The chat.
         chat: String,
-        /// The text (optional with --attach).
-        #[arg(required_unless_present = "attach", default_value = "")]
+        /// The text (optional with --attach or --voice).
+        #[arg(required_unless_present_any = ["attach", "voice"], default_value = "")]
         text: String,
         /// Reply to this message.
         #[arg(long)]
@@ -60,6 +60,10 @@ enum Command {
         /// Send pictures byte for byte, as files.
         #[arg(long, requires = "attach")]
         as_file: bool,
+        /// Attach a voice note: a 16-bit PCM WAV file (its length and
+        /// waveform are measured from it).
+        #[arg(long)]
+        voice: Option<PathBuf>,
     },
     /// The attachments of a chat, oldest first.
     Attachments {
@@ -262,6 +266,25 @@ enum ChatCommand {
         chat: String,
         /// The new name.
         name: String,
+    },
+    /// Set a group's picture (admins; JPEG, PNG, GIF or WebP, made a 256 px
+    /// JPEG without metadata), or remove it with --remove.
+    Avatar {
+        /// The chat.
+        chat: String,
+        /// The picture.
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the picture instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Save a group's picture (a 256 px JPEG) to a file.
+    AvatarGet {
+        /// The chat.
+        chat: String,
+        /// Where to write the JPEG.
+        out: PathBuf,
     },
     /// Pin a chat to the top (`--off` to unpin).
     Pin {
@@ -717,6 +740,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wrote = true;
             ok(json_mode, "renamed")?;
         }
+        Command::Chat(ChatCommand::Avatar { chat, file, remove }) => {
+            let chat = chat_id(&chat)?;
+            let picture = match &file {
+                Some(file) if !remove => {
+                    Some(std::fs::read(file).with_context(|| format!("reading {}", file.display()))?)
+                }
+                _ => None,
+            };
+            profile.set_chat_avatar(&chat, picture.as_deref())?;
+            wrote = true;
+            ok(
+                json_mode,
+                if picture.is_some() {
+                    "group picture set"
+                } else {
+                    "group picture removed"
+                },
+            )?;
+        }
+        Command::Chat(ChatCommand::AvatarGet { chat, out }) => {
+            let Some(bytes) = profile.chat_avatar(&chat_id(&chat)?)? else {
+                anyhow::bail!("this chat has no picture");
+            };
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            if json_mode {
+                output::json(&json!({"out": out, "bytes": bytes.len()}))?;
+            } else {
+                println!("saved {} bytes to {}", bytes.len(), out.display());
+            }
+        }
         Command::Chat(ChatCommand::Pin { chat, off }) => {
             profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Pinned, !off)?;
             wrote = true;
@@ -764,14 +817,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             reply_to,
             attach,
             as_file,
+            voice,
         } => {
             let chat = chat_id(&chat)?;
             let reply_to = reply_to.as_deref().map(message_id).transpose()?;
-            let mut attachments = Vec::with_capacity(attach.len());
+            let mut attachments = Vec::with_capacity(attach.len() + 1);
             for path in &attach {
                 attachments.push(
                     profile
                         .attach(path, as_file)
+                        .with_context(|| format!("attaching {}", path.display()))?,
+                );
+            }
+            if let Some(path) = &voice {
+                let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                attachments.push(
+                    profile
+                        .attach_voice(&name, bytes, None)
                         .with_context(|| format!("attaching {}", path.display()))?,
                 );
             }
@@ -900,7 +966,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             "chat_id": c.chat_id, "name": c.name, "kind": c.kind,
                             "last_message": c.last_message, "unread": c.unread,
                             "pinned": c.pinned, "muted": c.muted, "archived": c.archived,
-                            "members": c.members,
+                            "members": c.members, "has_avatar": c.has_avatar,
                         })
                     })
                     .collect();

@@ -64,6 +64,18 @@ pub fn prepare_avatar(input: &[u8]) -> Result<Vec<u8>, AvatarError> {
     Ok(out)
 }
 
+/// Whether stored bytes look like what [`prepare_avatar`] makes: a JPEG whose
+/// header says 256 x 256. Only the header is read, so checking a picture
+/// another device wrote costs nothing and cannot be made to cost much.
+pub(crate) fn is_stored_avatar(bytes: &[u8]) -> bool {
+    if !matches!(image::guess_format(bytes), Ok(image::ImageFormat::Jpeg)) {
+        return false;
+    }
+    ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Jpeg)
+        .into_dimensions()
+        .is_ok_and(|size| size == (AVATAR_SIDE, AVATAR_SIDE))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -93,6 +105,18 @@ mod tests {
         // The centre crop keeps both halves: red on the left, blue on the right.
         let rgb = decoded.to_rgb8();
         assert!(rgb.get_pixel(10, 128)[0] > 200 && rgb.get_pixel(245, 128)[2] > 200);
+    }
+
+    #[test]
+    fn only_a_256_px_jpeg_counts_as_a_stored_avatar() {
+        assert!(is_stored_avatar(&prepare_avatar(&png(300, 200)).unwrap()));
+        assert!(!is_stored_avatar(&png(256, 256)), "a PNG");
+        assert!(!is_stored_avatar(b"\xff\xd8\xff not really"));
+        let mut big = Vec::new();
+        RgbImage::new(512, 512)
+            .write_to(&mut Cursor::new(&mut big), ImageFormat::Jpeg)
+            .unwrap();
+        assert!(!is_stored_avatar(&big), "another size");
     }
 
     #[test]

@@ -136,14 +136,25 @@ impl Profile {
                     .await?;
             }
             done = (done + BLOB_CHUNK_BYTES as u64).min(attachment.size);
-            on_progress(Progress {
+            let progress = Progress {
                 hash: attachment.hash,
                 upload: true,
                 done,
                 total: attachment.size,
-            });
+            };
+            on_progress(progress);
+            if done < attachment.size {
+                self.report_transfer(progress);
+            }
         }
         self.record_blob(&attachment.hash, attachment.size, true)?;
+        // The watcher hears "all done" once the server has all of it.
+        self.report_transfer(Progress {
+            hash: attachment.hash,
+            upload: true,
+            done: attachment.size,
+            total: attachment.size,
+        });
         Ok(())
     }
 
@@ -169,7 +180,7 @@ impl Profile {
                 Err(ClientError::Relay(err)) if !err.is_transient() => {
                     tracing::debug!(blob = hex(&blob.hash), %err, "attachment not fetched");
                 }
-                Err(ClientError::Blob(reason)) => {
+                Err(ClientError::Blob(reason) | ClientError::BlobBusy(reason)) => {
                     tracing::debug!(blob = hex(&blob.hash), reason, "attachment not fetched");
                 }
                 Err(err) => return Err(err),
@@ -214,7 +225,9 @@ impl Profile {
         let Some(stream) = source else {
             return Err(ClientError::Blob(format!("{} is not on the server", attachment.name)));
         };
-        let mut partial = PartialBlob::open(self, attachment)?;
+        let Some(mut partial) = PartialBlob::open(self, attachment)? else {
+            return Ok(TransferReport::default());
+        };
         let resumed_from = partial.done();
         let mut pace = Pace {
             per_second: rate,
@@ -235,12 +248,17 @@ impl Profile {
                 Err(err) => return Err(err.into()),
             };
             partial.append(index, &sealed)?;
-            on_progress(Progress {
+            let progress = Progress {
                 hash: attachment.hash,
                 upload: false,
                 done: partial.done(),
                 total: attachment.size,
-            });
+            };
+            on_progress(progress);
+            // The last one is reported once the file is in place.
+            if !partial.is_whole() {
+                self.report_transfer(progress);
+            }
             pace.moved(sealed.len() as u64).await;
         }
         partial.finish(self, true)?;

@@ -89,6 +89,12 @@ impl Profile {
         self.blob_dir().join("partial").join(hex(hash))
     }
 
+    /// Held (an OS file lock) by whoever fetches the blob, so two fetches
+    /// never write one partial file.
+    fn fetch_lock_path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.blob_dir().join("partial").join(format!("{}.lock", hex(hash)))
+    }
+
     /// Whether a blob's bytes are on this device.
     pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
         Ok(self.store().blob(hash)?.is_some_and(|b| b.complete) && self.blob_path(hash).is_file())
@@ -115,6 +121,11 @@ impl Profile {
     /// [`Profile::attach`] for bytes in memory (pasted, recorded, dropped).
     pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
         let prepared = prepare(name, bytes, as_file)?;
+        self.keep_prepared(prepared)
+    }
+
+    /// Stores a prepared attachment's bytes and describes it for a message.
+    fn keep_prepared(&self, prepared: crate::media::Prepared) -> Result<Attachment, ClientError> {
         let hash = *blake3::hash(&prepared.bytes).as_bytes();
         self.store_blob(&hash, &prepared.bytes)?;
         Ok(Attachment {
@@ -126,6 +137,18 @@ impl Profile {
             kind: prepared.kind,
             thumbnail: prepared.thumbnail,
         })
+    }
+
+    /// Keeps a voice note ready to be sent; `measured` is the recorder's
+    /// (length in ms, waveform), computed here for a WAV file without it.
+    pub fn attach_voice(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        measured: Option<(u32, Vec<u8>)>,
+    ) -> Result<Attachment, ClientError> {
+        let prepared = crate::voice::prepare_voice(name, bytes, measured)?;
+        self.keep_prepared(prepared)
     }
 
     /// Writes a blob's file atomically and records it as complete.
@@ -166,7 +189,14 @@ impl Profile {
         let partial = self.partial_path(hash);
         let target = self.blob_path(hash);
         std::fs::rename(&partial, &target).map_err(ClientError::io(format!("keeping {}", target.display())))?;
-        self.record_blob(hash, size, on_server)
+        self.record_blob(hash, size, on_server)?;
+        self.report_transfer(crate::Progress {
+            hash: *hash,
+            upload: false,
+            done: size,
+            total: size,
+        });
+        Ok(())
     }
 
     /// The attachments of a chat, oldest message first.
@@ -265,7 +295,11 @@ impl Profile {
         if !self.store().blob_chats(hash)?.is_empty() {
             return Ok(false);
         }
-        for path in [self.blob_path(hash), self.partial_path(hash)] {
+        for path in [
+            self.blob_path(hash),
+            self.partial_path(hash),
+            self.fetch_lock_path(hash),
+        ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -282,6 +316,8 @@ impl Profile {
 /// A download in progress: the partial file, appended chunk by chunk in
 /// order, checked against the attachment's hash at the end.
 pub(crate) struct PartialBlob {
+    /// Locked for as long as this download lives, through to the rename.
+    _lock: std::fs::File,
     file: std::fs::File,
     path: PathBuf,
     attachment: Attachment,
@@ -290,13 +326,33 @@ pub(crate) struct PartialBlob {
 }
 
 impl PartialBlob {
-    /// Opens (or resumes) the partial file of `attachment`. Only whole
-    /// chunks count: the tail of a chunk cut off by a crash is fetched again.
-    pub(crate) fn open(profile: &Profile, attachment: &Attachment) -> Result<PartialBlob, ClientError> {
+    /// Opens (or resumes) the partial file of `attachment`; `None` when the
+    /// blob is complete already. Only whole chunks count: the tail of a
+    /// chunk cut off by a crash is fetched again. Fails with
+    /// [`ClientError::BlobBusy`] while another fetch of it runs.
+    pub(crate) fn open(profile: &Profile, attachment: &Attachment) -> Result<Option<PartialBlob>, ClientError> {
         use std::io::{Seek, SeekFrom};
         let path = profile.partial_path(&attachment.hash);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        }
+        let lock_path = profile.fetch_lock_path(&attachment.hash);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(ClientError::io(format!("opening {}", lock_path.display())))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(ClientError::BlobBusy(attachment.name.clone())),
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(ClientError::io(format!("locking {}", lock_path.display()))(err));
+            }
+        }
+        // The fetch that held the lock before may have finished it.
+        if profile.has_blob(&attachment.hash)? {
+            return Ok(None);
         }
         let io = |what: &str| ClientError::io(format!("{what} {}", path.display()));
         let mut file = std::fs::OpenOptions::new()
@@ -314,13 +370,14 @@ impl PartialBlob {
         let resume = u64::from(next) * kith_proto::BLOB_CHUNK_BYTES as u64;
         file.set_len(resume).map_err(io("truncating"))?;
         file.seek(SeekFrom::Start(resume)).map_err(io("seeking in"))?;
-        Ok(PartialBlob {
+        Ok(Some(PartialBlob {
+            _lock: lock,
             file,
             path,
             attachment: attachment.clone(),
             count,
             next,
-        })
+        }))
     }
 
     /// The next chunk wanted.
@@ -336,6 +393,16 @@ impl PartialBlob {
     /// Plaintext bytes on disk.
     pub(crate) fn done(&self) -> u64 {
         (u64::from(self.next) * kith_proto::BLOB_CHUNK_BYTES as u64).min(self.attachment.size)
+    }
+
+    /// How far the download is.
+    pub(crate) fn progress(&self) -> crate::Progress {
+        crate::Progress {
+            hash: self.attachment.hash,
+            upload: false,
+            done: self.done(),
+            total: self.attachment.size,
+        }
     }
 
     /// Opens and appends the next chunk.

@@ -51,6 +51,10 @@ pub enum ClientError {
     /// An attachment's bytes are missing, damaged or unavailable.
     #[error("{0}")]
     Blob(String),
+    /// Another download of this attachment (in this process or another
+    /// one of this profile) is under way.
+    #[error("{0} is already being fetched")]
+    BlobBusy(String),
     /// No device answered the pairing code in time.
     #[error("no answer to the pairing code in time")]
     PairingTimedOut,

@@ -13,6 +13,7 @@ mod contacts;
 mod ephemeral;
 mod error;
 mod export;
+mod group_avatar;
 mod media;
 pub mod p2p;
 mod pairing;
@@ -21,6 +22,7 @@ mod receipts;
 mod relay;
 mod secrets;
 pub mod sim;
+mod voice;
 mod watch;
 
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
@@ -32,12 +34,14 @@ pub use error::ClientError;
 pub use export::export_profile;
 pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
 pub use pairing::PairingCode;
+pub use profile::TransferWatcher;
 pub use profile::{
     COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
 };
 pub use receipts::{MessageStatus, Receipt};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
+pub use voice::{MAX_VOICE_MS, wav_summary};
 pub use watch::{
     ConnectionState, ConsumerFailed, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver,
     WatchEvent, watch_relay,

@@ -41,6 +41,14 @@ pub enum MediaError {
         /// What the decoder said.
         reason: String,
     },
+    /// Not a recording the app can send as a voice note.
+    #[error("{name} cannot be sent as a voice note: {reason}")]
+    BadVoice {
+        /// The file's name.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// An attachment ready to be stored and sent.

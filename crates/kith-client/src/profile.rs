@@ -11,7 +11,7 @@ use kith_store::{SearchHit, SqliteStore, Store, StoreDirectory, WriteTxn};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 const IDENTITY_FILE: &str = "identity.json";
 const DATABASE_FILE: &str = "kith.db";
@@ -120,6 +120,8 @@ pub struct ChatSummary {
     pub description: String,
     /// Unsent draft.
     pub draft: String,
+    /// Whether it has a picture (groups only; [`Profile::chat_avatar`]).
+    pub has_avatar: bool,
 }
 
 struct CachedDoc {
@@ -139,7 +141,13 @@ pub struct Profile {
     /// Woken after every local write of this process, so sync loops offer it
     /// at once (writes of other processes are noticed by polling the store).
     local_writes: Arc<tokio::sync::Notify>,
+    /// Told how every attachment transfer of this process goes (the app's
+    /// progress bars), whichever loop moves the bytes.
+    transfer_watcher: Mutex<Option<Arc<TransferWatcher>>>,
 }
+
+/// What [`Profile::watch_transfers`] installs.
+pub type TransferWatcher = dyn Fn(crate::Progress) + Send + Sync;
 
 impl std::fmt::Debug for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -340,6 +348,26 @@ impl Profile {
             sessions: Mutex::new(HashMap::new()),
             local_writes: Arc::new(tokio::sync::Notify::new()),
             now: Box::new(system_now_ms),
+            transfer_watcher: Mutex::new(None),
+        }
+    }
+
+    /// Calls `watcher` with the progress of every attachment upload and
+    /// download this process makes from now on (server and peers alike).
+    pub fn watch_transfers(&self, watcher: impl Fn(crate::Progress) + Send + Sync + 'static) {
+        let watcher: Arc<TransferWatcher> = Arc::new(watcher);
+        *self.transfer_watcher.lock().unwrap_or_else(PoisonError::into_inner) = Some(watcher);
+    }
+
+    /// Tells the transfer watcher, if any.
+    pub(crate) fn report_transfer(&self, progress: crate::Progress) {
+        let watcher = self
+            .transfer_watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(watcher) = watcher {
+            watcher(progress);
         }
     }
 
@@ -828,6 +856,7 @@ impl Profile {
                 members: entry.chat.members,
                 description: entry.chat.description,
                 draft: entry.settings.draft,
+                has_avatar: entry.has_avatar,
             });
         }
         Ok(out)

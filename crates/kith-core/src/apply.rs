@@ -288,10 +288,14 @@ pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModel
             rows.chain(updates).collect()
         }
         DocId::Head(chat) => {
-            let mut updates: Vec<ReadModelUpdate> = head::chat_row(doc, chat)
-                .map(ReadModelUpdate::Chat)
-                .into_iter()
-                .collect();
+            let mut updates = Vec::new();
+            if let Some(row) = head::chat_row(doc, chat) {
+                updates.push(ReadModelUpdate::Chat(row));
+                updates.push(ReadModelUpdate::ChatAvatar {
+                    chat,
+                    has_avatar: head::avatar(doc).is_some(),
+                });
+            }
             if keys.iter().any(|k| k.starts_with(schema::DEVICE_PREFIX)) {
                 updates.extend(head::devices(doc).into_iter().map(ReadModelUpdate::Device));
             }

@@ -241,6 +241,16 @@ fn head_verdict(doc: &Doc, change: &Change, chat: ChatId, account: &AccountId) -
             {
                 role.is_admin() && text.len() <= schema::MAX_NAME_BYTES
             }
+            // A group's picture follows the name's rule. The kind is read at
+            // the dependencies too: a direct chat never has one.
+            (RootKey::Field(field), value) if field == schema::HEAD_AVATAR => {
+                let picture_ok = match value {
+                    Some(ScalarValue::Bytes(bytes)) => bytes.len() <= schema::MAX_AVATAR_BYTES,
+                    Some(_) => false,
+                    None => true,
+                };
+                picture_ok && role.is_admin() && head::kind_at(doc, deps) == Some(ChatKind::Group)
+            }
             (RootKey::Member(member), new_role) => {
                 let old = role_at(doc, &member, deps);
                 match new_role {
@@ -326,6 +336,8 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
                 matches!(value, ScalarValue::Bytes(bytes) if bytes.len() <= schema::MAX_AVATAR_BYTES)
             }
             (RootKey::Contact(_) | RootKey::ChatKey(..), _) => false,
+            // A head field that v1 account documents never accepted.
+            (RootKey::Field(field), _) if field == schema::HEAD_AVATAR => false,
             (RootKey::Unknown(_) | RootKey::Member(_) | RootKey::Epoch(_), _) => false,
             _ => true,
         };

@@ -90,6 +90,18 @@ pub enum ReadModelUpdate {
     },
     /// Insert or replace a conversation's head.
     Chat(ChatRow),
+    /// Whether a conversation has a picture (a group's, see
+    /// `docs::head::avatar`). Emitted after every [`ReadModelUpdate::Chat`]
+    /// row; the store keeps only this flag, so the chat list stays cheap,
+    /// and the bytes are read from the head document when shown. A separate
+    /// update rather than a [`ChatRow`] field so that code building chat rows
+    /// by hand keeps compiling; a store ignores it for a chat it has no row for.
+    ChatAvatar {
+        /// The conversation.
+        chat: ChatId,
+        /// It has a picture.
+        has_avatar: bool,
+    },
     /// This account's settings for a conversation.
     ChatSettings {
         /// The conversation.

@@ -23,6 +23,8 @@ pub const HEAD_KIND: &str = "kind";
 pub const HEAD_NAME: &str = "name";
 /// Head doc: description.
 pub const HEAD_DESCRIPTION: &str = "description";
+/// Head doc: a group's picture (JPEG bytes, at most [`MAX_AVATAR_BYTES`]).
+pub const HEAD_AVATAR: &str = "avatar";
 /// Head doc: the creating account.
 pub const HEAD_CREATOR: &str = "genesis/creator";
 /// Head doc: the nonce that, hashed with the creator, gives the chat id.
@@ -44,7 +46,7 @@ pub const CHAT_SETTING_PREFIX: &str = "chat/";
 pub const PROFILE_AVATAR: &str = "profile/avatar";
 /// Account doc: `avatar/ACCOUNT` -> a contact's profile picture (JPEG bytes).
 pub const CONTACT_AVATAR_PREFIX: &str = "avatar/";
-/// Largest stored profile picture.
+/// Largest stored profile or group picture.
 pub const MAX_AVATAR_BYTES: usize = 128 * 1024;
 /// Account doc: `contact/ACCOUNT` -> a postcard-encoded contact record.
 pub const CONTACT_PREFIX: &str = "contact/";
@@ -345,7 +347,7 @@ impl SegmentKey {
 pub enum RootKey {
     /// The schema version.
     Schema,
-    /// A plain field (`name`, `kind`, `profile/name`, ...).
+    /// A plain field (`name`, `kind`, `avatar`, `profile/name`, ...).
     Field(String),
     /// `member/ACCOUNT`.
     Member(AccountId),
@@ -429,8 +431,8 @@ impl RootKey {
             };
         }
         match key {
-            HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME | PROFILE_STATUS
-            | PROFILE_AVATAR => RootKey::Field(key.to_owned()),
+            HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_AVATAR | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME
+            | PROFILE_STATUS | PROFILE_AVATAR => RootKey::Field(key.to_owned()),
             _ => RootKey::Unknown(key.to_owned()),
         }
     }

@@ -528,3 +528,195 @@ fn a_whole_document_payload_with_orphan_changes_loses_nothing() {
     assert_eq!(retried.accepted, 2);
     assert_eq!(segment::message_ids(&bob_doc).len(), 4);
 }
+
+/// What the read model says about a replica's group picture.
+fn picture_flag(doc: &mut Doc) -> Option<bool> {
+    kith_core::full_read_model(doc)
+        .into_iter()
+        .find_map(|update| match update {
+            kith_core::ReadModelUpdate::ChatAvatar { has_avatar, .. } => Some(has_avatar),
+            _ => None,
+        })
+}
+
+/// Stands in for a JPEG: the engine only counts the bytes.
+fn jpeg(fill: u8, len: usize) -> Vec<u8> {
+    let mut bytes = vec![fill; len];
+    bytes[..3].copy_from_slice(&[0xff, 0xd8, 0xff]);
+    bytes
+}
+
+#[test]
+fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
+    let (alice, bob) = (person(1), person(2));
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    assert_eq!(picture_flag(&mut bob_doc), Some(false));
+
+    // The honest API refuses a member locally...
+    let refused = head::set_avatar(&mut bob_doc, &bob.account_id(), Some(&jpeg(1, 1000))).unwrap_err();
+    assert!(refused.to_string().contains("admins"), "{refused}");
+    // ...and a tampered client that writes anyway has no effect on Alice.
+    bob_doc
+        .raw_mut()
+        .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 1000)))
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
+    assert_eq!(head::avatar(&alice_doc), None);
+
+    // The owner sets one; Bob's fresh replica accepts it and shows it.
+    head::set_avatar(&mut alice_doc, &alice.account_id(), Some(&jpeg(2, 1000))).expect("owner sets");
+    commit(&mut alice_doc);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    assert_eq!(head::avatar(&bob_doc), Some(jpeg(2, 1000)));
+    assert_eq!(picture_flag(&mut bob_doc), Some(true));
+
+    // A member cannot remove it either.
+    assert!(head::set_avatar(&mut bob_doc, &bob.account_id(), None).is_err());
+    bob_doc.raw_mut().delete(ROOT, "avatar").expect("delete");
+    bob_doc.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(head::avatar(&alice_doc), Some(jpeg(2, 1000)));
+
+    // Even the owner cannot store an oversized picture or one that is not bytes.
+    let too_big = jpeg(3, kith_core::schema::MAX_AVATAR_BYTES + 1);
+    assert!(head::set_avatar(&mut alice_doc, &alice.account_id(), Some(&too_big)).is_err());
+    for value in [
+        automerge::ScalarValue::Bytes(too_big),
+        automerge::ScalarValue::Str("a picture, honest".into()),
+        automerge::ScalarValue::Int(7),
+    ] {
+        let mut tampered = replica_of(&mut alice_doc, &alice.device_id(), &dir);
+        tampered.raw_mut().put(ROOT, "avatar", value).expect("put");
+        tampered.raw_mut().commit();
+        let mut judge = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+        let outcome = apply_remote(&mut judge, changes(&mut tampered), &dir).expect("apply");
+        assert_eq!(outcome.rejected.len(), 1);
+        assert_eq!(head::avatar(&judge), Some(jpeg(2, 1000)));
+    }
+
+    // The owner removes it; an admin may set one.
+    head::set_avatar(&mut alice_doc, &alice.account_id(), None).expect("owner removes");
+    head::set_role(&mut alice_doc, &alice.account_id(), &bob.account_id(), Role::Admin).expect("promote");
+    commit(&mut alice_doc);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    assert_eq!(picture_flag(&mut bob_doc), Some(false));
+    head::set_avatar(&mut bob_doc, &bob.account_id(), Some(&jpeg(4, 500))).expect("admin sets");
+    commit(&mut bob_doc);
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 0);
+    assert_eq!(head::avatar(&alice_doc), Some(jpeg(4, 500)));
+}
+
+#[test]
+fn a_direct_chat_has_no_picture_and_an_account_document_no_group_picture() {
+    let (alice, bob) = (person(1), person(2));
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let nonce = [7u8; 16];
+    let chat = kith_core::schema::chat_id_for(&alice.account_id(), &nonce);
+    let mut alice_doc = Doc::new(DocId::Head(chat), &alice.device_id());
+    head::genesis(
+        &mut alice_doc,
+        &alice.account_id(),
+        &nonce,
+        ChatKind::Direct,
+        "",
+        &[bob.account_id()],
+        alice.certificate(),
+    )
+    .expect("genesis");
+    commit(&mut alice_doc);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    // Both are owners, and still neither may set one.
+    let refused = head::set_avatar(&mut bob_doc, &bob.account_id(), Some(&jpeg(1, 100))).unwrap_err();
+    assert!(refused.to_string().contains("only groups"), "{refused}");
+    bob_doc
+        .raw_mut()
+        .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 100)))
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1);
+    assert_eq!(picture_flag(&mut alice_doc), Some(false));
+
+    // The key belongs to head documents only.
+    let mut account_doc = Doc::new(DocId::Account(alice.account_id()), &alice.device_id());
+    kith_core::docs::account::set_name(&mut account_doc, "Alice").expect("name");
+    commit(&mut account_doc);
+    let mut copy = replica_of(&mut account_doc, &alice.device_id(), &dir);
+    copy.raw_mut()
+        .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 100)))
+        .expect("put");
+    copy.raw_mut().commit();
+    let outcome = apply_remote(&mut account_doc, changes(&mut copy), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1);
+}
+
+/// Every ordering of `items`.
+fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for (i, first) in items.iter().enumerate() {
+        let mut rest = items.to_vec();
+        rest.remove(i);
+        for mut tail in permutations(&rest) {
+            tail.insert(0, first.clone());
+            out.push(tail);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_replica_agrees_on_the_group_picture_whatever_order_changes_arrive_in() {
+    let (alice, bob, carol) = (person(1), person(2), person(3));
+    let dir = TestDirectory::knowing(&[&alice, &bob, &carol]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    head::set_role(&mut alice_doc, &alice.account_id(), &carol.account_id(), Role::Admin).expect("carol admin");
+    commit(&mut alice_doc);
+    let base = changes(&mut alice_doc);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    let mut carol_doc = replica_of(&mut alice_doc, &carol.device_id(), &dir);
+
+    // Concurrently, from the same state: Alice promotes Bob and demotes
+    // Carol; Bob (a member there) sets a picture; Carol (an admin there) sets
+    // another. Bob's is refused and Carol's accepted, whatever arrives first.
+    head::set_role(&mut alice_doc, &alice.account_id(), &bob.account_id(), Role::Admin).expect("promote");
+    head::set_role(&mut alice_doc, &alice.account_id(), &carol.account_id(), Role::Member).expect("demote");
+    commit(&mut alice_doc);
+    bob_doc
+        .raw_mut()
+        .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(2, 300)))
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    head::set_avatar(&mut carol_doc, &carol.account_id(), Some(&jpeg(3, 300))).expect("admin carol sets");
+    commit(&mut carol_doc);
+    let roles = alice_doc.raw_mut().get_last_local_change().expect("change");
+    let bob_picture = bob_doc.raw_mut().get_last_local_change().expect("change");
+    let carol_picture = carol_doc.raw_mut().get_last_local_change().expect("change");
+
+    let mut results = Vec::new();
+    for order in permutations(&[roles, bob_picture, carol_picture]) {
+        let mut view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
+        apply_remote(&mut view, base.clone(), &dir).expect("base");
+        let outcome = apply_remote(&mut view, order, &dir).expect("apply");
+        assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 1));
+        assert_eq!(
+            head::avatar(&view),
+            Some(jpeg(3, 300)),
+            "Carol was an admin when she set it"
+        );
+        assert_eq!(picture_flag(&mut view), Some(true));
+        results.push((view.heads(), head::members(&view)));
+    }
+    assert!(
+        results.windows(2).all(|pair| pair[0] == pair[1]),
+        "same heads and roles on every replica"
+    );
+}

@@ -31,6 +31,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("unread_and_read_position", unread_and_read_position),
         ("chat_settings_default_and_upsert", chat_settings_default_and_upsert),
         ("chat_row_members_replaced", chat_row_members_replaced),
+        ("chat_avatar_flag", chat_avatar_flag),
         ("profiles", profiles),
         ("devices_and_revocation", devices_and_revocation),
         ("was_member", was_member),
@@ -720,6 +721,64 @@ pub fn chat_row_members_replaced(store: &dyn Store) {
     let list = store.chat_list(&account(1)).unwrap();
     assert_eq!(list.len(), 2);
     assert!(list.iter().any(|e| e.chat == second));
+}
+
+/// Whether a chat has a picture: off until said, kept across head updates,
+/// and ignored for a chat without a row.
+pub fn chat_avatar_flag(store: &dyn Store) {
+    let chat = chat_id(42);
+    let has_avatar = |chat: ChatId| {
+        store
+            .chat_list(&account(1))
+            .unwrap()
+            .iter()
+            .find(|e| e.chat.chat == chat)
+            .map(|e| e.has_avatar)
+    };
+    apply(
+        store,
+        vec![ReadModelUpdate::Chat(group(chat, "g", &[(1, Role::Owner)]))],
+    );
+    assert_eq!(has_avatar(chat), Some(false), "a new chat has no picture");
+
+    apply(store, vec![ReadModelUpdate::ChatAvatar { chat, has_avatar: true }]);
+    assert_eq!(has_avatar(chat), Some(true));
+    apply(
+        store,
+        vec![ReadModelUpdate::Chat(group(chat, "renamed", &[(1, Role::Owner)]))],
+    );
+    assert_eq!(has_avatar(chat), Some(true), "a head update keeps the picture flag");
+
+    apply(
+        store,
+        vec![ReadModelUpdate::ChatAvatar {
+            chat,
+            has_avatar: false,
+        }],
+    );
+    assert_eq!(has_avatar(chat), Some(false), "the picture was removed");
+
+    let unknown = chat_id(43);
+    apply(
+        store,
+        vec![ReadModelUpdate::ChatAvatar {
+            chat: unknown,
+            has_avatar: true,
+        }],
+    );
+    assert_eq!(has_avatar(unknown), None, "a flag alone makes no chat");
+    assert_eq!(store.chat(&unknown).unwrap(), None);
+    apply(
+        store,
+        vec![
+            ReadModelUpdate::Chat(group(unknown, "late", &[(1, Role::Owner)])),
+            ReadModelUpdate::ChatAvatar {
+                chat: unknown,
+                has_avatar: true,
+            },
+        ],
+    );
+    assert_eq!(has_avatar(unknown), Some(true), "head and flag in one batch");
 }
 
 /// Display names are upserted.

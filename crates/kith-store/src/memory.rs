@@ -47,6 +47,8 @@ struct State {
     chunks: BTreeMap<DocId, BTreeMap<i64, Vec<u8>>>,
     /// Conversation heads (with their current members).
     chats: BTreeMap<ChatId, ChatRow>,
+    /// Conversations that have a picture.
+    chat_avatars: BTreeSet<ChatId>,
     /// Everyone who was ever a member of a conversation.
     members_ever: BTreeSet<(ChatId, AccountId)>,
     /// This account's per-conversation settings.
@@ -214,6 +216,14 @@ impl State {
             ReadModelUpdate::Chat(row) => {
                 self.chats.insert(row.chat, row.clone());
             }
+            ReadModelUpdate::ChatAvatar { chat, has_avatar } => {
+                // Like SQLite's UPDATE: only a chat that has a row.
+                if *has_avatar && self.chats.contains_key(chat) {
+                    self.chat_avatars.insert(*chat);
+                } else if !*has_avatar {
+                    self.chat_avatars.remove(chat);
+                }
+            }
             ReadModelUpdate::ChatSettings { chat, settings } => {
                 self.settings.insert(*chat, settings.clone());
             }
@@ -292,6 +302,7 @@ impl Store for MemoryStore {
                     .count();
                 ChatListEntry {
                     chat: row.clone(),
+                    has_avatar: state.chat_avatars.contains(&row.chat),
                     settings: state.settings.get(&row.chat).cloned().unwrap_or_default(),
                     last_message: state.chat_messages(&row.chat).next_back().cloned(),
                     unread: unread as u64,

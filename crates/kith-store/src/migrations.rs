@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_delivered_positions.sql"),
     include_str!("../migrations/0003_peers.sql"),
     include_str!("../migrations/0004_attachments.sql"),
+    include_str!("../migrations/0005_chat_avatars.sql"),
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,8 @@ pub struct StoredChunk {
 pub struct ChatListEntry {
     /// The conversation's head.
     pub chat: ChatRow,
+    /// Whether it has a picture (groups only; the bytes are in the head document).
+    pub has_avatar: bool,
     /// This account's settings for it.
     pub settings: ChatSettingsRow,
     /// The newest message, if any.

@@ -316,6 +316,12 @@ fn apply_update(conn: &Connection, update: &ReadModelUpdate) -> Result<(), Store
                 insert.execute(params![row.chat.to_string(), account.to_string(), role.as_str()])?;
             }
         }
+        ReadModelUpdate::ChatAvatar { chat, has_avatar } => {
+            // No row yet means no head yet: nothing to mark (the flag comes
+            // again with the head's next update).
+            conn.prepare_cached("UPDATE chats SET has_avatar = ?2 WHERE chat_id = ?1")?
+                .execute(params![chat.to_string(), i64::from(*has_avatar)])?;
+        }
         ReadModelUpdate::ChatSettings { chat, settings } => {
             conn.prepare_cached(
                 "INSERT INTO chat_settings (chat_id, pinned, muted, archived, draft) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -532,12 +538,12 @@ impl Store for SqliteStore {
 
     fn chat_list(&self, me: &AccountId) -> Result<Vec<ChatListEntry>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT chat_id FROM chats")?;
+        let mut stmt = conn.prepare_cached("SELECT chat_id, has_avatar FROM chats")?;
         let chats = stmt
-            .query_map([], |row| row.get::<_, String>(0))?
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
             .collect::<Result<Vec<_>, _>>()?;
         let mut entries = Vec::with_capacity(chats.len());
-        for chat in chats {
+        for (chat, has_avatar) in chats {
             let chat: ChatId = parse(&chat)?;
             let Some(row) = chat_row(&conn, &chat)? else { continue };
             let last = query_messages(
@@ -558,6 +564,7 @@ impl Store for SqliteStore {
                 )?;
             entries.push(ChatListEntry {
                 chat: row,
+                has_avatar: has_avatar != 0,
                 settings: chat_settings(&conn, &chat)?,
                 last_message: last,
                 unread: u64::try_from(unread).unwrap_or(0),

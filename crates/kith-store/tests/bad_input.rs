@@ -161,12 +161,13 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
     }
     {
         // What version 1 left behind: no delivered positions, no peers, no
-        // attachments yet.
+        // attachments, no chat pictures yet.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP TABLE delivered_positions; DROP TABLE peer_addresses; DROP TABLE peer_routes;
              DROP TABLE message_routes; DROP TABLE message_blobs; DROP TABLE blobs;
-             ALTER TABLE messages DROP COLUMN attachments; PRAGMA user_version = 1;",
+             ALTER TABLE messages DROP COLUMN attachments; ALTER TABLE chats DROP COLUMN has_avatar;
+             PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -186,6 +187,10 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
     assert!(
         store.attachment_messages(&chat).unwrap().is_empty(),
         "messages have attachments"
+    );
+    assert!(
+        store.chat_list(&account).unwrap().is_empty(),
+        "chats have the picture flag"
     );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();

@@ -111,7 +111,13 @@ impl BlobFetches {
                 }
             }
             let Some(peer) = source else { continue };
-            let partial = PartialBlob::open(profile, &attachment)?;
+            let partial = match PartialBlob::open(profile, &attachment) {
+                Ok(Some(partial)) => partial,
+                // Done meanwhile, or another fetch (the server's, another
+                // process's) has it in hand.
+                Ok(None) | Err(ClientError::BlobBusy(_)) => continue,
+                Err(err) => return Err(err),
+            };
             let first = partial.next();
             let count = BLOB_WINDOW.min(partial.count() - first);
             out.push((
@@ -169,6 +175,8 @@ impl BlobFetches {
             }
             return Ok(None);
         }
+        // The last one is reported once the file is in place.
+        profile.report_transfer(fetch.partial.progress());
         if fetch.partial.next() < fetch.asked_until {
             return Ok(None);
         }

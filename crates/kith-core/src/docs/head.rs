@@ -1,6 +1,6 @@
-//! Conversation head documents: kind, name, description, members and roles.
+//! Conversation head documents: kind, name, description, picture, members and roles.
 
-use super::{Doc, DocError, certificates, get_str, keys_with_prefix, publish_certificate};
+use super::{Doc, DocError, certificates, get_bytes, get_str, keys_with_prefix, publish_certificate};
 use crate::identity::DeviceCertificate;
 use crate::readmodel::ChatRow;
 use crate::schema::{self, ChatKind, MAX_NAME_BYTES, Role, RootKey};
@@ -103,6 +103,69 @@ pub fn set_description(doc: &mut Doc, actor: &AccountId, text: &str) -> Result<(
     Ok(())
 }
 
+/// The conversation's kind, or `None` before the genesis change arrived.
+pub fn kind(doc: &Doc) -> Option<ChatKind> {
+    get_str(doc.automerge(), &ROOT, schema::HEAD_KIND).and_then(|k| ChatKind::parse(&k))
+}
+
+/// The conversation's kind in the document as it was at `heads`.
+pub fn kind_at(doc: &Doc, heads: &[ChangeHash]) -> Option<ChatKind> {
+    match doc.automerge().get_at(ROOT, schema::HEAD_KIND, heads).ok()?? {
+        (Value::Scalar(value), _) => value.as_str().and_then(ChatKind::parse),
+        _ => None,
+    }
+}
+
+/// Fails unless `actor` may set or remove the picture: an admin or owner of
+/// a group. Lets a client refuse before it decodes a large image.
+pub fn may_set_avatar(doc: &Doc, actor: &AccountId) -> Result<(), DocError> {
+    let role =
+        role_of(doc, actor).ok_or_else(|| DocError::NotAllowed("you are not a member of this conversation".into()))?;
+    if kind(doc) != Some(ChatKind::Group) {
+        return Err(DocError::NotAllowed("only groups have a picture".into()));
+    }
+    if !role.is_admin() {
+        return Err(DocError::NotAllowed(
+            "only admins and owners can change the group picture".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) a group's picture: JPEG bytes of at most
+/// [`schema::MAX_AVATAR_BYTES`] (the client crops and encodes it). Admins
+/// only, like the name. A direct chat has none: each side shows the other
+/// person's profile picture instead.
+pub fn set_avatar(doc: &mut Doc, actor: &AccountId, avatar: Option<&[u8]>) -> Result<(), DocError> {
+    if let Some(bytes) = avatar
+        && bytes.len() > schema::MAX_AVATAR_BYTES
+    {
+        return Err(DocError::Invalid(format!(
+            "a group picture is {} bytes; the limit is {}",
+            bytes.len(),
+            schema::MAX_AVATAR_BYTES
+        )));
+    }
+    may_set_avatar(doc, actor)?;
+    match avatar {
+        Some(bytes) => doc
+            .automerge_mut()
+            .put(ROOT, schema::HEAD_AVATAR, ScalarValue::Bytes(bytes.to_vec()))?,
+        None => doc.automerge_mut().delete(ROOT, schema::HEAD_AVATAR)?,
+    }
+    Ok(())
+}
+
+/// The group's picture (JPEG bytes), if it has one. Only a group's, and only
+/// within the size limit: the genesis change is not checked key by key, so
+/// its creator could have put anything there.
+pub fn avatar(doc: &Doc) -> Option<Vec<u8>> {
+    if kind(doc) != Some(ChatKind::Group) {
+        return None;
+    }
+    get_bytes(doc.automerge(), &ROOT, schema::HEAD_AVATAR).filter(|bytes| bytes.len() <= schema::MAX_AVATAR_BYTES)
+}
+
 /// Adds a member or changes a role. Admins manage members and admins; only
 /// owners make or unmake owners.
 pub fn set_role(doc: &mut Doc, actor: &AccountId, member: &AccountId, role: Role) -> Result<(), DocError> {
@@ -184,7 +247,7 @@ pub fn members(doc: &Doc) -> BTreeMap<AccountId, Role> {
 /// The read-model row, or `None` before the genesis change arrived.
 pub fn chat_row(doc: &Doc, chat: ChatId) -> Option<ChatRow> {
     let am = doc.automerge();
-    let kind = get_str(am, &ROOT, schema::HEAD_KIND).and_then(|k| ChatKind::parse(&k))?;
+    let kind = kind(doc)?;
     Some(ChatRow {
         chat,
         kind,
