@@ -4,7 +4,8 @@
 use crate::shared::Shared;
 use crate::worker::SyncWorker;
 use kith_api::{ApiError, ApiErrorKind, Settings};
-use kith_client::Profile;
+use kith_client::{Attachment, Profile};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -13,6 +14,8 @@ pub struct Backend {
     profile_dir: PathBuf,
     profile: Mutex<Option<Arc<Profile>>>,
     worker: Mutex<Option<SyncWorker>>,
+    /// Attachments prepared in composers, by token, until sent or dropped.
+    staged: Mutex<BTreeMap<String, Attachment>>,
     /// Shared with the sync worker.
     pub shared: Arc<Shared>,
     started: std::time::Instant,
@@ -38,6 +41,7 @@ impl Backend {
             profile_dir,
             profile: Mutex::new(profile),
             worker: Mutex::new(None),
+            staged: Mutex::new(BTreeMap::new()),
             shared,
             started: std::time::Instant::now(),
         }
@@ -80,11 +84,45 @@ impl Backend {
             old.stop();
         }
         if let Some(profile) = self.try_profile() {
+            crate::worker::watch_transfers(&profile, &self.shared);
             let started = SyncWorker::start(profile, Arc::clone(&self.shared))
                 .map_err(|err| ApiError::internal(format!("could not start syncing: {err}")))?;
             *worker = Some(started);
         }
         Ok(())
+    }
+
+    /// Keeps a prepared attachment for the composer; returns its token.
+    pub fn stage(&self, attachment: Attachment) -> Result<String, ApiError> {
+        let mut staged = lock(&self.staged);
+        if staged.len() >= MAX_STAGED {
+            return Err(ApiError::invalid(format!(
+                "At most {MAX_STAGED} attachments can wait to be sent; send or remove some first."
+            )));
+        }
+        let token = staged_token(&attachment);
+        staged.insert(token.clone(), attachment);
+        Ok(token)
+    }
+
+    /// Forgets a staged attachment.
+    pub fn unstage(&self, token: &str) {
+        lock(&self.staged).remove(token);
+    }
+
+    /// The staged attachments named by `tokens`, in that order (kept staged:
+    /// they are let go once the message is sent).
+    pub fn staged(&self, tokens: &[String]) -> Result<Vec<Attachment>, ApiError> {
+        let staged = lock(&self.staged);
+        tokens
+            .iter()
+            .map(|token| {
+                staged
+                    .get(token)
+                    .cloned()
+                    .ok_or_else(|| ApiError::invalid("An attachment is no longer ready to send; attach it again."))
+            })
+            .collect()
     }
 
     /// Sends a typing notice through the sync worker.
@@ -120,6 +158,19 @@ impl Backend {
             ApiError::internal("The profile is busy; try again in a moment.")
         })
     }
+}
+
+/// Most attachments waiting in composers at once.
+const MAX_STAGED: usize = 100;
+
+/// A token naming a staged attachment: its hash's first bytes and a
+/// sequence number (the same file attached twice gets two tokens; no key
+/// material goes to the UI).
+fn staged_token(attachment: &Attachment) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let prefix: String = attachment.hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{sequence}")
 }
 
 /// Trims the server URL and checks it is a WebSocket URL.

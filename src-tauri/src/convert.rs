@@ -1,9 +1,13 @@
 //! From kith-client's views to the UI's DTOs.
 
 use crate::error::IntoApi;
-use kith_api::{ApiError, ChatKind, ChatRow, ContactDto, DeviceDto, MemberDto, MessageDto, Quote, Role, Tick};
+use kith_api::{
+    ApiError, AttachmentDto, AttachmentKindDto, ChatKind, ChatRow, ContactDto, DeviceDto, MemberDto, MessageDto, Quote,
+    Role, Tick,
+};
 use kith_client::{
-    AccountId, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus, MessageView, Profile,
+    AccountId, Attachment, AttachmentKind, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus,
+    MessageView, Profile,
 };
 use std::collections::BTreeMap;
 
@@ -44,7 +48,12 @@ pub fn client_role(role: Role) -> kith_client::Role {
 }
 
 fn preview(last: &LastMessagePreview, me_name: &str) -> String {
-    let text = last.text.as_deref().unwrap_or("Message deleted");
+    let text = match last.text.as_deref() {
+        None => "Message deleted",
+        // Only attachments (the preview carries no more about them).
+        Some("") => "📎 Attachment",
+        Some(text) => text,
+    };
     if last.author_name == me_name {
         format!("You: {text}")
     } else {
@@ -166,7 +175,63 @@ pub fn message(profile: &Profile, view: MessageView, names: &mut Names) -> Resul
         reactions,
         my_reactions,
         tick: view.status.map(tick),
+        attachments: if view.attachments.is_empty() {
+            Vec::new()
+        } else {
+            attachments_of(profile, &view.chat_id, &view.id)?
+        },
     })
+}
+
+/// A message's attachments with their previews and waveforms (which the
+/// message view leaves out).
+fn attachments_of(
+    profile: &Profile,
+    chat: &kith_client::ChatId,
+    message: &kith_client::MessageId,
+) -> Result<Vec<AttachmentDto>, ApiError> {
+    let row = profile
+        .store()
+        .message(chat, message)
+        .map_err(|err| crate::error::api_error(err.into()))?;
+    row.map(|row| row.attachments)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, a)| {
+            let available = profile.has_blob(&a.hash).api()?;
+            Ok(attachment(u32::try_from(index).unwrap_or(u32::MAX), a, available))
+        })
+        .collect()
+}
+
+/// One attachment as the conversation shows it.
+pub fn attachment(index: u32, attachment: &Attachment, available: bool) -> AttachmentDto {
+    let kind = match &attachment.kind {
+        AttachmentKind::File => AttachmentKindDto::File,
+        AttachmentKind::Image { width, height } => AttachmentKindDto::Image {
+            width: *width,
+            height: *height,
+        },
+        AttachmentKind::Voice { duration_ms, waveform } => AttachmentKindDto::Voice {
+            duration_ms: *duration_ms,
+            waveform: waveform.clone(),
+        },
+    };
+    AttachmentDto {
+        index,
+        hash: attachment.hash_hex(),
+        name: attachment.name.clone(),
+        mime: attachment.mime.clone(),
+        size: attachment.size,
+        kind,
+        // Thumbnails are JPEGs made by the sender's app; shown as an image only.
+        thumbnail: attachment
+            .thumbnail
+            .as_deref()
+            .map(|jpeg| format!("data:image/jpeg;base64,{}", data_encoding::BASE64.encode(jpeg))),
+        available,
+    }
 }
 
 /// One member of a chat.

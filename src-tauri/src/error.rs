@@ -12,6 +12,7 @@ pub fn api_error(err: ClientError) -> ApiError {
         }
         ClientError::BadInvite(_)
         | ClientError::Avatar(_)
+        | ClientError::Media(_)
         | ClientError::Id(_)
         | ClientError::AlreadyInitialised(_) => ApiErrorKind::Invalid,
         ClientError::Doc(kith_client::DocError::NotAllowed(_)) => ApiErrorKind::Forbidden,

@@ -9,7 +9,9 @@ mod commands;
 mod convert;
 mod error;
 mod indicator;
+mod media_protocol;
 mod notify;
+mod open;
 mod settings;
 mod shared;
 mod worker;
@@ -64,6 +66,11 @@ commands![
     messages::mark_read,
     messages::send_typing,
     messages::search,
+    attachments::stage_attachment,
+    attachments::unstage_attachment,
+    attachments::download_attachment,
+    attachments::open_attachment,
+    attachments::save_attachment,
     contacts::contacts,
     contacts::add_contact,
     contacts::set_blocked,
@@ -144,6 +151,23 @@ pub fn run() {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(backend)
+        .register_asynchronous_uri_scheme_protocol(media_protocol::SCHEME, |ctx, request, responder| {
+            let backend = ctx.app_handle().state::<Backend>();
+            let Some(profile) = backend.try_profile() else {
+                responder.respond(media_protocol::respond_without_profile());
+                return;
+            };
+            let path = request.uri().path().to_owned();
+            let range = request
+                .headers()
+                .get(tauri::http::header::RANGE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            // Reading a file is blocking work: off the webview's thread.
+            tauri::async_runtime::spawn_blocking(move || {
+                responder.respond(media_protocol::respond(&profile, &path, range.as_deref()));
+            });
+        })
         .invoke_handler(handler())
         .setup(move |app| {
             setup(app, start_invite)?;

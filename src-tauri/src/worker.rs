@@ -301,6 +301,32 @@ fn handle_ephemeral(profile: &Profile, shared: &Shared, ephemeral: Ephemeral) {
     }
 }
 
+/// Turns the profile's attachment transfers into progress events; a
+/// finished download also tells the chats showing it to look again.
+pub fn watch_transfers(profile: &Arc<Profile>, shared: &Arc<Shared>) {
+    let weak_profile = Arc::downgrade(profile);
+    let shared = Arc::clone(shared);
+    profile.watch_transfers(move |progress| {
+        shared.emit(AppEvent::Transfer {
+            hash: progress.hash.iter().map(|b| format!("{b:02x}")).collect(),
+            upload: progress.upload,
+            done: progress.done,
+            total: progress.total,
+        });
+        if progress.upload || progress.done < progress.total {
+            return;
+        }
+        let Some(profile) = weak_profile.upgrade() else { return };
+        match profile.find_attachment(&progress.hash) {
+            Ok(Some((chat, _, _))) => shared.emit(AppEvent::MessagesChanged {
+                chat_id: chat.to_string(),
+            }),
+            Ok(None) => {}
+            Err(err) => tracing::debug!(%err, "a finished download's chat is unknown"),
+        }
+    });
+}
+
 /// Total unread messages of chats that are not muted, shown by the window.
 pub fn refresh_unread(profile: &Profile, shared: &Shared) {
     match profile.chats() {

@@ -33,14 +33,16 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// tauri-driver on free ports, killed at the end.
-fn start_driver() -> Result<(Running, u16)> {
+/// tauri-driver on free ports, killed at the end. The app it starts saves
+/// attachments into `downloads`.
+fn start_driver(downloads: &std::path::Path) -> Result<(Running, u16)> {
     let port = free_port()?;
     let native = free_port()?;
     let child = Command::new("tauri-driver")
         .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
         // The app inherits this: its keys stay in the temp profile, not the keyring.
         .env("KITH_SECRET_STORAGE", "file")
+        .env("KITH_DOWNLOADS", downloads)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -55,20 +57,22 @@ fn start_driver() -> Result<(Running, u16)> {
 struct App {
     session: Session,
     shots: PathBuf,
+    /// Screenshot names start with it (one per test).
+    prefix: String,
     step: usize,
 }
 
 impl App {
     /// Saves what the window shows, then fails with `err`.
     fn fail(&self, err: anyhow::Error) -> ! {
-        let path = self.shots.join("failure.png");
+        let path = self.shots.join(format!("{}-failure.png", self.prefix));
         let _ = self.session.screenshot(&path);
         panic!("{err:#} (window saved to {})", path.display());
     }
 
     fn shot(&mut self, name: &str) {
         self.step += 1;
-        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        let path = self.shots.join(format!("{}-{:02}-{name}.png", self.prefix, self.step));
         self.session.screenshot(&path).unwrap();
     }
 
@@ -137,18 +141,17 @@ fn open_chat_named(app: &App, name: &str) {
     app.wait_text("#chat-title", name);
 }
 
-#[test]
-fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("server")).unwrap();
-    let (_driver, port) = start_driver().unwrap();
+/// The real app with a fresh profile named `name`, connected to `server`.
+fn signed_in_app(tmp: &std::path::Path, server: &Server, name: &str) -> (App, Running) {
+    let (driver, port) = start_driver(&tmp.join("downloads")).unwrap();
     let desktop = binary("kith-desktop").unwrap();
-    let profile = tmp.path().join("alice");
+    let profile = tmp.join(name.to_lowercase());
     let args = vec!["--profile".to_owned(), profile.display().to_string()];
     let session = Session::start(port, &desktop, &args).unwrap();
     let mut app = App {
         session,
         shots: screenshots(),
+        prefix: name.to_lowercase(),
         step: 0,
     };
 
@@ -156,7 +159,7 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     assert!(app.session.title().unwrap().contains("Kith"));
 
     // Onboarding: create a profile.
-    app.type_into("#onboarding-name", "Alice");
+    app.type_into("#onboarding-name", name);
     app.shot("onboarding");
     app.click("#onboarding-create");
     app.session.wait("#nav-chats", WAIT).unwrap();
@@ -180,6 +183,52 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
         })
     })
     .unwrap_or_else(|e| app.fail(e));
+    (app, driver)
+}
+
+/// A `kith` CLI profile, Bob, who adds the app's account from its invite
+/// (as shown on the contacts screen) and is accepted. Returns Bob's profile
+/// and the app's account id.
+fn cli_contact(app: &mut App, tmp: &std::path::Path, server: &Server) -> (PathBuf, String) {
+    app.click("#nav-contacts");
+    let invite_input = app.session.wait("#invite-link", WAIT).unwrap();
+    let invite = app
+        .session
+        .script("return arguments[0].value", vec![Session::arg(&invite_input)])
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(invite.starts_with("kith://invite/"), "{invite}");
+    app.wait_text(".invite-card", "Your invite");
+    // The QR code of the invite is drawn (an SVG from the shell).
+    app.session.wait(".qr svg", WAIT).unwrap_or_else(|e| app.fail(e));
+    let bob = tmp.join("bob");
+    kith(&bob, &["init", "--name", "Bob"]).unwrap();
+    kith(&bob, &["contact", "add", &invite]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    let account = account_in_invite(&invite);
+    // The app answers the request on its own; Bob sees it accepted.
+    wait_for("Bob to see the app's account accepted", WAIT, || {
+        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
+        let contacts = kith(&bob, &["contacts"])?;
+        Ok(contacts
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["account_id"] == json!(account)))
+            .filter(|c| c["state"] == "accepted")
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".contact-list", "Bob");
+    app.shot("contacts");
+    (bob, account)
+}
+
+#[test]
+fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("server")).unwrap();
+    let (mut app, _driver) = signed_in_app(tmp.path(), &server, "Alice");
 
     // A group, a message, a tick.
     app.click("#new-group");
@@ -206,37 +255,7 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     app.shot("group-with-sent-message");
 
     // A CLI profile befriends Alice through the server and writes to her.
-    app.click("#nav-contacts");
-    let invite_input = app.session.wait("#invite-link", WAIT).unwrap();
-    let invite = app
-        .session
-        .script("return arguments[0].value", vec![Session::arg(&invite_input)])
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(invite.starts_with("kith://invite/"), "{invite}");
-    app.wait_text(".invite-card", "Your invite");
-    // The QR code of the invite is drawn (an SVG from the shell).
-    app.session.wait(".qr svg", WAIT).unwrap_or_else(|e| app.fail(e));
-    let bob = tmp.path().join("bob");
-    kith(&bob, &["init", "--name", "Bob"]).unwrap();
-    kith(&bob, &["contact", "add", &invite]).unwrap();
-    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
-    let alice = account_in_invite(&invite);
-    // Alice's app answers the request on its own; Bob sees her accepted.
-    wait_for("Bob to see Alice accepted", WAIT, || {
-        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
-        let contacts = kith(&bob, &["contacts"])?;
-        Ok(contacts
-            .as_array()
-            .and_then(|list| list.iter().find(|c| c["account_id"] == json!(alice)))
-            .filter(|c| c["state"] == "accepted")
-            .map(|_| ()))
-    })
-    .unwrap_or_else(|e| app.fail(e));
-    app.wait_text(".contact-list", "Bob");
-    app.shot("contacts");
+    let (bob, alice) = cli_contact(&mut app, tmp.path(), &server);
     let chat = kith(&bob, &["chat", "new", "--name", "Weekend", "--member", &alice]).unwrap()["chat_id"]
         .as_str()
         .unwrap()
@@ -364,6 +383,205 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
         app.js("const l = document.getElementById('message-list'); return l.scrollWidth > l.clientWidth + 1");
     assert_eq!(horizontal, json!(false), "the message list scrolls sideways");
     app.shot("hostile-content");
+
+    app.session.end().unwrap();
+}
+
+/// A `width` x `height` PNG: left half red, right half blue.
+fn two_colour_png(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, _| {
+        if x < width / 2 {
+            image::Rgb([220, 30, 30])
+        } else {
+            image::Rgb([30, 60, 220])
+        }
+    });
+    let mut out = Vec::new();
+    picture
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A mono 16-bit WAV of `seconds` of a tone.
+fn tone_wav(seconds: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let data: Vec<u8> = (0..rate * seconds)
+        .flat_map(|i| (((f64::from(i) * 0.07).sin() * 12000.0) as i16).to_le_bytes())
+        .collect();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    for field in [
+        16u32.to_le_bytes().to_vec(),
+        1u16.to_le_bytes().to_vec(),
+        1u16.to_le_bytes().to_vec(),
+    ] {
+        out.extend_from_slice(&field);
+    }
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Whether every picture matching `css` has loaded (through the app's
+/// `kith-media` protocol) with real pixels.
+fn pictures_loaded(app: &App, css: &str) -> bool {
+    let script = format!(
+        "const imgs = [...document.querySelectorAll({css:?})]; \
+         return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0 && i.src.includes('kith-media'))"
+    );
+    app.js(&script) == json!(true)
+}
+
+#[test]
+fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("server")).unwrap();
+    let (mut app, _driver) = signed_in_app(tmp.path(), &server, "Carol");
+    let (bob, carol) = cli_contact(&mut app, tmp.path(), &server);
+
+    // Bob sends two pictures with a caption, a document, and a voice note.
+    let files = tmp.path().join("bob-files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("left.png"), two_colour_png(600, 400)).unwrap();
+    std::fs::write(files.join("right.png"), two_colour_png(400, 600)).unwrap();
+    let document = b"Minutes of the meeting\n".repeat(2000);
+    std::fs::write(files.join("minutes.txt"), &document).unwrap();
+    std::fs::write(files.join("hello.wav"), tone_wav(3)).unwrap();
+    let chat = kith(&bob, &["chat", "new", "--name", "Album", "--member", &carol]).unwrap()["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = files.join("left.png").display().to_string();
+    let right = files.join("right.png").display().to_string();
+    let minutes = files.join("minutes.txt").display().to_string();
+    let wav = files.join("hello.wav").display().to_string();
+    kith(
+        &bob,
+        &["send", &chat, "Two views", "--attach", &left, "--attach", &right],
+    )
+    .unwrap();
+    kith(&bob, &["send", &chat, "--attach", &minutes]).unwrap();
+    kith(&bob, &["send", &chat, "--voice", &wav]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+
+    // They show: both pictures in a grid, loaded; a file card; a voice note.
+    open_chat_named(&app, "Album");
+    app.message("Two views");
+    wait_for("Bob's pictures to load", WAIT, || {
+        Ok(pictures_loaded(&app, ".message.theirs .image-grid.two .picture img").then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".message.theirs .file-card", "minutes.txt");
+    app.wait_text(".message.theirs .voice-note .voice-time", "0:03");
+    let bars = app.js("return document.querySelectorAll('.message.theirs .voice-note .waveform .bar').length");
+    assert_eq!(bars, json!(40), "the voice note's waveform");
+    app.shot("attachments-received");
+
+    // The lightbox shows the first picture large, goes to the second, closes.
+    app.click(".message.theirs .picture");
+    app.session.wait("#lightbox", WAIT).unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".lightbox-detail", "1 of 2");
+    wait_for("the large picture", WAIT, || {
+        Ok(pictures_loaded(&app, "#lightbox .lightbox-image").then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.shot("lightbox");
+    app.click(".lightbox-nav.next");
+    app.wait_text(".lightbox-detail", "2 of 2");
+    app.type_into("#lightbox", ESCAPE);
+    wait_for("the lightbox to close", WAIT, || {
+        Ok(app.session.find("#lightbox")?.is_none().then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
+    // Save the document: the same bytes land in Downloads.
+    app.click(".message.theirs .file-card .save-file");
+    let saved = tmp.path().join("downloads").join("minutes.txt");
+    wait_for("the saved document", WAIT, || {
+        Ok(std::fs::read(&saved)
+            .ok()
+            .filter(|bytes| *bytes == document)
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".toast", "Saved to");
+
+    // Carol attaches a picture in the app (the file input of the attach
+    // button), sees its preview, adds a caption and sends it.
+    let photo = tmp.path().join("wide.png");
+    std::fs::write(&photo, two_colour_png(3000, 1000)).unwrap();
+    let input = app.session.wait("#attach-input", WAIT).unwrap_or_else(|e| app.fail(e));
+    app.session
+        .type_into(&input, &photo.display().to_string())
+        .unwrap_or_else(|e| app.fail(e));
+    app.session
+        .wait(".staged-item.ready .staged-thumb", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".staged-item.ready", "wide.jpg");
+    app.shot("composer-with-picture");
+    app.type_into("#composer", "Panorama from the app");
+    app.type_into("#composer", ENTER);
+    app.message("Panorama from the app");
+    wait_for("the sent picture to show", WAIT, || {
+        Ok(pictures_loaded(&app, ".message.mine .image-grid.single .picture img").then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    assert!(
+        app.session.find(".staged-item").unwrap().is_none(),
+        "the composer kept the attachment"
+    );
+    app.shot("picture-sent");
+
+    // Bob receives it: scaled to 2048 px, re-encoded as JPEG, left red.
+    let received = wait_for("Bob to receive Carol's picture", WAIT, || {
+        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
+        let list = kith(&bob, &["attachments", &chat])?;
+        Ok(list
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|a| a["name"] == json!("wide.jpg") && a["downloaded"] == json!(true))
+            })
+            .cloned())
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    assert_eq!(
+        (received["width"].clone(), received["height"].clone()),
+        (json!(2048), json!(683))
+    );
+    assert_eq!(received["mime"], json!("image/jpeg"));
+    let out = tmp.path().join("bob-saved");
+    std::fs::create_dir_all(&out).unwrap();
+    kith(
+        &bob,
+        &[
+            "save",
+            &chat,
+            received["message_id"].as_str().unwrap(),
+            &out.display().to_string(),
+        ],
+    )
+    .unwrap();
+    let picture = image::open(out.join("wide.jpg")).unwrap().to_rgb8();
+    assert_eq!(picture.dimensions(), (2048, 683));
+    let red = picture.get_pixel(100, 300);
+    assert!(red[0] > 180 && red[2] < 80, "left half is {red:?}");
+    let messages = kith(&bob, &["messages", &chat]).unwrap();
+    assert!(
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == json!("Panorama from the app")),
+        "the caption"
+    );
 
     app.session.end().unwrap();
 }

@@ -141,6 +141,7 @@ fn Main() -> Element {
         if *ctx.palette.read() {
             crate::palette::Palette {}
         }
+        crate::lightbox::LightboxViewer {}
     }
 }
 

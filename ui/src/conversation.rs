@@ -1,17 +1,15 @@
 //! An open conversation: header, the windowed message list, the composer.
 
 use crate::avatar::Avatar;
-use crate::emoji::EmojiPicker;
+use crate::composer::Composer;
 use crate::format;
 use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::message::{MessageBubble, Placement};
 use crate::state::Ctx;
+use dioxus::html::HasFileData;
 use dioxus::prelude::*;
-use kith_api::{
-    ChatDetails, ChatKind, EditMessage, FocusChat, GetChatDetails, GetMessages, MarkRead, MessageDto, SaveDraft,
-    SendMessage, SendTyping,
-};
+use kith_api::{ChatDetails, ChatKind, FocusChat, GetChatDetails, GetMessages, MarkRead, MessageDto};
 
 /// Messages fetched per page.
 const PAGE: u32 = 50;
@@ -21,10 +19,6 @@ const PAGE: u32 = 50;
 const WINDOW: usize = 300;
 /// Consecutive messages of one author within this gap are grouped.
 const GROUP_GAP_MS: u64 = 5 * 60 * 1000;
-/// A draft is saved this long after the last keystroke.
-const DRAFT_PAUSE_MS: i32 = 700;
-/// Typing notices are sent at most this often.
-const TYPING_EVERY_MS: u64 = 3000;
 
 fn window_has_focus() -> bool {
     web_sys::window()
@@ -37,7 +31,7 @@ fn list_element() -> Option<web_sys::Element> {
     web_sys::window()?.document()?.get_element_by_id("message-list")
 }
 
-fn scroll_to_bottom() {
+pub(crate) fn scroll_to_bottom() {
     if let Some(list) = list_element() {
         list.set_scroll_top(list.scroll_height());
     }
@@ -72,6 +66,10 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     let mut error = use_signal(|| None::<String>);
     let mut clock = use_signal(ipc::now_ms);
     let mut unread_shown = use_signal(|| false);
+    // Files dropped on the conversation, for the composer; and whether a
+    // drag with files is over it.
+    let mut dropped = use_signal(Vec::<web_sys::File>::new);
+    let mut drag_over = use_signal(|| false);
 
     let chat = chat_id.clone();
     let details = use_resource(move || {
@@ -247,8 +245,35 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     let last_mine = list.iter().rev().find(|m| m.mine && !m.deleted).cloned();
     let focus = highlighted.read().clone();
 
+    let can_write = details_value.as_ref().is_some_and(|d| d.my_role.is_some());
     rsx! {
         section { class: "conversation",
+            ondragover: move |event: DragEvent| {
+                if can_write && carries_files(&event) {
+                    // Accepting the drag is what makes a drop possible.
+                    event.prevent_default();
+                    drag_over.set(true);
+                }
+            },
+            ondragleave: move |_| drag_over.set(false),
+            ondrop: move |event: DragEvent| {
+                drag_over.set(false);
+                if !can_write {
+                    return;
+                }
+                event.prevent_default();
+                let files: Vec<web_sys::File> = event
+                    .files()
+                    .into_iter()
+                    .filter_map(|file| file.inner().downcast_ref::<web_sys::File>().cloned())
+                    .collect();
+                if !files.is_empty() {
+                    dropped.write().extend(files);
+                }
+            },
+            if drag_over() {
+                div { class: "drop-hint", div { Icon { glyph: Glyph::Paperclip, size: 28 } p { "Drop files to attach them" } } }
+            }
             Header { chat_id: chat_id.clone(), details: details_value.clone(), now }
             div { class: "message-list", id: "message-list", onscroll,
                 if *has_more.read() {
@@ -299,7 +324,7 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
             }
             if let Some(details) = details_value {
                 if details.my_role.is_some() {
-                    Composer { chat_id: details.chat_id.clone(), draft: details.draft.clone(), reply_to, editing, last_mine }
+                    Composer { chat_id: details.chat_id.clone(), draft: details.draft.clone(), reply_to, editing, last_mine, dropped }
                 } else {
                     div { class: "composer-closed", "You are no longer a member of this chat." }
                 }
@@ -358,214 +383,18 @@ fn Header(chat_id: String, details: Option<ChatDetails>, now: u64) -> Element {
     }
 }
 
-/// The composer: multi-line, Enter sends, Shift+Enter breaks the line, Up
-/// edits your last message, Esc cancels a reply or an edit.
-#[component]
-fn Composer(
-    chat_id: String,
-    draft: String,
-    reply_to: Signal<Option<MessageDto>>,
-    editing: Signal<Option<MessageDto>>,
-    last_mine: Option<MessageDto>,
-) -> Element {
-    let ctx = use_context::<Ctx>();
-    let mut text = use_signal(|| draft.clone());
-    let mut picker = use_signal(|| false);
-    let mut last_typing = use_signal(|| 0u64);
-    let mut dirty = use_signal(|| false);
-    let mut draft_seq = use_signal(|| 0u64);
-    let mut reply_to = reply_to;
-    let mut editing = editing;
-
-    // A draft saved meanwhile (this device, or another one) fills an untouched box.
-    use_effect(use_reactive!(|draft| {
-        if !*dirty.peek() && editing.peek().is_none() && *text.peek() != draft {
-            text.set(draft);
-        }
-    }));
-
-    // Editing puts the message's text in the box.
-    use_effect(move || {
-        if let Some(message) = editing.read().as_ref() {
-            text.set(message.text.clone().unwrap_or_default());
-            focus_composer();
-        }
-    });
-    use_effect(move || {
-        if reply_to.read().is_some() {
-            focus_composer();
-        }
-    });
-
-    // The draft is kept when leaving the chat (and restored on return).
-    let chat = chat_id.clone();
-    use_drop(move || {
-        if *dirty.peek() {
-            let args = SaveDraft {
-                chat_id: chat.clone(),
-                text: text.peek().clone(),
-            };
-            dioxus::core::spawn_forever(async move {
-                let _ = ipc::call(&args).await;
-            });
-        }
-    });
-
-    let chat = chat_id.clone();
-    let mut submit = move || {
-        let body = text.peek().clone();
-        if body.trim().is_empty() {
-            return;
-        }
-        let chat_id = chat.clone();
-        let edit = editing.peek().clone();
-        let reply = reply_to.peek().as_ref().map(|m| m.id.clone());
-        text.set(String::new());
-        dirty.set(false);
-        reply_to.set(None);
-        editing.set(None);
-        spawn(async move {
-            let result = match edit {
-                Some(message) => ipc::call(&EditMessage {
-                    chat_id,
-                    message_id: message.id,
-                    text: body.clone(),
-                })
-                .await
-                .map(|_| ()),
-                None => ipc::call(&SendMessage {
-                    chat_id,
-                    text: body.clone(),
-                    reply_to: reply,
-                })
-                .await
-                .map(|_| {
-                    spawn(async move {
-                        ipc::sleep_ms(50).await;
-                        scroll_to_bottom();
-                    });
-                }),
-            };
-            if let Err(err) = result {
-                let mut text = text;
-                text.set(body);
-                ctx.say(err.message);
-            }
-        });
-    };
-
-    let chat = chat_id.clone();
-    let draft_chat = chat_id.clone();
-    let oninput = move |event: FormEvent| {
-        text.set(event.value());
-        dirty.set(true);
-        // The draft is saved once typing pauses (and on leaving the chat).
-        let seq = *draft_seq.peek() + 1;
-        draft_seq.set(seq);
-        let chat_id = draft_chat.clone();
-        spawn(async move {
-            ipc::sleep_ms(DRAFT_PAUSE_MS).await;
-            if *draft_seq.peek() == seq && *dirty.peek() {
-                let args = SaveDraft {
-                    chat_id,
-                    text: text.peek().clone(),
-                };
-                if ipc::call(&args).await.is_ok() {
-                    dirty.set(false);
-                }
-            }
-        });
-        let now = ipc::now_ms();
-        if now.saturating_sub(*last_typing.peek()) > TYPING_EVERY_MS && !event.value().is_empty() {
-            last_typing.set(now);
-            let args = SendTyping { chat_id: chat.clone() };
-            spawn(async move {
-                let _ = ipc::call(&args).await;
-            });
-        }
-    };
-
-    let mut submit_key = submit.clone();
-    let onkeydown = move |event: KeyboardEvent| {
-        let key = event.key();
-        if key == Key::Enter && !event.modifiers().shift() {
-            event.prevent_default();
-            submit_key();
-        } else if key == Key::ArrowUp && text.peek().is_empty() {
-            if let Some(message) = last_mine.clone() {
-                event.prevent_default();
-                reply_to.set(None);
-                editing.set(Some(message));
-            }
-        } else if key == Key::Escape && (reply_to.peek().is_some() || editing.peek().is_some()) {
-            event.stop_propagation();
-            if editing.peek().is_some() {
-                text.set(String::new());
-            }
-            reply_to.set(None);
-            editing.set(None);
-        }
-    };
-
-    let rows = text.read().lines().count().clamp(1, 8) + usize::from(text.read().ends_with('\n'));
-    let rows = rows.min(8);
-    let context_bar = match (reply_to.read().clone(), editing.read().clone()) {
-        (_, Some(message)) => Some(("Editing".to_owned(), message.text.unwrap_or_default())),
-        (Some(message), None) => Some((
-            format!("Replying to {}", message.author_name),
-            message.text.unwrap_or_default(),
-        )),
-        (None, None) => None,
-    };
-
-    rsx! {
-        div { class: "composer-wrap",
-            if let Some((title, quoted)) = context_bar {
-                div { class: "composer-context", id: "composer-context",
-                    div { class: "context-text",
-                        div { class: "context-title", "{title}" }
-                        div { class: "context-quote", dir: "auto", "{quoted}" }
-                    }
-                    button { class: "icon-button", title: "Cancel", "aria-label": "Cancel",
-                        onclick: move |_| { if editing.peek().is_some() { text.set(String::new()); } reply_to.set(None); editing.set(None); },
-                        Icon { glyph: Glyph::Close, size: 16 }
-                    }
-                }
-            }
-            if picker() {
-                EmojiPicker { on_pick: move |emoji: String| { text.write().push_str(&emoji); dirty.set(true); picker.set(false); focus_composer(); } }
-            }
-            div { class: "composer",
-                button { class: "icon-button", id: "emoji-button", title: "Emoji", "aria-label": "Emoji",
-                    onclick: move |_| { let now = picker(); picker.set(!now); },
-                    Icon { glyph: Glyph::Smile, size: 20 }
-                }
-                textarea {
-                    id: "composer",
-                    rows: "{rows}",
-                    placeholder: "Write a message",
-                    dir: "auto",
-                    value: "{text}",
-                    oninput,
-                    onkeydown,
-                }
-                button { class: "send", id: "send-button", title: "Send (Enter)", "aria-label": "Send",
-                    disabled: text.read().trim().is_empty(),
-                    onclick: move |_| submit(),
-                    if editing.read().is_some() { Icon { glyph: Glyph::Check, size: 18 } } else { Icon { glyph: Glyph::Send, size: 18 } }
-                }
-            }
-        }
-    }
-}
-
-fn focus_composer() {
-    use wasm_bindgen::JsCast;
-    if let Some(element) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("composer"))
-        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-    {
-        let _ = element.focus();
-    }
+/// Whether a drag carries files (not text or a link).
+fn carries_files(event: &DragEvent) -> bool {
+    let types = event.data_transfer().get_data("Files");
+    // `getData` gives nothing for files; the types list says it.
+    types.is_some()
+        || event
+            .downcast::<web_sys::DragEvent>()
+            .and_then(|e| e.data_transfer())
+            .is_some_and(|transfer| {
+                transfer
+                    .types()
+                    .iter()
+                    .any(|t| t.as_string().as_deref() == Some("Files"))
+            })
 }

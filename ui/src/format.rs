@@ -108,3 +108,24 @@ pub(crate) fn hue(seed: &str) -> u32 {
         .fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619))
         % 360
 }
+
+/// A size for people: `812 B`, `24 KB`, `3.4 MB`.
+pub(crate) fn size(bytes: u64) -> String {
+    const KB: f64 = 1000.0;
+    let value = bytes as f64;
+    if value < KB {
+        format!("{bytes} B")
+    } else if value < KB * KB {
+        format!("{:.0} KB", value / KB)
+    } else if value < KB * KB * KB {
+        format!("{:.1} MB", value / (KB * KB))
+    } else {
+        format!("{:.1} GB", value / (KB * KB * KB))
+    }
+}
+
+/// A length for people: `0:07`, `12:34`.
+pub(crate) fn duration(ms: u64) -> String {
+    let seconds = ms.div_ceil(1000);
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}

@@ -20,6 +20,14 @@ pub(crate) enum Glyph {
     Muted,
     Check,
     Pencil,
+    Paperclip,
+    File,
+    Download,
+    Mic,
+    Play,
+    Pause,
+    ChevronLeft,
+    ChevronRight,
 }
 
 fn paths(glyph: Glyph) -> &'static [&'static str] {
@@ -71,6 +79,24 @@ fn paths(glyph: Glyph) -> &'static [&'static str] {
         ],
         Glyph::Check => &["M20 6 9 17l-5-5"],
         Glyph::Pencil => &["M17 3a2.83 2.83 0 1 1 4 4L7.5 20.5 2 22l1.5-5.5z"],
+        Glyph::Paperclip => &[
+            "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48",
+        ],
+        Glyph::File => &[
+            "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z",
+            "M14 2v6h6",
+        ],
+        Glyph::Download => &["M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4", "M7 10l5 5 5-5", "M12 15V3"],
+        Glyph::Mic => &[
+            "M12 1a3 3 0 0 0-3 3v8a3 3 0 0 0 6 0V4a3 3 0 0 0-3-3z",
+            "M19 10v2a7 7 0 0 1-14 0v-2",
+            "M12 19v4",
+            "M8 23h8",
+        ],
+        Glyph::Play => &["M6 3l14 9-14 9z"],
+        Glyph::Pause => &["M6 4h4v16H6z", "M14 4h4v16h-4z"],
+        Glyph::ChevronLeft => &["M15 18l-6-6 6-6"],
+        Glyph::ChevronRight => &["M9 18l6-6-6-6"],
     }
 }
 

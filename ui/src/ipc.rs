@@ -108,3 +108,46 @@ pub(crate) fn copy_to_clipboard(text: &str) {
         let _ = window.navigator().clipboard().write_text(text);
     }
 }
+
+/// Calls the command `C`, whose bytes travel as the raw request body after
+/// its arguments (see [`kith_api::raw_body`]); the bytes stay in JavaScript
+/// memory all the way.
+pub(crate) async fn call_with_bytes<C: Command>(args: &C, bytes: &js_sys::Uint8Array) -> Result<C::Output, ApiError> {
+    let header = kith_api::raw_body::header(args)?;
+    let header_len = u32::try_from(header.len()).map_err(|_| ApiError::internal("arguments too long"))?;
+    let body = js_sys::Uint8Array::new_with_length(header_len + bytes.length());
+    body.set(&js_sys::Uint8Array::from(header.as_slice()), 0);
+    body.set(bytes, header_len);
+    let value = tauri_invoke(C::NAME, body.into()).await.map_err(rejection)?;
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|err| ApiError::internal(format!("could not read the answer to {}: {err}", C::NAME)))
+}
+
+/// The contents of a file the person picked, dropped or pasted.
+pub(crate) async fn file_bytes(file: &web_sys::File) -> Result<js_sys::Uint8Array, ApiError> {
+    let buffer = wasm_bindgen_futures::JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|_| ApiError::invalid(format!("{} could not be read.", file.name())))?;
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+/// The URL under which the shell serves a picture or voice note (the
+/// `kith-media` protocol; its form differs between platforms, which
+/// Tauri's `convertFileSrc` knows).
+pub(crate) fn media_url(hash: &str) -> String {
+    let converted = tauri_core().ok().and_then(|core| {
+        let convert: js_sys::Function = js_sys::Reflect::get(&core, &JsValue::from_str("convertFileSrc"))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        convert
+            .call2(
+                &JsValue::NULL,
+                &JsValue::from_str(hash),
+                &JsValue::from_str("kith-media"),
+            )
+            .ok()?
+            .as_string()
+    });
+    converted.unwrap_or_else(|| format!("kith-media://localhost/{hash}"))
+}

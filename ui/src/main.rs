@@ -2,7 +2,9 @@
 //! reaches the shell only through [`ipc`] with the types of `kith-api`.
 
 mod app;
+mod attachments;
 mod avatar;
+mod composer;
 mod contacts;
 mod conversation;
 mod devices;
@@ -11,9 +13,11 @@ mod format;
 mod group;
 mod icons;
 mod ipc;
+mod lightbox;
 mod message;
 mod onboarding;
 mod palette;
+mod recorder;
 mod settings;
 mod sidebar;
 mod state;

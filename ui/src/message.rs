@@ -1,5 +1,6 @@
 //! One message bubble: quote, text, markers, reactions, ticks, actions.
 
+use crate::attachments::Attachments;
 use crate::emoji::QUICK_REACTIONS;
 use crate::format;
 use crate::icons::{Glyph, Icon};
@@ -39,6 +40,9 @@ pub(crate) fn MessageBubble(
     }
     if message.deleted {
         class.push_str(" deleted");
+    }
+    if !message.deleted && !message.attachments.is_empty() {
+        class.push_str(" with-attachments");
     }
     let time = format::clock(message.ts);
     let show_name = placement.group && !message.mine && !placement.continued;
@@ -94,7 +98,12 @@ pub(crate) fn MessageBubble(
                 if message.deleted {
                     div { class: "text deleted-text", "This message was deleted" }
                 } else {
-                    div { class: "text", dir: "auto", {message.text.clone().unwrap_or_default()} }
+                    if !message.attachments.is_empty() {
+                        Attachments { chat_id: chat_id.clone(), message_id: message.id.clone(), attachments: message.attachments.clone() }
+                    }
+                    if message.text.as_deref().is_some_and(|t| !t.is_empty()) {
+                        div { class: "text", dir: "auto", {message.text.clone().unwrap_or_default()} }
+                    }
                 }
                 div { class: "meta",
                     if message.edited && !message.deleted { span { class: "edited", "edited" } }

@@ -1,7 +1,7 @@
 //! The UI's shared state: signals every screen reads, updated by events.
 
 use dioxus::prelude::*;
-use kith_api::{AppEvent, Me, Settings, SyncStatus};
+use kith_api::{AppEvent, AttachmentDto, Me, Settings, SyncStatus};
 use std::collections::BTreeMap;
 
 /// The screen in the main area's left column.
@@ -44,6 +44,34 @@ pub(crate) struct Ctx {
     pub(crate) linked_device: Signal<Option<Option<String>>>,
     /// A message to scroll to (from search).
     pub(crate) focus_message: Signal<Option<String>>,
+    /// Attachments moving, by hash: (done, total, upload).
+    pub(crate) transfers: Signal<BTreeMap<String, Transfer>>,
+    /// The picture viewer, when open.
+    pub(crate) lightbox: Signal<Option<Lightbox>>,
+}
+
+/// How far one attachment's transfer is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// Bytes done.
+    pub(crate) done: u64,
+    /// Bytes in all.
+    pub(crate) total: u64,
+    /// Upload (or download).
+    pub(crate) upload: bool,
+}
+
+/// The pictures of one message, shown large, one at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Lightbox {
+    /// Their chat.
+    pub(crate) chat_id: String,
+    /// Their message.
+    pub(crate) message_id: String,
+    /// The pictures.
+    pub(crate) images: Vec<AttachmentDto>,
+    /// The one shown.
+    pub(crate) index: usize,
 }
 
 impl Ctx {
@@ -68,6 +96,8 @@ impl Ctx {
             pending_invite: Signal::new(None),
             linked_device: Signal::new(None),
             focus_message: Signal::new(None),
+            transfers: Signal::new(BTreeMap::new()),
+            lightbox: Signal::new(None),
         }
     }
 
@@ -101,6 +131,19 @@ impl Ctx {
                 self.pending_invite.set(Some(link));
             }
             AppEvent::DeviceLinked { error } => self.linked_device.set(Some(error)),
+            AppEvent::Transfer {
+                hash,
+                upload,
+                done,
+                total,
+            } => {
+                let mut transfers = self.transfers.write();
+                if done >= total {
+                    transfers.remove(&hash);
+                } else {
+                    transfers.insert(hash, Transfer { done, total, upload });
+                }
+            }
         }
     }
 

@@ -96,6 +96,57 @@ commands! {
         text: String,
         /// The message it replies to.
         reply_to: Option<String>,
+        /// Attachments staged with [`StageAttachment`] (their tokens); with
+        /// attachments the text may be empty.
+        attachments: Vec<String>,
+    } -> String;
+    /// Prepares a file for sending (pictures are cleaned of metadata,
+    /// turned upright and scaled, unless `as_file`). The bytes travel as the
+    /// raw request body after these arguments (see [`crate::raw_body`]).
+    StageAttachment = "stage_attachment" {
+        /// The file's name.
+        name: String,
+        /// Send pictures as they are, as a file.
+        as_file: bool,
+        /// For a voice note: its length, measured while recording.
+        voice_duration_ms: Option<u32>,
+        /// For a voice note: loudness over time (at most 256 bars).
+        voice_waveform: Vec<u8>,
+    } -> DraftAttachment;
+    /// Drops a staged attachment the composer no longer holds.
+    UnstageAttachment = "unstage_attachment" {
+        /// Its token.
+        token: String,
+    } -> ();
+    /// Fetches an attachment that is not on this device yet (large files
+    /// wait to be asked for); [`crate::AppEvent::Transfer`] reports progress.
+    DownloadAttachment = "download_attachment" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+        /// Which attachment of the message.
+        index: u32,
+    } -> ();
+    /// Opens a downloaded attachment with the system's default app (files
+    /// that could run as programs are refused: save them instead).
+    OpenAttachment = "open_attachment" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+        /// Which attachment of the message.
+        index: u32,
+    } -> ();
+    /// Saves a downloaded attachment to the Downloads folder under a safe
+    /// name; returns the path written.
+    SaveAttachment = "save_attachment" {
+        /// Chat id.
+        chat_id: String,
+        /// Message id.
+        message_id: String,
+        /// Which attachment of the message.
+        index: u32,
     } -> String;
     /// Edits an own message.
     EditMessage = "edit_message" {

@@ -154,6 +154,69 @@ pub struct MessageDto {
     pub my_reactions: Vec<String>,
     /// For own messages: sent, uploaded, delivered or read.
     pub tick: Option<Tick>,
+    /// Pictures, files and voice notes, in the order sent.
+    pub attachments: Vec<AttachmentDto>,
+}
+
+/// What an attachment is, with what showing it needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AttachmentKindDto {
+    /// Any file: a card with its name and size.
+    File,
+    /// A picture (JPEG, PNG, GIF or WebP).
+    Image {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// A recorded voice note.
+    Voice {
+        /// Length.
+        duration_ms: u32,
+        /// Loudness over time, 0-255 per bar.
+        waveform: Vec<u8>,
+    },
+}
+
+/// One attachment of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentDto {
+    /// Its place among the message's attachments.
+    pub index: u32,
+    /// BLAKE3 of the content, hex: progress events name it, and the
+    /// `kith-media` protocol serves pictures and voice notes by it.
+    pub hash: String,
+    /// The name it was sent with.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// File, picture or voice note.
+    pub kind: AttachmentKindDto,
+    /// A small preview as a `data:` URL, shown before the bytes arrive.
+    pub thumbnail: Option<String>,
+    /// Whether the bytes are on this device.
+    pub available: bool,
+}
+
+/// An attachment prepared in the composer, waiting to be sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftAttachment {
+    /// What [`crate::SendMessage::attachments`] names it by.
+    pub token: String,
+    /// The name it will be sent with.
+    pub name: String,
+    /// MIME type (after pictures were re-encoded).
+    pub mime: String,
+    /// Size in bytes (after pictures were scaled).
+    pub size: u64,
+    /// File, picture or voice note.
+    pub kind: AttachmentKindDto,
+    /// A small preview as a `data:` URL.
+    pub thumbnail: Option<String>,
 }
 
 /// A page of messages, oldest first.

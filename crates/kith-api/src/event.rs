@@ -61,6 +61,18 @@ pub enum AppEvent {
         /// The link.
         link: String,
     },
+    /// An attachment is moving (to or from the server or a peer); `done`
+    /// equal to `total` means it is complete and in place.
+    Transfer {
+        /// The blob, as [`crate::AttachmentDto::hash`].
+        hash: String,
+        /// Upload (true) or download.
+        upload: bool,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// Linking a new device finished.
     DeviceLinked {
         /// `None` on success, else what went wrong.

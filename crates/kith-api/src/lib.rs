@@ -10,6 +10,7 @@ mod command;
 mod dto;
 mod error;
 mod event;
+pub mod raw_body;
 
 pub use command::*;
 pub use dto::*;

@@ -44,12 +44,23 @@ pub async fn messages(backend: State<'_, Backend>, args: GetMessages) -> Reply<G
 #[tauri::command]
 pub async fn send_message(backend: State<'_, Backend>, args: SendMessage) -> Reply<SendMessage> {
     let text = args.text.trim_end();
-    if text.trim().is_empty() {
+    if text.trim().is_empty() && args.attachments.is_empty() {
         return Err(ApiError::invalid("Type a message first."));
     }
     let profile = backend.profile()?;
     let reply_to = args.reply_to.as_deref().map(message_id).transpose()?;
-    let id = profile.send(&chat_id(&args.chat_id)?, text, reply_to).api()?;
+    let attachments = backend.staged(&args.attachments)?;
+    let id = profile
+        .send_with(
+            &chat_id(&args.chat_id)?,
+            if text.trim().is_empty() { "" } else { text },
+            reply_to,
+            attachments,
+        )
+        .api()?;
+    for token in &args.attachments {
+        backend.unstage(token);
+    }
     profile.set_draft(&chat_id(&args.chat_id)?, "").api()?;
     changed(&backend, &args.chat_id);
     Ok(id.to_string())

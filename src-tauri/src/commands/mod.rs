@@ -2,6 +2,7 @@
 //! `kith_api` argument struct as `args` and returns that command's
 //! `Output`, so the UI and the shell cannot disagree on a type.
 
+pub mod attachments;
 pub mod chats;
 pub mod contacts;
 pub mod devices;

@@ -1,0 +1,219 @@
+//! Attachment commands: staging a file in the composer, fetching, opening
+//! and saving what arrived.
+
+use super::{Reply, blocking, chat_id, message_id};
+use crate::backend::Backend;
+use crate::convert;
+use crate::error::IntoApi;
+use kith_api::*;
+use kith_client::{Attachment, ChatId, MessageId, Profile};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tauri::State;
+use tauri::ipc::{InvokeBody, Request};
+
+/// `stage_attachment`: the body is [`kith_api::raw_body`] framed.
+#[tauri::command]
+pub async fn stage_attachment(backend: State<'_, Backend>, request: Request<'_>) -> Reply<StageAttachment> {
+    let InvokeBody::Raw(body) = request.body() else {
+        return Err(ApiError::invalid("The file did not arrive as bytes."));
+    };
+    let (args, bytes) = raw_body::split::<StageAttachment>(body)?;
+    if bytes.is_empty() {
+        return Err(ApiError::invalid(format!("{} is empty.", args.name)));
+    }
+    let bytes = bytes.to_vec();
+    let profile = backend.profile()?;
+    let attachment = blocking(move || {
+        match args.voice_duration_ms {
+            Some(duration) => profile.attach_voice(&args.name, bytes, Some((duration, args.voice_waveform))),
+            None => profile.attach_bytes(&args.name, bytes, args.as_file),
+        }
+        .api()
+    })
+    .await?;
+    let dto = convert::attachment(0, &attachment, true);
+    let token = backend.stage(attachment)?;
+    Ok(DraftAttachment {
+        token,
+        name: dto.name,
+        mime: dto.mime,
+        size: dto.size,
+        kind: dto.kind,
+        thumbnail: dto.thumbnail,
+    })
+}
+
+/// `unstage_attachment`
+#[tauri::command]
+pub async fn unstage_attachment(backend: State<'_, Backend>, args: UnstageAttachment) -> Reply<UnstageAttachment> {
+    // Its blob stays until garbage collection (the grace period covers a
+    // composer that sends it after all).
+    backend.unstage(&args.token);
+    Ok(())
+}
+
+/// The attachment a command names, with its chat.
+fn find(
+    backend: &Backend,
+    chat: &str,
+    message: &str,
+    index: u32,
+) -> Result<(Arc<Profile>, ChatId, MessageId, Attachment), ApiError> {
+    let profile = backend.profile()?;
+    let chat = chat_id(chat)?;
+    let message = message_id(message)?;
+    let index = usize::try_from(index).map_err(|_| ApiError::invalid("no such attachment"))?;
+    let attachment = profile.attachment(&chat, &message, index).api()?;
+    Ok((profile, chat, message, attachment))
+}
+
+/// `download_attachment`: from the sync server (peers send wanted files by
+/// themselves whenever one is reachable).
+#[tauri::command]
+pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAttachment) -> Reply<DownloadAttachment> {
+    let (profile, chat, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+    if profile.has_blob(&attachment.hash).api()? {
+        return Ok(());
+    }
+    let Some(server) = backend.shared.settings().server_url else {
+        return Err(ApiError::new(
+            ApiErrorKind::Network,
+            format!(
+                "{} arrives from a device that has it once one is reachable (no sync server is set).",
+                attachment.name
+            ),
+        ));
+    };
+    // The transfer runs on its own runtime: the profile's futures are not
+    // `Send`, and the command must not hold up the shell's runtime.
+    tauri::async_runtime::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| ApiError::internal(format!("no runtime for the download: {err}")))?;
+        runtime.block_on(async {
+            let connection = kith_net::RelayConnection::connect(
+                &server,
+                profile.identity().device_keys(),
+                kith_client::system_now_ms(),
+            )
+            .await
+            .map_err(|err| crate::error::api_error(err.into()))?;
+            profile
+                .fetch_blob(&connection, chat, &attachment, None, &mut |_| {})
+                .await
+                .api()
+        })?;
+        Ok::<(), ApiError>(())
+    })
+    .await
+    .map_err(|err| ApiError::internal(format!("the download failed: {err}")))??;
+    Ok(())
+}
+
+/// Extensions of files that could run as programs when opened: these are
+/// only saved, never opened from the chat.
+const RUNNABLE: &[&str] = &[
+    "exe", "msi", "bat", "cmd", "com", "scr", "pif", "cpl", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf", "wsh",
+    "hta", "lnk", "reg", "jar", "app", "command", "sh", "bash", "zsh", "csh", "desktop", "appimage", "run", "deb",
+    "rpm", "dmg", "pkg", "py", "pl", "rb", "apk", "msix", "appx", "url", "inf", "scf",
+];
+
+fn is_runnable(name: &str) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, extension)| RUNNABLE.contains(&extension.to_ascii_lowercase().as_str()))
+}
+
+/// `open_attachment`: a copy under the cache folder, opened by the system.
+#[tauri::command]
+pub async fn open_attachment(backend: State<'_, Backend>, args: OpenAttachment) -> Reply<OpenAttachment> {
+    let (profile, _, message, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+    if is_runnable(&attachment.name) {
+        return Err(ApiError::invalid(format!(
+            "{} could run as a program, so Kith does not open it. Save it and check it first.",
+            attachment.name
+        )));
+    }
+    let dir = backend.profile_dir().join("opened").join(message.to_string());
+    let path = blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|err| ApiError::internal(format!("{}: {err}", dir.display())))?;
+        profile.save_attachment(&attachment, &dir).api()
+    })
+    .await?;
+    crate::open::with_default_app(&path)
+        .map_err(|err| ApiError::internal(format!("No app could open {}: {err}", path.display())))
+}
+
+/// `save_attachment`: into the Downloads folder, never over an existing file.
+#[tauri::command]
+pub async fn save_attachment(backend: State<'_, Backend>, args: SaveAttachment) -> Reply<SaveAttachment> {
+    let (profile, _, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+    let downloads = downloads_dir(&backend);
+    blocking(move || {
+        std::fs::create_dir_all(&downloads)
+            .map_err(|err| ApiError::internal(format!("{}: {err}", downloads.display())))?;
+        let target = free_name(&downloads, &kith_client::safe_file_name(&attachment.name));
+        let written = profile.save_attachment(&attachment, &target).api()?;
+        Ok(written.display().to_string())
+    })
+    .await
+}
+
+/// The user's Downloads folder (`KITH_DOWNLOADS` overrides it, for tests).
+fn downloads_dir(backend: &Backend) -> PathBuf {
+    std::env::var_os("KITH_DOWNLOADS")
+        .map(PathBuf::from)
+        .or_else(|| directories::UserDirs::new().and_then(|dirs| dirs.download_dir().map(PathBuf::from)))
+        .unwrap_or_else(|| backend.profile_dir().join("downloads"))
+}
+
+/// `name`, or `name (2)`, `name (3)`... whichever does not exist yet.
+fn free_name(dir: &std::path::Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => (stem, format!(".{extension}")),
+        _ => (name, String::new()),
+    };
+    (2..)
+        .map(|n| dir.join(format!("{stem} ({n}){extension}")))
+        .find(|path| !path.exists())
+        .unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn files_that_could_run_are_not_opened() {
+        for name in [
+            "setup.exe",
+            "SETUP.EXE",
+            "run.sh",
+            "x.desktop",
+            "a.tar.js",
+            "invoice.pdf.scr",
+        ] {
+            assert!(is_runnable(name), "{name}");
+        }
+        for name in ["photo.jpg", "notes.txt", "report.pdf", "exe", "archive.zip"] {
+            assert!(!is_runnable(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn saving_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(free_name(dir.path(), "a.txt"), dir.path().join("a.txt"));
+        std::fs::write(dir.path().join("a.txt"), "1").unwrap();
+        std::fs::write(dir.path().join("a (2).txt"), "2").unwrap();
+        assert_eq!(free_name(dir.path(), "a.txt"), dir.path().join("a (3).txt"));
+        std::fs::write(dir.path().join("README"), "1").unwrap();
+        assert_eq!(free_name(dir.path(), "README"), dir.path().join("README (2)"));
+    }
+}
