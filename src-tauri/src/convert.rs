@@ -21,6 +21,11 @@ pub fn avatar_of(profile: &Profile, account: Option<&AccountId>) -> Result<Optio
     Ok(profile.avatar(account).api()?.map(|jpeg| avatar_url(&jpeg)))
 }
 
+/// A group's picture as a `data:` URL.
+pub fn chat_avatar_of(profile: &Profile, chat: &kith_client::ChatId) -> Result<Option<String>, ApiError> {
+    Ok(profile.chat_avatar(chat).api()?.map(|jpeg| avatar_url(&jpeg)))
+}
+
 /// The API's kind for a client's chat kind.
 pub fn chat_kind(kind: kith_client::ChatKind) -> ChatKind {
     match kind {
@@ -69,6 +74,7 @@ pub fn chat_row(profile: &Profile, summary: ChatSummary, me_name: &str) -> Resul
             Some(other) => avatar_of(profile, Some(other))?,
             None => None,
         },
+        kith_client::ChatKind::Group if summary.has_avatar => chat_avatar_of(profile, &summary.chat_id)?,
         kith_client::ChatKind::Group => None,
     };
     Ok(ChatRow {
@@ -242,11 +248,16 @@ pub fn member(profile: &Profile, account: &AccountId, member_role: kith_client::
     } else {
         names.of(profile, account, None)
     };
+    let avatar = avatar_of(profile, (*account != me).then_some(account)).unwrap_or_else(|err| {
+        tracing::debug!(%err, "a member's picture could not be read");
+        None
+    });
     MemberDto {
         account_id: account.to_string(),
         name,
         role: role(member_role),
         is_me: *account == me,
+        avatar,
     }
 }
 

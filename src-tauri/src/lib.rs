@@ -54,6 +54,7 @@ commands![
     chats::set_chat_flag,
     chats::rename_chat,
     chats::set_description,
+    chats::set_chat_avatar,
     chats::set_member_role,
     chats::remove_member,
     chats::leave_chat,

@@ -445,6 +445,10 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     let server = Server::start(&tmp.path().join("server")).unwrap();
     let (mut app, _driver) = signed_in_app(tmp.path(), &server, "Carol");
     let (bob, carol) = cli_contact(&mut app, tmp.path(), &server);
+    // Bob has a profile picture; his group will have one too.
+    let face = tmp.path().join("face.png");
+    std::fs::write(&face, two_colour_png(300, 300)).unwrap();
+    kith(&bob, &["avatar", "set", &face.display().to_string()]).unwrap();
 
     // Bob sends two pictures with a caption, a document, and a voice note.
     let files = tmp.path().join("bob-files");
@@ -462,6 +466,7 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     let right = files.join("right.png").display().to_string();
     let minutes = files.join("minutes.txt").display().to_string();
     let wav = files.join("hello.wav").display().to_string();
+    kith(&bob, &["chat", "avatar", &chat, &left]).unwrap();
     kith(
         &bob,
         &["send", &chat, "Two views", "--attach", &left, "--attach", &right],
@@ -482,6 +487,16 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     app.wait_text(".message.theirs .voice-note .voice-time", "0:03");
     let bars = app.js("return document.querySelectorAll('.message.theirs .voice-note .waveform .bar').length");
     assert_eq!(bars, json!(40), "the voice note's waveform");
+    // Pictures of people and groups: the group's in the header and the
+    // list, Bob's beside his messages.
+    wait_for("the group's and Bob's pictures", WAIT, || {
+        let shown = app.js("return [document.querySelector('.conversation-header img.avatar'), \
+                     document.querySelector('.chat-item img.avatar'), \
+                     document.querySelector('.message.theirs .author-avatar img.avatar')] \
+                    .every(i => i && i.complete && i.naturalWidth > 0)");
+        Ok((shown == json!(true)).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
     app.shot("attachments-received");
 
     // The lightbox shows the first picture large, goes to the second, closes.
@@ -573,6 +588,40 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     assert_eq!(picture.dimensions(), (2048, 683));
     let red = picture.get_pixel(100, 300);
     assert!(red[0] > 180 && red[2] < 80, "left half is {red:?}");
+    // A group Carol owns gets a picture from the group panel, and Bob sees it.
+    app.click("#new-group");
+    app.type_into("#group-name", "Trip");
+    app.session.wait(".pick", WAIT).unwrap_or_else(|e| app.fail(e));
+    app.click(".pick input");
+    app.click("#group-create");
+    app.wait_text("#chat-title", "Trip");
+    app.click("#chat-info");
+    let picture_input = app
+        .session
+        .wait("#group-picture input", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    app.session
+        .type_into(&picture_input, &face.display().to_string())
+        .unwrap_or_else(|e| app.fail(e));
+    wait_for("the group picture in the header", WAIT, || {
+        let shown = app.js(
+            "const i = document.querySelector('.conversation-header img.avatar'); return !!i && i.naturalWidth == 256",
+        );
+        Ok((shown == json!(true)).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.shot("group-picture");
+    wait_for("Bob to see the Trip picture", WAIT, || {
+        kith(&bob, &["sync", "--server", &server.url, "--once"])?;
+        let chats = kith(&bob, &["chats"])?;
+        Ok(chats
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == json!("Trip")))
+            .filter(|c| c["has_avatar"] == json!(true))
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
     let messages = kith(&bob, &["messages", &chat]).unwrap();
     assert!(
         messages

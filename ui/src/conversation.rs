@@ -244,6 +244,16 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     let list = messages.read().clone();
     let last_mine = list.iter().rev().find(|m| m.mine && !m.deleted).cloned();
     let focus = highlighted.read().clone();
+    // Pictures of the members, shown beside their messages in a group.
+    let member_avatars: std::collections::BTreeMap<String, Option<String>> = details_value
+        .as_ref()
+        .map(|d| {
+            d.members
+                .iter()
+                .map(|m| (m.account_id.clone(), m.avatar.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
 
     let can_write = details_value.as_ref().is_some_and(|d| d.my_role.is_some());
     rsx! {
@@ -307,6 +317,7 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
                                 chat_id: chat_id.clone(),
                                 message: message.clone(),
                                 placement,
+                                author_avatar: member_avatars.get(&message.author).cloned().flatten(),
                                 highlighted: focus.as_deref() == Some(message.id.as_str()),
                                 on_reply: move |m: MessageDto| { editing.set(None); reply_to.set(Some(m)); },
                                 on_edit: move |m: MessageDto| { reply_to.set(None); editing.set(Some(m)); },
@@ -368,7 +379,7 @@ fn Header(chat_id: String, details: Option<ChatDetails>, now: u64) -> Element {
     let avatar_seed = chat_id.clone();
     rsx! {
         header { class: "conversation-header",
-            Avatar { name: details.name.clone(), seed: avatar_seed, url: None::<String>, size: 40 }
+            Avatar { name: details.name.clone(), seed: avatar_seed, url: details.avatar.clone(), size: 40 }
             div { class: "header-text",
                 h2 { id: "chat-title", dir: "auto", "{details.name}" }
                 div { class: if typing.is_some() { "subtitle typing" } else { "subtitle" }, id: "chat-subtitle", "{subtitle}" }

@@ -7,7 +7,7 @@ use crate::state::Ctx;
 use dioxus::prelude::*;
 use kith_api::{
     ChatFlag, ChatKind, CreateGroup, GetChatDetails, LeaveChat, ListContacts, RemoveMember, RenameChat, Role,
-    SetChatFlag, SetDescription, SetMemberRole,
+    SetChatAvatar, SetChatFlag, SetDescription, SetMemberRole,
 };
 
 /// Creating a group: a name and members from the contacts.
@@ -144,7 +144,42 @@ pub(crate) fn GroupPanel(chat_id: String) -> Element {
             }
             div { class: "panel-body",
                 div { class: "panel-hero",
-                    Avatar { name: details.name.clone(), seed: chat_id.clone(), url: None::<String>, size: 72 }
+                    Avatar { name: details.name.clone(), seed: chat_id.clone(), url: details.avatar.clone(), size: 72 }
+                    if group && admin {
+                        div { class: "row picture-actions",
+                            label { class: "file-button", id: "group-picture",
+                                if details.avatar.is_some() { "Change picture…" } else { "Add a picture…" }
+                                input { r#type: "file", accept: "image/*",
+                                    onchange: {
+                                        let chat_id = chat_id.clone();
+                                        move |event: FormEvent| {
+                                            let Some(file) = event.files().into_iter().next() else { return };
+                                            let Some(file) = file.inner().downcast_ref::<web_sys::File>().cloned() else { return };
+                                            let args = SetChatAvatar { chat_id: chat_id.clone(), remove: false };
+                                            run(Box::pin(async move {
+                                                let bytes = ipc::file_bytes(&file).await?;
+                                                ipc::call_with_bytes(&args, &bytes).await
+                                            }));
+                                        }
+                                    },
+                                }
+                            }
+                            if details.avatar.is_some() {
+                                button { class: "link", id: "group-picture-remove",
+                                    onclick: {
+                                        let chat_id = chat_id.clone();
+                                        move |_| {
+                                            let args = SetChatAvatar { chat_id: chat_id.clone(), remove: true };
+                                            run(Box::pin(async move {
+                                                ipc::call_with_bytes(&args, &js_sys::Uint8Array::new_with_length(0)).await
+                                            }));
+                                        }
+                                    },
+                                    "Remove"
+                                }
+                            }
+                        }
+                    }
                 }
                 if group && admin {
                     label { "Name" }
@@ -183,7 +218,7 @@ pub(crate) fn GroupPanel(chat_id: String) -> Element {
                 ul { class: "members",
                     for member in details.members.clone() {
                         li { key: "{member.account_id}", class: "member",
-                            Avatar { name: member.name.clone(), seed: member.account_id.clone(), url: None::<String>, size: 32 }
+                            Avatar { name: member.name.clone(), seed: member.account_id.clone(), url: member.avatar.clone(), size: 32 }
                             span { class: "member-name", dir: "auto", if member.is_me { "You" } else { "{member.name}" } }
                             if group && admin && !member.is_me {
                                 select { class: "role",

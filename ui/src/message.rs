@@ -1,6 +1,7 @@
 //! One message bubble: quote, text, markers, reactions, ticks, actions.
 
 use crate::attachments::Attachments;
+use crate::avatar::Avatar;
 use crate::emoji::QUICK_REACTIONS;
 use crate::format;
 use crate::icons::{Glyph, Icon};
@@ -24,6 +25,7 @@ pub(crate) fn MessageBubble(
     chat_id: String,
     message: MessageDto,
     placement: Placement,
+    author_avatar: Option<String>,
     highlighted: bool,
     on_reply: EventHandler<MessageDto>,
     on_edit: EventHandler<MessageDto>,
@@ -37,6 +39,9 @@ pub(crate) fn MessageBubble(
     }
     if highlighted {
         class.push_str(" highlighted");
+    }
+    if placement.group && !message.mine {
+        class.push_str(" in-group");
     }
     if message.deleted {
         class.push_str(" deleted");
@@ -83,6 +88,11 @@ pub(crate) fn MessageBubble(
 
     rsx! {
         div { class: "{class}", id: "m-{message.id}", "data-id": "{message.id}",
+            if show_name {
+                div { class: "author-avatar",
+                    Avatar { name: message.author_name.clone(), seed: message.author.clone(), url: author_avatar.clone(), size: 28 }
+                }
+            }
             div { class: "bubble",
                 if show_name {
                     div { class: "author", style: "color:hsl({hue} 55% 42%)", dir: "auto", "{message.author_name}" }

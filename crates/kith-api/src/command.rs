@@ -203,6 +203,15 @@ commands! {
         /// New name.
         name: String,
     } -> ();
+    /// Sets or removes a group's picture (owners and admins). The image's
+    /// bytes travel as the raw request body (see [`crate::raw_body`]);
+    /// none with `remove`.
+    SetChatAvatar = "set_chat_avatar" {
+        /// Chat id.
+        chat_id: String,
+        /// Remove the picture instead.
+        remove: bool,
+    } -> ();
     /// Sets a group's description.
     SetDescription = "set_description" {
         /// Chat id.

@@ -239,6 +239,8 @@ pub struct MemberDto {
     pub role: Role,
     /// Whether it is this account.
     pub is_me: bool,
+    /// Profile picture as a `data:` URL.
+    pub avatar: Option<String>,
 }
 
 /// Everything the conversation header and group settings show.
@@ -264,6 +266,9 @@ pub struct ChatDetails {
     pub muted: bool,
     /// Archived.
     pub archived: bool,
+    /// The picture: a group's own, or the other person's in a direct chat
+    /// (a `data:` URL).
+    pub avatar: Option<String>,
 }
 
 /// A message search result.

@@ -1,6 +1,6 @@
 //! Chat list and chat settings commands.
 
-use super::{Reply, account_id, chat_id};
+use super::{Reply, account_id, blocking, chat_id};
 use crate::backend::Backend;
 use crate::convert::{self, Names};
 use crate::error::IntoApi;
@@ -65,7 +65,12 @@ pub async fn chat_details(backend: State<'_, Backend>, args: GetChatDetails) -> 
         .map(|(account, role)| convert::member(&profile, account, *role, &mut names))
         .collect();
     members.sort_by(|a, b| b.role.cmp(&a.role).then(a.name.cmp(&b.name)));
+    let avatar = match summary.kind {
+        kith_client::ChatKind::Group => convert::chat_avatar_of(&profile, &summary.chat_id)?,
+        kith_client::ChatKind::Direct => members.iter().find(|m| !m.is_me).and_then(|m| m.avatar.clone()),
+    };
     Ok(ChatDetails {
+        avatar,
         chat_id: args.chat_id,
         my_role: summary.members.get(&me).copied().map(convert::role),
         name: summary.name,
@@ -169,5 +174,23 @@ pub async fn leave_chat(backend: State<'_, Backend>, args: LeaveChat) -> Reply<L
 #[tauri::command]
 pub async fn focus_chat(backend: State<'_, Backend>, args: FocusChat) -> Reply<FocusChat> {
     backend.shared.set_focused_chat(args.chat_id);
+    Ok(())
+}
+
+/// `set_chat_avatar`: the body is [`kith_api::raw_body`] framed.
+#[tauri::command]
+pub async fn set_chat_avatar(backend: State<'_, Backend>, request: tauri::ipc::Request<'_>) -> Reply<SetChatAvatar> {
+    let tauri::ipc::InvokeBody::Raw(body) = request.body() else {
+        return Err(ApiError::invalid("The picture did not arrive as bytes."));
+    };
+    let (args, bytes) = kith_api::raw_body::split::<SetChatAvatar>(body)?;
+    if !args.remove && bytes.is_empty() {
+        return Err(ApiError::invalid("Pick a picture first."));
+    }
+    let picture = (!args.remove).then(|| bytes.to_vec());
+    let profile = backend.profile()?;
+    let chat = chat_id(&args.chat_id)?;
+    blocking(move || profile.set_chat_avatar(&chat, picture.as_deref()).api()).await?;
+    backend.shared.emit(AppEvent::ChatsChanged);
     Ok(())
 }
