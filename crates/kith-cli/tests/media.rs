@@ -119,6 +119,14 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// The partial file of the download under way (not its lock file).
+fn partial_file_of(profile: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(profile.join("blobs").join("partial"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|path| path.extension().is_none())
+}
+
 fn hash_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
@@ -262,11 +270,7 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let partial_file = loop {
-        let found = std::fs::read_dir(p.bob.join("blobs").join("partial"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .map(|e| e.path());
+        let found = partial_file_of(&p.bob);
         if let Some(file) = found
             && std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) >= 4 * 1024 * 1024
         {
@@ -421,5 +425,138 @@ fn deleting_a_message_removes_its_files_on_both_devices() {
             .as_array()
             .unwrap()
             .is_empty()
+    );
+}
+
+#[test]
+fn two_fetches_of_one_file_do_not_write_one_partial_file() {
+    let p = pair();
+    // Over the automatic-download size: fetched only when saved.
+    let big = noise(18 * 1024 * 1024, 12);
+    let path = write(&p.files, "film.bin", &big);
+    let message = kith_json(&p.alice, &["send", &p.chat, "--attach", path.to_str().unwrap()])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let out = tempfile::tempdir().unwrap();
+    // A slow fetch (3 MiB/s) in one process...
+    let slow = kith_cmd(
+        &p.bob,
+        &[
+            "--json",
+            "save",
+            &p.chat,
+            &message,
+            out.path().to_str().unwrap(),
+            "--rate-limit",
+            "1048576",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partial_file_of(&p.bob)
+        .and_then(|f| std::fs::metadata(f).ok())
+        .is_none_or(|m| m.len() < 1024 * 1024)
+    {
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and a second one of the same file is told so, and writes nothing.
+    let other = out.path().join("second");
+    std::fs::create_dir_all(&other).unwrap();
+    let refused = kith_fails(&p.bob, &["save", &p.chat, &message, other.to_str().unwrap()]);
+    assert!(refused.contains("already being fetched"), "{refused}");
+    assert!(
+        std::fs::read_dir(&other).unwrap().next().is_none(),
+        "the second fetch wrote a file"
+    );
+    // The first one ends with the right bytes.
+    let done = slow.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        hash_hex(&std::fs::read(out.path().join("film.bin")).unwrap()),
+        hash_hex(&big)
+    );
+    // Once it is here, saving again needs no fetch at all.
+    let again = kith_json(&p.bob, &["save", &p.chat, &message, other.to_str().unwrap()]);
+    assert_eq!(again["fetched"], 0);
+}
+
+/// A mono 16-bit WAV of `seconds` seconds: silence, then a loud tone.
+fn wav(seconds: u32) -> Vec<u8> {
+    let rate = 8000u32;
+    let frames = rate * seconds;
+    let data: Vec<u8> = (0..frames)
+        .flat_map(|i| {
+            {
+                let loud = if i < frames / 2 { 0.0 } else { 30000.0 };
+                ((f64::from(i) * 0.1).sin() * loud) as i16
+            }
+            .to_le_bytes()
+        })
+        .collect();
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+#[test]
+fn a_voice_note_arrives_with_its_length_and_waveform() {
+    let p = pair();
+    let note = wav(3);
+    let path = write(&p.files, "note.wav", &note);
+    let message = kith_json(&p.alice, &["send", &p.chat, "--voice", path.to_str().unwrap()])["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let listed = kith_json(&p.bob, &["attachments", &p.chat]);
+    let voice = &listed.as_array().unwrap()[0];
+    assert_eq!(voice["kind"], "voice");
+    assert_eq!(voice["mime"], "audio/wav");
+    assert_eq!(voice["duration_ms"], 3000);
+    assert_eq!(voice["downloaded"], true);
+    // Quiet first half, loud second half.
+    let waveform: Vec<u64> = voice["waveform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(waveform.len(), 64);
+    assert!(waveform[..30].iter().all(|v| *v == 0), "{waveform:?}");
+    assert!(waveform[34..].iter().all(|v| *v > 200), "{waveform:?}");
+    let out = tempfile::tempdir().unwrap();
+    let saved = kith_json(&p.bob, &["save", &p.chat, &message, out.path().to_str().unwrap()]);
+    assert_eq!(
+        hash_hex(&std::fs::read(saved["path"].as_str().unwrap()).unwrap()),
+        hash_hex(&note)
+    );
+
+    // What is not a recording is refused, and no message is left behind.
+    let text = write(&p.files, "notes.txt", b"not audio");
+    let before = kith_json(&p.alice, &["messages", &p.chat]).as_array().unwrap().len();
+    let refused = kith_fails(&p.alice, &["send", &p.chat, "--voice", text.to_str().unwrap()]);
+    assert!(refused.contains("cannot be sent as a voice note"), "{refused}");
+    assert_eq!(
+        kith_json(&p.alice, &["messages", &p.chat]).as_array().unwrap().len(),
+        before
     );
 }

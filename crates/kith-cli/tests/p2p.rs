@@ -608,3 +608,82 @@ fn attachments_travel_peer_to_peer_with_no_server() {
     assert_eq!(blake3::hash(&bytes), blake3::hash(&big));
     drop(alice_running);
 }
+
+#[test]
+fn an_attachment_learned_peer_to_peer_reaches_the_server_from_the_device_that_learned_it() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(server_dir.path());
+    let (_a_tmp, alice) = new_profile("Alice");
+    let (_b_tmp, bob) = new_profile("Bob");
+    befriend(&alice, &bob, &server);
+    let chat = kith_json(&alice, &["chat", "new", "--name", "Us", "--member", &account_of(&bob)])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for profile in [&alice, &bob, &alice, &bob] {
+        sync(profile, &server);
+    }
+    // Alice sends a picture and a 17 MB file, then only ever talks to Bob
+    // directly.
+    let files = tempfile::tempdir().unwrap();
+    let picture = image::RgbImage::from_fn(900, 600, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 40]));
+    let picture_path = files.path().join("yard.png");
+    picture.save(&picture_path).unwrap();
+    let big: Vec<u8> = (0..17 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let big_path = files.path().join("film.bin");
+    std::fs::write(&big_path, &big).unwrap();
+    let message = kith_json(
+        &alice,
+        &[
+            "send",
+            &chat,
+            "fresh",
+            "--attach",
+            picture_path.to_str().unwrap(),
+            "--attach",
+            big_path.to_str().unwrap(),
+        ],
+    )["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_running = P2pProcess::start(&alice, &["--listen", LOOPBACK]);
+    let lines = p2p_once(&bob, &[&alice_running.address(&alice)]);
+    let totals = lines.iter().find(|l| l["event"] == "p2p-synced").expect("totals");
+    assert_eq!(totals["report"]["blobs_fetched"], 2, "{totals}\n{}", last_log());
+    drop(alice_running);
+
+    // Bob syncs with the server: the message and both files go up from him.
+    let report = sync(&bob, &server);
+    assert_eq!(report["report"]["blobs_uploaded"], 2, "{report}");
+    // His new laptop, which only knows the server, gets them from it.
+    let laptop_tmp = tempfile::tempdir().unwrap();
+    let laptop = laptop_tmp.path().join("p");
+    link_device(&bob, &laptop, &server);
+    sync(&laptop, &server);
+    let listed = kith_json(&laptop, &["attachments", &chat]);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    // The picture comes with the sync; the big file when asked for.
+    assert_eq!(listed[0]["downloaded"], true, "{listed:?}");
+    assert_eq!(listed[1]["downloaded"], false, "{listed:?}");
+    let out = tempfile::tempdir().unwrap();
+    let saved = kith_json(
+        &laptop,
+        &[
+            "save",
+            &chat,
+            &message,
+            "--index",
+            "1",
+            "--server",
+            &server.url,
+            out.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(saved["fetched"], big.len() as u64);
+    let bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
+    assert_eq!(blake3::hash(&bytes), blake3::hash(&big));
+}

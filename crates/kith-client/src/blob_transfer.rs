@@ -99,7 +99,8 @@ impl Profile {
                 continue;
             };
             match self.upload_blob(connection, chat, &attachment, on_progress).await {
-                Ok(()) => uploaded += 1,
+                Ok(true) => uploaded += 1,
+                Ok(false) => {}
                 Err(ClientError::Relay(err)) if !err.is_transient() => {
                     tracing::warn!(blob = hex(&blob.hash), %err, "the server refused an attachment");
                 }
@@ -109,15 +110,19 @@ impl Profile {
         Ok(uploaded)
     }
 
+    /// Uploads one blob; `false` when this device has no key to reach the
+    /// server with for its chat.
     async fn upload_blob(
         &self,
         connection: &RelayConnection,
         chat: ChatId,
         attachment: &Attachment,
         on_progress: &mut OnProgress<'_>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<bool, ClientError> {
+        // A chat this device knows only from peers has no key for the
+        // server yet: its blobs go up once a key holder grants one.
         let Some(stream) = self.blob_streams(chat)?.into_iter().next() else {
-            return Ok(());
+            return Ok(false);
         };
         let (log, capability) = (stream.log(), stream.capability());
         let locator = blob_locator(&attachment.key);
@@ -155,7 +160,7 @@ impl Profile {
             done: attachment.size,
             total: attachment.size,
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Fetches the wanted blobs up to `max_size` each (see

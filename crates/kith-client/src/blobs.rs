@@ -38,6 +38,8 @@ pub struct AttachmentView {
     pub height: Option<u32>,
     /// Voice note length.
     pub duration_ms: Option<u32>,
+    /// Voice note loudness over time (0-255 per bar).
+    pub waveform: Option<Vec<u8>>,
     /// BLAKE3 of the content, hex.
     pub hash: String,
     /// Whether the bytes are on this device.
@@ -48,10 +50,12 @@ pub struct AttachmentView {
 
 impl AttachmentView {
     pub(crate) fn of(message_id: MessageId, index: usize, attachment: &Attachment, downloaded: bool) -> AttachmentView {
-        let (kind, width, height, duration_ms) = match &attachment.kind {
-            AttachmentKind::File => ("file", None, None, None),
-            AttachmentKind::Image { width, height } => ("image", Some(*width), Some(*height), None),
-            AttachmentKind::Voice { duration_ms, .. } => ("voice", None, None, Some(*duration_ms)),
+        let (kind, width, height, duration_ms, waveform) = match &attachment.kind {
+            AttachmentKind::File => ("file", None, None, None, None),
+            AttachmentKind::Image { width, height } => ("image", Some(*width), Some(*height), None, None),
+            AttachmentKind::Voice { duration_ms, waveform } => {
+                ("voice", None, None, Some(*duration_ms), Some(waveform.clone()))
+            }
         };
         AttachmentView {
             message_id,
@@ -63,6 +67,7 @@ impl AttachmentView {
             width,
             height,
             duration_ms,
+            waveform,
             hash: attachment.hash_hex(),
             downloaded,
             has_thumbnail: attachment.thumbnail.is_some(),
