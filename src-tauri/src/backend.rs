@@ -29,6 +29,14 @@ impl Backend {
     /// The app's state for the profile in `profile_dir` (opened if it exists).
     pub fn new(profile_dir: PathBuf) -> Backend {
         let shared = Arc::new(Shared::new(crate::settings::load(&profile_dir)));
+        // Copies of attachments handed to other apps in an earlier run (see
+        // `open_attachment`) are not kept: the message may be gone by now.
+        let opened = profile_dir.join(crate::commands::attachments::OPENED_DIR);
+        if let Err(err) = std::fs::remove_dir_all(&opened)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%err, dir = %opened.display(), "could not clear opened attachments");
+        }
         let profile = match Profile::open(&profile_dir) {
             Ok(profile) => Some(Arc::new(profile)),
             Err(kith_client::ClientError::NoProfile(_)) => None,
@@ -105,6 +113,11 @@ impl Backend {
         Ok(token)
     }
 
+    /// Forgets every staged attachment.
+    pub fn clear_staged(&self) {
+        lock(&self.staged).clear();
+    }
+
     /// Forgets a staged attachment.
     pub fn unstage(&self, token: &str) {
         lock(&self.staged).remove(token);
@@ -169,7 +182,7 @@ const MAX_STAGED: usize = 100;
 fn staged_token(attachment: &Attachment) -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let prefix: String = attachment.hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let prefix = data_encoding::HEXLOWER.encode(&attachment.hash[..8]);
     format!("{prefix}-{sequence}")
 }
 

@@ -36,83 +36,109 @@ pub fn respond_without_profile() -> Response<Vec<u8>> {
     status(StatusCode::NOT_FOUND)
 }
 
+/// The served type of a blob: from any live message that shows it as a
+/// picture or voice note under an allowlisted type (another reference
+/// calling the same bytes a file must not hide it).
+fn served_type(profile: &Profile, hash: &[u8; 32]) -> Result<Option<String>, String> {
+    let store = profile.store();
+    for chat in store.blob_chats(hash).map_err(|err| err.to_string())? {
+        for message in store.attachment_messages(&chat).map_err(|err| err.to_string())? {
+            for attachment in message.attachments.iter().filter(|a| a.hash == *hash) {
+                let shown = matches!(
+                    attachment.kind,
+                    AttachmentKind::Image { .. } | AttachmentKind::Voice { .. }
+                );
+                if shown && SERVED_TYPES.contains(&attachment.mime.as_str()) {
+                    return Ok(Some(attachment.mime.clone()));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Most bytes answered to an open-ended range (`bytes=N-`): media elements
+/// ask for more as they play.
+const OPEN_RANGE_BYTES: u64 = 1024 * 1024;
+
 /// The answer to a request for `path` (`/HASH`), with an optional `Range`.
 pub fn respond(profile: &Profile, path: &str, range: Option<&str>) -> Response<Vec<u8>> {
     let Some(hash) = parse_hash(path.trim_start_matches('/')) else {
         return status(StatusCode::BAD_REQUEST);
     };
-    let attachment = match profile.find_attachment(&hash) {
-        Ok(Some((_, _, attachment))) => attachment,
-        Ok(None) => return status(StatusCode::NOT_FOUND),
+    let mime = match served_type(profile, &hash) {
+        Ok(Some(mime)) => mime,
+        Ok(None) => return status(StatusCode::FORBIDDEN),
         Err(err) => {
             tracing::warn!(%err, "could not look up an attachment");
             return status(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
-    let shown = matches!(
-        attachment.kind,
-        AttachmentKind::Image { .. } | AttachmentKind::Voice { .. }
-    );
-    if !shown || !SERVED_TYPES.contains(&attachment.mime.as_str()) {
-        return status(StatusCode::FORBIDDEN);
-    }
     if !profile.has_blob(&hash).unwrap_or(false) {
         return status(StatusCode::NOT_FOUND);
     }
-    let bytes = match std::fs::read(profile.blob_path(&hash)) {
-        Ok(bytes) => bytes,
+    match read(&profile.blob_path(&hash), range) {
+        Ok(Some((code, body, content_range))) => {
+            let mut builder = Response::builder()
+                .status(code)
+                .header(header::CONTENT_TYPE, mime.as_str())
+                .header(header::ACCEPT_RANGES, "bytes")
+                .header("X-Content-Type-Options", "nosniff")
+                .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
+                // Decrypted content: not kept by the webview once shown.
+                .header(header::CACHE_CONTROL, "no-store");
+            if let Some(content_range) = content_range {
+                builder = builder.header(header::CONTENT_RANGE, content_range);
+            }
+            builder
+                .body(body)
+                .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+        Ok(None) => status(StatusCode::RANGE_NOT_SATISFIABLE),
         Err(err) => {
             tracing::warn!(%err, "could not read an attachment");
-            return status(StatusCode::NOT_FOUND);
+            status(StatusCode::NOT_FOUND)
         }
-    };
-    let total = bytes.len() as u64;
-    let (code, body, content_range) = match range.map(|r| parse_range(r, total)) {
-        None => (StatusCode::OK, bytes, None),
-        Some(None) => {
-            let mut refused = status(StatusCode::RANGE_NOT_SATISFIABLE);
-            if let Ok(value) = format!("bytes */{total}").parse() {
-                refused.headers_mut().insert(header::CONTENT_RANGE, value);
-            }
-            return refused;
-        }
-        Some(Some((start, end))) => {
-            let slice = bytes
-                .get(usize::try_from(start).unwrap_or(usize::MAX)..=usize::try_from(end).unwrap_or(usize::MAX))
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            (
-                StatusCode::PARTIAL_CONTENT,
-                slice,
-                Some(format!("bytes {start}-{end}/{total}")),
-            )
-        }
-    };
-    let mut builder = Response::builder()
-        .status(code)
-        .header(header::CONTENT_TYPE, attachment.mime.as_str())
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header("X-Content-Type-Options", "nosniff")
-        .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
-        // Content-addressed: the bytes under a hash never change.
-        .header(header::CACHE_CONTROL, "private, max-age=31536000, immutable");
-    if let Some(content_range) = content_range {
-        builder = builder.header(header::CONTENT_RANGE, content_range);
     }
-    builder
-        .body(body)
-        .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// A status, the bytes, and the `Content-Range` of a partial answer.
+type Ranged = (StatusCode, Vec<u8>, Option<String>);
+
+/// The bytes asked for: all of the file, or one range of it (read alone,
+/// not the whole file). `None` when the range cannot be satisfied.
+fn read(path: &std::path::Path, range: Option<&str>) -> std::io::Result<Option<Ranged>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let total = file.metadata()?.len();
+    let Some(range) = range else {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        return Ok(Some((StatusCode::OK, bytes, None)));
+    };
+    let Some((start, end)) = parse_range(range, total) else {
+        return Ok(None);
+    };
+    let open_ended = range.trim().ends_with('-');
+    let end = if open_ended {
+        end.min(start + OPEN_RANGE_BYTES - 1)
+    } else {
+        end
+    };
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(end - start + 1).read_to_end(&mut bytes)?;
+    let last = start + bytes.len() as u64 - 1;
+    Ok(Some((
+        StatusCode::PARTIAL_CONTENT,
+        bytes,
+        Some(format!("bytes {start}-{last}/{total}")),
+    )))
 }
 
 fn parse_hash(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(text.as_bytes()).ok()?;
+    bytes.try_into().ok()
 }
 
 /// One `bytes=` range as inclusive (start, end) within `total`; `None`
@@ -166,5 +192,30 @@ mod tests {
         assert_eq!(parse_hash(&hex[..62]), None);
         assert_eq!(parse_hash(&"zz".repeat(32)), None);
         assert_eq!(parse_hash(&format!("../{}", &hex[3..])), None);
+    }
+}
+
+#[cfg(test)]
+mod read_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ranges_read_only_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let bytes: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let (code, body, range) = read(&path, None).unwrap().unwrap();
+        assert_eq!((code, body.len(), range), (StatusCode::OK, bytes.len(), None));
+        let (code, body, range) = read(&path, Some("bytes=10-19")).unwrap().unwrap();
+        assert_eq!(code, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(body, bytes[10..20]);
+        assert_eq!(range.as_deref(), Some("bytes 10-19/3145728"));
+        // Open-ended: at most a mebibyte at a time.
+        let (_, body, range) = read(&path, Some("bytes=100-")).unwrap().unwrap();
+        assert_eq!(body, bytes[100..100 + 1024 * 1024]);
+        assert_eq!(range.as_deref(), Some("bytes 100-1048675/3145728"));
+        assert!(read(&path, Some("bytes=9999999-")).unwrap().is_none());
     }
 }

@@ -308,7 +308,7 @@ pub fn watch_transfers(profile: &Arc<Profile>, shared: &Arc<Shared>) {
     let shared = Arc::clone(shared);
     profile.watch_transfers(move |progress| {
         shared.emit(AppEvent::Transfer {
-            hash: progress.hash.iter().map(|b| format!("{b:02x}")).collect(),
+            hash: data_encoding::HEXLOWER.encode(&progress.hash),
             upload: progress.upload,
             done: progress.done,
             total: progress.total,

@@ -528,6 +528,42 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     .unwrap_or_else(|e| app.fail(e));
     app.wait_text(".toast", "Saved to");
 
+    // A picture dropped on the conversation and one pasted into the box are
+    // attached too (the events a desktop drag or a paste would deliver).
+    let small_png = data_encoding::BASE64.encode(&two_colour_png(64, 48));
+    let staged = app.js(&format!(
+        "const bytes = Uint8Array.from(atob('{small_png}'), c => c.charCodeAt(0)); \
+         const file = name => new File([bytes], name, {{type: 'image/png'}}); \
+         const dropped = new DataTransfer(); dropped.items.add(file('dropped.png')); \
+         const list = document.getElementById('message-list'); \
+         list.dispatchEvent(new DragEvent('dragover', {{dataTransfer: dropped, bubbles: true, cancelable: true}})); \
+         list.dispatchEvent(new DragEvent('drop', {{dataTransfer: dropped, bubbles: true, cancelable: true}})); \
+         const pasted = new DataTransfer(); pasted.items.add(file('pasted.png')); \
+         document.getElementById('composer').dispatchEvent( \
+             new ClipboardEvent('paste', {{clipboardData: pasted, bubbles: true, cancelable: true}})); \
+         return true"
+    ));
+    assert_eq!(staged, json!(true));
+    wait_for("the dropped and the pasted picture in the composer", WAIT, || {
+        let ready =
+            app.js("return [...document.querySelectorAll('.staged-item.ready')].map(e => e.textContent).join('|')");
+        let ready = ready.as_str().unwrap_or("").to_owned();
+        Ok((ready.contains("dropped.jpg") && ready.contains("pasted.jpg")).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    // Removing them leaves the composer empty again.
+    for _ in 0..2 {
+        app.click(".staged-item .staged-remove");
+    }
+    wait_for("the composer to be empty", WAIT, || {
+        Ok(app.session.find(".staged-item")?.is_none().then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
+    // With no microphone (as under Xvfb) the record button says so.
+    app.click("#record-button");
+    app.wait_text(".toast", "No microphone");
+
     // Carol attaches a picture in the app (the file input of the attach
     // button), sees its preview, adds a caption and sends it.
     let photo = tmp.path().join("wide.png");

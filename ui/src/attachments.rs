@@ -95,7 +95,7 @@ fn Picture(chat_id: String, message_id: String, images: Vec<AttachmentDto>, posi
     } else {
         image.thumbnail.clone()
     };
-    let class = if image.available { "picture" } else { "picture preview" };
+    let class = if image.available { "picture" } else { "picture blurred" };
     let label = format!("{} ({} × {})", image.name, width, height);
     rsx! {
         button {
@@ -105,12 +105,17 @@ fn Picture(chat_id: String, message_id: String, images: Vec<AttachmentDto>, posi
             "aria-label": "{label}",
             "data-hash": "{image.hash}",
             onclick: move |_| {
-                ctx.lightbox.set(Some(Lightbox {
-                    chat_id: chat_id.clone(),
-                    message_id: message_id.clone(),
-                    images: images.clone(),
-                    index: position,
-                }));
+                if image.available {
+                    ctx.lightbox.set(Some(Lightbox {
+                        chat_id: chat_id.clone(),
+                        message_id: message_id.clone(),
+                        images: images.clone(),
+                        index: position,
+                    }));
+                } else {
+                    // Large pictures wait to be asked for.
+                    download(ctx, &chat_id, &message_id, &image);
+                }
             },
             if let Some(source) = source {
                 img { src: "{source}", alt: "{image.name}", loading: "lazy", draggable: "false" }
@@ -138,6 +143,24 @@ fn ProgressRing(transfer: Transfer) -> Element {
 
 fn percent(transfer: Transfer) -> u64 {
     (transfer.done.saturating_mul(100) / transfer.total.max(1)).min(100)
+}
+
+/// Fetches an attachment that is not here; a failure is said, and its
+/// progress (which stopped) forgotten, so it can be asked for again.
+fn download(ctx: Ctx, chat_id: &str, message_id: &str, attachment: &AttachmentDto) {
+    let command = DownloadAttachment {
+        chat_id: chat_id.to_owned(),
+        message_id: message_id.to_owned(),
+        index: attachment.index,
+    };
+    let hash = attachment.hash.clone();
+    let mut transfers = ctx.transfers;
+    spawn(async move {
+        if let Err(err) = ipc::call(&command).await {
+            transfers.write().remove(&hash);
+            ctx.say(err.message);
+        }
+    });
 }
 
 /// Runs `command` and says what went wrong, if anything.
@@ -190,17 +213,21 @@ fn FileCard(chat_id: String, message_id: String, attachment: AttachmentDto) -> E
                         onclick: move |_| run(ctx, SaveAttachment { chat_id: chat_b.clone(), message_id: message_b.clone(), index }, move |path| ctx.say(format!("Saved to {path}"))),
                         Icon { glyph: Glyph::Download, size: 18 }
                     }
-                } else if transfer.is_none() && !asked() {
+                } else if !asked() {
+                    // Shown beside a transfer too: one that stalled (a peer
+                    // left) can be asked for again.
                     button { class: "secondary small download-file", title: "Download",
-                        onclick: move |_| {
-                            asked.set(true);
-                            let command = DownloadAttachment { chat_id: chat_id.clone(), message_id: message_id.clone(), index };
-                            spawn(async move {
-                                if let Err(err) = ipc::call(&command).await {
-                                    ctx.say(err.message);
-                                }
-                                asked.set(false);
-                            });
+                        onclick: {
+                            let attachment = attachment.clone();
+                            move |_| {
+                                asked.set(true);
+                                download(ctx, &chat_id, &message_id, &attachment);
+                                spawn(async move {
+                                    // Asked once; the progress shows meanwhile.
+                                    ipc::sleep_ms(3000).await;
+                                    asked.set(false);
+                                });
+                            }
                         },
                         "Download"
                     }
@@ -262,7 +289,6 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
             }
         }
     };
-    let _ = chat_id;
     rsx! {
         div { class: "voice-note", "data-hash": "{attachment.hash}",
             if attachment.available {
@@ -275,7 +301,11 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
                     if playing() { Icon { glyph: Glyph::Pause, size: 16 } } else { Icon { glyph: Glyph::Play, size: 16 } }
                 }
             } else {
-                div { class: "voice-play waiting",
+                button { class: "voice-play waiting", title: "Download", "aria-label": "Download the voice note",
+                    onclick: {
+                        let attachment = attachment.clone();
+                        move |_| download(ctx, &chat_id, &message_id, &attachment)
+                    },
                     match transfer {
                         Some(t) => rsx! { ProgressRing { transfer: t } },
                         None => rsx! { Icon { glyph: Glyph::Download, size: 16 } },
@@ -297,22 +327,12 @@ fn audio_element(id: &str) -> Option<web_sys::HtmlMediaElement> {
     web_sys::window()?.document()?.get_element_by_id(id)?.dyn_into().ok()
 }
 
-/// `bars` values from a waveform of any length (the loudest of each span).
+/// `bars` values from a waveform of any length (flat when there is none).
 fn resample(waveform: &[u8], bars: usize) -> Vec<u8> {
     if waveform.is_empty() {
         return vec![40; bars];
     }
-    (0..bars)
-        .map(|i| {
-            let start = i * waveform.len() / bars;
-            let end = ((i + 1) * waveform.len() / bars).max(start + 1).min(waveform.len());
-            waveform[start.min(waveform.len() - 1)..end]
-                .iter()
-                .copied()
-                .max()
-                .unwrap_or(0)
-        })
-        .collect()
+    format::loudest_of_spans(waveform, bars)
 }
 
 fn bar_height(value: u8) -> u32 {

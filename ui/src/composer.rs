@@ -55,8 +55,6 @@ impl Staged {
 /// What a voice recording hands the composer.
 #[derive(Clone, Debug)]
 pub(crate) struct Recording {
-    /// The recorded bytes' container, e.g. `audio/webm`.
-    pub(crate) mime: String,
     /// The bytes.
     pub(crate) bytes: js_sys::Uint8Array,
     /// Length.
@@ -374,7 +372,8 @@ pub(crate) fn Composer(
         });
         spawn(async move {
             let args = StageAttachment {
-                name: format!("voice.{}", extension_of(&recording.mime)),
+                // The shell names it by its container.
+                name: "voice".to_owned(),
                 as_file: false,
                 voice_duration_ms: Some(recording.duration_ms),
                 voice_waveform: recording.waveform,
@@ -525,16 +524,6 @@ fn StagedItem(item: Staged, on_remove: EventHandler<u64>) -> Element {
                 Icon { glyph: Glyph::Close, size: 14 }
             }
         }
-    }
-}
-
-fn extension_of(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or_default() {
-        "audio/ogg" => "ogg",
-        "audio/mp4" => "m4a",
-        "audio/wav" => "wav",
-        "audio/mpeg" => "mp3",
-        _ => "webm",
     }
 }
 

@@ -268,7 +268,8 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
             ondragleave: move |_| drag_over.set(false),
             ondrop: move |event: DragEvent| {
                 drag_over.set(false);
-                if !can_write {
+                if !can_write || !carries_files(&event) {
+                    // Text or a link: dropped as usual (into the box).
                     return;
                 }
                 event.prevent_default();
@@ -394,18 +395,15 @@ fn Header(chat_id: String, details: Option<ChatDetails>, now: u64) -> Element {
     }
 }
 
-/// Whether a drag carries files (not text or a link).
+/// Whether a drag carries files (not text or a link): its types list says.
 fn carries_files(event: &DragEvent) -> bool {
-    let types = event.data_transfer().get_data("Files");
-    // `getData` gives nothing for files; the types list says it.
-    types.is_some()
-        || event
-            .downcast::<web_sys::DragEvent>()
-            .and_then(|e| e.data_transfer())
-            .is_some_and(|transfer| {
-                transfer
-                    .types()
-                    .iter()
-                    .any(|t| t.as_string().as_deref() == Some("Files"))
-            })
+    event
+        .downcast::<web_sys::DragEvent>()
+        .and_then(|e| e.data_transfer())
+        .is_some_and(|transfer| {
+            transfer
+                .types()
+                .iter()
+                .any(|t| t.as_string().as_deref() == Some("Files"))
+        })
 }

@@ -129,3 +129,18 @@ pub(crate) fn duration(ms: u64) -> String {
     let seconds = ms.div_ceil(1000);
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
+
+/// `bars` values from `levels`, the loudest of each span (fewer levels than
+/// bars are stretched).
+pub(crate) fn loudest_of_spans(levels: &[u8], bars: usize) -> Vec<u8> {
+    if levels.is_empty() {
+        return Vec::new();
+    }
+    (0..bars)
+        .map(|i| {
+            let start = (i * levels.len() / bars).min(levels.len() - 1);
+            let end = ((i + 1) * levels.len() / bars).clamp(start + 1, levels.len());
+            levels[start..end].iter().copied().max().unwrap_or(0)
+        })
+        .collect()
+}

@@ -89,7 +89,7 @@ pub(crate) fn LightboxViewer() -> Element {
                 }
             }
             if let Some(source) = source {
-                img { class: if image.available { "lightbox-image" } else { "lightbox-image preview" },
+                img { class: if image.available { "lightbox-image" } else { "lightbox-image blurred" },
                     src: "{source}", alt: "{image.name}",
                     onclick: move |event| event.stop_propagation(),
                 }

@@ -123,15 +123,23 @@ impl Session {
             .await
             .map_err(|_| "The recording could not be read.".to_owned())?;
         Ok(Recording {
-            mime,
             bytes: js_sys::Uint8Array::new(&buffer),
             duration_ms,
-            waveform: squeeze(&waveform, WAVEFORM_BARS),
+            waveform: if waveform.len() > WAVEFORM_BARS {
+                format::loudest_of_spans(&waveform, WAVEFORM_BARS)
+            } else {
+                waveform
+            },
         })
     }
 
-    /// Lets go of the microphone.
+    /// Lets go of the microphone (and of the recorder, whose callbacks
+    /// must not outlive this session).
     fn release(&self) {
+        self.recorder.set_ondataavailable(None);
+        if self.recorder.state() != web_sys::RecordingState::Inactive {
+            let _ = self.recorder.stop();
+        }
         for track in self.stream.get_tracks().iter() {
             if let Ok(track) = track.dyn_into::<web_sys::MediaStreamTrack>() {
                 track.stop();
@@ -139,20 +147,6 @@ impl Session {
         }
         let _ = self.context.close();
     }
-}
-
-/// At most `bars` values: the loudest of each span.
-fn squeeze(levels: &[u8], bars: usize) -> Vec<u8> {
-    if levels.len() <= bars {
-        return levels.to_vec();
-    }
-    (0..bars)
-        .map(|i| {
-            let start = i * levels.len() / bars;
-            let end = ((i + 1) * levels.len() / bars).max(start + 1);
-            levels[start..end.min(levels.len())].iter().copied().max().unwrap_or(0)
-        })
-        .collect()
 }
 
 /// The recording bar that replaces the composer while recording: elapsed
@@ -164,16 +158,25 @@ pub(crate) fn VoiceRecorder(on_done: EventHandler<Option<Recording>>) -> Element
     let mut levels = use_signal(Vec::<u8>::new);
     let mut elapsed = use_signal(|| 0u64);
 
+    // Set when the recorder goes away, so a microphone granted after that
+    // (the permission prompt can take a while) is let go at once.
+    let closed = use_hook(|| Rc::new(std::cell::Cell::new(false)));
+    let closed_for_start = Rc::clone(&closed);
     use_hook(move || {
         let mut session = session;
-        spawn(async move {
+        // Not tied to the component: it must see `closed` after an unmount.
+        dioxus::core::spawn_forever(async move {
             match Session::start().await {
+                Ok(started) if closed_for_start.get() => started.release(),
                 Ok(started) => {
                     let started_ms = started.started_ms;
                     let shared = Rc::new(RefCell::new(Some(started)));
                     session.set(Some(Rc::clone(&shared)));
                     loop {
                         ipc::sleep_ms(SAMPLE_EVERY_MS).await;
+                        if closed_for_start.get() {
+                            break;
+                        }
                         let level = match shared.borrow().as_ref() {
                             Some(live) => live.level(),
                             None => break,
@@ -181,20 +184,25 @@ pub(crate) fn VoiceRecorder(on_done: EventHandler<Option<Recording>>) -> Element
                         levels.write().push(level);
                         elapsed.set(ipc::now_ms().saturating_sub(started_ms));
                         if *elapsed.peek() >= MAX_RECORDING_MS {
-                            ctx.say("Voice notes are limited to 30 minutes; press send.");
+                            // The longest note: it is sent as it is.
+                            let Some(live) = shared.borrow_mut().take() else { break };
+                            let waveform = levels.peek().clone();
+                            deliver(ctx, live, waveform, on_done).await;
                             break;
                         }
                     }
                 }
-                Err(message) => {
+                Err(message) if !closed_for_start.get() => {
                     ctx.say(message);
                     on_done.call(None);
                 }
+                Err(_) => {}
             }
         });
     });
     // Leaving the chat mid-recording lets go of the microphone.
     use_drop(move || {
+        closed.set(true);
         if let Some(shared) = session.peek().as_ref()
             && let Some(live) = shared.borrow_mut().take()
         {
@@ -230,16 +238,25 @@ pub(crate) fn VoiceRecorder(on_done: EventHandler<Option<Recording>>) -> Element
                 onclick: move |_| {
                     let Some(live) = take() else { return };
                     let waveform = levels.peek().clone();
-                    spawn(async move {
-                        match live.finish(waveform).await {
-                            Ok(recording) if recording.duration_ms >= 500 => on_done.call(Some(recording)),
-                            Ok(_) => { ctx.say("Hold on a little longer to record a voice note."); on_done.call(None); }
-                            Err(message) => { ctx.say(message); on_done.call(None); }
-                        }
-                    });
+                    spawn(async move { deliver(ctx, live, waveform, on_done).await });
                 },
                 Icon { glyph: Glyph::Send, size: 18 }
             }
+        }
+    }
+}
+
+/// Ends a recording and hands it over (or says why not).
+async fn deliver(ctx: Ctx, live: Session, waveform: Vec<u8>, on_done: EventHandler<Option<Recording>>) {
+    match live.finish(waveform).await {
+        Ok(recording) if recording.duration_ms >= 500 => on_done.call(Some(recording)),
+        Ok(_) => {
+            ctx.say("Hold on a little longer to record a voice note.");
+            on_done.call(None);
+        }
+        Err(message) => {
+            ctx.say(message);
+            on_done.call(None);
         }
     }
 }

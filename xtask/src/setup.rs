@@ -47,6 +47,10 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
             "xdg-utils",
             // Emoji in messages and reactions render in colour, as on any desktop.
             "fonts-noto-color-emoji",
+            // Voice notes play: WebKitGTK's media goes through GStreamer
+            // (WAV, WebM and Ogg demuxers, Opus and Vorbis decoders).
+            "gstreamer1.0-plugins-base",
+            "gstreamer1.0-plugins-good",
         ],
     },
     PackageGroup {

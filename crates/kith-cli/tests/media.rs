@@ -451,7 +451,7 @@ fn two_fetches_of_one_file_do_not_write_one_partial_file() {
             &message,
             out.path().to_str().unwrap(),
             "--rate-limit",
-            "1048576",
+            "3145728",
         ],
     )
     .stdout(std::process::Stdio::piped())

@@ -177,7 +177,10 @@ fn thumbnail(picture: &DynamicImage) -> Option<Vec<u8>> {
 /// again: see `safe_file_name`.)
 fn display_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let mut out: String = last.chars().filter(|c| !c.is_control()).collect();
+    let mut out: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !is_direction_mark(*c))
+        .collect();
     while out.len() > MAX_NAME_BYTES {
         out.pop();
     }
@@ -223,6 +226,12 @@ fn mime_of(name: &str, format: Option<ImageFormat>) -> String {
     .to_owned()
 }
 
+/// Characters that change the direction text is shown in: in a file name
+/// they make `photo\u{202E}gpj.exe` read as `photoexe.jpg`.
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A file name that is safe to create in a directory on any of the three
 /// systems: no path separators or traversal, no control or reserved
 /// characters, no Windows device names, no trailing dots or spaces, not
@@ -236,7 +245,7 @@ pub fn safe_file_name(name: &str) -> String {
         .chars()
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c if c.is_control() => '_',
+            c if c.is_control() || is_direction_mark(c) => '_',
             c => c,
         })
         .collect();
@@ -266,6 +275,7 @@ mod tests {
             ("lpt1.tar.gz", "_lpt1.tar.gz"),
             ("name. ", "name"),
             (".bashrc", "bashrc"),
+            ("photo\u{202E}gpj.exe", "photo_gpj.exe"),
             ("", "file"),
             ("..", "file"),
             ("a\u{0}b\nc", "a_b_c"),

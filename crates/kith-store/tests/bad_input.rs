@@ -190,7 +190,7 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
     );
     assert!(
         store.chat_list(&account).unwrap().is_empty(),
-        "chats have the picture flag"
+        "the chat list, which reads the picture flag, can be queried"
     );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();

@@ -100,45 +100,59 @@ pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAtta
             )
             .await
             .map_err(|err| crate::error::api_error(err.into()))?;
-            profile
+            match profile
                 .fetch_blob(&connection, chat, &attachment, None, &mut |_| {})
                 .await
-                .api()
-        })?;
-        Ok::<(), ApiError>(())
+            {
+                // The sync loop or a peer has it in hand: its progress shows,
+                // and its end reloads the chat.
+                Ok(_) | Err(kith_client::ClientError::BlobBusy(_)) => Ok(()),
+                Err(err) => Err(crate::error::api_error(err)),
+            }
+        })
     })
     .await
-    .map_err(|err| ApiError::internal(format!("the download failed: {err}")))??;
-    Ok(())
+    .map_err(|err| ApiError::internal(format!("the download failed: {err}")))?
 }
 
-/// Extensions of files that could run as programs when opened: these are
-/// only saved, never opened from the chat.
-const RUNNABLE: &[&str] = &[
-    "exe", "msi", "bat", "cmd", "com", "scr", "pif", "cpl", "ps1", "psm1", "vbs", "vbe", "js", "jse", "wsf", "wsh",
-    "hta", "lnk", "reg", "jar", "app", "command", "sh", "bash", "zsh", "csh", "desktop", "appimage", "run", "deb",
-    "rpm", "dmg", "pkg", "py", "pl", "rb", "apk", "msix", "appx", "url", "inf", "scf",
+/// Extensions the app opens with the system's default app: documents,
+/// pictures, sound and video, archives. Anything else (programs, scripts,
+/// shortcuts, disk images, installers, and whatever a list of dangerous
+/// types would miss) can only be saved.
+const OPENABLE: &[&str] = &[
+    "txt", "md", "csv", "json", "pdf", "rtf", "odt", "ods", "odp", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "epub",
+    "png", "jpg", "jpeg", "gif", "webp", "heic", "bmp", "tif", "tiff", "mp3", "m4a", "ogg", "oga", "opus", "wav",
+    "flac", "webm", "mp4", "mov", "mkv", "avi", "zip", "7z", "tar", "gz",
 ];
 
-fn is_runnable(name: &str) -> bool {
-    name.rsplit_once('.')
-        .is_some_and(|(_, extension)| RUNNABLE.contains(&extension.to_ascii_lowercase().as_str()))
+/// Whether the file at `path` (as written, after its name was made safe)
+/// may be opened.
+fn is_openable(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|extension| OPENABLE.contains(&extension.to_ascii_lowercase().as_str()))
 }
 
-/// `open_attachment`: a copy under the cache folder, opened by the system.
+/// Where copies handed to other apps go (cleared at the next start).
+pub const OPENED_DIR: &str = "opened";
+
+/// `open_attachment`: a copy under the profile, opened by the system.
 #[tauri::command]
 pub async fn open_attachment(backend: State<'_, Backend>, args: OpenAttachment) -> Reply<OpenAttachment> {
     let (profile, _, message, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
-    if is_runnable(&attachment.name) {
+    // Judged on the name as it will be written (made safe: no trailing
+    // dots or spaces, no direction marks hiding the real extension).
+    let dir = backend.profile_dir().join(OPENED_DIR).join(message.to_string());
+    let target = dir.join(kith_client::safe_file_name(&attachment.name));
+    if !is_openable(&target) {
         return Err(ApiError::invalid(format!(
-            "{} could run as a program, so Kith does not open it. Save it and check it first.",
+            "Kith opens documents, pictures, sound and video only; {} could be a program. Save it and check it first.",
             attachment.name
         )));
     }
-    let dir = backend.profile_dir().join("opened").join(message.to_string());
     let path = blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|err| ApiError::internal(format!("{}: {err}", dir.display())))?;
-        profile.save_attachment(&attachment, &dir).api()
+        profile.save_attachment(&attachment, &target).api()
     })
     .await?;
     crate::open::with_default_app(&path)
@@ -190,7 +204,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn files_that_could_run_are_not_opened() {
+    fn only_documents_and_media_are_opened() {
+        let opened = |name: &str| is_openable(&std::path::Path::new("/o").join(kith_client::safe_file_name(name)));
         for name in [
             "setup.exe",
             "SETUP.EXE",
@@ -198,11 +213,17 @@ mod tests {
             "x.desktop",
             "a.tar.js",
             "invoice.pdf.scr",
+            "setup.exe.",
+            "setup.exe ",
+            "photo\u{202E}gpj.exe",
+            "console.msc",
+            "disk.iso",
+            "README",
         ] {
-            assert!(is_runnable(name), "{name}");
+            assert!(!opened(name), "{name}");
         }
-        for name in ["photo.jpg", "notes.txt", "report.pdf", "exe", "archive.zip"] {
-            assert!(!is_runnable(name), "{name}");
+        for name in ["photo.jpg", "notes.txt", "report.PDF", "archive.zip"] {
+            assert!(opened(name), "{name}");
         }
     }
 

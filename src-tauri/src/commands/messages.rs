@@ -50,6 +50,15 @@ pub async fn send_message(backend: State<'_, Backend>, args: SendMessage) -> Rep
     let profile = backend.profile()?;
     let reply_to = args.reply_to.as_deref().map(message_id).transpose()?;
     let attachments = backend.staged(&args.attachments)?;
+    // A staged file left waiting past the garbage collector's grace is gone.
+    for attachment in &attachments {
+        if !profile.has_blob(&attachment.hash).api()? {
+            return Err(ApiError::invalid(format!(
+                "{} is no longer ready to send; attach it again.",
+                attachment.name
+            )));
+        }
+    }
     let id = profile
         .send_with(
             &chat_id(&args.chat_id)?,

@@ -82,6 +82,8 @@ pub async fn subscribe_events(
     on_event: Channel<AppEvent>,
 ) -> Reply<SubscribeEvents> {
     let SubscribeEvents {} = args;
+    // A UI that (re)starts holds no staged attachments.
+    backend.clear_staged();
     backend.shared.subscribe(on_event);
     if let Some(profile) = backend.try_profile() {
         crate::worker::refresh_unread(&profile, &backend.shared);
