@@ -174,3 +174,11 @@ impl Session {
         Ok(())
     }
 }
+
+impl Drop for Session {
+    /// A test that fails mid-way still closes its app, so the next test's
+    /// driver gets a session (ending twice is harmless).
+    fn drop(&mut self) {
+        let _ = self.call(reqwest::Method::DELETE, "", None);
+    }
+}

@@ -162,7 +162,9 @@ impl Profile {
         std::fs::create_dir_all(&dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
         let target = self.blob_path(hash);
         if !target.is_file() {
-            let temp = dir.join(format!(".{}.tmp", hex(hash)));
+            // A temporary name of its own: the same file attached twice at
+            // once (dropped and pasted) must not share one.
+            let temp = dir.join(format!(".{}.{}.tmp", hex(hash), hex(&random_bytes::<32>()?)));
             let write = || -> std::io::Result<()> {
                 let mut file = std::fs::File::create(&temp)?;
                 file.write_all(bytes)?;
