@@ -127,6 +127,41 @@ fn partial_file_of(profile: &Path) -> Option<PathBuf> {
         .find(|path| path.extension().is_none())
 }
 
+/// Bob's `kith save` of `message` into `out`, paced to `rate` bytes a second.
+fn slow_save(p: &Pair, message: &str, out: &Path, rate: u64) -> std::process::Child {
+    let rate = rate.to_string();
+    kith_cmd(
+        &p.bob,
+        &[
+            "--json",
+            "save",
+            &p.chat,
+            message,
+            out.to_str().unwrap(),
+            "--rate-limit",
+            &rate,
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// Waits until the download under way has `bytes` on disk; its partial file.
+fn partial_file_reaching(profile: &Path, bytes: u64) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(file) = partial_file_of(profile)
+            && std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) >= bytes
+        {
+            return file;
+        }
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn hash_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
@@ -252,33 +287,8 @@ fn an_interrupted_download_resumes_where_it_stopped() {
     let out = tempfile::tempdir().unwrap();
     let out_file = out.path().join("copy.bin");
     // A slow fetch (2 MiB/s), killed once a third of it is on disk.
-    let mut slow = kith_cmd(
-        &p.bob,
-        &[
-            "--json",
-            "save",
-            &p.chat,
-            &message,
-            out_file.to_str().unwrap(),
-            "--rate-limit",
-            "2097152",
-        ],
-    )
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let partial_file = loop {
-        let found = partial_file_of(&p.bob);
-        if let Some(file) = found
-            && std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) >= 4 * 1024 * 1024
-        {
-            break file;
-        }
-        assert!(Instant::now() < deadline, "the download never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut slow = slow_save(&p, &message, &out_file, 2 * 1024 * 1024);
+    let partial_file = partial_file_reaching(&p.bob, 4 * 1024 * 1024);
     slow.kill().unwrap();
     slow.wait().unwrap();
     let left = std::fs::metadata(&partial_file).unwrap().len();
@@ -442,30 +452,8 @@ fn two_fetches_of_one_file_do_not_write_one_partial_file() {
     sync(&p.bob, &p.server);
     let out = tempfile::tempdir().unwrap();
     // A slow fetch (3 MiB/s) in one process...
-    let slow = kith_cmd(
-        &p.bob,
-        &[
-            "--json",
-            "save",
-            &p.chat,
-            &message,
-            out.path().to_str().unwrap(),
-            "--rate-limit",
-            "3145728",
-        ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while partial_file_of(&p.bob)
-        .and_then(|f| std::fs::metadata(f).ok())
-        .is_none_or(|m| m.len() < 1024 * 1024)
-    {
-        assert!(Instant::now() < deadline, "the download never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let slow = slow_save(&p, &message, out.path(), 3 * 1024 * 1024);
+    partial_file_reaching(&p.bob, 1024 * 1024);
     // ...and a second one of the same file is told so, and writes nothing.
     let other = out.path().join("second");
     std::fs::create_dir_all(&other).unwrap();

@@ -542,6 +542,52 @@ fn typing_and_presence_reach_connected_members_only() {
     drop(bob_running);
 }
 
+/// Alice sends a `size` picture and a `big_len`-byte file of noise in one
+/// message; returns its id and the file's bytes.
+fn send_picture_and_file(alice: &Path, chat: &str, dir: &Path, size: (u32, u32), big_len: usize) -> (String, Vec<u8>) {
+    let picture = image::RgbImage::from_fn(size.0, size.1, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let picture_path = dir.join("picture.png");
+    picture.save(&picture_path).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..big_len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let big_path = dir.join("big.bin");
+    std::fs::write(&big_path, &big).unwrap();
+    let message = kith_json(
+        alice,
+        &[
+            "send",
+            chat,
+            "two files",
+            "--attach",
+            picture_path.to_str().unwrap(),
+            "--attach",
+            big_path.to_str().unwrap(),
+        ],
+    )["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (message, big)
+}
+
+/// Bob fetches both of Alice's files from her running device; returns it.
+fn fetch_both_from(bob: &Path, alice: &Path) -> P2pProcess {
+    let alice_running = P2pProcess::start(alice, &["--listen", LOOPBACK]);
+    let lines = p2p_once(bob, &[&alice_running.address(alice)]);
+    let totals = lines.iter().find(|l| l["event"] == "p2p-synced").expect("totals");
+    assert_eq!(totals["report"]["blobs_fetched"], 2, "{totals}\n{}", last_log());
+    alice_running
+}
+
 #[test]
 fn attachments_travel_peer_to_peer_with_no_server() {
     let (_a_tmp, alice) = new_profile("Alice");
@@ -554,40 +600,9 @@ fn attachments_travel_peer_to_peer_with_no_server() {
         .to_owned();
     let files = tempfile::tempdir().unwrap();
     // A wide picture (scaled to 2048 px on send) and a 20 MB file.
-    let picture = image::RgbImage::from_fn(3000, 1500, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
-    let picture_path = files.path().join("wide.png");
-    picture.save(&picture_path).unwrap();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let big: Vec<u8> = (0..20 * 1024 * 1024)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    let big_path = files.path().join("big.bin");
-    std::fs::write(&big_path, &big).unwrap();
-    let message = kith_json(
-        &alice,
-        &[
-            "send",
-            &chat,
-            "two files",
-            "--attach",
-            picture_path.to_str().unwrap(),
-            "--attach",
-            big_path.to_str().unwrap(),
-        ],
-    )["message_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (message, big) = send_picture_and_file(&alice, &chat, files.path(), (3000, 1500), 20 * 1024 * 1024);
 
-    let alice_running = P2pProcess::start(&alice, &["--listen", LOOPBACK]);
-    let lines = p2p_once(&bob, &[&alice_running.address(&alice)]);
-    let totals = lines.iter().find(|l| l["event"] == "p2p-synced").expect("totals");
-    assert_eq!(totals["report"]["blobs_fetched"], 2, "{totals}\n{}", last_log());
+    let alice_running = fetch_both_from(&bob, &alice);
     let listed = kith_json(&bob, &["attachments", &chat]);
     let listed = listed.as_array().unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
@@ -626,33 +641,8 @@ fn an_attachment_learned_peer_to_peer_reaches_the_server_from_the_device_that_le
     // Alice sends a picture and a 17 MB file, then only ever talks to Bob
     // directly.
     let files = tempfile::tempdir().unwrap();
-    let picture = image::RgbImage::from_fn(900, 600, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 40]));
-    let picture_path = files.path().join("yard.png");
-    picture.save(&picture_path).unwrap();
-    let big: Vec<u8> = (0..17 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let big_path = files.path().join("film.bin");
-    std::fs::write(&big_path, &big).unwrap();
-    let message = kith_json(
-        &alice,
-        &[
-            "send",
-            &chat,
-            "fresh",
-            "--attach",
-            picture_path.to_str().unwrap(),
-            "--attach",
-            big_path.to_str().unwrap(),
-        ],
-    )["message_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let alice_running = P2pProcess::start(&alice, &["--listen", LOOPBACK]);
-    let lines = p2p_once(&bob, &[&alice_running.address(&alice)]);
-    let totals = lines.iter().find(|l| l["event"] == "p2p-synced").expect("totals");
-    assert_eq!(totals["report"]["blobs_fetched"], 2, "{totals}\n{}", last_log());
+    let (message, big) = send_picture_and_file(&alice, &chat, files.path(), (900, 600), 17 * 1024 * 1024);
+    let alice_running = fetch_both_from(&bob, &alice);
     drop(alice_running);
 
     // Bob syncs with the server: the message and both files go up from him.
