@@ -4,9 +4,10 @@ use crate::authority::{self, Directory, Overlay, Verdict, certificates_in, membe
 use crate::docs::{Doc, DocError, account, head, segment};
 use crate::readmodel::ReadModelUpdate;
 use crate::schema::{self, RootKey, SegmentKey};
+use crate::touched::TouchedKeys;
 use automerge::transaction::CommitOptions;
-use automerge::{Change, ChangeHash, PatchAction, Prop, ROOT};
-use kith_proto::{DocId, MessageId};
+use automerge::{Change, ChangeHash, ExpandedChange, ROOT, ReadDoc};
+use kith_proto::{AccountId, DocId, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one write did to one document: bytes to append and rows to update, to
@@ -53,18 +54,65 @@ pub struct ApplyOutcome {
 pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64) -> DocDelta {
     doc.automerge_mut()
         .commit_with(CommitOptions::default().with_time(now_ms));
-    finish(doc, before)
+    let mut new = NewChanges::default();
+    for change in local_changes_since(doc, before) {
+        new.add(doc.id(), &change, &change.decode());
+    }
+    finish(doc, new)
 }
 
-fn finish(doc: &mut Doc, before: &[ChangeHash]) -> DocDelta {
-    let mut updates = read_model_updates(doc, before);
+/// How many changes a walk back from the heads may visit before
+/// `local_changes_since` asks Automerge instead.
+const LOCAL_WALK_LIMIT: usize = 64;
+
+/// The changes local commits added since `before`: a walk back from the heads
+/// (one step for one commit), so that writing into a large document does not
+/// scan its history. A long walk (a first write, a document built locally in
+/// many commits) falls back to Automerge's own search.
+fn local_changes_since(doc: &mut Doc, before: &[ChangeHash]) -> Vec<Change> {
+    let stop: BTreeSet<ChangeHash> = before.iter().copied().collect();
+    let mut stack = doc.heads();
+    let mut seen = BTreeSet::new();
+    let mut found = Vec::new();
+    while let Some(hash) = stack.pop() {
+        if stop.contains(&hash) || !seen.insert(hash) {
+            continue;
+        }
+        let change = match doc.automerge_mut().get_change_by_hash(&hash) {
+            Some(change) if found.len() < LOCAL_WALK_LIMIT => change.clone(),
+            _ => return doc.changes_since(before),
+        };
+        stack.extend(change.deps().iter().copied());
+        found.push(change);
+    }
+    found
+}
+
+/// What the new changes of one write or one received batch touched.
+#[derive(Default)]
+struct NewChanges {
+    keys: TouchedKeys,
+    /// Accounts made members by head changes: the set that authorises
+    /// segment writes only ever grows from these.
+    members: BTreeSet<AccountId>,
+}
+
+impl NewChanges {
+    fn add(&mut self, doc: DocId, change: &Change, expanded: &ExpandedChange) {
+        self.keys.add(change, expanded);
+        if matches!(doc, DocId::Head(_)) {
+            self.members.extend(members_added_by(change));
+        }
+    }
+}
+
+fn finish(doc: &mut Doc, new: NewChanges) -> DocDelta {
+    let NewChanges { keys, members } = new;
+    let keys = keys.resolve(doc);
+    let mut updates = updates_for_keys(doc, &keys);
     if let DocId::Head(chat) = doc.id() {
-        // Membership ever granted, from the new changes themselves (local or
-        // accepted remote ones): the set that authorises segment writes.
-        let new_changes = doc.automerge_mut().get_changes(before);
-        let added: BTreeSet<_> = new_changes.iter().flat_map(members_added_by).collect();
         updates.extend(
-            added
+            members
                 .into_iter()
                 .map(|account| ReadModelUpdate::MemberEver { chat, account }),
         );
@@ -105,16 +153,17 @@ pub(crate) fn adopt_if_all_accepted(
         return None;
     }
     let mut candidate = doc.with_automerge(scratch);
-    if !changes
-        .iter()
-        .all(|c| authority::validate(&candidate, c, directory) == Verdict::Accept)
-    {
-        return None;
+    let mut new = NewChanges::default();
+    for change in changes {
+        let expanded = change.decode();
+        if authority::validate_decoded(&candidate, change, &expanded, directory) != Verdict::Accept {
+            return None;
+        }
+        new.add(doc.id(), change, &expanded);
     }
-    let before = doc.heads();
     std::mem::swap(doc, &mut candidate);
     Some(ApplyOutcome {
-        delta: finish(doc, &before),
+        delta: finish(doc, new),
         accepted: changes.len(),
         ..ApplyOutcome::default()
     })
@@ -123,7 +172,7 @@ pub(crate) fn adopt_if_all_accepted(
 /// Validates and applies remote changes (in any order), returning what to
 /// store and what was refused or deferred.
 pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directory) -> Result<ApplyOutcome, DocError> {
-    let before = doc.heads();
+    let mut new = NewChanges::default();
     let mut overlay = Overlay {
         base: directory,
         learned: BTreeMap::new(),
@@ -183,9 +232,11 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
                 continue;
             }
             progress = true;
-            match authority::validate(doc, &change, &overlay) {
+            let expanded = change.decode();
+            match authority::validate_decoded(doc, &change, &expanded, &overlay) {
                 Verdict::Accept => {
                     available.insert(change.hash());
+                    new.add(doc.id(), &change, &expanded);
                     if let (Some(chat), DocId::Head(_)) = (chat, doc.id()) {
                         for account in members_added_by(&change) {
                             overlay.members.entry(chat).or_default().insert(account);
@@ -221,7 +272,7 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
     if !batch.is_empty() {
         doc.automerge_mut().apply_changes(batch)?;
     }
-    let mut delta = finish(doc, &before);
+    let mut delta = finish(doc, new);
     delta
         .updates
         .extend(learned_certs.into_iter().map(ReadModelUpdate::Device));
@@ -229,35 +280,8 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
     Ok(outcome)
 }
 
-fn touched_root_keys(doc: &mut Doc, before: &[ChangeHash]) -> BTreeSet<String> {
-    let patches = doc.patches_since(before);
-    let mut keys = BTreeSet::new();
-    for patch in patches {
-        if let Some((_, Prop::Map(key))) = patch.path.first() {
-            keys.insert(key.clone());
-            continue;
-        }
-        if patch.obj == ROOT {
-            match patch.action {
-                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
-                    keys.insert(key);
-                }
-                PatchAction::Conflict { prop: Prop::Map(key) }
-                | PatchAction::Increment {
-                    prop: Prop::Map(key), ..
-                } => {
-                    keys.insert(key);
-                }
-                _ => {}
-            }
-        }
-    }
-    keys
-}
-
-/// The read-model updates for everything that changed since `before`.
-pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModelUpdate> {
-    let keys = touched_root_keys(doc, before);
+/// The read-model updates for the root keys `keys` of `doc`.
+fn updates_for_keys(doc: &mut Doc, keys: &BTreeSet<String>) -> Vec<ReadModelUpdate> {
     if keys.is_empty() {
         return Vec::new();
     }
@@ -265,7 +289,7 @@ pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModel
         DocId::Segment(chat, _) => {
             let mut messages: BTreeSet<MessageId> = BTreeSet::new();
             let mut updates = Vec::new();
-            for key in &keys {
+            for key in keys {
                 match SegmentKey::parse(key) {
                     Some(SegmentKey::Read(account)) => {
                         if let Some(ts) = segment::read_position(doc, &account) {
@@ -304,7 +328,7 @@ pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModel
         DocId::Account(owner) => {
             let mut updates = Vec::new();
             let mut chats = BTreeSet::new();
-            for key in &keys {
+            for key in keys {
                 match RootKey::parse(key) {
                     RootKey::Field(field) if field == schema::PROFILE_NAME => {
                         if let Some(name) = account::name(doc) {
@@ -337,7 +361,8 @@ pub fn read_model_updates(doc: &mut Doc, before: &[ChangeHash]) -> Vec<ReadModel
 
 /// Every read-model row of a document, from scratch (rebuilding a store, tests).
 pub fn full_read_model(doc: &mut Doc) -> Vec<ReadModelUpdate> {
-    let mut updates = read_model_updates(doc, &[]);
+    let keys: BTreeSet<String> = doc.automerge().keys(ROOT).collect();
+    let mut updates = updates_for_keys(doc, &keys);
     updates.extend(ever_members_updates(doc));
     updates
 }

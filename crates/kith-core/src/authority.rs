@@ -15,7 +15,7 @@ use crate::docs::{Doc, device_of, head};
 use crate::identity::DeviceCertificate;
 use crate::schema::{self, ChatKind, MAX_TEXT_BYTES, Role, RootKey, SegmentKey};
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{Change, ChangeHash, ROOT, ReadDoc, ScalarValue};
+use automerge::{Change, ChangeHash, ExpandedChange, ROOT, ReadDoc, ScalarValue};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Month};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -93,6 +93,17 @@ pub fn members_added_by(change: &Change) -> Vec<AccountId> {
 
 /// Judges one change against `doc`, whose history must contain all its dependencies.
 pub fn validate(doc: &Doc, change: &Change, directory: &dyn Directory) -> Verdict {
+    validate_decoded(doc, change, &change.decode(), directory)
+}
+
+/// `validate` for a change the caller already decoded (decoding is the
+/// largest cost of judging a change; the caller reuses it).
+pub(crate) fn validate_decoded(
+    doc: &Doc,
+    change: &Change,
+    expanded: &ExpandedChange,
+    directory: &dyn Directory,
+) -> Verdict {
     let Some(device) = device_of(change.actor_id()) else {
         return Verdict::Reject("actor id is not a device id".into());
     };
@@ -104,10 +115,10 @@ pub fn validate(doc: &Doc, change: &Change, directory: &dyn Directory) -> Verdic
             if !directory.was_member(&chat, &account) {
                 return Verdict::Defer(format!("{account} is not known as a member of {chat}"));
             }
-            segment_verdict(change, &device, &account, month, directory)
+            segment_verdict(change, expanded, &device, &account, month, directory)
         }
-        DocId::Head(chat) => head_verdict(doc, change, chat, &account),
-        DocId::Account(owner) => account_verdict(doc, change, &device, &account, &owner),
+        DocId::Head(chat) => head_verdict(doc, change, expanded, chat, &account),
+        DocId::Account(owner) => account_verdict(doc, change, expanded, &device, &account, &owner),
     }
 }
 
@@ -117,12 +128,12 @@ fn reject(reason: impl Into<String>) -> Verdict {
 
 fn segment_verdict(
     change: &Change,
+    expanded: &ExpandedChange,
     device: &DeviceId,
     account: &AccountId,
     month: Month,
     directory: &dyn Directory,
 ) -> Verdict {
-    let expanded = change.decode();
     let start = change.start_op().get();
     let account_text = account.to_string();
     let device_text = device.to_string();
@@ -211,8 +222,7 @@ fn role_at(doc: &Doc, account: &AccountId, deps: &[ChangeHash]) -> Option<Role> 
     head::role_at(doc, account, deps)
 }
 
-fn head_verdict(doc: &Doc, change: &Change, chat: ChatId, account: &AccountId) -> Verdict {
-    let expanded = change.decode();
+fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: ChatId, account: &AccountId) -> Verdict {
     for op in &expanded.operations {
         if op.obj != ObjectId::Root || op.insert || matches!(op.action, OpType::Make(_)) {
             return reject("head documents hold only plain root values");
@@ -298,7 +308,14 @@ fn genesis_verdict(puts: &[(&str, Option<&ScalarValue>)], chat: ChatId, account:
     }
 }
 
-fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &AccountId, owner: &AccountId) -> Verdict {
+fn account_verdict(
+    doc: &Doc,
+    change: &Change,
+    expanded: &ExpandedChange,
+    device: &DeviceId,
+    account: &AccountId,
+    owner: &AccountId,
+) -> Verdict {
     if account != owner {
         return reject(format!("{account} wrote to the account document of {owner}"));
     }
@@ -309,7 +326,7 @@ fn account_verdict(doc: &Doc, change: &Change, device: &DeviceId, account: &Acco
             return reject(format!("device {device} was revoked"));
         }
     }
-    for op in &change.decode().operations {
+    for op in &expanded.operations {
         let Key::Map(key) = &op.key else {
             return reject("account documents hold only plain root values");
         };

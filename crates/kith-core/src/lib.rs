@@ -15,8 +15,9 @@ pub mod readmodel;
 pub mod relay;
 pub mod schema;
 pub mod sync;
+mod touched;
 
-pub use apply::{ApplyOutcome, DocDelta, Rejection, apply_remote, commit_local, full_read_model, read_model_updates};
+pub use apply::{ApplyOutcome, DocDelta, Rejection, apply_remote, commit_local, full_read_model};
 pub use attachment::{Attachment, AttachmentKind};
 pub use authority::{Directory, Verdict};
 pub use docs::{Doc, DocError};

@@ -116,8 +116,23 @@ impl SyncSession {
                         let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
                         let mut sender = automerge::AutoCommit::load_with_options(chunk, strict)
                             .map_err(|err| SyncError::Malformed(err.to_string()))?;
-                        let target = scratch.get_or_insert_with(|| doc.automerge().clone());
-                        target.merge(&mut sender).map_err(DocError::from)?;
+                        match scratch.as_mut() {
+                            Some(target) => {
+                                target.merge(&mut sender).map_err(DocError::from)?;
+                            }
+                            // The sender holds everything we hold (a first sync, or
+                            // one that resends its document): its copy is ours plus
+                            // the new changes, so merging into ours would only
+                            // rebuild it change by change.
+                            None if before.iter().all(|h| sender.get_change_by_hash(h).is_some()) => {
+                                scratch = Some(sender);
+                            }
+                            None => {
+                                let mut target = doc.automerge().clone();
+                                target.merge(&mut sender).map_err(DocError::from)?;
+                                scratch = Some(target);
+                            }
+                        }
                     }
                     ChunkKind::Bundle => {
                         return Err(SyncError::Malformed(

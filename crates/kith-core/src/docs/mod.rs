@@ -110,24 +110,7 @@ impl Doc {
             self.inner.load_incremental(chunk).map_err(corrupt)?;
         }
         self.persisted = self.inner.get_heads();
-        // Index changes from here on, so the read-model diff of the next
-        // change costs what the change touches, not what the document holds.
-        self.inner.update_diff_cursor();
         Ok(())
-    }
-
-    /// Root keys touched since `before`. Uses Automerge's indexed diff when
-    /// `before` is where the index starts (the common case: one write or one
-    /// received batch at a time), else a full scan.
-    pub(crate) fn patches_since(&mut self, before: &[ChangeHash]) -> Vec<automerge::Patch> {
-        let after = self.inner.get_heads();
-        let patches = if before == after {
-            Vec::new()
-        } else {
-            self.inner.diff(before, &after)
-        };
-        self.inner.update_diff_cursor();
-        patches
     }
 
     /// Refuses documents written by a newer schema.

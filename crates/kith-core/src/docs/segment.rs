@@ -8,7 +8,7 @@ use crate::schema::{
     MSG_REPLY_TO, MSG_TEXT, SegmentKey,
 };
 use automerge::transaction::Transactable;
-use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValueRef, Value, ValueRef};
 use kith_proto::{AccountId, ChatId, DeviceId, Hlc, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -194,22 +194,35 @@ pub fn message_ids(doc: &Doc) -> Vec<MessageId> {
 pub fn message_row(doc: &Doc, chat: ChatId, id: &MessageId) -> Option<MessageRow> {
     let am = doc.automerge();
     let obj = message_obj(doc, id).ok()?;
-    let author: AccountId = get_str(am, &obj, MSG_AUTHOR)?.parse().ok()?;
-    let device: DeviceId = get_str(am, &obj, MSG_DEVICE)?.parse().ok()?;
-    let deleted = get_int(am, &obj, MSG_DELETED).is_some();
-    let text = if deleted { None } else { get_str(am, &obj, MSG_TEXT) };
-    let reply_to = get_str(am, &obj, MSG_REPLY_TO).and_then(|r| r.parse().ok());
-    let edited = get_int(am, &obj, MSG_EDITED).map(Hlc::from_i64);
-    let attachments = if deleted {
-        Vec::new()
-    } else {
-        match am.get(&obj, MSG_ATTACHMENTS).ok().flatten() {
-            Some((Value::Scalar(value), _)) => match value.as_ref() {
-                automerge::ScalarValue::Bytes(bytes) => decode_attachments(bytes).unwrap_or_default(),
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
+    // One pass over the message's fields (a seek per field costs several
+    // times more, and rows are rebuilt for every message a batch brings).
+    let mut author = None;
+    let mut device = None;
+    let mut text = None;
+    let mut reply_to = None;
+    let mut edited = None;
+    let mut deleted = false;
+    let mut attachment_bytes = None;
+    for item in am.map_range(&obj, ..) {
+        let ValueRef::Scalar(value) = item.value else { continue };
+        match (item.key.as_ref(), value) {
+            (MSG_AUTHOR, ScalarValueRef::Str(v)) => author = v.parse::<AccountId>().ok(),
+            (MSG_DEVICE, ScalarValueRef::Str(v)) => device = v.parse::<DeviceId>().ok(),
+            (MSG_TEXT, ScalarValueRef::Str(v)) => text = Some(v.into_owned()),
+            (MSG_REPLY_TO, ScalarValueRef::Str(v)) => reply_to = v.parse::<MessageId>().ok(),
+            (MSG_EDITED, ScalarValueRef::Int(v)) => edited = Some(Hlc::from_i64(v)),
+            (MSG_DELETED, ScalarValueRef::Int(_)) => deleted = true,
+            (MSG_ATTACHMENTS, ScalarValueRef::Bytes(v)) => attachment_bytes = Some(v),
+            _ => {}
         }
+    }
+    let (author, device) = (author?, device?);
+    if deleted {
+        text = None;
+    }
+    let attachments = match attachment_bytes {
+        Some(bytes) if !deleted => decode_attachments(&bytes).unwrap_or_default(),
+        _ => Vec::new(),
     };
     let mut reactions: BTreeMap<String, BTreeSet<AccountId>> = BTreeMap::new();
     if !deleted {
