@@ -17,11 +17,19 @@ use kith_client::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// A running sync worker; stopping it (or dropping it) ends its thread.
+/// How often the app compacts documents its own writes piled up in (the
+/// sync loops compact after what they receive).
+const COMPACT_EVERY: Duration = Duration::from_secs(10 * 60);
+/// The first compaction, a while after the start (not while it loads).
+const FIRST_COMPACTION: Duration = Duration::from_secs(60);
+
+/// A running sync worker; stopping it (or dropping it) ends its threads.
 pub struct SyncWorker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
     typing: tokio::sync::mpsc::UnboundedSender<ChatId>,
     /// The same notices for the peer-to-peer loop.
     typing_to_peers: tokio::sync::broadcast::Sender<ChatId>,
@@ -36,6 +44,7 @@ impl SyncWorker {
         // Typing notices are a few a second at most; older ones are stale.
         let (typing_to_peers, _) = tokio::sync::broadcast::channel(16);
         let peers_typing = typing_to_peers.clone();
+        let compactor = spawn_compactor(Arc::clone(&profile), Arc::clone(&stop))?;
         let thread = std::thread::Builder::new().name("kith-sync".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -58,6 +67,7 @@ impl SyncWorker {
         Ok(SyncWorker {
             stop,
             thread: Some(thread),
+            compactor: Some(compactor),
             typing,
             typing_to_peers,
         })
@@ -71,15 +81,31 @@ impl SyncWorker {
         let _ = self.typing_to_peers.send(chat);
     }
 
-    /// Stops the worker and waits for its thread.
+    /// Stops the worker and waits for its threads.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the sync worker panicked");
+        for thread in [self.thread.take(), self.compactor.take()].into_iter().flatten() {
+            if thread.join().is_err() {
+                tracing::error!("a sync worker thread panicked");
+            }
         }
     }
+}
+
+/// A thread that compacts the profile's documents now and then, off the
+/// threads that serve the window and sync.
+fn spawn_compactor(profile: Arc<Profile>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("kith-compact".into()).spawn(move || {
+        let mut due = Instant::now() + FIRST_COMPACTION;
+        while !stop.load(Ordering::Relaxed) {
+            // Short sleeps, so stopping never waits long.
+            std::thread::sleep(Duration::from_millis(250));
+            if Instant::now() >= due {
+                profile.compact_when_due();
+                due = Instant::now() + COMPACT_EVERY;
+            }
+        }
+    })
 }
 
 impl Drop for SyncWorker {

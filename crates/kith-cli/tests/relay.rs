@@ -596,6 +596,7 @@ fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
     link_device(&bob, &bob_desktop, &server);
     let alice_id = account_of(&alice);
 
+    send(&bob, &chat, "bob's own word");
     kith(&bob, &["contact", "block", &alice_id]);
     sync(&bob, &server);
     send(&alice, &chat, "you will not see this");
@@ -609,13 +610,24 @@ fn a_blocked_contact_is_hidden_on_every_device_until_unblocked() {
             "{}: {shown}",
             device.display()
         );
+        // A hidden message does not make a page look empty: the page reaches
+        // past it to the newest message shown.
+        let newest = kith_json(device, &["messages", &chat, "--limit", "1"]);
+        assert_eq!(newest.as_array().unwrap().len(), 1, "{newest}");
+        assert_eq!(newest[0]["text"], "bob's own word");
     }
-    // The export lists contacts with their state.
+    // The export lists contacts with their state, and keeps every message:
+    // it is the user's copy of their data, not what the chat view shows.
     let out = desktop_home.path().join("export");
     kith(&bob_desktop, &["export", out.to_str().unwrap()]);
     let exported: Value = serde_json::from_slice(&std::fs::read(out.join("kith-export.json")).unwrap()).unwrap();
     assert_eq!(exported["contacts"][0]["account_id"], alice_id.as_str());
     assert_eq!(exported["contacts"][0]["state"], "blocked");
+    assert!(
+        exported["chats"].to_string().contains("you will not see this"),
+        "{}",
+        exported["chats"]
+    );
     assert_eq!(
         exported["devices"].as_array().unwrap().len(),
         2,
@@ -747,4 +759,40 @@ fn a_profile_picture_reaches_contacts_as_a_clean_256_px_jpeg() {
     assert_eq!(image::guess_format(&bytes).unwrap(), image::ImageFormat::Jpeg);
     let decoded = image::load_from_memory(&bytes).unwrap();
     assert_eq!((decoded.width(), decoded.height()), (256, 256));
+}
+
+#[test]
+fn unread_counts_follow_what_each_person_has_read() {
+    let GroupOfTwo {
+        server,
+        alice,
+        bob,
+        chat,
+        _homes,
+    } = group_of_two();
+    let first = send(&alice, &chat, "are you coming on Sunday?");
+    send(&alice, &chat, "bring the book");
+    sync(&alice, &server);
+    sync(&bob, &server);
+    assert_eq!(chat_row(&bob, &chat)["unread"], 2, "two messages from Alice");
+    assert_eq!(
+        chat_row(&alice, &chat)["unread"],
+        0,
+        "her own messages are never unread"
+    );
+
+    kith(&bob, &["read", &chat]);
+    assert_eq!(chat_row(&bob, &chat)["unread"], 0);
+    send(&bob, &chat, "yes, see you");
+    sync(&bob, &server);
+    sync(&alice, &server);
+    assert_eq!(chat_row(&alice, &chat)["unread"], 1, "Bob's answer");
+    let mine = kith_json(&alice, &["messages", &chat]);
+    let first = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == first.as_str())
+        .unwrap();
+    assert_eq!(first["status"], "read", "{first}");
 }

@@ -41,6 +41,9 @@ struct Export {
     documents: Vec<String>,
 }
 
+/// Messages read per page while exporting a chat.
+const EXPORT_PAGE: usize = 1000;
+
 /// Writes `kith-export.json` and `documents/*.automerge` into `out_dir`.
 /// Returns the number of documents written.
 pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, ClientError> {
@@ -51,12 +54,15 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
     let mut chats = Vec::new();
     let mut everyone = std::collections::BTreeSet::new();
     for summary in profile.chats()? {
+        // Everything, blocked people's messages included: the export is the
+        // user's copy of their data, not what the chat view shows.
+        let nobody = std::collections::BTreeSet::new();
         let mut messages = Vec::new();
         let mut before = None;
         loop {
-            let page = profile.messages(&summary.chat_id, 1000, before.as_ref())?;
+            let page = profile.message_page(&summary.chat_id, EXPORT_PAGE, before.as_ref(), &nobody)?;
             let Some(first) = page.first().map(|m| m.id) else { break };
-            let full = page.len() == 1000;
+            let full = page.len() == EXPORT_PAGE;
             messages.splice(0..0, page);
             if !full {
                 break;

@@ -799,14 +799,38 @@ impl Profile {
         limit: usize,
         before: Option<&MessageId>,
     ) -> Result<Vec<MessageView>, ClientError> {
-        self.require_chat(chat)?;
-        let mut names = HashMap::new();
-        let mut rows = self.store.messages(chat, before, limit)?;
-        rows.reverse();
         // Messages of people this account blocked are not shown (on every
         // device: blocks live in the account document); unblocking shows them.
         let blocked = self.blocked_accounts()?;
-        rows.retain(|row| !blocked.contains(&row.author));
+        self.message_page(chat, limit, before, &blocked)
+    }
+
+    /// Up to `limit` messages before `before` (oldest first) whose authors are
+    /// not in `hidden`: pages are read until `limit` are found or the chat
+    /// ends, so hidden messages never make a page look like the last one.
+    pub(crate) fn message_page(
+        &self,
+        chat: &ChatId,
+        limit: usize,
+        before: Option<&MessageId>,
+        hidden: &std::collections::BTreeSet<AccountId>,
+    ) -> Result<Vec<MessageView>, ClientError> {
+        self.require_chat(chat)?;
+        let mut names = HashMap::new();
+        let mut rows = Vec::new();
+        let mut cursor = before.copied();
+        loop {
+            // Newest first.
+            let page = self.store.messages(chat, cursor.as_ref(), limit)?;
+            let ended = page.len() < limit;
+            cursor = page.last().map(|row| row.id);
+            rows.extend(page.into_iter().filter(|row| !hidden.contains(&row.author)));
+            if ended || rows.len() >= limit {
+                break;
+            }
+        }
+        rows.truncate(limit);
+        rows.reverse();
         let receipts = self.chat_receipts(chat)?;
         rows.into_iter()
             .map(|row| self.view(row, &mut names, &receipts))
@@ -886,6 +910,17 @@ impl Profile {
     /// Full-text search over all chats.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, ClientError> {
         Ok(self.store.search(query, limit)?)
+    }
+
+    /// Compacts documents that have piled up more than `COMPACT_AFTER_CHUNKS`
+    /// chunks, logging (not returning) a failure: the sync loops and the app
+    /// call it between their work, where nobody waits for it.
+    pub fn compact_when_due(&self) {
+        match self.compact(COMPACT_AFTER_CHUNKS) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!("compacted {n} documents"),
+            Err(err) => tracing::warn!("compaction failed: {err}"),
+        }
     }
 
     /// Compacts documents whose chunks have piled up. Call off the hot path.

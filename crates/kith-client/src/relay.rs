@@ -353,6 +353,8 @@ impl Profile {
         // an applied change; a quiet pass has nothing new to collect).
         if report.applied > 0 {
             self.collect_garbage()?;
+            // Received changes pile up as chunks like local ones do.
+            self.compact_when_due();
         }
         Ok(report)
     }

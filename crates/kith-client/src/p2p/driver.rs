@@ -40,6 +40,9 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 const PRESENCE_TTL: Duration = Duration::from_secs(60);
 /// How long a typing signal counts.
 const TYPING_TTL: Duration = Duration::from_millis(crate::TYPING_TTL_MS);
+/// How long after changes arrive their documents are compacted (a burst of
+/// frames is compacted once, after it).
+const COMPACT_DELAY: Duration = Duration::from_secs(30);
 
 /// Faults injected into outgoing frames, for tests of recovery.
 #[derive(Clone, Debug, Default)]
@@ -226,6 +229,7 @@ pub async fn run_p2p(
         typing_until: HashMap::new(),
         blob_fetches: BlobFetches::default(),
         blob_plan_due: Instant::now(),
+        compact_due: None,
     };
     for chat in &options.typing_now {
         driver.start_typing(*chat)?;
@@ -420,6 +424,9 @@ struct Driver<'p> {
     blob_fetches: BlobFetches,
     /// When to look for wanted attachments again.
     blob_plan_due: Instant,
+    /// When to compact the documents that received changes piled up in (a
+    /// while after they arrived, so a burst is compacted once).
+    compact_due: Option<Instant>,
 }
 
 fn signal_frame(signal: PeerSignal, ttl: Duration) -> PeerFrame {
@@ -581,6 +588,7 @@ impl Driver<'_> {
         let new_peer = step.authorised.is_some();
         if step.applied > 0 {
             self.report.applied += step.applied;
+            self.compact_due.get_or_insert_with(|| Instant::now() + COMPACT_DELAY);
             // What one peer taught us goes on to the others at once.
             self.offer_all(Some(peer), on_event)?;
         }
@@ -662,6 +670,10 @@ impl Driver<'_> {
     fn on_tick(&mut self, quiet_after: Duration, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
         if Instant::now() >= self.blob_plan_due {
             self.plan_blob_fetches()?;
+        }
+        if self.compact_due.is_some_and(|due| Instant::now() >= due) {
+            self.compact_due = None;
+            self.profile.compact_when_due();
         }
         let peers: Vec<PeerId> = self.links.keys().copied().collect();
         for peer in peers {
@@ -794,8 +806,11 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Marks every peer offline for `kith peers`.
+    /// Marks every peer offline for `kith peers`, and compacts what is due.
     fn finish(&mut self) {
+        if self.compact_due.take().is_some() {
+            self.profile.compact_when_due();
+        }
         let peers: Vec<PeerId> = self.links.keys().copied().collect();
         for peer in peers {
             if let Err(err) = self.store_route(peer, Route::Offline, None, None) {
