@@ -44,7 +44,7 @@ impl SyncWorker {
         // Typing notices are a few a second at most; older ones are stale.
         let (typing_to_peers, _) = tokio::sync::broadcast::channel(16);
         let peers_typing = typing_to_peers.clone();
-        let compactor = spawn_compactor(Arc::clone(&profile), Arc::clone(&stop))?;
+        let compact_profile = Arc::clone(&profile);
         let thread = std::thread::Builder::new().name("kith-sync".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -64,10 +64,19 @@ impl SyncWorker {
                 }));
             }
         })?;
+        // Started after the sync thread, so a failed start leaves no thread
+        // behind; without it the sync loops still compact what they receive.
+        let compactor = match spawn_compactor(compact_profile, Arc::clone(&stop)) {
+            Ok(compactor) => Some(compactor),
+            Err(err) => {
+                tracing::warn!(%err, "no compaction thread");
+                None
+            }
+        };
         Ok(SyncWorker {
             stop,
             thread: Some(thread),
-            compactor: Some(compactor),
+            compactor,
             typing,
             typing_to_peers,
         })

@@ -1019,9 +1019,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if wrote {
         // Off the hot path: the result is already printed and durable.
-        if let Err(err) = profile.compact(kith_client::COMPACT_AFTER_CHUNKS) {
-            tracing::warn!("compaction failed: {err}");
-        }
+        profile.compact_when_due();
     }
     Ok(())
 }

@@ -931,8 +931,10 @@ impl Profile {
             if chunks <= min_chunks {
                 continue;
             }
-            let mut txn = self.store.begin_write()?;
-            let stored = txn.doc_chunks(&id, 0)?;
+            // The snapshot is built outside the write transaction: loading and
+            // saving a large document must not hold the store (sends, sync and
+            // the window's reads wait for its lock).
+            let stored = self.store.doc_chunks(&id, 0)?;
             let Some(last) = stored.last().map(|c| c.seq) else {
                 continue;
             };
@@ -942,8 +944,21 @@ impl Profile {
                 stored.iter().map(|c| c.bytes.as_slice()),
             )?;
             let snapshot = doc.save();
-            txn.replace_with_snapshot(&id, last, &snapshot)?;
+            let mut txn = self.store.begin_write()?;
+            if !txn.doc_chunks(&id, last)?.is_empty() {
+                // Written meanwhile: a snapshot must not be ordered after newer
+                // chunks. Next time.
+                continue;
+            }
+            let seq = txn.replace_with_snapshot(&id, last, &snapshot)?;
             txn.commit()?;
+            // A cached copy that was up to date holds what the snapshot holds:
+            // it need not load the snapshot again.
+            if let Some(cached) = lock(&self.docs).get_mut(&id)
+                && cached.seq == last
+            {
+                cached.seq = seq;
+            }
             compacted += 1;
         }
         Ok(compacted)

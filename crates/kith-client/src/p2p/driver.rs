@@ -40,8 +40,8 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(30);
 const PRESENCE_TTL: Duration = Duration::from_secs(60);
 /// How long a typing signal counts.
 const TYPING_TTL: Duration = Duration::from_millis(crate::TYPING_TTL_MS);
-/// How long after changes arrive their documents are compacted (a burst of
-/// frames is compacted once, after it).
+/// How long after the last changes arrived their documents are compacted (a
+/// burst of frames is compacted once, after it; `finish` compacts what is due).
 const COMPACT_DELAY: Duration = Duration::from_secs(30);
 
 /// Faults injected into outgoing frames, for tests of recovery.
@@ -424,8 +424,8 @@ struct Driver<'p> {
     blob_fetches: BlobFetches,
     /// When to look for wanted attachments again.
     blob_plan_due: Instant,
-    /// When to compact the documents that received changes piled up in (a
-    /// while after they arrived, so a burst is compacted once).
+    /// When to compact the documents received changes piled up in: a while
+    /// after the last of them, so a burst is compacted once, after it.
     compact_due: Option<Instant>,
 }
 
@@ -588,7 +588,7 @@ impl Driver<'_> {
         let new_peer = step.authorised.is_some();
         if step.applied > 0 {
             self.report.applied += step.applied;
-            self.compact_due.get_or_insert_with(|| Instant::now() + COMPACT_DELAY);
+            self.compact_due = Some(Instant::now() + COMPACT_DELAY);
             // What one peer taught us goes on to the others at once.
             self.offer_all(Some(peer), on_event)?;
         }
