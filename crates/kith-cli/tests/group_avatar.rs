@@ -7,18 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::path::Path;
-
-fn chat_row(profile: &Path, chat: &str) -> Value {
-    kith_json(profile, &["chats"])
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["chat_id"] == chat)
-        .cloned()
-        .unwrap_or_else(|| panic!("{} has no chat {chat}", profile.display()))
-}
 
 /// `kith chat avatar-get`, returning the saved bytes.
 fn saved_picture(profile: &Path, chat: &str, out: &Path) -> Vec<u8> {

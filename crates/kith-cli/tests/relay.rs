@@ -32,17 +32,6 @@ fn shared_view(profile: &Path, chat: &str) -> Vec<Value> {
         .collect()
 }
 
-fn chat_row(profile: &Path, chat: &str) -> Value {
-    let chats = kith_json(profile, &["chats"]);
-    chats
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|c| c["chat_id"] == chat)
-        .cloned()
-        .unwrap_or_else(|| panic!("{} has no chat {chat}", profile.display()))
-}
-
 fn contact_state(profile: &Path, account: &str) -> Option<(String, Value)> {
     kith_json(profile, &["contacts"])
         .as_array()

@@ -219,3 +219,14 @@ pub fn link_device(existing: &Path, new_dir: &Path, server: &ServerProcess) {
     assert!(rest.starts_with("linked device "), "{rest:?}");
     assert!(linker.wait().unwrap().success());
 }
+
+/// The `chats --json` row of `chat` (panics when the profile has no such chat).
+pub fn chat_row(profile: &Path, chat: &str) -> Value {
+    kith_json(profile, &["chats"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["chat_id"] == chat)
+        .cloned()
+        .unwrap_or_else(|| panic!("{} has no chat {chat}", profile.display()))
+}
