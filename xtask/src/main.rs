@@ -7,6 +7,7 @@
 //! - `cargo xtask run`: build the UI and the desktop app, and start it.
 //! - `cargo xtask demo`: build `kith` and walk through a guided CLI demo.
 //! - `cargo xtask bench [ARGS...]`: the benchmark harness.
+//! - `cargo xtask structure`: the layering rules (import cycles, `Profile`'s size).
 
 mod bench;
 mod demo;
@@ -14,6 +15,7 @@ mod json;
 mod process;
 mod setup;
 mod steps;
+mod structure;
 mod test_suite;
 mod ui;
 mod workspace;
@@ -49,6 +51,8 @@ enum Task {
     Demo,
     /// Build the UI into `ui/dist` (wasm32 + wasm-bindgen).
     Ui,
+    /// Check the layering rules: no import cycles, `Profile`'s method count.
+    Structure,
     /// Run the benchmark harness (`kith-bench`) in release mode.
     Bench {
         /// Arguments for kith-bench (default: `local`).
@@ -69,6 +73,7 @@ fn main() -> Result<()> {
         }
         Task::Demo => demo::run(&ws),
         Task::Ui => ui::build_ui(&ws),
+        Task::Structure => structure::run(&ws),
         Task::Bench { args } => bench::run(&ws, &args),
     }
 }
