@@ -2,6 +2,7 @@
 //! failure.
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -9,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::process::find_program;
 use crate::steps::Steps;
 use crate::workspace::Workspace;
-use crate::{bench, setup, ui};
+use crate::{bench, setup, structure, ui};
 
 /// Flags of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -34,73 +35,64 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
     result
 }
 
-/// setup, fmt, clippy, test, bench.
+/// setup, fmt, structure, then one compilation that both lints (clippy,
+/// `-D warnings`) and builds, the tests on that build, the UI tests and the
+/// quick benchmarks on that same build.
 fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
     if !args.skip_setup {
         println!("==> setup");
         steps.time("setup", || setup::run(ws))?;
     }
     steps.command("fmt", ws.cargo().args(["fmt", "--all", "--", "--check"]))?;
+    steps.time("structure", || structure::run(ws))?;
+    // From here on every cargo child compiles the workspace's crates through
+    // clippy-driver: clippy's lints come with the build that the tests use,
+    // instead of a separate check pass over the whole tree.
+    let ws = &ws.with_lints(clippy_driver()?);
     // The desktop shell embeds ui/dist at compile time: build the UI first.
-    steps.time("ui build", || ui::build_ui(ws))?;
+    // This is also the wasm32 lint and check of kith-ui, kith-api and
+    // kith-proto (the UI depends on both).
+    steps.time("ui build + clippy (wasm32)", || ui::build_ui(ws))?;
+    // Every target (libraries, binaries, tests) of every crate but the UI:
+    // the end-to-end tests run binaries of other packages (`kith-server`
+    // beside `kith`, the desktop app), so all of them are built here.
     steps.command(
-        "clippy",
+        "build + clippy",
         ws.cargo().args([
-            "clippy",
+            "build",
             "--workspace",
             "--exclude",
             "kith-ui",
             "--all-targets",
             "--locked",
-            "--",
-            "-D",
-            "warnings",
         ]),
-    )?;
-    steps.command(
-        "clippy ui (wasm32)",
-        ws.cargo().args([
-            "clippy",
-            "--locked",
-            "-p",
-            "kith-ui",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
-    steps.command(
-        "wasm32 check",
-        ws.cargo().args([
-            "check",
-            "--locked",
-            "-p",
-            "kith-proto",
-            "-p",
-            "kith-api",
-            "--target",
-            "wasm32-unknown-unknown",
-        ]),
-    )?;
-    // The end-to-end tests run binaries of other packages (`kith-server`
-    // beside `kith`, the desktop app): build them all first.
-    steps.command(
-        "build binaries",
-        ws.cargo()
-            .args(["build", "--workspace", "--exclude", "kith-ui", "--bins", "--locked"]),
     )?;
     cargo_test(ws, steps)?;
     ui_tests(ws, steps)?;
     if !args.no_bench {
-        steps.command("bench", &mut bench::command(ws, &["local", "--quick"]))?;
-        steps.command("bench build server", &mut bench::build_server(ws))?;
-        steps.command("bench relay", &mut bench::command(ws, &["relay", "--quick"]))?;
-        steps.command("bench p2p", &mut bench::command(ws, &["p2p", "--quick"]))?;
-        steps.command("bench desktop", &mut bench::desktop_command(ws, true))?;
+        // On the test build (see bench::Build::Test): `cargo xtask bench`
+        // gives the release figures.
+        let build = bench::Build::Test;
+        steps.command("bench local", &mut bench::command(ws, build, &["local", "--quick"]))?;
+        steps.command("bench relay", &mut bench::command(ws, build, &["relay", "--quick"]))?;
+        steps.command("bench p2p", &mut bench::command(ws, build, &["p2p", "--quick"]))?;
+        steps.command("bench desktop", &mut bench::desktop_command(ws, build, true))?;
     }
     Ok(())
+}
+
+/// The `clippy-driver` of the active toolchain (setup installs the clippy
+/// component).
+/// The toolchain's own binary rather than rustup's proxy, which would add a
+/// rustup start to every compiled crate.
+fn clippy_driver() -> Result<PathBuf> {
+    if let Ok(out) = Command::new("rustup").args(["which", "clippy-driver"]).output()
+        && out.status.success()
+    {
+        return Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    find_program("clippy-driver")
+        .context("clippy-driver not found: run `cargo xtask setup` (it adds the clippy component)")
 }
 
 /// `cargo test --workspace --locked`, inside a private D-Bus session with an

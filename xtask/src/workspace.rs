@@ -11,6 +11,10 @@ use anyhow::{Context, Result};
 /// Kith build outputs is several GB).
 const DEFAULT_TARGET_DIR: &str = ".cache/kith-target";
 
+/// Arguments clippy-driver reads from `CLIPPY_ARGS` (`__CLIPPY_HACKERY__`
+/// separates them, as `cargo clippy -- -D warnings` would pass them).
+const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
+
 /// The Kith workspace: its root and the target directory every cargo child uses.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -18,6 +22,9 @@ pub struct Workspace {
     pub root: PathBuf,
     /// Absolute target directory, exported to children as `CARGO_TARGET_DIR`.
     pub target_dir: PathBuf,
+    /// When set, every cargo child compiles the workspace's own crates through
+    /// this `clippy-driver` with `-D warnings` (see [`Workspace::with_lints`]).
+    pub clippy_driver: Option<PathBuf>,
 }
 
 impl Workspace {
@@ -46,21 +53,46 @@ impl Workspace {
                 .with_context(|| format!("cannot make {} absolute", Path::new(&dir).display()))?,
             None => home_dir()?.join(DEFAULT_TARGET_DIR),
         };
-        Ok(Self { root, target_dir })
+        Ok(Self {
+            root,
+            target_dir,
+            clippy_driver: None,
+        })
     }
 
     /// A command for `program` that runs in the workspace root with
-    /// `CARGO_TARGET_DIR` exported.
+    /// `CARGO_TARGET_DIR` exported (and the lint wrapper, if set).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(&self.root).env("CARGO_TARGET_DIR", &self.target_dir);
+        // On every child, not only cargo: the test steps start cargo through
+        // dbus-run-session and xvfb-run.
+        if let Some(driver) = &self.clippy_driver {
+            cmd.env("RUSTC_WORKSPACE_WRAPPER", driver)
+                .env("CLIPPY_ARGS", CLIPPY_ARGS);
+        }
         cmd
     }
 
     /// A `cargo` command that runs in the workspace root with
-    /// `CARGO_TARGET_DIR` exported.
+    /// `CARGO_TARGET_DIR` exported (and the lint wrapper, if set).
     pub fn cargo(&self) -> Command {
         self.command("cargo")
+    }
+
+    /// The same workspace, but every `cargo build`/`test`/`run` lints the
+    /// workspace's crates with clippy (`-D warnings`) while it compiles them.
+    ///
+    /// This is what `cargo clippy` does (clippy-driver as the workspace
+    /// wrapper), except that the compile also produces code: lints and build
+    /// share one compilation instead of a check pass plus a build pass, and
+    /// dependencies are compiled once. Every cargo child of a run must use it,
+    /// or the workspace's crates are compiled again without the wrapper.
+    pub fn with_lints(&self, clippy_driver: PathBuf) -> Self {
+        Self {
+            clippy_driver: Some(clippy_driver),
+            ..self.clone()
+        }
     }
 
     /// Path of a binary built by `cargo build --release`.
