@@ -1,12 +1,13 @@
 //! Command line of the `kith-server` binary.
 
-use crate::app::{
+use crate::errors::ServerError;
+use crate::rate::RateConfig;
+use crate::server::{serve, shutdown_signal};
+use crate::sqlite::SqliteStore;
+use crate::state::{
     AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES,
     DEFAULT_QUOTA_BYTES, Settings,
 };
-use crate::rate::RateConfig;
-use crate::server::{ServerError, serve, shutdown_signal};
-use crate::sqlite::SqliteStore;
 use clap::Parser;
 use std::io::Write;
 use std::net::SocketAddr;

@@ -6,24 +6,55 @@
 //! log. The server sees only log and blob ids, capability hashes, device
 //! public keys, sizes and ciphertext. The protocol is described in `docs/protocol.md`.
 //!
-//! Layers: [`app()`] (axum router) → connection handling → [`LogStore`]
-//! (SQLite by default) and [`Notifier`] (in-process broadcast by default).
+//! # Layers
+//!
+//! Each module imports only modules listed after it, so there is no import
+//! cycle (`cargo xtask structure` checks):
+//!
+//! 1. `cli`: the binary's command line.
+//! 2. `server` ([`serve()`]): the listener, graceful shutdown and the sweep
+//!    of superseded entries.
+//! 3. `app` ([`app()`]): the axum router; `/v1/ws` hands each socket to
+//!    `connection`.
+//! 4. `connection`: the socket loop (challenge, authentication, then
+//!    requests and bus pokes) and the dispatch of each frame to its handler.
+//! 5. `handlers`: one module per frame family: `auth`, `logs` (push, pull,
+//!    subscribe), `blobs`, `signals` (typing, presence) and `deletion`
+//!    (compact, delete).
+//! 6. `session`: what a handler works with: the connection, its
+//!    subscriptions, store calls run off the async threads.
+//! 7. `state` ([`AppState`], [`Settings`] and their defaults), with `clock`
+//!    ([`Clock`]: time is an input, the system clock by default).
+//! 8. [`p2p`]: the libp2p side (rendezvous, relay).
+//! 9. `errors`: [`ServerError`] and how a refused request goes on the wire.
+//! 10. The backends: `sqlite` ([`SqliteStore`]) over `store` ([`LogStore`]),
+//!     `notify` ([`Notifier`]), `rate` ([`RateLimiter`]) and `metrics`.
+
+#![warn(clippy::too_many_lines)]
 
 mod app;
 pub mod cli;
+mod clock;
 mod connection;
+mod errors;
+mod handlers;
 mod metrics;
 mod migrations;
 mod notify;
 pub mod p2p;
 mod rate;
 mod server;
+mod session;
 mod sqlite;
+mod state;
 mod store;
 
-pub use app::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings, WS_READ_LIMIT, app};
+pub use app::app;
+pub use clock::{Clock, SystemClock};
+pub use errors::ServerError;
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use rate::{RateConfig, RateLimiter};
-pub use server::{ServerError, serve, shutdown_signal};
+pub use server::{serve, shutdown_signal};
 pub use sqlite::SqliteStore;
+pub use state::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings, WS_READ_LIMIT};
 pub use store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};

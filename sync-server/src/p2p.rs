@@ -4,7 +4,7 @@
 //! identify and ping. It never sees document contents: relayed streams are
 //! Noise-encrypted end to end between the two devices.
 
-use crate::server::ServerError;
+use crate::errors::ServerError;
 use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;

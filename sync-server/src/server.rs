@@ -1,6 +1,8 @@
 //! Running the server on a listener until a shutdown signal.
 
-use crate::app::{AppState, app};
+use crate::app::app;
+use crate::errors::ServerError;
+use crate::state::AppState;
 use axum::serve::ListenerExt;
 use std::future::Future;
 use std::time::Duration;
@@ -8,20 +10,6 @@ use tokio::net::TcpListener;
 
 /// How long open WebSockets get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the server stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The store could not be opened.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    /// Binding or serving failed.
-    #[error("network error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The libp2p side (rendezvous, relay) could not start.
-    #[error("peer-to-peer: {0}")]
-    P2p(String),
-}
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops
 /// accepting, lets in-flight requests finish and closes WebSockets.
@@ -71,7 +59,9 @@ async fn sweep_superseded(state: AppState) {
             () = token.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let cutoff = crate::connection::now_ms().saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
+        let cutoff = state
+            .now_ms()
+            .saturating_sub(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX));
         let store = state.store.clone();
         match tokio::task::spawn_blocking(move || store.sweep_superseded(cutoff)).await {
             Ok(Ok(0)) => {}

@@ -1,0 +1,137 @@
+//! Authentication frames: the challenge, `Hello`, and the signed `Auth`.
+
+use crate::errors::Closed;
+use crate::session::Conn;
+use crate::state::AppState;
+use ed25519_dalek::{Signature, VerifyingKey};
+use kith_proto::{AUTH_MAX_SKEW_MS, ClientFrame, DeviceId, ErrorCode, PROTOCOL_VERSION, ServerFrame, auth_message};
+
+/// What a frame received before authentication leads to.
+pub(crate) enum Preauth {
+    /// Keep waiting for `Auth`.
+    Continue,
+    /// Close the connection.
+    Close,
+    /// The device proved its key.
+    Authenticated(DeviceId),
+}
+
+/// The first frame of every connection.
+pub(crate) fn challenge(state: &AppState, nonce: [u8; 32]) -> ServerFrame {
+    ServerFrame::Challenge {
+        version: PROTOCOL_VERSION,
+        nonce,
+        server_time_ms: state.now_ms(),
+        audience: state.settings.audience.clone(),
+    }
+}
+
+/// Answers one frame received before authentication on a connection
+/// challenged with `nonce`.
+pub(crate) async fn preauth_frame(conn: &mut Conn, frame: ClientFrame, nonce: &[u8; 32]) -> Result<Preauth, Closed> {
+    match frame {
+        ClientFrame::Hello { version } => Ok(if hello(conn, version).await? {
+            Preauth::Continue
+        } else {
+            Preauth::Close
+        }),
+        ClientFrame::Ping { id } => {
+            conn.send(&ServerFrame::Pong { id }).await?;
+            Ok(Preauth::Continue)
+        }
+        ClientFrame::Auth {
+            device,
+            timestamp_ms,
+            nonce: echoed,
+            signature,
+        } => {
+            let claim = Claim {
+                device,
+                timestamp_ms,
+                echoed,
+                signature: &signature,
+            };
+            auth(conn, nonce, &claim).await
+        }
+        ClientFrame::Push { .. }
+        | ClientFrame::Pull { .. }
+        | ClientFrame::Subscribe { .. }
+        | ClientFrame::Signal { .. }
+        | ClientFrame::Delete { .. }
+        | ClientFrame::Compact { .. }
+        | ClientFrame::BlobPut { .. }
+        | ClientFrame::BlobStat { .. }
+        | ClientFrame::BlobGet { .. } => {
+            conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
+                .await?;
+            Ok(Preauth::Continue)
+        }
+    }
+}
+
+/// Checks a `Hello`'s version; sends `UnsupportedVersion` and returns false
+/// when it is not the server's.
+pub(crate) async fn hello(conn: &mut Conn, version: u32) -> Result<bool, Closed> {
+    if version == PROTOCOL_VERSION {
+        return Ok(true);
+    }
+    conn.error(
+        ErrorCode::UnsupportedVersion,
+        format!("server speaks version {PROTOCOL_VERSION}, not {version}"),
+        false,
+    )
+    .await?;
+    Ok(false)
+}
+
+/// `Auth` on a connection that is already authenticated.
+pub(crate) async fn already_authenticated(conn: &mut Conn) -> Result<(), Closed> {
+    conn.error(ErrorCode::Malformed, "already authenticated", false).await
+}
+
+/// The fields of an `Auth` frame.
+struct Claim<'a> {
+    device: DeviceId,
+    timestamp_ms: u64,
+    echoed: [u8; 32],
+    signature: &'a [u8],
+}
+
+/// Verifies `claim`, records the device and answers `Authenticated`, or
+/// refuses it.
+async fn auth(conn: &mut Conn, nonce: &[u8; 32], claim: &Claim<'_>) -> Result<Preauth, Closed> {
+    let device = claim.device;
+    match verify(&conn.state.settings.audience, nonce, conn.state.now_ms(), claim) {
+        Ok(()) => {
+            let store = conn.state.store.clone();
+            let now = conn.state.now_ms();
+            match tokio::task::spawn_blocking(move || store.record_device(&device, now)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "cannot record device"),
+                Err(error) => tracing::warn!(%error, "cannot record device"),
+            }
+            conn.send(&ServerFrame::Authenticated).await?;
+            Ok(Preauth::Authenticated(device))
+        }
+        Err(reason) => {
+            tracing::info!(%device, reason, "authentication refused");
+            conn.error(ErrorCode::Unauthenticated, reason, false).await?;
+            Ok(Preauth::Close)
+        }
+    }
+}
+
+/// Whether `claim` answers the challenge `nonce` for `audience` at `now_ms`.
+fn verify(audience: &str, nonce: &[u8; 32], now_ms: u64, claim: &Claim<'_>) -> Result<(), &'static str> {
+    if &claim.echoed != nonce {
+        return Err("nonce does not match this connection's challenge");
+    }
+    if now_ms.abs_diff(claim.timestamp_ms) > AUTH_MAX_SKEW_MS {
+        return Err("timestamp is more than 5 minutes from server time");
+    }
+    let key = VerifyingKey::from_bytes(claim.device.as_bytes()).map_err(|_| "device id is not an Ed25519 key")?;
+    let signature = <[u8; 64]>::try_from(claim.signature).map_err(|_| "signature must be 64 bytes")?;
+    let signature = Signature::from_bytes(&signature);
+    key.verify_strict(&auth_message(audience, nonce, claim.timestamp_ms), &signature)
+        .map_err(|_| "bad signature")
+}

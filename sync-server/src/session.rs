@@ -1,0 +1,137 @@
+//! What a frame handler works with: the authenticated connection ([`Conn`]),
+//! its subscriptions, and running store calls off the async threads.
+
+use crate::errors::{Closed, Refusal};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store::StoreError;
+use axum::extract::ws::{Message, WebSocket};
+use kith_proto::{Capability, DeviceId, ErrorCode, LogId, ServerFrame};
+use std::collections::HashMap;
+
+/// One WebSocket and the server state it serves.
+pub(crate) struct Conn {
+    pub(crate) socket: WebSocket,
+    pub(crate) state: AppState,
+}
+
+impl Conn {
+    /// Sends `frame`; a frame too large to encode goes out as an `Internal` error.
+    pub(crate) async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closed> {
+        let bytes = match frame.encode() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode server frame");
+                ServerFrame::error(ErrorCode::Internal, "response too large", true)
+                    .encode()
+                    .map_err(|_| Closed)?
+            }
+        };
+        self.socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|_| Closed)
+    }
+
+    /// Sends an `Error` frame and counts it.
+    pub(crate) async fn error(
+        &mut self,
+        code: ErrorCode,
+        message: impl Into<String>,
+        retryable: bool,
+    ) -> Result<(), Closed> {
+        Metrics::inc(&self.state.metrics.errors);
+        let message = message.into();
+        tracing::debug!(?code, %message, "error frame");
+        self.send(&ServerFrame::error(code, message, retryable)).await
+    }
+
+    /// Sends `refusal` as an `Error` frame.
+    pub(crate) async fn refuse(&mut self, refusal: Refusal) -> Result<(), Closed> {
+        self.error(refusal.code, refusal.message, refusal.retryable).await
+    }
+
+    /// Sends a close frame, ignoring a peer that already left.
+    pub(crate) async fn close(mut self) {
+        let _ = self.socket.send(Message::Close(None)).await;
+    }
+}
+
+/// The connection's request context once authenticated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer {
+    /// The authenticated device.
+    pub(crate) device: DeviceId,
+    /// A random id for this connection, so its own signals are not echoed back.
+    pub(crate) connection: u64,
+}
+
+/// The logs one connection subscribed to: capability hash and whether that
+/// capability has been checked against the log.
+#[derive(Debug, Default)]
+pub(crate) struct Subscriptions(HashMap<LogId, ([u8; 32], bool)>);
+
+impl Subscriptions {
+    /// How many logs are subscribed.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether `log` is subscribed.
+    pub(crate) fn contains(&self, log: &LogId) -> bool {
+        self.0.contains_key(log)
+    }
+
+    /// Subscribes to `log` with capability hash `hash`.
+    pub(crate) fn insert(&mut self, log: LogId, hash: [u8; 32], verified: bool) {
+        self.0.insert(log, (hash, verified));
+    }
+
+    /// Drops the subscription to `log`.
+    pub(crate) fn remove(&mut self, log: &LogId) {
+        self.0.remove(log);
+    }
+
+    /// Every subscribed log with its capability hash.
+    pub(crate) fn logs(&self) -> Vec<(LogId, [u8; 32])> {
+        self.0.iter().map(|(log, (hash, _))| (*log, *hash)).collect()
+    }
+
+    /// Whether this connection subscribed to `log` with the right capability.
+    /// A subscription made before the log existed is checked once against the
+    /// capability the first push set, and dropped on a mismatch.
+    pub(crate) async fn verified(&mut self, state: &AppState, log: LogId) -> bool {
+        let Some(&(hash, verified)) = self.0.get(&log) else {
+            return false;
+        };
+        if verified {
+            return true;
+        }
+        let store = state.store.clone();
+        if blocking(move || store.last_seq(&log, &hash)).await.is_err() {
+            self.0.remove(&log);
+            return false;
+        }
+        self.0.insert(log, (hash, true));
+        true
+    }
+}
+
+/// The hash the store keeps for a capability.
+pub(crate) fn capability_hash(capability: &Capability) -> [u8; 32] {
+    *blake3::hash(&capability.0).as_bytes()
+}
+
+/// Runs a blocking store call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Refusal> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(Refusal::from_store(&error)),
+        Err(error) => {
+            tracing::error!(%error, "store task failed");
+            Err(Refusal::internal())
+        }
+    }
+}
