@@ -1,4 +1,5 @@
 //! The library's `serve` in-process: auth deadline and graceful shutdown.
+#![warn(clippy::too_many_lines)]
 #![allow(clippy::unwrap_used)]
 
 mod common;

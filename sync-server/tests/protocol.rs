@@ -1,5 +1,6 @@
 //! End-to-end tests against the real `kith-server` binary on 127.0.0.1.
 
+#![warn(clippy::too_many_lines)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,5 +1,7 @@
 //! The router answers without a socket.
 
+#![warn(clippy::too_many_lines)]
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use kith_server::{AppState, Settings, SqliteStore, app};
