@@ -135,3 +135,63 @@ fn verify(audience: &str, nonce: &[u8; 32], now_ms: u64, claim: &Claim<'_>) -> R
     key.verify_strict(&auth_message(audience, nonce, claim.timestamp_ms), &signature)
         .map_err(|_| "bad signature")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn signed(key: &SigningKey, nonce: [u8; 32], timestamp_ms: u64) -> (DeviceId, Vec<u8>) {
+        let device = DeviceId::from_bytes(key.verifying_key().to_bytes());
+        let signature = key.sign(&auth_message("aud", &nonce, timestamp_ms)).to_bytes().to_vec();
+        (device, signature)
+    }
+
+    fn check(nonce: [u8; 32], echoed: [u8; 32], timestamp_ms: u64, now_ms: u64) -> Result<(), &'static str> {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (device, signature) = signed(&key, echoed, timestamp_ms);
+        let claim = Claim {
+            device,
+            timestamp_ms,
+            echoed,
+            signature: &signature,
+        };
+        verify("aud", &nonce, now_ms, &claim)
+    }
+
+    #[test]
+    fn the_clock_decides_the_skew() {
+        assert_eq!(check([1; 32], [1; 32], NOW, NOW), Ok(()));
+        assert_eq!(check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS, NOW), Ok(()));
+        assert_eq!(
+            check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS - 1, NOW),
+            Err("timestamp is more than 5 minutes from server time")
+        );
+        assert_eq!(
+            check([1; 32], [2; 32], NOW, NOW),
+            Err("nonce does not match this connection's challenge")
+        );
+    }
+
+    struct Fixed;
+
+    impl crate::clock::Clock for Fixed {
+        fn now_ms(&self) -> u64 {
+            NOW
+        }
+    }
+
+    #[test]
+    fn the_challenge_tells_the_state_clock_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::sqlite::SqliteStore::open(dir.path()).unwrap();
+        let state = AppState::new(std::sync::Arc::new(store), crate::state::Settings::default())
+            .with_clock(std::sync::Arc::new(Fixed));
+        let ServerFrame::Challenge { server_time_ms, .. } = challenge(&state, [3; 32]) else {
+            panic!("not a challenge");
+        };
+        assert_eq!(server_time_ms, NOW);
+    }
+}
