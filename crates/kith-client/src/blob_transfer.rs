@@ -3,16 +3,16 @@
 //! membership). Uploads resume from what the server says it has; downloads
 //! resume from the chunks already in the partial file.
 
-use crate::blobs::{PartialBlob, hex};
+use crate::blobs::PartialBlob;
 use crate::error::ClientError;
+use crate::hex::hex;
 use crate::profile::Profile;
-use crate::relay::{Followed, StreamKey};
+use crate::streams::{Followed, StreamKey};
 use kith_core::Attachment;
 use kith_core::crypto::{Stream, blob_locator, plaintext_chunks, sealed_size};
 use kith_net::{NetError, RelayConnection};
 use kith_proto::{BLOB_CHUNK_BYTES, ChatId, ErrorCode};
 use serde::Serialize;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// Attachments up to this size are fetched by every sync; larger ones when
@@ -272,21 +272,4 @@ impl Profile {
             fetched: attachment.size - resumed_from,
         })
     }
-}
-
-/// BLAKE3 of a file, read in pieces.
-pub(crate) fn file_hash(path: &std::path::Path) -> Result<[u8; 32], ClientError> {
-    let mut file = std::fs::File::open(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file
-            .read(&mut buffer)
-            .map_err(ClientError::io(format!("reading {}", path.display())))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(*hasher.finalize().as_bytes())
 }

@@ -4,80 +4,20 @@
 //! they count as here. Downloads in progress live in `blobs/partial/`.
 
 use crate::error::ClientError;
+use crate::hex::hex;
 use crate::media::{MAX_ATTACHMENT_BYTES, MediaError, prepare, safe_file_name};
-use crate::profile::{Profile, random_bytes};
-use kith_core::{Attachment, AttachmentKind};
+use crate::profile::Profile;
+use crate::random::random_bytes;
+use crate::views::AttachmentView;
+use kith_core::Attachment;
 use kith_proto::{ChatId, MessageId};
 use kith_store::BlobRow;
-use serde::Serialize;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// How long a blob no message refers to is kept (it may be waiting in a
 /// composer to be sent).
 pub const UNREFERENCED_GRACE_MS: u64 = 60 * 60 * 1000;
-
-/// An attachment as `kith attachments --json` and the app show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AttachmentView {
-    /// The message carrying it.
-    pub message_id: MessageId,
-    /// Its place among the message's attachments.
-    pub index: usize,
-    /// The name it was sent with.
-    pub name: String,
-    /// MIME type.
-    pub mime: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// `file`, `image` or `voice`.
-    pub kind: &'static str,
-    /// Image width.
-    pub width: Option<u32>,
-    /// Image height.
-    pub height: Option<u32>,
-    /// Voice note length.
-    pub duration_ms: Option<u32>,
-    /// Voice note loudness over time (0-255 per bar).
-    pub waveform: Option<Vec<u8>>,
-    /// BLAKE3 of the content, hex.
-    pub hash: String,
-    /// Whether the bytes are on this device.
-    pub downloaded: bool,
-    /// Whether a preview travels with the message.
-    pub has_thumbnail: bool,
-}
-
-impl AttachmentView {
-    pub(crate) fn of(message_id: MessageId, index: usize, attachment: &Attachment, downloaded: bool) -> AttachmentView {
-        let (kind, width, height, duration_ms, waveform) = match &attachment.kind {
-            AttachmentKind::File => ("file", None, None, None, None),
-            AttachmentKind::Image { width, height } => ("image", Some(*width), Some(*height), None, None),
-            AttachmentKind::Voice { duration_ms, waveform } => {
-                ("voice", None, None, Some(*duration_ms), Some(waveform.clone()))
-            }
-        };
-        AttachmentView {
-            message_id,
-            index,
-            name: attachment.name.clone(),
-            mime: attachment.mime.clone(),
-            size: attachment.size,
-            kind,
-            width,
-            height,
-            duration_ms,
-            waveform,
-            hash: attachment.hash_hex(),
-            downloaded,
-            has_thumbnail: attachment.thumbnail.is_some(),
-        }
-    }
-}
-
-pub(crate) fn hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 impl Profile {
     /// Where this profile keeps blobs.
@@ -445,7 +385,7 @@ impl PartialBlob {
             .sync_all()
             .map_err(ClientError::io(format!("writing {}", self.path.display())))?;
         drop(self.file);
-        if crate::blob_transfer::file_hash(&self.path)? != self.attachment.hash {
+        if file_hash(&self.path)? != self.attachment.hash {
             // A lying sender: the chunks open, but are not this content.
             let _ = std::fs::remove_file(&self.path);
             return Err(ClientError::Blob(format!(
@@ -478,4 +418,21 @@ impl Profile {
         kith_core::crypto::seal_chunk(&attachment.key, index, count, &buffer)
             .map_err(|err| ClientError::Blob(err.to_string()))
     }
+}
+
+/// BLAKE3 of a file, read in pieces.
+pub(crate) fn file_hash(path: &std::path::Path) -> Result<[u8; 32], ClientError> {
+    let mut file = std::fs::File::open(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(ClientError::io(format!("reading {}", path.display())))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(*hasher.finalize().as_bytes())
 }

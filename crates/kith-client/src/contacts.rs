@@ -4,12 +4,13 @@
 //! account sees the same contacts and the same blocks.
 
 use crate::error::ClientError;
-use crate::profile::{Profile, random_bytes};
+use crate::profile::Profile;
+use crate::random::random_bytes;
+use crate::views::{ContactView, DeviceView};
 use kith_core::DeviceCertificate;
 use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
 use kith_proto::{AccountId, DocId};
-use serde::Serialize;
 
 const INVITE_PREFIX: &str = "kith://invite/";
 /// Meta key of this device's current invite secret.
@@ -81,32 +82,6 @@ impl Invite {
 
 fn decode32(text: &str) -> Option<[u8; 32]> {
     kith_proto::decode_id(text)?.try_into().ok()
-}
-
-/// A contact as `kith --json contacts` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ContactView {
-    /// Their account id.
-    pub account_id: AccountId,
-    /// Their display name, when known.
-    pub name: Option<String>,
-    /// `pending`, `accepted`, `blocked` or `deleted`.
-    pub state: String,
-    /// Whether they have a profile picture (`kith avatar get --account`).
-    pub has_avatar: bool,
-}
-
-/// A device as `kith --json device list` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DeviceView {
-    /// The device id.
-    pub device_id: kith_proto::DeviceId,
-    /// When its certificate was issued (ms since the Unix epoch).
-    pub issued_ms: u64,
-    /// Whether it was revoked.
-    pub revoked: bool,
-    /// Whether it is the device running this command.
-    pub this_device: bool,
 }
 
 impl Profile {
@@ -219,14 +194,17 @@ impl Profile {
 
     /// The invite secret and channel secret to present to `account` when we
     /// used its invite and it has not answered yet.
-    pub(crate) fn pending_connect(&self, account: &AccountId) -> Result<Option<crate::p2p::ConnectOffer>, ClientError> {
+    pub(crate) fn pending_connect(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::p2p::frame::ConnectOffer>, ClientError> {
         let Some(bytes) = self.store().meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))? else {
             return Ok(None);
         };
         let (Some(invite), Some(record)) = (Invite::from_pending(*account, &bytes), self.contact(account)?) else {
             return Ok(None);
         };
-        Ok(Some(crate::p2p::ConnectOffer {
+        Ok(Some(crate::p2p::frame::ConnectOffer {
             invite_secret: invite.secret,
             channel_secret: record.channel_secret,
         }))
@@ -435,7 +413,7 @@ impl Profile {
                 "{device} is not a device of this account"
             )));
         }
-        let now = i64::try_from(crate::profile::system_now_ms()).unwrap_or(i64::MAX);
+        let now = i64::try_from(crate::clock::system_now_ms()).unwrap_or(i64::MAX);
         self.write(|ctx| {
             account::revoke_device(ctx.doc(DocId::Account(me))?, device, now)?;
             Ok(())

@@ -2,9 +2,11 @@
 //! that are fanned out to connected subscribers and never stored, and shown
 //! until they expire.
 
+use crate::clock::system_now_ms;
 use crate::error::ClientError;
-use crate::profile::{Profile, random_bytes, system_now_ms};
-use crate::relay::{Followed, StreamKey, open_item, seal_item};
+use crate::profile::Profile;
+use crate::random::random_bytes;
+use crate::streams::{Followed, StreamKey, open_item, seal_item};
 use kith_core::relay::RelayItem;
 use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, Envelope, LogId};

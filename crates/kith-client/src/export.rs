@@ -2,7 +2,8 @@
 //! `.automerge` file that any Automerge implementation can load.
 
 use crate::error::ClientError;
-use crate::profile::{MessageView, Profile};
+use crate::profile::Profile;
+use crate::views::MessageView;
 use serde::Serialize;
 use std::path::Path;
 
@@ -32,9 +33,9 @@ struct Export {
     account_id: kith_proto::AccountId,
     device_id: kith_proto::DeviceId,
     name: String,
-    devices: Vec<crate::contacts::DeviceView>,
+    devices: Vec<crate::views::DeviceView>,
     /// Contacts, with their state (pending, accepted, blocked, deleted).
-    contacts: Vec<crate::contacts::ContactView>,
+    contacts: Vec<crate::views::ContactView>,
     /// Everyone else who appears in a chat.
     people: Vec<ExportedMember>,
     chats: Vec<ExportedChat>,
@@ -110,7 +111,7 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
     }
     let export = Export {
         format: "kith-export/1",
-        exported_at_ms: crate::profile::system_now_ms(),
+        exported_at_ms: profile.now_ms(),
         account_id: info.account_id,
         device_id: info.device_id,
         name: info.name,

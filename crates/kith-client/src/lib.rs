@@ -9,38 +9,45 @@
 mod avatar;
 mod blob_transfer;
 mod blobs;
+mod clock;
 mod contacts;
 mod ephemeral;
 mod error;
 mod export;
 mod group_avatar;
+mod hex;
 mod media;
 pub mod p2p;
 mod pairing;
 mod profile;
+mod random;
 mod receipts;
 mod relay;
 mod secrets;
 pub mod sim;
+mod streams;
+mod views;
 mod voice;
 mod watch;
 
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
 pub use blob_transfer::{AUTO_DOWNLOAD_BYTES, OnProgress, Progress, TransferReport};
-pub use blobs::{AttachmentView, UNREFERENCED_GRACE_MS};
-pub use contacts::{ContactView, DeviceView, Invite};
+pub use blobs::UNREFERENCED_GRACE_MS;
+pub use clock::system_now_ms;
+pub use contacts::Invite;
 pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, TYPING_TTL_MS};
 pub use error::ClientError;
 pub use export::export_profile;
 pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
 pub use pairing::PairingCode;
 pub use profile::TransferWatcher;
-pub use profile::{
-    COMPACT_AFTER_CHUNKS, ChatSummary, LastMessagePreview, MessageView, Profile, ProfileInfo, system_now_ms,
-};
-pub use receipts::{MessageStatus, Receipt};
+pub use profile::{COMPACT_AFTER_CHUNKS, Profile};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
+pub use views::{
+    AttachmentView, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus, MessageView, ProfileInfo,
+    Receipt,
+};
 pub use voice::{MAX_VOICE_MS, wav_summary};
 pub use watch::{
     ConnectionState, ConsumerFailed, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver,

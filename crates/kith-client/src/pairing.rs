@@ -9,9 +9,11 @@
 //! syncs: the account document brings the contacts and conversation keys,
 //! and with them every conversation's full history.
 
+use crate::clock::system_now_ms;
 use crate::error::ClientError;
-use crate::profile::{Profile, random_bytes, system_now_ms};
-use crate::relay::{Followed, StreamKey, open_item, seal_item};
+use crate::profile::Profile;
+use crate::random::random_bytes;
+use crate::streams::{Followed, StreamKey, open_item, seal_item};
 use kith_core::Identity;
 use kith_core::crypto::{EpochKey, Stream, open_sealed, seal_to_device};
 use kith_core::identity::DeviceKeys;

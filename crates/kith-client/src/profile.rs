@@ -1,15 +1,17 @@
 //! One profile: identity, store and the documents it writes.
 
-use crate::blobs::AttachmentView;
+use crate::clock::{hlc_from_meta, system_now_ms};
 use crate::error::ClientError;
+use crate::random::random_bytes;
 use crate::secrets::{self, SecretStorage};
+use crate::views::{AttachmentView, ChatReceipts, ChatSummary, LastMessagePreview, MessageView, ProfileInfo};
 use kith_core::docs::{account, head, segment};
 use kith_core::{ChatKind, ChatSetting, MessageRow, Role};
 use kith_core::{DeviceCertificate, Doc, Identity, ReadModelUpdate, SyncSession, apply_remote, commit_local};
 use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock, MessageId, Month};
 use kith_store::{SearchHit, SqliteStore, Store, StoreDirectory, WriteTxn};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -27,101 +29,6 @@ struct IdentityFile {
     device_id: kith_proto::DeviceId,
     certificate: String,
     secret_storage: SecretStorage,
-}
-
-/// What `whoami` shows.
-#[derive(Clone, Debug, Serialize)]
-pub struct ProfileInfo {
-    /// The account id.
-    pub account_id: AccountId,
-    /// This device's id.
-    pub device_id: kith_proto::DeviceId,
-    /// Display name.
-    pub name: String,
-    /// An invite link others can use to add this account.
-    pub invite: String,
-    /// Where the secret keys are kept.
-    pub secret_storage: SecretStorage,
-    /// This device's libp2p PeerId (its Ed25519 device key).
-    pub peer_id: String,
-}
-
-/// A message as the CLI and UI show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MessageView {
-    /// Message id.
-    pub id: MessageId,
-    /// Conversation id.
-    pub chat_id: ChatId,
-    /// Author's account.
-    pub author: AccountId,
-    /// Author's display name, when known.
-    pub author_name: Option<String>,
-    /// Text; `null` once deleted for everyone.
-    pub text: Option<String>,
-    /// Send time, milliseconds since the Unix epoch.
-    pub ts: u64,
-    /// The message it replies to.
-    pub reply_to: Option<MessageId>,
-    /// Whether it was edited.
-    pub edited: bool,
-    /// Whether it was deleted for everyone.
-    pub deleted: bool,
-    /// Reactions: emoji -> accounts.
-    pub reactions: BTreeMap<String, Vec<AccountId>>,
-    /// For your own messages: sent, uploaded, delivered or read.
-    pub status: Option<crate::receipts::MessageStatus>,
-    /// For your own messages: each recipient's receipt.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub receipts: Vec<crate::receipts::Receipt>,
-    /// How the message first reached this device (`lan`, `direct`,
-    /// `relayed`, `server`); `null` for messages written here.
-    pub route: Option<String>,
-    /// Files it carries.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<crate::blobs::AttachmentView>,
-}
-
-/// The preview of a chat's newest message in the chat list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LastMessagePreview {
-    /// Message id.
-    pub id: MessageId,
-    /// Author's display name or account id.
-    pub author_name: String,
-    /// Text (`null` once deleted).
-    pub text: Option<String>,
-    /// Send time, ms since the epoch.
-    pub ts: u64,
-}
-
-/// One row of the chat list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChatSummary {
-    /// Conversation id.
-    pub chat_id: ChatId,
-    /// Display name.
-    pub name: String,
-    /// Direct or group.
-    pub kind: ChatKind,
-    /// Newest message.
-    pub last_message: Option<LastMessagePreview>,
-    /// Unread messages from others.
-    pub unread: u64,
-    /// Pinned.
-    pub pinned: bool,
-    /// Muted.
-    pub muted: bool,
-    /// Archived.
-    pub archived: bool,
-    /// Members and roles.
-    pub members: BTreeMap<AccountId, Role>,
-    /// Group description.
-    pub description: String,
-    /// Unsent draft.
-    pub draft: String,
-    /// Whether it has a picture (groups only; [`Profile::chat_avatar`]).
-    pub has_avatar: bool,
 }
 
 struct CachedDoc {
@@ -155,20 +62,6 @@ impl std::fmt::Debug for Profile {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
-    let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Identity(format!("no OS randomness: {e}")))?;
-    Ok(bytes)
-}
-
-/// Milliseconds since the Unix epoch from the system clock.
-pub fn system_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -224,13 +117,6 @@ impl Profile {
     pub(crate) fn stored_hlc(&self) -> Result<Hlc, ClientError> {
         Ok(hlc_from_meta(self.store.meta(HLC_META)?).unwrap_or(Hlc::ZERO))
     }
-}
-
-/// An HLC kept in a meta value (8 bytes, big-endian packed).
-pub(crate) fn hlc_from_meta(bytes: Option<Vec<u8>>) -> Option<Hlc> {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map(|b| Hlc::from_packed(u64::from_be_bytes(b)))
 }
 
 /// The profile's clock as last stored by any process.
@@ -744,7 +630,7 @@ impl Profile {
         &self,
         row: MessageRow,
         names: &mut HashMap<AccountId, Option<String>>,
-        receipts: &crate::receipts::ChatReceipts,
+        receipts: &ChatReceipts,
     ) -> Result<MessageView, ClientError> {
         let (status, receipts) = if row.author == self.identity.account_id() {
             let (status, detail) = receipts.judge(row.ts);

@@ -6,76 +6,16 @@
 //! messages, a device moves its account's `dlv/ACCOUNT` position in the
 //! segment forward, and that change travels back like any other.
 
+use crate::clock::hlc_from_meta;
 use crate::error::ClientError;
-use crate::profile::{Profile, hlc_from_meta};
+use crate::profile::Profile;
+use crate::views::ChatReceipts;
 use kith_core::docs::segment;
-use kith_proto::{AccountId, ChatId, DocId, Hlc, Month};
-use serde::Serialize;
+use kith_proto::{ChatId, DocId, Hlc, Month};
 
 /// Meta key prefix: `relay/uploaded-through/CHAT` -> the HLC up to which every
 /// own message of the chat is on the server.
 const UPLOADED_THROUGH_PREFIX: &str = "relay/uploaded-through/";
-
-/// Where one of your messages stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    /// Durable on this device.
-    Sent,
-    /// Stored on the sync server.
-    Uploaded,
-    /// Some recipient's devices hold it.
-    Delivered,
-    /// Some recipient read it.
-    Read,
-}
-
-/// One recipient's receipt for one message.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Receipt {
-    /// The recipient.
-    pub account: AccountId,
-    /// Their devices hold the message.
-    pub delivered: bool,
-    /// They read it.
-    pub read: bool,
-}
-
-/// What is known about the other members of a chat, to judge own messages.
-#[derive(Debug, Default)]
-pub(crate) struct ChatReceipts {
-    uploaded_through: Option<Hlc>,
-    /// (member, delivered position, read position).
-    others: Vec<(AccountId, Option<Hlc>, Option<Hlc>)>,
-}
-
-impl ChatReceipts {
-    /// The status of an own message sent at `ts`, and each recipient's receipt.
-    pub(crate) fn judge(&self, ts: Hlc) -> (MessageStatus, Vec<Receipt>) {
-        let receipts: Vec<Receipt> = self
-            .others
-            .iter()
-            .map(|(account, delivered, read)| {
-                let read = read.is_some_and(|r| r >= ts);
-                Receipt {
-                    account: *account,
-                    read,
-                    delivered: read || delivered.is_some_and(|d| d >= ts),
-                }
-            })
-            .collect();
-        let status = if receipts.iter().any(|r| r.read) {
-            MessageStatus::Read
-        } else if receipts.iter().any(|r| r.delivered) {
-            MessageStatus::Delivered
-        } else if self.uploaded_through.is_some_and(|u| u >= ts) {
-            MessageStatus::Uploaded
-        } else {
-            MessageStatus::Sent
-        };
-        (status, receipts)
-    }
-}
 
 impl Profile {
     /// The receipts known for a chat.

@@ -13,20 +13,22 @@
 //! below them is uploaded. A process killed mid-upload uploads again after a
 //! restart; the server ignores envelope ids it already has.
 
+use crate::clock::system_now_ms;
 use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
 use crate::error::ClientError;
-use crate::profile::{Profile, random_bytes, system_now_ms};
+use crate::hex::hex;
+use crate::profile::Profile;
+use crate::random::random_bytes;
+use crate::streams::{Followed, StreamKey, random_nonce, seal_item};
 use automerge::{Change, ChangeHash};
 use kith_core::DeviceCertificate;
-use kith_core::crypto::{
-    EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_envelope, seal_lockbox, seal_to_device,
-};
+use kith_core::crypto::{EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
 use kith_core::docs::chunks::ChunkKind;
 use kith_core::docs::contact::{ContactRecord, ContactState};
 use kith_core::docs::{account, head};
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_net::RelayConnection;
-use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
+use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Key derivation contexts (never change them: they name existing logs).
@@ -128,64 +130,6 @@ pub struct DeletionReport {
     pub logs_deleted: usize,
 }
 
-/// What a followed stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Followed {
-    Account,
-    Invite,
-    Pairing,
-    Contact(AccountId),
-    Chat(ChatId),
-}
-
-/// One stream this profile follows, with the key of one epoch.
-#[derive(Clone, Debug)]
-pub(crate) struct StreamKey {
-    followed: Followed,
-    stream: Stream,
-    epoch: u32,
-    key: EpochKey,
-}
-
-impl StreamKey {
-    pub(crate) fn new(followed: Followed, stream: Stream, epoch: u32, key: EpochKey) -> StreamKey {
-        StreamKey {
-            followed,
-            stream,
-            epoch,
-            key,
-        }
-    }
-
-    /// What this stream is.
-    pub(crate) fn followed(&self) -> Followed {
-        self.followed
-    }
-
-    /// The key epoch.
-    pub(crate) fn epoch(&self) -> u32 {
-        self.epoch
-    }
-
-    /// The server log of this stream and epoch.
-    pub(crate) fn log(&self) -> LogId {
-        self.key.log_id(&self.stream)
-    }
-
-    pub(crate) fn capability(&self) -> kith_proto::Capability {
-        self.key.capability(&self.stream)
-    }
-
-    /// Names this stream's log in the relay state kept in the store.
-    fn label(&self) -> String {
-        hex(&self.log().0)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
@@ -195,10 +139,6 @@ fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
         .chunks_exact(32)
         .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
         .collect()
-}
-
-fn random_nonce() -> Result<[u8; 24], ClientError> {
-    random_bytes::<24>()
 }
 
 impl Profile {
@@ -427,7 +367,7 @@ impl Profile {
         let epoch = self
             .account_streams()?
             .iter()
-            .map(|s| s.epoch)
+            .map(|s| s.epoch())
             .max()
             .unwrap_or(0)
             .saturating_add(1);
@@ -533,7 +473,7 @@ impl Profile {
             if pulled.applied + pulled.contacts + pulled.keys + pulled.refused > 0 || !known {
                 active.insert(log);
             }
-            if let (Followed::Chat(chat), true) = (stream.followed, pulled.applied > 0) {
+            if let (Followed::Chat(chat), true) = (stream.followed(), pulled.applied > 0) {
                 // Tell the senders their messages reached this account.
                 self.mark_delivered(&chat)?;
             }
@@ -700,45 +640,6 @@ impl Profile {
     }
 }
 
-/// Seals one item for a stream, signed by `sender`.
-pub(crate) fn seal_item(
-    stream: &StreamKey,
-    item_id: &[u8],
-    sender: &kith_core::identity::DeviceKeys,
-    item: &RelayItem,
-) -> Result<Envelope, ClientError> {
-    {
-        let plaintext = item.encode();
-        if plaintext.len() + 256 > MAX_ENVELOPE_BYTES {
-            return Err(ClientError::Relay(kith_net::NetError::Protocol(format!(
-                "an item of {} bytes does not fit in one envelope",
-                plaintext.len()
-            ))));
-        }
-        seal_envelope(
-            &stream.key,
-            stream.epoch,
-            &stream.stream,
-            item_id,
-            sender,
-            &plaintext,
-            random_nonce()?,
-        )
-        .map_err(|err| ClientError::Identity(format!("sealing an envelope: {err}")))
-    }
-}
-
-/// Opens one envelope of a stream: the sender and the item.
-pub(crate) fn open_item(
-    stream: &StreamKey,
-    envelope: &Envelope,
-) -> Result<(kith_proto::DeviceId, RelayItem), ClientError> {
-    let opened = open_envelope(&stream.key, &stream.stream, envelope)
-        .map_err(|err| ClientError::Identity(format!("opening an envelope: {err}")))?;
-    let item = RelayItem::decode(&opened.plaintext).map_err(|err| ClientError::Identity(err.to_string()))?;
-    Ok((opened.sender, item))
-}
-
 impl Profile {
     /// Pushes envelopes in frames that fit the protocol's limits.
     async fn push_all(
@@ -901,7 +802,10 @@ impl Profile {
             else {
                 continue;
             };
-            let Some(new) = streams.iter().find(|s| s.epoch == epoch && s.key.key_id() == key_id) else {
+            let Some(new) = streams
+                .iter()
+                .find(|s| s.epoch() == epoch && s.key().key_id() == key_id)
+            else {
                 continue;
             };
             let mut lockboxes = Vec::new();
@@ -912,7 +816,7 @@ impl Profile {
                 let lockbox = seal_to_device(
                     &entry.cert.sealing_key,
                     ACCOUNT_KEY_CONTEXT,
-                    new.key.as_bytes(),
+                    new.key().as_bytes(),
                     random_bytes::<32>()?,
                     random_nonce()?,
                 )
@@ -921,7 +825,7 @@ impl Profile {
             }
             let item = RelayItem::AccountKey { epoch, lockboxes };
             // On every older stream: each remaining device follows at least one.
-            for older in streams.iter().filter(|s| s.epoch < epoch) {
+            for older in streams.iter().filter(|s| s.epoch() < epoch) {
                 let envelope = self.seal(older, &random_bytes::<16>()?, &item)?;
                 connection.push(older.log(), older.capability(), vec![envelope]).await?;
                 sent += 1;
@@ -981,7 +885,7 @@ impl Profile {
         let own_device = self.identity().device_id();
         let mut changes: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
         for (seq, envelope) in entries {
-            let opened = match open_envelope(&stream.key, &stream.stream, &envelope) {
+            let opened = match open_envelope(stream.key(), stream.stream(), &envelope) {
                 Ok(opened) => opened,
                 Err(err) => {
                     tracing::warn!(seq, %err, "refused a relay envelope");
@@ -1001,7 +905,7 @@ impl Profile {
             // channels) is not from the contact.
             let own = opened.sender == own_device
                 || self.store().device_account(&opened.sender)? == Some(self.identity().account_id());
-            match (item, stream.followed) {
+            match (item, stream.followed()) {
                 (RelayItem::Change { doc, change }, followed) => {
                     let Some((doc, change)) = parse_change(&doc, change, followed) else {
                         report.refused += 1;

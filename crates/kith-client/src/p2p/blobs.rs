@@ -5,7 +5,7 @@
 //! of a chat whose live message refers to it.
 
 use super::frame::{BLOB_WINDOW, PeerFrame};
-use super::session::PeerIdentity;
+use super::identity::PeerIdentity;
 use crate::blobs::PartialBlob;
 use crate::error::ClientError;
 use crate::profile::Profile;

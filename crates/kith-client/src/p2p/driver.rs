@@ -4,10 +4,12 @@
 
 use super::blobs::BlobFetches;
 use super::frame::{PeerFrame, PeerSignal};
+use super::identity::PeerIdentity;
 use super::namespaces::rendezvous_namespaces;
-use super::session::{PeerIdentity, PeerSession, Step};
+use super::session::{PeerSession, Step};
+use crate::clock::system_now_ms;
 use crate::error::ClientError;
-use crate::profile::{Profile, system_now_ms};
+use crate::profile::Profile;
 use crate::watch::{ConsumerFailed, RecentMessages, WatchEvent};
 use kith_net::p2p::{
     FrameReceiver, FrameSender, Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, PeerId, Route, keypair_of,

@@ -5,11 +5,13 @@
 mod blobs;
 pub mod driver;
 pub mod frame;
+pub mod identity;
 pub mod namespaces;
 pub mod peers;
 pub mod session;
 
 pub use driver::{Faults, P2pEvent, P2pOptions, P2pReport, ROUTE_FRESH_MS, run_p2p};
 pub use frame::{ConnectOffer, PeerFrame, PeerSignal};
+pub use identity::PeerIdentity;
 pub use peers::PeerView;
-pub use session::{PeerIdentity, PeerSession, Step, sync_key};
+pub use session::{PeerSession, Step, sync_key};

@@ -2,8 +2,9 @@
 //! connected now.
 
 use super::driver::ROUTE_FRESH_MS;
+use crate::clock::system_now_ms;
 use crate::error::ClientError;
-use crate::profile::{Profile, system_now_ms};
+use crate::profile::Profile;
 use kith_core::docs::contact::ContactState;
 use kith_net::p2p::{Route, peer_id_of_device};
 use kith_proto::{AccountId, DeviceId};

@@ -2,6 +2,7 @@
 //! in, frames out. The driver (`driver.rs`) owns the sockets.
 
 use super::frame::{AUTH_PROTOCOL, PeerFrame, PeerSignal};
+use super::identity::PeerIdentity;
 use crate::ephemeral::Ephemeral;
 use crate::error::ClientError;
 use crate::profile::Profile;
@@ -10,17 +11,6 @@ use kith_core::docs::contact::ContactState;
 use kith_net::p2p::{PeerId, Route, peer_id_of_device};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Who the peer turned out to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerIdentity {
-    /// Its account.
-    pub account: AccountId,
-    /// Its device.
-    pub device: DeviceId,
-    /// Whether it is one of this account's own devices.
-    pub own: bool,
-}
 
 /// What handling one input produced.
 #[derive(Debug, Default)]
@@ -194,7 +184,7 @@ impl PeerSession {
                 if let Some(identity) = self.identity
                     && ttl_ms > 0
                 {
-                    let until_ms = crate::system_now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
+                    let until_ms = crate::clock::system_now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
                     match signal {
                         PeerSignal::Presence => step.signals.push(Ephemeral::Presence {
                             account: identity.account,

@@ -1,0 +1,6 @@
+//! Lower-case hex names (blob files, relay state labels).
+
+/// `bytes` as lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

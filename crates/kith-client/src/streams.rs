@@ -1,0 +1,118 @@
+//! Relay streams: which stream a log belongs to, its key for one epoch, and
+//! sealing and opening the items sent through it.
+
+use crate::error::ClientError;
+use crate::hex::hex;
+use crate::random::random_bytes;
+use kith_core::crypto::{EpochKey, Stream, open_envelope, seal_envelope};
+use kith_core::relay::RelayItem;
+use kith_proto::{AccountId, ChatId, Envelope, LogId, MAX_ENVELOPE_BYTES};
+
+/// What a followed stream is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Followed {
+    Account,
+    Invite,
+    Pairing,
+    Contact(AccountId),
+    Chat(ChatId),
+}
+
+/// One stream this profile follows, with the key of one epoch.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamKey {
+    followed: Followed,
+    stream: Stream,
+    epoch: u32,
+    key: EpochKey,
+}
+
+impl StreamKey {
+    pub(crate) fn new(followed: Followed, stream: Stream, epoch: u32, key: EpochKey) -> StreamKey {
+        StreamKey {
+            followed,
+            stream,
+            epoch,
+            key,
+        }
+    }
+
+    /// What this stream is.
+    pub(crate) fn followed(&self) -> Followed {
+        self.followed
+    }
+
+    /// The key epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// The epoch's key.
+    pub(crate) fn key(&self) -> &EpochKey {
+        &self.key
+    }
+
+    /// The stream the key belongs to.
+    pub(crate) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// The server log of this stream and epoch.
+    pub(crate) fn log(&self) -> LogId {
+        self.key.log_id(&self.stream)
+    }
+
+    /// The capability that lets this device read and append the log.
+    pub(crate) fn capability(&self) -> kith_proto::Capability {
+        self.key.capability(&self.stream)
+    }
+
+    /// Names this stream's log in the relay state kept in the store.
+    pub(crate) fn label(&self) -> String {
+        hex(&self.log().0)
+    }
+}
+
+/// A fresh envelope nonce.
+pub(crate) fn random_nonce() -> Result<[u8; 24], ClientError> {
+    random_bytes::<24>()
+}
+
+/// Seals one item for a stream, signed by `sender`.
+pub(crate) fn seal_item(
+    stream: &StreamKey,
+    item_id: &[u8],
+    sender: &kith_core::identity::DeviceKeys,
+    item: &RelayItem,
+) -> Result<Envelope, ClientError> {
+    {
+        let plaintext = item.encode();
+        if plaintext.len() + 256 > MAX_ENVELOPE_BYTES {
+            return Err(ClientError::Relay(kith_net::NetError::Protocol(format!(
+                "an item of {} bytes does not fit in one envelope",
+                plaintext.len()
+            ))));
+        }
+        seal_envelope(
+            &stream.key,
+            stream.epoch,
+            &stream.stream,
+            item_id,
+            sender,
+            &plaintext,
+            random_nonce()?,
+        )
+        .map_err(|err| ClientError::Identity(format!("sealing an envelope: {err}")))
+    }
+}
+
+/// Opens one envelope of a stream: the sender and the item.
+pub(crate) fn open_item(
+    stream: &StreamKey,
+    envelope: &Envelope,
+) -> Result<(kith_proto::DeviceId, RelayItem), ClientError> {
+    let opened = open_envelope(&stream.key, &stream.stream, envelope)
+        .map_err(|err| ClientError::Identity(format!("opening an envelope: {err}")))?;
+    let item = RelayItem::decode(&opened.plaintext).map_err(|err| ClientError::Identity(err.to_string()))?;
+    Ok((opened.sender, item))
+}
