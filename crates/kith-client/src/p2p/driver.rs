@@ -7,7 +7,7 @@ use super::frame::{PeerFrame, PeerSignal};
 use super::identity::PeerIdentity;
 use super::namespaces::rendezvous_namespaces;
 use super::session::{PeerSession, Step};
-use crate::clock::system_now_ms;
+use crate::ephemeral::Ephemeral;
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::watch::{ConsumerFailed, RecentMessages, WatchEvent};
@@ -29,6 +29,11 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 const ROUTE_HEARTBEAT: Duration = Duration::from_secs(5);
 /// A route older than this was written by a process that is gone.
 pub const ROUTE_FRESH_MS: i64 = 15_000;
+
+/// A signal heard again is shown again only when it holds this much longer
+/// than the one before (typing is refreshed every few seconds; the same
+/// signal over a second stream differs by a few milliseconds).
+const SIGNAL_NEWS_MS: u64 = 1_000;
 /// How often peers given by address are looked at; each is dialed again
 /// after a wait that starts here and doubles while it stays unreachable.
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
@@ -229,6 +234,7 @@ pub async fn run_p2p(
         reopened: HashMap::new(),
         redial_at: HashMap::new(),
         typing_until: HashMap::new(),
+        heard_until: HashMap::new(),
         blob_fetches: BlobFetches::default(),
         blob_plan_due: Instant::now(),
         compact_due: None,
@@ -364,7 +370,8 @@ fn cached_addresses(profile: &Profile) -> Result<Vec<Multiaddr>, ClientError> {
     let mut accounts = vec![me];
     accounts.extend(
         profile
-            .contact_records()?
+            .contacts()
+            .records()?
             .into_iter()
             .filter(|(_, r)| !r.blocked)
             .map(|(a, _)| a),
@@ -422,6 +429,11 @@ struct Driver<'p> {
     /// Chats this device is typing in, until when (told to peers that
     /// authenticate meanwhile).
     typing_until: HashMap<ChatId, Instant>,
+    /// Until when each signal heard from peers holds, by who and chat: the
+    /// same signal arrives once per stream (both sides may dial, and a peer
+    /// that authenticates is told what is current), and is news only when it
+    /// holds for noticeably longer.
+    heard_until: HashMap<(AccountId, Option<ChatId>), u64>,
     /// Attachments being fetched from peers.
     blob_fetches: BlobFetches,
     /// When to look for wanted attachments again.
@@ -574,7 +586,9 @@ impl Driver<'_> {
             self.tell_current_signals(peer);
         }
         for signal in step.signals {
-            on_event(P2pEvent::Watch(WatchEvent::Ephemeral(signal)))?;
+            if self.is_news(&signal) {
+                on_event(P2pEvent::Watch(WatchEvent::Ephemeral(signal)))?;
+            }
         }
         if let Some(reason) = step.close {
             self.drop_link(peer, reason, on_event)?;
@@ -709,6 +723,27 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// Whether a signal from a peer says more than what was already heard:
+    /// it holds at least [`SIGNAL_NEWS_MS`] longer (a refresh) than the
+    /// last one of the same kind from the same account about the same chat.
+    fn is_news(&mut self, signal: &Ephemeral) -> bool {
+        let (key, until_ms) = match signal {
+            Ephemeral::Typing {
+                chat_id,
+                account,
+                until_ms,
+            } => ((*account, Some(*chat_id)), *until_ms),
+            Ephemeral::Presence { account, until_ms } => ((*account, None), *until_ms),
+        };
+        match self.heard_until.get(&key) {
+            Some(heard) if until_ms < heard.saturating_add(SIGNAL_NEWS_MS) => false,
+            _ => {
+                self.heard_until.insert(key, until_ms);
+                true
+            }
+        }
+    }
+
     /// A peer that just authenticated learns what the others already know:
     /// that we are online, and where we are typing (for what is left of it).
     fn tell_current_signals(&mut self, peer: PeerId) {
@@ -783,7 +818,7 @@ impl Driver<'_> {
         address: Option<&Multiaddr>,
         identity: Option<PeerIdentity>,
     ) -> Result<(), ClientError> {
-        let now = i64::try_from(system_now_ms()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.profile.now_ms()).unwrap_or(i64::MAX);
         let mut txn = self.profile.store().begin_write()?;
         txn.set_peer_route(&PeerRouteRow {
             peer_id: peer.to_string(),
