@@ -23,7 +23,7 @@ pub fn avatar_of(profile: &Profile, account: Option<&AccountId>) -> Result<Optio
 
 /// A group's picture as a `data:` URL.
 pub fn chat_avatar_of(profile: &Profile, chat: &kith_client::ChatId) -> Result<Option<String>, ApiError> {
-    Ok(profile.chat_avatar(chat).api()?.map(|jpeg| avatar_url(&jpeg)))
+    Ok(profile.chats().avatar(chat).api()?.map(|jpeg| avatar_url(&jpeg)))
 }
 
 /// The API's kind for a client's chat kind.
@@ -115,7 +115,8 @@ impl Names {
             .entry(*account)
             .or_insert_with(|| {
                 profile
-                    .contact(account)
+                    .contacts()
+                    .get(account)
                     .ok()
                     .flatten()
                     .and_then(|c| c.name)
@@ -135,7 +136,7 @@ pub fn short_id(id: &str) -> String {
 pub fn message(profile: &Profile, view: MessageView, names: &mut Names) -> Result<MessageDto, ApiError> {
     let me = profile.identity().account_id();
     let reply_to = match view.reply_to {
-        Some(id) => Some(match profile.message(&view.chat_id, &id).api()? {
+        Some(id) => Some(match profile.messages().get(&view.chat_id, &id).api()? {
             Some(quoted) => Quote {
                 message_id: id.to_string(),
                 author_name: names.of(profile, &quoted.author, quoted.author_name.as_ref()),
@@ -205,7 +206,7 @@ fn attachments_of(
         .iter()
         .enumerate()
         .map(|(index, a)| {
-            let available = profile.has_blob(&a.hash).api()?;
+            let available = profile.blobs().has(&a.hash).api()?;
             Ok(attachment(u32::try_from(index).unwrap_or(u32::MAX), a, available))
         })
         .collect()

@@ -74,10 +74,10 @@ pub fn respond(profile: &Profile, path: &str, range: Option<&str>) -> Response<V
             return status(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
-    if !profile.has_blob(&hash).unwrap_or(false) {
+    if !profile.blobs().has(&hash).unwrap_or(false) {
         return status(StatusCode::NOT_FOUND);
     }
-    match read(&profile.blob_path(&hash), range) {
+    match read(&profile.blobs().path(&hash), range) {
         Ok(Some((code, body, content_range))) => {
             let mut builder = Response::builder()
                 .status(code)

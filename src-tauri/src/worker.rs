@@ -284,7 +284,7 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, indicator: &Mutex<SyncIndicat
             // An upload turns own messages' ticks to "on the server"; other
             // message changes arrive as their own events.
             if report.uploaded > 0
-                && let Ok(chats) = profile.chats()
+                && let Ok(chats) = profile.chats().list()
             {
                 for chat in chats {
                     shared.emit(AppEvent::MessagesChanged {
@@ -318,7 +318,8 @@ fn handle_ephemeral(profile: &Profile, shared: &Shared, ephemeral: Ephemeral) {
             until_ms,
         } => {
             let name = profile
-                .contact(&account)
+                .contacts()
+                .get(&account)
                 .ok()
                 .flatten()
                 .and_then(|c| c.name)
@@ -352,7 +353,7 @@ pub fn watch_transfers(profile: &Arc<Profile>, shared: &Arc<Shared>) {
             return;
         }
         let Some(profile) = weak_profile.upgrade() else { return };
-        match profile.find_attachment(&progress.hash) {
+        match profile.blobs().find_attachment(&progress.hash) {
             Ok(Some((chat, _, _))) => shared.emit(AppEvent::MessagesChanged {
                 chat_id: chat.to_string(),
             }),
@@ -364,7 +365,7 @@ pub fn watch_transfers(profile: &Arc<Profile>, shared: &Arc<Shared>) {
 
 /// Total unread messages of chats that are not muted, shown by the window.
 pub fn refresh_unread(profile: &Profile, shared: &Shared) {
-    match profile.chats() {
+    match profile.chats().list() {
         Ok(chats) => {
             let unread = chats.iter().filter(|c| !c.muted).map(|c| c.unread).sum();
             shared.with_window(|window| window.set_unread(unread));
@@ -381,7 +382,7 @@ fn notify_new_message(profile: &Profile, shared: &Arc<Shared>, chat_id: &str, me
     if shared.with_window(|w| w.is_focused()).unwrap_or(false) {
         return;
     }
-    let Ok(chat) = profile.chat_summary(&message.chat_id) else {
+    let Ok(chat) = profile.chats().summary(&message.chat_id) else {
         return;
     };
     if chat.muted {

@@ -56,10 +56,10 @@ impl Pair {
     pub fn new(a_store: Arc<dyn Store>, b_store: Arc<dyn Store>, rng: &mut ChaCha20Rng, sim_seed: u64) -> Result<Pair> {
         let a = profile(a_store, "alice", rng)?;
         let b = profile(b_store, "bob", rng)?;
-        a.learn_certificate(b.identity().certificate())?;
-        b.learn_certificate(a.identity().certificate())?;
+        a.docs().learn_certificate(b.identity().certificate())?;
+        b.docs().learn_certificate(a.identity().certificate())?;
         let b_account = b.identity().account_id();
-        let chat = a.create_chat("bench", &[b_account], ChatKind::Group)?;
+        let chat = a.chats().create("bench", &[b_account], ChatKind::Group)?;
         SimNetwork::new(sim_seed).run(&[&a, &b], &[(0, 1)])?;
         let head = b.store().chat(&chat)?.context(
             "the chat head did not reach the second device (does the creator's store record chat_members_ever?)",
@@ -86,7 +86,7 @@ pub fn total_bytes(texts: &[String]) -> usize {
 pub fn fill_note(n: usize) -> String {
     format!(
         "{} messages written directly as this month's segment document (kith_core segment ops, one change each; \
-         stored as one snapshot plus the engine's read-model rows) and 1 Profile::send",
+         stored as one snapshot plus the engine's read-model rows) and 1 Messages::send",
         n.saturating_sub(1)
     )
 }
@@ -95,7 +95,7 @@ pub fn fill_note(n: usize) -> String {
 /// earlier this month: all but the last are built directly as the segment
 /// document (one change per message, this device's actor) and stored as one
 /// snapshot chunk with the read-model rows the engine derives from it; the
-/// last goes through `Profile::send`, which also loads the document into the
+/// last goes through `Messages::send`, which also loads the document into the
 /// profile's cache as sending would have.
 pub fn fill_segment(profile: &Profile, chat: &ChatId, texts: &[String]) -> Result<()> {
     let Some((last, earlier)) = texts.split_last() else {
@@ -140,6 +140,6 @@ pub fn fill_segment(profile: &Profile, chat: &ChatId, texts: &[String]) -> Resul
         txn.apply(&updates)?;
         txn.commit()?;
     }
-    profile.send(chat, last, None)?;
+    profile.messages().send(chat, last, None)?;
     Ok(())
 }

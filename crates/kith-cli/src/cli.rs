@@ -438,6 +438,7 @@ fn server_for(profile: &Profile, given: Option<String>) -> anyhow::Result<String
     match given {
         Some(server) => Ok(server),
         None => profile
+            .relay()
             .last_server()?
             .context("no server given and this profile has not synced yet: pass --server URL"),
     }
@@ -529,7 +530,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .iter()
                 .map(|m| account_id(m))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let chat = profile.create_chat(&name, &members, ChatKind::Group)?;
+            let chat = profile.chats().create(&name, &members, ChatKind::Group)?;
             wrote = true;
             if json_mode {
                 output::json(&json!({ "chat_id": chat }))?;
@@ -538,7 +539,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Chat(ChatCommand::Direct { account }) => {
-            let chat = profile.direct_chat(&account_id(&account)?)?;
+            let chat = profile.contacts().direct_chat(&account_id(&account)?)?;
             wrote = true;
             if json_mode {
                 output::json(&json!({ "chat_id": chat }))?;
@@ -547,7 +548,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Contact(ContactCommand::Add { invite }) => {
-            let account = profile.add_contact(&invite)?;
+            let account = profile.contacts().add(&invite)?;
             wrote = true;
             if json_mode {
                 output::json(&json!({ "account_id": account, "state": "pending" }))?;
@@ -556,12 +557,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Contact(ContactCommand::Block { account }) => {
-            profile.set_blocked(&account_id(&account)?, true)?;
+            profile.contacts().set_blocked(&account_id(&account)?, true)?;
             wrote = true;
             ok(json_mode, "blocked")?;
         }
         Command::Contact(ContactCommand::Unblock { account }) => {
-            profile.set_blocked(&account_id(&account)?, false)?;
+            profile.contacts().set_blocked(&account_id(&account)?, false)?;
             wrote = true;
             ok(json_mode, "unblocked")?;
         }
@@ -573,7 +574,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use std::io::Write;
             std::io::stdout().flush()?;
             let runtime = crate::sync::runtime()?;
-            let device = runtime.block_on(profile.link_device(
+            let device = runtime.block_on(profile.devices().link(
                 &server_for(&profile, server)?,
                 &code,
                 std::time::Duration::from_secs(timeout_secs),
@@ -586,7 +587,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Device(DeviceCommand::List) => {
-            let devices = profile.devices()?;
+            let devices = profile.devices().list()?;
             if json_mode {
                 output::json(&devices)?;
             } else {
@@ -604,7 +605,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let device: kith_client::DeviceId = device
                 .parse()
                 .with_context(|| format!("invalid device id {device:?}"))?;
-            profile.revoke_device(&device)?;
+            profile.devices().revoke(&device)?;
             wrote = true;
             ok(json_mode, "revoked")?;
         }
@@ -657,7 +658,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     kith_client::system_now_ms(),
                 )
                 .await?;
-                profile.send_typing(&connection, &chat).await
+                profile.signals().send_typing(&connection, &chat).await
             })?;
             ok(json_mode, "typing")?;
         }
@@ -680,7 +681,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Contacts => {
-            let contacts = profile.contacts()?;
+            let contacts = profile.contacts().list()?;
             if json_mode {
                 output::json(&contacts)?;
             } else if contacts.is_empty() {
@@ -736,7 +737,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Chat(ChatCommand::Rename { chat, name }) => {
-            profile.rename_chat(&chat_id(&chat)?, &name)?;
+            profile.chats().rename(&chat_id(&chat)?, &name)?;
             wrote = true;
             ok(json_mode, "renamed")?;
         }
@@ -748,7 +749,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            profile.set_chat_avatar(&chat, picture.as_deref())?;
+            profile.chats().set_avatar(&chat, picture.as_deref())?;
             wrote = true;
             ok(
                 json_mode,
@@ -760,7 +761,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Chat(ChatCommand::AvatarGet { chat, out }) => {
-            let Some(bytes) = profile.chat_avatar(&chat_id(&chat)?)? else {
+            let Some(bytes) = profile.chats().avatar(&chat_id(&chat)?)? else {
                 anyhow::bail!("this chat has no picture");
             };
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
@@ -771,43 +772,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Chat(ChatCommand::Pin { chat, off }) => {
-            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Pinned, !off)?;
+            profile.chats().set_flag(&chat_id(&chat)?, ChatSetting::Pinned, !off)?;
             wrote = true;
             ok(json_mode, if off { "unpinned" } else { "pinned" })?;
         }
         Command::Chat(ChatCommand::Mute { chat, off }) => {
-            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Muted, !off)?;
+            profile.chats().set_flag(&chat_id(&chat)?, ChatSetting::Muted, !off)?;
             wrote = true;
             ok(json_mode, if off { "unmuted" } else { "muted" })?;
         }
         Command::Chat(ChatCommand::Archive { chat, off }) => {
-            profile.set_chat_flag(&chat_id(&chat)?, ChatSetting::Archived, !off)?;
+            profile
+                .chats()
+                .set_flag(&chat_id(&chat)?, ChatSetting::Archived, !off)?;
             wrote = true;
             ok(json_mode, if off { "unarchived" } else { "archived" })?;
         }
         Command::Chat(ChatCommand::Draft { chat, text }) => {
-            profile.set_draft(&chat_id(&chat)?, &text)?;
+            profile.chats().set_draft(&chat_id(&chat)?, &text)?;
             wrote = true;
             ok(json_mode, "draft saved")?;
         }
         Command::Member(MemberCommand::Add { chat, account, role: r }) => {
-            profile.set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
+            profile
+                .chats()
+                .set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
             wrote = true;
             ok(json_mode, "added")?;
         }
         Command::Member(MemberCommand::Role { chat, account, role: r }) => {
-            profile.set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
+            profile
+                .chats()
+                .set_role(&chat_id(&chat)?, &account_id(&account)?, role(&r)?)?;
             wrote = true;
             ok(json_mode, "role changed")?;
         }
         Command::Member(MemberCommand::Remove { chat, account }) => {
-            profile.remove_member(&chat_id(&chat)?, &account_id(&account)?)?;
+            profile
+                .chats()
+                .remove_member(&chat_id(&chat)?, &account_id(&account)?)?;
             wrote = true;
             ok(json_mode, "removed")?;
         }
         Command::Leave { chat } => {
             let me = profile.identity().account_id();
-            profile.remove_member(&chat_id(&chat)?, &me)?;
+            profile.chats().remove_member(&chat_id(&chat)?, &me)?;
             wrote = true;
             ok(json_mode, "left")?;
         }
@@ -825,6 +834,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for path in &attach {
                 attachments.push(
                     profile
+                        .blobs()
                         .attach(path, as_file)
                         .with_context(|| format!("attaching {}", path.display()))?,
                 );
@@ -837,11 +847,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .unwrap_or_default();
                 attachments.push(
                     profile
+                        .blobs()
                         .attach_voice(&name, bytes, None)
                         .with_context(|| format!("attaching {}", path.display()))?,
                 );
             }
-            let id = profile.send_with(&chat, &text, reply_to, attachments)?;
+            let id = profile.messages().send_with(&chat, &text, reply_to, attachments)?;
             wrote = true;
             if json_mode {
                 output::json(&json!({ "message_id": id }))?;
@@ -850,7 +861,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Attachments { chat } => {
-            let attachments = profile.attachments(&chat_id(&chat)?)?;
+            let attachments = profile.blobs().attachments(&chat_id(&chat)?)?;
             if json_mode {
                 output::json(&attachments)?;
             } else if attachments.is_empty() {
@@ -878,9 +889,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rate_limit,
         } => {
             let chat = chat_id(&chat)?;
-            let attachment = profile.attachment(&chat, &message_id(&message)?, index)?;
+            let attachment = profile.blobs().attachment(&chat, &message_id(&message)?, index)?;
             let mut report = kith_client::TransferReport::default();
-            if !profile.has_blob(&attachment.hash)? {
+            if !profile.blobs().has(&attachment.hash)? {
                 let server = server_for(&profile, server)?;
                 let runtime = crate::sync::runtime()?;
                 report = runtime.block_on(async {
@@ -899,11 +910,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                     };
                     profile
-                        .fetch_blob(&connection, chat, &attachment, rate_limit, &mut progress)
+                        .blobs()
+                        .fetch(&connection, chat, &attachment, rate_limit, &mut progress)
                         .await
                 })?;
             }
-            let path = profile.save_attachment(&attachment, &out)?;
+            let path = profile.blobs().save_attachment(&attachment, &out)?;
             if json_mode {
                 output::json(&json!({
                     "path": path,
@@ -923,12 +935,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Edit { chat, message, text } => {
-            profile.edit(&chat_id(&chat)?, &message_id(&message)?, &text)?;
+            profile
+                .messages()
+                .edit(&chat_id(&chat)?, &message_id(&message)?, &text)?;
             wrote = true;
             ok(json_mode, "edited")?;
         }
         Command::Delete { chat, message } => {
-            profile.delete(&chat_id(&chat)?, &message_id(&message)?)?;
+            profile.messages().delete(&chat_id(&chat)?, &message_id(&message)?)?;
             wrote = true;
             ok(json_mode, "deleted")?;
         }
@@ -938,18 +952,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             emoji,
             remove,
         } => {
-            profile.react(&chat_id(&chat)?, &message_id(&message)?, &emoji, remove)?;
+            profile
+                .messages()
+                .react(&chat_id(&chat)?, &message_id(&message)?, &emoji, remove)?;
             wrote = true;
             ok(json_mode, if remove { "reaction removed" } else { "reacted" })?;
         }
         Command::Read { chat } => {
-            profile.mark_read(&chat_id(&chat)?)?;
+            profile.messages().mark_read(&chat_id(&chat)?)?;
             wrote = true;
             ok(json_mode, "marked read")?;
         }
         Command::Messages { chat, limit, before } => {
             let before = before.as_deref().map(message_id).transpose()?;
-            let messages = profile.messages(&chat_id(&chat)?, limit, before.as_ref())?;
+            let messages = profile.messages().list(&chat_id(&chat)?, limit, before.as_ref())?;
             if json_mode {
                 output::json(&messages)?;
             } else {
@@ -957,7 +973,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Chats => {
-            let chats = profile.chats()?;
+            let chats = profile.chats().list()?;
             if json_mode {
                 let rows: Vec<_> = chats
                     .iter()
@@ -976,7 +992,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Search { query, limit } => {
-            let hits = profile.search(&query, limit)?;
+            let hits = profile.messages().search(&query, limit)?;
             if json_mode {
                 let rows: Vec<_> = hits
                     .iter()
@@ -1047,7 +1063,7 @@ fn watch(profile: &Profile, json_mode: bool, count: Option<usize>, timeout_secs:
         }
         marker = now;
         seen += 1;
-        let chats = profile.chats()?;
+        let chats = profile.chats().list()?;
         if json_mode {
             let rows: Vec<_> = chats
                 .iter()

@@ -31,7 +31,7 @@ pub fn run(
         if watch {
             watch_loop(profile, server, json_mode, timeout_secs, options).await
         } else {
-            let report = profile.sync_relay_once_with(server, options).await?;
+            let report = profile.relay().sync_once_with(server, options).await?;
             print_report(json_mode, &report)?;
             Ok(())
         }

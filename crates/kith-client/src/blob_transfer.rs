@@ -3,7 +3,7 @@
 //! membership). Uploads resume from what the server says it has; downloads
 //! resume from the chunks already in the partial file.
 
-use crate::blobs::PartialBlob;
+use crate::blobs::{Blobs, PartialBlob};
 use crate::error::ClientError;
 use crate::hex::hex;
 use crate::profile::Profile;
@@ -73,41 +73,13 @@ impl Profile {
     /// The conversation's streams this device holds a committed key for,
     /// newest epoch first (uploads use the first; downloads try each).
     fn blob_streams(&self, chat: ChatId) -> Result<Vec<StreamKey>, ClientError> {
-        let held = self.chat_keys()?;
+        let held = self.relay().chat_keys()?;
         let mut keys = self.committed_keys(chat, &held)?;
         keys.reverse();
         Ok(keys
             .into_iter()
             .map(|(epoch, key)| StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key))
             .collect())
-    }
-
-    /// Uploads every blob here that the server lacks and a live message
-    /// refers to (sent from here or learned from a peer). Returns how many
-    /// were completed; one that fails is logged and tried at the next sync.
-    pub async fn upload_blobs(
-        &self,
-        connection: &RelayConnection,
-        on_progress: &mut OnProgress<'_>,
-    ) -> Result<usize, ClientError> {
-        let mut uploaded = 0;
-        for blob in self.store().blobs()? {
-            if !blob.complete || blob.on_server {
-                continue;
-            }
-            let Some((chat, _, attachment)) = self.find_attachment(&blob.hash)? else {
-                continue;
-            };
-            match self.upload_blob(connection, chat, &attachment, on_progress).await {
-                Ok(true) => uploaded += 1,
-                Ok(false) => {}
-                Err(ClientError::Relay(err)) if !err.is_transient() => {
-                    tracing::warn!(blob = hex(&blob.hash), %err, "the server refused an attachment");
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(uploaded)
     }
 
     /// Uploads one blob; `false` when this device has no key to reach the
@@ -162,25 +134,59 @@ impl Profile {
         });
         Ok(true)
     }
+}
+
+impl Blobs<'_> {
+    /// Uploads every blob here that the server lacks and a live message
+    /// refers to (sent from here or learned from a peer). Returns how many
+    /// were completed; one that fails is logged and tried at the next sync.
+    pub async fn upload(
+        self,
+        connection: &RelayConnection,
+        on_progress: &mut OnProgress<'_>,
+    ) -> Result<usize, ClientError> {
+        let mut uploaded = 0;
+        for blob in self.profile.store().blobs()? {
+            if !blob.complete || blob.on_server {
+                continue;
+            }
+            let Some((chat, _, attachment)) = self.find_attachment(&blob.hash)? else {
+                continue;
+            };
+            match self
+                .profile
+                .upload_blob(connection, chat, &attachment, on_progress)
+                .await
+            {
+                Ok(true) => uploaded += 1,
+                Ok(false) => {}
+                Err(ClientError::Relay(err)) if !err.is_transient() => {
+                    tracing::warn!(blob = hex(&blob.hash), %err, "the server refused an attachment");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(uploaded)
+    }
 
     /// Fetches the wanted blobs up to `max_size` each (see
     /// [`AUTO_DOWNLOAD_BYTES`]). Returns how many arrived; one the server
     /// does not have (yet) is tried again at the next sync.
     pub async fn download_wanted(
-        &self,
+        self,
         connection: &RelayConnection,
         max_size: u64,
         on_progress: &mut OnProgress<'_>,
     ) -> Result<usize, ClientError> {
         let mut downloaded = 0;
-        for blob in self.store().blobs()? {
+        for blob in self.profile.store().blobs()? {
             if blob.complete || blob.size > max_size {
                 continue;
             }
             let Some((chat, _, attachment)) = self.find_attachment(&blob.hash)? else {
                 continue;
             };
-            match self.fetch_blob(connection, chat, &attachment, None, on_progress).await {
+            match self.fetch(connection, chat, &attachment, None, on_progress).await {
                 Ok(_) => downloaded += 1,
                 Err(ClientError::Relay(err)) if !err.is_transient() => {
                     tracing::debug!(blob = hex(&blob.hash), %err, "attachment not fetched");
@@ -197,22 +203,22 @@ impl Profile {
     /// Fetches one attachment from the server, resuming an interrupted
     /// download, at most `rate` bytes a second when given. The bytes count
     /// only once their hash matches.
-    pub async fn fetch_blob(
-        &self,
+    pub async fn fetch(
+        self,
         connection: &RelayConnection,
         chat: ChatId,
         attachment: &Attachment,
         rate: Option<u64>,
         on_progress: &mut OnProgress<'_>,
     ) -> Result<TransferReport, ClientError> {
-        if self.has_blob(&attachment.hash)? {
+        if self.has(&attachment.hash)? {
             return Ok(TransferReport::default());
         }
         let locator = blob_locator(&attachment.key);
         let total = sealed_size(attachment.size);
         let count = plaintext_chunks(attachment.size);
         let mut source = None;
-        for stream in self.blob_streams(chat)? {
+        for stream in self.profile.blob_streams(chat)? {
             match connection.blob_stat(stream.log(), stream.capability(), locator).await? {
                 Some((size, have)) if size == total && have.len() == count as usize => {
                     source = Some(stream);
@@ -230,7 +236,7 @@ impl Profile {
         let Some(stream) = source else {
             return Err(ClientError::Blob(format!("{} is not on the server", attachment.name)));
         };
-        let Some(mut partial) = PartialBlob::open(self, attachment)? else {
+        let Some(mut partial) = PartialBlob::open(self.profile, attachment)? else {
             return Ok(TransferReport::default());
         };
         let resumed_from = partial.done();
@@ -262,11 +268,11 @@ impl Profile {
             on_progress(progress);
             // The last one is reported once the file is in place.
             if !partial.is_whole() {
-                self.report_transfer(progress);
+                self.profile.report_transfer(progress);
             }
             pace.moved(sealed.len() as u64).await;
         }
-        partial.finish(self, true)?;
+        partial.finish(self.profile, true)?;
         Ok(TransferReport {
             resumed_from,
             fetched: attachment.size - resumed_from,

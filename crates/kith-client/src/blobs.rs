@@ -20,53 +20,14 @@ use std::path::{Path, PathBuf};
 pub const UNREFERENCED_GRACE_MS: u64 = 60 * 60 * 1000;
 
 impl Profile {
-    /// Where this profile keeps blobs.
-    pub fn blob_dir(&self) -> PathBuf {
-        self.dir().join("blobs")
-    }
-
-    /// The file of a complete blob.
-    pub fn blob_path(&self, hash: &[u8; 32]) -> PathBuf {
-        self.blob_dir().join(hex(hash))
-    }
-
     pub(crate) fn partial_path(&self, hash: &[u8; 32]) -> PathBuf {
-        self.blob_dir().join("partial").join(hex(hash))
+        self.blobs().dir().join("partial").join(hex(hash))
     }
 
     /// Held (an OS file lock) by whoever fetches the blob, so two fetches
     /// never write one partial file.
     fn fetch_lock_path(&self, hash: &[u8; 32]) -> PathBuf {
-        self.blob_dir().join("partial").join(format!("{}.lock", hex(hash)))
-    }
-
-    /// Whether a blob's bytes are on this device.
-    pub fn has_blob(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
-        Ok(self.store().blob(hash)?.is_some_and(|b| b.complete) && self.blob_path(hash).is_file())
-    }
-
-    /// Reads a file and keeps it as a blob ready to be sent: pictures are
-    /// cleaned and scaled (unless `as_file`). Returns what a message carries.
-    pub fn attach(&self, path: &Path, as_file: bool) -> Result<Attachment, ClientError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let size = std::fs::metadata(path)
-            .map_err(ClientError::io(format!("reading {}", path.display())))?
-            .len();
-        // Refused before reading a huge file into memory.
-        if size > MAX_ATTACHMENT_BYTES {
-            return Err(MediaError::TooLarge { name, size }.into());
-        }
-        let bytes = std::fs::read(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
-        self.attach_bytes(&name, bytes, as_file)
-    }
-
-    /// [`Profile::attach`] for bytes in memory (pasted, recorded, dropped).
-    pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
-        let prepared = prepare(name, bytes, as_file)?;
-        self.keep_prepared(prepared)
+        self.blobs().dir().join("partial").join(format!("{}.lock", hex(hash)))
     }
 
     /// Stores a prepared attachment's bytes and describes it for a message.
@@ -84,23 +45,11 @@ impl Profile {
         })
     }
 
-    /// Keeps a voice note ready to be sent; `measured` is the recorder's
-    /// (length in ms, waveform), computed here for a WAV file without it.
-    pub fn attach_voice(
-        &self,
-        name: &str,
-        bytes: Vec<u8>,
-        measured: Option<(u32, Vec<u8>)>,
-    ) -> Result<Attachment, ClientError> {
-        let prepared = crate::voice::prepare_voice(name, bytes, measured)?;
-        self.keep_prepared(prepared)
-    }
-
     /// Writes a blob's file atomically and records it as complete.
     fn store_blob(&self, hash: &[u8; 32], bytes: &[u8]) -> Result<(), ClientError> {
-        let dir = self.blob_dir();
+        let dir = self.blobs().dir();
         std::fs::create_dir_all(&dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
-        let target = self.blob_path(hash);
+        let target = self.blobs().path(hash);
         if !target.is_file() {
             // A temporary name of its own: the same file attached twice at
             // once (dropped and pasted) must not share one.
@@ -134,7 +83,7 @@ impl Profile {
     /// Moves a downloaded, verified partial file into place.
     pub(crate) fn complete_download(&self, hash: &[u8; 32], size: u64, on_server: bool) -> Result<(), ClientError> {
         let partial = self.partial_path(hash);
-        let target = self.blob_path(hash);
+        let target = self.blobs().path(hash);
         std::fs::rename(&partial, &target).map_err(ClientError::io(format!("keeping {}", target.display())))?;
         self.record_blob(hash, size, on_server)?;
         self.report_transfer(crate::Progress {
@@ -146,104 +95,13 @@ impl Profile {
         Ok(())
     }
 
-    /// The attachments of a chat, oldest message first.
-    pub fn attachments(&self, chat: &ChatId) -> Result<Vec<AttachmentView>, ClientError> {
-        self.require_chat(chat)?;
-        let mut out = Vec::new();
-        for message in self.store().attachment_messages(chat)? {
-            for (index, attachment) in message.attachments.iter().enumerate() {
-                out.push(AttachmentView::of(
-                    message.id,
-                    index,
-                    attachment,
-                    self.has_blob(&attachment.hash)?,
-                ));
-            }
-        }
-        Ok(out)
-    }
-
-    /// One attachment of a message.
-    pub fn attachment(&self, chat: &ChatId, message: &MessageId, index: usize) -> Result<Attachment, ClientError> {
-        let row = self
-            .store()
-            .message(chat, message)?
-            .ok_or_else(|| ClientError::NoSuchMessage(message.to_string()))?;
-        row.attachments
-            .get(index)
-            .cloned()
-            .ok_or_else(|| ClientError::Blob(format!("message {message} has no attachment {index}")))
-    }
-
-    /// The message and attachment that refer to a blob, in a chat this
-    /// profile is in.
-    pub fn find_attachment(&self, hash: &[u8; 32]) -> Result<Option<(ChatId, MessageId, Attachment)>, ClientError> {
-        for chat in self.store().blob_chats(hash)? {
-            for message in self.store().attachment_messages(&chat)? {
-                if let Some(attachment) = message.attachments.iter().find(|a| a.hash == *hash) {
-                    return Ok(Some((chat, message.id, attachment.clone())));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Copies a downloaded attachment to `out`; a directory gets the
-    /// attachment's name made safe. Returns the path written.
-    pub fn save_attachment(&self, attachment: &Attachment, out: &Path) -> Result<PathBuf, ClientError> {
-        if !self.has_blob(&attachment.hash)? {
-            return Err(ClientError::Blob(format!(
-                "{} is not on this device yet (sync to fetch it)",
-                attachment.name
-            )));
-        }
-        let target = if out.is_dir() {
-            out.join(safe_file_name(&attachment.name))
-        } else {
-            out.to_path_buf()
-        };
-        let source = self.blob_path(&attachment.hash);
-        // Checked again: a file damaged on disk is not handed out as good.
-        let bytes = std::fs::read(&source).map_err(ClientError::io(format!("reading {}", source.display())))?;
-        if *blake3::hash(&bytes).as_bytes() != attachment.hash {
-            return Err(ClientError::Blob(format!(
-                "the stored copy of {} is damaged; it will be fetched again",
-                attachment.name
-            )));
-        }
-        let temp = target.with_extension("kith-partial");
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &target)
-        };
-        write().map_err(ClientError::io(format!("writing {}", target.display())))?;
-        Ok(target)
-    }
-
-    /// Deletes blobs no live message refers to (after a grace period for
-    /// ones waiting to be sent), and stray partial downloads. Returns how
-    /// many were removed.
-    pub fn collect_garbage(&self) -> Result<usize, ClientError> {
-        let now = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
-        let grace = i64::try_from(UNREFERENCED_GRACE_MS).unwrap_or(i64::MAX);
-        let mut removed = 0;
-        for blob in self.store().blobs()? {
-            if now.saturating_sub(blob.added_ms) >= grace && self.forget_blob_if_unreferenced(&blob.hash)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
     /// Removes a blob's files and index row if no live message refers to it.
     pub(crate) fn forget_blob_if_unreferenced(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
         if !self.store().blob_chats(hash)?.is_empty() {
             return Ok(false);
         }
         for path in [
-            self.blob_path(hash),
+            self.blobs().path(hash),
             self.partial_path(hash),
             self.fetch_lock_path(hash),
         ] {
@@ -298,7 +156,7 @@ impl PartialBlob {
             }
         }
         // The fetch that held the lock before may have finished it.
-        if profile.has_blob(&attachment.hash)? {
+        if profile.blobs().has(&attachment.hash)? {
             return Ok(None);
         }
         let io = |what: &str| ClientError::io(format!("{what} {}", path.display()));
@@ -409,7 +267,7 @@ impl Profile {
             return Err(ClientError::Blob(format!("{} has no chunk {index}", attachment.name)));
         }
         let len = usize::try_from(attachment.size.saturating_sub(start).min(chunk)).unwrap_or(0);
-        let path = self.blob_path(&attachment.hash);
+        let path = self.blobs().path(&attachment.hash);
         let mut buffer = vec![0u8; len];
         let mut file = std::fs::File::open(&path).map_err(ClientError::io(format!("reading {}", path.display())))?;
         file.seek(SeekFrom::Start(start))
@@ -435,4 +293,162 @@ pub(crate) fn file_hash(path: &std::path::Path) -> Result<[u8; 32], ClientError>
         hasher.update(&buffer[..read]);
     }
     Ok(*hasher.finalize().as_bytes())
+}
+
+/// Attachments: the blob files on this device, attaching, saving and moving them.
+#[derive(Clone, Copy, Debug)]
+pub struct Blobs<'p> {
+    pub(crate) profile: &'p Profile,
+}
+
+impl Profile {
+    /// Attachments of this profile.
+    pub fn blobs(&self) -> Blobs<'_> {
+        Blobs { profile: self }
+    }
+}
+
+impl Blobs<'_> {
+    /// Where this profile keeps blobs.
+    pub fn dir(&self) -> PathBuf {
+        self.profile.dir().join("blobs")
+    }
+
+    /// The file of a complete blob.
+    pub fn path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.dir().join(hex(hash))
+    }
+
+    /// Whether a blob's bytes are on this device.
+    pub fn has(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
+        Ok(self.profile.store().blob(hash)?.is_some_and(|b| b.complete) && self.path(hash).is_file())
+    }
+
+    /// Reads a file and keeps it as a blob ready to be sent: pictures are
+    /// cleaned and scaled (unless `as_file`). Returns what a message carries.
+    pub fn attach(&self, path: &Path, as_file: bool) -> Result<Attachment, ClientError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = std::fs::metadata(path)
+            .map_err(ClientError::io(format!("reading {}", path.display())))?
+            .len();
+        // Refused before reading a huge file into memory.
+        if size > MAX_ATTACHMENT_BYTES {
+            return Err(MediaError::TooLarge { name, size }.into());
+        }
+        let bytes = std::fs::read(path).map_err(ClientError::io(format!("reading {}", path.display())))?;
+        self.attach_bytes(&name, bytes, as_file)
+    }
+
+    /// [`Blobs::attach`] for bytes in memory (pasted, recorded, dropped).
+    pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
+        let prepared = prepare(name, bytes, as_file)?;
+        self.profile.keep_prepared(prepared)
+    }
+
+    /// Keeps a voice note ready to be sent; `measured` is the recorder's
+    /// (length in ms, waveform), computed here for a WAV file without it.
+    pub fn attach_voice(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        measured: Option<(u32, Vec<u8>)>,
+    ) -> Result<Attachment, ClientError> {
+        let prepared = crate::voice::prepare_voice(name, bytes, measured)?;
+        self.profile.keep_prepared(prepared)
+    }
+
+    /// The attachments of a chat, oldest message first.
+    pub fn attachments(&self, chat: &ChatId) -> Result<Vec<AttachmentView>, ClientError> {
+        self.profile.require_chat(chat)?;
+        let mut out = Vec::new();
+        for message in self.profile.store().attachment_messages(chat)? {
+            for (index, attachment) in message.attachments.iter().enumerate() {
+                out.push(AttachmentView::of(
+                    message.id,
+                    index,
+                    attachment,
+                    self.has(&attachment.hash)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One attachment of a message.
+    pub fn attachment(&self, chat: &ChatId, message: &MessageId, index: usize) -> Result<Attachment, ClientError> {
+        let row = self
+            .profile
+            .store()
+            .message(chat, message)?
+            .ok_or_else(|| ClientError::NoSuchMessage(message.to_string()))?;
+        row.attachments
+            .get(index)
+            .cloned()
+            .ok_or_else(|| ClientError::Blob(format!("message {message} has no attachment {index}")))
+    }
+
+    /// The message and attachment that refer to a blob, in a chat this
+    /// profile is in.
+    pub fn find_attachment(&self, hash: &[u8; 32]) -> Result<Option<(ChatId, MessageId, Attachment)>, ClientError> {
+        for chat in self.profile.store().blob_chats(hash)? {
+            for message in self.profile.store().attachment_messages(&chat)? {
+                if let Some(attachment) = message.attachments.iter().find(|a| a.hash == *hash) {
+                    return Ok(Some((chat, message.id, attachment.clone())));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Copies a downloaded attachment to `out`; a directory gets the
+    /// attachment's name made safe. Returns the path written.
+    pub fn save_attachment(&self, attachment: &Attachment, out: &Path) -> Result<PathBuf, ClientError> {
+        if !self.has(&attachment.hash)? {
+            return Err(ClientError::Blob(format!(
+                "{} is not on this device yet (sync to fetch it)",
+                attachment.name
+            )));
+        }
+        let target = if out.is_dir() {
+            out.join(safe_file_name(&attachment.name))
+        } else {
+            out.to_path_buf()
+        };
+        let source = self.path(&attachment.hash);
+        // Checked again: a file damaged on disk is not handed out as good.
+        let bytes = std::fs::read(&source).map_err(ClientError::io(format!("reading {}", source.display())))?;
+        if *blake3::hash(&bytes).as_bytes() != attachment.hash {
+            return Err(ClientError::Blob(format!(
+                "the stored copy of {} is damaged; it will be fetched again",
+                attachment.name
+            )));
+        }
+        let temp = target.with_extension("kith-partial");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &target)
+        };
+        write().map_err(ClientError::io(format!("writing {}", target.display())))?;
+        Ok(target)
+    }
+
+    /// Deletes blobs no live message refers to (after a grace period for
+    /// ones waiting to be sent), and stray partial downloads. Returns how
+    /// many were removed.
+    pub fn collect_garbage(&self) -> Result<usize, ClientError> {
+        let now = i64::try_from(self.profile.now_ms()).unwrap_or(i64::MAX);
+        let grace = i64::try_from(UNREFERENCED_GRACE_MS).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        for blob in self.profile.store().blobs()? {
+            if now.saturating_sub(blob.added_ms) >= grace && self.profile.forget_blob_if_unreferenced(&blob.hash)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }

@@ -6,7 +6,7 @@
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::random::random_bytes;
-use crate::views::{ContactView, DeviceView};
+use crate::views::ContactView;
 use kith_core::DeviceCertificate;
 use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
@@ -85,72 +85,6 @@ fn decode32(text: &str) -> Option<[u8; 32]> {
 }
 
 impl Profile {
-    /// This device's current invite secret (created on first use; replaced
-    /// once someone has used it).
-    pub fn invite_secret(&self) -> Result<[u8; 32], ClientError> {
-        if let Some(bytes) = self.store().meta(INVITE_SECRET_META)?
-            && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
-        {
-            return Ok(secret);
-        }
-        self.rotate_invite()
-    }
-
-    /// Replaces the invite secret: the old link stops working.
-    pub fn rotate_invite(&self) -> Result<[u8; 32], ClientError> {
-        let secret = random_bytes::<32>()?;
-        let mut txn = self.store().begin_write()?;
-        txn.set_meta(INVITE_SECRET_META, &secret)?;
-        txn.commit()?;
-        Ok(secret)
-    }
-
-    /// This device's invite link.
-    pub fn invite(&self) -> Result<Invite, ClientError> {
-        Ok(Invite {
-            account: self.identity().account_id(),
-            sealing_key: self.identity().certificate().sealing_key,
-            secret: self.invite_secret()?,
-        })
-    }
-
-    /// Adds the account behind an invite link as a contact (pending until
-    /// they answer through the sync server or a direct connection).
-    pub fn add_contact(&self, link: &str) -> Result<AccountId, ClientError> {
-        let invite = Invite::parse(link)?;
-        let me = self.identity().account_id();
-        if invite.account == me {
-            return Err(ClientError::BadInvite("this is your own invite".into()));
-        }
-        let existing = self.contact(&invite.account)?;
-        let channel_secret = match &existing {
-            Some(record) => record.channel_secret,
-            None => random_bytes::<32>()?,
-        };
-        self.write(|ctx| {
-            let doc = ctx.doc(DocId::Account(me))?;
-            let record = match existing {
-                Some(mut record) => {
-                    record.blocked = false;
-                    record
-                }
-                None => ContactRecord {
-                    name: None,
-                    state: ContactState::Pending,
-                    blocked: false,
-                    channel_secret,
-                },
-            };
-            account::set_contact(doc, &invite.account, &record)?;
-            ctx.set_meta(
-                &format!("{PENDING_CONNECT_PREFIX}{}", invite.account),
-                &invite.pending_bytes(),
-            )?;
-            Ok(())
-        })?;
-        Ok(invite.account)
-    }
-
     /// Someone proved they hold our current invite (through the server or on
     /// a direct connection): they become an accepted contact and the invite
     /// is replaced. Returns whether a contact was added.
@@ -162,7 +96,7 @@ impl Profile {
         name: Option<String>,
     ) -> Result<bool, ClientError> {
         // One-time: the secret must be the current one, which is replaced below.
-        if *invite_secret != self.invite_secret()? {
+        if *invite_secret != self.contacts().invite_secret()? {
             return Err(ClientError::BadInvite(
                 "a connect request for an invite already used".into(),
             ));
@@ -172,11 +106,11 @@ impl Profile {
         if account == self.identity().account_id() {
             return Ok(false);
         }
-        if self.contact(&account)?.is_some_and(|r| r.blocked) {
+        if self.contacts().get(&account)?.is_some_and(|r| r.blocked) {
             tracing::info!(%account, "dropped a connect request from a blocked account");
             return Ok(false);
         }
-        self.learn_certificate(cert)?;
+        self.docs().learn_certificate(cert)?;
         let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         let record = ContactRecord {
             name: name.clone(),
@@ -188,7 +122,7 @@ impl Profile {
         if let Some(name) = name {
             self.learn_profile_name(&account, &name)?;
         }
-        self.rotate_invite()?;
+        self.contacts().rotate_invite()?;
         Ok(true)
     }
 
@@ -201,7 +135,8 @@ impl Profile {
         let Some(bytes) = self.store().meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))? else {
             return Ok(None);
         };
-        let (Some(invite), Some(record)) = (Invite::from_pending(*account, &bytes), self.contact(account)?) else {
+        let (Some(invite), Some(record)) = (Invite::from_pending(*account, &bytes), self.contacts().get(account)?)
+        else {
             return Ok(None);
         };
         Ok(Some(crate::p2p::frame::ConnectOffer {
@@ -224,7 +159,7 @@ impl Profile {
     /// connection): accepted, with the name it gave. Returns whether
     /// anything changed.
     pub(crate) fn mark_accepted(&self, account: &AccountId, name: Option<String>) -> Result<bool, ClientError> {
-        let Some(mut record) = self.contact(account)? else {
+        let Some(mut record) = self.contacts().get(account)? else {
             return Ok(false);
         };
         let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
@@ -240,31 +175,6 @@ impl Profile {
             self.learn_profile_name(account, &name)?;
         }
         Ok(changed)
-    }
-
-    /// One contact's record.
-    pub fn contact(&self, account: &AccountId) -> Result<Option<ContactRecord>, ClientError> {
-        Ok(self.contact_records()?.remove(account))
-    }
-
-    /// Every contact record, from the account document.
-    pub fn contact_records(&self) -> Result<std::collections::BTreeMap<AccountId, ContactRecord>, ClientError> {
-        self.read_doc(DocId::Account(self.identity().account_id()), account::contacts)
-    }
-
-    /// The contact list.
-    pub fn contacts(&self) -> Result<Vec<ContactView>, ClientError> {
-        self.read_doc(DocId::Account(self.identity().account_id()), |doc| {
-            account::contacts(doc)
-                .into_iter()
-                .map(|(account_id, record)| ContactView {
-                    account_id,
-                    state: record.state_label().to_owned(),
-                    has_avatar: account::contact_avatar(doc, &account_id).is_some(),
-                    name: record.name,
-                })
-                .collect()
-        })
     }
 
     /// Sets this account's profile picture from an image file's bytes (any
@@ -304,29 +214,6 @@ impl Profile {
         })
     }
 
-    /// Accounts this account blocked.
-    pub fn blocked_accounts(&self) -> Result<std::collections::BTreeSet<AccountId>, ClientError> {
-        Ok(self
-            .contact_records()?
-            .into_iter()
-            .filter(|(_, record)| record.blocked)
-            .map(|(account, _)| account)
-            .collect())
-    }
-
-    /// Blocks or unblocks a contact on every device of this account.
-    pub fn set_blocked(&self, account: &AccountId, blocked: bool) -> Result<(), ClientError> {
-        let me = self.identity().account_id();
-        let mut record = self
-            .contact(account)?
-            .ok_or_else(|| ClientError::NoSuchContact(account.to_string()))?;
-        record.blocked = blocked;
-        self.write(|ctx| {
-            account::set_contact(ctx.doc(DocId::Account(me))?, account, &record)?;
-            Ok(())
-        })
-    }
-
     /// Records a contact's display name in the read model (names shown
     /// beside their messages).
     pub(crate) fn learn_profile_name(&self, account: &AccountId, name: &str) -> Result<(), ClientError> {
@@ -359,19 +246,165 @@ impl Profile {
         })
     }
 
+    /// Updates a contact record (the relay path: they answered, renamed).
+    pub(crate) fn put_contact(&self, account: &AccountId, record: &ContactRecord) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
+        self.write(|ctx| {
+            account::set_contact(ctx.doc(DocId::Account(me))?, account, record)?;
+            Ok(())
+        })
+    }
+}
+
+/// Contacts: invites, adding, blocking, and the direct chat with each.
+#[derive(Clone, Copy, Debug)]
+pub struct Contacts<'p> {
+    pub(crate) profile: &'p Profile,
+}
+
+impl Profile {
+    /// Contacts of this profile.
+    pub fn contacts(&self) -> Contacts<'_> {
+        Contacts { profile: self }
+    }
+}
+
+impl Contacts<'_> {
+    /// This device's current invite secret (created on first use; replaced
+    /// once someone has used it).
+    pub fn invite_secret(&self) -> Result<[u8; 32], ClientError> {
+        if let Some(bytes) = self.profile.store().meta(INVITE_SECRET_META)?
+            && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
+        {
+            return Ok(secret);
+        }
+        self.rotate_invite()
+    }
+
+    /// Replaces the invite secret: the old link stops working.
+    pub fn rotate_invite(&self) -> Result<[u8; 32], ClientError> {
+        let secret = random_bytes::<32>()?;
+        let mut txn = self.profile.store().begin_write()?;
+        txn.set_meta(INVITE_SECRET_META, &secret)?;
+        txn.commit()?;
+        Ok(secret)
+    }
+
+    /// This device's invite link.
+    pub fn invite(&self) -> Result<Invite, ClientError> {
+        Ok(Invite {
+            account: self.profile.identity().account_id(),
+            sealing_key: self.profile.identity().certificate().sealing_key,
+            secret: self.invite_secret()?,
+        })
+    }
+
+    /// Adds the account behind an invite link as a contact (pending until
+    /// they answer through the sync server or a direct connection).
+    pub fn add(&self, link: &str) -> Result<AccountId, ClientError> {
+        let invite = Invite::parse(link)?;
+        let me = self.profile.identity().account_id();
+        if invite.account == me {
+            return Err(ClientError::BadInvite("this is your own invite".into()));
+        }
+        let existing = self.get(&invite.account)?;
+        let channel_secret = match &existing {
+            Some(record) => record.channel_secret,
+            None => random_bytes::<32>()?,
+        };
+        self.profile.write(|ctx| {
+            let doc = ctx.doc(DocId::Account(me))?;
+            let record = match existing {
+                Some(mut record) => {
+                    record.blocked = false;
+                    record
+                }
+                None => ContactRecord {
+                    name: None,
+                    state: ContactState::Pending,
+                    blocked: false,
+                    channel_secret,
+                },
+            };
+            account::set_contact(doc, &invite.account, &record)?;
+            ctx.set_meta(
+                &format!("{PENDING_CONNECT_PREFIX}{}", invite.account),
+                &invite.pending_bytes(),
+            )?;
+            Ok(())
+        })?;
+        Ok(invite.account)
+    }
+
+    /// One contact's record.
+    pub fn get(&self, account: &AccountId) -> Result<Option<ContactRecord>, ClientError> {
+        Ok(self.records()?.remove(account))
+    }
+
+    /// Every contact record, from the account document.
+    pub fn records(&self) -> Result<std::collections::BTreeMap<AccountId, ContactRecord>, ClientError> {
+        self.profile
+            .read_doc(DocId::Account(self.profile.identity().account_id()), account::contacts)
+    }
+
+    /// The contact list.
+    pub fn list(&self) -> Result<Vec<ContactView>, ClientError> {
+        self.profile
+            .read_doc(DocId::Account(self.profile.identity().account_id()), |doc| {
+                account::contacts(doc)
+                    .into_iter()
+                    .map(|(account_id, record)| ContactView {
+                        account_id,
+                        state: record.state_label().to_owned(),
+                        has_avatar: account::contact_avatar(doc, &account_id).is_some(),
+                        name: record.name,
+                    })
+                    .collect()
+            })
+    }
+
+    /// Accounts this account blocked.
+    pub fn blocked(&self) -> Result<std::collections::BTreeSet<AccountId>, ClientError> {
+        Ok(self
+            .profile
+            .contacts()
+            .records()?
+            .into_iter()
+            .filter(|(_, record)| record.blocked)
+            .map(|(account, _)| account)
+            .collect())
+    }
+
+    /// Blocks or unblocks a contact on every device of this account.
+    pub fn set_blocked(&self, account: &AccountId, blocked: bool) -> Result<(), ClientError> {
+        let me = self.profile.identity().account_id();
+        let mut record = self
+            .profile
+            .contacts()
+            .get(account)?
+            .ok_or_else(|| ClientError::NoSuchContact(account.to_string()))?;
+        record.blocked = blocked;
+        self.profile.write(|ctx| {
+            account::set_contact(ctx.doc(DocId::Account(me))?, account, &record)?;
+            Ok(())
+        })
+    }
+
     /// The direct chat with a contact: the existing one, or a new one.
     pub fn direct_chat(&self, account: &AccountId) -> Result<kith_proto::ChatId, ClientError> {
-        let me = self.identity().account_id();
+        let me = self.profile.identity().account_id();
         if *account == me {
             return Err(ClientError::NoSuchContact("yourself".into()));
         }
         let record = self
-            .contact(account)?
+            .profile
+            .contacts()
+            .get(account)?
             .ok_or_else(|| ClientError::NoSuchContact(account.to_string()))?;
         if record.blocked {
             return Err(ClientError::NoSuchContact(format!("{account} (blocked)")));
         }
-        let existing = self.store().chat_list(&me)?.into_iter().find(|entry| {
+        let existing = self.profile.store().chat_list(&me)?.into_iter().find(|entry| {
             entry.chat.kind == kith_core::ChatKind::Direct
                 && entry.chat.members.len() == 2
                 && entry.chat.members.contains_key(account)
@@ -380,54 +413,9 @@ impl Profile {
             return Ok(entry.chat.chat);
         }
         // Direct chats have no name of their own: each side shows the other person.
-        self.create_chat("", &[*account], kith_core::ChatKind::Direct)
-    }
-
-    /// This account's devices.
-    pub fn devices(&self) -> Result<Vec<DeviceView>, ClientError> {
-        let me = self.identity().account_id();
-        let this = self.identity().device_id();
-        Ok(self
-            .store()
-            .devices(&me)?
-            .into_iter()
-            .map(|entry| DeviceView {
-                device_id: entry.cert.device,
-                issued_ms: entry.cert.issued_ms,
-                revoked: entry.revoked_at.is_some(),
-                this_device: entry.cert.device == this,
-            })
-            .collect())
-    }
-
-    /// Revokes another device of this account: its later account changes are
-    /// refused, and new keys (account stream, every chat) that it never
-    /// receives are started; contacts are told on the next sync.
-    pub fn revoke_device(&self, device: &kith_proto::DeviceId) -> Result<(), ClientError> {
-        let me = self.identity().account_id();
-        if *device == self.identity().device_id() {
-            return Err(ClientError::Identity("a device cannot revoke itself".into()));
-        }
-        if !self.devices()?.iter().any(|d| d.device_id == *device) {
-            return Err(ClientError::Identity(format!(
-                "{device} is not a device of this account"
-            )));
-        }
-        let now = i64::try_from(crate::clock::system_now_ms()).unwrap_or(i64::MAX);
-        self.write(|ctx| {
-            account::revoke_device(ctx.doc(DocId::Account(me))?, device, now)?;
-            Ok(())
-        })?;
-        self.rotate_after_revocation(device)
-    }
-
-    /// Updates a contact record (the relay path: they answered, renamed).
-    pub(crate) fn put_contact(&self, account: &AccountId, record: &ContactRecord) -> Result<(), ClientError> {
-        let me = self.identity().account_id();
-        self.write(|ctx| {
-            account::set_contact(ctx.doc(DocId::Account(me))?, account, record)?;
-            Ok(())
-        })
+        self.profile
+            .chats()
+            .create("", &[*account], kith_core::ChatKind::Direct)
     }
 }
 

@@ -2,7 +2,6 @@
 //! that are fanned out to connected subscribers and never stored, and shown
 //! until they expire.
 
-use crate::clock::system_now_ms;
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::random::random_bytes;
@@ -44,43 +43,6 @@ fn encode(envelope: &Envelope) -> Vec<u8> {
 }
 
 impl Profile {
-    /// Tells the other members of `chat` that this account is typing.
-    pub async fn send_typing(&self, connection: &RelayConnection, chat: &ChatId) -> Result<(), ClientError> {
-        self.require_member(chat)?;
-        let stream = self
-            .followed_streams()?
-            .into_iter()
-            .filter(|s| s.followed() == Followed::Chat(*chat))
-            .max_by_key(|s| s.epoch())
-            .ok_or_else(|| ClientError::NoSuchChat(format!("{chat} (no key for it yet: sync first)")))?;
-        let item = RelayItem::Typing {
-            chat: *chat,
-            until_ms: system_now_ms() + TYPING_TTL_MS,
-        };
-        self.signal(connection, &stream, &item).await
-    }
-
-    /// Tells every contact that this account is online.
-    pub async fn send_presence(&self, connection: &RelayConnection) -> Result<(), ClientError> {
-        let item = RelayItem::Presence {
-            until_ms: system_now_ms() + PRESENCE_TTL_MS,
-        };
-        for stream in self.followed_streams()? {
-            if matches!(stream.followed(), Followed::Contact(_)) {
-                // A channel nobody wrote to yet has no log on the server.
-                match self.signal(connection, &stream, &item).await {
-                    Ok(())
-                    | Err(ClientError::Relay(kith_net::NetError::Server {
-                        code: kith_proto::ErrorCode::NotFound,
-                        ..
-                    })) => {}
-                    Err(err) => return Err(err),
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn signal(
         &self,
         connection: &RelayConnection,
@@ -93,29 +55,83 @@ impl Profile {
             .await?;
         Ok(())
     }
+}
+
+/// Typing and presence: ephemeral signals through the server, never stored.
+#[derive(Clone, Copy, Debug)]
+pub struct Signals<'p> {
+    pub(crate) profile: &'p Profile,
+}
+
+impl Profile {
+    /// Typing and presence of this profile.
+    pub fn signals(&self) -> Signals<'_> {
+        Signals { profile: self }
+    }
+}
+
+impl Signals<'_> {
+    /// Tells the other members of `chat` that this account is typing.
+    pub async fn send_typing(self, connection: &RelayConnection, chat: &ChatId) -> Result<(), ClientError> {
+        self.profile.require_member(chat)?;
+        let stream = self
+            .profile
+            .followed_streams()?
+            .into_iter()
+            .filter(|s| s.followed() == Followed::Chat(*chat))
+            .max_by_key(|s| s.epoch())
+            .ok_or_else(|| ClientError::NoSuchChat(format!("{chat} (no key for it yet: sync first)")))?;
+        let item = RelayItem::Typing {
+            chat: *chat,
+            until_ms: self.profile.now_ms() + TYPING_TTL_MS,
+        };
+        self.profile.signal(connection, &stream, &item).await
+    }
+
+    /// Tells every contact that this account is online.
+    pub async fn send_presence(self, connection: &RelayConnection) -> Result<(), ClientError> {
+        let item = RelayItem::Presence {
+            until_ms: self.profile.now_ms() + PRESENCE_TTL_MS,
+        };
+        for stream in self.profile.followed_streams()? {
+            if matches!(stream.followed(), Followed::Contact(_)) {
+                // A channel nobody wrote to yet has no log on the server.
+                match self.profile.signal(connection, &stream, &item).await {
+                    Ok(())
+                    | Err(ClientError::Relay(kith_net::NetError::Server {
+                        code: kith_proto::ErrorCode::NotFound,
+                        ..
+                    })) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
 
     /// Opens a signal received on `log`: who is typing or online, if it is
     /// genuine, from someone else, and for a stream this profile follows.
-    pub fn open_signal(&self, log: &LogId, payload: &[u8]) -> Result<Option<Ephemeral>, ClientError> {
+    pub fn open(&self, log: &LogId, payload: &[u8]) -> Result<Option<Ephemeral>, ClientError> {
         let Ok(envelope) = postcard::from_bytes::<Envelope>(payload) else {
             return Ok(None);
         };
-        let Some(stream) = self.followed_streams()?.into_iter().find(|s| s.log() == *log) else {
+        let Some(stream) = self.profile.followed_streams()?.into_iter().find(|s| s.log() == *log) else {
             return Ok(None);
         };
         let Ok((sender, item)) = open_item(&stream, &envelope) else {
             return Ok(None);
         };
-        let Some(account) = self.store().device_account(&sender)? else {
+        let Some(account) = self.profile.store().device_account(&sender)? else {
             return Ok(None);
         };
-        if account == self.identity().account_id() || self.blocked_accounts()?.contains(&account) {
+        if account == self.profile.identity().account_id() || self.profile.contacts().blocked()?.contains(&account) {
             return Ok(None);
         }
         Ok(match (item, stream.followed()) {
             (RelayItem::Typing { chat, until_ms }, Followed::Chat(stream_chat))
                 if chat == stream_chat
                     && self
+                        .profile
                         .store()
                         .chat(&chat)?
                         .is_some_and(|c| c.members.contains_key(&account)) =>

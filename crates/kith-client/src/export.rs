@@ -54,14 +54,16 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
     let info = profile.info()?;
     let mut chats = Vec::new();
     let mut everyone = std::collections::BTreeSet::new();
-    for summary in profile.chats()? {
+    for summary in profile.chats().list()? {
         // Everything, blocked people's messages included: the export is the
         // user's copy of their data, not what the chat view shows.
         let nobody = std::collections::BTreeSet::new();
         let mut messages = Vec::new();
         let mut before = None;
         loop {
-            let page = profile.message_page(&summary.chat_id, EXPORT_PAGE, before.as_ref(), &nobody)?;
+            let page = profile
+                .messages()
+                .page(&summary.chat_id, EXPORT_PAGE, before.as_ref(), &nobody)?;
             let Some(first) = page.first().map(|m| m.id) else { break };
             let full = page.len() == EXPORT_PAGE;
             messages.splice(0..0, page);
@@ -103,7 +105,7 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         .collect::<Result<Vec<_>, ClientError>>()?;
     let mut documents = Vec::new();
     for id in store.doc_ids()? {
-        let mut doc = profile.load_doc(id)?;
+        let mut doc = profile.docs().load(id)?;
         let file_name = format!("{}.automerge", id.to_string().replace(':', "_"));
         let path = docs_dir.join(&file_name);
         std::fs::write(&path, doc.save()).map_err(ClientError::io(format!("writing {}", path.display())))?;
@@ -115,8 +117,8 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         account_id: info.account_id,
         device_id: info.device_id,
         name: info.name,
-        devices: profile.devices()?,
-        contacts: profile.contacts()?,
+        devices: profile.devices().list()?,
+        contacts: profile.contacts().list()?,
         people,
         chats,
         documents,

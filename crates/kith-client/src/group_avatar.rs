@@ -2,28 +2,29 @@
 //! conversation's head document as a 256 px JPEG made by the same code as
 //! profile pictures, so every member's devices get it with the head.
 
+use crate::chats::Chats;
 use crate::error::ClientError;
-use crate::profile::Profile;
 use kith_core::docs::head;
 use kith_proto::{ChatId, DocId};
 
-impl Profile {
+impl Chats<'_> {
     /// Sets a group's picture from an image file's bytes (JPEG, PNG, GIF or
     /// WebP, any size and orientation; it is made a 256 px JPEG without
     /// metadata), or removes it with `None`. Admins and owners of groups only;
     /// a direct chat has no picture. A picture that cannot be used changes
     /// nothing.
-    pub fn set_chat_avatar(&self, chat: &ChatId, picture: Option<&[u8]>) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity().account_id();
+    pub fn set_avatar(&self, chat: &ChatId, picture: Option<&[u8]>) -> Result<(), ClientError> {
+        self.profile.require_chat(chat)?;
+        let me = self.profile.identity().account_id();
         // Refuse before decoding: a large picture takes a while to decode,
         // and a member without the right should hear so at once.
-        self.read_doc(DocId::Head(*chat), |doc| head::may_set_avatar(doc, &me))??;
+        self.profile
+            .read_doc(DocId::Head(*chat), |doc| head::may_set_avatar(doc, &me))??;
         let avatar = picture
             .map(crate::avatar::prepare_avatar)
             .transpose()
             .map_err(|err| ClientError::Avatar(err.to_string()))?;
-        self.write(|ctx| {
+        self.profile.write(|ctx| {
             head::set_avatar(ctx.doc(DocId::Head(*chat))?, &me, avatar.as_deref())?;
             Ok(())
         })
@@ -32,9 +33,9 @@ impl Profile {
     /// A group's picture (a 256 px JPEG), or `None` when it has none. A
     /// stored picture that is not what this build writes (another device's
     /// bug, or a hostile admin's decompression bomb) is not handed out.
-    pub fn chat_avatar(&self, chat: &ChatId) -> Result<Option<Vec<u8>>, ClientError> {
-        self.require_chat(chat)?;
-        let Some(bytes) = self.read_doc(DocId::Head(*chat), head::avatar)? else {
+    pub fn avatar(&self, chat: &ChatId) -> Result<Option<Vec<u8>>, ClientError> {
+        self.profile.require_chat(chat)?;
+        let Some(bytes) = self.profile.read_doc(DocId::Head(*chat), head::avatar)? else {
             return Ok(None);
         };
         if crate::avatar::is_stored_avatar(&bytes) {
@@ -50,6 +51,7 @@ impl Profile {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::profile::Profile;
     use kith_core::{ChatKind, Identity};
     use std::io::Cursor;
     use std::sync::Arc;
@@ -68,46 +70,50 @@ mod tests {
     }
 
     fn has_avatar(profile: &Profile, chat: &ChatId) -> bool {
-        profile.chat_summary(chat).unwrap().has_avatar
+        profile.chats().summary(chat).unwrap().has_avatar
     }
 
     #[test]
     fn a_group_picture_is_set_listed_read_and_removed() {
         let profile = alice();
-        let chat = profile.create_chat("Club", &[], ChatKind::Group).unwrap();
+        let chat = profile.chats().create("Club", &[], ChatKind::Group).unwrap();
         assert!(!has_avatar(&profile, &chat));
-        assert_eq!(profile.chat_avatar(&chat).unwrap(), None);
+        assert_eq!(profile.chats().avatar(&chat).unwrap(), None);
 
         profile
-            .set_chat_avatar(&chat, Some(&picture(600, image::ImageFormat::Png)))
+            .chats()
+            .set_avatar(&chat, Some(&picture(600, image::ImageFormat::Png)))
             .unwrap();
         assert!(has_avatar(&profile, &chat));
-        let stored = profile.chat_avatar(&chat).unwrap().expect("a picture");
+        let stored = profile.chats().avatar(&chat).unwrap().expect("a picture");
         let decoded = image::load_from_memory(&stored).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (256, 256));
 
-        let err = profile.set_chat_avatar(&chat, Some(b"not a picture")).unwrap_err();
+        let err = profile.chats().set_avatar(&chat, Some(b"not a picture")).unwrap_err();
         assert!(matches!(err, ClientError::Avatar(_)), "{err}");
         assert_eq!(
-            profile.chat_avatar(&chat).unwrap(),
+            profile.chats().avatar(&chat).unwrap(),
             Some(stored),
             "a bad file changes nothing"
         );
 
-        profile.set_chat_avatar(&chat, None).unwrap();
+        profile.chats().set_avatar(&chat, None).unwrap();
         assert!(!has_avatar(&profile, &chat));
-        assert_eq!(profile.chat_avatar(&chat).unwrap(), None);
+        assert_eq!(profile.chats().avatar(&chat).unwrap(), None);
         // Removing what is not there is fine.
-        profile.set_chat_avatar(&chat, None).unwrap();
+        profile.chats().set_avatar(&chat, None).unwrap();
 
         let unknown = ChatId::from_bytes([9; 16]);
-        assert!(matches!(profile.chat_avatar(&unknown), Err(ClientError::NoSuchChat(_))));
+        assert!(matches!(
+            profile.chats().avatar(&unknown),
+            Err(ClientError::NoSuchChat(_))
+        ));
     }
 
     #[test]
     fn a_stored_picture_this_build_would_not_write_is_not_handed_out() {
         let profile = alice();
-        let chat = profile.create_chat("Club", &[], ChatKind::Group).unwrap();
+        let chat = profile.chats().create("Club", &[], ChatKind::Group).unwrap();
         // What another device could store: a JPEG of another size (or a
         // header claiming a huge one), within the byte limit.
         let odd = picture(512, image::ImageFormat::Jpeg);
@@ -119,6 +125,6 @@ mod tests {
             })
             .unwrap();
         assert!(has_avatar(&profile, &chat));
-        assert_eq!(profile.chat_avatar(&chat).unwrap(), None);
+        assert_eq!(profile.chats().avatar(&chat).unwrap(), None);
     }
 }

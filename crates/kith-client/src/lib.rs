@@ -9,14 +9,18 @@
 mod avatar;
 mod blob_transfer;
 mod blobs;
+mod chats;
 mod clock;
 mod contacts;
+mod devices;
+mod doc_sync;
 mod ephemeral;
 mod error;
 mod export;
 mod group_avatar;
 mod hex;
 mod media;
+mod messages;
 pub mod p2p;
 mod pairing;
 mod profile;
@@ -32,17 +36,21 @@ mod watch;
 
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
 pub use blob_transfer::{AUTO_DOWNLOAD_BYTES, OnProgress, Progress, TransferReport};
-pub use blobs::UNREFERENCED_GRACE_MS;
+pub use blobs::{Blobs, UNREFERENCED_GRACE_MS};
+pub use chats::Chats;
 pub use clock::system_now_ms;
-pub use contacts::Invite;
-pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, TYPING_TTL_MS};
+pub use contacts::{Contacts, Invite};
+pub use devices::Devices;
+pub use doc_sync::Docs;
+pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, Signals, TYPING_TTL_MS};
 pub use error::ClientError;
 pub use export::export_profile;
 pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
+pub use messages::Messages;
 pub use pairing::PairingCode;
 pub use profile::TransferWatcher;
 pub use profile::{COMPACT_AFTER_CHUNKS, Profile};
-pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, RelayOptions, RelayReport};
+pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, Relay, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
 pub use views::{
     AttachmentView, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus, MessageView, ProfileInfo,

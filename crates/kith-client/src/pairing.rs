@@ -10,6 +10,7 @@
 //! and with them every conversation's full history.
 
 use crate::clock::system_now_ms;
+use crate::devices::Devices;
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::random::random_bytes;
@@ -100,49 +101,6 @@ async fn pull(
 }
 
 impl Profile {
-    /// Waits (until `timeout`) for a new device to join with `code`, then
-    /// hands it the account key. Returns the new device's id.
-    pub async fn link_device(
-        &self,
-        server: &str,
-        code: &PairingCode,
-        timeout: Duration,
-    ) -> Result<DeviceId, ClientError> {
-        let deadline = Instant::now() + timeout;
-        let mut connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
-        let stream = code.stream();
-        connection.subscribe(stream.log(), stream.capability()).await?;
-        let own = self.identity().device_id();
-        let mut cursor = 0;
-        loop {
-            for envelope in pull(&connection, &stream, &mut cursor).await? {
-                let Ok((sender, RelayItem::JoinRequest { sealing_key })) = open_item(&stream, &envelope) else {
-                    continue;
-                };
-                if sender == own {
-                    continue;
-                }
-                let sealed = seal_to_device(
-                    &sealing_key,
-                    JOIN_CONTEXT,
-                    &self.identity().account_seed(),
-                    random_bytes::<32>()?,
-                    random_bytes::<24>()?,
-                )
-                .map_err(|err| ClientError::Identity(format!("sealing the account key: {err}")))?;
-                let answer = seal_item(
-                    &stream,
-                    &random_bytes::<16>()?,
-                    self.identity().device_keys(),
-                    &RelayItem::JoinAccept { sealed },
-                )?;
-                connection.push(stream.log(), stream.capability(), vec![answer]).await?;
-                return Ok(sender);
-            }
-            wait(&mut connection, deadline).await?;
-        }
-    }
-
     /// Makes a fresh profile in `dir` a further device of the account that
     /// shows `code`, then syncs its history.
     pub async fn join(dir: &Path, server: &str, code: &PairingCode, timeout: Duration) -> Result<Profile, ClientError> {
@@ -185,7 +143,48 @@ impl Profile {
         };
         let identity = Identity::join(account_seed, seeds, system_now_ms());
         let profile = Profile::create(dir, identity, None)?;
-        profile.sync_relay(&connection).await?;
+        profile.relay().sync(&connection).await?;
         Ok(profile)
+    }
+}
+
+impl Devices<'_> {
+    /// Waits (until `timeout`) for a new device to join with `code`, then
+    /// hands it the account key. Returns the new device's id.
+    pub async fn link(self, server: &str, code: &PairingCode, timeout: Duration) -> Result<DeviceId, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let mut connection =
+            RelayConnection::connect(server, self.profile.identity().device_keys(), self.profile.now_ms()).await?;
+        let stream = code.stream();
+        connection.subscribe(stream.log(), stream.capability()).await?;
+        let own = self.profile.identity().device_id();
+        let mut cursor = 0;
+        loop {
+            for envelope in pull(&connection, &stream, &mut cursor).await? {
+                let Ok((sender, RelayItem::JoinRequest { sealing_key })) = open_item(&stream, &envelope) else {
+                    continue;
+                };
+                if sender == own {
+                    continue;
+                }
+                let sealed = seal_to_device(
+                    &sealing_key,
+                    JOIN_CONTEXT,
+                    &self.profile.identity().account_seed(),
+                    random_bytes::<32>()?,
+                    random_bytes::<24>()?,
+                )
+                .map_err(|err| ClientError::Identity(format!("sealing the account key: {err}")))?;
+                let answer = seal_item(
+                    &stream,
+                    &random_bytes::<16>()?,
+                    self.profile.identity().device_keys(),
+                    &RelayItem::JoinAccept { sealed },
+                )?;
+                connection.push(stream.log(), stream.capability(), vec![answer]).await?;
+                return Ok(sender);
+            }
+            wait(&mut connection, deadline).await?;
+        }
     }
 }

@@ -4,12 +4,11 @@ use crate::clock::{hlc_from_meta, system_now_ms};
 use crate::error::ClientError;
 use crate::random::random_bytes;
 use crate::secrets::{self, SecretStorage};
-use crate::views::{AttachmentView, ChatReceipts, ChatSummary, LastMessagePreview, MessageView, ProfileInfo};
-use kith_core::docs::{account, head, segment};
-use kith_core::{ChatKind, ChatSetting, MessageRow, Role};
+use crate::views::ProfileInfo;
+use kith_core::docs::{account, head};
 use kith_core::{DeviceCertificate, Doc, Identity, ReadModelUpdate, SyncSession, apply_remote, commit_local};
-use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock, MessageId, Month};
-use kith_store::{SearchHit, SqliteStore, Store, StoreDirectory, WriteTxn};
+use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock};
+use kith_store::{SqliteStore, Store, StoreDirectory, WriteTxn};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +71,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// documents touched so far.
 pub(crate) struct WriteCtx<'p> {
     txn: Box<dyn WriteTxn + 'p>,
-    ts: Hlc,
+    /// The write's fresh timestamp.
+    pub(crate) ts: Hlc,
     touched: Vec<(DocId, Vec<automerge::ChangeHash>)>,
     docs: MutexGuard<'p, HashMap<DocId, CachedDoc>>,
     device: kith_proto::DeviceId,
@@ -341,17 +341,6 @@ impl Profile {
         self.local_writes.notified().await;
     }
 
-    /// Writes raw Automerge operations to a document, bypassing every local
-    /// check. Only for simulations that play a tampered client: honest
-    /// replicas must refuse what it writes.
-    #[doc(hidden)]
-    pub fn tamper(&self, doc: DocId, f: impl FnOnce(&mut automerge::AutoCommit)) -> Result<(), ClientError> {
-        self.write(|ctx| {
-            f(ctx.doc(doc)?.raw_mut());
-            Ok(())
-        })
-    }
-
     /// Commits every touched document and stores its bytes and rows.
     fn store_touched(
         ctx: &mut WriteCtx<'_>,
@@ -378,31 +367,12 @@ impl Profile {
             account_id,
             device_id: self.identity.device_id(),
             name: self.store.profile_name(&account_id)?.unwrap_or_default(),
-            invite: self.invite()?.link(),
+            invite: self.contacts().invite()?.link(),
             secret_storage: self.secret_storage,
             peer_id: kith_net::p2p::peer_id_of_device(&self.identity.device_id())
                 .map(|p| p.to_string())
                 .map_err(|err| ClientError::Identity(err.to_string()))?,
         })
-    }
-
-    /// Creates a conversation with this account as owner.
-    pub fn create_chat(&self, name: &str, members: &[AccountId], kind: ChatKind) -> Result<ChatId, ClientError> {
-        let nonce = random_bytes::<16>()?;
-        let me = self.identity.account_id();
-        let chat = kith_core::schema::chat_id_for(&me, &nonce);
-        let cert = self.identity.certificate().clone();
-        // The first epoch key: kept in the account document, so this
-        // account's other devices hold it too.
-        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
-        self.write(|ctx| {
-            let doc = ctx.doc(DocId::Head(chat))?;
-            head::genesis(doc, &me, &nonce, kind, name, members, &cert)?;
-            head::commit_epoch(doc, &me, 0, &key.key_id())?;
-            account::set_chat_key(ctx.doc(DocId::Account(me))?, &chat, 0, &key)?;
-            Ok(())
-        })?;
-        Ok(chat)
     }
 
     pub(crate) fn require_chat(&self, chat: &ChatId) -> Result<kith_core::ChatRow, ClientError> {
@@ -421,159 +391,6 @@ impl Profile {
         }
     }
 
-    /// Sends a message; it is durable when this returns.
-    pub fn send(&self, chat: &ChatId, text: &str, reply_to: Option<MessageId>) -> Result<MessageId, ClientError> {
-        self.send_with(chat, text, reply_to, Vec::new())
-    }
-
-    /// Sends a message carrying attachments whose blobs are already in this
-    /// profile (see `Profile::attach`).
-    pub fn send_with(
-        &self,
-        chat: &ChatId,
-        text: &str,
-        reply_to: Option<MessageId>,
-        attachments: Vec<kith_core::Attachment>,
-    ) -> Result<MessageId, ClientError> {
-        self.require_member(chat)?;
-        if let Some(reply_to) = reply_to
-            && self.store.message(chat, &reply_to)?.is_none()
-        {
-            return Err(ClientError::NoSuchMessage(reply_to.to_string()));
-        }
-        let me = self.identity.account_id();
-        let device = self.identity.device_id();
-        let cert = self.identity.certificate().clone();
-        self.write(|ctx| {
-            // Members attribute changes through certificates published in the
-            // head document; publish ours the first time we write here.
-            let head_doc = ctx.doc(DocId::Head(*chat))?;
-            if !head::has_device(head_doc, &device) {
-                head::add_device(head_doc, &cert)?;
-            }
-            let id = MessageId::new(ctx.ts, &device);
-            let doc = ctx.doc(DocId::Segment(*chat, Month::of(ctx.ts)))?;
-            segment::send(
-                doc,
-                &segment::NewMessage {
-                    id,
-                    author: me,
-                    device,
-                    text: text.to_owned(),
-                    reply_to,
-                    attachments: attachments.clone(),
-                },
-            )?;
-            Ok(id)
-        })
-    }
-
-    fn message_doc(&self, chat: &ChatId, id: &MessageId) -> Result<DocId, ClientError> {
-        self.require_chat(chat)?;
-        if self.store.message(chat, id)?.is_none() {
-            return Err(ClientError::NoSuchMessage(id.to_string()));
-        }
-        Ok(DocId::Segment(*chat, Month::of(id.ts())))
-    }
-
-    /// Edits one of this account's messages.
-    pub fn edit(&self, chat: &ChatId, id: &MessageId, text: &str) -> Result<(), ClientError> {
-        let doc_id = self.message_doc(chat, id)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            let ts = ctx.ts;
-            segment::edit(ctx.doc(doc_id)?, id, &me, text, ts)?;
-            Ok(())
-        })
-    }
-
-    /// Deletes one of this account's messages for everyone.
-    pub fn delete(&self, chat: &ChatId, id: &MessageId) -> Result<(), ClientError> {
-        let doc_id = self.message_doc(chat, id)?;
-        let me = self.identity.account_id();
-        let attachments = self.store.message(chat, id)?.map(|m| m.attachments).unwrap_or_default();
-        self.write(|ctx| {
-            let ts = ctx.ts;
-            segment::delete(ctx.doc(doc_id)?, id, &me, ts)?;
-            Ok(())
-        })?;
-        // Its files go now (not after the grace period for unsent ones).
-        for attachment in attachments {
-            self.forget_blob_if_unreferenced(&attachment.hash)?;
-        }
-        Ok(())
-    }
-
-    /// Adds or removes a reaction.
-    pub fn react(&self, chat: &ChatId, id: &MessageId, emoji: &str, remove: bool) -> Result<(), ClientError> {
-        let doc_id = self.message_doc(chat, id)?;
-        self.require_member(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            let ts = ctx.ts;
-            segment::react(ctx.doc(doc_id)?, id, &me, emoji, remove, ts)?;
-            Ok(())
-        })
-    }
-
-    /// Marks everything in the chat as read.
-    pub fn mark_read(&self, chat: &ChatId) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let Some(latest) = self.store.messages(chat, None, 1)?.pop() else {
-            return Ok(());
-        };
-        let me = self.identity.account_id();
-        if self.store.read_position(chat, &me)?.is_some_and(|at| at >= latest.ts) {
-            return Ok(());
-        }
-        self.write(|ctx| {
-            segment::mark_read(ctx.doc(DocId::Segment(*chat, Month::of(latest.ts)))?, &me, latest.ts)?;
-            Ok(())
-        })
-    }
-
-    /// One operation on a conversation's head document, as this account.
-    fn write_head(
-        &self,
-        chat: &ChatId,
-        op: impl FnOnce(&mut Doc, &AccountId) -> Result<(), kith_core::DocError>,
-    ) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| Ok(op(ctx.doc(DocId::Head(*chat))?, &me)?))
-    }
-
-    /// Renames a conversation (admins).
-    pub fn rename_chat(&self, chat: &ChatId, name: &str) -> Result<(), ClientError> {
-        self.write_head(chat, |doc, me| head::rename(doc, me, name))
-    }
-
-    /// Sets a group's description (admins).
-    pub fn set_description(&self, chat: &ChatId, description: &str) -> Result<(), ClientError> {
-        self.write_head(chat, |doc, me| head::set_description(doc, me, description))
-    }
-
-    /// Adds a member or changes a role (admins).
-    pub fn set_role(&self, chat: &ChatId, member: &AccountId, role: Role) -> Result<(), ClientError> {
-        self.write_head(chat, |doc, me| head::set_role(doc, me, member, role))
-    }
-
-    /// Removes a member (admins) or leaves (oneself). An admin who removes
-    /// someone also starts a new key epoch: what is written from now on is
-    /// sealed under a key the removed member never receives.
-    pub fn remove_member(&self, chat: &ChatId, member: &AccountId) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
-        self.write(|ctx| {
-            head::remove_member(ctx.doc(DocId::Head(*chat))?, &me, member)?;
-            if *member != me {
-                Self::start_epoch(ctx, chat, &me, &key)?;
-            }
-            Ok(())
-        })
-    }
-
     /// Starts a new key epoch in a chat this account is a member of.
     pub(crate) fn rotate_chat_key(&self, chat: &ChatId) -> Result<(), ClientError> {
         let me = self.identity.account_id();
@@ -581,7 +398,7 @@ impl Profile {
         self.write(|ctx| Self::start_epoch(ctx, chat, &me, &key))
     }
 
-    fn start_epoch(
+    pub(crate) fn start_epoch(
         ctx: &mut WriteCtx<'_>,
         chat: &ChatId,
         me: &AccountId,
@@ -597,26 +414,6 @@ impl Profile {
         Ok(())
     }
 
-    /// Sets pinned, muted or archived for a chat (synced to own devices).
-    pub fn set_chat_flag(&self, chat: &ChatId, setting: ChatSetting, value: bool) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            account::set_chat_flag(ctx.doc(DocId::Account(me))?, chat, setting, value)?;
-            Ok(())
-        })
-    }
-
-    /// Saves the draft of a chat.
-    pub fn set_draft(&self, chat: &ChatId, draft: &str) -> Result<(), ClientError> {
-        self.require_chat(chat)?;
-        let me = self.identity.account_id();
-        self.write(|ctx| {
-            account::set_draft(ctx.doc(DocId::Account(me))?, chat, draft)?;
-            Ok(())
-        })
-    }
-
     /// Changes the display name.
     pub fn set_name(&self, name: &str) -> Result<(), ClientError> {
         let me = self.identity.account_id();
@@ -624,178 +421,6 @@ impl Profile {
             account::set_name(ctx.doc(DocId::Account(me))?, name)?;
             Ok(())
         })
-    }
-
-    fn view(
-        &self,
-        row: MessageRow,
-        names: &mut HashMap<AccountId, Option<String>>,
-        receipts: &ChatReceipts,
-    ) -> Result<MessageView, ClientError> {
-        let (status, receipts) = if row.author == self.identity.account_id() {
-            let (status, detail) = receipts.judge(row.ts);
-            (Some(status), detail)
-        } else {
-            (None, Vec::new())
-        };
-        let route = if row.author == self.identity.account_id() && row.device == self.identity.device_id() {
-            None
-        } else {
-            self.store.message_route(&row.chat, &row.id)?
-        };
-        let author_name = match names.get(&row.author) {
-            Some(name) => name.clone(),
-            None => {
-                let name = self.store.profile_name(&row.author)?;
-                names.insert(row.author, name.clone());
-                name
-            }
-        };
-        Ok(MessageView {
-            id: row.id,
-            chat_id: row.chat,
-            author: row.author,
-            author_name,
-            text: row.text,
-            ts: row.ts.millis(),
-            reply_to: row.reply_to,
-            edited: row.edited.is_some(),
-            deleted: row.deleted,
-            reactions: row
-                .reactions
-                .into_iter()
-                .map(|(emoji, who)| (emoji, who.into_iter().collect()))
-                .collect(),
-            status,
-            receipts,
-            route,
-            attachments: row
-                .attachments
-                .iter()
-                .enumerate()
-                .map(|(index, a)| Ok(AttachmentView::of(row.id, index, a, self.has_blob(&a.hash)?)))
-                .collect::<Result<_, ClientError>>()?,
-        })
-    }
-
-    /// Messages oldest first: the `limit` newest, or the `limit` before `before`.
-    pub fn messages(
-        &self,
-        chat: &ChatId,
-        limit: usize,
-        before: Option<&MessageId>,
-    ) -> Result<Vec<MessageView>, ClientError> {
-        // Messages of people this account blocked are not shown (on every
-        // device: blocks live in the account document); unblocking shows them.
-        let blocked = self.blocked_accounts()?;
-        self.message_page(chat, limit, before, &blocked)
-    }
-
-    /// Up to `limit` messages before `before` (oldest first) whose authors are
-    /// not in `hidden`: pages are read until `limit` are found or the chat
-    /// ends, so hidden messages never make a page look like the last one.
-    pub(crate) fn message_page(
-        &self,
-        chat: &ChatId,
-        limit: usize,
-        before: Option<&MessageId>,
-        hidden: &std::collections::BTreeSet<AccountId>,
-    ) -> Result<Vec<MessageView>, ClientError> {
-        self.require_chat(chat)?;
-        let mut names = HashMap::new();
-        let mut rows = Vec::new();
-        let mut cursor = before.copied();
-        loop {
-            // Newest first.
-            let page = self.store.messages(chat, cursor.as_ref(), limit)?;
-            let ended = page.len() < limit;
-            cursor = page.last().map(|row| row.id);
-            rows.extend(page.into_iter().filter(|row| !hidden.contains(&row.author)));
-            if ended || rows.len() >= limit {
-                break;
-            }
-        }
-        rows.truncate(limit);
-        rows.reverse();
-        let receipts = self.chat_receipts(chat)?;
-        rows.into_iter()
-            .map(|row| self.view(row, &mut names, &receipts))
-            .collect()
-    }
-
-    /// The chat list.
-    pub fn chats(&self) -> Result<Vec<ChatSummary>, ClientError> {
-        let me = self.identity.account_id();
-        let entries = self.store.chat_list(&me)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for entry in entries {
-            // A head a contact pushed of a chat we were never in is not ours.
-            if !self.store.was_member(&entry.chat.chat, &me)? {
-                continue;
-            }
-            let name = if entry.chat.name.is_empty() && entry.chat.kind == ChatKind::Direct {
-                let other = entry.chat.members.keys().find(|a| **a != me).copied();
-                match other {
-                    Some(other) => self.store.profile_name(&other)?.unwrap_or_else(|| other.to_string()),
-                    None => String::new(),
-                }
-            } else {
-                entry.chat.name.clone()
-            };
-            let last_message = match entry.last_message {
-                Some(row) => Some(LastMessagePreview {
-                    id: row.id,
-                    author_name: self
-                        .store
-                        .profile_name(&row.author)?
-                        .unwrap_or_else(|| row.author.to_string()),
-                    text: row.text,
-                    ts: row.ts.millis(),
-                }),
-                None => None,
-            };
-            out.push(ChatSummary {
-                chat_id: entry.chat.chat,
-                name,
-                kind: entry.chat.kind,
-                last_message,
-                unread: entry.unread,
-                pinned: entry.settings.pinned,
-                muted: entry.settings.muted,
-                archived: entry.settings.archived,
-                members: entry.chat.members,
-                description: entry.chat.description,
-                draft: entry.settings.draft,
-                has_avatar: entry.has_avatar,
-            });
-        }
-        Ok(out)
-    }
-
-    /// One row of the chat list.
-    pub fn chat_summary(&self, chat: &ChatId) -> Result<ChatSummary, ClientError> {
-        self.chats()?
-            .into_iter()
-            .find(|summary| summary.chat_id == *chat)
-            .ok_or_else(|| ClientError::NoSuchChat(chat.to_string()))
-    }
-
-    /// One message (for quoting it in a reply); `None` when this device does
-    /// not hold it or its author is blocked.
-    pub fn message(&self, chat: &ChatId, id: &MessageId) -> Result<Option<MessageView>, ClientError> {
-        let Some(row) = self.store.message(chat, id)? else {
-            return Ok(None);
-        };
-        if self.blocked_accounts()?.contains(&row.author) {
-            return Ok(None);
-        }
-        let receipts = self.chat_receipts(chat)?;
-        Ok(Some(self.view(row, &mut HashMap::new(), &receipts)?))
-    }
-
-    /// Full-text search over all chats.
-    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, ClientError> {
-        Ok(self.store.search(query, limit)?)
     }
 
     /// Compacts documents that have piled up more than `COMPACT_AFTER_CHUNKS`
@@ -850,55 +475,22 @@ impl Profile {
         Ok(compacted)
     }
 
-    /// Loads a document from the store (read-only use: export, sync).
-    pub fn load_doc(&self, id: DocId) -> Result<Doc, ClientError> {
-        let chunks = self.store.doc_chunks(&id, 0)?;
-        Ok(Doc::load(
-            id,
-            &self.identity.device_id(),
-            chunks.iter().map(|c| c.bytes.as_slice()),
-        )?)
+    /// Runs `use_session` on the sync session with `peer` for `doc` (the
+    /// session cache stays locked meanwhile).
+    pub(crate) fn with_session<T>(
+        &self,
+        peer: &str,
+        doc: DocId,
+        use_session: impl FnOnce(&mut SyncSession) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut sessions = lock(&self.sessions);
+        let session = self.session(&mut sessions, peer, doc)?;
+        use_session(session)
     }
 
-    /// Records a verified device certificate (from an invite, a contact, a test).
-    pub fn learn_certificate(&self, cert: &DeviceCertificate) -> Result<(), ClientError> {
-        cert.verify()?;
-        let mut txn = self.store.begin_write()?;
-        txn.apply(&[ReadModelUpdate::Device(cert.clone())])?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Documents this profile shares with a peer of account `peer` (see
-    /// [`Profile::shares_doc`]).
-    pub fn shared_docs(&self, peer: &AccountId) -> Result<Vec<DocId>, ClientError> {
-        let mut out = Vec::new();
-        for id in self.store.doc_ids()? {
-            if self.shares_doc(peer, id)? {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Whether this profile offers `doc` to a peer of account `peer`: own
-    /// devices get the account document and every chat; anyone else a
-    /// chat's head if both were ever members (a removed member learns of
-    /// the removal) and its messages only while `peer` is still a member.
-    pub fn shares_doc(&self, peer: &AccountId, doc: DocId) -> Result<bool, ClientError> {
-        let me = self.identity.account_id();
-        Ok(match doc {
-            DocId::Account(owner) => owner == me && *peer == me,
-            DocId::Head(_) | DocId::Segment(..) if *peer == me => true,
-            DocId::Head(chat) => self.store.was_member(&chat, peer)? && self.store.was_member(&chat, &me)?,
-            DocId::Segment(chat, _) => {
-                self.store.was_member(&chat, &me)?
-                    && self
-                        .store
-                        .chat(&chat)?
-                        .is_some_and(|row| row.members.contains_key(peer))
-            }
-        })
+    /// Drops the in-memory sync sessions with `peer`.
+    pub(crate) fn forget_sessions(&self, peer: &str) {
+        lock(&self.sessions).retain(|(p, _), _| p != peer);
     }
 
     /// The session with `peer` for `doc`: the one in memory, or a new one that
@@ -924,62 +516,16 @@ impl Profile {
             .ok_or_else(|| ClientError::Identity("sync session cache lost an entry".into()))
     }
 
-    /// Forgets the sync state with a peer (on reconnect: never resume in-flight state).
-    pub fn reset_sync(&self, peer: &str) {
-        lock(&self.sessions).retain(|(p, _), _| p != peer);
-    }
-
-    /// The next sync message for `doc` to `peer`, if any.
-    pub fn sync_generate(&self, peer: &str, doc_id: DocId) -> Result<Option<Vec<u8>>, ClientError> {
-        let mut sessions = lock(&self.sessions);
-        let session = self.session(&mut sessions, peer, doc_id)?;
-        self.with_cached_doc(doc_id, |doc| session.generate(doc))
-    }
-
-    /// Handles a sync message for `doc` from `peer`: validates and applies its
-    /// changes, stores them, quarantines what cannot be judged yet, and retries
-    /// quarantined changes when membership or certificates may have changed.
-    pub fn sync_receive(&self, peer: &str, doc_id: DocId, message: &[u8]) -> Result<usize, ClientError> {
-        self.sync_receive_via(peer, doc_id, message, None)
-    }
-
-    /// [`Profile::sync_receive`], recording `route` as the way new messages
-    /// arrived (the first route to deliver a message is kept).
-    pub fn sync_receive_via(
-        &self,
-        peer: &str,
-        doc_id: DocId,
-        message: &[u8],
-        route: Option<&str>,
-    ) -> Result<usize, ClientError> {
-        let mut sessions = lock(&self.sessions);
-        let session = self.session(&mut sessions, peer, doc_id)?;
-        self.receive_into(doc_id, route, |txn, doc| {
-            let outcome = {
-                let directory = StoreDirectory::new(txn);
-                session.receive(doc, message, &directory)?
-            };
-            txn.set_sync_state(peer, &doc_id, &session.encode())?;
-            Ok(outcome)
-        })
-    }
-
-    /// Validates and applies changes of `doc_id` that arrived some other way
-    /// than a sync session (the relay): the same checks, storage, quarantine
-    /// and retries as [`Profile::sync_receive`].
-    pub fn apply_changes(&self, doc_id: DocId, changes: Vec<automerge::Change>) -> Result<usize, ClientError> {
-        self.receive_into(doc_id, Some("server"), |txn, doc| {
-            let directory = StoreDirectory::new(txn);
-            Ok(apply_remote(doc, changes, &directory)?)
-        })
-    }
-
     /// Runs `use_doc` on a document of the in-memory cache, brought up to date
     /// with whatever any process committed (lock order as in `write`: the
     /// store's chunks are read before the cache is taken) (much cheaper than
-    /// [`Profile::load_doc`], which rebuilds the document from every stored
+    /// [`Docs::load`], which rebuilds the document from every stored
     /// chunk). `use_doc` must not commit operations: writes go through `write`.
-    fn with_cached_doc<T>(&self, doc_id: DocId, use_doc: impl FnOnce(&mut Doc) -> T) -> Result<T, ClientError> {
+    pub(crate) fn with_cached_doc<T>(
+        &self,
+        doc_id: DocId,
+        use_doc: impl FnOnce(&mut Doc) -> T,
+    ) -> Result<T, ClientError> {
         let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
         let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
@@ -998,28 +544,10 @@ impl Profile {
         self.with_cached_doc(doc_id, |doc| read(doc))
     }
 
-    /// The current heads of a document (empty when this profile does not have it).
-    pub fn doc_heads(&self, doc_id: DocId) -> Result<Vec<automerge::ChangeHash>, ClientError> {
-        self.with_cached_doc(doc_id, |doc| doc.heads())
-    }
-
-    /// The changes of a document that are not ancestors of `heads` (all of
-    /// them for empty `heads`), and the document's current heads.
-    pub fn changes_since(
-        &self,
-        doc_id: DocId,
-        heads: &[automerge::ChangeHash],
-    ) -> Result<(Vec<automerge::Change>, Vec<automerge::ChangeHash>), ClientError> {
-        self.with_cached_doc(doc_id, |doc| {
-            let current = doc.heads();
-            (doc.changes_since(heads), current)
-        })
-    }
-
     /// Runs `receive` on the up-to-date document in one transaction, then
     /// stores what was accepted, quarantines what cannot be judged yet and
     /// retries quarantined changes that may now be judged.
-    fn receive_into(
+    pub(crate) fn receive_into(
         &self,
         doc_id: DocId,
         route: Option<&str>,

@@ -74,6 +74,8 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::views::{MessageStatus, Receipt};
+    use kith_proto::AccountId;
 
     fn at(ms: u64) -> Hlc {
         Hlc::new(ms, 0)

@@ -13,7 +13,6 @@
 //! below them is uploaded. A process killed mid-upload uploads again after a
 //! restart; the server ignores envelope ids it already has.
 
-use crate::clock::system_now_ms;
 use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
 use crate::error::ClientError;
 use crate::hex::hex;
@@ -142,51 +141,6 @@ fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
 }
 
 impl Profile {
-    /// Connects to the sync server and syncs until nothing is left to
-    /// exchange.
-    pub async fn sync_relay_once(&self, server: &str) -> Result<RelayReport, ClientError> {
-        self.sync_relay_once_with(server, RelayOptions::default()).await
-    }
-
-    /// [`Profile::sync_relay_once`] with options.
-    pub async fn sync_relay_once_with(&self, server: &str, options: RelayOptions) -> Result<RelayReport, ClientError> {
-        let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
-        let report = self.sync_relay_with(&connection, options).await?;
-        self.remember_server(server)?;
-        Ok(report)
-    }
-
-    /// Remembers the server this profile synced with, as the default for
-    /// commands that need one.
-    pub fn remember_server(&self, server: &str) -> Result<(), ClientError> {
-        if self.last_server()?.as_deref() == Some(server) {
-            return Ok(());
-        }
-        let mut txn = self.store().begin_write()?;
-        txn.set_meta(LAST_SERVER_META, server.as_bytes())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// The server this profile last synced with.
-    pub fn last_server(&self) -> Result<Option<String>, ClientError> {
-        Ok(self
-            .store()
-            .meta(LAST_SERVER_META)?
-            .and_then(|b| String::from_utf8(b).ok()))
-    }
-
-    /// [`Profile::sync_relay`] with options.
-    pub async fn sync_relay_with(
-        &self,
-        connection: &RelayConnection,
-        options: RelayOptions,
-    ) -> Result<RelayReport, ClientError> {
-        let mut report = self.sync_relay(connection).await?;
-        report.compacted += self.compact_streams(connection, options.compact_after).await?;
-        Ok(report)
-    }
-
     /// Replaces the history of every log this device writes to that grew by
     /// `after` entries since its last compaction with a snapshot: all changes
     /// of its documents, packed densely, pushed as new entries; then the
@@ -195,7 +149,7 @@ impl Profile {
     /// in quarantine: the snapshot must hold everything the old entries did.
     async fn compact_streams(&self, connection: &RelayConnection, after: u64) -> Result<usize, ClientError> {
         let me = self.identity().account_id();
-        let held = self.chat_keys()?;
+        let held = self.relay().chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream()?, vec![DocId::Account(me)])];
         let doc_ids = self.store().doc_ids()?;
@@ -225,7 +179,7 @@ impl Profile {
             }
             let mut envelopes = Vec::new();
             for doc in &docs {
-                let (changes, _) = self.changes_since(*doc, &[])?;
+                let (changes, _) = self.docs().changes_since(*doc, &[])?;
                 let mut packed: Vec<u8> = Vec::new();
                 for mut change in changes {
                     let bytes = change.bytes();
@@ -264,50 +218,6 @@ impl Profile {
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0))
-    }
-
-    /// Syncs over an open connection until a pass finds nothing new.
-    pub async fn sync_relay(&self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
-        let mut report = RelayReport::default();
-        // The first pass pulls every followed log; later passes only the logs
-        // that are new or just had entries (a pass exists to let what was
-        // learned, new keys and contacts, take effect), so a profile with many
-        // conversations does not poll them all again and again.
-        let mut only: Option<BTreeSet<LogId>> = None;
-        for _ in 0..MAX_PASSES {
-            let (pass, active) = self.relay_pass(connection, only.as_ref()).await?;
-            report.add(pass);
-            if !pass.found_work() {
-                break;
-            }
-            only = Some(active);
-        }
-        // Attachments after the documents: their logs exist by now, and
-        // messages show (with their previews) before the bytes arrive.
-        let mut quiet = |_| {};
-        report.blobs_uploaded += self.upload_blobs(connection, &mut quiet).await?;
-        report.blobs_downloaded += self
-            .download_wanted(connection, crate::blob_transfer::AUTO_DOWNLOAD_BYTES, &mut quiet)
-            .await?;
-        // Files of messages deleted elsewhere go too (a deletion arrives as
-        // an applied change; a quiet pass has nothing new to collect).
-        if report.applied > 0 {
-            self.collect_garbage()?;
-            // Received changes pile up as chunks like local ones do.
-            self.compact_when_due();
-        }
-        Ok(report)
-    }
-
-    /// Subscribes to every followed stream's log, so the server pokes this
-    /// connection when any of them grows. Returns the logs.
-    pub async fn subscribe_relay(&self, connection: &RelayConnection) -> Result<BTreeSet<LogId>, ClientError> {
-        let mut logs = BTreeSet::new();
-        for stream in self.followed_streams()? {
-            connection.subscribe(stream.log(), stream.capability()).await?;
-            logs.insert(stream.log());
-        }
-        Ok(logs)
     }
 
     /// Every account stream this device holds a key for, oldest first.
@@ -404,11 +314,6 @@ impl Profile {
         )
     }
 
-    /// The conversation keys this account holds, by chat, epoch and key id.
-    pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
-        self.read_doc(DocId::Account(self.identity().account_id()), account::chat_keys)
-    }
-
     /// The keys of a conversation this account may write with and hand out:
     /// those its head document commits to, newest epoch last. (A
     /// conversation from before commitments has only its first key.)
@@ -433,13 +338,13 @@ impl Profile {
     /// Every stream this profile follows.
     pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
         let mut out = self.account_streams()?;
-        out.push(Self::invite_stream(&self.invite_secret()?));
-        for (account, record) in self.contact_records()? {
+        out.push(Self::invite_stream(&self.contacts().invite_secret()?));
+        for (account, record) in self.contacts().records()? {
             if !record.blocked {
                 out.push(Self::contact_stream(account, &record));
             }
         }
-        for ((chat, epoch, _), key) in self.chat_keys()? {
+        for ((chat, epoch, _), key) in self.relay().chat_keys()? {
             out.push(StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key));
         }
         Ok(out)
@@ -488,7 +393,7 @@ impl Profile {
     async fn upload_documents(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
         let me = self.identity().account_id();
         let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream()?, DocId::Account(me))];
-        let held = self.chat_keys()?;
+        let held = self.relay().chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
         let mut handed_over = 0;
@@ -590,7 +495,7 @@ impl Profile {
             .meta(&meta_key)?
             .map(|b| decode_heads(&b))
             .unwrap_or_default();
-        let (changes, heads) = self.changes_since(doc, &known)?;
+        let (changes, heads) = self.docs().changes_since(doc, &known)?;
         Ok((meta_key, changes, heads))
     }
 
@@ -670,7 +575,7 @@ impl Profile {
     /// Connect requests, hellos and conversation keys still to be sent.
     async fn upload_mail(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
         let mut sent = 0;
-        let contacts = self.contact_records()?;
+        let contacts = self.contacts().records()?;
         let name = self.store().profile_name(&self.identity().account_id())?;
         let cert = self.identity().certificate().to_bytes();
         // Connect requests for invites we used.
@@ -732,7 +637,7 @@ impl Profile {
             sent += 1;
         }
         // Conversation keys for members who are contacts and lack them.
-        let held = self.chat_keys()?;
+        let held = self.relay().chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut grants = Vec::new();
         for chat in chats {
@@ -947,7 +852,7 @@ impl Profile {
                         && device != opened.sender
                         && self.store().device_account(&device)? == Some(account)
                     {
-                        let at_ms = i64::try_from(system_now_ms()).unwrap_or(i64::MAX);
+                        let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
                         let mut txn = self.store().begin_write()?;
                         txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
                         txn.commit()?;
@@ -988,7 +893,7 @@ impl Profile {
                     }
                 }
                 (RelayItem::Goodbye, Followed::Contact(account)) => {
-                    if let Some(mut record) = self.contact(&account)?
+                    if let Some(mut record) = self.contacts().get(&account)?
                         && record.state != ContactState::Deleted
                     {
                         record.state = ContactState::Deleted;
@@ -1012,7 +917,7 @@ impl Profile {
         }
         for (doc, batch) in changes {
             let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
-            report.applied += self.apply_changes(doc, batch)?;
+            report.applied += self.docs().apply_changes(doc, batch)?;
             self.note_on_server(stream, doc, &pulled)?;
         }
         Ok(report)
@@ -1039,12 +944,14 @@ impl Profile {
         certificates: &[Vec<u8>],
         name: Option<String>,
     ) -> Result<bool, ClientError> {
-        if self.contact(account)?.is_none() {
+        if self.contacts().get(account)?.is_none() {
             return Ok(false);
         }
         for bytes in certificates {
             match DeviceCertificate::from_bytes(bytes) {
-                Ok(cert) if cert.account == *account && cert.verify().is_ok() => self.learn_certificate(&cert)?,
+                Ok(cert) if cert.account == *account && cert.verify().is_ok() => {
+                    self.docs().learn_certificate(&cert)?
+                }
                 _ => tracing::warn!(%account, "ignored a certificate that is not theirs"),
             }
         }
@@ -1057,18 +964,18 @@ impl Profile {
     /// secret keys and the profile directory. Messages already sent stay with
     /// the people they were sent to, as in any messenger.
     pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
-        let connection = RelayConnection::connect(server, self.identity().device_keys(), system_now_ms()).await?;
+        let connection = RelayConnection::connect(server, self.identity().device_keys(), self.now_ms()).await?;
         // Bring everything in first, so no chat or contact is missed.
-        self.sync_relay(&connection).await?;
+        self.relay().sync(&connection).await?;
         let me = self.identity().account_id();
         let mut report = DeletionReport::default();
         for chat in self.store().chat_list(&me)? {
             if chat.chat.members.contains_key(&me) {
-                self.remove_member(&chat.chat.chat, &me)?;
+                self.chats().remove_member(&chat.chat.chat, &me)?;
                 report.chats_left += 1;
             }
         }
-        for (account, record) in self.contact_records()? {
+        for (account, record) in self.contacts().records()? {
             if record.blocked {
                 continue;
             }
@@ -1080,9 +987,9 @@ impl Profile {
             report.contacts_told += 1;
         }
         // The chats must learn that this account left before its logs go.
-        self.sync_relay(&connection).await?;
+        self.relay().sync(&connection).await?;
         let mut own_logs = self.account_streams()?;
-        own_logs.push(Self::invite_stream(&self.invite_secret()?));
+        own_logs.push(Self::invite_stream(&self.contacts().invite_secret()?));
         for stream in own_logs {
             connection.delete(stream.log(), stream.capability()).await?;
             report.logs_deleted += 1;
@@ -1145,4 +1052,118 @@ fn unpack_changes(packed: &[u8]) -> Option<Vec<Change>> {
             ChunkKind::Document | ChunkKind::Bundle => None,
         })
         .collect()
+}
+
+/// The relay path: syncing through `kith-server`.
+#[derive(Clone, Copy, Debug)]
+pub struct Relay<'p> {
+    pub(crate) profile: &'p Profile,
+}
+
+impl Profile {
+    /// The relay path of this profile.
+    pub fn relay(&self) -> Relay<'_> {
+        Relay { profile: self }
+    }
+}
+
+impl Relay<'_> {
+    /// Connects to the sync server and syncs until nothing is left to
+    /// exchange.
+    pub async fn sync_once(self, server: &str) -> Result<RelayReport, ClientError> {
+        self.sync_once_with(server, RelayOptions::default()).await
+    }
+
+    /// [`Relay::sync_once`] with options.
+    pub async fn sync_once_with(self, server: &str, options: RelayOptions) -> Result<RelayReport, ClientError> {
+        let connection =
+            RelayConnection::connect(server, self.profile.identity().device_keys(), self.profile.now_ms()).await?;
+        let report = self.sync_with(&connection, options).await?;
+        self.remember_server(server)?;
+        Ok(report)
+    }
+
+    /// Remembers the server this profile synced with, as the default for
+    /// commands that need one.
+    pub fn remember_server(&self, server: &str) -> Result<(), ClientError> {
+        if self.last_server()?.as_deref() == Some(server) {
+            return Ok(());
+        }
+        let mut txn = self.profile.store().begin_write()?;
+        txn.set_meta(LAST_SERVER_META, server.as_bytes())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The server this profile last synced with.
+    pub fn last_server(&self) -> Result<Option<String>, ClientError> {
+        Ok(self
+            .profile
+            .store()
+            .meta(LAST_SERVER_META)?
+            .and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    /// [`Relay::sync`] with options.
+    pub async fn sync_with(
+        self,
+        connection: &RelayConnection,
+        options: RelayOptions,
+    ) -> Result<RelayReport, ClientError> {
+        let mut report = self.sync(connection).await?;
+        report.compacted += self.profile.compact_streams(connection, options.compact_after).await?;
+        Ok(report)
+    }
+
+    /// Syncs over an open connection until a pass finds nothing new.
+    pub async fn sync(self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
+        let mut report = RelayReport::default();
+        // The first pass pulls every followed log; later passes only the logs
+        // that are new or just had entries (a pass exists to let what was
+        // learned, new keys and contacts, take effect), so a profile with many
+        // conversations does not poll them all again and again.
+        let mut only: Option<BTreeSet<LogId>> = None;
+        for _ in 0..MAX_PASSES {
+            let (pass, active) = self.profile.relay_pass(connection, only.as_ref()).await?;
+            report.add(pass);
+            if !pass.found_work() {
+                break;
+            }
+            only = Some(active);
+        }
+        // Attachments after the documents: their logs exist by now, and
+        // messages show (with their previews) before the bytes arrive.
+        let mut quiet = |_| {};
+        report.blobs_uploaded += self.profile.blobs().upload(connection, &mut quiet).await?;
+        report.blobs_downloaded += self
+            .profile
+            .blobs()
+            .download_wanted(connection, crate::blob_transfer::AUTO_DOWNLOAD_BYTES, &mut quiet)
+            .await?;
+        // Files of messages deleted elsewhere go too (a deletion arrives as
+        // an applied change; a quiet pass has nothing new to collect).
+        if report.applied > 0 {
+            self.profile.blobs().collect_garbage()?;
+            // Received changes pile up as chunks like local ones do.
+            self.profile.compact_when_due();
+        }
+        Ok(report)
+    }
+
+    /// Subscribes to every followed stream's log, so the server pokes this
+    /// connection when any of them grows. Returns the logs.
+    pub async fn subscribe(self, connection: &RelayConnection) -> Result<BTreeSet<LogId>, ClientError> {
+        let mut logs = BTreeSet::new();
+        for stream in self.profile.followed_streams()? {
+            connection.subscribe(stream.log(), stream.capability()).await?;
+            logs.insert(stream.log());
+        }
+        Ok(logs)
+    }
+
+    /// The conversation keys this account holds, by chat, epoch and key id.
+    pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
+        self.profile
+            .read_doc(DocId::Account(self.profile.identity().account_id()), account::chat_keys)
+    }
 }

@@ -132,8 +132,8 @@ impl SimNetwork {
     }
 
     fn docs_between(a: &Profile, b: &Profile) -> Result<BTreeSet<DocId>, ClientError> {
-        let mut docs: BTreeSet<DocId> = a.shared_docs(&b.identity().account_id())?.into_iter().collect();
-        docs.extend(b.shared_docs(&a.identity().account_id())?);
+        let mut docs: BTreeSet<DocId> = a.docs().shared_with(&b.identity().account_id())?.into_iter().collect();
+        docs.extend(b.docs().shared_with(&a.identity().account_id())?);
         Ok(docs)
     }
 
@@ -143,7 +143,7 @@ impl SimNetwork {
 
     fn offer(nodes: &[&Profile], from: usize, to: usize, queue: &mut Vec<InFlight>) -> Result<(), ClientError> {
         for doc in Self::docs_between(nodes[from], nodes[to])? {
-            if let Some(bytes) = nodes[from].sync_generate(&Self::name(nodes[to]), doc)? {
+            if let Some(bytes) = nodes[from].docs().sync_generate(&Self::name(nodes[to]), doc)? {
                 queue.push(InFlight { from, to, doc, bytes });
             }
         }
@@ -156,8 +156,8 @@ impl SimNetwork {
         let mut stats = SimStats::default();
         let mut queue: Vec<InFlight> = Vec::new();
         for &(a, b) in links {
-            nodes[a].reset_sync(&Self::name(nodes[b]));
-            nodes[b].reset_sync(&Self::name(nodes[a]));
+            nodes[a].docs().reset_sync(&Self::name(nodes[b]));
+            nodes[b].docs().reset_sync(&Self::name(nodes[a]));
             Self::offer(nodes, a, b, &mut queue)?;
             Self::offer(nodes, b, a, &mut queue)?;
         }
@@ -182,7 +182,7 @@ impl SimNetwork {
             stats.delivered += 1;
             stats.bytes += message.bytes.len();
             let (from, to) = (nodes[message.from], nodes[message.to]);
-            let accepted = to.sync_receive(&Self::name(from), message.doc, &message.bytes)?;
+            let accepted = to.docs().sync_receive(&Self::name(from), message.doc, &message.bytes)?;
             if let Some(trace) = self.trace.as_mut() {
                 trace.push(format!(
                     "{}->{} {} {} accepted {accepted}",
@@ -192,7 +192,7 @@ impl SimNetwork {
                     Self::describe(&message.bytes)
                 ));
             }
-            if let Some(bytes) = to.sync_generate(&Self::name(from), message.doc)? {
+            if let Some(bytes) = to.docs().sync_generate(&Self::name(from), message.doc)? {
                 queue.push(InFlight {
                     from: message.to,
                     to: message.from,

@@ -98,7 +98,7 @@ pub struct ChatSummary {
     pub description: String,
     /// Unsent draft.
     pub draft: String,
-    /// Whether it has a picture (groups only; [`Profile::chat_avatar`]).
+    /// Whether it has a picture (groups only; [`Chats::avatar`]).
     pub has_avatar: bool,
 }
 

@@ -94,9 +94,9 @@ impl RecentMessages {
     pub fn changes(&mut self, profile: &Profile) -> Result<Vec<WatchEvent>, ClientError> {
         let me = profile.identity().account_id();
         let mut events = Vec::new();
-        for chat in profile.chats()? {
+        for chat in profile.chats().list()? {
             let known = self.seen.entry(chat.chat_id).or_default();
-            for message in profile.messages(&chat.chat_id, RECENT, None)? {
+            for message in profile.messages().list(&chat.chat_id, RECENT, None)? {
                 let mut changes = Vec::new();
                 match known.get(&message.id) {
                     None if message.author != me => changes.push(MessageChange::Message),
@@ -147,30 +147,29 @@ pub async fn watch_relay(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut recent = RecentMessages::snapshot(profile)?;
     while !stop() {
-        let failure =
-            match RelayConnection::connect(server, profile.identity().device_keys(), crate::system_now_ms()).await {
-                Ok(connection) => {
-                    backoff.reset();
-                    profile.remember_server(server)?;
-                    on_event(WatchEvent::State(ConnectionState::Connected)).map_err(ClientError::from)?;
-                    match serve(
-                        profile,
-                        connection,
-                        &mut recent,
-                        stop,
-                        options,
-                        typing.as_deref_mut(),
-                        on_event,
-                    )
-                    .await
-                    {
-                        Ok(()) => return Ok(()),
-                        Err(ServeError::Report(err)) => return Err(err),
-                        Err(ServeError::Connection(err)) => err,
-                    }
+        let failure = match RelayConnection::connect(server, profile.identity().device_keys(), profile.now_ms()).await {
+            Ok(connection) => {
+                backoff.reset();
+                profile.relay().remember_server(server)?;
+                on_event(WatchEvent::State(ConnectionState::Connected)).map_err(ClientError::from)?;
+                match serve(
+                    profile,
+                    connection,
+                    &mut recent,
+                    stop,
+                    options,
+                    typing.as_deref_mut(),
+                    on_event,
+                )
+                .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(ServeError::Report(err)) => return Err(err),
+                    Err(ServeError::Connection(err)) => err,
                 }
-                Err(err) => err.to_string(),
-            };
+            }
+            Err(err) => err.to_string(),
+        };
         let delay = backoff.next_delay(rand::random::<f64>());
         on_event(WatchEvent::State(ConnectionState::Offline {
             error: failure,
@@ -215,11 +214,11 @@ async fn serve(
     let mut presence_due = Instant::now();
     loop {
         if Instant::now() >= presence_due {
-            profile.send_presence(&connection).await?;
+            profile.signals().send_presence(&connection).await?;
             presence_due = Instant::now() + PRESENCE_EVERY;
         }
         if dirty {
-            let report = profile.sync_relay_with(&connection, options).await?;
+            let report = profile.relay().sync_with(&connection, options).await?;
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
                 on_event(WatchEvent::Synced(report)).map_err(|f| ServeError::Report(f.into()))?;
             }
@@ -227,7 +226,7 @@ async fn serve(
                 on_event(event).map_err(|f| ServeError::Report(f.into()))?;
             }
             // New contacts or keys mean new logs to follow.
-            let _followed: BTreeSet<_> = profile.subscribe_relay(&connection).await?;
+            let _followed: BTreeSet<_> = profile.relay().subscribe(&connection).await?;
             marker = Some(profile.store().change_marker().map_err(ClientError::from)?);
             dirty = false;
             on_event(WatchEvent::State(ConnectionState::Idle)).map_err(|f| ServeError::Report(f.into()))?;
@@ -244,7 +243,7 @@ async fn serve(
         tokio::select! {
             Some(chat) = next_typing => {
                 // Typing notices are best effort: a failure is the connection's.
-                profile.send_typing(&connection, &chat).await?;
+                profile.signals().send_typing(&connection, &chat).await?;
             }
             notification = connection.next_notification() => match notification {
                 None => return Err(ServeError::Connection("the server closed the connection".to_owned())),
@@ -253,7 +252,7 @@ async fn serve(
                     dirty = true;
                 }
                 Some(Notification::Signal { log, payload }) => {
-                    if let Some(ephemeral) = profile.open_signal(&log, &payload)? {
+                    if let Some(ephemeral) = profile.signals().open(&log, &payload)? {
                         on_event(WatchEvent::Ephemeral(ephemeral)).map_err(|f| ServeError::Report(f.into()))?;
                     }
                 }

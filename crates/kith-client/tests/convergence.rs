@@ -118,12 +118,13 @@ fn world(count: usize, with_adversary: bool) -> World {
     }
     for a in &replicas {
         for b in &replicas {
-            a.learn_certificate(b.identity().certificate()).expect("learn");
+            a.docs().learn_certificate(b.identity().certificate()).expect("learn");
         }
     }
     let members: Vec<_> = replicas.iter().skip(1).map(|r| r.identity().account_id()).collect();
     let chat = replicas[0]
-        .create_chat("Group", &members, ChatKind::Group)
+        .chats()
+        .create("Group", &members, ChatKind::Group)
         .expect("chat");
     let refs: Vec<&Profile> = replicas.iter().collect();
     let links: Vec<(usize, usize)> = (1..count).map(|i| (0, i)).collect();
@@ -136,7 +137,7 @@ fn world(count: usize, with_adversary: bool) -> World {
 }
 
 fn pick_message(profile: &Profile, chat: &ChatId, pick: usize) -> Option<MessageId> {
-    let messages = profile.messages(chat, 10_000, None).ok()?;
+    let messages = profile.messages().list(chat, 10_000, None).ok()?;
     (!messages.is_empty()).then(|| messages[pick % messages.len()].id)
 }
 
@@ -145,24 +146,26 @@ fn apply(world: &World, op: &Op) {
     let chat = &world.chat;
     match *op {
         Op::Send { by, text } => {
-            let _ = world.replicas[by % n].send(chat, &format!("message {text}"), None);
+            let _ = world.replicas[by % n]
+                .messages()
+                .send(chat, &format!("message {text}"), None);
         }
         Op::Reply { by, pick } => {
             let r = &world.replicas[by % n];
             if let Some(to) = pick_message(r, chat, pick) {
-                let _ = r.send(chat, "a reply", Some(to));
+                let _ = r.messages().send(chat, "a reply", Some(to));
             }
         }
         Op::Edit { by, pick } => {
             let r = &world.replicas[by % n];
             if let Some(id) = pick_message(r, chat, pick) {
-                let _ = r.edit(chat, &id, &format!("edited by {}", by % n));
+                let _ = r.messages().edit(chat, &id, &format!("edited by {}", by % n));
             }
         }
         Op::Delete { by, pick } => {
             let r = &world.replicas[by % n];
             if let Some(id) = pick_message(r, chat, pick) {
-                let _ = r.delete(chat, &id);
+                let _ = r.messages().delete(chat, &id);
             }
         }
         Op::React {
@@ -173,11 +176,13 @@ fn apply(world: &World, op: &Op) {
         } => {
             let r = &world.replicas[by % n];
             if let Some(id) = pick_message(r, chat, pick) {
-                let _ = r.react(chat, &id, ["👍", "❤️", "😂"][usize::from(emoji % 3)], remove);
+                let _ = r
+                    .messages()
+                    .react(chat, &id, ["👍", "❤️", "😂"][usize::from(emoji % 3)], remove);
             }
         }
         Op::Rename { by, name } => {
-            let _ = world.replicas[by % n].rename_chat(chat, &format!("name {name}"));
+            let _ = world.replicas[by % n].chats().rename(chat, &format!("name {name}"));
         }
         Op::SetRole { by, target, admin } => {
             if admin && Some(target % n) == world.adversary {
@@ -186,14 +191,14 @@ fn apply(world: &World, op: &Op) {
             }
             let target = world.replicas[target % n].identity().account_id();
             let role = if admin { Role::Admin } else { Role::Member };
-            let _ = world.replicas[by % n].set_role(chat, &target, role);
+            let _ = world.replicas[by % n].chats().set_role(chat, &target, role);
         }
         Op::Remove { by, target } => {
             let target = world.replicas[target % n].identity().account_id();
-            let _ = world.replicas[by % n].remove_member(chat, &target);
+            let _ = world.replicas[by % n].chats().remove_member(chat, &target);
         }
         Op::Read { by } => {
-            let _ = world.replicas[by % n].mark_read(chat);
+            let _ = world.replicas[by % n].messages().mark_read(chat);
         }
         Op::Sync { a, b, seed } => {
             let (a, b) = (a % n, b % n);
@@ -219,7 +224,7 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
     let chat = world.chat;
     let head = DocId::Head(chat);
     // Someone else's message: tampering with one's own is no offence.
-    let target = me.messages(&chat, 10_000, None).ok().and_then(|all| {
+    let target = me.messages().list(&chat, 10_000, None).ok().and_then(|all| {
         let others: Vec<_> = all
             .iter()
             .filter(|m| m.author != me.identity().account_id())
@@ -228,16 +233,16 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
         (!others.is_empty()).then(|| others[pick % others.len()])
     });
     let result = match kind {
-        0 => me.tamper(head, |doc| {
+        0 => me.docs().tamper(head, |doc| {
             let _ = doc.put(ROOT, "name", EVIL_NAME);
         }),
-        1 => me.tamper(head, |doc| {
+        1 => me.docs().tamper(head, |doc| {
             let _ = doc.put(ROOT, format!("member/{}", me.identity().account_id()), "owner");
         }),
         2 => match target {
             Some(id) => {
                 let seg = DocId::Segment(chat, kith_proto::Month::of(id.ts()));
-                me.tamper(seg, |doc| {
+                me.docs().tamper(seg, |doc| {
                     if let Ok(Some((_, obj))) = doc.get(ROOT, format!("m/{id}")) {
                         let _ = doc.put(&obj, "text", EVIL_TEXT);
                     }
@@ -248,7 +253,7 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
         3 => match target {
             Some(id) => {
                 let seg = DocId::Segment(chat, kith_proto::Month::of(id.ts()));
-                me.tamper(seg, |doc| {
+                me.docs().tamper(seg, |doc| {
                     let _ = doc.put(ROOT, format!("r/{id}/{victim}/{EVIL_EMOJI}"), 1);
                 })
             }
@@ -257,7 +262,7 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
         4 => match target {
             Some(id) => {
                 let seg = DocId::Segment(chat, kith_proto::Month::of(id.ts()));
-                me.tamper(seg, |doc| {
+                me.docs().tamper(seg, |doc| {
                     let _ = doc.put(ROOT, format!("read/{victim}"), EVIL_READ);
                 })
             }
@@ -268,7 +273,7 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
             let device = world.replicas[0].identity().device_id();
             let forged = MessageId::new(Hlc::new(1_795_000_000_500, 1), &device);
             let seg = DocId::Segment(chat, kith_proto::Month::of(forged.ts()));
-            me.tamper(seg, |doc| {
+            me.docs().tamper(seg, |doc| {
                 if let Ok(obj) = doc.put_object(ROOT, format!("m/{forged}"), automerge::ObjType::Map) {
                     let _ = doc.put(&obj, "author", victim.to_string());
                     let _ = doc.put(&obj, "device", device.to_string());
@@ -300,7 +305,7 @@ fn doc_heads(profile: &Profile, chat: &ChatId) -> BTreeMap<String, Vec<automerge
         .into_iter()
         .filter(|d| d.chat() == Some(*chat))
         .map(|d| {
-            let mut doc = profile.load_doc(d).expect("load");
+            let mut doc = profile.docs().load(d).expect("load");
             (d.to_string(), doc.heads())
         })
         .collect()
@@ -392,8 +397,8 @@ fn check(world: &World) -> Result<(), TestCaseError> {
                 let mut verdicts = Vec::new();
                 for doc_name in expected_docs.keys() {
                     let id: DocId = doc_name.parse().expect("doc id");
-                    let mut mine = world.replicas[i].load_doc(id).expect("load");
-                    let mut theirs = world.replicas[first].load_doc(id).expect("load");
+                    let mut mine = world.replicas[i].docs().load(id).expect("load");
+                    let mut theirs = world.replicas[first].docs().load(id).expect("load");
                     for change in theirs.raw_mut().get_changes(&[]) {
                         if mine.raw_mut().get_change_by_hash(&change.hash()).is_none() {
                             let store = world.replicas[i].store().clone();
@@ -460,7 +465,7 @@ fn check(world: &World) -> Result<(), TestCaseError> {
             .into_iter()
             .filter(|d| d.chat() == Some(world.chat))
         {
-            let mut doc = replica.load_doc(id).expect("load");
+            let mut doc = replica.docs().load(id).expect("load");
             txn.apply(&kith_core::full_read_model(&mut doc)).expect("apply");
         }
         txn.commit().expect("commit");
@@ -509,7 +514,9 @@ fn a_lossy_network_still_converges_without_a_sync_loop() {
     let world = world(3, false);
     for (i, r) in world.replicas.iter().enumerate() {
         for k in 0..20 {
-            r.send(&world.chat, &format!("from {i}: {k}"), None).expect("send");
+            r.messages()
+                .send(&world.chat, &format!("from {i}: {k}"), None)
+                .expect("send");
         }
     }
     let refs: Vec<&Profile> = world.replicas.iter().collect();
@@ -521,7 +528,7 @@ fn a_lossy_network_still_converges_without_a_sync_loop() {
         .expect("converges");
     assert!(stats.dropped > 0, "the test must actually drop messages");
     for r in &world.replicas {
-        assert_eq!(r.messages(&world.chat, 1000, None).expect("messages").len(), 60);
+        assert_eq!(r.messages().list(&world.chat, 1000, None).expect("messages").len(), 60);
     }
     println!("lossy sync: {stats:?}");
 }
@@ -532,33 +539,40 @@ fn a_non_member_gets_nothing_applied() {
     let stranger_id = Identity::create([[77; 32], [78; 32], [79; 32]], 0);
     let stranger = Profile::with_store(stranger_id, Arc::new(MemoryStore::new()), "stranger").expect("profile");
     stranger
+        .docs()
         .learn_certificate(world.replicas[0].identity().certificate())
         .expect("learn");
     world.replicas[0]
+        .docs()
         .learn_certificate(stranger.identity().certificate())
         .expect("learn");
-    world.replicas[0].send(&world.chat, "members only", None).expect("send");
+    world.replicas[0]
+        .messages()
+        .send(&world.chat, "members only", None)
+        .expect("send");
     // The stranger shares no chat with replica 0, so nothing is offered...
     assert!(
         world.replicas[0]
-            .shared_docs(&stranger.identity().account_id())
+            .docs()
+            .shared_with(&stranger.identity().account_id())
             .expect("docs")
             .is_empty()
     );
     // ...and a message it forges into the chat is never applied.
     let seg = DocId::Segment(world.chat, kith_proto::Month::from_millis(1_795_000_000_000));
     stranger
+        .docs()
         .tamper(seg, |doc| {
             let _ = doc.put(ROOT, "schema", 1);
         })
         .expect("tamper");
-    let mut doc = stranger.load_doc(seg).expect("load");
+    let mut doc = stranger.docs().load(seg).expect("load");
     let mut session = kith_core::SyncSession::new();
     let message = session.generate(&mut doc).expect("a message");
-    let _ = world.replicas[0].sync_receive("stranger", seg, &message);
+    let _ = world.replicas[0].docs().sync_receive("stranger", seg, &message);
     let stranger_changes: Vec<_> = doc.raw_mut().get_changes(&[]).iter().map(|c| c.hash()).collect();
     assert!(!stranger_changes.is_empty());
-    let mut replica_doc = world.replicas[0].load_doc(seg).expect("load");
+    let mut replica_doc = world.replicas[0].docs().load(seg).expect("load");
     for hash in stranger_changes {
         assert!(
             replica_doc.raw_mut().get_change_by_hash(&hash).is_none(),
@@ -567,7 +581,8 @@ fn a_non_member_gets_nothing_applied() {
     }
     assert_eq!(
         world.replicas[0]
-            .messages(&world.chat, 100, None)
+            .messages()
+            .list(&world.chat, 100, None)
             .expect("messages")
             .len(),
         1

@@ -65,18 +65,23 @@ async fn run_pair(
 }
 
 fn count(profile: &Profile, chat: &kith_client::ChatId) -> usize {
-    profile.messages(chat, 10_000, None).map(|m| m.len()).unwrap_or(0)
+    profile
+        .messages()
+        .list(chat, 10_000, None)
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
     let alice = profile(1, "Alice");
     let bob = profile(11, "Bob");
-    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    bob.contacts().add(&alice.contacts().invite().unwrap().link()).unwrap();
     let chat = alice
-        .create_chat("Pair", &[bob.identity().account_id()], ChatKind::Group)
+        .chats()
+        .create("Pair", &[bob.identity().account_id()], ChatKind::Group)
         .unwrap();
-    alice.send(&chat, "hello", None).unwrap();
+    alice.messages().send(&chat, "hello", None).unwrap();
     // First meeting: contacts, and Bob gets the chat.
     let has_chat = || count(&bob, &chat) == 1;
     run_pair(&alice, options(vec![]), &bob, options(vec![]), &has_chat).await;
@@ -86,8 +91,8 @@ async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
     // first four sync frames and delays every frame: only the digest
     // exchange after a quiet spell notices the loss and resyncs.
     for i in 0..150 {
-        alice.send(&chat, &format!("alice {i}"), None).unwrap();
-        bob.send(&chat, &format!("bob {i}"), None).unwrap();
+        alice.messages().send(&chat, &format!("alice {i}"), None).unwrap();
+        bob.messages().send(&chat, &format!("bob {i}"), None).unwrap();
     }
     let mut faulty = options(vec![]);
     faulty.faults = Faults {
@@ -103,7 +108,7 @@ async fn lost_and_delayed_frames_recover_without_a_sync_loop() {
     // not a loop: bounded by a small multiple of the documents involved.
     assert!(frames < 80, "{frames} frames: {a_report:?} {b_report:?}");
     let doc = DocId::Head(chat);
-    assert_eq!(alice.doc_heads(doc).unwrap(), bob.doc_heads(doc).unwrap());
+    assert_eq!(alice.docs().heads(doc).unwrap(), bob.docs().heads(doc).unwrap());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -111,13 +116,14 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
     let alice = profile(21, "Alice");
     let bob = profile(31, "Bob");
     let mallory = profile(41, "Mallory");
-    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
-    let secret = alice.create_chat("Secret", &[], ChatKind::Group).unwrap();
-    alice.send(&secret, "the plans", None).unwrap();
+    bob.contacts().add(&alice.contacts().invite().unwrap().link()).unwrap();
+    let secret = alice.chats().create("Secret", &[], ChatKind::Group).unwrap();
+    alice.messages().send(&secret, "the plans", None).unwrap();
     let spam = mallory
-        .create_chat("Spam", &[alice.identity().account_id()], ChatKind::Group)
+        .chats()
+        .create("Spam", &[alice.identity().account_id()], ChatKind::Group)
         .unwrap();
-    mallory.send(&spam, "buy now", None).unwrap();
+    mallory.messages().send(&spam, "buy now", None).unwrap();
 
     let attack = async |address: Multiaddr| {
         // Mallory's own device key, but Bob's certificate: refused at once.
@@ -142,7 +148,7 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
             resync: false,
         });
         for doc in [DocId::Head(spam), DocId::Head(secret)] {
-            if let Some(message) = mallory.sync_generate("attack", doc).unwrap() {
+            if let Some(message) = mallory.docs().sync_generate("attack", doc).unwrap() {
                 frames.push(PeerFrame::Sync {
                     doc: doc.to_string(),
                     message,
@@ -180,10 +186,10 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
     assert_eq!(report.applied, 0);
     assert!(report.refused >= 1, "{report:?}");
     assert!(
-        alice.messages(&spam, 10, None).is_err(),
+        alice.messages().list(&spam, 10, None).is_err(),
         "the spam chat was not applied"
     );
-    assert_eq!(alice.chats().unwrap().len(), 1);
+    assert_eq!(alice.chats().list().unwrap().len(), 1);
 }
 
 /// Runs `alice` listening on loopback and `attack` against her address;
@@ -250,16 +256,16 @@ async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFr
 async fn a_removed_member_who_stays_a_contact_learns_the_removal_but_no_new_messages() {
     let alice = profile(51, "Alice");
     let bob = profile(61, "Bob");
-    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    bob.contacts().add(&alice.contacts().invite().unwrap().link()).unwrap();
     let bob_account = bob.identity().account_id();
-    let chat = alice.create_chat("Team", &[bob_account], ChatKind::Group).unwrap();
-    alice.send(&chat, "before", None).unwrap();
+    let chat = alice.chats().create("Team", &[bob_account], ChatKind::Group).unwrap();
+    alice.messages().send(&chat, "before", None).unwrap();
     let has_chat = || count(&bob, &chat) == 1;
     run_pair(&alice, options(vec![]), &bob, options(vec![]), &has_chat).await;
     assert_eq!(count(&bob, &chat), 1, "bob got the chat");
 
-    alice.remove_member(&chat, &bob_account).unwrap();
-    alice.send(&chat, "after bob left", None).unwrap();
+    alice.chats().remove_member(&chat, &bob_account).unwrap();
+    alice.messages().send(&chat, "after bob left", None).unwrap();
     // They stay contacts and meet again for a while.
     let started = Instant::now();
     let a_while = || started.elapsed() > Duration::from_secs(3);
@@ -270,7 +276,8 @@ async fn a_removed_member_who_stays_a_contact_learns_the_removal_but_no_new_mess
         "bob learned he was removed: {members:?}"
     );
     let texts: Vec<String> = bob
-        .messages(&chat, 100, None)
+        .messages()
+        .list(&chat, 100, None)
         .unwrap()
         .into_iter()
         .filter_map(|m| m.text)
@@ -282,11 +289,12 @@ async fn a_removed_member_who_stays_a_contact_learns_the_removal_but_no_new_mess
 async fn a_contact_cannot_push_a_chat_we_are_not_in() {
     let alice = profile(71, "Alice");
     let bob = profile(81, "Bob");
-    bob.add_contact(&alice.invite().unwrap().link()).unwrap();
+    bob.contacts().add(&alice.contacts().invite().unwrap().link()).unwrap();
     let bob_account = bob.identity().account_id();
     let contacts = || {
         alice
             .contacts()
+            .list()
             .unwrap()
             .iter()
             .any(|c| c.account_id == bob_account && c.state == "accepted")
@@ -294,8 +302,8 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
     run_pair(&alice, options(vec![]), &bob, options(vec![]), &contacts).await;
     assert!(contacts(), "they became contacts");
     // Bob's notes-to-self, with messages; an honest Bob never offers them.
-    let notes = bob.create_chat("Ads", &[], ChatKind::Group).unwrap();
-    bob.send(&notes, "buy now", None).unwrap();
+    let notes = bob.chats().create("Ads", &[], ChatKind::Group).unwrap();
+    bob.messages().send(&notes, "buy now", None).unwrap();
 
     // A pushy Bob authenticates properly and then pushes them anyway.
     let push = async |address: Multiaddr| {
@@ -319,11 +327,11 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
         // so that Bob's next message carries all of them.
         let empty = profile(91, "Empty");
         for doc in segments {
-            let hello = bob.sync_generate("empty", doc).unwrap().unwrap();
-            empty.sync_receive("bob", doc, &hello).unwrap();
-            let ask = empty.sync_generate("bob", doc).unwrap().unwrap();
-            bob.sync_receive("empty", doc, &ask).unwrap();
-            let message = bob.sync_generate("empty", doc).unwrap().unwrap();
+            let hello = bob.docs().sync_generate("empty", doc).unwrap().unwrap();
+            empty.docs().sync_receive("bob", doc, &hello).unwrap();
+            let ask = empty.docs().sync_generate("bob", doc).unwrap().unwrap();
+            bob.docs().sync_receive("empty", doc, &ask).unwrap();
+            let message = bob.docs().sync_generate("empty", doc).unwrap().unwrap();
             frames.push(PeerFrame::Sync {
                 doc: doc.to_string(),
                 message,
@@ -342,7 +350,7 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
     );
     assert!(report.refused >= 1, "the messages were refused: {report:?}");
     assert!(
-        alice.chats().unwrap().iter().all(|c| c.chat_id != notes),
+        alice.chats().list().unwrap().iter().all(|c| c.chat_id != notes),
         "not in alice's chat list"
     );
     assert_eq!(count(&alice, &notes), 0, "no message of it stored");

@@ -26,8 +26,10 @@ pub async fn stage_attachment(backend: State<'_, Backend>, request: Request<'_>)
     let profile = backend.profile()?;
     let attachment = blocking(move || {
         match args.voice_duration_ms {
-            Some(duration) => profile.attach_voice(&args.name, bytes, Some((duration, args.voice_waveform))),
-            None => profile.attach_bytes(&args.name, bytes, args.as_file),
+            Some(duration) => profile
+                .blobs()
+                .attach_voice(&args.name, bytes, Some((duration, args.voice_waveform))),
+            None => profile.blobs().attach_bytes(&args.name, bytes, args.as_file),
         }
         .api()
     })
@@ -64,7 +66,7 @@ fn find(
     let chat = chat_id(chat)?;
     let message = message_id(message)?;
     let index = usize::try_from(index).map_err(|_| ApiError::invalid("no such attachment"))?;
-    let attachment = profile.attachment(&chat, &message, index).api()?;
+    let attachment = profile.blobs().attachment(&chat, &message, index).api()?;
     Ok((profile, chat, message, attachment))
 }
 
@@ -73,7 +75,7 @@ fn find(
 #[tauri::command]
 pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAttachment) -> Reply<DownloadAttachment> {
     let (profile, chat, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
-    if profile.has_blob(&attachment.hash).api()? {
+    if profile.blobs().has(&attachment.hash).api()? {
         return Ok(());
     }
     let Some(server) = backend.shared.settings().server_url else {
@@ -101,7 +103,8 @@ pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAtta
             .await
             .map_err(|err| crate::error::api_error(err.into()))?;
             match profile
-                .fetch_blob(&connection, chat, &attachment, None, &mut |_| {})
+                .blobs()
+                .fetch(&connection, chat, &attachment, None, &mut |_| {})
                 .await
             {
                 // The sync loop or a peer has it in hand: its progress shows,
@@ -152,7 +155,7 @@ pub async fn open_attachment(backend: State<'_, Backend>, args: OpenAttachment) 
     }
     let path = blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|err| ApiError::internal(format!("{}: {err}", dir.display())))?;
-        profile.save_attachment(&attachment, &target).api()
+        profile.blobs().save_attachment(&attachment, &target).api()
     })
     .await?;
     crate::open::with_default_app(&path)
@@ -168,7 +171,7 @@ pub async fn save_attachment(backend: State<'_, Backend>, args: SaveAttachment) 
         std::fs::create_dir_all(&downloads)
             .map_err(|err| ApiError::internal(format!("{}: {err}", downloads.display())))?;
         let target = free_name(&downloads, &kith_client::safe_file_name(&attachment.name));
-        let written = profile.save_attachment(&attachment, &target).api()?;
+        let written = profile.blobs().save_attachment(&attachment, &target).api()?;
         Ok(written.display().to_string())
     })
     .await

@@ -14,7 +14,7 @@ pub async fn list_chats(backend: State<'_, Backend>, args: ListChats) -> Reply<L
     let profile = backend.profile()?;
     let me_name = profile.info().api()?.name;
     let mut rows = Vec::new();
-    for summary in profile.chats().api()? {
+    for summary in profile.chats().list().api()? {
         if summary.archived == args.archived {
             rows.push(convert::chat_row(&profile, summary, &me_name)?);
         }
@@ -37,7 +37,8 @@ pub async fn create_group(backend: State<'_, Backend>, args: CreateGroup) -> Rep
         .map(|m| account_id(m))
         .collect::<Result<Vec<_>, _>>()?;
     let chat = profile
-        .create_chat(name, &members, kith_client::ChatKind::Group)
+        .chats()
+        .create(name, &members, kith_client::ChatKind::Group)
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(chat.to_string())
@@ -47,7 +48,7 @@ pub async fn create_group(backend: State<'_, Backend>, args: CreateGroup) -> Rep
 #[tauri::command]
 pub async fn open_direct(backend: State<'_, Backend>, args: OpenDirect) -> Reply<OpenDirect> {
     let profile = backend.profile()?;
-    let chat = profile.direct_chat(&account_id(&args.account_id)?).api()?;
+    let chat = profile.contacts().direct_chat(&account_id(&args.account_id)?).api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(chat.to_string())
 }
@@ -56,7 +57,7 @@ pub async fn open_direct(backend: State<'_, Backend>, args: OpenDirect) -> Reply
 #[tauri::command]
 pub async fn chat_details(backend: State<'_, Backend>, args: GetChatDetails) -> Reply<GetChatDetails> {
     let profile = backend.profile()?;
-    let summary = profile.chat_summary(&chat_id(&args.chat_id)?).api()?;
+    let summary = profile.chats().summary(&chat_id(&args.chat_id)?).api()?;
     let me = profile.identity().account_id();
     let mut names = Names::default();
     let mut members: Vec<MemberDto> = summary
@@ -89,6 +90,7 @@ pub async fn chat_details(backend: State<'_, Backend>, args: GetChatDetails) -> 
 pub async fn save_draft(backend: State<'_, Backend>, args: SaveDraft) -> Reply<SaveDraft> {
     backend
         .profile()?
+        .chats()
         .set_draft(&chat_id(&args.chat_id)?, &args.text)
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
@@ -105,7 +107,8 @@ pub async fn set_chat_flag(backend: State<'_, Backend>, args: SetChatFlag) -> Re
     };
     let profile = backend.profile()?;
     profile
-        .set_chat_flag(&chat_id(&args.chat_id)?, setting, args.value)
+        .chats()
+        .set_flag(&chat_id(&args.chat_id)?, setting, args.value)
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     crate::worker::refresh_unread(&profile, &backend.shared);
@@ -119,7 +122,11 @@ pub async fn rename_chat(backend: State<'_, Backend>, args: RenameChat) -> Reply
     if name.is_empty() {
         return Err(ApiError::invalid("The name cannot be empty."));
     }
-    backend.profile()?.rename_chat(&chat_id(&args.chat_id)?, name).api()?;
+    backend
+        .profile()?
+        .chats()
+        .rename(&chat_id(&args.chat_id)?, name)
+        .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(())
 }
@@ -129,6 +136,7 @@ pub async fn rename_chat(backend: State<'_, Backend>, args: RenameChat) -> Reply
 pub async fn set_description(backend: State<'_, Backend>, args: SetDescription) -> Reply<SetDescription> {
     backend
         .profile()?
+        .chats()
         .set_description(&chat_id(&args.chat_id)?, args.description.trim())
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
@@ -142,6 +150,7 @@ pub async fn set_member_role(backend: State<'_, Backend>, args: SetMemberRole) -
     let member = account_id(&args.account_id)?;
     backend
         .profile()?
+        .chats()
         .set_role(&chat, &member, convert::client_role(args.role))
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
@@ -154,6 +163,7 @@ pub async fn remove_member(backend: State<'_, Backend>, args: RemoveMember) -> R
     let chat = chat_id(&args.chat_id)?;
     backend
         .profile()?
+        .chats()
         .remove_member(&chat, &account_id(&args.account_id)?)
         .api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
@@ -165,7 +175,7 @@ pub async fn remove_member(backend: State<'_, Backend>, args: RemoveMember) -> R
 pub async fn leave_chat(backend: State<'_, Backend>, args: LeaveChat) -> Reply<LeaveChat> {
     let profile = backend.profile()?;
     let me = profile.identity().account_id();
-    profile.remove_member(&chat_id(&args.chat_id)?, &me).api()?;
+    profile.chats().remove_member(&chat_id(&args.chat_id)?, &me).api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(())
 }
@@ -190,7 +200,7 @@ pub async fn set_chat_avatar(backend: State<'_, Backend>, request: tauri::ipc::R
     let picture = (!args.remove).then(|| bytes.to_vec());
     let profile = backend.profile()?;
     let chat = chat_id(&args.chat_id)?;
-    blocking(move || profile.set_chat_avatar(&chat, picture.as_deref()).api()).await?;
+    blocking(move || profile.chats().set_avatar(&chat, picture.as_deref()).api()).await?;
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(())
 }

@@ -14,6 +14,7 @@ pub async fn contacts(backend: State<'_, Backend>, args: ListContacts) -> Reply<
     let profile = backend.profile()?;
     let mut out = profile
         .contacts()
+        .list()
         .api()?
         .into_iter()
         .map(|view| convert::contact(&profile, view))
@@ -34,7 +35,7 @@ pub async fn add_contact(backend: State<'_, Backend>, args: AddContact) -> Reply
     if link.is_empty() {
         return Err(ApiError::invalid("Paste the invite link you were sent."));
     }
-    let account = profile.add_contact(link).api()?;
+    let account = profile.contacts().add(link).api()?;
     backend.shared.emit(AppEvent::ContactsChanged);
     Ok(account.to_string())
 }
@@ -44,6 +45,7 @@ pub async fn add_contact(backend: State<'_, Backend>, args: AddContact) -> Reply
 pub async fn set_blocked(backend: State<'_, Backend>, args: SetBlocked) -> Reply<SetBlocked> {
     backend
         .profile()?
+        .contacts()
         .set_blocked(&account_id(&args.account_id)?, args.blocked)
         .api()?;
     backend.shared.emit(AppEvent::ContactsChanged);

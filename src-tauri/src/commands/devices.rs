@@ -19,6 +19,7 @@ pub async fn devices(backend: State<'_, Backend>, args: ListDevices) -> Reply<Li
     Ok(backend
         .profile()?
         .devices()
+        .list()
         .api()?
         .into_iter()
         .map(convert::device)
@@ -45,7 +46,7 @@ pub async fn link_device(backend: State<'_, Backend>, args: LinkDevice) -> Reply
             .map_err(|err| err.to_string())
             .and_then(|runtime| {
                 runtime
-                    .block_on(profile.link_device(&server, &code, LINK_TIMEOUT))
+                    .block_on(profile.devices().link(&server, &code, LINK_TIMEOUT))
                     .map_err(|err| err.to_string())
             });
         shared.emit(AppEvent::DeviceLinked { error: result.err() });
@@ -61,5 +62,5 @@ pub async fn revoke_device(backend: State<'_, Backend>, args: RevokeDevice) -> R
         .device_id
         .parse()
         .map_err(|_| ApiError::invalid(format!("not a device id: {}", args.device_id)))?;
-    backend.profile()?.revoke_device(&device).api()
+    backend.profile()?.devices().revoke(&device).api()
 }

@@ -27,7 +27,7 @@ pub async fn messages(backend: State<'_, Backend>, args: GetMessages) -> Reply<G
     let before = args.before.as_deref().map(message_id).transpose()?;
     let limit = args.limit.clamp(1, MAX_PAGE) as usize;
     // One more than asked tells whether older messages exist.
-    let mut views = profile.messages(&chat, limit + 1, before.as_ref()).api()?;
+    let mut views = profile.messages().list(&chat, limit + 1, before.as_ref()).api()?;
     let has_more = views.len() > limit;
     if has_more {
         views.remove(0);
@@ -52,7 +52,7 @@ pub async fn send_message(backend: State<'_, Backend>, args: SendMessage) -> Rep
     let attachments = backend.staged(&args.attachments)?;
     // A staged file left waiting past the garbage collector's grace is gone.
     for attachment in &attachments {
-        if !profile.has_blob(&attachment.hash).api()? {
+        if !profile.blobs().has(&attachment.hash).api()? {
             return Err(ApiError::invalid(format!(
                 "{} is no longer ready to send; attach it again.",
                 attachment.name
@@ -60,6 +60,7 @@ pub async fn send_message(backend: State<'_, Backend>, args: SendMessage) -> Rep
         }
     }
     let id = profile
+        .messages()
         .send_with(
             &chat_id(&args.chat_id)?,
             if text.trim().is_empty() { "" } else { text },
@@ -70,7 +71,7 @@ pub async fn send_message(backend: State<'_, Backend>, args: SendMessage) -> Rep
     for token in &args.attachments {
         backend.unstage(token);
     }
-    profile.set_draft(&chat_id(&args.chat_id)?, "").api()?;
+    profile.chats().set_draft(&chat_id(&args.chat_id)?, "").api()?;
     changed(&backend, &args.chat_id);
     Ok(id.to_string())
 }
@@ -84,6 +85,7 @@ pub async fn edit_message(backend: State<'_, Backend>, args: EditMessage) -> Rep
     let chat = chat_id(&args.chat_id)?;
     backend
         .profile()?
+        .messages()
         .edit(&chat, &message_id(&args.message_id)?, args.text.trim_end())
         .api()?;
     changed(&backend, &args.chat_id);
@@ -94,7 +96,11 @@ pub async fn edit_message(backend: State<'_, Backend>, args: EditMessage) -> Rep
 #[tauri::command]
 pub async fn delete_message(backend: State<'_, Backend>, args: DeleteMessage) -> Reply<DeleteMessage> {
     let chat = chat_id(&args.chat_id)?;
-    backend.profile()?.delete(&chat, &message_id(&args.message_id)?).api()?;
+    backend
+        .profile()?
+        .messages()
+        .delete(&chat, &message_id(&args.message_id)?)
+        .api()?;
     changed(&backend, &args.chat_id);
     Ok(())
 }
@@ -105,6 +111,7 @@ pub async fn react(backend: State<'_, Backend>, args: React) -> Reply<React> {
     let chat = chat_id(&args.chat_id)?;
     backend
         .profile()?
+        .messages()
         .react(&chat, &message_id(&args.message_id)?, &args.emoji, args.remove)
         .api()?;
     changed(&backend, &args.chat_id);
@@ -115,7 +122,7 @@ pub async fn react(backend: State<'_, Backend>, args: React) -> Reply<React> {
 #[tauri::command]
 pub async fn mark_read(backend: State<'_, Backend>, args: MarkRead) -> Reply<MarkRead> {
     let profile = backend.profile()?;
-    profile.mark_read(&chat_id(&args.chat_id)?).api()?;
+    profile.messages().mark_read(&chat_id(&args.chat_id)?).api()?;
     backend.shared.emit(AppEvent::ChatsChanged);
     crate::worker::refresh_unread(&profile, &backend.shared);
     Ok(())
@@ -138,11 +145,12 @@ pub async fn search(backend: State<'_, Backend>, args: Search) -> Reply<Search> 
     blocking(move || {
         let names: std::collections::BTreeMap<_, _> = profile
             .chats()
+            .list()
             .api()?
             .into_iter()
             .map(|c| (c.chat_id, c.name))
             .collect();
-        let hits = profile.search(&args.query, SEARCH_LIMIT).api()?;
+        let hits = profile.messages().search(&args.query, SEARCH_LIMIT).api()?;
         Ok(hits
             .into_iter()
             .map(|hit| SearchHitDto {

@@ -105,7 +105,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Vec
     );
     fixtures::fill_segment(&pair.a, &pair.chat, &a_texts)?;
     fixtures::fill_segment(&pair.b, &pair.chat, &b_texts)?;
-    let shared_docs = pair.a.shared_docs(&pair.b.identity().account_id())?.len();
+    let shared_docs = pair.a.docs().shared_with(&pair.b.identity().account_id())?.len();
 
     progress.say("converge", "one sync run");
     let peak_before = crate::machine::peak_rss_mib();

@@ -48,7 +48,9 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, app: &Path) -
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0x6465_736b);
         let per_chat = sizes.desktop_messages / CHATS;
         for index in 0..CHATS {
-            let chat = profile.create_chat(&format!("Chat {index}"), &[], kith_client::ChatKind::Group)?;
+            let chat = profile
+                .chats()
+                .create(&format!("Chat {index}"), &[], kith_client::ChatKind::Group)?;
             let texts = fixtures::texts(vocab, per_chat, super::TEXT_BYTES, &mut rng);
             fixtures::fill_segment(&profile, &chat, &texts)?;
         }

@@ -52,7 +52,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Vec
     let n = sizes.open_messages;
     let dir = tempfile::tempdir()?;
     let profile = fixtures::profile(fixtures::file_store(&dir.path().join("open.db"))?, "reader", &mut rng)?;
-    let chat = profile.create_chat("open bench", &[], ChatKind::Group)?;
+    let chat = profile.chats().create("open bench", &[], ChatKind::Group)?;
     let texts = fixtures::texts(vocab, n, TEXT_BYTES, &mut rng);
     progress.say("open", &format!("writing {n} messages into one chat"));
     let ((), fill_time) = {
@@ -79,7 +79,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Vec
     let mut baseline = Samples::with_capacity(sizes.open_runs);
     for _ in 0..sizes.open_runs {
         let start = Instant::now();
-        let shown = profile.messages(&chat, 50, None);
+        let shown = profile.messages().list(&chat, 50, None);
         let time = start.elapsed();
         ensure!(shown?.len() == 50, "opening the chat did not show 50 messages");
         engine.push(time);
@@ -96,7 +96,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Vec
             Some(Budget::Below(Subject::Value, 50.0)),
         )
         .note(format!(
-            "p50 of {} Profile::messages(chat, 50) over a file-backed store; chat: {} ({:.1} s); baseline: raw \
+            "p50 of {} Messages::list(chat, 50) over a file-backed store; chat: {} ({:.1} s); baseline: raw \
              SELECT ... ORDER BY id DESC LIMIT 50 on a plain table of the same rows (p99 {:.3} vs {:.3} ms)",
             engine.len(),
             fixtures::fill_note(n),

@@ -70,8 +70,10 @@ async fn two_peers(dir: &Path, seed: u64) -> Result<(Profile, Profile, ChatId)> 
     let mut rng = rng(seed);
     let a = fixtures::profile(fixtures::file_store(&dir.join("a.db"))?, "alice", &mut rng)?;
     let b = fixtures::profile(fixtures::file_store(&dir.join("b.db"))?, "bob", &mut rng)?;
-    b.add_contact(&a.invite()?.link())?;
-    let chat = a.create_chat("p2p bench", &[b.identity().account_id()], ChatKind::Group)?;
+    b.contacts().add(&a.contacts().invite()?.link())?;
+    let chat = a
+        .chats()
+        .create("p2p bench", &[b.identity().account_id()], ChatKind::Group)?;
     let has_chat = || b.store().chat(&chat).ok().flatten().is_some();
     pair(&a, &b, &has_chat, &mut |_| Ok(()), &mut |_| Ok(())).await?;
     ensure!(has_chat(), "the group did not reach B over the direct connection");
@@ -183,7 +185,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> R
         let result: Result<()> = async {
             for (i, text) in texts.iter().enumerate() {
                 let start = Instant::now();
-                let id = a.send(&chat, text, None)?;
+                let id = a.messages().send(&chat, text, None)?;
                 let at = loop {
                     let (seen, at) = tokio::time::timeout(SHOWN_TIMEOUT, shown_rx.recv())
                         .await
@@ -216,7 +218,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> R
     let held = b.store().messages(&chat, None, total + 1)?.len();
     ensure!(held == total, "B holds {held} of the {total} messages A sent");
     let note = format!(
-        "{} rounds after {} warm-up: A's Profile::send of a ~{TEXT_BYTES}-byte text into a group with B while both \
+        "{} rounds after {} warm-up: A's Messages::send of a ~{TEXT_BYTES}-byte text into a group with B while both \
          run kith_client::p2p::run_p2p (one authenticated libp2p stream over TCP+Noise+Yamux on 127.0.0.1); t0 \
          before the send, t1 when B's loop reports the new message (stored and indexed). A and B: file-backed \
          profiles that became contacts through an invite presented on the direct connection. Baseline: a \

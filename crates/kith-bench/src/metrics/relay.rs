@@ -70,20 +70,22 @@ fn two_profiles(dir: &Path, rng: &mut ChaCha20Rng) -> Result<(Profile, Profile)>
 /// Makes A and B contacts through the server (B uses A's invite link), then
 /// A creates a group with B and both sync, so B holds its key and head.
 async fn befriend_and_share(a: &Profile, b: &Profile, url: &str) -> Result<ChatId> {
-    b.add_contact(&a.invite()?.link())?;
+    b.contacts().add(&a.contacts().invite()?.link())?;
     for profile in [b, a, b] {
-        profile.sync_relay_once(url).await?;
+        profile.relay().sync_once(url).await?;
     }
     for (name, profile) in [("A", a), ("B", b)] {
-        let contacts = profile.contacts()?;
+        let contacts = profile.contacts().list()?;
         ensure!(
             contacts.len() == 1 && contacts.iter().all(|c| c.state == "accepted"),
             "{name} does not have the other as an accepted contact after syncing: {contacts:?}"
         );
     }
-    let chat = a.create_chat("relay bench", &[b.identity().account_id()], ChatKind::Group)?;
-    a.sync_relay_once(url).await?;
-    b.sync_relay_once(url).await?;
+    let chat = a
+        .chats()
+        .create("relay bench", &[b.identity().account_id()], ChatKind::Group)?;
+    a.relay().sync_once(url).await?;
+    b.relay().sync_once(url).await?;
     let head = b
         .store()
         .chat(&chat)?
@@ -161,9 +163,9 @@ async fn until_shown(
             ),
         }
         while connection.try_appended().is_some() {}
-        b.sync_relay(connection).await?;
+        b.relay().sync(connection).await?;
         syncs += 1;
-        if b.messages(chat, 1, None)?.last().is_some_and(|m| m.id == *id) {
+        if b.messages().list(chat, 1, None)?.last().is_some_and(|m| m.id == *id) {
             return Ok((start.elapsed(), syncs));
         }
     }
@@ -184,7 +186,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
 
     let conn_a = connect(&a, &url).await?;
     let mut conn_b = connect(&b, &url).await?;
-    let followed = b.subscribe_relay(&conn_b).await?.len();
+    let followed = b.relay().subscribe(&conn_b).await?.len();
     let echo_addr = echo_server().await?;
     let (mut echo, _) = tokio_tungstenite::connect_async(format!("ws://{echo_addr}"))
         .await
@@ -209,8 +211,8 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         // Notifications left over from the previous round.
         while conn_b.try_appended().is_some() {}
         let start = Instant::now();
-        let id = a.send(&chat, text, None)?;
-        let (pushed, seen) = tokio::join!(a.sync_relay(&conn_a), until_shown(&b, &mut conn_b, &chat, &id, start));
+        let id = a.messages().send(&chat, text, None)?;
+        let (pushed, seen) = tokio::join!(a.relay().sync(&conn_a), until_shown(&b, &mut conn_b, &chat, &id, start));
         let pushed: RelayReport = pushed?;
         let (elapsed, syncs) = seen?;
         let echo_time = echo_round_trip(&mut echo, &payload).await?;
@@ -228,10 +230,10 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
     drop(server);
 
     let note = format!(
-        "{rounds} rounds after {} warm-up: A's Profile::send of a ~{TEXT_BYTES}-byte text into a group with B, then, \
+        "{rounds} rounds after {} warm-up: A's Messages::send of a ~{TEXT_BYTES}-byte text into a group with B, then, \
          concurrently, A's sync_relay on its open connection (envelopes uploaded per round: {}) and B waiting for \
          the server's Appended notification (subscribe_relay, {followed} logs) and running sync_relay on its own \
-         open connection until Profile::messages shows the message (B's syncs per round: {}); t0 before the send, \
+         open connection until Messages::list shows the message (B's syncs per round: {}); t0 before the send, \
          t1 when B shows it. A and B: file-backed profiles that became contacts through an invite link; a real \
          kith-server process on 127.0.0.1 (own data dir). Baseline: round trip of a {ECHO_BYTES}-byte binary \
          message through an in-process tokio-tungstenite echo server on 127.0.0.1, one after each round",
@@ -260,7 +262,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
 
 /// Automerge change bytes (as the relay uploads them) of one document, and how many changes.
 pub(super) fn change_bytes(profile: &Profile, doc: DocId) -> Result<(usize, usize)> {
-    let (changes, _heads) = profile.changes_since(doc, &[])?;
+    let (changes, _heads) = profile.docs().changes_since(doc, &[])?;
     let count = changes.len();
     let bytes = changes.into_iter().map(|mut change| change.bytes().len()).sum();
     Ok((bytes, count))
@@ -312,7 +314,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
     loop {
         let (name, profile) = if syncs % 2 == 0 { ("A", &a) } else { ("B", &b) };
         let start = Instant::now();
-        let pass = profile.sync_relay_once(&url).await?;
+        let pass = profile.relay().sync_once(&url).await?;
         elapsed += start.elapsed();
         syncs += 1;
         order.push(name);
@@ -359,7 +361,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
         .note(format!(
             "{n}+{n} diverged messages (each side: {}) in a group of A and B, file-backed profiles that became \
              contacts through an invite link and synced the group once before writing; timed: {syncs} \
-             Profile::sync_relay_once ({}; each connects, authenticates, uploads and pulls until a pass finds \
+             Relay::sync_once ({}; each connects, authenticates, uploads and pulls until a pass finds \
              nothing: {} passes in all, {} envelopes uploaded, {} changes applied) against a real kith-server \
              process on 127.0.0.1, until both hold {want} messages (counting them between syncs is not timed); \
              baseline: two plain automerge docs with the same messages synced in memory ({} messages, {} bytes)\

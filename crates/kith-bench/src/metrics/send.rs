@@ -2,7 +2,7 @@
 //! month's segment as a fresh chat fills it; `send_busy_p50_ms`,
 //! `send_busy_p99_ms`: the same in a segment that already holds many messages.
 //!
-//! Engine: `Profile::send` on a file-backed store (WAL, `synchronous=FULL`).
+//! Engine: `Messages::send` on a file-backed store (WAL, `synchronous=FULL`).
 //! Baseline, interleaved with the sends: raw rusqlite with the same pragmas,
 //! one ~215-byte row (an incremental change's size) inserted and committed.
 
@@ -87,7 +87,7 @@ fn measure(
     let mut baseline = Samples::with_capacity(texts.len());
     for (i, text) in texts.iter().enumerate() {
         let start = Instant::now();
-        let sent = profile.send(chat, text, None);
+        let sent = profile.messages().send(chat, text, None);
         let engine_time = start.elapsed();
         sent?;
         let (committed, raw_time) = timed(|| raw.commit(rng));
@@ -129,7 +129,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Sen
     // A fresh chat, filled by the sends themselves.
     let db = dir.path().join("send.db");
     let profile = fixtures::profile(fixtures::file_store(&db)?, "sender", &mut rng)?;
-    let chat = profile.create_chat("send bench", &[], ChatKind::Group)?;
+    let chat = profile.chats().create("send bench", &[], ChatKind::Group)?;
     let total = sizes.send_warmup + sizes.sends;
     let texts = fixtures::texts(vocab, total, TEXT_BYTES, &mut rng);
     progress.say(
@@ -142,7 +142,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Sen
     let (mut engine, mut baseline) = measure(&profile, &chat, &texts, sizes.send_warmup, &mut raw, &mut rng)?;
     let text_bytes = fixtures::total_bytes(&texts);
     let note = format!(
-        "{} Profile::send of {:.0}-byte texts into a new chat on a file-backed SqliteStore, after {} warm-up; \
+        "{} Messages::send of {:.0}-byte texts into a new chat on a file-backed SqliteStore, after {} warm-up; \
          baseline: raw rusqlite, same pragmas, BEGIN IMMEDIATE + INSERT {RAW_ROW_BYTES}-byte blob + COMMIT, interleaved",
         engine.len(),
         text_bytes as f64 / total as f64,
@@ -152,7 +152,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Sen
 
     // A chat whose segment already holds many messages.
     let busy_profile = fixtures::profile(fixtures::file_store(&dir.path().join("busy.db"))?, "busy", &mut rng)?;
-    let busy_chat = busy_profile.create_chat("busy bench", &[], ChatKind::Group)?;
+    let busy_chat = busy_profile.chats().create("busy bench", &[], ChatKind::Group)?;
     progress.say(
         "send",
         &format!("prefilling a segment with {} messages", sizes.busy_prefill),
@@ -167,7 +167,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress) -> Result<Sen
     );
     let (mut engine, mut baseline) = measure(&busy_profile, &busy_chat, &busy_texts, warmup, &mut raw, &mut rng)?;
     let note = format!(
-        "{} Profile::send into a segment already holding {} messages ({}), after {warmup} warm-up; baseline as \
+        "{} Messages::send into a segment already holding {} messages ({}), after {warmup} warm-up; baseline as \
          above. Filling chats by sending is too slow at this size, so other benchmarks fill them the same way",
         engine.len(),
         sizes.busy_prefill,

@@ -25,10 +25,10 @@ pub(super) fn serve(
     count: u32,
 ) -> Result<Vec<PeerFrame>, ClientError> {
     let missing = || Ok(vec![PeerFrame::BlobMissing { hash }]);
-    if !profile.has_blob(&hash)? || !may_have(profile, peer, &hash)? {
+    if !profile.blobs().has(&hash)? || !may_have(profile, peer, &hash)? {
         return missing();
     }
-    let Some((_, _, attachment)) = profile.find_attachment(&hash)? else {
+    let Some((_, _, attachment)) = profile.blobs().find_attachment(&hash)? else {
         return missing();
     };
     let chunks = kith_core::crypto::plaintext_chunks(attachment.size);
@@ -100,7 +100,7 @@ impl BlobFetches {
             if blob.complete || self.active.contains_key(&blob.hash) {
                 continue;
             }
-            let Some((_, _, attachment)) = profile.find_attachment(&blob.hash)? else {
+            let Some((_, _, attachment)) = profile.blobs().find_attachment(&blob.hash)? else {
                 continue;
             };
             let mut source = None;

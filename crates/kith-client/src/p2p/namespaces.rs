@@ -12,12 +12,12 @@ pub fn rendezvous_namespaces(profile: &Profile) -> Result<Vec<String>, ClientErr
         "kith rendezvous account v1",
         &profile.identity().account_keys().derive_secret("kith p2p rendezvous"),
     )];
-    for record in profile.contact_records()?.values() {
+    for record in profile.contacts().records()?.values() {
         if !record.blocked {
             out.push(name("kith rendezvous contact v1", &record.channel_secret));
         }
     }
-    for key in profile.chat_keys()?.values() {
+    for key in profile.relay().chat_keys()?.values() {
         out.push(name("kith rendezvous chat v1", key.as_bytes()));
     }
     out.sort();

@@ -2,7 +2,6 @@
 //! connected now.
 
 use super::driver::ROUTE_FRESH_MS;
-use crate::clock::system_now_ms;
 use crate::error::ClientError;
 use crate::profile::Profile;
 use kith_core::docs::contact::ContactState;
@@ -35,21 +34,22 @@ impl Profile {
     /// as the running sync process (if any) last recorded them.
     pub fn peers(&self) -> Result<Vec<PeerView>, ClientError> {
         let me = self.identity().account_id();
-        let now = i64::try_from(system_now_ms()).unwrap_or(i64::MAX);
+        let now = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
         let routes: BTreeMap<String, (String, Option<String>, i64)> = self
             .store()
             .peer_routes()?
             .into_iter()
             .map(|r| (r.peer_id, (r.route, r.address, r.updated_ms)))
             .collect();
-        let fallback = if self.last_server()?.is_some() {
+        let fallback = if self.relay().last_server()?.is_some() {
             Route::ServerOnly
         } else {
             Route::Offline
         };
         let mut accounts = vec![me];
         accounts.extend(
-            self.contact_records()?
+            self.contacts()
+                .records()?
                 .into_iter()
                 .filter(|(_, r)| !r.blocked && r.state == ContactState::Accepted)
                 .map(|(a, _)| a),

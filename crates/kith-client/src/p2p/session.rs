@@ -59,7 +59,7 @@ impl PeerSession {
     /// A fresh session: the sync state with this peer is reset (never resume
     /// in-flight state after a reconnect).
     pub fn new(profile: &Profile, peer: PeerId, route: Route) -> PeerSession {
-        profile.reset_sync(&sync_key(&peer));
+        profile.docs().reset_sync(&sync_key(&peer));
         PeerSession {
             peer,
             identity: None,
@@ -151,7 +151,7 @@ impl PeerSession {
             }
             PeerFrame::Heads { docs, resync } => {
                 if resync {
-                    profile.reset_sync(&sync_key(&self.peer));
+                    profile.docs().reset_sync(&sync_key(&self.peer));
                 }
                 let theirs = parse_heads(&docs);
                 self.their_docs = theirs.keys().copied().collect();
@@ -163,7 +163,7 @@ impl PeerSession {
                 let ours = digest_of(&mine);
                 if ours != digest && !progressed && self.last_resync != Some((digest, ours)) {
                     self.last_resync = Some((digest, ours));
-                    profile.reset_sync(&sync_key(&self.peer));
+                    profile.docs().reset_sync(&sync_key(&self.peer));
                     step.send.push(heads_frame(&mine, true));
                 }
             }
@@ -184,7 +184,7 @@ impl PeerSession {
                 if let Some(identity) = self.identity
                     && ttl_ms > 0
                 {
-                    let until_ms = crate::clock::system_now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
+                    let until_ms = profile.now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
                     match signal {
                         PeerSignal::Presence => step.signals.push(Ephemeral::Presence {
                             account: identity.account,
@@ -237,15 +237,15 @@ impl PeerSession {
         }
         let me = profile.identity().account_id();
         if cert.account == me {
-            profile.learn_certificate(&cert)?;
+            profile.docs().learn_certificate(&cert)?;
             return self.welcome(profile, cert.account, cert.device, step);
         }
-        match profile.contact(&cert.account)? {
+        match profile.contacts().get(&cert.account)? {
             Some(record) if record.blocked => self.refuse("blocked".into(), step),
             Some(record)
                 if record.state == ContactState::Accepted || profile.pending_connect(&cert.account)?.is_some() =>
             {
-                profile.learn_certificate(&cert)?;
+                profile.docs().learn_certificate(&cert)?;
                 self.welcome(profile, cert.account, cert.device, step)?;
             }
             // Not a contact (yet): nothing is served unless an invite follows.
@@ -320,8 +320,8 @@ impl PeerSession {
             .map(|i| i.account)
             .ok_or_else(|| ClientError::Identity("peer not authenticated".into()))?;
         let mut out = BTreeMap::new();
-        for doc in profile.shared_docs(&account)? {
-            let heads = profile.doc_heads(doc)?;
+        for doc in profile.docs().shared_with(&account)? {
+            let heads = profile.docs().heads(doc)?;
             out.insert(doc, heads.iter().map(|h| h.0).collect());
         }
         Ok(out)
@@ -350,7 +350,7 @@ impl PeerSession {
             {
                 continue;
             }
-            if let Some(message) = profile.sync_generate(&sync_key(&self.peer), doc)? {
+            if let Some(message) = profile.docs().sync_generate(&sync_key(&self.peer), doc)? {
                 step.send.push(PeerFrame::Sync {
                     doc: doc.to_string(),
                     message,
@@ -392,7 +392,7 @@ impl PeerSession {
         let Some(identity) = self.identity else {
             return Ok(false);
         };
-        Ok(profile.shares_doc(&identity.account, doc)? || profile.doc_heads(doc)?.is_empty())
+        Ok(profile.docs().shares(&identity.account, doc)? || profile.docs().heads(doc)?.is_empty())
     }
 
     fn on_sync(&mut self, profile: &Profile, doc: &str, message: &[u8], step: &mut Step) -> Result<(), ClientError> {
@@ -406,7 +406,10 @@ impl PeerSession {
             return Ok(());
         }
         let key = sync_key(&self.peer);
-        let applied = match profile.sync_receive_via(&key, doc_id, message, Some(self.route.as_str())) {
+        let applied = match profile
+            .docs()
+            .sync_receive_via(&key, doc_id, message, Some(self.route.as_str()))
+        {
             Ok(applied) => applied,
             Err(ClientError::Sync(err)) => {
                 tracing::warn!(peer = %self.peer, doc, "bad sync message: {err}");
@@ -420,7 +423,7 @@ impl PeerSession {
             // Their changes are welcome (each was judged), ours are not theirs.
             return Ok(());
         }
-        if let Some(reply) = profile.sync_generate(&key, doc_id)? {
+        if let Some(reply) = profile.docs().sync_generate(&key, doc_id)? {
             step.send.push(PeerFrame::Sync {
                 doc: doc.to_owned(),
                 message: reply,
@@ -437,7 +440,7 @@ impl PeerSession {
             for segment in pending {
                 if self.may_receive(profile, segment)?
                     && self.may_answer(profile, segment)?
-                    && let Some(message) = profile.sync_generate(&key, segment)?
+                    && let Some(message) = profile.docs().sync_generate(&key, segment)?
                 {
                     step.send.push(PeerFrame::Sync {
                         doc: segment.to_string(),
