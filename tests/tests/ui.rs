@@ -19,6 +19,15 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// One app at a time: the tests share one virtual display and the test
+/// harness runs them on parallel threads.
+static ONE_APP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits for the display (a failed test before this one still lets it go).
+fn one_app() -> std::sync::MutexGuard<'static, ()> {
+    ONE_APP.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn screenshots() -> PathBuf {
     let dir = std::env::var_os("KITH_SCREENSHOTS")
         .map(PathBuf::from)
@@ -226,6 +235,7 @@ fn cli_contact(app: &mut App, tmp: &std::path::Path, server: &Server) -> (PathBu
 
 #[test]
 fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
+    let _display = one_app();
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("server")).unwrap();
     let (mut app, _driver) = signed_in_app(tmp.path(), &server, "Alice");
@@ -441,6 +451,7 @@ fn pictures_loaded(app: &App, css: &str) -> bool {
 
 #[test]
 fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
+    let _display = one_app();
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("server")).unwrap();
     let (mut app, _driver) = signed_in_app(tmp.path(), &server, "Carol");

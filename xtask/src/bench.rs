@@ -20,15 +20,6 @@ pub enum Build {
     Test,
 }
 
-impl Build {
-    fn cargo_args(self) -> &'static [&'static str] {
-        match self {
-            Self::Release => &["--release"],
-            Self::Test => &[],
-        }
-    }
-}
-
 /// kith-bench's arguments when none are given.
 const DEFAULT_ARGS: &[&str] = &["local"];
 
@@ -51,37 +42,47 @@ pub fn build_server(ws: &Workspace) -> Command {
     cmd
 }
 
-/// `cargo run [--release] --locked -p kith-bench -- ARGS`.
+/// `kith-bench ARGS`: through `cargo run --release` for [`Build::Release`];
+/// for [`Build::Test`] the binary the test build already made, run directly
+/// (a `cargo run` would resolve features for `kith-bench` alone and rebuild
+/// dependencies the workspace build compiled with other features).
 pub fn command(ws: &Workspace, build: Build, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
-    let mut cmd = ws.cargo();
-    cmd.arg("run")
-        .args(build.cargo_args())
-        .args(["--locked", "-p", "kith-bench", "--"])
-        .args(args);
+    let mut cmd = match build {
+        Build::Release => {
+            let mut cmd = ws.cargo();
+            cmd.args(["run", "--release", "--locked", "-p", "kith-bench", "--"]);
+            cmd
+        }
+        Build::Test => ws.command(debug_binary(ws, "kith-bench")),
+    };
+    cmd.args(args);
     cmd
 }
 
 /// `kith-bench desktop` against the debug `kith-desktop` the test run built,
 /// inside a virtual display and a private D-Bus session on Linux.
 pub fn desktop_command(ws: &Workspace, build: Build, quick: bool) -> Command {
-    let app = ws
-        .target_dir
-        .join("debug")
-        .join(format!("kith-desktop{}", std::env::consts::EXE_SUFFIX));
+    let app = debug_binary(ws, "kith-desktop");
+    let bench = command(ws, build, &["desktop", "--app"]);
     let mut cmd = if cfg!(target_os = "linux") {
         let mut cmd = ws.command("xvfb-run");
-        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "cargo"]);
+        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--"])
+            .arg(bench.get_program())
+            .args(bench.get_args());
         cmd
     } else {
-        ws.cargo()
+        bench
     };
-    cmd.arg("run")
-        .args(build.cargo_args())
-        .args(["--locked", "-p", "kith-bench", "--", "desktop", "--app"])
-        .arg(app)
-        .env("KITH_SECRET_STORAGE", "file");
+    cmd.arg(app).env("KITH_SECRET_STORAGE", "file");
     if quick {
         cmd.arg("--quick");
     }
     cmd
+}
+
+/// A binary of the debug build in the workspace's target directory.
+fn debug_binary(ws: &Workspace, name: &str) -> std::path::PathBuf {
+    ws.target_dir
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }

@@ -36,8 +36,8 @@ pub fn run(ws: &Workspace, args: &TestArgs) -> Result<()> {
 }
 
 /// setup, fmt, structure, then one compilation that both lints (clippy,
-/// `-D warnings`) and builds, the tests on that build, the UI tests and the
-/// quick benchmarks on that same build.
+/// `-D warnings`) and builds, every test (UI tests included) on that build,
+/// and the quick benchmarks on that same build.
 fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
     if !args.skip_setup {
         println!("==> setup");
@@ -68,7 +68,6 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
         ]),
     )?;
     cargo_test(ws, steps)?;
-    ui_tests(ws, steps)?;
     if !args.no_bench {
         // On the test build (see bench::Build::Test): `cargo xtask bench`
         // gives the release figures.
@@ -95,55 +94,17 @@ fn clippy_driver() -> Result<PathBuf> {
         .context("clippy-driver not found: run `cargo xtask setup` (it adds the clippy component)")
 }
 
-/// `cargo test --workspace --locked`, inside a private D-Bus session with an
-/// unlocked gnome-keyring when those exist, so tests can use the real Secret
-/// Service (they check `KITH_TEST_REAL_KEYRING=1`).
+/// `cargo test --workspace --exclude kith-ui --locked` once, for every crate
+/// including the end-to-end and UI tests (one feature resolution, so nothing
+/// the build step compiled is compiled again):
+/// - inside a virtual display (Xvfb) on Linux, for the real app driven
+///   through tauri-driver and WebKitWebDriver (screenshots land in
+///   `<target>/ui-screenshots`);
+/// - inside a private D-Bus session with an unlocked gnome-keyring when those
+///   exist, so tests can use the real Secret Service (they check
+///   `KITH_TEST_REAL_KEYRING=1`).
 fn cargo_test(ws: &Workspace, steps: &mut Steps) -> Result<()> {
-    const CARGO_TEST: [&str; 8] = [
-        "cargo",
-        "test",
-        "--workspace",
-        "--exclude",
-        "kith-ui",
-        "--exclude",
-        "kith-e2e",
-        "--locked",
-    ];
-    if find_program("dbus-run-session").is_none() || find_program("gnome-keyring-daemon").is_none() {
-        println!(
-            "note: dbus-run-session or gnome-keyring-daemon not found: tests that need the real OS keyring will skip"
-        );
-        return steps.command("test", ws.command(CARGO_TEST[0]).args(&CARGO_TEST[1..]));
-    }
-
-    // The keyring files live in a fresh directory under the target dir, never
-    // in the user's own ~/.local/share/keyrings, whose password we do not know.
-    let keyring_home = ws.target_dir.join("kith-test-keyring");
-    if keyring_home.exists() {
-        fs::remove_dir_all(&keyring_home).with_context(|| format!("removing {}", keyring_home.display()))?;
-    }
-    fs::create_dir_all(&keyring_home).with_context(|| format!("creating {}", keyring_home.display()))?;
-
-    let script = format!(
-        "printf '{TEST_KEYRING_PASSWORD}\\n' | XDG_DATA_HOME=\"$KITH_TEST_KEYRING_HOME\" \
-         gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec \"$@\""
-    );
-    let mut cmd: Command = ws.command("dbus-run-session");
-    cmd.args(["--", "sh", "-c", &script, "sh"])
-        .args(CARGO_TEST)
-        .env("KITH_TEST_KEYRING_HOME", &keyring_home)
-        .env("KITH_TEST_REAL_KEYRING", "1");
-    println!("note: private D-Bus session with an unlocked gnome-keyring; KITH_TEST_REAL_KEYRING=1");
-    let result = steps.command("test", &mut cmd);
-    // Best effort: the directory is recreated on the next run anyway.
-    let _ = fs::remove_dir_all(&keyring_home);
-    result
-}
-
-/// The UI tests: the real app in a virtual display (Xvfb) with its own
-/// D-Bus session, driven through tauri-driver and WebKitWebDriver.
-/// Screenshots land in `<target>/ui-screenshots`.
-fn ui_tests(ws: &Workspace, steps: &mut Steps) -> Result<()> {
+    const CARGO_TEST: [&str; 6] = ["cargo", "test", "--workspace", "--exclude", "kith-ui", "--locked"];
     let shots = ws.target_dir.join("ui-screenshots");
     if shots.exists() {
         fs::remove_dir_all(&shots).with_context(|| format!("removing {}", shots.display()))?;
@@ -155,15 +116,40 @@ fn ui_tests(ws: &Workspace, steps: &mut Steps) -> Result<()> {
             }
         }
         let mut cmd = ws.command("xvfb-run");
-        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--", "cargo"]);
+        cmd.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--"]);
         cmd
     } else {
-        ws.cargo()
+        ws.command(CARGO_TEST[0])
     };
-    cmd.args(["test", "--locked", "-p", "kith-e2e", "--", "--test-threads=1"])
-        .env("KITH_SCREENSHOTS", &shots)
-        .env("KITH_SECRET_STORAGE", "file");
-    let result = steps.command("ui tests", &mut cmd);
+    // The keyring files live in a fresh directory under the target dir, never
+    // in the user's own ~/.local/share/keyrings, whose password we do not know.
+    let keyring_home = ws.target_dir.join("kith-test-keyring");
+    let real_keyring = cfg!(target_os = "linux") && find_program("gnome-keyring-daemon").is_some();
+    if real_keyring {
+        if keyring_home.exists() {
+            fs::remove_dir_all(&keyring_home).with_context(|| format!("removing {}", keyring_home.display()))?;
+        }
+        fs::create_dir_all(&keyring_home).with_context(|| format!("creating {}", keyring_home.display()))?;
+        let script = format!(
+            "printf '{TEST_KEYRING_PASSWORD}\\n' | XDG_DATA_HOME=\"$KITH_TEST_KEYRING_HOME\" \
+             gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec \"$@\""
+        );
+        cmd.args(["sh", "-c", &script, "sh"])
+            .env("KITH_TEST_KEYRING_HOME", &keyring_home)
+            .env("KITH_TEST_REAL_KEYRING", "1");
+        println!("note: private D-Bus session with an unlocked gnome-keyring; KITH_TEST_REAL_KEYRING=1");
+    } else {
+        println!("note: gnome-keyring-daemon not found: tests that need the real OS keyring will skip");
+    }
+    if cfg!(target_os = "linux") {
+        cmd.args(CARGO_TEST);
+    } else {
+        cmd.args(&CARGO_TEST[1..]);
+    }
+    cmd.env("KITH_SCREENSHOTS", &shots);
+    let result = steps.command("test", &mut cmd);
     println!("ui: screenshots in {}", shots.display());
+    // Best effort: the directory is recreated on the next run anyway.
+    let _ = fs::remove_dir_all(&keyring_home);
     result
 }
