@@ -13,6 +13,7 @@ mod chats;
 mod clock;
 mod contacts;
 mod devices;
+mod doc_cache;
 mod doc_sync;
 mod ephemeral;
 mod error;

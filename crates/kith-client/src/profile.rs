@@ -1,6 +1,7 @@
 //! One profile: identity, store and the documents it writes.
 
 use crate::clock::{hlc_from_meta, system_now_ms};
+use crate::doc_cache::DocCache;
 use crate::error::ClientError;
 use crate::random::random_bytes;
 use crate::secrets::{self, SecretStorage};
@@ -30,18 +31,13 @@ struct IdentityFile {
     secret_storage: SecretStorage,
 }
 
-struct CachedDoc {
-    doc: Doc,
-    seq: i64,
-}
-
 /// An open profile.
 pub struct Profile {
     dir: PathBuf,
     identity: Identity,
     secret_storage: SecretStorage,
     store: Arc<dyn Store>,
-    docs: Mutex<HashMap<DocId, CachedDoc>>,
+    docs: Mutex<DocCache>,
     sessions: Mutex<HashMap<(String, DocId), SyncSession>>,
     now: Box<dyn Fn() -> u64 + Send + Sync>,
     /// Woken after every local write of this process, so sync loops offer it
@@ -74,7 +70,7 @@ pub(crate) struct WriteCtx<'p> {
     /// The write's fresh timestamp.
     pub(crate) ts: Hlc,
     touched: Vec<(DocId, Vec<automerge::ChangeHash>)>,
-    docs: MutexGuard<'p, HashMap<DocId, CachedDoc>>,
+    docs: MutexGuard<'p, DocCache>,
     device: kith_proto::DeviceId,
 }
 
@@ -86,16 +82,12 @@ impl WriteCtx<'_> {
 
     /// The document, up to date with everything committed by any process.
     pub(crate) fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
-        let cached = cached_doc(&mut self.docs, id, &self.device);
-        for chunk in self.txn.doc_chunks(&id, cached.seq)? {
-            cached.doc.load_stored(&chunk.bytes)?;
-            cached.seq = chunk.seq;
-        }
+        let chunks = self.txn.doc_chunks(&id, self.docs.seq(&id))?;
+        let doc = self.docs.refreshed(id, &self.device, chunks)?;
         if !self.touched.iter().any(|(t, _)| *t == id) {
-            let heads = cached.doc.heads();
-            self.touched.push((id, heads));
+            self.touched.push((id, doc.heads()));
         }
-        Ok(&mut cached.doc)
+        Ok(doc)
     }
 }
 
@@ -124,18 +116,6 @@ fn stored_clock(txn: &mut dyn WriteTxn) -> Result<HlcClock, ClientError> {
     Ok(HlcClock::resume(
         hlc_from_meta(txn.meta(HLC_META)?).unwrap_or(Hlc::ZERO),
     ))
-}
-
-/// The cached document, created empty when the profile has none yet.
-fn cached_doc<'a>(
-    docs: &'a mut HashMap<DocId, CachedDoc>,
-    id: DocId,
-    device: &kith_proto::DeviceId,
-) -> &'a mut CachedDoc {
-    docs.entry(id).or_insert_with(|| CachedDoc {
-        doc: Doc::new(id, device),
-        seq: 0,
-    })
 }
 
 impl Profile {
@@ -230,7 +210,7 @@ impl Profile {
             identity,
             secret_storage,
             store,
-            docs: Mutex::new(HashMap::new()),
+            docs: Mutex::new(DocCache::default()),
             sessions: Mutex::new(HashMap::new()),
             local_writes: Arc::new(tokio::sync::Notify::new()),
             now: Box::new(system_now_ms),
@@ -306,9 +286,7 @@ impl Profile {
             Ok(value) => value,
             Err(err) => {
                 // Uncommitted operations may sit in the cached documents: drop them.
-                for (id, _) in &ctx.touched {
-                    ctx.docs.remove(id);
-                }
+                ctx.docs.forget(ctx.touched.iter().map(|(id, _)| id));
                 return Err(err);
             }
         };
@@ -320,16 +298,12 @@ impl Profile {
             Ok(new_seqs) => new_seqs,
             Err(err) => {
                 // The cached documents are ahead of the store: forget them.
-                for (id, _) in &touched {
-                    docs.remove(id);
-                }
+                docs.forget(touched.iter().map(|(id, _)| id));
                 return Err(err);
             }
         };
         for (id, seq) in new_seqs {
-            if let Some(cached) = docs.get_mut(&id) {
-                cached.seq = seq;
-            }
+            docs.stored(&id, seq);
         }
         drop(docs);
         self.local_writes.notify_waiters();
@@ -349,8 +323,8 @@ impl Profile {
     ) -> Result<Vec<(DocId, i64)>, ClientError> {
         let mut new_seqs = Vec::new();
         for (id, before) in touched {
-            let Some(cached) = ctx.docs.get_mut(id) else { continue };
-            let delta = commit_local(&mut cached.doc, before, i64::try_from(now).unwrap_or(i64::MAX));
+            let Some(doc) = ctx.docs.get_mut(id) else { continue };
+            let delta = commit_local(doc, before, i64::try_from(now).unwrap_or(i64::MAX));
             if !delta.chunk.is_empty() {
                 let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
                 new_seqs.push((*id, seq));
@@ -465,11 +439,7 @@ impl Profile {
             txn.commit()?;
             // A cached copy that was up to date holds what the snapshot holds:
             // it need not load the snapshot again.
-            if let Some(cached) = lock(&self.docs).get_mut(&id)
-                && cached.seq == last
-            {
-                cached.seq = seq;
-            }
+            lock(&self.docs).snapshotted(&id, last, seq);
             compacted += 1;
         }
         Ok(compacted)
@@ -526,17 +496,11 @@ impl Profile {
         doc_id: DocId,
         use_doc: impl FnOnce(&mut Doc) -> T,
     ) -> Result<T, ClientError> {
-        let known = lock(&self.docs).get(&doc_id).map(|c| c.seq).unwrap_or(0);
+        let known = lock(&self.docs).seq(&doc_id);
         let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
-        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
-        for chunk in chunks {
-            if chunk.seq > cached.seq {
-                cached.doc.load_stored(&chunk.bytes)?;
-                cached.seq = chunk.seq;
-            }
-        }
-        Ok(use_doc(&mut cached.doc))
+        let doc = docs.refreshed(doc_id, &self.identity.device_id(), chunks)?;
+        Ok(use_doc(doc))
     }
 
     /// Reads a document through the cache (see `with_cached_doc`).
@@ -555,18 +519,43 @@ impl Profile {
     ) -> Result<usize, ClientError> {
         let mut txn = self.store.begin_write()?;
         let mut docs = lock(&self.docs);
-        let cached = cached_doc(&mut docs, doc_id, &self.identity.device_id());
-        for chunk in txn.doc_chunks(&doc_id, cached.seq)? {
-            cached.doc.load_stored(&chunk.bytes)?;
-            cached.seq = chunk.seq;
-        }
-        let outcome = match receive(txn.as_mut(), &mut cached.doc) {
+        let device = self.identity.device_id();
+        let chunks = txn.doc_chunks(&doc_id, docs.seq(&doc_id))?;
+        let doc = docs.refreshed(doc_id, &device, chunks)?;
+        let outcome = match receive(txn.as_mut(), doc) {
             Ok(outcome) => outcome,
             Err(err) => {
-                docs.remove(&doc_id);
+                docs.forget([&doc_id]);
                 return Err(err);
             }
         };
+        let stored = self.store_received(txn.as_mut(), &mut docs, doc_id, route, outcome);
+        let (accepted, seqs) = match stored.and_then(|done| txn.commit().map(|()| done).map_err(ClientError::from)) {
+            Ok(done) => done,
+            Err(err) => {
+                // Cached copies may hold what the store now does not.
+                docs.clear();
+                return Err(err);
+            }
+        };
+        for (id, seq) in seqs {
+            docs.stored(&id, seq);
+        }
+        Ok(accepted)
+    }
+
+    /// Stores what `receive_into` accepted in `txn`: the chunk, read-model
+    /// rows, routes, the clock, quarantine, and retries of quarantined
+    /// changes. Returns the changes accepted and the new chunk of each
+    /// document.
+    fn store_received(
+        &self,
+        txn: &mut dyn WriteTxn,
+        docs: &mut DocCache,
+        doc_id: DocId,
+        route: Option<&str>,
+        outcome: kith_core::ApplyOutcome,
+    ) -> Result<(usize, Vec<(DocId, i64)>), ClientError> {
         let mut accepted = outcome.accepted;
         let mut seqs = Vec::new();
         // Later local messages must order after what we just received.
@@ -580,7 +569,7 @@ impl Profile {
             })
             .max();
         if let Some(remote) = newest {
-            let mut clock = stored_clock(txn.as_mut())?;
+            let mut clock = stored_clock(txn)?;
             clock.observe(remote, (self.now)());
             txn.set_meta(HLC_META, &clock.last().to_packed().to_be_bytes())?;
         }
@@ -598,59 +587,75 @@ impl Profile {
                 }
             }
         }
-        for mut change in outcome.deferred {
-            if !txn.quarantine(&doc_id, change.hash().as_ref(), &change.bytes())? {
-                tracing::warn!(doc = %doc_id, "quarantine full: dropped a change that cannot be judged yet");
-            }
-        }
+        quarantine(txn, &doc_id, outcome.deferred)?;
         for rejection in &outcome.rejected {
             tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
         }
         // New members or certificates may unblock quarantined changes.
         if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
-            // Certificates learned here may unblock any document. (The store's
-            // read methods must not be used here: the open transaction holds
-            // its connection.)
-            let retry: Vec<DocId> = txn.quarantined_docs()?;
-            for other in retry {
-                let quarantined = txn.take_quarantined(&other)?;
-                if quarantined.is_empty() {
+            let (retried, retried_seqs) = self.retry_quarantined(txn, docs)?;
+            accepted += retried;
+            seqs.extend(retried_seqs);
+        }
+        Ok((accepted, seqs))
+    }
+
+    /// Applies again the quarantined changes of every document (certificates
+    /// learned may unblock any of them). A document whose retry fails keeps
+    /// its changes in quarantine and does not stop the others. (The store's
+    /// read methods must not be used here: the open transaction holds its
+    /// connection.)
+    fn retry_quarantined(
+        &self,
+        txn: &mut dyn WriteTxn,
+        docs: &mut DocCache,
+    ) -> Result<(usize, Vec<(DocId, i64)>), ClientError> {
+        let device = self.identity.device_id();
+        let mut accepted = 0;
+        let mut seqs = Vec::new();
+        for other in txn.quarantined_docs()? {
+            let quarantined = txn.take_quarantined(&other)?;
+            let changes: Vec<automerge::Change> = quarantined
+                .iter()
+                .filter_map(|bytes| automerge::Change::from_bytes(bytes.clone()).ok())
+                .collect();
+            if changes.is_empty() {
+                continue;
+            }
+            let chunks = txn.doc_chunks(&other, docs.seq(&other))?;
+            let target = docs.refreshed(other, &device, chunks)?;
+            let retried = {
+                let directory = StoreDirectory::new(txn);
+                apply_remote(target, changes.clone(), &directory)
+            };
+            let retried = match retried {
+                Ok(retried) => retried,
+                Err(err) => {
+                    tracing::warn!(doc = %other, %err, "quarantined changes could not be applied; kept for later");
+                    docs.forget([&other]);
+                    quarantine(txn, &other, changes)?;
                     continue;
                 }
-                let changes: Vec<automerge::Change> = quarantined
-                    .iter()
-                    .filter_map(|bytes| automerge::Change::from_bytes(bytes.clone()).ok())
-                    .collect();
-                let target = cached_doc(&mut docs, other, &self.identity.device_id());
-                for chunk in txn.doc_chunks(&other, target.seq)? {
-                    target.doc.load_stored(&chunk.bytes)?;
-                    target.seq = chunk.seq;
-                }
-                let retried = {
-                    let directory = StoreDirectory::new(txn.as_mut());
-                    apply_remote(&mut target.doc, changes, &directory)?
-                };
-                accepted += retried.accepted;
-                if !retried.delta.chunk.is_empty() {
-                    seqs.push((other, txn.append_chunk(&other, &retried.delta.chunk)?));
-                }
-                txn.apply(&retried.delta.updates)?;
-                for mut change in retried.deferred {
-                    if !txn.quarantine(&other, change.hash().as_ref(), &change.bytes())? {
-                        tracing::warn!(doc = %other, "quarantine full: dropped a change that cannot be judged yet");
-                    }
-                }
+            };
+            accepted += retried.accepted;
+            if !retried.delta.chunk.is_empty() {
+                seqs.push((other, txn.append_chunk(&other, &retried.delta.chunk)?));
             }
+            txn.apply(&retried.delta.updates)?;
+            quarantine(txn, &other, retried.deferred)?;
         }
-        if let Err(err) = txn.commit() {
-            docs.clear();
-            return Err(err.into());
-        }
-        for (id, seq) in seqs {
-            if let Some(cached) = docs.get_mut(&id) {
-                cached.seq = seq;
-            }
-        }
-        Ok(accepted)
+        Ok((accepted, seqs))
     }
+}
+
+/// Keeps changes that cannot be judged yet, to retry when membership or
+/// certificates change; when the quarantine is full they are dropped (a
+/// peer or the server can send them again).
+fn quarantine(txn: &mut dyn WriteTxn, doc: &DocId, changes: Vec<automerge::Change>) -> Result<(), ClientError> {
+    for mut change in changes {
+        if !txn.quarantine(doc, change.hash().as_ref(), &change.bytes())? {
+            tracing::warn!(doc = %doc, "quarantine full: dropped a change that cannot be judged yet");
+        }
+    }
+    Ok(())
 }
