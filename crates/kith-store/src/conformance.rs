@@ -39,6 +39,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("quarantine", quarantine),
         ("quarantine_is_bounded", quarantine_is_bounded),
         ("sync_states", sync_states),
+        ("relay_state", relay_state),
         ("change_marker", change_marker),
         ("search_prefix_case_diacritics", search_prefix_case_diacritics),
         ("search_every_word_must_match", search_every_word_must_match),
@@ -978,6 +979,59 @@ pub fn sync_states(store: &dyn Store) {
         store.sync_state("peer-a", &doc_a()).unwrap(),
         Some(b"two".to_vec()),
         "readable outside a write"
+    );
+}
+
+/// Relay state per log (pull cursor, compaction mark) and per log and
+/// document (uploaded heads): absent until written, replaced on write, kept
+/// apart per log and document, and heads that are not whole hashes refused.
+pub fn relay_state(store: &dyn Store) {
+    let log_a = kith_proto::LogId([0xa1; 32]);
+    let log_b = kith_proto::LogId([0xb2; 32]);
+    assert_eq!(store.relay_log(&log_a).unwrap(), None, "never recorded");
+    assert_eq!(store.relay_uploaded(&log_a, &doc_a()).unwrap(), None);
+    write(store, |txn| {
+        txn.set_relay_compacted(&log_a, 7).unwrap();
+    });
+    assert_eq!(
+        store.relay_log(&log_a).unwrap(),
+        Some(crate::RelayLogRow {
+            pulled: None,
+            compacted: 7
+        }),
+        "a compaction mark alone says nothing about pulling"
+    );
+    let heads: Vec<u8> = [[1u8; 32], [2u8; 32]].concat();
+    write(store, |txn| {
+        txn.set_relay_pulled(&log_a, 41).unwrap();
+        txn.set_relay_pulled(&log_a, 42).unwrap();
+        txn.set_relay_pulled(&log_b, 3).unwrap();
+        txn.set_relay_uploaded(&log_a, &doc_a(), &[9u8; 32]).unwrap();
+        txn.set_relay_uploaded(&log_a, &doc_a(), &heads).unwrap();
+        txn.set_relay_uploaded(&log_a, &doc_b(), &[]).unwrap();
+    });
+    assert_eq!(
+        store.relay_log(&log_a).unwrap(),
+        Some(crate::RelayLogRow {
+            pulled: Some(42),
+            compacted: 7
+        }),
+        "replaced, and the compaction mark kept"
+    );
+    assert_eq!(
+        store.relay_log(&log_b).unwrap(),
+        Some(crate::RelayLogRow {
+            pulled: Some(3),
+            compacted: 0
+        })
+    );
+    assert_eq!(store.relay_uploaded(&log_a, &doc_a()).unwrap(), Some(heads), "replaced");
+    assert_eq!(store.relay_uploaded(&log_a, &doc_b()).unwrap(), Some(Vec::new()));
+    assert_eq!(store.relay_uploaded(&log_b, &doc_a()).unwrap(), None, "per log");
+    let mut txn = store.begin_write().unwrap();
+    assert!(
+        txn.set_relay_uploaded(&log_b, &doc_a(), &[0u8; 33]).is_err(),
+        "heads must be whole 32-byte hashes"
     );
 }
 

@@ -14,7 +14,7 @@ mod store;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use migrations::LATEST as LATEST_SCHEMA;
-pub use rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+pub use rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 pub use search_query::fts_query;
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
 pub use store::{QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn};

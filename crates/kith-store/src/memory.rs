@@ -10,11 +10,11 @@
 //! [`SqliteStore`]: crate::SqliteStore
 
 use crate::error::StoreError;
-use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{Store, WriteTxn};
 use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate};
-use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -66,6 +66,8 @@ struct State {
     quarantine: BTreeMap<Vec<u8>, (DocId, Vec<u8>)>,
     /// (peer, document) -> persisted sync state.
     sync_states: BTreeMap<(String, DocId), Vec<u8>>,
+    relay_logs: BTreeMap<[u8; 32], RelayLogRow>,
+    relay_uploaded: BTreeMap<([u8; 32], DocId), Vec<u8>>,
     /// Metadata.
     meta: BTreeMap<String, Vec<u8>>,
     /// (peer, address) -> last seen.
@@ -459,6 +461,14 @@ impl Store for MemoryStore {
         Ok(self.state().sync_states.get(&(peer.to_owned(), *doc)).cloned())
     }
 
+    fn relay_log(&self, log: &LogId) -> Result<Option<RelayLogRow>, StoreError> {
+        Ok(self.state().relay_logs.get(&log.0).copied())
+    }
+
+    fn relay_uploaded(&self, log: &LogId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state().relay_uploaded.get(&(log.0, *doc)).cloned())
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         Ok(self.state().commit_counter())
     }
@@ -639,6 +649,27 @@ impl WriteTxn for MemoryTxn<'_> {
 
     fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError> {
         self.work.sync_states.insert((peer.to_owned(), *doc), state.to_vec());
+        Ok(())
+    }
+
+    fn set_relay_pulled(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
+        self.work.relay_logs.entry(log.0).or_default().pulled = Some(seq);
+        Ok(())
+    }
+
+    fn set_relay_compacted(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
+        self.work.relay_logs.entry(log.0).or_default().compacted = seq;
+        Ok(())
+    }
+
+    fn set_relay_uploaded(&mut self, log: &LogId, doc: &DocId, heads: &[u8]) -> Result<(), StoreError> {
+        if !heads.len().is_multiple_of(32) {
+            return Err(StoreError::InvalidRow(format!(
+                "uploaded heads of {} bytes are not whole hashes",
+                heads.len()
+            )));
+        }
+        self.work.relay_uploaded.insert((log.0, *doc), heads.to_vec());
         Ok(())
     }
 

@@ -64,6 +64,15 @@ pub struct PeerRouteRow {
     pub updated_ms: i64,
 }
 
+/// This device's state of one relay log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RelayLogRow {
+    /// The sequence number pulled through (`None`: never pulled).
+    pub pulled: Option<u64>,
+    /// The sequence number at which this device last compacted the log.
+    pub compacted: u64,
+}
+
 /// The chat-list order every store returns: pinned first, then by the newest
 /// message (newest first), then by chat id so ties are deterministic.
 pub(crate) fn sort_chat_list(entries: &mut [ChatListEntry]) {

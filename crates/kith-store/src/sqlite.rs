@@ -7,12 +7,12 @@
 
 use crate::error::StoreError;
 use crate::migrations;
-use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::attachment::{decode_attachments, encode_attachments};
 use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
-use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::collections::{BTreeMap, BTreeSet};
@@ -248,6 +248,24 @@ fn sync_state(conn: &Connection, peer: &str, doc: &DocId) -> Result<Option<Vec<u
     Ok(conn
         .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
         .query_row(params![peer, doc.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
+fn relay_log(conn: &Connection, log: &LogId) -> Result<Option<RelayLogRow>, StoreError> {
+    let row: Option<(Option<i64>, i64)> = conn
+        .prepare_cached("SELECT pulled, compacted FROM relay_logs WHERE log = ?1")?
+        .query_row([log.0.as_slice()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(row.map(|(pulled, compacted)| RelayLogRow {
+        pulled: pulled.map(|p| u64::try_from(p).unwrap_or(0)),
+        compacted: u64::try_from(compacted).unwrap_or(0),
+    }))
+}
+
+fn relay_uploaded(conn: &Connection, log: &LogId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT heads FROM relay_uploaded WHERE log = ?1 AND doc_id = ?2")?
+        .query_row(params![log.0.as_slice(), doc.to_string()], |row| row.get(0))
         .optional()?)
 }
 
@@ -726,6 +744,14 @@ impl Store for SqliteStore {
         sync_state(&self.conn(), peer, doc)
     }
 
+    fn relay_log(&self, log: &LogId) -> Result<Option<RelayLogRow>, StoreError> {
+        relay_log(&self.conn(), log)
+    }
+
+    fn relay_uploaded(&self, log: &LogId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        relay_uploaded(&self.conn(), log, doc)
+    }
+
     fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -927,6 +953,36 @@ impl WriteTxn for SqliteTxn<'_> {
                  ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
             )?
             .execute(params![peer, doc.to_string(), state])?;
+        Ok(())
+    }
+
+    fn set_relay_pulled(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO relay_logs (log, pulled) VALUES (?1, ?2)
+                 ON CONFLICT (log) DO UPDATE SET pulled = excluded.pulled",
+            )?
+            .execute(params![log.0.as_slice(), i64::try_from(seq).unwrap_or(i64::MAX)])?;
+        Ok(())
+    }
+
+    fn set_relay_compacted(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO relay_logs (log, compacted) VALUES (?1, ?2)
+                 ON CONFLICT (log) DO UPDATE SET compacted = excluded.compacted",
+            )?
+            .execute(params![log.0.as_slice(), i64::try_from(seq).unwrap_or(i64::MAX)])?;
+        Ok(())
+    }
+
+    fn set_relay_uploaded(&mut self, log: &LogId, doc: &DocId, heads: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO relay_uploaded (log, doc_id, heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (log, doc_id) DO UPDATE SET heads = excluded.heads",
+            )?
+            .execute(params![log.0.as_slice(), doc.to_string(), heads])?;
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! The store traits.
 
 use crate::error::StoreError;
-use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, SearchHit, StoredChunk};
+use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
-use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 
 /// A profile's persistent state. Reads see committed data; writes go through
 /// one [`WriteTxn`] at a time (across processes for SQLite).
@@ -56,6 +56,11 @@ pub trait Store: Send + Sync {
     fn change_marker(&self) -> Result<u64, StoreError>;
     /// The persisted sync state with `peer` for `doc`.
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// This device's state of a relay log (`None`: never recorded).
+    fn relay_log(&self, log: &LogId) -> Result<Option<RelayLogRow>, StoreError>;
+    /// The heads of `doc` known to be on `log` (32-byte change hashes,
+    /// concatenated; `None`: nothing uploaded yet).
+    fn relay_uploaded(&self, log: &LogId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Addresses a peer was reached at, most recently seen first.
     fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError>;
     /// How each peer was connected when the sync process last said so.
@@ -109,6 +114,12 @@ pub trait WriteTxn {
     fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Persists the sync state with `peer` for `doc`.
     fn set_sync_state(&mut self, peer: &str, doc: &DocId, state: &[u8]) -> Result<(), StoreError>;
+    /// Records that this device pulled `log` through `seq`.
+    fn set_relay_pulled(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError>;
+    /// Records that this device compacted `log` at `seq`.
+    fn set_relay_compacted(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError>;
+    /// Records the heads of `doc` now on `log` (see [`Store::relay_uploaded`]).
+    fn set_relay_uploaded(&mut self, log: &LogId, doc: &DocId, heads: &[u8]) -> Result<(), StoreError>;
     /// Remembers that `peer` was reached at `address`.
     fn remember_peer_address(&mut self, peer: &str, address: &str, seen_ms: i64) -> Result<(), StoreError>;
     /// Records how `peer` is connected now.

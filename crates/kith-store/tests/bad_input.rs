@@ -167,6 +167,7 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
             "DROP TABLE delivered_positions; DROP TABLE peer_addresses; DROP TABLE peer_routes;
              DROP TABLE message_routes; DROP TABLE message_blobs; DROP TABLE blobs;
              ALTER TABLE messages DROP COLUMN attachments; ALTER TABLE chats DROP COLUMN has_avatar;
+             DROP TABLE relay_logs; DROP TABLE relay_uploaded;
              PRAGMA user_version = 1;",
         )
         .unwrap();
@@ -191,6 +192,67 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
     assert!(
         store.chat_list(&account).unwrap().is_empty(),
         "the chat list, which reads the picture flag, can be queried"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, kith_store::LATEST_SCHEMA);
+}
+
+#[test]
+fn relay_state_kept_in_meta_by_version_5_moves_into_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v5.sqlite");
+    drop(SqliteStore::open(&path).unwrap());
+    let log = [0xabu8; 32];
+    let log_hex: String = log.iter().map(|b| format!("{b:02x}")).collect();
+    let heads = [[7u8; 32], [8u8; 32]].concat();
+    let doc = doc(1);
+    {
+        // What version 5 left behind: relay state as meta strings.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE relay_logs; DROP TABLE relay_uploaded; PRAGMA user_version = 5;")
+            .unwrap();
+        let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").unwrap();
+        put.execute(rusqlite::params![
+            format!("relay/cursor/{log_hex}"),
+            42u64.to_be_bytes().to_vec()
+        ])
+        .unwrap();
+        put.execute(rusqlite::params![
+            format!("relay/compacted/{log_hex}"),
+            40u64.to_be_bytes().to_vec()
+        ])
+        .unwrap();
+        put.execute(rusqlite::params![
+            format!("relay/uploaded/{log_hex}/{doc}"),
+            heads.clone()
+        ])
+        .unwrap();
+        // Not parseable as a log: left alone.
+        put.execute(rusqlite::params!["relay/cursor/not-hex", 1u64.to_be_bytes().to_vec()])
+            .unwrap();
+        put.execute(rusqlite::params!["relay/last-server", b"ws://x".to_vec()])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let log = kith_proto::LogId(log);
+    assert_eq!(
+        store.relay_log(&log).unwrap(),
+        Some(kith_store::RelayLogRow {
+            pulled: Some(42),
+            compacted: 40
+        })
+    );
+    assert_eq!(store.relay_uploaded(&log, &doc).unwrap(), Some(heads));
+    let left: Vec<String> = store
+        .meta_with_prefix("relay/")
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(
+        left,
+        vec!["relay/cursor/not-hex".to_owned(), "relay/last-server".to_owned()]
     );
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
