@@ -106,9 +106,21 @@ impl Profile {
         if account == self.identity().account_id() {
             return Ok(false);
         }
-        if self.contacts().get(&account)?.is_some_and(|r| r.blocked) {
-            tracing::info!(%account, "dropped a connect request from a blocked account");
-            return Ok(false);
+        match self.contacts().get(&account)? {
+            Some(record) if record.blocked => {
+                tracing::info!(%account, "dropped a connect request from a blocked account");
+                return Ok(false);
+            }
+            // An accepted contact keeps the channel both sides agreed on: a
+            // second request (a replay, or someone else's) must not move
+            // this contact to a channel its sender chose.
+            Some(record) if record.state == ContactState::Accepted => {
+                if record.channel_secret != channel_secret {
+                    tracing::warn!(%account, "a connect request for an accepted contact: kept its channel");
+                }
+                return Ok(false);
+            }
+            _ => {}
         }
         self.docs().learn_certificate(cert)?;
         let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());

@@ -13,7 +13,7 @@ pub struct Devices<'p> {
 }
 
 impl Profile {
-    /// This account's devices of this profile.
+    /// This account's devices.
     pub fn devices(&self) -> Devices<'_> {
         Devices { profile: self }
     }

@@ -13,7 +13,7 @@ pub struct Docs<'p> {
 }
 
 impl Profile {
-    /// Documents and their sync sessions (the peer-to-peer path, tests and tools). of this profile.
+    /// Documents and their sync sessions (the peer-to-peer path, tests and tools).
     pub fn docs(&self) -> Docs<'_> {
         Docs { profile: self }
     }

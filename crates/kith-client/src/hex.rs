@@ -1,4 +1,4 @@
-//! Lower-case hex names (blob files, relay state labels).
+//! Lower-case hex names (blob files).
 
 /// `bytes` as lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -143,7 +143,10 @@ impl Profile {
         };
         let identity = Identity::join(account_seed, seeds, system_now_ms());
         let profile = Profile::create(dir, identity, None)?;
-        profile.relay().sync(&connection).await?;
+        profile
+            .relay()
+            .sync(&connection, crate::RelayOptions::WITHOUT_COMPACTION)
+            .await?;
         Ok(profile)
     }
 }

@@ -237,7 +237,9 @@ impl Profile {
         }
     }
 
-    /// Replaces the wall clock (simulations and tests).
+    /// Replaces the wall clock (simulations and tests). Everything this
+    /// profile does reads it, including the signed timestamp of a server
+    /// login: a clock more than a few minutes off is refused by the server.
     pub fn set_clock(&mut self, now: impl Fn() -> u64 + Send + Sync + 'static) {
         self.now = Box::new(now);
     }

@@ -15,7 +15,6 @@
 
 use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
 use crate::error::ClientError;
-use crate::hex::hex;
 use crate::profile::Profile;
 use crate::random::random_bytes;
 use crate::streams::{Followed, StreamKey, random_nonce, seal_item};
@@ -36,12 +35,10 @@ const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
 const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
 /// Associated data of a sealed connect request.
 const CONNECT_CONTEXT: &[u8] = b"kith connect v1";
-/// Meta key prefixes of the relay state.
-const UPLOADED_PREFIX: &str = "relay/uploaded/";
-const CURSOR_PREFIX: &str = "relay/cursor/";
+/// Meta key prefixes of the relay state not yet in tables (cursors, compaction
+/// marks and uploaded heads are: see `Store::relay_log`).
 const HELLO_PREFIX: &str = "relay/hello/";
 const GRANT_PREFIX: &str = "relay/grant/";
-const COMPACTED_PREFIX: &str = "relay/compacted/";
 const LAST_SERVER_META: &str = "relay/last-server";
 /// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
 const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
@@ -65,14 +62,20 @@ const MAX_PASSES: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RelayOptions {
     /// Compact a log this device writes to once it has grown by this many
-    /// entries since its last compaction.
-    pub compact_after: u64,
+    /// entries since its last compaction; `None`: no compaction in this sync
+    /// (latency-sensitive callers, a sync inside another operation).
+    pub compact_after: Option<u64>,
+}
+
+impl RelayOptions {
+    /// A sync that only exchanges (the logs are compacted by a later one).
+    pub const WITHOUT_COMPACTION: RelayOptions = RelayOptions { compact_after: None };
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
         RelayOptions {
-            compact_after: DEFAULT_COMPACT_AFTER,
+            compact_after: Some(DEFAULT_COMPACT_AFTER),
         }
     }
 }
@@ -164,10 +167,9 @@ impl Profile {
         }
         let mut compacted = 0;
         for (stream, docs) in plan {
-            let log_hex = hex(&stream.log().0);
-            let cursor = self.meta_u64(&cursor_key(&stream.log()))?;
-            let since = self.meta_u64(&format!("{COMPACTED_PREFIX}{log_hex}"))?;
-            if cursor.saturating_sub(since) < after || cursor == 0 {
+            let state = self.store().relay_log(&stream.log())?.unwrap_or_default();
+            let cursor = state.pulled.unwrap_or(0);
+            if cursor.saturating_sub(state.compacted) < after || cursor == 0 {
                 continue;
             }
             let mut waiting = false;
@@ -195,7 +197,7 @@ impl Profile {
             self.push_all(connection, &stream, envelopes).await?;
             connection.compact(stream.log(), stream.capability(), cursor).await?;
             let mut txn = self.store().begin_write()?;
-            txn.set_meta(&format!("{COMPACTED_PREFIX}{log_hex}"), &cursor.to_be_bytes())?;
+            txn.set_relay_compacted(&stream.log(), cursor)?;
             txn.commit()?;
             tracing::info!(through = cursor, "compacted a relay log");
             compacted += 1;
@@ -209,15 +211,6 @@ impl Profile {
             changes,
         };
         self.seal(stream, &random_bytes::<16>()?, &item)
-    }
-
-    fn meta_u64(&self, key: &str) -> Result<u64, ClientError> {
-        Ok(self
-            .store()
-            .meta(key)?
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
     }
 
     /// Every account stream this device holds a key for, oldest first.
@@ -367,7 +360,10 @@ impl Profile {
         let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
             let log = stream.log();
-            let known = self.store().meta(&cursor_key(&log))?.is_some();
+            let known = self
+                .store()
+                .relay_log(&log)?
+                .is_some_and(|state| state.pulled.is_some());
             if let Some(only) = only
                 && known
                 && !only.contains(&log)
@@ -445,7 +441,7 @@ impl Profile {
             *previous,
             previous_key.clone(),
         );
-        let (meta_key, pending, _) = self.not_uploaded(&stream, head)?;
+        let (pending, _) = self.not_uploaded(&stream, head)?;
         let wanted = kith_core::schema::epoch_key(*newest);
         let Some(commit) = pending.iter().find(|change| {
             change
@@ -472,31 +468,24 @@ impl Profile {
         let count = self.push_changes(connection, &stream, head, handover).await?;
         let mut known = self
             .store()
-            .meta(&meta_key)?
+            .relay_uploaded(&stream.log(), &head)?
             .map(|b| decode_heads(&b))
             .unwrap_or_default();
         known.push(commit_hash);
         let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, &encode_heads(&known))?;
+        txn.set_relay_uploaded(&stream.log(), &head, &encode_heads(&known))?;
         txn.commit()?;
         Ok(count)
     }
 
-    /// The changes of `doc` not yet on `stream`'s log, the document's heads,
-    /// and the meta key that records what is uploaded.
-    fn not_uploaded(
-        &self,
-        stream: &StreamKey,
-        doc: DocId,
-    ) -> Result<(String, Vec<Change>, Vec<ChangeHash>), ClientError> {
-        let meta_key = format!("{UPLOADED_PREFIX}{}/{doc}", stream.label());
+    /// The changes of `doc` not yet on `stream`'s log, and the document's heads.
+    fn not_uploaded(&self, stream: &StreamKey, doc: DocId) -> Result<(Vec<Change>, Vec<ChangeHash>), ClientError> {
         let known = self
             .store()
-            .meta(&meta_key)?
+            .relay_uploaded(&stream.log(), &doc)?
             .map(|b| decode_heads(&b))
             .unwrap_or_default();
-        let (changes, heads) = self.docs().changes_since(doc, &known)?;
-        Ok((meta_key, changes, heads))
+        self.docs().changes_since(doc, &known)
     }
 
     async fn upload_document(
@@ -505,13 +494,13 @@ impl Profile {
         stream: &StreamKey,
         doc: DocId,
     ) -> Result<usize, ClientError> {
-        let (meta_key, changes, heads) = self.not_uploaded(stream, doc)?;
+        let (changes, heads) = self.not_uploaded(stream, doc)?;
         if changes.is_empty() {
             return Ok(0);
         }
         let count = self.push_changes(connection, stream, doc, changes).await?;
         let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, &encode_heads(&heads))?;
+        txn.set_relay_uploaded(&stream.log(), &doc, &encode_heads(&heads))?;
         txn.commit()?;
         tracing::debug!(%doc, count, "uploaded changes");
         Ok(count)
@@ -763,8 +752,12 @@ impl Profile {
 
     /// Pulls and handles everything after this stream's cursor.
     async fn pull_stream(&self, connection: &RelayConnection, stream: &StreamKey) -> Result<RelayReport, ClientError> {
-        let cursor_key = cursor_key(&stream.log());
-        let mut cursor = self.meta_u64(&cursor_key)?;
+        let log = stream.log();
+        let mut cursor = self
+            .store()
+            .relay_log(&log)?
+            .and_then(|state| state.pulled)
+            .unwrap_or(0);
         let mut report = RelayReport::default();
         loop {
             let (entries, more) = connection
@@ -776,7 +769,7 @@ impl Profile {
             report.add(self.handle_entries(stream, entries)?);
             cursor = last;
             let mut txn = self.store().begin_write()?;
-            txn.set_meta(&cursor_key, &cursor.to_be_bytes())?;
+            txn.set_relay_pulled(&log, cursor)?;
             txn.commit()?;
             if !more {
                 break;
@@ -901,7 +894,8 @@ impl Profile {
                         report.contacts += 1;
                     }
                 }
-                (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed) {
+                (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed, &opened.sender)
+                {
                     Ok(true) => report.contacts += 1,
                     Ok(false) => {}
                     Err(err) => {
@@ -927,12 +921,12 @@ impl Profile {
     /// this document lacks above its uploaded heads, move those heads so
     /// the changes are not uploaded back.
     fn note_on_server(&self, stream: &StreamKey, doc: DocId, pulled: &BTreeSet<ChangeHash>) -> Result<(), ClientError> {
-        let (meta_key, pending, heads) = self.not_uploaded(stream, doc)?;
+        let (pending, heads) = self.not_uploaded(stream, doc)?;
         if pending.is_empty() || !pending.iter().all(|c| pulled.contains(&c.hash())) {
             return Ok(());
         }
         let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, &encode_heads(&heads))?;
+        txn.set_relay_uploaded(&stream.log(), &doc, &encode_heads(&heads))?;
         txn.commit()?;
         Ok(())
     }
@@ -966,7 +960,7 @@ impl Profile {
     pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
         let connection = RelayConnection::connect(server, self.identity().device_keys(), self.now_ms()).await?;
         // Bring everything in first, so no chat or contact is missed.
-        self.relay().sync(&connection).await?;
+        self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let me = self.identity().account_id();
         let mut report = DeletionReport::default();
         for chat in self.store().chat_list(&me)? {
@@ -987,7 +981,7 @@ impl Profile {
             report.contacts_told += 1;
         }
         // The chats must learn that this account left before its logs go.
-        self.relay().sync(&connection).await?;
+        self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let mut own_logs = self.account_streams()?;
         own_logs.push(Self::invite_stream(&self.contacts().invite_secret()?));
         for stream in own_logs {
@@ -1000,19 +994,27 @@ impl Profile {
     }
 
     /// Someone used our invite. Returns whether a contact was added.
-    fn handle_connect(&self, sealed: &kith_core::crypto::Lockbox) -> Result<bool, ClientError> {
+    /// A connect request sealed to this device and signed (in its envelope)
+    /// by `sender`: only the device the certificate names may ask, so a
+    /// stranger holding the invite and someone's public certificate cannot
+    /// connect in their name.
+    pub(crate) fn handle_connect(
+        &self,
+        sealed: &kith_core::crypto::Lockbox,
+        sender: &kith_proto::DeviceId,
+    ) -> Result<bool, ClientError> {
         let opened = open_sealed(self.identity().device_keys(), CONNECT_CONTEXT, sealed)
             .map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
         let request =
             ConnectRequest::decode(&opened).map_err(|err| ClientError::BadInvite(format!("connect request: {err}")))?;
         let cert = DeviceCertificate::from_bytes(&request.certificate)?;
+        if cert.device != *sender {
+            return Err(ClientError::BadInvite(
+                "a connect request signed by another device than its certificate's".into(),
+            ));
+        }
         self.accept_connect(&cert, &request.invite_secret, request.channel_secret, request.name)
     }
-}
-
-/// The pull cursor's meta key of a log.
-fn cursor_key(log: &LogId) -> String {
-    format!("{CURSOR_PREFIX}{}", hex(&log.0))
 }
 
 /// A display name someone sent, if it is one we can show.
@@ -1061,26 +1063,21 @@ pub struct Relay<'p> {
 }
 
 impl Profile {
-    /// The relay path of this profile.
+    /// The relay path: syncing through `kith-server`.
     pub fn relay(&self) -> Relay<'_> {
         Relay { profile: self }
     }
 }
 
 impl Relay<'_> {
-    /// Connects to the sync server and syncs until nothing is left to
-    /// exchange.
-    pub async fn sync_once(self, server: &str) -> Result<RelayReport, ClientError> {
-        self.sync_once_with(server, RelayOptions::default()).await
-    }
-
-    /// [`Relay::sync_once`] with options.
-    pub async fn sync_once_with(self, server: &str, options: RelayOptions) -> Result<RelayReport, ClientError> {
+    /// Connects to `server`, authenticates as this device (signed with the
+    /// profile's clock) and remembers it as the default server for commands
+    /// that need one.
+    pub async fn connect(self, server: &str) -> Result<RelayConnection, ClientError> {
         let connection =
             RelayConnection::connect(server, self.profile.identity().device_keys(), self.profile.now_ms()).await?;
-        let report = self.sync_with(&connection, options).await?;
         self.remember_server(server)?;
-        Ok(report)
+        Ok(connection)
     }
 
     /// Remembers the server this profile synced with, as the default for
@@ -1104,19 +1101,11 @@ impl Relay<'_> {
             .and_then(|b| String::from_utf8(b).ok()))
     }
 
-    /// [`Relay::sync`] with options.
-    pub async fn sync_with(
-        self,
-        connection: &RelayConnection,
-        options: RelayOptions,
-    ) -> Result<RelayReport, ClientError> {
-        let mut report = self.sync(connection).await?;
-        report.compacted += self.profile.compact_streams(connection, options.compact_after).await?;
-        Ok(report)
-    }
-
-    /// Syncs over an open connection until a pass finds nothing new.
-    pub async fn sync(self, connection: &RelayConnection) -> Result<RelayReport, ClientError> {
+    /// The one way to sync with a server: over an open connection, until a
+    /// pass finds nothing new (documents and mail up and down, then
+    /// attachments), then, when `options` asks for it, compacts the logs this
+    /// device writes that have grown.
+    pub async fn sync(self, connection: &RelayConnection, options: RelayOptions) -> Result<RelayReport, ClientError> {
         let mut report = RelayReport::default();
         // The first pass pulls every followed log; later passes only the logs
         // that are new or just had entries (a pass exists to let what was
@@ -1147,6 +1136,9 @@ impl Relay<'_> {
             // Received changes pile up as chunks like local ones do.
             self.profile.compact_when_due();
         }
+        if let Some(after) = options.compact_after {
+            report.compacted += self.profile.compact_streams(connection, after).await?;
+        }
         Ok(report)
     }
 
@@ -1165,5 +1157,77 @@ impl Relay<'_> {
     pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
         self.profile
             .read_doc(DocId::Account(self.profile.identity().account_id()), account::chat_keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use kith_core::Identity;
+    use std::sync::Arc;
+
+    fn persona(seed: u8, name: &str) -> Profile {
+        let identity = Identity::create([[seed; 32], [seed + 100; 32], [seed + 150; 32]], 1_795_000_000_000);
+        Profile::with_store(identity, Arc::new(kith_store::MemoryStore::new()), name).unwrap()
+    }
+
+    /// A connect request for `to`'s current invite, naming `cert`'s device.
+    fn connect_request(to: &Profile, cert: &DeviceCertificate, channel_secret: [u8; 32]) -> kith_core::crypto::Lockbox {
+        let invite = to.contacts().invite().unwrap();
+        let request = ConnectRequest {
+            invite_secret: invite.secret,
+            certificate: cert.to_bytes(),
+            name: Some("Bob".into()),
+            channel_secret,
+        };
+        seal_to_device(
+            &invite.sealing_key,
+            CONNECT_CONTEXT,
+            &request.encode(),
+            [7; 32],
+            [8; 24],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_connect_request_signed_by_another_device_than_its_certificate_is_refused() {
+        let alice = persona(1, "Alice");
+        let bob = persona(2, "Bob");
+        let mallory = persona(3, "Mallory");
+        let bob_cert = bob.identity().certificate().clone();
+        // Mallory holds Alice's invite and Bob's public certificate, and signs
+        // the envelope with her own device key.
+        let forged = connect_request(&alice, &bob_cert, [66; 32]);
+        let err = alice
+            .handle_connect(&forged, &mallory.identity().device_id())
+            .unwrap_err();
+        assert!(matches!(err, ClientError::BadInvite(_)), "{err}");
+        assert!(
+            alice.contacts().get(&bob_cert.account).unwrap().is_none(),
+            "no contact made"
+        );
+        // Bob himself may.
+        let honest = connect_request(&alice, &bob_cert, [11; 32]);
+        assert!(alice.handle_connect(&honest, &bob.identity().device_id()).unwrap());
+        let record = alice.contacts().get(&bob_cert.account).unwrap().unwrap();
+        assert_eq!(record.state, ContactState::Accepted);
+        assert_eq!(record.channel_secret, [11; 32]);
+    }
+
+    #[test]
+    fn a_second_connect_request_does_not_move_an_accepted_contact_to_another_channel() {
+        let alice = persona(1, "Alice");
+        let bob = persona(2, "Bob");
+        let bob_cert = bob.identity().certificate().clone();
+        let first = connect_request(&alice, &bob_cert, [11; 32]);
+        assert!(alice.handle_connect(&first, &bob.identity().device_id()).unwrap());
+        // The invite was replaced; a request for the new one with another
+        // channel changes nothing.
+        let second = connect_request(&alice, &bob_cert, [99; 32]);
+        assert!(!alice.handle_connect(&second, &bob.identity().device_id()).unwrap());
+        let record = alice.contacts().get(&bob_cert.account).unwrap().unwrap();
+        assert_eq!(record.channel_secret, [11; 32], "the agreed channel is kept");
     }
 }

@@ -2,7 +2,6 @@
 //! sealing and opening the items sent through it.
 
 use crate::error::ClientError;
-use crate::hex::hex;
 use crate::random::random_bytes;
 use kith_core::crypto::{EpochKey, Stream, open_envelope, seal_envelope};
 use kith_core::relay::RelayItem;
@@ -65,11 +64,6 @@ impl StreamKey {
     /// The capability that lets this device read and append the log.
     pub(crate) fn capability(&self) -> kith_proto::Capability {
         self.key.capability(&self.stream)
-    }
-
-    /// Names this stream's log in the relay state kept in the store.
-    pub(crate) fn label(&self) -> String {
-        hex(&self.log().0)
     }
 }
 

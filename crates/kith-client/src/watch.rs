@@ -147,10 +147,9 @@ pub async fn watch_relay(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut recent = RecentMessages::snapshot(profile)?;
     while !stop() {
-        let failure = match RelayConnection::connect(server, profile.identity().device_keys(), profile.now_ms()).await {
+        let failure = match profile.relay().connect(server).await {
             Ok(connection) => {
                 backoff.reset();
-                profile.relay().remember_server(server)?;
                 on_event(WatchEvent::State(ConnectionState::Connected)).map_err(ClientError::from)?;
                 match serve(
                     profile,
@@ -218,7 +217,7 @@ async fn serve(
             presence_due = Instant::now() + PRESENCE_EVERY;
         }
         if dirty {
-            let report = profile.relay().sync_with(&connection, options).await?;
+            let report = profile.relay().sync(&connection, options).await?;
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
                 on_event(WatchEvent::Synced(report)).map_err(|f| ServeError::Report(f.into()))?;
             }

@@ -16,7 +16,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use futures_util::{SinkExt, StreamExt};
-use kith_client::{ChatId, ChatKind, MessageId, Profile, RelayReport};
+use kith_client::{ChatId, ChatKind, MessageId, Profile, RelayOptions, RelayReport};
 use kith_net::RelayConnection;
 use kith_proto::{DocId, Month};
 use rand::RngCore;
@@ -67,12 +67,19 @@ fn two_profiles(dir: &Path, rng: &mut ChaCha20Rng) -> Result<(Profile, Profile)>
     Ok((a, b))
 }
 
+/// Connects to the server and syncs until nothing is left (compacting as
+/// the CLI's `kith sync` does).
+async fn sync_once(profile: &Profile, url: &str) -> Result<RelayReport> {
+    let connection = profile.relay().connect(url).await?;
+    Ok(profile.relay().sync(&connection, RelayOptions::default()).await?)
+}
+
 /// Makes A and B contacts through the server (B uses A's invite link), then
 /// A creates a group with B and both sync, so B holds its key and head.
 async fn befriend_and_share(a: &Profile, b: &Profile, url: &str) -> Result<ChatId> {
     b.contacts().add(&a.contacts().invite()?.link())?;
     for profile in [b, a, b] {
-        profile.relay().sync_once(url).await?;
+        sync_once(profile, url).await?;
     }
     for (name, profile) in [("A", a), ("B", b)] {
         let contacts = profile.contacts().list()?;
@@ -84,8 +91,8 @@ async fn befriend_and_share(a: &Profile, b: &Profile, url: &str) -> Result<ChatI
     let chat = a
         .chats()
         .create("relay bench", &[b.identity().account_id()], ChatKind::Group)?;
-    a.relay().sync_once(url).await?;
-    b.relay().sync_once(url).await?;
+    sync_once(a, url).await?;
+    sync_once(b, url).await?;
     let head = b
         .store()
         .chat(&chat)?
@@ -163,7 +170,7 @@ async fn until_shown(
             ),
         }
         while connection.try_appended().is_some() {}
-        b.relay().sync(connection).await?;
+        b.relay().sync(connection, RelayOptions::WITHOUT_COMPACTION).await?;
         syncs += 1;
         if b.messages().list(chat, 1, None)?.last().is_some_and(|m| m.id == *id) {
             return Ok((start.elapsed(), syncs));
@@ -212,7 +219,10 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         while conn_b.try_appended().is_some() {}
         let start = Instant::now();
         let id = a.messages().send(&chat, text, None)?;
-        let (pushed, seen) = tokio::join!(a.relay().sync(&conn_a), until_shown(&b, &mut conn_b, &chat, &id, start));
+        let (pushed, seen) = tokio::join!(
+            a.relay().sync(&conn_a, RelayOptions::WITHOUT_COMPACTION),
+            until_shown(&b, &mut conn_b, &chat, &id, start)
+        );
         let pushed: RelayReport = pushed?;
         let (elapsed, syncs) = seen?;
         let echo_time = echo_round_trip(&mut echo, &payload).await?;
@@ -231,8 +241,8 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
 
     let note = format!(
         "{rounds} rounds after {} warm-up: A's Messages::send of a ~{TEXT_BYTES}-byte text into a group with B, then, \
-         concurrently, A's sync_relay on its open connection (envelopes uploaded per round: {}) and B waiting for \
-         the server's Appended notification (subscribe_relay, {followed} logs) and running sync_relay on its own \
+         concurrently, A's relay().sync on its open connection (envelopes uploaded per round: {}) and B waiting for \
+         the server's Appended notification (relay().subscribe, {followed} logs) and running relay().sync on its own \
          open connection until Messages::list shows the message (B's syncs per round: {}); t0 before the send, \
          t1 when B shows it. A and B: file-backed profiles that became contacts through an invite link; a real \
          kith-server process on 127.0.0.1 (own data dir). Baseline: round trip of a {ECHO_BYTES}-byte binary \
@@ -303,7 +313,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
 
     progress.say(
         "relay converge",
-        "sync_relay_once A, B, A, ... until both hold everything",
+        "connect + relay().sync A, B, A, ... until both hold everything",
     );
     let want = 2 * n;
     let mut elapsed = Duration::ZERO;
@@ -314,7 +324,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
     loop {
         let (name, profile) = if syncs % 2 == 0 { ("A", &a) } else { ("B", &b) };
         let start = Instant::now();
-        let pass = profile.relay().sync_once(&url).await?;
+        let pass = sync_once(profile, &url).await?;
         elapsed += start.elapsed();
         syncs += 1;
         order.push(name);
