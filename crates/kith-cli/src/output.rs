@@ -16,9 +16,10 @@ fn time(ms: u64) -> String {
 }
 
 /// One message per line, with reply and reaction markers.
-pub fn messages(messages: &[MessageView]) {
+pub fn messages(messages: &[MessageView]) -> String {
+    let mut lines = Vec::new();
     if messages.is_empty() {
-        println!("(no messages yet)");
+        lines.push("(no messages yet)".to_owned());
     }
     for m in messages {
         let who = m.author_name.clone().unwrap_or_else(|| short(&m.author.to_string()));
@@ -42,14 +43,20 @@ pub fn messages(messages: &[MessageView]) {
         } else {
             format!("  [{}]", reactions.join(" "))
         };
-        println!("{} {} {who}:{reply} {text}{edited}{reactions}", time(m.ts), m.id);
+        lines.push(format!(
+            "{} {} {who}:{reply} {text}{edited}{reactions}",
+            time(m.ts),
+            m.id
+        ));
     }
+    lines.join("\n")
 }
 
 /// The chat list.
-pub fn chats(chats: &[ChatSummary]) {
+pub fn chats(chats: &[ChatSummary]) -> String {
+    let mut lines = Vec::new();
     if chats.is_empty() {
-        println!("(no chats yet: `kith chat new --name NAME`)");
+        lines.push("(no chats yet: `kith chat new --name NAME`)".to_owned());
     }
     for c in chats {
         let flags = [(c.pinned, "pinned"), (c.muted, "muted"), (c.archived, "archived")]
@@ -73,18 +80,21 @@ pub fn chats(chats: &[ChatSummary]) {
         } else {
             format!(" [{flags}]")
         };
-        println!("{}  {}{unread}{flags}\n    {last}", c.chat_id, c.name);
+        lines.push(format!("{}  {}{unread}{flags}\n    {last}", c.chat_id, c.name));
     }
+    lines.join("\n")
 }
 
 /// Search results.
-pub fn hits(hits: &[SearchHit]) {
+pub fn hits(hits: &[SearchHit]) -> String {
+    let mut lines = Vec::new();
     if hits.is_empty() {
-        println!("(no matches)");
+        lines.push("(no matches)".to_owned());
     }
     for h in hits {
-        println!("{} {}  {}", h.chat, h.message, h.snippet);
+        lines.push(format!("{} {}  {}", h.chat, h.message, h.snippet));
     }
+    lines.join("\n")
 }
 
 fn short(id: &str) -> String {

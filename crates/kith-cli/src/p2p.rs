@@ -82,7 +82,8 @@ pub fn run(
                 let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
                 print_totals(json_mode, &report)?;
                 // What peers taught us goes to the server too.
-                let relay = profile.relay().sync_once_with(server, relay_options).await?;
+                let connection = profile.relay().connect(server).await?;
+                let relay = profile.relay().sync(&connection, relay_options).await?;
                 print_report(json_mode, &relay)
             }
             (None, _) => {

@@ -31,7 +31,8 @@ pub fn run(
         if watch {
             watch_loop(profile, server, json_mode, timeout_secs, options).await
         } else {
-            let report = profile.relay().sync_once_with(server, options).await?;
+            let connection = profile.relay().connect(server).await?;
+            let report = profile.relay().sync(&connection, options).await?;
             print_report(json_mode, &report)?;
             Ok(())
         }

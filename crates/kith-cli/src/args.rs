@@ -1,0 +1,436 @@
+//! The command line: every command and its arguments (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Kith: local-first chat from the command line.
+#[derive(Parser, Debug)]
+#[command(name = "kith", version, about)]
+pub(crate) struct Cli {
+    /// Profile directory (default: the OS data directory).
+    #[arg(long, global = true, env = "KITH_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// Print one JSON value on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+// Every `kith` command.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create a new account on this device.
+    Init {
+        /// Your display name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Show this account and device.
+    Whoami,
+    /// Create and manage chats.
+    #[command(subcommand)]
+    Chat(ChatCommand),
+    /// Manage chat members (admins).
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Leave a chat.
+    Leave {
+        /// The chat.
+        chat: String,
+    },
+    /// Send a message.
+    Send(SendArgs),
+    /// The attachments of a chat, oldest first.
+    Attachments {
+        /// The chat.
+        chat: String,
+    },
+    /// Save an attachment to a file or directory, fetching it from the
+    /// server first if it is not on this device (an interrupted fetch resumes).
+    Save(SaveArgs),
+    /// Edit one of your messages.
+    Edit {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The new text.
+        text: String,
+    },
+    /// Delete one of your messages for everyone.
+    Delete {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+    },
+    /// React to a message (or remove a reaction).
+    React {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The emoji.
+        emoji: String,
+        /// Remove the reaction instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Mark a chat as read.
+    Read {
+        /// The chat.
+        chat: String,
+    },
+    /// Show messages, oldest first.
+    Messages {
+        /// The chat.
+        chat: String,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only messages older than this one.
+        #[arg(long)]
+        before: Option<String>,
+    },
+    /// List chats.
+    Chats,
+    /// Search messages in every chat.
+    Search {
+        /// Words to find (prefixes match).
+        query: String,
+        /// How many results.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Export everything: readable JSON plus every document as `.automerge`.
+    Export {
+        /// Output directory.
+        out_dir: PathBuf,
+    },
+    /// Set your display name.
+    Name {
+        /// The new name.
+        name: String,
+    },
+    /// Compact documents into snapshots (normally automatic).
+    Compact,
+    /// Add, block and unblock contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// List contacts.
+    Contacts,
+    /// Set or save profile pictures.
+    #[command(subcommand)]
+    Avatar(AvatarCommand),
+    /// Link, join, list and revoke this account's devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Sync with a sync server (end-to-end encrypted) and/or directly with
+    /// peers (`--p2p`: own devices and contacts over libp2p).
+    Sync(SyncArgs),
+    /// Devices this profile syncs with (own and contacts') and how each is connected.
+    Peers,
+    /// Delete this account: leave every chat, tell contacts, delete its data
+    /// on the server, and erase this profile and its keys from this device.
+    DeleteAccount {
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+        /// Confirm (without it nothing is deleted).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Tell the other members of a chat that you are typing (through the
+    /// server, or with --p2p to connected peers; never stored).
+    Typing(TypingArgs),
+    /// Print an event whenever this profile changes, whichever process wrote.
+    Watch {
+        /// Stop after this many change events.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+}
+
+// `kith chat ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum ChatCommand {
+    /// Create a group chat.
+    New {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Members to add (account ids); repeat for several.
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// Start (or open) the direct chat with a contact.
+    Direct {
+        /// Their account id.
+        account: String,
+    },
+    /// Rename a chat (admins).
+    Rename {
+        /// The chat.
+        chat: String,
+        /// The new name.
+        name: String,
+    },
+    /// Set a group's picture (admins; JPEG, PNG, GIF or WebP, made a 256 px
+    /// JPEG without metadata), or remove it with --remove.
+    Avatar {
+        /// The chat.
+        chat: String,
+        /// The picture.
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the picture instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Save a group's picture (a 256 px JPEG) to a file.
+    AvatarGet {
+        /// The chat.
+        chat: String,
+        /// Where to write the JPEG.
+        out: PathBuf,
+    },
+    /// Pin a chat to the top (`--off` to unpin).
+    Pin {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Mute a chat (`--off` to unmute).
+    Mute {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Archive a chat (`--off` to unarchive).
+    Archive {
+        /// The chat.
+        chat: String,
+        /// Undo.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Save a draft for a chat.
+    Draft {
+        /// The chat.
+        chat: String,
+        /// The draft text (empty clears it).
+        text: String,
+    },
+}
+
+// `kith avatar ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum AvatarCommand {
+    /// Set your profile picture (JPEG, PNG, GIF or WebP; made a 256 px JPEG
+    /// without metadata).
+    Set {
+        /// The picture.
+        file: PathBuf,
+    },
+    /// Save a profile picture (yours, or a contact's with --account).
+    Get {
+        /// Where to write the JPEG.
+        out: PathBuf,
+        /// Whose (default: yours).
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+// `kith device ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum DeviceCommand {
+    /// Show a pairing code and wait for a new device to join with it.
+    Link {
+        /// The sync server both devices use (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// Make this (new, empty) profile a device of the account that shows CODE.
+    Join {
+        /// The pairing code from `device link`.
+        code: String,
+        /// The sync server both devices use.
+        #[arg(long)]
+        server: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+    /// List this account's devices.
+    List,
+    /// Revoke another device of this account.
+    Revoke {
+        /// The device id.
+        device: String,
+    },
+}
+
+// `kith contact ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum ContactCommand {
+    /// Add the person behind an invite link (from their `whoami`).
+    Add {
+        /// The invite link.
+        invite: String,
+    },
+    /// Block a contact: their messages and requests are dropped on all your devices.
+    Block {
+        /// Their account id.
+        account: String,
+    },
+    /// Unblock a contact.
+    Unblock {
+        /// Their account id.
+        account: String,
+    },
+}
+
+// `kith member ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum MemberCommand {
+    /// Add a member.
+    Add {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+        /// Their role.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Remove a member.
+    Remove {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+    },
+    /// Change a member's role.
+    Role {
+        /// The chat.
+        chat: String,
+        /// Their account id.
+        account: String,
+        /// member, admin or owner.
+        role: String,
+    },
+}
+
+// What `kith send` sends.
+#[derive(Args, Debug)]
+pub(crate) struct SendArgs {
+    /// The chat.
+    pub(crate) chat: String,
+    /// The text (optional with --attach or --voice).
+    #[arg(required_unless_present_any = ["attach", "voice"], default_value = "")]
+    pub(crate) text: String,
+    /// Reply to this message.
+    #[arg(long)]
+    pub(crate) reply_to: Option<String>,
+    /// Attach this file (repeatable). Pictures are cleaned of metadata
+    /// (location!) and scaled to at most 2048 px.
+    #[arg(long)]
+    pub(crate) attach: Vec<PathBuf>,
+    /// Send pictures byte for byte, as files.
+    #[arg(long, requires = "attach")]
+    pub(crate) as_file: bool,
+    /// Attach a voice note: a 16-bit PCM WAV file (its length and
+    /// waveform are measured from it).
+    #[arg(long)]
+    pub(crate) voice: Option<PathBuf>,
+}
+
+// Which attachment `kith save` saves, where, and how it may fetch it.
+#[derive(Args, Debug)]
+pub(crate) struct SaveArgs {
+    /// The chat.
+    pub(crate) chat: String,
+    /// The message.
+    pub(crate) message: String,
+    /// Where to write it (a directory gets the attachment's name, made safe).
+    pub(crate) out: PathBuf,
+    /// Which attachment of the message (0 = the first).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) index: usize,
+    /// The sync server (default: the one this profile last synced with).
+    #[arg(long)]
+    pub(crate) server: Option<String>,
+    /// Fetch at most this many bytes a second.
+    #[arg(long)]
+    pub(crate) rate_limit: Option<u64>,
+}
+
+// Where and how `kith sync` syncs.
+#[derive(Args, Debug)]
+pub(crate) struct SyncArgs {
+    /// The server, as `kith-server` prints it (http://HOST:PORT). With
+    /// --p2p it is optional: rendezvous, relay, and a copy of everything.
+    #[arg(long, required_unless_present = "p2p")]
+    pub(crate) server: Option<String>,
+    /// Sync peer-to-peer (LAN, direct, relayed through the server).
+    #[arg(long)]
+    pub(crate) p2p: bool,
+    /// With --p2p: listen on this multiaddr (repeatable; default: every
+    /// interface, TCP and QUIC, any port).
+    #[arg(long, requires = "p2p")]
+    pub(crate) listen: Vec<String>,
+    /// With --p2p: dial this peer (multiaddr, with or without /p2p/PEER_ID; repeatable).
+    #[arg(long, requires = "p2p")]
+    pub(crate) peer: Vec<String>,
+    /// With --p2p: no mDNS discovery on the LAN.
+    #[arg(long, requires = "p2p")]
+    pub(crate) no_mdns: bool,
+    /// Sync until nothing is left to exchange, then exit (the default).
+    #[arg(long, conflicts_with = "watch")]
+    pub(crate) once: bool,
+    /// Keep syncing: live updates, reconnect with backoff.
+    #[arg(long)]
+    pub(crate) watch: bool,
+    /// With --watch: stop after this many seconds.
+    #[arg(long)]
+    pub(crate) timeout_secs: Option<u64>,
+    /// Compact a log on the server once it grew by this many entries.
+    #[arg(long, default_value_t = kith_client::DEFAULT_COMPACT_AFTER)]
+    pub(crate) compact_after: u64,
+}
+
+// Where `kith typing` tells.
+#[derive(Args, Debug)]
+pub(crate) struct TypingArgs {
+    /// The chat.
+    pub(crate) chat: String,
+    /// The sync server (default: the one this profile last synced with).
+    /// With --p2p it is only used for rendezvous and relay.
+    #[arg(long)]
+    pub(crate) server: Option<String>,
+    /// Tell peers directly (LAN, direct, relayed) instead of the server.
+    #[arg(long)]
+    pub(crate) p2p: bool,
+    /// With --p2p: dial this peer (multiaddr; repeatable).
+    #[arg(long, requires = "p2p")]
+    pub(crate) peer: Vec<String>,
+    /// With --p2p: listen on this multiaddr (repeatable).
+    #[arg(long, requires = "p2p")]
+    pub(crate) listen: Vec<String>,
+    /// With --p2p: no mDNS discovery on the LAN.
+    #[arg(long, requires = "p2p")]
+    pub(crate) no_mdns: bool,
+}
