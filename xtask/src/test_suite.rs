@@ -50,8 +50,8 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
     // instead of a separate check pass over the whole tree.
     let ws = &ws.with_lints(clippy_driver()?);
     // The desktop shell embeds ui/dist at compile time: build the UI first.
-    // This is also the wasm32 lint and check of kith-ui, kith-api and
-    // kith-proto (the UI depends on both).
+    // This is also the wasm32 build and lint of kith-ui, kith-api (which the
+    // UI depends on) and kith-proto (built beside it).
     steps.time("ui build + clippy (wasm32)", || ui::build_ui(ws))?;
     // Every target (libraries, binaries, tests) of every crate but the UI:
     // the end-to-end tests run binaries of other packages (`kith-server`

@@ -22,11 +22,15 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Builds `ui/dist` from scratch.
 pub fn build_ui(ws: &Workspace) -> Result<()> {
     check_wasm_bindgen_version(ws)?;
+    // kith-proto rides along: the UI does not depend on it, but it must
+    // build for wasm32 too (a future web client shares its ids and HLC).
     process::run(ws.cargo().args([
         "build",
         "--locked",
         "-p",
         "kith-ui",
+        "-p",
+        "kith-proto",
         "--release",
         "--target",
         WASM_TARGET,
