@@ -783,138 +783,161 @@ impl Profile {
         let own_device = self.identity().device_id();
         let mut changes: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
         for (seq, envelope) in entries {
-            let opened = match open_envelope(stream.key(), stream.stream(), &envelope) {
-                Ok(opened) => opened,
-                Err(err) => {
-                    tracing::warn!(seq, %err, "refused a relay envelope");
-                    report.refused += 1;
-                    continue;
-                }
-            };
-            let item = match RelayItem::decode(&opened.plaintext) {
-                Ok(item) => item,
-                Err(err) => {
-                    tracing::warn!(seq, %err, "refused a relay item");
-                    report.refused += 1;
-                    continue;
-                }
+            let Some((sender, item)) = open_entry(stream, seq, &envelope) else {
+                report.refused += 1;
+                continue;
             };
             // Mail from this account's other devices (they write on the same
             // channels) is not from the contact.
-            let own = opened.sender == own_device
-                || self.store().device_account(&opened.sender)? == Some(self.identity().account_id());
+            let own =
+                sender == own_device || self.store().device_account(&sender)? == Some(self.identity().account_id());
             match (item, stream.followed()) {
-                (RelayItem::Change { doc, change }, followed) => {
-                    let Some((doc, change)) = parse_change(&doc, change, followed) else {
-                        report.refused += 1;
-                        continue;
-                    };
-                    changes.entry(doc).or_default().push(change);
-                }
-                (RelayItem::Changes { doc, changes: packed }, followed) => {
-                    let Some(doc) = document_of_stream(&doc, followed) else {
-                        report.refused += 1;
-                        continue;
-                    };
-                    match unpack_changes(&packed) {
-                        Some(unpacked) => changes.entry(doc).or_default().extend(unpacked),
-                        None => report.refused += 1,
-                    }
-                }
-                (RelayItem::AccountKey { epoch, lockboxes }, Followed::Account) => {
-                    let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
-                        continue;
-                    };
-                    match open_sealed(self.identity().device_keys(), ACCOUNT_KEY_CONTEXT, lockbox)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                    {
-                        Some(bytes) => {
-                            if self.keep_account_key(epoch, &EpochKey::from_bytes(bytes))? {
-                                report.keys += 1;
-                            }
-                        }
-                        None => report.refused += 1,
-                    }
-                }
-                (_, _) if own => {}
-                (RelayItem::DeviceRevoked { device }, Followed::Contact(account)) => {
-                    // Only a device of that account may say so, and not about itself.
-                    let sender_account = self.store().device_account(&opened.sender)?;
-                    if sender_account == Some(account)
-                        && device != opened.sender
-                        && self.store().device_account(&device)? == Some(account)
-                    {
-                        let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
-                        let mut txn = self.store().begin_write()?;
-                        txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
-                        txn.commit()?;
-                    } else {
-                        report.refused += 1;
-                    }
-                }
-                (
-                    RelayItem::Hello {
-                        certificates,
-                        name,
-                        avatar,
-                    },
-                    Followed::Contact(account),
-                ) => {
-                    let mut changed = self.handle_hello(&account, &certificates, name)?;
-                    if let Some(avatar) = avatar {
-                        changed |= self.keep_contact_avatar(&account, &avatar)?;
-                    }
-                    if changed {
-                        report.contacts += 1;
-                    }
-                }
-                (RelayItem::ChatKey { chat, epoch, lockboxes }, Followed::Contact(_)) => {
-                    let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
-                        continue;
-                    };
-                    match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
-                        Ok(key) => {
-                            if self.keep_chat_key(chat, epoch, &key)? {
-                                report.keys += 1;
-                            }
-                        }
-                        Err(err) => {
-                            tracing::warn!(%chat, %err, "a conversation key did not open");
-                            report.refused += 1;
-                        }
-                    }
-                }
-                (RelayItem::Goodbye, Followed::Contact(account)) => {
-                    if let Some(mut record) = self.contacts().get(&account)?
-                        && record.state != ContactState::Deleted
-                    {
-                        record.state = ContactState::Deleted;
-                        self.put_contact(&account, &record)?;
-                        report.contacts += 1;
-                    }
-                }
-                (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed, &opened.sender)
-                {
-                    Ok(true) => report.contacts += 1,
-                    Ok(false) => {}
-                    Err(err) => {
-                        tracing::warn!(%err, "refused a connect request");
-                        report.refused += 1;
-                    }
+                (RelayItem::Change { doc, change }, followed) => match parse_change(&doc, change, followed) {
+                    Some((doc, change)) => changes.entry(doc).or_default().push(change),
+                    None => report.refused += 1,
                 },
-                (other, followed) => {
-                    tracing::warn!(?followed, item = ?std::mem::discriminant(&other), "item on the wrong stream");
-                    report.refused += 1;
+                (RelayItem::Changes { doc, changes: packed }, followed) => {
+                    match document_of_stream(&doc, followed).and_then(|doc| Some((doc, unpack_changes(&packed)?))) {
+                        Some((doc, unpacked)) => changes.entry(doc).or_default().extend(unpacked),
+                        None => report.refused += 1,
+                    }
                 }
+                (item, followed) => self.handle_mail(item, followed, &sender, own, &mut report)?,
             }
         }
         for (doc, batch) in changes {
             let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
-            report.applied += self.docs().apply_changes(doc, batch)?;
+            report.applied += self.apply_pulled(doc, batch, &mut report)?;
             self.note_on_server(stream, doc, &pulled)?;
         }
         Ok(report)
+    }
+
+    /// Applies the changes of one document pulled in one go. A batch that
+    /// the document refuses as a whole (two changes with one actor and
+    /// sequence number, say) is applied change by change, so one bad entry
+    /// costs only itself and never stops the stream's cursor.
+    fn apply_pulled(&self, doc: DocId, batch: Vec<Change>, report: &mut RelayReport) -> Result<usize, ClientError> {
+        match self.docs().apply_changes(doc, batch.clone()) {
+            Ok(applied) => Ok(applied),
+            Err(ClientError::Doc(err)) => {
+                tracing::warn!(%doc, %err, "a pulled batch was refused; applying its changes one by one");
+                let mut applied = 0;
+                for change in batch {
+                    match self.docs().apply_changes(doc, vec![change]) {
+                        Ok(n) => applied += n,
+                        Err(ClientError::Doc(err)) => {
+                            tracing::warn!(%doc, %err, "refused a pulled change");
+                            report.refused += 1;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok(applied)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One item that is not a document change: keys, contact mail, connect
+    /// requests. `own`: it came from another device of this account.
+    fn handle_mail(
+        &self,
+        item: RelayItem,
+        followed: Followed,
+        sender: &kith_proto::DeviceId,
+        own: bool,
+        report: &mut RelayReport,
+    ) -> Result<(), ClientError> {
+        let own_device = self.identity().device_id();
+        match (item, followed) {
+            (RelayItem::AccountKey { epoch, lockboxes }, Followed::Account) => {
+                let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
+                    return Ok(());
+                };
+                match open_sealed(self.identity().device_keys(), ACCOUNT_KEY_CONTEXT, lockbox)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                {
+                    Some(bytes) => {
+                        if self.keep_account_key(epoch, &EpochKey::from_bytes(bytes))? {
+                            report.keys += 1;
+                        }
+                    }
+                    None => report.refused += 1,
+                }
+            }
+            (_, _) if own => {}
+            (RelayItem::DeviceRevoked { device }, Followed::Contact(account)) => {
+                // Only a device of that account may say so, and not about itself.
+                let sender_account = self.store().device_account(sender)?;
+                if sender_account == Some(account)
+                    && device != *sender
+                    && self.store().device_account(&device)? == Some(account)
+                {
+                    let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
+                    let mut txn = self.store().begin_write()?;
+                    txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
+                    txn.commit()?;
+                } else {
+                    report.refused += 1;
+                }
+            }
+            (
+                RelayItem::Hello {
+                    certificates,
+                    name,
+                    avatar,
+                },
+                Followed::Contact(account),
+            ) => {
+                let mut changed = self.handle_hello(&account, &certificates, name)?;
+                if let Some(avatar) = avatar {
+                    changed |= self.keep_contact_avatar(&account, &avatar)?;
+                }
+                if changed {
+                    report.contacts += 1;
+                }
+            }
+            (RelayItem::ChatKey { chat, epoch, lockboxes }, Followed::Contact(_)) => {
+                let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
+                    return Ok(());
+                };
+                match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
+                    Ok(key) => {
+                        if self.keep_chat_key(chat, epoch, &key)? {
+                            report.keys += 1;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(%chat, %err, "a conversation key did not open");
+                        report.refused += 1;
+                    }
+                }
+            }
+            (RelayItem::Goodbye, Followed::Contact(account)) => {
+                if let Some(mut record) = self.contacts().get(&account)?
+                    && record.state != ContactState::Deleted
+                {
+                    record.state = ContactState::Deleted;
+                    self.put_contact(&account, &record)?;
+                    report.contacts += 1;
+                }
+            }
+            (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed, sender) {
+                Ok(true) => report.contacts += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(%err, "refused a connect request");
+                    report.refused += 1;
+                }
+            },
+            (other, followed) => {
+                tracing::warn!(?followed, item = ?std::mem::discriminant(&other), "item on the wrong stream");
+                report.refused += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Changes just pulled from a stream are on the server: when they are all
@@ -1014,6 +1037,25 @@ impl Profile {
             ));
         }
         self.accept_connect(&cert, &request.invite_secret, request.channel_secret, request.name)
+    }
+}
+
+/// The sender and item of one pulled envelope; `None` (logged) when it does
+/// not open or decode.
+fn open_entry(stream: &StreamKey, seq: u64, envelope: &Envelope) -> Option<(kith_proto::DeviceId, RelayItem)> {
+    let opened = match open_envelope(stream.key(), stream.stream(), envelope) {
+        Ok(opened) => opened,
+        Err(err) => {
+            tracing::warn!(seq, %err, "refused a relay envelope");
+            return None;
+        }
+    };
+    match RelayItem::decode(&opened.plaintext) {
+        Ok(item) => Some((opened.sender, item)),
+        Err(err) => {
+            tracing::warn!(seq, %err, "refused a relay item");
+            None
+        }
     }
 }
 
@@ -1189,6 +1231,59 @@ mod tests {
             [8; 24],
         )
         .unwrap()
+    }
+
+    /// Every chat document `from` holds, applied at `to` (the account
+    /// documents of these copies of one device each began on their own).
+    fn copy_all(from: &Profile, to: &Profile) {
+        for doc in from.store().doc_ids().unwrap() {
+            if matches!(doc, DocId::Account(_)) {
+                continue;
+            }
+            let (changes, _) = from.docs().changes_since(doc, &[]).unwrap();
+            to.docs().apply_changes(doc, changes).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_pulled_batch_with_one_bad_change_applies_the_others() {
+        // Two copies of one device write different messages from the same
+        // history: two changes with one actor and sequence number, which
+        // Automerge refuses in one batch.
+        let first = persona(1, "Alice");
+        let chat = first.chats().create("Notes", &[], kith_core::ChatKind::Group).unwrap();
+        let second = persona(1, "Alice");
+        copy_all(&first, &second);
+        let reader = persona(1, "Alice");
+        copy_all(&first, &reader);
+        let one = first.messages().send(&chat, "one", None).unwrap();
+        second.messages().send(&chat, "two", None).unwrap();
+        let segment = DocId::Segment(chat, kith_proto::Month::of(one.ts()));
+        let (mut batch, _) = first
+            .docs()
+            .changes_since(segment, &reader.docs().heads(segment).unwrap())
+            .unwrap();
+        let (theirs, _) = second
+            .docs()
+            .changes_since(segment, &reader.docs().heads(segment).unwrap())
+            .unwrap();
+        assert_eq!(batch.len(), 1);
+        batch.extend(theirs);
+        assert!(
+            reader.docs().apply_changes(segment, batch.clone()).is_err(),
+            "the batch as a whole is refused"
+        );
+        let mut report = RelayReport::default();
+        let applied = reader.apply_pulled(segment, batch, &mut report).unwrap();
+        assert_eq!((applied, report.refused), (1, 1));
+        let texts: Vec<Option<String>> = reader
+            .messages()
+            .list(&chat, 10, None)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, vec![Some("one".to_owned())], "the good change is in");
     }
 
     #[test]

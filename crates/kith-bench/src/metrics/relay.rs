@@ -371,7 +371,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
         .note(format!(
             "{n}+{n} diverged messages (each side: {}) in a group of A and B, file-backed profiles that became \
              contacts through an invite link and synced the group once before writing; timed: {syncs} \
-             Relay::sync_once ({}; each connects, authenticates, uploads and pulls until a pass finds \
+             relay().connect + relay().sync ({}; each connects, authenticates, uploads and pulls until a pass finds \
              nothing: {} passes in all, {} envelopes uploaded, {} changes applied) against a real kith-server \
              process on 127.0.0.1, until both hold {want} messages (counting them between syncs is not timed); \
              baseline: two plain automerge docs with the same messages synced in memory ({} messages, {} bytes)\
