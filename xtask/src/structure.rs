@@ -6,7 +6,7 @@
 //! - `Profile` has at most [`PROFILE_METHOD_LIMIT`] public methods of its own.
 //!
 //! Function length is clippy's `too_many_lines`, switched on at the roots of
-//! kith-server and kith-cli (kith-client still has longer functions). This reads source text rather than parsing Rust: imports are
+//! kith-client, kith-server and kith-cli. This reads source text rather than parsing Rust: imports are
 //! `crate::`, `super::` and `self::` paths, which is all the crates use.
 
 use std::collections::{BTreeMap, BTreeSet};

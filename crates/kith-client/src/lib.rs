@@ -6,6 +6,8 @@
 //! date with what other processes wrote, applies one operation, and stores the
 //! change bytes and read-model rows in one transaction.
 
+#![warn(clippy::too_many_lines)]
+
 mod avatar;
 mod blob_transfer;
 mod blobs;

@@ -563,10 +563,25 @@ impl Profile {
 
     /// Connect requests, hellos and conversation keys still to be sent.
     async fn upload_mail(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
-        let mut sent = 0;
         let contacts = self.contacts().records()?;
         let name = self.store().profile_name(&self.identity().account_id())?;
         let cert = self.identity().certificate().to_bytes();
+        let mut sent = self.upload_connects(connection, &contacts, &cert, &name).await?;
+        sent += self.upload_revocation_mail(connection, &contacts).await?;
+        sent += self.upload_hellos(connection, &contacts, &cert, &name).await?;
+        sent += self.upload_grants(connection, &contacts).await?;
+        Ok(sent)
+    }
+
+    /// Connect requests for invites this account used.
+    async fn upload_connects(
+        &self,
+        connection: &RelayConnection,
+        contacts: &BTreeMap<AccountId, ContactRecord>,
+        cert: &[u8],
+        name: &Option<String>,
+    ) -> Result<usize, ClientError> {
+        let mut sent = 0;
         // Connect requests for invites we used.
         for (key, bytes) in self.store().meta_with_prefix(PENDING_CONNECT_PREFIX)? {
             let Some(account) = key
@@ -580,7 +595,7 @@ impl Profile {
             };
             let request = ConnectRequest {
                 invite_secret: invite.secret,
-                certificate: cert.clone(),
+                certificate: cert.to_vec(),
                 name: name.clone(),
                 channel_secret: record.channel_secret,
             };
@@ -602,10 +617,21 @@ impl Profile {
             txn.commit()?;
             sent += 1;
         }
-        sent += self.upload_revocation_mail(connection, &contacts).await?;
+        Ok(sent)
+    }
+
+    /// A hello on every contact channel, again whenever the name or picture changes.
+    async fn upload_hellos(
+        &self,
+        connection: &RelayConnection,
+        contacts: &BTreeMap<AccountId, ContactRecord>,
+        cert: &[u8],
+        name: &Option<String>,
+    ) -> Result<usize, ClientError> {
+        let mut sent = 0;
         // A hello on every contact channel, again whenever the name changes.
         let hello = RelayItem::Hello {
-            certificates: vec![cert.clone()],
+            certificates: vec![cert.to_vec()],
             name: name.clone(),
             avatar: self.avatar(None)?,
         };
@@ -625,6 +651,16 @@ impl Profile {
             txn.commit()?;
             sent += 1;
         }
+        Ok(sent)
+    }
+
+    /// Conversation keys for members who are contacts and lack them.
+    async fn upload_grants(
+        &self,
+        connection: &RelayConnection,
+        contacts: &BTreeMap<AccountId, ContactRecord>,
+    ) -> Result<usize, ClientError> {
+        let mut sent = 0;
         // Conversation keys for members who are contacts and lack them.
         let held = self.relay().chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();

@@ -188,35 +188,7 @@ pub async fn run_p2p(
     stop: &(dyn Fn() -> bool + Sync),
     on_event: &mut Consumer<'_>,
 ) -> Result<P2pReport, ClientError> {
-    let keypair = keypair_of(profile.identity().device_keys()).map_err(net)?;
-    let mut config = NodeConfig {
-        mdns: options.mdns,
-        discover_every: Duration::from_secs(2),
-        ..NodeConfig::default()
-    };
-    if !options.listen.is_empty() {
-        config.listen = options.listen.clone();
-    }
-    let expected_listeners = config.listen.len();
-    let (node, mut node_events) = P2pNode::start(keypair, config).map_err(net)?;
-    if let Some(server) = &options.server {
-        match server_p2p_info(server).await {
-            Ok((_, addresses)) => {
-                if let Some(address) = addresses.into_iter().next() {
-                    let namespaces = rendezvous_namespaces(profile)?;
-                    node.command(NodeCommand::Rendezvous { address, namespaces })
-                        .map_err(net)?;
-                }
-            }
-            Err(err) => tracing::warn!("no rendezvous: {err}"),
-        }
-    }
-    for address in &options.peers {
-        node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
-    }
-    for address in cached_addresses(profile)? {
-        node.command(NodeCommand::Dial(address)).map_err(net)?;
-    }
+    let (node, mut node_events, expected_listeners) = start_node(profile, &options).await?;
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
         profile,
@@ -242,10 +214,75 @@ pub async fn run_p2p(
     for chat in &options.typing_now {
         driver.start_typing(*chat)?;
     }
-    let mut typing = options.typing.as_ref().map(broadcast::Sender::subscribe);
-    // The listening addresses come first, as the CLI promises; a circuit
-    // address needs a round trip to the relay, so meanwhile peers are
-    // already served and what they cause is reported after that line.
+    let typing = options.typing.as_ref().map(broadcast::Sender::subscribe);
+    let (listening, held) =
+        wait_for_listeners(&mut driver, &mut node_events, &mut inbound_rx, expected_listeners).await?;
+    on_event(P2pEvent::Listening(listening))?;
+    for event in held {
+        on_event(event)?;
+    }
+    let result = serve_peers(
+        &mut driver,
+        &options,
+        &mut node_events,
+        &mut inbound_rx,
+        typing,
+        stop,
+        on_event,
+    )
+    .await;
+    driver.finish();
+    result.map(|()| driver.report)
+}
+
+/// Starts the libp2p node as `options` say: its listeners, rendezvous at
+/// the server, dials to the given and the remembered peers. Returns the
+/// node, its events and how many listeners to wait for.
+async fn start_node(
+    profile: &Profile,
+    options: &P2pOptions,
+) -> Result<(P2pNode, mpsc::UnboundedReceiver<NodeEvent>, usize), ClientError> {
+    let keypair = keypair_of(profile.identity().device_keys()).map_err(net)?;
+    let mut config = NodeConfig {
+        mdns: options.mdns,
+        discover_every: Duration::from_secs(2),
+        ..NodeConfig::default()
+    };
+    if !options.listen.is_empty() {
+        config.listen = options.listen.clone();
+    }
+    let expected_listeners = config.listen.len();
+    let (node, node_events) = P2pNode::start(keypair, config).map_err(net)?;
+    if let Some(server) = &options.server {
+        match server_p2p_info(server).await {
+            Ok((_, addresses)) => {
+                if let Some(address) = addresses.into_iter().next() {
+                    let namespaces = rendezvous_namespaces(profile)?;
+                    node.command(NodeCommand::Rendezvous { address, namespaces })
+                        .map_err(net)?;
+                }
+            }
+            Err(err) => tracing::warn!("no rendezvous: {err}"),
+        }
+    }
+    for address in &options.peers {
+        node.command(NodeCommand::Dial(address.clone())).map_err(net)?;
+    }
+    for address in cached_addresses(profile)? {
+        node.command(NodeCommand::Dial(address)).map_err(net)?;
+    }
+    Ok((node, node_events, expected_listeners))
+}
+
+/// Waits (at most 5 s) for the node's listening addresses, serving peers
+/// meanwhile; what they cause is held back and returned after the
+/// addresses, which the CLI promises to print first.
+async fn wait_for_listeners(
+    driver: &mut Driver<'_>,
+    node_events: &mut mpsc::UnboundedReceiver<NodeEvent>,
+    inbound_rx: &mut mpsc::UnboundedReceiver<(PeerId, u64, Option<Vec<u8>>)>,
+    expected_listeners: usize,
+) -> Result<(Vec<String>, Vec<P2pEvent>), ClientError> {
     let mut held: Vec<P2pEvent> = Vec::new();
     let mut listening = Vec::new();
     {
@@ -283,10 +320,21 @@ pub async fn run_p2p(
             }
         }
     }
-    on_event(P2pEvent::Listening(listening))?;
-    for event in held {
-        on_event(event)?;
-    }
+    Ok((listening, held))
+}
+
+/// The driver's loop until `stop` says so (or, with `options.once`, until
+/// the peers are served or none could be reached).
+async fn serve_peers(
+    driver: &mut Driver<'_>,
+    options: &P2pOptions,
+    node_events: &mut mpsc::UnboundedReceiver<NodeEvent>,
+    inbound_rx: &mut mpsc::UnboundedReceiver<(PeerId, u64, Option<Vec<u8>>)>,
+    mut typing: Option<broadcast::Receiver<ChatId>>,
+    stop: &(dyn Fn() -> bool + Sync),
+    on_event: &mut Consumer<'_>,
+) -> Result<(), ClientError> {
+    let profile = driver.profile;
     let started = Instant::now();
     let wanted = options.peers.len().max(1);
     let mut marker = profile.store().change_marker()?;
@@ -294,7 +342,7 @@ pub async fn run_p2p(
     let mut heartbeat_due = Instant::now();
     let mut redial_due = Instant::now() + REDIAL_EVERY;
     let mut presence_due = Instant::now();
-    let result = loop {
+    loop {
         let outcome: Result<(), ClientError> = tokio::select! {
             event = node_events.recv() => match event {
                 Some(event) => driver.on_node_event(event, on_event),
@@ -359,9 +407,7 @@ pub async fn run_p2p(
                 };
             }
         }
-    };
-    driver.finish();
-    result.map(|()| driver.report)
+    }
 }
 
 /// The addresses peers of this account were last reached at.

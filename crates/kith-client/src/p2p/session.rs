@@ -157,16 +157,7 @@ impl PeerSession {
                 self.their_docs = theirs.keys().copied().collect();
                 self.offer(profile, Some(&theirs), &mut step)?;
             }
-            PeerFrame::Digest { digest } => {
-                let progressed = std::mem::take(&mut self.syncs_since_digest) > 0;
-                let mine = self.announced(profile)?;
-                let ours = digest_of(&mine);
-                if ours != digest && !progressed && self.last_resync != Some((digest, ours)) {
-                    self.last_resync = Some((digest, ours));
-                    profile.docs().reset_sync(&sync_key(&self.peer));
-                    step.send.push(heads_frame(&mine, true));
-                }
-            }
+            PeerFrame::Digest { digest } => self.on_digest(profile, digest, &mut step)?,
             PeerFrame::Sync { doc, message } => {
                 self.syncs_since_digest += 1;
                 self.on_sync(profile, &doc, &message, &mut step)?
@@ -175,37 +166,70 @@ impl PeerSession {
                 let identity = self
                     .identity
                     .ok_or_else(|| ClientError::Blob("not authenticated".into()))?;
-                step.send
-                    .extend(super::blobs::serve(profile, &identity, hash, first, count)?);
+                match super::blobs::serve(profile, &identity, hash, first, count) {
+                    Ok(frames) => step.send.extend(frames),
+                    // A blob this device cannot serve (damaged, shorter than
+                    // its message says) costs this request, not the session.
+                    Err(err) => {
+                        tracing::warn!(%err, "could not serve a wanted blob");
+                        step.send.push(PeerFrame::BlobMissing { hash });
+                    }
+                }
             }
             PeerFrame::BlobChunk { hash, index, bytes } => step.blob_chunks.push((hash, index, bytes)),
             PeerFrame::BlobMissing { hash } => step.blob_missing.push(hash),
-            PeerFrame::Signal { signal, ttl_ms } => {
-                if let Some(identity) = self.identity
-                    && ttl_ms > 0
-                {
-                    let until_ms = profile.now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
-                    match signal {
-                        PeerSignal::Presence => step.signals.push(Ephemeral::Presence {
+            PeerFrame::Signal { signal, ttl_ms } => self.on_signal(profile, signal, ttl_ms, &mut step)?,
+        }
+        Ok(step)
+    }
+
+    /// The peer's digest of what it holds: when it differs from ours
+    /// although nothing moved since the last one, both start over from
+    /// heads (once per pair of digests).
+    fn on_digest(&mut self, profile: &Profile, digest: [u8; 32], step: &mut Step) -> Result<(), ClientError> {
+        let progressed = std::mem::take(&mut self.syncs_since_digest) > 0;
+        let mine = self.announced(profile)?;
+        let ours = digest_of(&mine);
+        if ours != digest && !progressed && self.last_resync != Some((digest, ours)) {
+            self.last_resync = Some((digest, ours));
+            profile.docs().reset_sync(&sync_key(&self.peer));
+            step.send.push(heads_frame(&mine, true));
+        }
+        Ok(())
+    }
+
+    /// Typing or presence from an authenticated peer, for at most two
+    /// minutes; typing only about chats the peer is in.
+    fn on_signal(
+        &self,
+        profile: &Profile,
+        signal: PeerSignal,
+        ttl_ms: u32,
+        step: &mut Step,
+    ) -> Result<(), ClientError> {
+        if let Some(identity) = self.identity
+            && ttl_ms > 0
+        {
+            let until_ms = profile.now_ms().saturating_add(u64::from(ttl_ms.min(120_000)));
+            match signal {
+                PeerSignal::Presence => step.signals.push(Ephemeral::Presence {
+                    account: identity.account,
+                    until_ms,
+                }),
+                PeerSignal::Typing { chat } => {
+                    if let Ok(chat_id) = chat.parse::<ChatId>()
+                        && (identity.own || profile.store().was_member(&chat_id, &identity.account)?)
+                    {
+                        step.signals.push(Ephemeral::Typing {
+                            chat_id,
                             account: identity.account,
                             until_ms,
-                        }),
-                        PeerSignal::Typing { chat } => {
-                            if let Ok(chat_id) = chat.parse::<ChatId>()
-                                && (identity.own || profile.store().was_member(&chat_id, &identity.account)?)
-                            {
-                                step.signals.push(Ephemeral::Typing {
-                                    chat_id,
-                                    account: identity.account,
-                                    until_ms,
-                                });
-                            }
-                        }
+                        });
                     }
                 }
             }
         }
-        Ok(step)
+        Ok(())
     }
 
     fn on_hello(
