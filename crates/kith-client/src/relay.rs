@@ -661,7 +661,6 @@ impl Profile {
         contacts: &BTreeMap<AccountId, ContactRecord>,
     ) -> Result<usize, ClientError> {
         let mut sent = 0;
-        // Conversation keys for members who are contacts and lack them.
         let held = self.relay().chat_keys()?;
         let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut grants = Vec::new();

@@ -13,6 +13,16 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_relay_logs.sql"),
 ];
 
+/// Records how far a relay log was pulled (`?1` log, `?2` sequence number).
+pub(crate) const SET_RELAY_PULLED: &str = "INSERT INTO relay_logs (log, pulled) VALUES (?1, ?2)
+     ON CONFLICT (log) DO UPDATE SET pulled = excluded.pulled";
+/// Records where a relay log was last compacted (`?1` log, `?2` sequence number).
+pub(crate) const SET_RELAY_COMPACTED: &str = "INSERT INTO relay_logs (log, compacted) VALUES (?1, ?2)
+     ON CONFLICT (log) DO UPDATE SET compacted = excluded.compacted";
+/// Records the heads of a document on a relay log (`?1` log, `?2` doc, `?3` heads).
+pub(crate) const SET_RELAY_UPLOADED: &str = "INSERT INTO relay_uploaded (log, doc_id, heads) VALUES (?1, ?2, ?3)
+     ON CONFLICT (log, doc_id) DO UPDATE SET heads = excluded.heads";
+
 /// The schema version this build writes.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -69,16 +79,14 @@ fn relay_state_from_meta(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let moved = if let Some(log) = key.strip_prefix("relay/cursor/").and_then(log_from_hex) {
             let pulled = u64_from_be(&value);
             tx.execute(
-                "INSERT INTO relay_logs (log, pulled) VALUES (?1, ?2)
-                 ON CONFLICT (log) DO UPDATE SET pulled = excluded.pulled",
+                SET_RELAY_PULLED,
                 params![log.as_slice(), i64::try_from(pulled).unwrap_or(i64::MAX)],
             )?;
             true
         } else if let Some(log) = key.strip_prefix("relay/compacted/").and_then(log_from_hex) {
             let compacted = u64_from_be(&value);
             tx.execute(
-                "INSERT INTO relay_logs (log, compacted) VALUES (?1, ?2)
-                 ON CONFLICT (log) DO UPDATE SET compacted = excluded.compacted",
+                SET_RELAY_COMPACTED,
                 params![log.as_slice(), i64::try_from(compacted).unwrap_or(i64::MAX)],
             )?;
             true
@@ -88,11 +96,7 @@ fn relay_state_from_meta(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             .and_then(|(log, doc)| log_from_hex(log).map(|log| (log, doc)))
             && value.len().is_multiple_of(32)
         {
-            tx.execute(
-                "INSERT INTO relay_uploaded (log, doc_id, heads) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (log, doc_id) DO UPDATE SET heads = excluded.heads",
-                params![log.as_slice(), doc, value],
-            )?;
+            tx.execute(SET_RELAY_UPLOADED, params![log.as_slice(), doc, value])?;
             true
         } else {
             false

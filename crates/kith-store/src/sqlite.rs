@@ -958,30 +958,21 @@ impl WriteTxn for SqliteTxn<'_> {
 
     fn set_relay_pulled(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO relay_logs (log, pulled) VALUES (?1, ?2)
-                 ON CONFLICT (log) DO UPDATE SET pulled = excluded.pulled",
-            )?
+            .prepare_cached(migrations::SET_RELAY_PULLED)?
             .execute(params![log.0.as_slice(), i64::try_from(seq).unwrap_or(i64::MAX)])?;
         Ok(())
     }
 
     fn set_relay_compacted(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO relay_logs (log, compacted) VALUES (?1, ?2)
-                 ON CONFLICT (log) DO UPDATE SET compacted = excluded.compacted",
-            )?
+            .prepare_cached(migrations::SET_RELAY_COMPACTED)?
             .execute(params![log.0.as_slice(), i64::try_from(seq).unwrap_or(i64::MAX)])?;
         Ok(())
     }
 
     fn set_relay_uploaded(&mut self, log: &LogId, doc: &DocId, heads: &[u8]) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO relay_uploaded (log, doc_id, heads) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (log, doc_id) DO UPDATE SET heads = excluded.heads",
-            )?
+            .prepare_cached(migrations::SET_RELAY_UPLOADED)?
             .execute(params![log.0.as_slice(), doc.to_string(), heads])?;
         Ok(())
     }
