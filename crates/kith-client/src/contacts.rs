@@ -238,26 +238,6 @@ impl Profile {
         Ok(())
     }
 
-    /// Keeps a conversation key received from a contact. Returns whether it
-    /// was new. (Keys are only written with once the conversation's head
-    /// document, which only admins can change, commits to them.)
-    pub(crate) fn keep_chat_key(
-        &self,
-        chat: kith_proto::ChatId,
-        epoch: u32,
-        key: &kith_core::crypto::EpochKey,
-    ) -> Result<bool, ClientError> {
-        let me = self.identity().account_id();
-        self.write(|ctx| {
-            let doc = ctx.doc(DocId::Account(me))?;
-            if account::chat_keys(doc).contains_key(&(chat, epoch, key.key_id())) {
-                return Ok(false);
-            }
-            account::set_chat_key(doc, &chat, epoch, key)?;
-            Ok(true)
-        })
-    }
-
     /// Updates a contact record (the relay path: they answered, renamed).
     pub(crate) fn put_contact(&self, account: &AccountId, record: &ContactRecord) -> Result<(), ClientError> {
         let me = self.identity().account_id();

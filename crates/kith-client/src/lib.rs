@@ -22,6 +22,7 @@ mod error;
 mod export;
 mod group_avatar;
 mod hex;
+mod keys;
 mod media;
 mod messages;
 pub mod p2p;

@@ -6,7 +6,7 @@ use crate::error::ClientError;
 use crate::random::random_bytes;
 use crate::secrets::{self, SecretStorage};
 use crate::views::ProfileInfo;
-use kith_core::docs::{account, head};
+use kith_core::docs::account;
 use kith_core::{DeviceCertificate, Doc, Identity, ReadModelUpdate, SyncSession, apply_remote, commit_local};
 use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock};
 use kith_store::{SqliteStore, Store, StoreDirectory, WriteTxn};
@@ -365,29 +365,6 @@ impl Profile {
         } else {
             Err(kith_core::DocError::NotAllowed("you are not a member of this chat".into()).into())
         }
-    }
-
-    /// Starts a new key epoch in a chat this account is a member of.
-    pub(crate) fn rotate_chat_key(&self, chat: &ChatId) -> Result<(), ClientError> {
-        let me = self.identity.account_id();
-        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
-        self.write(|ctx| Self::start_epoch(ctx, chat, &me, &key))
-    }
-
-    pub(crate) fn start_epoch(
-        ctx: &mut WriteCtx<'_>,
-        chat: &ChatId,
-        me: &AccountId,
-        key: &kith_core::crypto::EpochKey,
-    ) -> Result<(), ClientError> {
-        let doc = ctx.doc(DocId::Head(*chat))?;
-        let epoch = head::committed_epochs(doc)
-            .keys()
-            .next_back()
-            .map_or(0, |e| e.saturating_add(1));
-        head::commit_epoch(doc, me, epoch, &key.key_id())?;
-        account::set_chat_key(ctx.doc(DocId::Account(*me))?, chat, epoch, key)?;
-        Ok(())
     }
 
     /// Changes the display name.

@@ -15,22 +15,22 @@
 
 use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
 use crate::error::ClientError;
+use crate::keys::{ACCOUNT_GRANT_PREFIX, REVOKED_NOTICE_PREFIX};
 use crate::profile::Profile;
 use crate::random::random_bytes;
 use crate::streams::{Followed, StreamKey, random_nonce, seal_item};
 use automerge::{Change, ChangeHash};
 use kith_core::DeviceCertificate;
 use kith_core::crypto::{EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
+use kith_core::docs::account;
 use kith_core::docs::chunks::ChunkKind;
 use kith_core::docs::contact::{ContactRecord, ContactState};
-use kith_core::docs::{account, head};
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Key derivation contexts (never change them: they name existing logs).
-const ACCOUNT_STREAM_CONTEXT: &str = "kith 2026 account stream v1";
 const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
 const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
 /// Associated data of a sealed connect request.
@@ -40,12 +40,6 @@ const CONNECT_CONTEXT: &[u8] = b"kith connect v1";
 const HELLO_PREFIX: &str = "relay/hello/";
 const GRANT_PREFIX: &str = "relay/grant/";
 const LAST_SERVER_META: &str = "relay/last-server";
-/// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
-const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
-/// Account stream keys still to be sealed to this account's other devices.
-const ACCOUNT_GRANT_PREFIX: &str = "relay/account-grant/";
-/// Revoked devices still to be announced to contacts.
-const REVOKED_NOTICE_PREFIX: &str = "relay/revoked-notice/";
 /// Associated data of a sealed account stream key.
 const ACCOUNT_KEY_CONTEXT: &[u8] = b"kith account key v1";
 /// Most change bytes in one snapshot envelope (well inside an envelope).
@@ -218,28 +212,11 @@ impl Profile {
     /// new epoch whose random key reaches the remaining devices in lockboxes.
     fn account_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
         let me = self.identity().account_id();
-        let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
-        let mut out = vec![StreamKey::new(
-            Followed::Account,
-            Stream::Account(me),
-            0,
-            EpochKey::from_bytes(secret),
-        )];
-        for (key, bytes) in self.store().meta_with_prefix(ACCOUNT_KEY_PREFIX)? {
-            let epoch = key
-                .strip_prefix(ACCOUNT_KEY_PREFIX)
-                .and_then(|rest| rest.split('/').next())
-                .and_then(|e| e.parse::<u32>().ok());
-            if let (Some(epoch), Ok(bytes)) = (epoch, <[u8; 32]>::try_from(bytes.as_slice())) {
-                out.push(StreamKey::new(
-                    Followed::Account,
-                    Stream::Account(me),
-                    epoch,
-                    EpochKey::from_bytes(bytes),
-                ));
-            }
-        }
-        Ok(out)
+        Ok(self
+            .account_keys_held()?
+            .into_iter()
+            .map(|(epoch, key)| StreamKey::new(Followed::Account, Stream::Account(me), epoch, key))
+            .collect())
     }
 
     /// The account stream this device writes to: the newest epoch.
@@ -247,46 +224,6 @@ impl Profile {
         self.account_streams()?
             .pop()
             .ok_or_else(|| ClientError::Identity("no account stream".into()))
-    }
-
-    /// Keeps an account stream key (from a revocation on this device or a
-    /// lockbox from another). Returns whether it was new.
-    pub(crate) fn keep_account_key(&self, epoch: u32, key: &EpochKey) -> Result<bool, ClientError> {
-        let meta_key = format!("{ACCOUNT_KEY_PREFIX}{epoch:010}/{}", key.key_id());
-        if self.store().meta(&meta_key)?.is_some() {
-            return Ok(false);
-        }
-        let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, key.as_bytes())?;
-        txn.commit()?;
-        Ok(true)
-    }
-
-    /// After a device of this account was revoked: a new account stream
-    /// epoch for the remaining devices, a new key epoch in every chat this
-    /// account is in, and a notice to every contact. The revoked device holds
-    /// none of the new keys.
-    pub(crate) fn rotate_after_revocation(&self, revoked: &kith_proto::DeviceId) -> Result<(), ClientError> {
-        let epoch = self
-            .account_streams()?
-            .iter()
-            .map(|s| s.epoch())
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        let key = EpochKey::from_bytes(random_bytes::<32>()?);
-        self.keep_account_key(epoch, &key)?;
-        let mut txn = self.store().begin_write()?;
-        txn.set_meta(&format!("{ACCOUNT_GRANT_PREFIX}{epoch:010}/{}", key.key_id()), &[1])?;
-        txn.set_meta(&format!("{REVOKED_NOTICE_PREFIX}{revoked}"), &[1])?;
-        txn.commit()?;
-        let me = self.identity().account_id();
-        for entry in self.store().chat_list(&me)? {
-            if entry.chat.members.contains_key(&me) {
-                self.rotate_chat_key(&entry.chat.chat)?;
-            }
-        }
-        Ok(())
     }
 
     fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
@@ -305,27 +242,6 @@ impl Profile {
             0,
             EpochKey::derive(INVITE_STREAM_CONTEXT, secret),
         )
-    }
-
-    /// The keys of a conversation this account may write with and hand out:
-    /// those its head document commits to, newest epoch last. (A
-    /// conversation from before commitments has only its first key.)
-    pub(crate) fn committed_keys(
-        &self,
-        chat: ChatId,
-        held: &BTreeMap<(ChatId, u32, String), EpochKey>,
-    ) -> Result<Vec<(u32, EpochKey)>, ClientError> {
-        let committed = self.read_doc(DocId::Head(chat), head::committed_epochs)?;
-        let mine = held.iter().filter(|((c, _, _), _)| *c == chat);
-        Ok(if committed.is_empty() {
-            mine.filter(|((_, epoch, _), _)| *epoch == 0)
-                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
-                .collect()
-        } else {
-            mine.filter(|((_, epoch, id), _)| committed.get(epoch) == Some(id))
-                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
-                .collect()
-        })
     }
 
     /// Every stream this profile follows.

@@ -1,0 +1,145 @@
+//! Every keep, rotate and commit of conversation and account keys: which
+//! key epochs this profile holds, starting a new epoch (a removal, a
+//! revoked device), and which held keys a chat's head commits to.
+
+use crate::error::ClientError;
+use crate::profile::{Profile, WriteCtx};
+use crate::random::random_bytes;
+use kith_core::crypto::EpochKey;
+use kith_core::docs::{account, head};
+use kith_proto::{AccountId, ChatId, DocId};
+use std::collections::BTreeMap;
+
+/// Key derivation context of the account stream's epoch 0 (never change it:
+/// it names existing logs).
+pub(crate) const ACCOUNT_STREAM_CONTEXT: &str = "kith 2026 account stream v1";
+/// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
+pub(crate) const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
+/// Account stream keys still to be sealed to this account's other devices.
+pub(crate) const ACCOUNT_GRANT_PREFIX: &str = "relay/account-grant/";
+/// Revoked devices still to be announced to contacts.
+pub(crate) const REVOKED_NOTICE_PREFIX: &str = "relay/revoked-notice/";
+
+impl Profile {
+    /// Every account stream key this device holds, oldest epoch first.
+    /// Epoch 0's key derives from the account key; each revocation starts a
+    /// new epoch whose random key reaches the remaining devices in lockboxes.
+    pub(crate) fn account_keys_held(&self) -> Result<Vec<(u32, EpochKey)>, ClientError> {
+        let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
+        let mut out = vec![(0, EpochKey::from_bytes(secret))];
+        for (key, bytes) in self.store().meta_with_prefix(ACCOUNT_KEY_PREFIX)? {
+            let epoch = key
+                .strip_prefix(ACCOUNT_KEY_PREFIX)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|e| e.parse::<u32>().ok());
+            if let (Some(epoch), Ok(bytes)) = (epoch, <[u8; 32]>::try_from(bytes.as_slice())) {
+                out.push((epoch, EpochKey::from_bytes(bytes)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps an account stream key (from a revocation on this device or a
+    /// lockbox from another). Returns whether it was new.
+    pub(crate) fn keep_account_key(&self, epoch: u32, key: &EpochKey) -> Result<bool, ClientError> {
+        let meta_key = format!("{ACCOUNT_KEY_PREFIX}{epoch:010}/{}", key.key_id());
+        if self.store().meta(&meta_key)?.is_some() {
+            return Ok(false);
+        }
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&meta_key, key.as_bytes())?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// After a device of this account was revoked: a new account stream
+    /// epoch for the remaining devices, a new key epoch in every chat this
+    /// account is in, and a notice to every contact. The revoked device holds
+    /// none of the new keys.
+    pub(crate) fn rotate_after_revocation(&self, revoked: &kith_proto::DeviceId) -> Result<(), ClientError> {
+        let epoch = self
+            .account_keys_held()?
+            .iter()
+            .map(|(epoch, _)| *epoch)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let key = EpochKey::from_bytes(random_bytes::<32>()?);
+        self.keep_account_key(epoch, &key)?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&format!("{ACCOUNT_GRANT_PREFIX}{epoch:010}/{}", key.key_id()), &[1])?;
+        txn.set_meta(&format!("{REVOKED_NOTICE_PREFIX}{revoked}"), &[1])?;
+        txn.commit()?;
+        let me = self.identity().account_id();
+        for entry in self.store().chat_list(&me)? {
+            if entry.chat.members.contains_key(&me) {
+                self.rotate_chat_key(&entry.chat.chat)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys of a conversation this account may write with and hand out:
+    /// those its head document commits to, newest epoch last. (A
+    /// conversation from before commitments has only its first key.)
+    pub(crate) fn committed_keys(
+        &self,
+        chat: ChatId,
+        held: &BTreeMap<(ChatId, u32, String), EpochKey>,
+    ) -> Result<Vec<(u32, EpochKey)>, ClientError> {
+        let committed = self.read_doc(DocId::Head(chat), head::committed_epochs)?;
+        let mine = held.iter().filter(|((c, _, _), _)| *c == chat);
+        Ok(if committed.is_empty() {
+            mine.filter(|((_, epoch, _), _)| *epoch == 0)
+                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
+                .collect()
+        } else {
+            mine.filter(|((_, epoch, id), _)| committed.get(epoch) == Some(id))
+                .map(|((_, epoch, _), key)| (*epoch, key.clone()))
+                .collect()
+        })
+    }
+
+    /// Keeps a conversation key received from a contact. Returns whether it
+    /// was new. (Keys are only written with once the conversation's head
+    /// document, which only admins can change, commits to them.)
+    pub(crate) fn keep_chat_key(
+        &self,
+        chat: kith_proto::ChatId,
+        epoch: u32,
+        key: &kith_core::crypto::EpochKey,
+    ) -> Result<bool, ClientError> {
+        let me = self.identity().account_id();
+        self.write(|ctx| {
+            let doc = ctx.doc(DocId::Account(me))?;
+            if account::chat_keys(doc).contains_key(&(chat, epoch, key.key_id())) {
+                return Ok(false);
+            }
+            account::set_chat_key(doc, &chat, epoch, key)?;
+            Ok(true)
+        })
+    }
+
+    /// Starts a new key epoch in a chat this account is a member of.
+    pub(crate) fn rotate_chat_key(&self, chat: &ChatId) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
+        let key = kith_core::crypto::EpochKey::from_bytes(random_bytes::<32>()?);
+        self.write(|ctx| Self::start_epoch(ctx, chat, &me, &key))
+    }
+
+    pub(crate) fn start_epoch(
+        ctx: &mut WriteCtx<'_>,
+        chat: &ChatId,
+        me: &AccountId,
+        key: &kith_core::crypto::EpochKey,
+    ) -> Result<(), ClientError> {
+        let doc = ctx.doc(DocId::Head(*chat))?;
+        let epoch = head::committed_epochs(doc)
+            .keys()
+            .next_back()
+            .map_or(0, |e| e.saturating_add(1));
+        head::commit_epoch(doc, me, epoch, &key.key_id())?;
+        account::set_chat_key(ctx.doc(DocId::Account(*me))?, chat, epoch, key)?;
+        Ok(())
+    }
+}
