@@ -192,7 +192,7 @@ impl Profile {
     /// Sets this account's profile picture from an image file's bytes (any
     /// size and orientation; it is made a 256 px JPEG without metadata).
     pub fn set_avatar(&self, picture: &[u8]) -> Result<(), ClientError> {
-        let avatar = crate::avatar::prepare_avatar(picture).map_err(|err| ClientError::Avatar(err.to_string()))?;
+        let avatar = crate::avatar::prepare_avatar(picture)?;
         let me = self.identity().account_id();
         self.write(|ctx| {
             account::set_avatar(ctx.doc(DocId::Account(me))?, Some(&avatar))?;

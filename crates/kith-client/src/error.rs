@@ -42,9 +42,9 @@ pub enum ClientError {
     /// An account that is not among the contacts.
     #[error("{0} is not a contact")]
     NoSuchContact(String),
-    /// A picture that cannot be a profile picture.
-    #[error("{0}")]
-    Avatar(String),
+    /// A picture that cannot be a profile or group picture.
+    #[error(transparent)]
+    Avatar(#[from] crate::avatar::AvatarError),
     /// A file that cannot be attached.
     #[error(transparent)]
     Media(#[from] crate::media::MediaError),
@@ -61,7 +61,11 @@ pub enum ClientError {
     /// The sync server could not be reached or refused a request.
     #[error(transparent)]
     Relay(#[from] kith_net::NetError),
-    /// The peer-to-peer layer failed (listening, dialing, the node itself).
+    /// The peer-to-peer node failed (starting, listening, dialing).
+    #[error("peer-to-peer: {0}")]
+    P2p(#[from] kith_net::p2p::P2pError),
+    /// The peer-to-peer run could not go on (the node stopped, no peer
+    /// could be reached).
     #[error("peer-to-peer: {0}")]
     Net(String),
     /// Whoever consumed a watcher's events failed (e.g. its output closed).

@@ -23,7 +23,7 @@ impl Chats<'_> {
         let avatar = picture
             .map(crate::avatar::prepare_avatar)
             .transpose()
-            .map_err(|err| ClientError::Avatar(err.to_string()))?;
+            .map_err(ClientError::Avatar)?;
         self.profile.write(|ctx| {
             head::set_avatar(ctx.doc(DocId::Head(*chat))?, &me, avatar.as_deref())?;
             Ok(())

@@ -449,7 +449,7 @@ fn libp2p_p2p(peer: PeerId) -> kith_net::p2p::Protocol<'static> {
 }
 
 fn net(err: kith_net::p2p::P2pError) -> ClientError {
-    ClientError::Net(err.to_string())
+    ClientError::P2p(err)
 }
 
 struct Driver<'p> {
