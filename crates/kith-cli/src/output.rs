@@ -97,6 +97,11 @@ pub fn hits(hits: &[SearchHit]) -> String {
     lines.join("\n")
 }
 
+/// One line per item.
+pub fn lines<T>(items: &[T], line: impl Fn(&T) -> String) -> String {
+    items.iter().map(line).collect::<Vec<_>>().join("\n")
+}
+
 fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }

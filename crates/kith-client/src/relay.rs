@@ -448,6 +448,21 @@ impl Profile {
     fn seal(&self, stream: &StreamKey, item_id: &[u8], item: &RelayItem) -> Result<Envelope, ClientError> {
         seal_item(stream, item_id, self.identity().device_keys(), item)
     }
+
+    /// Seals one item under a fresh id and pushes it alone (mail: connect
+    /// requests, hellos, keys, notices).
+    async fn push_item(
+        &self,
+        connection: &RelayConnection,
+        stream: &StreamKey,
+        item: &RelayItem,
+    ) -> Result<(), ClientError> {
+        let envelope = self.seal(stream, &random_bytes::<16>()?, item)?;
+        connection
+            .push(stream.log(), stream.capability(), vec![envelope])
+            .await?;
+        Ok(())
+    }
 }
 
 impl Profile {
@@ -524,9 +539,7 @@ impl Profile {
             )
             .map_err(|err| ClientError::Identity(format!("sealing a connect request: {err}")))?;
             let stream = Self::invite_stream(&invite.secret);
-            let envelope = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::Connect { sealed })?;
-            connection
-                .push(stream.log(), stream.capability(), vec![envelope])
+            self.push_item(connection, &stream, &RelayItem::Connect { sealed })
                 .await?;
             let mut txn = self.store().begin_write()?;
             txn.delete_meta(&key)?;
@@ -558,10 +571,7 @@ impl Profile {
                 continue;
             }
             let stream = Self::contact_stream(*account, record);
-            let envelope = self.seal(&stream, &random_bytes::<16>()?, &hello)?;
-            connection
-                .push(stream.log(), stream.capability(), vec![envelope])
-                .await?;
+            self.push_item(connection, &stream, &hello).await?;
             let mut txn = self.store().begin_write()?;
             txn.set_meta(&key, hello_id.as_bytes())?;
             txn.commit()?;
@@ -615,10 +625,7 @@ impl Profile {
                 }
                 let stream = Self::contact_stream(*member, record);
                 let item = RelayItem::ChatKey { chat, epoch, lockboxes };
-                let envelope = self.seal(&stream, &random_bytes::<16>()?, &item)?;
-                connection
-                    .push(stream.log(), stream.capability(), vec![envelope])
-                    .await?;
+                self.push_item(connection, &stream, &item).await?;
                 let mut txn = self.store().begin_write()?;
                 txn.set_meta(&meta_key, &[1])?;
                 txn.commit()?;
@@ -671,8 +678,7 @@ impl Profile {
             let item = RelayItem::AccountKey { epoch, lockboxes };
             // On every older stream: each remaining device follows at least one.
             for older in streams.iter().filter(|s| s.epoch() < epoch) {
-                let envelope = self.seal(older, &random_bytes::<16>()?, &item)?;
-                connection.push(older.log(), older.capability(), vec![envelope]).await?;
+                self.push_item(connection, older, &item).await?;
                 sent += 1;
             }
             let mut txn = self.store().begin_write()?;
@@ -688,9 +694,7 @@ impl Profile {
             };
             for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
                 let stream = Self::contact_stream(*account, record);
-                let envelope = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::DeviceRevoked { device })?;
-                connection
-                    .push(stream.log(), stream.capability(), vec![envelope])
+                self.push_item(connection, &stream, &RelayItem::DeviceRevoked { device })
                     .await?;
                 sent += 1;
             }
@@ -948,10 +952,7 @@ impl Profile {
                 continue;
             }
             let stream = Self::contact_stream(account, &record);
-            let goodbye = self.seal(&stream, &random_bytes::<16>()?, &RelayItem::Goodbye)?;
-            connection
-                .push(stream.log(), stream.capability(), vec![goodbye])
-                .await?;
+            self.push_item(&connection, &stream, &RelayItem::Goodbye).await?;
             report.contacts_told += 1;
         }
         // The chats must learn that this account left before its logs go.
@@ -1073,9 +1074,9 @@ impl Relay<'_> {
         Ok(connection)
     }
 
-    /// Remembers the server this profile synced with, as the default for
+    /// Remembers the server this profile connected to, as the default for
     /// commands that need one.
-    pub fn remember_server(&self, server: &str) -> Result<(), ClientError> {
+    fn remember_server(&self, server: &str) -> Result<(), ClientError> {
         if self.last_server()?.as_deref() == Some(server) {
             return Ok(());
         }
@@ -1085,7 +1086,7 @@ impl Relay<'_> {
         Ok(())
     }
 
-    /// The server this profile last synced with.
+    /// The server this profile last connected to (see [`Relay::connect`]).
     pub fn last_server(&self) -> Result<Option<String>, ClientError> {
         Ok(self
             .profile

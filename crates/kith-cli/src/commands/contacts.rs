@@ -32,18 +32,14 @@ pub(crate) fn list(profile: &Profile) -> anyhow::Result<Outcome> {
     let text = if contacts.is_empty() {
         "no contacts yet: share the invite from `kith whoami`".to_owned()
     } else {
-        contacts
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}  {:<9} {}",
-                    c.account_id,
-                    c.state,
-                    c.name.as_deref().unwrap_or("(no name yet)")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::output::lines(&contacts, |c| {
+            format!(
+                "{}  {:<9} {}",
+                c.account_id,
+                c.state,
+                c.name.as_deref().unwrap_or("(no name yet)")
+            )
+        })
     };
     Outcome::show(&contacts, text)
 }
@@ -54,20 +50,16 @@ pub(crate) fn peers(profile: &Profile) -> anyhow::Result<Outcome> {
     let text = if peers.is_empty() {
         "no peers yet: link a device or add a contact".to_owned()
     } else {
-        peers
-            .iter()
-            .map(|peer| {
-                format!(
-                    "{:<11} {} {} ({}){}",
-                    peer.route.as_str(),
-                    peer.peer_id,
-                    peer.name.as_deref().unwrap_or("?"),
-                    if peer.own { "your device" } else { "contact" },
-                    peer.address.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::output::lines(&peers, |peer| {
+            format!(
+                "{:<11} {} {} ({}){}",
+                peer.route.as_str(),
+                peer.peer_id,
+                peer.name.as_deref().unwrap_or("?"),
+                if peer.own { "your device" } else { "contact" },
+                peer.address.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+            )
+        })
     };
     Outcome::show(&peers, text)
 }

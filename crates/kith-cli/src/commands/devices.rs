@@ -26,18 +26,14 @@ pub(crate) fn link(profile: &Profile, server: Option<String>, timeout_secs: u64)
 /// `kith device list`.
 pub(crate) fn list(profile: &Profile) -> anyhow::Result<Outcome> {
     let devices = profile.devices().list()?;
-    let text = devices
-        .iter()
-        .map(|d| {
-            format!(
-                "{}{}{}",
-                d.device_id,
-                if d.this_device { "  (this device)" } else { "" },
-                if d.revoked { "  revoked" } else { "" }
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = crate::output::lines(&devices, |d| {
+        format!(
+            "{}{}{}",
+            d.device_id,
+            if d.this_device { "  (this device)" } else { "" },
+            if d.revoked { "  revoked" } else { "" }
+        )
+    });
     Outcome::show(&devices, text)
 }
 

@@ -96,21 +96,17 @@ pub(crate) fn attachments(profile: &Profile, chat: &str) -> anyhow::Result<Outco
     let text = if attachments.is_empty() {
         "no attachments in this chat".to_owned()
     } else {
-        attachments
-            .iter()
-            .map(|a| {
-                format!(
-                    "{} #{} {} ({}, {} bytes){}",
-                    a.message_id,
-                    a.index,
-                    a.name,
-                    a.mime,
-                    a.size,
-                    if a.downloaded { "" } else { " - not downloaded" }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::output::lines(&attachments, |a| {
+            format!(
+                "{} #{} {} ({}, {} bytes){}",
+                a.message_id,
+                a.index,
+                a.name,
+                a.mime,
+                a.size,
+                if a.downloaded { "" } else { " - not downloaded" }
+            )
+        })
     };
     Outcome::show(&attachments, text)
 }
