@@ -1,5 +1,6 @@
 //! The shell's state: the profile (once one exists), settings and the sync
-//! worker. Commands reach it through `tauri::State<Backend>`.
+//! worker. Commands reach it through `tauri::State<Arc<Backend>>` (an `Arc`, so work
+//! moved off the async runtime can take it along).
 
 use crate::shared::Shared;
 use crate::worker::SyncWorker;

@@ -21,6 +21,7 @@ pub use shared::WindowHooks;
 
 use kith_api::AppEvent;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tauri::{Manager, Runtime};
 
 /// Registers the commands and lists their names from one list, so the list
@@ -137,13 +138,13 @@ pub fn run() {
         )
         .try_init();
     let args: Vec<String> = std::env::args().collect();
-    let backend = Backend::new(profile_dir(&args));
+    let backend = Arc::new(Backend::new(profile_dir(&args)));
     let start_invite = invite_in(&args);
 
     let app = tauri::Builder::default()
         // First: a second start hands its arguments (a kith:// link) to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            let backend = app.state::<Backend>();
+            let backend = app.state::<Arc<Backend>>();
             backend.shared.with_window(|w| w.bring_to_front());
             if let Some(link) = invite_in(&argv) {
                 backend.shared.emit(AppEvent::InviteLink { link });
@@ -153,7 +154,7 @@ pub fn run() {
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(backend)
         .register_asynchronous_uri_scheme_protocol(media_protocol::SCHEME, |ctx, request, responder| {
-            let backend = ctx.app_handle().state::<Backend>();
+            let backend = ctx.app_handle().state::<Arc<Backend>>();
             let Some(profile) = backend.try_profile() else {
                 responder.respond(media_protocol::respond_without_profile());
                 return;
@@ -187,7 +188,7 @@ pub fn run() {
 
 fn setup<R: Runtime>(app: &mut tauri::App<R>, start_invite: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
     use tauri_plugin_deep_link::DeepLinkExt;
-    let backend = app.state::<Backend>();
+    let backend = app.state::<Arc<Backend>>();
     if let Some(window) = app.get_webview_window("main") {
         backend.shared.set_window(Box::new(MainWindow(window)));
     }
@@ -196,7 +197,7 @@ fn setup<R: Runtime>(app: &mut tauri::App<R>, start_invite: Option<String>) -> R
     if let Err(err) = app.deep_link().register_all() {
         tracing::warn!(%err, "could not register kith:// links");
     }
-    let shared = std::sync::Arc::clone(&backend.shared);
+    let shared = Arc::clone(&backend.shared);
     app.deep_link().on_open_url(move |event| {
         for url in event.urls() {
             if url.as_str().starts_with("kith://invite/") {

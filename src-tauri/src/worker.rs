@@ -1,237 +1,121 @@
-//! The sync worker: a thread with its own single-threaded runtime that keeps
-//! the profile in sync and turns what it sees into UI events, the unread
-//! count and notifications. Two loops run side by side: peer-to-peer (LAN
-//! discovery, direct connections, and the server's rendezvous and relay when
-//! one is set) and either the server loop or, with no server, a watch of the
-//! local store. The second loop reports every change that lands in the
-//! store, whichever path brought it, so messages are announced once.
+//! The sync worker: runs kith-client's [`Client`] runtime for the profile
+//! and turns its events into UI events, the unread count and
+//! notifications. The runtime runs peer-to-peer sync (LAN discovery,
+//! direct connections, and the server's rendezvous and relay when one is
+//! set), either the server loop or, with no server, a watch of the local
+//! store, and compaction. The server loop (or the local watch) reports
+//! every change that lands in the store, whichever path brought it, so
+//! messages are announced once; peer events only move the indicator and
+//! bring typing and presence.
 
 use crate::indicator::SyncIndicator;
 use crate::shared::Shared;
 use kith_api::{AppEvent, SyncRoute, SyncStatus};
-use kith_client::p2p::{P2pEvent, P2pOptions, run_p2p};
+use kith_client::p2p::{P2pEvent, P2pOptions};
 use kith_client::{
-    ChatId, ClientError, ConnectionState, ConsumerFailed, Ephemeral, LOCAL_POLL, MessageChange, Profile,
-    RecentMessages, RelayOptions, TypingReceiver, WatchEvent, watch_relay,
+    ChatId, Client, ClientEvent, ClientEvents, ClientOptions, CompactionSchedule, ConnectionState, Ephemeral,
+    MessageChange, Profile, WatchEvent,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-/// How often the app compacts documents its own writes piled up in (the
-/// sync loops compact after what they receive).
-const COMPACT_EVERY: Duration = Duration::from_secs(10 * 60);
-/// The first compaction, a while after the start (not while it loads).
-const FIRST_COMPACTION: Duration = Duration::from_secs(60);
-
-/// A running sync worker; stopping it (or dropping it) ends its threads.
+/// A running sync worker; stopping it (or dropping it) ends its work.
 pub struct SyncWorker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    compactor: Option<JoinHandle<()>>,
-    typing: tokio::sync::mpsc::UnboundedSender<ChatId>,
-    /// The same notices for the peer-to-peer loop.
-    typing_to_peers: tokio::sync::broadcast::Sender<ChatId>,
+    client: Option<Client>,
+    events: Option<JoinHandle<()>>,
 }
 
 impl SyncWorker {
     /// Starts syncing `profile` as `shared`'s settings say.
     pub fn start(profile: Arc<Profile>, shared: Arc<Shared>) -> std::io::Result<SyncWorker> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let (typing, mut typing_receiver) = tokio::sync::mpsc::unbounded_channel();
-        // Typing notices are a few a second at most; older ones are stale.
-        let (typing_to_peers, _) = tokio::sync::broadcast::channel(16);
-        let peers_typing = typing_to_peers.clone();
-        let compact_profile = Arc::clone(&profile);
-        let thread = std::thread::Builder::new().name("kith-sync".into()).spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(err) => {
-                    tracing::error!(%err, "no runtime for the sync worker");
-                    return;
-                }
-            };
-            let stopped = || stop_flag.load(Ordering::Relaxed);
-            let result = runtime.block_on(run(&profile, &shared, &stopped, &mut typing_receiver, peers_typing));
-            if let Err(err) = result {
-                tracing::error!(%err, "the sync worker stopped");
-                shared.emit(AppEvent::Sync(SyncStatus {
-                    route: SyncRoute::Offline,
-                    detail: format!("Sync stopped: {err}"),
-                    busy: false,
-                }));
-            }
-        })?;
-        // Started after the sync thread, so a failed start leaves no thread
-        // behind; without it the sync loops still compact what they receive.
-        let compactor = match spawn_compactor(compact_profile, Arc::clone(&stop)) {
-            Ok(compactor) => Some(compactor),
-            Err(err) => {
-                tracing::warn!(%err, "no compaction thread");
-                None
-            }
+        let server = shared.settings().server_url;
+        let p2p = if std::env::var_os("KITH_NO_P2P").is_some() {
+            tracing::info!("peer-to-peer sync is off (KITH_NO_P2P)");
+            None
+        } else {
+            Some(P2pOptions {
+                server: server.clone(),
+                ..P2pOptions::default()
+            })
         };
+        let indicator = SyncIndicator::new(server.is_some());
+        let options = ClientOptions {
+            server,
+            p2p,
+            compaction: Some(CompactionSchedule::APP),
+            ..ClientOptions::default()
+        };
+        let (client, events) = Client::start(Arc::clone(&profile), options)?;
+        // Store reads for the events (counts, names, notifications) happen
+        // on this thread, never on the window's or the sync runtime's.
+        let events = std::thread::Builder::new()
+            .name("kith-events".into())
+            .spawn(move || show_events(&profile, &shared, indicator, events))?;
         Ok(SyncWorker {
-            stop,
-            thread: Some(thread),
-            compactor,
-            typing,
-            typing_to_peers,
+            client: Some(client),
+            events: Some(events),
         })
     }
 
     /// Tells the chat's members this account is typing (dropped when offline).
     pub fn send_typing(&self, chat: ChatId) {
-        // The worker is gone only while it restarts (and with no peer-to-peer
-        // loop nobody listens); a lost notice is harmless.
-        let _ = self.typing.send(chat);
-        let _ = self.typing_to_peers.send(chat);
+        if let Some(client) = &self.client {
+            client.send_typing(chat);
+        }
     }
 
-    /// Stops the worker and waits for its threads.
+    /// Stops the worker and waits for it.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in [self.thread.take(), self.compactor.take()].into_iter().flatten() {
-            if thread.join().is_err() {
-                tracing::error!("a sync worker thread panicked");
-            }
+        if let Some(client) = self.client.take() {
+            client.stop();
+        }
+        // The events end with the client's tasks.
+        if let Some(events) = self.events.take()
+            && events.join().is_err()
+        {
+            tracing::error!("the sync events thread panicked");
         }
     }
 }
 
-/// A thread that compacts the profile's documents now and then, off the
-/// threads that serve the window and sync.
-fn spawn_compactor(profile: Arc<Profile>, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("kith-compact".into()).spawn(move || {
-        let mut due = Instant::now() + FIRST_COMPACTION;
-        while !stop.load(Ordering::Relaxed) {
-            // Short sleeps, so stopping never waits long.
-            std::thread::sleep(Duration::from_millis(250));
-            if Instant::now() >= due {
-                profile.compact_when_due();
-                due = Instant::now() + COMPACT_EVERY;
-            }
-        }
-    })
-}
-
-impl Drop for SyncWorker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-async fn run(
-    profile: &Profile,
-    shared: &Arc<Shared>,
-    stopped: &(dyn Fn() -> bool + Sync),
-    typing: &mut TypingReceiver,
-    typing_to_peers: tokio::sync::broadcast::Sender<ChatId>,
-) -> Result<(), ClientError> {
+/// Turns the client's events into UI events, the unread count and
+/// notifications, until the client has stopped.
+fn show_events(profile: &Profile, shared: &Arc<Shared>, mut indicator: SyncIndicator, mut events: ClientEvents) {
     refresh_unread(profile, shared);
-    let server = shared.settings().server_url;
-    let indicator = Mutex::new(SyncIndicator::new(server.is_some()));
-    shared.emit(AppEvent::Sync(lock(&indicator).current()));
-    let p2p_options = P2pOptions {
-        server: server.clone(),
-        typing: Some(typing_to_peers),
-        ..P2pOptions::default()
-    };
-    let mut on_p2p = |event: P2pEvent| {
-        handle_p2p(profile, shared, &indicator, event);
-        Ok(())
-    };
-    let p2p = async {
-        if std::env::var_os("KITH_NO_P2P").is_some() {
-            tracing::info!("peer-to-peer sync is off (KITH_NO_P2P)");
-            return;
-        }
-        match run_p2p(profile, p2p_options, stopped, &mut on_p2p).await {
-            Ok(report) => tracing::info!(?report, "peer-to-peer sync ended"),
-            // The other loop goes on: the server, or the local watch.
-            Err(err) => tracing::warn!(%err, "peer-to-peer sync stopped"),
-        }
-    };
-    let mut on_event = |event: WatchEvent| {
-        handle(profile, shared, &indicator, event);
-        Ok(())
-    };
-    let other = async {
-        match &server {
-            Some(server) => {
-                watch_relay(
-                    profile,
-                    server,
-                    RelayOptions::default(),
-                    stopped,
-                    Some(typing),
-                    &mut on_event,
-                )
-                .await
-            }
-            None => {
-                // Typing goes to peers only; the server's queue is drained
-                // so it does not grow.
-                let local = watch_local(profile, shared, stopped, &mut on_event);
-                tokio::pin!(local);
-                let mut open = true;
-                loop {
-                    tokio::select! {
-                        result = &mut local => break result,
-                        notice = typing.recv(), if open => open = notice.is_some(),
-                    }
+    shared.emit(AppEvent::Sync(indicator.current()));
+    while let Some(event) = events.blocking_next() {
+        match event {
+            ClientEvent::Server(event) => handle(profile, shared, &mut indicator, event),
+            ClientEvent::Peer(event) => handle_p2p(profile, shared, &mut indicator, event),
+            ClientEvent::LocalCommit(changes) => {
+                for event in changes {
+                    handle(profile, shared, &mut indicator, event);
                 }
+                shared.emit(AppEvent::ChatsChanged);
+                refresh_unread(profile, shared);
             }
-        }
-    };
-    // The server loop (or local watch) ending ends the worker, and its error
-    // is shown; the peer-to-peer loop ending (it could not listen, say)
-    // leaves the other one running.
-    tokio::pin!(p2p, other);
-    tokio::select! {
-        result = &mut other => result,
-        () = &mut p2p => other.await,
-    }
-}
-
-fn lock(indicator: &Mutex<SyncIndicator>) -> std::sync::MutexGuard<'_, SyncIndicator> {
-    indicator.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// With no server: notice commits of other processes of this profile (and
-/// of the peer-to-peer loop).
-async fn watch_local(
-    profile: &Profile,
-    shared: &Shared,
-    stopped: &(dyn Fn() -> bool + Sync),
-    on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
-) -> Result<(), ClientError> {
-    let mut recent = RecentMessages::snapshot(profile)?;
-    let mut marker = profile.store().change_marker()?;
-    while !stopped() {
-        tokio::time::sleep(LOCAL_POLL).await;
-        let now = profile.store().change_marker()?;
-        if now != marker {
-            marker = now;
-            for event in recent.changes(profile)? {
-                on_event(event).map_err(ClientError::from)?;
+            ClientEvent::Ended { task, error } => {
+                tracing::error!(%error, "{task} stopped");
+                shared.emit(AppEvent::Sync(SyncStatus {
+                    route: SyncRoute::Offline,
+                    detail: format!("Sync stopped: {error}"),
+                    busy: false,
+                }));
             }
-            shared.emit(AppEvent::ChatsChanged);
-            refresh_unread(profile, shared);
+            // The other loop goes on: the server, or the local watch.
+            ClientEvent::PeersEnded(Ok(report)) => tracing::info!(?report, "peer-to-peer sync ended"),
+            ClientEvent::PeersEnded(Err(err)) => tracing::warn!(%err, "peer-to-peer sync stopped"),
         }
     }
-    Ok(())
 }
 
 /// What the peer-to-peer loop reports: routes for the indicator, and typing
 /// and presence (which only it knows). Messages it stores are announced by
 /// the other loop.
-fn handle_p2p(profile: &Profile, shared: &Shared, indicator: &Mutex<SyncIndicator>, event: P2pEvent) {
+fn handle_p2p(profile: &Profile, shared: &Shared, indicator: &mut SyncIndicator, event: P2pEvent) {
     match event {
         P2pEvent::Peer { peer_id, route, .. } | P2pEvent::Route { peer_id, route } => {
-            let status = lock(indicator).peer_route(&peer_id, route);
+            let status = indicator.peer_route(&peer_id, route);
             shared.emit(AppEvent::Sync(status));
             // A contact may have been made over the connection.
             shared.emit(AppEvent::ContactsChanged);
@@ -244,9 +128,9 @@ fn handle_p2p(profile: &Profile, shared: &Shared, indicator: &Mutex<SyncIndicato
     }
 }
 
-fn handle(profile: &Profile, shared: &Arc<Shared>, indicator: &Mutex<SyncIndicator>, event: WatchEvent) {
-    let server_status = |status: SyncStatus| {
-        let shown = lock(indicator).server_status(status);
+fn handle(profile: &Profile, shared: &Arc<Shared>, indicator: &mut SyncIndicator, event: WatchEvent) {
+    let mut server_status = |status: SyncStatus| {
+        let shown = indicator.server_status(status);
         shared.emit(AppEvent::Sync(shown));
     };
     match event {

@@ -9,6 +9,7 @@ use clap::Parser;
 use kith_client::Profile;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn profile_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     match &cli.profile {
@@ -23,7 +24,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let (profile, outcome) = match cli.command {
         Command::Init { name } => {
             let (profile, outcome) = account::init(&dir, &name)?;
-            (Some(profile), outcome)
+            (Some(Arc::new(profile)), outcome)
         }
         Command::Device(DeviceCommand::Join {
             code,
@@ -31,12 +32,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             timeout_secs,
         }) => {
             let (profile, outcome) = account::join(&dir, &code, &server, timeout_secs)?;
-            (Some(profile), outcome)
+            (Some(Arc::new(profile)), outcome)
         }
         // Consumes the profile: nothing is left to compact.
         Command::DeleteAccount { server, yes } => (None, account::delete(Profile::open(&dir)?, &dir, server, yes)?),
         command => {
-            let profile = Profile::open(&dir)?;
+            // Shared: the background runtime of `sync --watch` holds it too.
+            let profile = Arc::new(Profile::open(&dir)?);
             let outcome = dispatch(&profile, json_mode, command)?;
             (Some(profile), outcome)
         }
@@ -56,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Runs one command on an open profile.
-fn dispatch(profile: &Profile, json_mode: bool, command: Command) -> anyhow::Result<Outcome> {
+fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow::Result<Outcome> {
     match command {
         // Handled before a profile is opened.
         Command::Init { .. } | Command::Device(DeviceCommand::Join { .. }) | Command::DeleteAccount { .. } => {

@@ -6,11 +6,12 @@
 //! help peers find each other).
 
 use crate::output;
-use crate::sync::{print_report, runtime, watch_event};
+use crate::sync::{follow, print_report, runtime, watch_event};
 use anyhow::Context;
 use kith_client::p2p::{P2pEvent, P2pOptions, P2pReport, run_p2p};
-use kith_client::{ConsumerFailed, Profile, RelayOptions, watch_relay};
+use kith_client::{Client, ClientEvent, ClientOptions, ConsumerFailed, Profile, RelayOptions, WatchEvent};
 use serde_json::json;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -35,67 +36,102 @@ pub fn options(
 
 /// Runs the command.
 pub fn run(
-    profile: &Profile,
+    profile: &Arc<Profile>,
     options: P2pOptions,
     json_mode: bool,
     timeout_secs: Option<u64>,
     relay_options: RelayOptions,
 ) -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    if !options.once {
+        return runtime.block_on(watch(profile, options, json_mode, timeout_secs, relay_options));
+    }
     let deadline = timeout_secs.map(|t| Instant::now() + Duration::from_secs(t));
     let expired = move || deadline.is_some_and(|d| Instant::now() >= d);
     let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let fail = |err: anyhow::Error| {
-        let message = err.to_string();
-        if let Ok(mut slot) = failure.lock() {
-            slot.get_or_insert(err);
-        }
-        ConsumerFailed(message)
-    };
-    // The listening line comes first; relay events wait for it.
-    let listening = std::sync::atomic::AtomicBool::new(false);
     let mut on_p2p = |event: P2pEvent| {
-        let first = matches!(event, P2pEvent::Listening(_));
-        let printed = print_event(json_mode, event).map_err(fail);
-        if first {
-            listening.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        printed
+        print_event(json_mode, event).map_err(|err| {
+            let message = err.to_string();
+            if let Ok(mut slot) = failure.lock() {
+                slot.get_or_insert(err);
+            }
+            ConsumerFailed(message)
+        })
     };
-    let once = options.once;
     let server = options.server.clone();
-    let runtime = runtime()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
-        match (&server, once) {
-            (Some(server), false) => {
-                let mut on_relay = |event| watch_event(json_mode, event).map_err(fail);
-                let relay = async {
-                    while !listening.load(std::sync::atomic::Ordering::SeqCst) && !expired() {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    watch_relay(profile, server, relay_options, &expired, None, &mut on_relay).await
-                };
-                let (p2p, relay) = tokio::join!(run_p2p(profile, options, &expired, &mut on_p2p), relay);
-                relay?;
-                print_totals(json_mode, &p2p?)
-            }
-            (Some(server), true) => {
-                let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
-                print_totals(json_mode, &report)?;
-                // What peers taught us goes to the server too.
-                let connection = profile.relay().connect(server).await?;
-                let relay = profile.relay().sync(&connection, relay_options).await?;
-                print_report(json_mode, &relay)
-            }
-            (None, _) => {
-                let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
-                print_totals(json_mode, &report)
-            }
+        let report = run_p2p(profile, options, &expired, &mut on_p2p).await?;
+        print_totals(json_mode, &report)?;
+        if let Some(server) = &server {
+            // What peers taught us goes to the server too.
+            let connection = profile.relay().connect(server).await?;
+            let relay = profile.relay().sync(&connection, relay_options).await?;
+            print_report(json_mode, &relay)?;
         }
+        Ok(())
     });
     if let Some(err) = failure.lock().ok().and_then(|mut f| f.take()) {
         return Err(err);
     }
     result
+}
+
+/// `--watch`: the client's runtime with peers (and the server, if given)
+/// until the timeout.
+async fn watch(
+    profile: &Arc<Profile>,
+    options: P2pOptions,
+    json_mode: bool,
+    timeout_secs: Option<u64>,
+    relay: RelayOptions,
+) -> anyhow::Result<()> {
+    let client_options = ClientOptions {
+        server: options.server.clone(),
+        relay,
+        p2p: Some(options),
+        compaction: None,
+    };
+    let (client, events) = Client::start(Arc::clone(profile), client_options)?;
+    // The listening line comes first: server events wait for it.
+    let mut held: Option<Vec<WatchEvent>> = Some(Vec::new());
+    let mut failure: Option<anyhow::Error> = None;
+    follow(client, events, timeout_secs, |event| {
+        match event {
+            ClientEvent::Peer(event) => {
+                let listening = matches!(event, P2pEvent::Listening(_));
+                print_event(json_mode, event)?;
+                if listening {
+                    for event in held.take().unwrap_or_default() {
+                        watch_event(json_mode, event)?;
+                    }
+                }
+            }
+            ClientEvent::Server(event) => match held.as_mut() {
+                Some(waiting) => waiting.push(event),
+                None => watch_event(json_mode, event)?,
+            },
+            ClientEvent::PeersEnded(result) => {
+                for event in held.take().unwrap_or_default() {
+                    watch_event(json_mode, event)?;
+                }
+                match result {
+                    Ok(report) => print_totals(json_mode, &report)?,
+                    // The server loop goes on; the failure is the run's result.
+                    Err(err) => {
+                        failure.get_or_insert(anyhow::Error::new(err).context("peer-to-peer sync stopped"));
+                    }
+                }
+            }
+            ClientEvent::Ended { task, error } => {
+                return Err(anyhow::Error::new(error).context(format!("{task} stopped")));
+            }
+            // Peers report what they bring themselves.
+            ClientEvent::LocalCommit(_) => {}
+        }
+        Ok(())
+    })
+    .await?;
+    failure.map_or(Ok(()), Err)
 }
 
 /// Runs one peer-to-peer pass printing nothing (for commands whose output

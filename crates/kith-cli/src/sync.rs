@@ -1,16 +1,19 @@
 //! `kith sync --server URL [--once|--watch] [--json]`.
 //!
-//! `--once` syncs until nothing is left to exchange. `--watch` keeps a
-//! connection, subscribes to every followed log, syncs again when the server
-//! pokes or another process of this profile commits, and reconnects with
-//! exponential backoff and jitter. With `--json` it prints one event per line.
+//! `--once` syncs until nothing is left to exchange. `--watch` runs the
+//! client's background runtime ([`Client`]): it keeps a connection,
+//! subscribes to every followed log, syncs again when the server pokes or
+//! another process of this profile commits, and reconnects with exponential
+//! backoff and jitter. With `--json` it prints one event per line.
 
 use crate::output;
 use kith_client::{
-    ConnectionState, Ephemeral, MessageChange, Profile, RelayOptions, RelayReport, WatchEvent, watch_relay,
+    Client, ClientEvent, ClientEvents, ClientOptions, ConnectionState, Ephemeral, MessageChange, Profile, RelayOptions,
+    RelayReport, WatchEvent,
 };
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A single-threaded runtime for one network command.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -19,7 +22,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Runs the command.
 pub fn run(
-    profile: &Profile,
+    profile: &Arc<Profile>,
     server: &str,
     json_mode: bool,
     watch: bool,
@@ -119,26 +122,61 @@ fn state_text(state: &ConnectionState) -> String {
 }
 
 async fn watch_loop(
-    profile: &Profile,
+    profile: &Arc<Profile>,
     server: &str,
     json_mode: bool,
     timeout_secs: Option<u64>,
     options: RelayOptions,
 ) -> anyhow::Result<()> {
-    let deadline = timeout_secs.map(|t| Instant::now() + Duration::from_secs(t));
-    let expired = move || deadline.is_some_and(|d| Instant::now() >= d);
-    // Printing failures (a closed stdout) end the watch with that error.
-    let mut failure: Option<anyhow::Error> = None;
-    let mut on_event = |e: WatchEvent| {
-        watch_event(json_mode, e).map_err(|err| {
-            let message = err.to_string();
-            failure = Some(err);
-            kith_client::ConsumerFailed(message)
-        })
+    let client_options = ClientOptions {
+        server: Some(server.to_owned()),
+        relay: options,
+        ..ClientOptions::default()
     };
-    let result = watch_relay(profile, server, options, &expired, None, &mut on_event).await;
-    if let Some(err) = failure {
-        return Err(err);
+    let (client, events) = Client::start(Arc::clone(profile), client_options)?;
+    follow(client, events, timeout_secs, |event| match event {
+        ClientEvent::Server(event) => watch_event(json_mode, event),
+        ClientEvent::Ended { task, error } => Err(anyhow::Error::new(error).context(format!("{task} stopped"))),
+        _ => Ok(()),
+    })
+    .await
+}
+
+/// Hands each event of a running client to `on_event` until the timeout
+/// (or until every task ended), then stops the client and hands over what
+/// it said while stopping. The first error (of `on_event` or of a task, as
+/// `on_event` returns it) ends the run and is returned.
+pub(crate) async fn follow(
+    client: Client,
+    mut events: ClientEvents,
+    timeout_secs: Option<u64>,
+    mut on_event: impl FnMut(ClientEvent) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let deadline = timeout_secs.map(|t| tokio::time::Instant::now() + Duration::from_secs(t));
+    let outcome = loop {
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(next) => next,
+                Err(_) => break Ok(()),
+            },
+            None => events.next().await,
+        };
+        match next {
+            Some(event) => {
+                if let Err(err) = on_event(event) {
+                    break Err(err);
+                }
+            }
+            None => break Ok(()),
+        }
+    };
+    // The stop waits for the tasks, which then have said all they will.
+    client.stop();
+    let mut outcome = outcome;
+    while let Some(event) = events.next().await {
+        if outcome.is_ok() {
+            outcome = on_event(event);
+        }
     }
-    Ok(result?)
+    outcome
 }

@@ -12,6 +12,7 @@ mod avatar;
 mod blob_transfer;
 mod blobs;
 mod chats;
+mod client;
 mod clock;
 mod contacts;
 mod devices;
@@ -42,6 +43,7 @@ pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
 pub use blob_transfer::{AUTO_DOWNLOAD_BYTES, OnProgress, Progress, TransferReport};
 pub use blobs::{Blobs, UNREFERENCED_GRACE_MS};
 pub use chats::Chats;
+pub use client::{Client, ClientEvent, ClientEvents, ClientOptions, ClientTask, CompactionSchedule};
 pub use clock::system_now_ms;
 pub use contacts::{Contacts, Invite};
 pub use devices::Devices;
@@ -63,7 +65,7 @@ pub use views::{
 pub use voice::{MAX_VOICE_MS, wav_summary};
 pub use watch::{
     ConnectionState, ConsumerFailed, LOCAL_POLL, MessageChange, PRESENCE_EVERY, RecentMessages, TypingReceiver,
-    WatchEvent, watch_relay,
+    WatchEvent,
 };
 
 pub use kith_core::DocError;

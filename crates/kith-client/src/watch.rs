@@ -1,8 +1,9 @@
 //! Staying in sync with a server: one long-lived connection, subscribed to
 //! every followed log, syncing again when the server pokes or another process
-//! of this profile commits, reconnecting with backoff and jitter. Shared by
-//! `kith sync --watch` and the desktop app; each turns [`WatchEvent`]s into
-//! its own output.
+//! of this profile commits, reconnecting with backoff and jitter. The
+//! [`Client`](crate::Client) runtime runs it (for `kith sync --watch` and the
+//! desktop app alike) and stops it by dropping it at an await point, which
+//! is safe: every store write is one synchronous transaction.
 
 use crate::{ChatId, ClientError, Ephemeral, MessageId, MessageView, Profile, RelayOptions, RelayReport};
 use kith_net::{Backoff, Notification, RelayConnection};
@@ -132,21 +133,20 @@ impl RecentMessages {
 /// Typing notices to send: each chat id received is told "this account is typing".
 pub type TypingReceiver = tokio::sync::mpsc::UnboundedReceiver<ChatId>;
 
-/// Keeps `profile` in sync with `server` until `stop` returns true, reporting
-/// through `on_event` and sending a typing notice for each chat `typing`
-/// yields. Returns an error only when `on_event` does (network failures are
-/// reported as [`ConnectionState::Offline`] and retried).
-pub async fn watch_relay(
+/// Keeps `profile` in sync with `server` until dropped, reporting through
+/// `on_event` and sending a typing notice for each chat `typing` yields.
+/// Returns only when `on_event` fails (network failures are reported as
+/// [`ConnectionState::Offline`] and retried).
+pub(crate) async fn watch_relay(
     profile: &Profile,
     server: &str,
     options: RelayOptions,
-    stop: &(dyn Fn() -> bool + Sync),
     mut typing: Option<&mut TypingReceiver>,
     on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
 ) -> Result<(), ClientError> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     let mut recent = RecentMessages::snapshot(profile)?;
-    while !stop() {
+    loop {
         let failure = match profile.relay().connect(server).await {
             Ok(connection) => {
                 backoff.reset();
@@ -155,14 +155,12 @@ pub async fn watch_relay(
                     profile,
                     connection,
                     &mut recent,
-                    stop,
                     options,
                     typing.as_deref_mut(),
                     on_event,
                 )
                 .await
                 {
-                    Ok(()) => return Ok(()),
                     Err(ServeError::Report(err)) => return Err(err),
                     Err(ServeError::Connection(err)) => err,
                 }
@@ -175,13 +173,27 @@ pub async fn watch_relay(
             retry_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
         }))
         .map_err(ClientError::from)?;
-        // Sleep in short steps so a stop request is honoured promptly.
-        let until = Instant::now() + delay;
-        while Instant::now() < until && !stop() {
-            tokio::time::sleep(Duration::from_millis(100).min(until - Instant::now())).await;
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// With no server: reports what commits of other processes of this profile
+/// (and of the peer-to-peer loop) changed among recent messages, one batch
+/// per commit seen, until dropped or `on_commit` fails.
+pub(crate) async fn watch_local(
+    profile: &Profile,
+    on_commit: &mut (dyn FnMut(Vec<WatchEvent>) -> Result<(), ConsumerFailed> + Send),
+) -> Result<(), ClientError> {
+    let mut recent = RecentMessages::snapshot(profile)?;
+    let mut marker = profile.store().change_marker()?;
+    loop {
+        tokio::time::sleep(LOCAL_POLL).await;
+        let now = profile.store().change_marker()?;
+        if now != marker {
+            marker = now;
+            on_commit(recent.changes(profile)?)?;
         }
     }
-    Ok(())
 }
 
 /// Why serving one connection ended.
@@ -198,16 +210,15 @@ impl From<ClientError> for ServeError {
     }
 }
 
-/// Syncs on one connection until `stop` (Ok) or a failure (Err).
+/// Syncs on one connection until it fails.
 async fn serve(
     profile: &Profile,
     mut connection: RelayConnection,
     recent: &mut RecentMessages,
-    stop: &(dyn Fn() -> bool + Sync),
     options: RelayOptions,
     mut typing: Option<&mut TypingReceiver>,
     on_event: &mut (dyn FnMut(WatchEvent) -> Result<(), ConsumerFailed> + Send),
-) -> Result<(), ServeError> {
+) -> Result<std::convert::Infallible, ServeError> {
     let mut marker = None;
     let mut dirty = true;
     let mut presence_due = Instant::now();
@@ -229,9 +240,6 @@ async fn serve(
             marker = Some(profile.store().change_marker().map_err(ClientError::from)?);
             dirty = false;
             on_event(WatchEvent::State(ConnectionState::Idle)).map_err(|f| ServeError::Report(f.into()))?;
-        }
-        if stop() {
-            return Ok(());
         }
         let next_typing = async {
             match typing.as_deref_mut() {

@@ -1,7 +1,7 @@
 //! Attachment commands: staging a file in the composer, fetching, opening
 //! and saving what arrived.
 
-use super::{Reply, blocking, chat_id, message_id};
+use super::{Reply, blocking, chat_id, message_id, on_own_runtime};
 use crate::backend::Backend;
 use crate::convert;
 use crate::error::IntoApi;
@@ -14,7 +14,7 @@ use tauri::ipc::{InvokeBody, Request};
 
 /// `stage_attachment`: the body is [`kith_api::raw_body`] framed.
 #[tauri::command]
-pub async fn stage_attachment(backend: State<'_, Backend>, request: Request<'_>) -> Reply<StageAttachment> {
+pub async fn stage_attachment(backend: State<'_, Arc<Backend>>, request: Request<'_>) -> Reply<StageAttachment> {
     let InvokeBody::Raw(body) = request.body() else {
         return Err(ApiError::invalid("The file did not arrive as bytes."));
     };
@@ -48,7 +48,7 @@ pub async fn stage_attachment(backend: State<'_, Backend>, request: Request<'_>)
 
 /// `unstage_attachment`
 #[tauri::command]
-pub async fn unstage_attachment(backend: State<'_, Backend>, args: UnstageAttachment) -> Reply<UnstageAttachment> {
+pub async fn unstage_attachment(backend: State<'_, Arc<Backend>>, args: UnstageAttachment) -> Reply<UnstageAttachment> {
     // Its blob stays until garbage collection (the grace period covers a
     // composer that sends it after all).
     backend.unstage(&args.token);
@@ -73,9 +73,21 @@ fn find(
 /// `download_attachment`: from the sync server (peers send wanted files by
 /// themselves whenever one is reachable).
 #[tauri::command]
-pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAttachment) -> Reply<DownloadAttachment> {
-    let (profile, chat, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
-    if profile.blobs().has(&attachment.hash).api()? {
+pub async fn download_attachment(
+    backend: State<'_, Arc<Backend>>,
+    args: DownloadAttachment,
+) -> Reply<DownloadAttachment> {
+    let found = {
+        let backend = Arc::clone(&backend);
+        blocking(move || {
+            let (profile, chat, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+            let held = profile.blobs().has(&attachment.hash).api()?;
+            Ok((profile, chat, attachment, held))
+        })
+        .await?
+    };
+    let (profile, chat, attachment, held) = found;
+    if held {
         return Ok(());
     }
     let Some(server) = backend.shared.settings().server_url else {
@@ -87,14 +99,8 @@ pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAtta
             ),
         ));
     };
-    // The transfer runs on its own runtime: the profile's futures are not
-    // `Send`, and the command must not hold up the shell's runtime.
-    tauri::async_runtime::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|err| ApiError::internal(format!("no runtime for the download: {err}")))?;
-        runtime.block_on(async {
+    blocking(move || {
+        on_own_runtime(async {
             let connection = kith_net::RelayConnection::connect(
                 &server,
                 profile.identity().device_keys(),
@@ -115,7 +121,6 @@ pub async fn download_attachment(backend: State<'_, Backend>, args: DownloadAtta
         })
     })
     .await
-    .map_err(|err| ApiError::internal(format!("the download failed: {err}")))?
 }
 
 /// Extensions the app opens with the system's default app: documents,
@@ -141,19 +146,20 @@ pub const OPENED_DIR: &str = "opened";
 
 /// `open_attachment`: a copy under the profile, opened by the system.
 #[tauri::command]
-pub async fn open_attachment(backend: State<'_, Backend>, args: OpenAttachment) -> Reply<OpenAttachment> {
-    let (profile, _, message, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
-    // Judged on the name as it will be written (made safe: no trailing
-    // dots or spaces, no direction marks hiding the real extension).
-    let dir = backend.profile_dir().join(OPENED_DIR).join(message.to_string());
-    let target = dir.join(kith_client::safe_file_name(&attachment.name));
-    if !is_openable(&target) {
-        return Err(ApiError::invalid(format!(
-            "Kith opens documents, pictures, sound and video only; {} could be a program. Save it and check it first.",
-            attachment.name
-        )));
-    }
+pub async fn open_attachment(backend: State<'_, Arc<Backend>>, args: OpenAttachment) -> Reply<OpenAttachment> {
+    let backend = Arc::clone(&backend);
     let path = blocking(move || {
+        let (profile, _, message, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+        // Judged on the name as it will be written (made safe: no trailing
+        // dots or spaces, no direction marks hiding the real extension).
+        let dir = backend.profile_dir().join(OPENED_DIR).join(message.to_string());
+        let target = dir.join(kith_client::safe_file_name(&attachment.name));
+        if !is_openable(&target) {
+            return Err(ApiError::invalid(format!(
+                "Kith opens documents, pictures, sound and video only; {} could be a program. Save it and check it first.",
+                attachment.name
+            )));
+        }
         std::fs::create_dir_all(&dir).map_err(|err| ApiError::internal(format!("{}: {err}", dir.display())))?;
         profile.blobs().save_attachment(&attachment, &target).api()
     })
@@ -164,10 +170,11 @@ pub async fn open_attachment(backend: State<'_, Backend>, args: OpenAttachment) 
 
 /// `save_attachment`: into the Downloads folder, never over an existing file.
 #[tauri::command]
-pub async fn save_attachment(backend: State<'_, Backend>, args: SaveAttachment) -> Reply<SaveAttachment> {
-    let (profile, _, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
+pub async fn save_attachment(backend: State<'_, Arc<Backend>>, args: SaveAttachment) -> Reply<SaveAttachment> {
     let downloads = downloads_dir(&backend);
+    let backend = Arc::clone(&backend);
     blocking(move || {
+        let (profile, _, _, attachment) = find(&backend, &args.chat_id, &args.message_id, args.index)?;
         std::fs::create_dir_all(&downloads)
             .map_err(|err| ApiError::internal(format!("{}: {err}", downloads.display())))?;
         let target = free_name(&downloads, &kith_client::safe_file_name(&attachment.name));

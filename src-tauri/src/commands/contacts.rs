@@ -1,53 +1,55 @@
 //! Contacts and invites.
 
-use super::{Reply, account_id};
+use super::{Reply, account_id, on_profile};
 use crate::backend::Backend;
 use crate::convert;
 use crate::error::IntoApi;
 use kith_api::*;
+use std::sync::Arc;
 use tauri::State;
 
 /// `contacts`: accepted first, then by name.
 #[tauri::command]
-pub async fn contacts(backend: State<'_, Backend>, args: ListContacts) -> Reply<ListContacts> {
+pub async fn contacts(backend: State<'_, Arc<Backend>>, args: ListContacts) -> Reply<ListContacts> {
     let ListContacts {} = args;
-    let profile = backend.profile()?;
-    let mut out = profile
-        .contacts()
-        .list()
-        .api()?
-        .into_iter()
-        .map(|view| convert::contact(&profile, view))
-        .collect::<Result<Vec<_>, _>>()?;
-    out.sort_by(|a, b| {
-        (a.state != "accepted")
-            .cmp(&(b.state != "accepted"))
-            .then(a.name.cmp(&b.name))
-    });
-    Ok(out)
+    on_profile(&backend, |profile| {
+        let mut out = profile
+            .contacts()
+            .list()
+            .api()?
+            .into_iter()
+            .map(|view| convert::contact(profile, view))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| {
+            (a.state != "accepted")
+                .cmp(&(b.state != "accepted"))
+                .then(a.name.cmp(&b.name))
+        });
+        Ok(out)
+    })
+    .await
 }
 
 /// `add_contact`
 #[tauri::command]
-pub async fn add_contact(backend: State<'_, Backend>, args: AddContact) -> Reply<AddContact> {
-    let profile = backend.profile()?;
-    let link = args.link.trim();
+pub async fn add_contact(backend: State<'_, Arc<Backend>>, args: AddContact) -> Reply<AddContact> {
+    let link = args.link.trim().to_owned();
     if link.is_empty() {
         return Err(ApiError::invalid("Paste the invite link you were sent."));
     }
-    let account = profile.contacts().add(link).api()?;
+    let account = on_profile(&backend, move |profile| profile.contacts().add(&link).api()).await?;
     backend.shared.emit(AppEvent::ContactsChanged);
     Ok(account.to_string())
 }
 
 /// `set_blocked`
 #[tauri::command]
-pub async fn set_blocked(backend: State<'_, Backend>, args: SetBlocked) -> Reply<SetBlocked> {
-    backend
-        .profile()?
-        .contacts()
-        .set_blocked(&account_id(&args.account_id)?, args.blocked)
-        .api()?;
+pub async fn set_blocked(backend: State<'_, Arc<Backend>>, args: SetBlocked) -> Reply<SetBlocked> {
+    let account = account_id(&args.account_id)?;
+    on_profile(&backend, move |profile| {
+        profile.contacts().set_blocked(&account, args.blocked).api()
+    })
+    .await?;
     backend.shared.emit(AppEvent::ContactsChanged);
     backend.shared.emit(AppEvent::ChatsChanged);
     Ok(())

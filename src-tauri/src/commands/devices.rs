@@ -1,11 +1,12 @@
 //! This account's devices: list, link a new one, revoke.
 
-use super::Reply;
+use super::{Reply, on_profile};
 use crate::backend::Backend;
 use crate::convert;
 use crate::error::IntoApi;
 use kith_api::*;
 use kith_client::PairingCode;
+use std::sync::Arc;
 use std::time::Duration;
 use tauri::State;
 
@@ -14,22 +15,24 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `devices`
 #[tauri::command]
-pub async fn devices(backend: State<'_, Backend>, args: ListDevices) -> Reply<ListDevices> {
+pub async fn devices(backend: State<'_, Arc<Backend>>, args: ListDevices) -> Reply<ListDevices> {
     let ListDevices {} = args;
-    Ok(backend
-        .profile()?
-        .devices()
-        .list()
-        .api()?
-        .into_iter()
-        .map(convert::device)
-        .collect())
+    on_profile(&backend, |profile| {
+        Ok(profile
+            .devices()
+            .list()
+            .api()?
+            .into_iter()
+            .map(convert::device)
+            .collect())
+    })
+    .await
 }
 
 /// `link_device`: returns the code at once; the wait for the new device runs
 /// on its own thread and ends with [`AppEvent::DeviceLinked`].
 #[tauri::command]
-pub async fn link_device(backend: State<'_, Backend>, args: LinkDevice) -> Reply<LinkDevice> {
+pub async fn link_device(backend: State<'_, Arc<Backend>>, args: LinkDevice) -> Reply<LinkDevice> {
     let LinkDevice {} = args;
     let profile = backend.profile()?;
     let server =
@@ -57,10 +60,10 @@ pub async fn link_device(backend: State<'_, Backend>, args: LinkDevice) -> Reply
 
 /// `revoke_device`
 #[tauri::command]
-pub async fn revoke_device(backend: State<'_, Backend>, args: RevokeDevice) -> Reply<RevokeDevice> {
+pub async fn revoke_device(backend: State<'_, Arc<Backend>>, args: RevokeDevice) -> Reply<RevokeDevice> {
     let device = args
         .device_id
         .parse()
         .map_err(|_| ApiError::invalid(format!("not a device id: {}", args.device_id)))?;
-    backend.profile()?.devices().revoke(&device).api()
+    on_profile(&backend, move |profile| profile.devices().revoke(&device).api()).await
 }

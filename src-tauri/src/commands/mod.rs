@@ -10,8 +10,9 @@ pub mod messages;
 pub mod profile;
 pub mod settings;
 
+use crate::backend::Backend;
 use kith_api::ApiError;
-use kith_client::{AccountId, ChatId, MessageId};
+use kith_client::{AccountId, ChatId, MessageId, Profile};
 
 /// The result of the command `C`.
 pub type Reply<C> = Result<<C as kith_api::Command>::Output, ApiError>;
@@ -41,4 +42,26 @@ pub async fn blocking<T: Send + 'static>(
     tauri::async_runtime::spawn_blocking(work)
         .await
         .map_err(|err| ApiError::internal(format!("the task failed: {err}")))?
+}
+
+/// Runs `work` on the open profile off the async runtime's threads: every
+/// command that reads or writes the store goes through here (or
+/// [`blocking`]), so a commit's fsync never holds up the shell.
+pub async fn on_profile<T: Send + 'static>(
+    backend: &Backend,
+    work: impl FnOnce(&Profile) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let profile = backend.profile()?;
+    blocking(move || work(&profile)).await
+}
+
+/// Runs async profile work (network plus store) to its end on a runtime of
+/// its own; called inside [`blocking`], so neither the shell's runtime nor
+/// its threads wait on the store. (The profile's futures are not `Send`.)
+pub fn on_own_runtime<T>(work: impl std::future::Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| ApiError::internal(format!("no runtime for the work: {err}")))?
+        .block_on(work)
 }

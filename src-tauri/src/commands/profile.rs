@@ -1,12 +1,13 @@
 //! Profile commands: start-up state, onboarding, name and picture, export,
 //! account deletion, the event stream.
 
-use super::{Reply, blocking};
+use super::{Reply, blocking, on_own_runtime, on_profile};
 use crate::backend::Backend;
 use crate::convert::avatar_of;
 use crate::error::IntoApi;
 use kith_api::*;
 use kith_client::{PairingCode, Profile};
+use std::sync::Arc;
 use std::time::Duration;
 use tauri::State;
 use tauri::ipc::Channel;
@@ -28,10 +29,14 @@ pub fn me(profile: &Profile) -> Result<Me, ApiError> {
 
 /// `app_state`
 #[tauri::command]
-pub async fn app_state(backend: State<'_, Backend>, args: GetAppState) -> Reply<GetAppState> {
+pub async fn app_state(backend: State<'_, Arc<Backend>>, args: GetAppState) -> Reply<GetAppState> {
     let GetAppState {} = args;
+    let me = match backend.try_profile() {
+        Some(profile) => Some(blocking(move || me(&profile)).await?),
+        None => None,
+    };
     Ok(AppState {
-        me: backend.try_profile().map(|p| me(&p)).transpose()?,
+        me,
         settings: backend.shared.settings(),
         profile_dir: backend.profile_dir().display().to_string(),
     })
@@ -39,22 +44,22 @@ pub async fn app_state(backend: State<'_, Backend>, args: GetAppState) -> Reply<
 
 /// `create_profile`
 #[tauri::command]
-pub async fn create_profile(backend: State<'_, Backend>, args: CreateProfile) -> Reply<CreateProfile> {
-    let name = args.name.trim();
+pub async fn create_profile(backend: State<'_, Arc<Backend>>, args: CreateProfile) -> Reply<CreateProfile> {
+    let name = args.name.trim().to_owned();
     if name.is_empty() {
         return Err(ApiError::invalid("Please enter a name."));
     }
     if backend.try_profile().is_some() {
         return Err(ApiError::invalid("This device already has a profile."));
     }
-    let profile = Profile::init(backend.profile_dir(), name).api()?;
-    let profile = backend.adopt(profile)?;
-    me(&profile)
+    let dir = backend.profile_dir().to_owned();
+    let profile = blocking(move || Profile::init(&dir, &name).api()).await?;
+    adopt(&backend, profile).await
 }
 
 /// `join_account`
 #[tauri::command]
-pub async fn join_account(backend: State<'_, Backend>, args: JoinAccount) -> Reply<JoinAccount> {
+pub async fn join_account(backend: State<'_, Arc<Backend>>, args: JoinAccount) -> Reply<JoinAccount> {
     if backend.try_profile().is_some() {
         return Err(ApiError::invalid("This device already has a profile."));
     }
@@ -65,19 +70,19 @@ pub async fn join_account(backend: State<'_, Backend>, args: JoinAccount) -> Rep
         .map_err(|_| ApiError::invalid("That pairing code is not valid; check it on your other device."))?;
     let mut settings = backend.shared.settings();
     settings.server_url = Some(args.server_url.trim().to_owned());
-    let settings = backend.save_settings(settings)?;
+    let settings = crate::commands::settings::save(&backend, settings).await?;
     let server = settings.server_url.unwrap_or_default();
-    let profile = Profile::join(backend.profile_dir(), &server, &code, JOIN_TIMEOUT)
-        .await
-        .api()?;
-    let profile = backend.adopt(profile)?;
-    me(&profile)
+    let dir = backend.profile_dir().to_owned();
+    let profile =
+        blocking(move || on_own_runtime(async { Profile::join(&dir, &server, &code, JOIN_TIMEOUT).await.api() }))
+            .await?;
+    adopt(&backend, profile).await
 }
 
 /// `subscribe_events`: the channel arrives beside the arguments.
 #[tauri::command]
 pub async fn subscribe_events(
-    backend: State<'_, Backend>,
+    backend: State<'_, Arc<Backend>>,
     args: SubscribeEvents,
     on_event: Channel<AppEvent>,
 ) -> Reply<SubscribeEvents> {
@@ -86,65 +91,90 @@ pub async fn subscribe_events(
     backend.clear_staged();
     backend.shared.subscribe(on_event);
     if let Some(profile) = backend.try_profile() {
-        crate::worker::refresh_unread(&profile, &backend.shared);
+        let shared = Arc::clone(&backend.shared);
+        blocking(move || {
+            crate::worker::refresh_unread(&profile, &shared);
+            Ok(())
+        })
+        .await?;
     }
     Ok(())
 }
 
 /// `set_name`
 #[tauri::command]
-pub async fn set_name(backend: State<'_, Backend>, args: SetName) -> Reply<SetName> {
-    let profile = backend.profile()?;
-    let name = args.name.trim();
+pub async fn set_name(backend: State<'_, Arc<Backend>>, args: SetName) -> Reply<SetName> {
+    let name = args.name.trim().to_owned();
     if name.is_empty() {
         return Err(ApiError::invalid("Your name cannot be empty."));
     }
-    profile.set_name(name).api()?;
+    let me = on_profile(&backend, move |profile| {
+        profile.set_name(&name).api()?;
+        me(profile)
+    })
+    .await?;
     backend.shared.emit(AppEvent::ProfileChanged);
-    me(&profile)
+    Ok(me)
 }
 
 /// `set_avatar`
 #[tauri::command]
-pub async fn set_avatar(backend: State<'_, Backend>, args: SetAvatar) -> Reply<SetAvatar> {
-    let profile = backend.profile()?;
-    let picture = kith_client::prepare_avatar(&args.image)
-        .map_err(|err| ApiError::invalid(format!("That picture cannot be used: {err}")))?;
-    profile.set_avatar(&picture).api()?;
+pub async fn set_avatar(backend: State<'_, Arc<Backend>>, args: SetAvatar) -> Reply<SetAvatar> {
+    let me = on_profile(&backend, move |profile| {
+        // Decoding and scaling the picture is work for this thread too.
+        let picture = kith_client::prepare_avatar(&args.image)
+            .map_err(|err| ApiError::invalid(format!("That picture cannot be used: {err}")))?;
+        profile.set_avatar(&picture).api()?;
+        me(profile)
+    })
+    .await?;
     backend.shared.emit(AppEvent::ProfileChanged);
-    me(&profile)
+    Ok(me)
 }
 
 /// `export_data`: into a dated folder beside the profile.
 #[tauri::command]
-pub async fn export_data(backend: State<'_, Backend>, args: ExportData) -> Reply<ExportData> {
+pub async fn export_data(backend: State<'_, Arc<Backend>>, args: ExportData) -> Reply<ExportData> {
     let ExportData {} = args;
-    let profile = backend.profile()?;
     let out = backend
         .profile_dir()
         .with_file_name(format!("kith-export-{}", kith_client::system_now_ms()));
     let dir = out.clone();
-    blocking(move || kith_client::export_profile(&profile, &dir).api()).await?;
+    on_profile(&backend, move |profile| {
+        kith_client::export_profile(profile, &dir).api()
+    })
+    .await?;
     Ok(out.display().to_string())
 }
 
 /// `delete_account`
 #[tauri::command]
-pub async fn delete_account(backend: State<'_, Backend>, args: DeleteAccount) -> Reply<DeleteAccount> {
-    let profile = backend.profile()?;
-    let name = profile.info().api()?.name;
+pub async fn delete_account(backend: State<'_, Arc<Backend>>, args: DeleteAccount) -> Reply<DeleteAccount> {
+    let name = on_profile(&backend, |profile| Ok(profile.info().api()?.name)).await?;
     if args.confirm.trim() != name {
         return Err(ApiError::invalid("Type your display name exactly to confirm."));
     }
     let server = backend.shared.settings().server_url;
-    drop(profile);
-    let profile = backend.close()?;
-    match server {
-        Some(server) => {
-            profile.delete_account(&server).await.api()?;
+    let closing = Arc::clone(&backend);
+    blocking(move || {
+        let profile = closing.close()?;
+        match server {
+            Some(server) => on_own_runtime(async { profile.delete_account(&server).await.api() }).map(drop),
+            None => profile.erase_local().api(),
         }
-        None => profile.erase_local().api()?,
-    }
+    })
+    .await?;
     backend.shared.emit(AppEvent::ProfileChanged);
     Ok(())
+}
+
+/// Adopts a new profile off the async runtime (starting its sync worker
+/// may first stop an old one and wait for it) and says who it is.
+async fn adopt(backend: &Arc<Backend>, profile: Profile) -> Result<Me, ApiError> {
+    let backend = Arc::clone(backend);
+    blocking(move || {
+        let profile = backend.adopt(profile)?;
+        me(&profile)
+    })
+    .await
 }

@@ -7,9 +7,10 @@ use crate::outcome::Outcome;
 use crate::output;
 use kith_client::{Profile, RelayOptions};
 use serde_json::json;
+use std::sync::Arc;
 
 /// `kith sync`.
-pub(crate) fn sync(profile: &Profile, json_mode: bool, request: SyncArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn sync(profile: &Arc<Profile>, json_mode: bool, request: SyncArgs) -> anyhow::Result<Outcome> {
     let options = RelayOptions {
         compact_after: Some(request.compact_after),
     };

@@ -21,6 +21,7 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// How long a peer may take to authenticate before its stream is dropped
 /// (an invite, if any, follows the hello at once).
@@ -84,6 +85,9 @@ pub struct P2pOptions {
     /// Chats this device is typing in when the run starts (`kith typing
     /// --p2p`): told to each member peer as it authenticates, while fresh.
     pub typing_now: Vec<ChatId>,
+    /// Ends the run (after it compacts what is due and returns its report)
+    /// when cancelled; the [`Client`](crate::Client) runtime stops it so.
+    pub cancel: Option<CancellationToken>,
     /// Test faults.
     pub faults: Faults,
 }
@@ -100,6 +104,7 @@ impl Default for P2pOptions {
             quiet_after: Duration::from_secs(2),
             typing: None,
             typing_now: Vec::new(),
+            cancel: None,
             faults: Faults::default(),
         }
     }
@@ -342,8 +347,16 @@ async fn serve_peers(
     let mut heartbeat_due = Instant::now();
     let mut redial_due = Instant::now() + REDIAL_EVERY;
     let mut presence_due = Instant::now();
+    let cancelled = async {
+        match &options.cancel {
+            Some(cancel) => cancel.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(cancelled);
     loop {
         let outcome: Result<(), ClientError> = tokio::select! {
+            () = &mut cancelled => break Ok(()),
             event = node_events.recv() => match event {
                 Some(event) => driver.on_node_event(event, on_event),
                 None => Err(ClientError::Net("the p2p node stopped".into())),
