@@ -5,7 +5,9 @@
 use crate::error::ClientError;
 use crate::profile::{Profile, WriteCtx};
 use crate::random::random_bytes;
-use kith_core::crypto::EpochKey;
+use crate::streams::{Followed, StreamKey};
+use kith_core::crypto::{EpochKey, Stream};
+use kith_core::docs::contact::ContactRecord;
 use kith_core::docs::{account, head};
 use kith_proto::{AccountId, ChatId, DocId};
 use std::collections::BTreeMap;
@@ -141,5 +143,71 @@ impl Profile {
         head::commit_epoch(doc, me, epoch, &key.key_id())?;
         account::set_chat_key(ctx.doc(DocId::Account(*me))?, chat, epoch, key)?;
         Ok(())
+    }
+}
+
+/// Key derivation contexts (never change them: they name existing logs).
+const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
+const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
+
+/// The streams the held keys open.
+impl Profile {
+    /// The conversation keys this account holds, by chat, epoch and key id.
+    pub(crate) fn held_chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
+        self.read_doc(DocId::Account(self.identity().account_id()), account::chat_keys)
+    }
+
+    /// Every account stream this device holds a key for, oldest first.
+    /// Epoch 0's key derives from the account key; each revocation starts a
+    /// new epoch whose random key reaches the remaining devices in lockboxes.
+    pub(crate) fn account_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
+        let me = self.identity().account_id();
+        Ok(self
+            .account_keys_held()?
+            .into_iter()
+            .map(|(epoch, key)| StreamKey::new(Followed::Account, Stream::Account(me), epoch, key))
+            .collect())
+    }
+
+    /// The account stream this device writes to: the newest epoch.
+    pub(crate) fn account_stream(&self) -> Result<StreamKey, ClientError> {
+        self.account_streams()?
+            .pop()
+            .ok_or_else(|| ClientError::Identity("no account stream".into()))
+    }
+
+    /// A contact's pairwise channel.
+    pub(crate) fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
+        StreamKey::new(
+            Followed::Contact(account),
+            Stream::Contact,
+            0,
+            EpochKey::derive(CONTACT_STREAM_CONTEXT, &record.channel_secret),
+        )
+    }
+
+    /// The stream of connect requests for an invite secret.
+    pub(crate) fn invite_stream(secret: &[u8; 32]) -> StreamKey {
+        StreamKey::new(
+            Followed::Invite,
+            Stream::Invite,
+            0,
+            EpochKey::derive(INVITE_STREAM_CONTEXT, secret),
+        )
+    }
+
+    /// Every stream this profile follows.
+    pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
+        let mut out = self.account_streams()?;
+        out.push(Self::invite_stream(&self.contacts().invite_secret()?));
+        for (account, record) in self.contacts().records()? {
+            if !record.blocked {
+                out.push(Self::contact_stream(account, &record));
+            }
+        }
+        for ((chat, epoch, _), key) in self.held_chat_keys()? {
+            out.push(StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key));
+        }
+        Ok(out)
     }
 }

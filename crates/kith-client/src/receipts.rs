@@ -11,11 +11,11 @@ use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::views::ChatReceipts;
 use kith_core::docs::segment;
-use kith_proto::{ChatId, DocId, Hlc, Month};
+use kith_proto::{ChatId, DocId, Month};
 
 /// Meta key prefix: `relay/uploaded-through/CHAT` -> the HLC up to which every
 /// own message of the chat is on the server.
-const UPLOADED_THROUGH_PREFIX: &str = "relay/uploaded-through/";
+pub(crate) const UPLOADED_THROUGH_PREFIX: &str = "relay/uploaded-through/";
 
 impl Profile {
     /// The receipts known for a chat.
@@ -36,18 +36,6 @@ impl Profile {
             uploaded_through,
             others,
         })
-    }
-
-    /// Records that every own message of `chat` up to `through` is on the server.
-    pub(crate) fn note_uploaded_through(&self, chat: &ChatId, through: Hlc) -> Result<(), ClientError> {
-        let key = format!("{UPLOADED_THROUGH_PREFIX}{chat}");
-        let mut txn = self.store().begin_write()?;
-        let known = hlc_from_meta(txn.meta(&key)?);
-        if known.is_none_or(|k| k < through) {
-            txn.set_meta(&key, &through.to_packed().to_be_bytes())?;
-        }
-        txn.commit()?;
-        Ok(())
     }
 
     /// Moves this account's delivered position in `chat` up to the newest
@@ -75,7 +63,7 @@ impl Profile {
 mod tests {
     use super::*;
     use crate::views::{MessageStatus, Receipt};
-    use kith_proto::AccountId;
+    use kith_proto::{AccountId, Hlc};
 
     fn at(ms: u64) -> Hlc {
         Hlc::new(ms, 0)

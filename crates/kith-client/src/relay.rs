@@ -8,46 +8,28 @@
 //! - one pairwise channel per contact (their profile and conversation keys),
 //! - one stream per conversation and key epoch (head and segment changes).
 //!
-//! The outbox is durable without a queue: per (stream, epoch, document) the
-//! heads known to be on the server are kept in the store, and everything not
-//! below them is uploaded. A process killed mid-upload uploads again after a
-//! restart; the server ignores envelope ids it already has.
+//! What a pass sends is planned as data first (`outbox`): the pass pushes
+//! the plan, records what went out in one transaction, then pulls.
 
-use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
 use crate::error::ClientError;
-use crate::keys::{ACCOUNT_GRANT_PREFIX, REVOKED_NOTICE_PREFIX};
+use crate::inbox::{Inbound, classify};
+use crate::outbox::{ACCOUNT_KEY_CONTEXT, CONNECT_CONTEXT, encode_heads, push_item};
 use crate::profile::Profile;
-use crate::random::random_bytes;
-use crate::streams::{Followed, StreamKey, random_nonce, seal_item};
+use crate::streams::{Followed, StreamKey};
 use automerge::{Change, ChangeHash};
 use kith_core::DeviceCertificate;
-use kith_core::crypto::{EpochKey, Stream, open_envelope, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
-use kith_core::docs::account;
-use kith_core::docs::chunks::ChunkKind;
-use kith_core::docs::contact::{ContactRecord, ContactState};
+use kith_core::crypto::{EpochKey, open_lockbox, open_sealed};
+use kith_core::docs::contact::ContactState;
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_net::RelayConnection;
-use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_ENVELOPES_PER_PUSH, MAX_PULL};
+use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Key derivation contexts (never change them: they name existing logs).
-const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
-const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
-/// Associated data of a sealed connect request.
-const CONNECT_CONTEXT: &[u8] = b"kith connect v1";
-/// Meta key prefixes of the relay state not yet in tables (cursors, compaction
-/// marks and uploaded heads are: see `Store::relay_log`).
-const HELLO_PREFIX: &str = "relay/hello/";
-const GRANT_PREFIX: &str = "relay/grant/";
+/// Where the last server used is kept (cursors, compaction marks and
+/// uploaded heads are in tables: see `Store::relay_log`).
 const LAST_SERVER_META: &str = "relay/last-server";
-/// Associated data of a sealed account stream key.
-const ACCOUNT_KEY_CONTEXT: &[u8] = b"kith account key v1";
-/// Most change bytes in one snapshot envelope (well inside an envelope).
-const SNAPSHOT_PART_BYTES: usize = 192 * 1024;
 /// Compact a log after this many entries (see [`RelayOptions`]).
 pub const DEFAULT_COMPACT_AFTER: u64 = 5_000;
-/// Keep pushes well inside one frame.
-const PUSH_BUDGET_BYTES: usize = 768 * 1024;
 /// A sync that keeps finding new work this many times is cut short (the
 /// next run continues).
 const MAX_PASSES: usize = 64;
@@ -126,139 +108,7 @@ pub struct DeletionReport {
     pub logs_deleted: usize,
 }
 
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
-    heads.iter().flat_map(|h| h.0).collect()
-}
-
-fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
-    bytes
-        .chunks_exact(32)
-        .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
-        .collect()
-}
-
 impl Profile {
-    /// Replaces the history of every log this device writes to that grew by
-    /// `after` entries since its last compaction with a snapshot: all changes
-    /// of its documents, packed densely, pushed as new entries; then the
-    /// server is told the old entries are superseded (it deletes them after
-    /// its grace period). Skipped while any change of those documents waits
-    /// in quarantine: the snapshot must hold everything the old entries did.
-    async fn compact_streams(&self, connection: &RelayConnection, after: u64) -> Result<usize, ClientError> {
-        let me = self.identity().account_id();
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
-        let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream()?, vec![DocId::Account(me)])];
-        let doc_ids = self.store().doc_ids()?;
-        for chat in chats {
-            if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
-                let docs = doc_ids.iter().copied().filter(|d| d.chat() == Some(chat)).collect();
-                plan.push((
-                    StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key),
-                    docs,
-                ));
-            }
-        }
-        let mut compacted = 0;
-        for (stream, docs) in plan {
-            let state = self.store().relay_log(&stream.log())?.unwrap_or_default();
-            let cursor = state.pulled.unwrap_or(0);
-            if cursor.saturating_sub(state.compacted) < after || cursor == 0 {
-                continue;
-            }
-            let mut waiting = false;
-            for doc in &docs {
-                waiting |= !self.store().quarantined(doc)?.is_empty();
-            }
-            if waiting {
-                continue;
-            }
-            let mut envelopes = Vec::new();
-            for doc in &docs {
-                let (changes, _) = self.docs().changes_since(*doc, &[])?;
-                let mut packed: Vec<u8> = Vec::new();
-                for mut change in changes {
-                    let bytes = change.bytes();
-                    if !packed.is_empty() && packed.len() + bytes.len() > SNAPSHOT_PART_BYTES {
-                        envelopes.push(self.snapshot_envelope(&stream, *doc, std::mem::take(&mut packed))?);
-                    }
-                    packed.extend_from_slice(&bytes);
-                }
-                if !packed.is_empty() {
-                    envelopes.push(self.snapshot_envelope(&stream, *doc, packed)?);
-                }
-            }
-            self.push_all(connection, &stream, envelopes).await?;
-            connection.compact(stream.log(), stream.capability(), cursor).await?;
-            let mut txn = self.store().begin_write()?;
-            txn.set_relay_compacted(&stream.log(), cursor)?;
-            txn.commit()?;
-            tracing::info!(through = cursor, "compacted a relay log");
-            compacted += 1;
-        }
-        Ok(compacted)
-    }
-
-    fn snapshot_envelope(&self, stream: &StreamKey, doc: DocId, changes: Vec<u8>) -> Result<Envelope, ClientError> {
-        let item = RelayItem::Changes {
-            doc: doc.to_string(),
-            changes,
-        };
-        self.seal(stream, &random_bytes::<16>()?, &item)
-    }
-
-    /// Every account stream this device holds a key for, oldest first.
-    /// Epoch 0's key derives from the account key; each revocation starts a
-    /// new epoch whose random key reaches the remaining devices in lockboxes.
-    fn account_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
-        let me = self.identity().account_id();
-        Ok(self
-            .account_keys_held()?
-            .into_iter()
-            .map(|(epoch, key)| StreamKey::new(Followed::Account, Stream::Account(me), epoch, key))
-            .collect())
-    }
-
-    /// The account stream this device writes to: the newest epoch.
-    fn account_stream(&self) -> Result<StreamKey, ClientError> {
-        self.account_streams()?
-            .pop()
-            .ok_or_else(|| ClientError::Identity("no account stream".into()))
-    }
-
-    fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
-        StreamKey::new(
-            Followed::Contact(account),
-            Stream::Contact,
-            0,
-            EpochKey::derive(CONTACT_STREAM_CONTEXT, &record.channel_secret),
-        )
-    }
-
-    fn invite_stream(secret: &[u8; 32]) -> StreamKey {
-        StreamKey::new(
-            Followed::Invite,
-            Stream::Invite,
-            0,
-            EpochKey::derive(INVITE_STREAM_CONTEXT, secret),
-        )
-    }
-
-    /// Every stream this profile follows.
-    pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
-        let mut out = self.account_streams()?;
-        out.push(Self::invite_stream(&self.contacts().invite_secret()?));
-        for (account, record) in self.contacts().records()? {
-            if !record.blocked {
-                out.push(Self::contact_stream(account, &record));
-            }
-        }
-        for ((chat, epoch, _), key) in self.relay().chat_keys()? {
-            out.push(StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key));
-        }
-        Ok(out)
-    }
-
     /// One pass: upload, then pull `only` these logs (all when `None`) plus
     /// any log not followed before. Returns what it did and the logs that
     /// had entries or are new.
@@ -271,8 +121,7 @@ impl Profile {
             passes: 1,
             ..RelayReport::default()
         };
-        report.uploaded += self.upload_documents(connection).await?;
-        report.uploaded += self.upload_mail(connection).await?;
+        report.uploaded += self.plan_uploads()?.send(self, connection).await?;
         let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
             let log = stream.log();
@@ -297,412 +146,6 @@ impl Profile {
             report.add(pulled);
         }
         Ok((report, active))
-    }
-
-    /// Uploads every change the server does not have yet: the account
-    /// document on the account stream, each conversation's documents on its
-    /// newest epoch's stream.
-    async fn upload_documents(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
-        let me = self.identity().account_id();
-        let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream()?, DocId::Account(me))];
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
-        let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
-        let mut handed_over = 0;
-        for chat in chats {
-            let mut committed = self.committed_keys(chat, &held)?;
-            handed_over += self.upload_epoch_handover(connection, chat, &committed).await?;
-            if let Some((epoch, key)) = committed.pop() {
-                newest.insert(chat, (epoch, key));
-            }
-        }
-        // Every own message committed before this point is uploaded once the
-        // documents below are (the clock only moves forward).
-        let through = self.stored_hlc()?;
-        let chats_uploaded: Vec<ChatId> = newest.keys().copied().collect();
-        let doc_ids = self.store().doc_ids()?;
-        for (chat, (epoch, key)) in newest {
-            let stream = StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key);
-            for doc in doc_ids.iter().filter(|d| d.chat() == Some(chat)) {
-                plan.push((stream.clone(), *doc));
-            }
-        }
-        let mut uploaded = handed_over;
-        for (stream, doc) in plan {
-            uploaded += self.upload_document(connection, &stream, doc).await?;
-        }
-        for chat in chats_uploaded {
-            self.note_uploaded_through(&chat, through)?;
-        }
-        Ok(uploaded)
-    }
-
-    /// The head change that started the newest epoch, with its ancestors, also
-    /// goes to the previous epoch's log: members left behind there (someone
-    /// just removed) learn that the conversation moved on and that they are
-    /// no longer in it, and nothing written afterwards.
-    async fn upload_epoch_handover(
-        &self,
-        connection: &RelayConnection,
-        chat: ChatId,
-        committed: &[(u32, EpochKey)],
-    ) -> Result<usize, ClientError> {
-        let [.., (previous, previous_key), (newest, _)] = committed else {
-            return Ok(0);
-        };
-        let head = DocId::Head(chat);
-        let stream = StreamKey::new(
-            Followed::Chat(chat),
-            Stream::Chat(chat),
-            *previous,
-            previous_key.clone(),
-        );
-        let (pending, _) = self.not_uploaded(&stream, head)?;
-        let wanted = kith_core::schema::epoch_key(*newest);
-        let Some(commit) = pending.iter().find(|change| {
-            change
-                .decode()
-                .operations
-                .iter()
-                .any(|op| matches!(&op.key, automerge::legacy::Key::Map(key) if key.as_str() == wanted))
-        }) else {
-            return Ok(0);
-        };
-        let commit_hash = commit.hash();
-        let deps: BTreeMap<ChangeHash, Vec<ChangeHash>> =
-            pending.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
-        let mut keep = BTreeSet::new();
-        let mut stack = vec![commit_hash];
-        while let Some(hash) = stack.pop() {
-            if let Some(parents) = deps.get(&hash)
-                && keep.insert(hash)
-            {
-                stack.extend(parents.iter().copied());
-            }
-        }
-        let handover: Vec<Change> = pending.into_iter().filter(|c| keep.contains(&c.hash())).collect();
-        let count = self.push_changes(connection, &stream, head, handover).await?;
-        let mut known = self
-            .store()
-            .relay_uploaded(&stream.log(), &head)?
-            .map(|b| decode_heads(&b))
-            .unwrap_or_default();
-        known.push(commit_hash);
-        let mut txn = self.store().begin_write()?;
-        txn.set_relay_uploaded(&stream.log(), &head, &encode_heads(&known))?;
-        txn.commit()?;
-        Ok(count)
-    }
-
-    /// The changes of `doc` not yet on `stream`'s log, and the document's heads.
-    fn not_uploaded(&self, stream: &StreamKey, doc: DocId) -> Result<(Vec<Change>, Vec<ChangeHash>), ClientError> {
-        let known = self
-            .store()
-            .relay_uploaded(&stream.log(), &doc)?
-            .map(|b| decode_heads(&b))
-            .unwrap_or_default();
-        self.docs().changes_since(doc, &known)
-    }
-
-    async fn upload_document(
-        &self,
-        connection: &RelayConnection,
-        stream: &StreamKey,
-        doc: DocId,
-    ) -> Result<usize, ClientError> {
-        let (changes, heads) = self.not_uploaded(stream, doc)?;
-        if changes.is_empty() {
-            return Ok(0);
-        }
-        let count = self.push_changes(connection, stream, doc, changes).await?;
-        let mut txn = self.store().begin_write()?;
-        txn.set_relay_uploaded(&stream.log(), &doc, &encode_heads(&heads))?;
-        txn.commit()?;
-        tracing::debug!(%doc, count, "uploaded changes");
-        Ok(count)
-    }
-
-    /// Seals each change of `doc` (envelope id from its hash, so re-uploads
-    /// are idempotent) and pushes them; returns how many.
-    async fn push_changes(
-        &self,
-        connection: &RelayConnection,
-        stream: &StreamKey,
-        doc: DocId,
-        changes: Vec<Change>,
-    ) -> Result<usize, ClientError> {
-        let doc_text = doc.to_string();
-        let mut envelopes = Vec::with_capacity(changes.len());
-        for mut change in changes {
-            let item = RelayItem::Change {
-                doc: doc_text.clone(),
-                change: change.bytes().to_vec(),
-            };
-            envelopes.push(self.seal(stream, change.hash().as_ref(), &item)?);
-        }
-        let count = envelopes.len();
-        self.push_all(connection, stream, envelopes).await?;
-        Ok(count)
-    }
-
-    fn seal(&self, stream: &StreamKey, item_id: &[u8], item: &RelayItem) -> Result<Envelope, ClientError> {
-        seal_item(stream, item_id, self.identity().device_keys(), item)
-    }
-
-    /// Seals one item under a fresh id and pushes it alone (mail: connect
-    /// requests, hellos, keys, notices).
-    async fn push_item(
-        &self,
-        connection: &RelayConnection,
-        stream: &StreamKey,
-        item: &RelayItem,
-    ) -> Result<(), ClientError> {
-        let envelope = self.seal(stream, &random_bytes::<16>()?, item)?;
-        connection
-            .push(stream.log(), stream.capability(), vec![envelope])
-            .await?;
-        Ok(())
-    }
-}
-
-impl Profile {
-    /// Pushes envelopes in frames that fit the protocol's limits.
-    async fn push_all(
-        &self,
-        connection: &RelayConnection,
-        stream: &StreamKey,
-        envelopes: Vec<Envelope>,
-    ) -> Result<(), ClientError> {
-        let mut batch: Vec<Envelope> = Vec::new();
-        let mut bytes = 0;
-        for envelope in envelopes {
-            let size = envelope.ciphertext.len() + 64;
-            if !batch.is_empty() && (bytes + size > PUSH_BUDGET_BYTES || batch.len() >= MAX_ENVELOPES_PER_PUSH) {
-                connection
-                    .push(stream.log(), stream.capability(), std::mem::take(&mut batch))
-                    .await?;
-                bytes = 0;
-            }
-            bytes += size;
-            batch.push(envelope);
-        }
-        if !batch.is_empty() {
-            connection.push(stream.log(), stream.capability(), batch).await?;
-        }
-        Ok(())
-    }
-
-    /// Connect requests, hellos and conversation keys still to be sent.
-    async fn upload_mail(&self, connection: &RelayConnection) -> Result<usize, ClientError> {
-        let contacts = self.contacts().records()?;
-        let name = self.store().profile_name(&self.identity().account_id())?;
-        let cert = self.identity().certificate().to_bytes();
-        let mut sent = self.upload_connects(connection, &contacts, &cert, &name).await?;
-        sent += self.upload_revocation_mail(connection, &contacts).await?;
-        sent += self.upload_hellos(connection, &contacts, &cert, &name).await?;
-        sent += self.upload_grants(connection, &contacts).await?;
-        Ok(sent)
-    }
-
-    /// Connect requests for invites this account used.
-    async fn upload_connects(
-        &self,
-        connection: &RelayConnection,
-        contacts: &BTreeMap<AccountId, ContactRecord>,
-        cert: &[u8],
-        name: &Option<String>,
-    ) -> Result<usize, ClientError> {
-        let mut sent = 0;
-        // Connect requests for invites we used.
-        for (key, bytes) in self.store().meta_with_prefix(PENDING_CONNECT_PREFIX)? {
-            let Some(account) = key
-                .strip_prefix(PENDING_CONNECT_PREFIX)
-                .and_then(|a| a.parse::<AccountId>().ok())
-            else {
-                continue;
-            };
-            let (Some(invite), Some(record)) = (Invite::from_pending(account, &bytes), contacts.get(&account)) else {
-                continue;
-            };
-            let request = ConnectRequest {
-                invite_secret: invite.secret,
-                certificate: cert.to_vec(),
-                name: name.clone(),
-                channel_secret: record.channel_secret,
-            };
-            let sealed = seal_to_device(
-                &invite.sealing_key,
-                CONNECT_CONTEXT,
-                &request.encode(),
-                random_bytes::<32>()?,
-                random_nonce()?,
-            )
-            .map_err(|err| ClientError::Identity(format!("sealing a connect request: {err}")))?;
-            let stream = Self::invite_stream(&invite.secret);
-            self.push_item(connection, &stream, &RelayItem::Connect { sealed })
-                .await?;
-            let mut txn = self.store().begin_write()?;
-            txn.delete_meta(&key)?;
-            txn.commit()?;
-            sent += 1;
-        }
-        Ok(sent)
-    }
-
-    /// A hello on every contact channel, again whenever the name or picture changes.
-    async fn upload_hellos(
-        &self,
-        connection: &RelayConnection,
-        contacts: &BTreeMap<AccountId, ContactRecord>,
-        cert: &[u8],
-        name: &Option<String>,
-    ) -> Result<usize, ClientError> {
-        let mut sent = 0;
-        // A hello on every contact channel, again whenever the name changes.
-        let hello = RelayItem::Hello {
-            certificates: vec![cert.to_vec()],
-            name: name.clone(),
-            avatar: self.avatar(None)?,
-        };
-        let hello_id = blake3::hash(&hello.encode());
-        for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
-            let key = format!("{HELLO_PREFIX}{account}");
-            if self.store().meta(&key)?.as_deref() == Some(hello_id.as_bytes().as_slice()) {
-                continue;
-            }
-            let stream = Self::contact_stream(*account, record);
-            self.push_item(connection, &stream, &hello).await?;
-            let mut txn = self.store().begin_write()?;
-            txn.set_meta(&key, hello_id.as_bytes())?;
-            txn.commit()?;
-            sent += 1;
-        }
-        Ok(sent)
-    }
-
-    /// Conversation keys for members who are contacts and lack them.
-    async fn upload_grants(
-        &self,
-        connection: &RelayConnection,
-        contacts: &BTreeMap<AccountId, ContactRecord>,
-    ) -> Result<usize, ClientError> {
-        let mut sent = 0;
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
-        let mut grants = Vec::new();
-        for chat in chats {
-            for (epoch, key) in self.committed_keys(chat, &held)? {
-                grants.push((chat, epoch, key));
-            }
-        }
-        for (chat, epoch, key) in grants {
-            let Some(row) = self.store().chat(&chat)? else { continue };
-            for member in row.members.keys() {
-                let Some(record) = contacts.get(member).filter(|r| !r.blocked) else {
-                    continue;
-                };
-                let meta_key = format!("{GRANT_PREFIX}{chat}/{epoch}/{}/{member}", key.key_id());
-                if self.store().meta(&meta_key)?.is_some() {
-                    continue;
-                }
-                let devices: Vec<DeviceCertificate> = self
-                    .store()
-                    .devices(member)?
-                    .into_iter()
-                    .filter(|d| d.revoked_at.is_none())
-                    .map(|d| d.cert)
-                    .collect();
-                if devices.is_empty() {
-                    // Their hello has not arrived yet; grant on a later pass.
-                    continue;
-                }
-                let mut lockboxes = Vec::with_capacity(devices.len());
-                for device in &devices {
-                    let lockbox =
-                        seal_lockbox(&key, epoch, &device.sealing_key, random_bytes::<32>()?, random_nonce()?)
-                            .map_err(|err| ClientError::Identity(format!("sealing a lockbox: {err}")))?;
-                    lockboxes.push((device.device, lockbox));
-                }
-                let stream = Self::contact_stream(*member, record);
-                let item = RelayItem::ChatKey { chat, epoch, lockboxes };
-                self.push_item(connection, &stream, &item).await?;
-                let mut txn = self.store().begin_write()?;
-                txn.set_meta(&meta_key, &[1])?;
-                txn.commit()?;
-                sent += 1;
-            }
-        }
-        Ok(sent)
-    }
-
-    /// New account stream keys for this account's remaining devices, and
-    /// revocation notices for contacts.
-    async fn upload_revocation_mail(
-        &self,
-        connection: &RelayConnection,
-        contacts: &BTreeMap<AccountId, ContactRecord>,
-    ) -> Result<usize, ClientError> {
-        let mut sent = 0;
-        let me = self.identity().account_id();
-        let own = self.identity().device_id();
-        let streams = self.account_streams()?;
-        for (meta_key, _) in self.store().meta_with_prefix(ACCOUNT_GRANT_PREFIX)? {
-            let Some((epoch, key_id)) = meta_key
-                .strip_prefix(ACCOUNT_GRANT_PREFIX)
-                .and_then(|rest| rest.split_once('/'))
-                .and_then(|(e, id)| e.parse::<u32>().ok().map(|e| (e, id.to_owned())))
-            else {
-                continue;
-            };
-            let Some(new) = streams
-                .iter()
-                .find(|s| s.epoch() == epoch && s.key().key_id() == key_id)
-            else {
-                continue;
-            };
-            let mut lockboxes = Vec::new();
-            for entry in self.store().devices(&me)? {
-                if entry.revoked_at.is_some() || entry.cert.device == own {
-                    continue;
-                }
-                let lockbox = seal_to_device(
-                    &entry.cert.sealing_key,
-                    ACCOUNT_KEY_CONTEXT,
-                    new.key().as_bytes(),
-                    random_bytes::<32>()?,
-                    random_nonce()?,
-                )
-                .map_err(|err| ClientError::Identity(format!("sealing an account key: {err}")))?;
-                lockboxes.push((entry.cert.device, lockbox));
-            }
-            let item = RelayItem::AccountKey { epoch, lockboxes };
-            // On every older stream: each remaining device follows at least one.
-            for older in streams.iter().filter(|s| s.epoch() < epoch) {
-                self.push_item(connection, older, &item).await?;
-                sent += 1;
-            }
-            let mut txn = self.store().begin_write()?;
-            txn.delete_meta(&meta_key)?;
-            txn.commit()?;
-        }
-        for (meta_key, _) in self.store().meta_with_prefix(REVOKED_NOTICE_PREFIX)? {
-            let Some(device) = meta_key
-                .strip_prefix(REVOKED_NOTICE_PREFIX)
-                .and_then(|d| d.parse::<kith_proto::DeviceId>().ok())
-            else {
-                continue;
-            };
-            for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
-                let stream = Self::contact_stream(*account, record);
-                self.push_item(connection, &stream, &RelayItem::DeviceRevoked { device })
-                    .await?;
-                sent += 1;
-            }
-            let mut txn = self.store().begin_write()?;
-            txn.delete_meta(&meta_key)?;
-            txn.commit()?;
-        }
-        Ok(sent)
     }
 
     /// Pulls and handles everything after this stream's cursor.
@@ -733,31 +176,24 @@ impl Profile {
         Ok(report)
     }
 
+    /// Handles one pulled page: each entry becomes an [`Inbound`] first;
+    /// mail is handled in log order, then each document's changes are
+    /// applied in one batch.
     fn handle_entries(&self, stream: &StreamKey, entries: Vec<(u64, Envelope)>) -> Result<RelayReport, ClientError> {
         let mut report = RelayReport::default();
         let own_device = self.identity().device_id();
+        let me = self.identity().account_id();
         let mut changes: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
         for (seq, envelope) in entries {
-            let Some((sender, item)) = open_entry(stream, seq, &envelope) else {
-                report.refused += 1;
-                continue;
-            };
-            // Mail from this account's other devices (they write on the same
-            // channels) is not from the contact.
-            let own =
-                sender == own_device || self.store().device_account(&sender)? == Some(self.identity().account_id());
-            match (item, stream.followed()) {
-                (RelayItem::Change { doc, change }, followed) => match parse_change(&doc, change, followed) {
-                    Some((doc, change)) => changes.entry(doc).or_default().push(change),
-                    None => report.refused += 1,
-                },
-                (RelayItem::Changes { doc, changes: packed }, followed) => {
-                    match document_of_stream(&doc, followed).and_then(|doc| Some((doc, unpack_changes(&packed)?))) {
-                        Some((doc, unpacked)) => changes.entry(doc).or_default().extend(unpacked),
-                        None => report.refused += 1,
-                    }
+            match classify(stream, seq, &envelope) {
+                Inbound::Refused => report.refused += 1,
+                Inbound::Changes { doc, changes: more } => changes.entry(doc).or_default().extend(more),
+                Inbound::Mail { sender, item } => {
+                    // Mail from this account's other devices (they write on
+                    // the same channels) is not from the contact.
+                    let own = sender == own_device || self.store().device_account(&sender)? == Some(me);
+                    self.handle_mail(item, stream.followed(), &sender, own, &mut report)?;
                 }
-                (item, followed) => self.handle_mail(item, followed, &sender, own, &mut report)?,
             }
         }
         for (doc, batch) in changes {
@@ -951,14 +387,14 @@ impl Profile {
             if record.blocked {
                 continue;
             }
-            let stream = Self::contact_stream(account, &record);
-            self.push_item(&connection, &stream, &RelayItem::Goodbye).await?;
+            let stream = Profile::contact_stream(account, &record);
+            push_item(&self, &connection, &stream, &RelayItem::Goodbye).await?;
             report.contacts_told += 1;
         }
         // The chats must learn that this account left before its logs go.
         self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let mut own_logs = self.account_streams()?;
-        own_logs.push(Self::invite_stream(&self.contacts().invite_secret()?));
+        own_logs.push(Profile::invite_stream(&self.contacts().invite_secret()?));
         for stream in own_logs {
             connection.delete(stream.log(), stream.capability()).await?;
             report.logs_deleted += 1;
@@ -992,62 +428,9 @@ impl Profile {
     }
 }
 
-/// The sender and item of one pulled envelope; `None` (logged) when it does
-/// not open or decode.
-fn open_entry(stream: &StreamKey, seq: u64, envelope: &Envelope) -> Option<(kith_proto::DeviceId, RelayItem)> {
-    let opened = match open_envelope(stream.key(), stream.stream(), envelope) {
-        Ok(opened) => opened,
-        Err(err) => {
-            tracing::warn!(seq, %err, "refused a relay envelope");
-            return None;
-        }
-    };
-    match RelayItem::decode(&opened.plaintext) {
-        Ok(item) => Some((opened.sender, item)),
-        Err(err) => {
-            tracing::warn!(seq, %err, "refused a relay item");
-            None
-        }
-    }
-}
-
 /// A display name someone sent, if it is one we can show.
 fn usable_name(name: Option<String>) -> Option<String> {
     name.filter(|n| !n.trim().is_empty() && n.len() <= kith_core::schema::MAX_NAME_BYTES)
-}
-
-/// A change item, if it belongs to the stream it arrived on.
-fn parse_change(doc: &str, bytes: Vec<u8>, followed: Followed) -> Option<(DocId, Change)> {
-    let doc = document_of_stream(doc, followed)?;
-    let change = Change::from_bytes(bytes).ok()?;
-    Some((doc, change))
-}
-
-/// The document named `doc`, if it belongs to the stream it arrived on.
-fn document_of_stream(doc: &str, followed: Followed) -> Option<DocId> {
-    let doc: DocId = doc.parse().ok()?;
-    let belongs = match (followed, doc) {
-        (Followed::Chat(chat), DocId::Head(c) | DocId::Segment(c, _)) => c == chat,
-        (Followed::Account, DocId::Account(_)) => true,
-        _ => false,
-    };
-    if !belongs {
-        tracing::warn!(%doc, ?followed, "a change of a document that does not belong to its stream");
-        return None;
-    }
-    Some(doc)
-}
-
-/// Splits concatenated change chunks; `None` if any chunk is not a change.
-fn unpack_changes(packed: &[u8]) -> Option<Vec<Change>> {
-    kith_core::docs::chunks::split_chunks(packed)
-        .ok()?
-        .into_iter()
-        .map(|(kind, chunk)| match kind {
-            ChunkKind::Change | ChunkKind::CompressedChange => Change::from_bytes(chunk.to_vec()).ok(),
-            ChunkKind::Document | ChunkKind::Bundle => None,
-        })
-        .collect()
 }
 
 /// The relay path: syncing through `kith-server`.
@@ -1131,7 +514,10 @@ impl Relay<'_> {
             self.profile.compact_when_due();
         }
         if let Some(after) = options.compact_after {
-            report.compacted += self.profile.compact_streams(connection, after).await?;
+            let outbox = self.profile.plan_compaction(after)?;
+            if !outbox.is_empty() {
+                report.compacted += outbox.send(self.profile, connection).await?;
+            }
         }
         Ok(report)
     }
@@ -1149,8 +535,7 @@ impl Relay<'_> {
 
     /// The conversation keys this account holds, by chat, epoch and key id.
     pub fn chat_keys(&self) -> Result<BTreeMap<(ChatId, u32, String), EpochKey>, ClientError> {
-        self.profile
-            .read_doc(DocId::Account(self.profile.identity().account_id()), account::chat_keys)
+        self.profile.held_chat_keys()
     }
 }
 
@@ -1159,6 +544,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use kith_core::Identity;
+    use kith_core::crypto::seal_to_device;
     use std::sync::Arc;
 
     fn persona(seed: u8, name: &str) -> Profile {
