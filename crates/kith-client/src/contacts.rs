@@ -11,12 +11,11 @@ use kith_core::DeviceCertificate;
 use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
 use kith_proto::{AccountId, DocId};
+use kith_store::PendingMail;
 
 const INVITE_PREFIX: &str = "kith://invite/";
 /// Meta key of this device's current invite secret.
 const INVITE_SECRET_META: &str = "invite/secret";
-/// Meta key prefix of connect requests still to be sent: `relay/connect/ACCOUNT`.
-pub(crate) const PENDING_CONNECT_PREFIX: &str = "relay/connect/";
 
 /// A parsed invite link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +143,7 @@ impl Profile {
         &self,
         account: &AccountId,
     ) -> Result<Option<crate::p2p::frame::ConnectOffer>, ClientError> {
-        let Some(bytes) = self.store().meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))? else {
+        let Some(bytes) = self.store().pending_mail_payload(&PendingMail::Connect(*account))? else {
             return Ok(None);
         };
         let (Some(invite), Some(record)) = (Invite::from_pending(*account, &bytes), self.contacts().get(account)?)
@@ -162,7 +161,7 @@ impl Profile {
     pub(crate) fn connect_answered(&self, account: &AccountId, name: Option<String>) -> Result<(), ClientError> {
         self.mark_accepted(account, name)?;
         let mut txn = self.store().begin_write()?;
-        txn.delete_meta(&format!("{PENDING_CONNECT_PREFIX}{account}"))?;
+        txn.clear_mail(&PendingMail::Connect(*account))?;
         txn.commit()?;
         Ok(())
     }
@@ -319,10 +318,7 @@ impl Contacts<'_> {
                 },
             };
             account::set_contact(doc, &invite.account, &record)?;
-            ctx.set_meta(
-                &format!("{PENDING_CONNECT_PREFIX}{}", invite.account),
-                &invite.pending_bytes(),
-            )?;
+            ctx.queue_mail(&PendingMail::Connect(invite.account), &invite.pending_bytes())?;
             Ok(())
         })?;
         Ok(invite.account)

@@ -10,6 +10,7 @@ use kith_core::crypto::{EpochKey, Stream};
 use kith_core::docs::contact::ContactRecord;
 use kith_core::docs::{account, head};
 use kith_proto::{AccountId, ChatId, DocId};
+use kith_store::PendingMail;
 use std::collections::BTreeMap;
 
 /// Key derivation context of the account stream's epoch 0 (never change it:
@@ -17,10 +18,6 @@ use std::collections::BTreeMap;
 pub(crate) const ACCOUNT_STREAM_CONTEXT: &str = "kith 2026 account stream v1";
 /// `relay/account-key/EPOCH/KEYID` -> an account stream key of epoch >= 1.
 pub(crate) const ACCOUNT_KEY_PREFIX: &str = "relay/account-key/";
-/// Account stream keys still to be sealed to this account's other devices.
-pub(crate) const ACCOUNT_GRANT_PREFIX: &str = "relay/account-grant/";
-/// Revoked devices still to be announced to contacts.
-pub(crate) const REVOKED_NOTICE_PREFIX: &str = "relay/revoked-notice/";
 
 impl Profile {
     /// Every account stream key this device holds, oldest epoch first.
@@ -69,8 +66,11 @@ impl Profile {
         let key = EpochKey::from_bytes(random_bytes::<32>()?);
         self.keep_account_key(epoch, &key)?;
         let mut txn = self.store().begin_write()?;
-        txn.set_meta(&format!("{ACCOUNT_GRANT_PREFIX}{epoch:010}/{}", key.key_id()), &[1])?;
-        txn.set_meta(&format!("{REVOKED_NOTICE_PREFIX}{revoked}"), &[1])?;
+        // Sealed to the remaining devices and announced to contacts by the
+        // next relay pass.
+        let key_id = key.key_id().to_string();
+        txn.queue_mail(&PendingMail::AccountKey { epoch, key_id }, &[])?;
+        txn.queue_mail(&PendingMail::RevokedNotice(*revoked), &[])?;
         txn.commit()?;
         let me = self.identity().account_id();
         for entry in self.store().chat_list(&me)? {

@@ -14,13 +14,10 @@
 //! restart. Change envelopes are named by the change's hash, so the server
 //! ignores a re-push.
 
-use crate::clock::hlc_from_meta;
-use crate::contacts::{Invite, PENDING_CONNECT_PREFIX};
+use crate::contacts::Invite;
 use crate::error::ClientError;
-use crate::keys::{ACCOUNT_GRANT_PREFIX, REVOKED_NOTICE_PREFIX};
 use crate::profile::Profile;
 use crate::random::random_bytes;
-use crate::receipts::UPLOADED_THROUGH_PREFIX;
 use crate::streams::{Followed, StreamKey, random_nonce, seal_item};
 use automerge::{Change, ChangeHash};
 use kith_core::DeviceCertificate;
@@ -29,11 +26,9 @@ use kith_core::docs::contact::ContactRecord;
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, Hlc, LogId, MAX_ENVELOPES_PER_PUSH};
+use kith_store::{PendingMail, RelayGrant};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Meta key prefixes of the mail marks (what was sent and need not be again).
-const HELLO_PREFIX: &str = "relay/hello/";
-const GRANT_PREFIX: &str = "relay/grant/";
 /// Associated data of a sealed connect request.
 pub(crate) const CONNECT_CONTEXT: &[u8] = b"kith connect v1";
 /// Associated data of a sealed account stream key.
@@ -62,18 +57,17 @@ pub(crate) enum Sent {
         /// The newest HLC of this device when the plan was made.
         through: Hlc,
     },
-    /// A mail mark: set.
-    MarkSet {
-        /// Its meta key.
-        key: String,
-        /// Its value.
-        value: Vec<u8>,
+    /// This hello (its hash) went to the contact.
+    Hello {
+        /// The contact.
+        account: AccountId,
+        /// BLAKE3 of the hello item.
+        hello: [u8; 32],
     },
-    /// A mail mark: cleared (the mail it asked for went out).
-    MarkCleared {
-        /// Its meta key.
-        key: String,
-    },
+    /// A conversation key went to a member.
+    Granted(RelayGrant),
+    /// Queued mail went out.
+    Mailed(PendingMail),
     /// `log` was compacted through `seq`.
     Compacted {
         /// The log.
@@ -217,14 +211,10 @@ fn record(profile: &Profile, records: &[Sent]) -> Result<(), ClientError> {
     for sent in records {
         match sent {
             Sent::Uploaded { log, doc, heads } => txn.set_relay_uploaded(log, doc, &encode_heads(heads))?,
-            Sent::UploadedThrough { chat, through } => {
-                let key = format!("{UPLOADED_THROUGH_PREFIX}{chat}");
-                if hlc_from_meta(txn.meta(&key)?).is_none_or(|known| known < *through) {
-                    txn.set_meta(&key, &through.to_packed().to_be_bytes())?;
-                }
-            }
-            Sent::MarkSet { key, value } => txn.set_meta(key, value)?,
-            Sent::MarkCleared { key } => txn.delete_meta(key)?,
+            Sent::UploadedThrough { chat, through } => txn.set_uploaded_through(chat, *through)?,
+            Sent::Hello { account, hello } => txn.set_relay_hello(account, hello)?,
+            Sent::Granted(grant) => txn.set_relay_granted(grant)?,
+            Sent::Mailed(mail) => txn.clear_mail(mail)?,
             Sent::Compacted { log, through } => txn.set_relay_compacted(log, *through)?,
         }
     }
@@ -430,13 +420,8 @@ impl Profile {
         cert: &[u8],
         name: &Option<String>,
     ) -> Result<(), ClientError> {
-        for (key, bytes) in self.store().meta_with_prefix(PENDING_CONNECT_PREFIX)? {
-            let Some(account) = key
-                .strip_prefix(PENDING_CONNECT_PREFIX)
-                .and_then(|a| a.parse::<AccountId>().ok())
-            else {
-                continue;
-            };
+        for (mail, bytes) in self.store().pending_mail()? {
+            let PendingMail::Connect(account) = mail else { continue };
             let (Some(invite), Some(record)) = (Invite::from_pending(account, &bytes), contacts.get(&account)) else {
                 continue;
             };
@@ -456,7 +441,7 @@ impl Profile {
             .map_err(|err| ClientError::Identity(format!("sealing a connect request: {err}")))?;
             let stream = Profile::invite_stream(&invite.secret);
             let envelope = seal_mail(self, &stream, &RelayItem::Connect { sealed })?;
-            outbox.post(&stream, vec![envelope], 1, vec![Sent::MarkCleared { key }]);
+            outbox.post(&stream, vec![envelope], 1, vec![Sent::Mailed(mail)]);
         }
         Ok(())
     }
@@ -476,14 +461,16 @@ impl Profile {
         };
         let hello_id = blake3::hash(&hello.encode());
         for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
-            let key = format!("{HELLO_PREFIX}{account}");
-            if self.store().meta(&key)?.as_deref() == Some(hello_id.as_bytes().as_slice()) {
+            if self.store().relay_hello(account)? == Some(*hello_id.as_bytes()) {
                 continue;
             }
             let stream = Profile::contact_stream(*account, record);
             let envelope = seal_mail(self, &stream, &hello)?;
-            let value = hello_id.as_bytes().to_vec();
-            outbox.post(&stream, vec![envelope], 1, vec![Sent::MarkSet { key, value }]);
+            let sent = Sent::Hello {
+                account: *account,
+                hello: *hello_id.as_bytes(),
+            };
+            outbox.post(&stream, vec![envelope], 1, vec![sent]);
         }
         Ok(())
     }
@@ -508,8 +495,13 @@ impl Profile {
                 let Some(record) = contacts.get(member).filter(|r| !r.blocked) else {
                     continue;
                 };
-                let mark = format!("{GRANT_PREFIX}{chat}/{epoch}/{}/{member}", key.key_id());
-                if self.store().meta(&mark)?.is_some() {
+                let grant = RelayGrant {
+                    chat,
+                    epoch,
+                    key_id: key.key_id().to_string(),
+                    member: *member,
+                };
+                if self.store().relay_granted(&grant)? {
                     continue;
                 }
                 let devices: Vec<DeviceCertificate> = self
@@ -532,11 +524,7 @@ impl Profile {
                 }
                 let stream = Profile::contact_stream(*member, record);
                 let envelope = seal_mail(self, &stream, &RelayItem::ChatKey { chat, epoch, lockboxes })?;
-                let sent = Sent::MarkSet {
-                    key: mark,
-                    value: vec![1],
-                };
-                outbox.post(&stream, vec![envelope], 1, vec![sent]);
+                outbox.post(&stream, vec![envelope], 1, vec![Sent::Granted(grant)]);
             }
         }
         Ok(())
@@ -552,17 +540,15 @@ impl Profile {
         let me = self.identity().account_id();
         let own = self.identity().device_id();
         let streams = self.account_streams()?;
-        for (mark, _) in self.store().meta_with_prefix(ACCOUNT_GRANT_PREFIX)? {
-            let Some((epoch, key_id)) = mark
-                .strip_prefix(ACCOUNT_GRANT_PREFIX)
-                .and_then(|rest| rest.split_once('/'))
-                .and_then(|(e, id)| e.parse::<u32>().ok().map(|e| (e, id.to_owned())))
-            else {
+        let queued = self.store().pending_mail()?;
+        for mail in queued.iter().map(|(mail, _)| mail) {
+            let PendingMail::AccountKey { epoch, key_id } = mail else {
                 continue;
             };
+            let epoch = *epoch;
             let Some(new) = streams
                 .iter()
-                .find(|s| s.epoch() == epoch && s.key().key_id() == key_id)
+                .find(|s| s.epoch() == epoch && s.key().key_id() == key_id.as_str())
             else {
                 continue;
             };
@@ -587,21 +573,19 @@ impl Profile {
                 let envelope = seal_mail(self, older, &item)?;
                 outbox.post(older, vec![envelope], 1, Vec::new());
             }
-            outbox.after_all(Sent::MarkCleared { key: mark });
+            outbox.after_all(Sent::Mailed(mail.clone()));
         }
-        for (mark, _) in self.store().meta_with_prefix(REVOKED_NOTICE_PREFIX)? {
-            let Some(device) = mark
-                .strip_prefix(REVOKED_NOTICE_PREFIX)
-                .and_then(|d| d.parse::<kith_proto::DeviceId>().ok())
-            else {
+        for mail in queued.iter().map(|(mail, _)| mail) {
+            let PendingMail::RevokedNotice(device) = mail else {
                 continue;
             };
+            let device = *device;
             for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
                 let stream = Profile::contact_stream(*account, record);
                 let envelope = seal_mail(self, &stream, &RelayItem::DeviceRevoked { device })?;
                 outbox.post(&stream, vec![envelope], 1, Vec::new());
             }
-            outbox.after_all(Sent::MarkCleared { key: mark });
+            outbox.after_all(Sent::Mailed(mail.clone()));
         }
         Ok(())
     }
@@ -753,7 +737,6 @@ mod tests {
         let (early, late) = (Hlc::new(1_000, 0), Hlc::new(2_000, 0));
         record(&alice, &[Sent::UploadedThrough { chat, through: late }]).unwrap();
         record(&alice, &[Sent::UploadedThrough { chat, through: early }]).unwrap();
-        let key = format!("{UPLOADED_THROUGH_PREFIX}{chat}");
-        assert_eq!(hlc_from_meta(alice.store().meta(&key).unwrap()), Some(late));
+        assert_eq!(alice.store().uploaded_through(&chat).unwrap(), Some(late));
     }
 }

@@ -75,9 +75,9 @@ pub(crate) struct WriteCtx<'p> {
 }
 
 impl WriteCtx<'_> {
-    /// Sets a meta value in the same transaction.
-    pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), ClientError> {
-        Ok(self.txn.set_meta(key, value)?)
+    /// Queues relay mail in the same transaction.
+    pub(crate) fn queue_mail(&mut self, mail: &kith_store::PendingMail, payload: &[u8]) -> Result<(), ClientError> {
+        Ok(self.txn.queue_mail(mail, payload)?)
     }
 
     /// The document, up to date with everything committed by any process.

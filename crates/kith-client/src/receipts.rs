@@ -6,22 +6,17 @@
 //! messages, a device moves its account's `dlv/ACCOUNT` position in the
 //! segment forward, and that change travels back like any other.
 
-use crate::clock::hlc_from_meta;
 use crate::error::ClientError;
 use crate::profile::Profile;
 use crate::views::ChatReceipts;
 use kith_core::docs::segment;
 use kith_proto::{ChatId, DocId, Month};
 
-/// Meta key prefix: `relay/uploaded-through/CHAT` -> the HLC up to which every
-/// own message of the chat is on the server.
-pub(crate) const UPLOADED_THROUGH_PREFIX: &str = "relay/uploaded-through/";
-
 impl Profile {
     /// The receipts known for a chat.
     pub(crate) fn chat_receipts(&self, chat: &ChatId) -> Result<ChatReceipts, ClientError> {
         let me = self.identity().account_id();
-        let uploaded_through = hlc_from_meta(self.store().meta(&format!("{UPLOADED_THROUGH_PREFIX}{chat}"))?);
+        let uploaded_through = self.store().uploaded_through(chat)?;
         let mut others = Vec::new();
         if let Some(row) = self.store().chat(chat)? {
             for member in row.members.keys().filter(|m| **m != me) {

@@ -40,6 +40,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("quarantine_is_bounded", quarantine_is_bounded),
         ("sync_states", sync_states),
         ("relay_state", relay_state),
+        ("relay_mail", relay_mail),
         ("change_marker", change_marker),
         ("search_prefix_case_diacritics", search_prefix_case_diacritics),
         ("search_every_word_must_match", search_every_word_must_match),
@@ -1033,6 +1034,96 @@ pub fn relay_state(store: &dyn Store) {
         txn.set_relay_uploaded(&log_b, &doc_a(), &[0u8; 33]).is_err(),
         "heads must be whole 32-byte hashes"
     );
+}
+
+/// The relay's mail state: hello marks replaced, grants per member, the
+/// "on the server" mark never moving back, queued mail in order and cleared.
+pub fn relay_mail(store: &dyn Store) {
+    use crate::{PendingMail, RelayGrant};
+    let (bob, carol) = (AccountId::from_bytes([0xb0; 32]), AccountId::from_bytes([0xc0; 32]));
+    let chat = ChatId::from_bytes([0x11; 16]);
+    let grant = |epoch: u32, member: AccountId| RelayGrant {
+        chat,
+        epoch,
+        key_id: "k1".to_owned(),
+        member,
+    };
+    assert_eq!(store.relay_hello(&bob).unwrap(), None);
+    assert!(!store.relay_granted(&grant(0, bob)).unwrap());
+    assert_eq!(store.uploaded_through(&chat).unwrap(), None);
+    assert!(store.pending_mail().unwrap().is_empty());
+
+    let revoked = DeviceId::from_bytes([0xde; 32]);
+    let mail = [
+        PendingMail::RevokedNotice(revoked),
+        PendingMail::AccountKey {
+            epoch: 10,
+            key_id: "b".to_owned(),
+        },
+        PendingMail::AccountKey {
+            epoch: 2,
+            key_id: "a".to_owned(),
+        },
+        PendingMail::Connect(carol),
+    ];
+    write(store, |txn| {
+        txn.set_relay_hello(&bob, &[1; 32]).unwrap();
+        txn.set_relay_hello(&bob, &[2; 32]).unwrap();
+        txn.set_relay_granted(&grant(0, bob)).unwrap();
+        txn.set_relay_granted(&grant(0, bob)).unwrap();
+        txn.set_uploaded_through(&chat, Hlc::new(2_000, 1)).unwrap();
+        txn.set_uploaded_through(&chat, Hlc::new(1_000, 0)).unwrap();
+        for (i, m) in mail.iter().enumerate() {
+            txn.queue_mail(m, &[i as u8]).unwrap();
+        }
+        txn.queue_mail(&PendingMail::Connect(carol), b"invite").unwrap();
+    });
+    assert_eq!(store.relay_hello(&bob).unwrap(), Some([2; 32]), "replaced");
+    assert_eq!(store.relay_hello(&carol).unwrap(), None);
+    assert!(store.relay_granted(&grant(0, bob)).unwrap());
+    assert!(!store.relay_granted(&grant(1, bob)).unwrap(), "per epoch");
+    assert!(!store.relay_granted(&grant(0, carol)).unwrap(), "per member");
+    assert_eq!(
+        store.uploaded_through(&chat).unwrap(),
+        Some(Hlc::new(2_000, 1)),
+        "never moves back"
+    );
+    let queued: Vec<PendingMail> = store.pending_mail().unwrap().into_iter().map(|(m, _)| m).collect();
+    assert_eq!(
+        queued,
+        vec![
+            PendingMail::Connect(carol),
+            PendingMail::AccountKey {
+                epoch: 2,
+                key_id: "a".to_owned()
+            },
+            PendingMail::AccountKey {
+                epoch: 10,
+                key_id: "b".to_owned()
+            },
+            PendingMail::RevokedNotice(revoked),
+        ],
+        "connects, then account keys by epoch, then notices"
+    );
+    assert_eq!(
+        store.pending_mail_payload(&PendingMail::Connect(carol)).unwrap(),
+        Some(b"invite".to_vec()),
+        "queued again: the payload replaced"
+    );
+    write(store, |txn| {
+        txn.clear_mail(&PendingMail::Connect(carol)).unwrap();
+        txn.clear_mail(&PendingMail::Connect(bob)).unwrap();
+    });
+    assert_eq!(store.pending_mail_payload(&PendingMail::Connect(carol)).unwrap(), None);
+    assert_eq!(store.pending_mail().unwrap().len(), 3);
+    // A rolled-back transaction leaves nothing behind.
+    {
+        let mut txn = store.begin_write().unwrap();
+        txn.set_relay_hello(&carol, &[3; 32]).unwrap();
+        txn.queue_mail(&PendingMail::Connect(bob), b"x").unwrap();
+    }
+    assert_eq!(store.relay_hello(&carol).unwrap(), None);
+    assert_eq!(store.pending_mail().unwrap().len(), 3);
 }
 
 /// Quarantine is bounded per document: once full, new changes are refused

@@ -6,6 +6,7 @@
 mod error;
 mod memory;
 mod migrations;
+mod relay_mail;
 mod rows;
 mod search_query;
 mod sqlite;
@@ -14,6 +15,7 @@ mod store;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use migrations::LATEST as LATEST_SCHEMA;
+pub use relay_mail::{PendingMail, RelayGrant};
 pub use rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 pub use search_query::fts_query;
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};

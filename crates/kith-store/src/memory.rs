@@ -10,6 +10,7 @@
 //! [`SqliteStore`]: crate::SqliteStore
 
 use crate::error::StoreError;
+use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{Store, WriteTxn};
@@ -68,6 +69,10 @@ struct State {
     sync_states: BTreeMap<(String, DocId), Vec<u8>>,
     relay_logs: BTreeMap<[u8; 32], RelayLogRow>,
     relay_uploaded: BTreeMap<([u8; 32], DocId), Vec<u8>>,
+    relay_hellos: BTreeMap<AccountId, [u8; 32]>,
+    relay_grants: BTreeSet<RelayGrant>,
+    uploaded_through: BTreeMap<ChatId, Hlc>,
+    pending_mail: BTreeMap<PendingMail, Vec<u8>>,
     /// Metadata.
     meta: BTreeMap<String, Vec<u8>>,
     /// (peer, address) -> last seen.
@@ -469,6 +474,31 @@ impl Store for MemoryStore {
         Ok(self.state().relay_uploaded.get(&(log.0, *doc)).cloned())
     }
 
+    fn relay_hello(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError> {
+        Ok(self.state().relay_hellos.get(account).copied())
+    }
+
+    fn relay_granted(&self, grant: &RelayGrant) -> Result<bool, StoreError> {
+        Ok(self.state().relay_grants.contains(grant))
+    }
+
+    fn uploaded_through(&self, chat: &ChatId) -> Result<Option<Hlc>, StoreError> {
+        Ok(self.state().uploaded_through.get(chat).copied())
+    }
+
+    fn pending_mail(&self) -> Result<Vec<(PendingMail, Vec<u8>)>, StoreError> {
+        Ok(self
+            .state()
+            .pending_mail
+            .iter()
+            .map(|(mail, payload)| (mail.clone(), payload.clone()))
+            .collect())
+    }
+
+    fn pending_mail_payload(&self, mail: &PendingMail) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.state().pending_mail.get(mail).cloned())
+    }
+
     fn change_marker(&self) -> Result<u64, StoreError> {
         Ok(self.state().commit_counter())
     }
@@ -670,6 +700,32 @@ impl WriteTxn for MemoryTxn<'_> {
             )));
         }
         self.work.relay_uploaded.insert((log.0, *doc), heads.to_vec());
+        Ok(())
+    }
+
+    fn set_relay_hello(&mut self, account: &AccountId, hello: &[u8; 32]) -> Result<(), StoreError> {
+        self.work.relay_hellos.insert(*account, *hello);
+        Ok(())
+    }
+
+    fn set_relay_granted(&mut self, grant: &RelayGrant) -> Result<(), StoreError> {
+        self.work.relay_grants.insert(grant.clone());
+        Ok(())
+    }
+
+    fn set_uploaded_through(&mut self, chat: &ChatId, through: Hlc) -> Result<(), StoreError> {
+        let mark = self.work.uploaded_through.entry(*chat).or_insert(through);
+        *mark = (*mark).max(through);
+        Ok(())
+    }
+
+    fn queue_mail(&mut self, mail: &PendingMail, payload: &[u8]) -> Result<(), StoreError> {
+        self.work.pending_mail.insert(mail.clone(), payload.to_vec());
+        Ok(())
+    }
+
+    fn clear_mail(&mut self, mail: &PendingMail) -> Result<(), StoreError> {
+        self.work.pending_mail.remove(mail);
         Ok(())
     }
 

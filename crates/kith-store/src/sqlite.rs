@@ -7,6 +7,7 @@
 
 use crate::error::StoreError;
 use crate::migrations;
+use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
@@ -266,6 +267,59 @@ fn relay_uploaded(conn: &Connection, log: &LogId, doc: &DocId) -> Result<Option<
     Ok(conn
         .prepare_cached("SELECT heads FROM relay_uploaded WHERE log = ?1 AND doc_id = ?2")?
         .query_row(params![log.0.as_slice(), doc.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
+fn relay_hello(conn: &Connection, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError> {
+    let hello: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hello FROM relay_hellos WHERE account = ?1")?
+        .query_row([account.to_string()], |row| row.get(0))
+        .optional()?;
+    Ok(hello.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok()))
+}
+
+fn relay_granted(conn: &Connection, grant: &RelayGrant) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM relay_grants WHERE chat = ?1 AND epoch = ?2 AND key_id = ?3 AND member = ?4")?
+        .query_row(
+            params![
+                grant.chat.to_string(),
+                grant.epoch,
+                grant.key_id,
+                grant.member.to_string()
+            ],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn uploaded_through(conn: &Connection, chat: &ChatId) -> Result<Option<Hlc>, StoreError> {
+    let packed: Option<i64> = conn
+        .prepare_cached("SELECT hlc FROM relay_uploaded_through WHERE chat = ?1")?
+        .query_row([chat.to_string()], |row| row.get(0))
+        .optional()?;
+    Ok(packed.map(|p| Hlc::from_packed(u64::try_from(p).unwrap_or(0))))
+}
+
+/// Mail still to send; rows no build writes are skipped.
+fn pending_mail(conn: &Connection) -> Result<Vec<(PendingMail, Vec<u8>)>, StoreError> {
+    let rows: Vec<(String, String, Vec<u8>)> = conn
+        .prepare_cached("SELECT kind, target, payload FROM relay_pending_mail")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut mail: Vec<(PendingMail, Vec<u8>)> = rows
+        .into_iter()
+        .filter_map(|(kind, target, payload)| PendingMail::from_columns(&kind, &target).map(|m| (m, payload)))
+        .collect();
+    mail.sort();
+    Ok(mail)
+}
+
+fn pending_mail_payload(conn: &Connection, mail: &PendingMail) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT payload FROM relay_pending_mail WHERE kind = ?1 AND target = ?2")?
+        .query_row(params![mail.kind(), mail.target()], |row| row.get(0))
         .optional()?)
 }
 
@@ -752,6 +806,26 @@ impl Store for SqliteStore {
         relay_uploaded(&self.conn(), log, doc)
     }
 
+    fn relay_hello(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError> {
+        relay_hello(&self.conn(), account)
+    }
+
+    fn relay_granted(&self, grant: &RelayGrant) -> Result<bool, StoreError> {
+        relay_granted(&self.conn(), grant)
+    }
+
+    fn uploaded_through(&self, chat: &ChatId) -> Result<Option<Hlc>, StoreError> {
+        uploaded_through(&self.conn(), chat)
+    }
+
+    fn pending_mail(&self) -> Result<Vec<(PendingMail, Vec<u8>)>, StoreError> {
+        pending_mail(&self.conn())
+    }
+
+    fn pending_mail_payload(&self, mail: &PendingMail) -> Result<Option<Vec<u8>>, StoreError> {
+        pending_mail_payload(&self.conn(), mail)
+    }
+
     fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
@@ -974,6 +1048,48 @@ impl WriteTxn for SqliteTxn<'_> {
         self.conn
             .prepare_cached(migrations::SET_RELAY_UPLOADED)?
             .execute(params![log.0.as_slice(), doc.to_string(), heads])?;
+        Ok(())
+    }
+
+    fn set_relay_hello(&mut self, account: &AccountId, hello: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(migrations::SET_RELAY_HELLO)?
+            .execute(params![account.to_string(), hello.as_slice()])?;
+        Ok(())
+    }
+
+    fn set_relay_granted(&mut self, grant: &RelayGrant) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(migrations::SET_RELAY_GRANTED)?
+            .execute(params![
+                grant.chat.to_string(),
+                grant.epoch,
+                grant.key_id,
+                grant.member.to_string()
+            ])?;
+        Ok(())
+    }
+
+    fn set_uploaded_through(&mut self, chat: &ChatId, through: Hlc) -> Result<(), StoreError> {
+        let packed = i64::try_from(through.to_packed())
+            .map_err(|_| StoreError::InvalidRow(format!("an HLC out of range: {through:?}")))?;
+        self.conn
+            .prepare_cached(migrations::SET_UPLOADED_THROUGH)?
+            .execute(params![chat.to_string(), packed])?;
+        Ok(())
+    }
+
+    fn queue_mail(&mut self, mail: &PendingMail, payload: &[u8]) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(migrations::QUEUE_MAIL)?
+            .execute(params![mail.kind(), mail.target(), payload])?;
+        Ok(())
+    }
+
+    fn clear_mail(&mut self, mail: &PendingMail) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM relay_pending_mail WHERE kind = ?1 AND target = ?2")?
+            .execute(params![mail.kind(), mail.target()])?;
         Ok(())
     }
 

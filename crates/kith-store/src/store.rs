@@ -1,6 +1,7 @@
 //! The store traits.
 
 use crate::error::StoreError;
+use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
@@ -61,6 +62,17 @@ pub trait Store: Send + Sync {
     /// The heads of `doc` known to be on `log` (32-byte change hashes,
     /// concatenated; `None`: nothing uploaded yet).
     fn relay_uploaded(&self, log: &LogId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The hello last sent to `account` (a hash of it).
+    fn relay_hello(&self, account: &AccountId) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Whether this conversation key was sent to the member.
+    fn relay_granted(&self, grant: &RelayGrant) -> Result<bool, StoreError>;
+    /// Up to where every own message of `chat` is on the server.
+    fn uploaded_through(&self, chat: &ChatId) -> Result<Option<Hlc>, StoreError>;
+    /// Mail still to send, in order (connect requests, account keys by
+    /// epoch, revocation notices), with each one's payload.
+    fn pending_mail(&self) -> Result<Vec<(PendingMail, Vec<u8>)>, StoreError>;
+    /// The payload of one piece of mail still to send.
+    fn pending_mail_payload(&self, mail: &PendingMail) -> Result<Option<Vec<u8>>, StoreError>;
     /// Addresses a peer was reached at, most recently seen first.
     fn peer_addresses(&self, peer: &str) -> Result<Vec<String>, StoreError>;
     /// How each peer was connected when the sync process last said so.
@@ -120,6 +132,16 @@ pub trait WriteTxn {
     fn set_relay_compacted(&mut self, log: &LogId, seq: u64) -> Result<(), StoreError>;
     /// Records the heads of `doc` now on `log` (see [`Store::relay_uploaded`]).
     fn set_relay_uploaded(&mut self, log: &LogId, doc: &DocId, heads: &[u8]) -> Result<(), StoreError>;
+    /// Records the hello sent to `account` (see [`Store::relay_hello`]).
+    fn set_relay_hello(&mut self, account: &AccountId, hello: &[u8; 32]) -> Result<(), StoreError>;
+    /// Records that a conversation key was sent to a member.
+    fn set_relay_granted(&mut self, grant: &RelayGrant) -> Result<(), StoreError>;
+    /// Moves the "on the server" mark of `chat` up to `through` (never back).
+    fn set_uploaded_through(&mut self, chat: &ChatId, through: Hlc) -> Result<(), StoreError>;
+    /// Queues mail to send (replacing the payload of the same mail).
+    fn queue_mail(&mut self, mail: &PendingMail, payload: &[u8]) -> Result<(), StoreError>;
+    /// Forgets mail that went out (or is no longer wanted).
+    fn clear_mail(&mut self, mail: &PendingMail) -> Result<(), StoreError>;
     /// Remembers that `peer` was reached at `address`.
     fn remember_peer_address(&mut self, peer: &str, address: &str, seen_ms: i64) -> Result<(), StoreError>;
     /// Records how `peer` is connected now.

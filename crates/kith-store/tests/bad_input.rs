@@ -163,13 +163,13 @@ fn a_database_from_the_previous_version_is_upgraded_and_keeps_its_data() {
         // What version 1 left behind: no delivered positions, no peers, no
         // attachments, no chat pictures yet.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "DROP TABLE delivered_positions; DROP TABLE peer_addresses; DROP TABLE peer_routes;
              DROP TABLE message_routes; DROP TABLE message_blobs; DROP TABLE blobs;
              ALTER TABLE messages DROP COLUMN attachments; ALTER TABLE chats DROP COLUMN has_avatar;
-             DROP TABLE relay_logs; DROP TABLE relay_uploaded;
-             PRAGMA user_version = 1;",
-        )
+             DROP TABLE relay_logs; DROP TABLE relay_uploaded; {DROP_RELAY_MAIL}
+             PRAGMA user_version = 1;"
+        ))
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
@@ -210,8 +210,10 @@ fn relay_state_kept_in_meta_by_version_5_moves_into_its_tables() {
     {
         // What version 5 left behind: relay state as meta strings.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE relay_logs; DROP TABLE relay_uploaded; PRAGMA user_version = 5;")
-            .unwrap();
+        conn.execute_batch(&format!(
+            "{DROP_RELAY_MAIL} DROP TABLE relay_logs; DROP TABLE relay_uploaded; PRAGMA user_version = 5;"
+        ))
+        .unwrap();
         let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").unwrap();
         put.execute(rusqlite::params![
             format!("relay/cursor/{log_hex}"),
@@ -399,4 +401,88 @@ fn a_damaged_chunk_is_reported_not_skipped() {
     }
     // Other documents are unaffected.
     assert_eq!(store.doc_chunks(&doc(2), 0).unwrap().len(), 1);
+}
+
+/// Undoes migration 7 (for databases made to look older).
+const DROP_RELAY_MAIL: &str = "DROP TABLE relay_hellos; DROP TABLE relay_grants; \
+     DROP TABLE relay_uploaded_through; DROP TABLE relay_pending_mail;";
+
+#[test]
+fn relay_mail_kept_in_meta_by_version_6_moves_into_its_tables() {
+    use kith_proto::{AccountId, ChatId, DeviceId, Hlc};
+    use kith_store::{PendingMail, RelayGrant};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.sqlite");
+    drop(SqliteStore::open(&path).unwrap());
+    let (bob, carol) = (AccountId::from_bytes([0xb0; 32]), AccountId::from_bytes([0xc0; 32]));
+    let chat = ChatId::from_bytes([0x11; 16]);
+    let device = DeviceId::from_bytes([0xde; 32]);
+    let through = Hlc::new(1_795_000_000_000, 3);
+    {
+        // What version 6 left behind: the mail state as meta strings.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&format!("{DROP_RELAY_MAIL} PRAGMA user_version = 6;"))
+            .unwrap();
+        let mut put = conn.prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)").unwrap();
+        let rows: Vec<(String, Vec<u8>)> = vec![
+            (format!("relay/hello/{bob}"), vec![5; 32]),
+            (format!("relay/grant/{chat}/3/k1/{bob}"), vec![1]),
+            (
+                format!("relay/uploaded-through/{chat}"),
+                through.to_packed().to_be_bytes().to_vec(),
+            ),
+            (format!("relay/connect/{carol}"), b"invite".to_vec()),
+            ("relay/account-grant/0000000004/k2".to_owned(), vec![1]),
+            (format!("relay/revoked-notice/{device}"), vec![1]),
+            // Not parseable: left alone, as is the last server.
+            ("relay/hello/not-an-account".to_owned(), vec![5; 32]),
+            ("relay/grant/too/few".to_owned(), vec![1]),
+            ("relay/last-server".to_owned(), b"ws://x".to_vec()),
+        ];
+        for (key, value) in rows {
+            put.execute(rusqlite::params![key, value]).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.relay_hello(&bob).unwrap(), Some([5; 32]));
+    assert!(
+        store
+            .relay_granted(&RelayGrant {
+                chat,
+                epoch: 3,
+                key_id: "k1".to_owned(),
+                member: bob
+            })
+            .unwrap()
+    );
+    assert_eq!(store.uploaded_through(&chat).unwrap(), Some(through));
+    let queued = store.pending_mail().unwrap();
+    assert_eq!(
+        queued,
+        vec![
+            (PendingMail::Connect(carol), b"invite".to_vec()),
+            (
+                PendingMail::AccountKey {
+                    epoch: 4,
+                    key_id: "k2".to_owned()
+                },
+                vec![1]
+            ),
+            (PendingMail::RevokedNotice(device), vec![1]),
+        ]
+    );
+    let left: Vec<String> = store
+        .meta_with_prefix("relay/")
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            "relay/grant/too/few".to_owned(),
+            "relay/hello/not-an-account".to_owned(),
+            "relay/last-server".to_owned()
+        ]
+    );
 }
