@@ -44,12 +44,10 @@ impl Devices<'_> {
     pub fn revoke(&self, device: &kith_proto::DeviceId) -> Result<(), ClientError> {
         let me = self.profile.identity().account_id();
         if *device == self.profile.identity().device_id() {
-            return Err(ClientError::Identity("a device cannot revoke itself".into()));
+            return Err(ClientError::RevokeSelf);
         }
         if !self.list()?.iter().any(|d| d.device_id == *device) {
-            return Err(ClientError::Identity(format!(
-                "{device} is not a device of this account"
-            )));
+            return Err(ClientError::NoSuchDevice(*device));
         }
         let now = i64::try_from(self.profile.now_ms()).unwrap_or(i64::MAX);
         self.profile.write(|ctx| {

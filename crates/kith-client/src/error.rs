@@ -39,6 +39,12 @@ pub enum ClientError {
     /// An invite link that does not parse, or is this account's own.
     #[error("invalid invite: {0}")]
     BadInvite(String),
+    /// A device asked to revoke itself (another device of the account must).
+    #[error("a device cannot revoke itself; revoke it from another device of this account")]
+    RevokeSelf,
+    /// A device that is not one of this account's.
+    #[error("{0} is not a device of this account")]
+    NoSuchDevice(kith_proto::DeviceId),
     /// An account that is not among the contacts.
     #[error("{0} is not a contact")]
     NoSuchContact(String),
@@ -64,10 +70,42 @@ pub enum ClientError {
     /// The peer-to-peer node failed (starting, listening, dialing).
     #[error("peer-to-peer: {0}")]
     P2p(#[from] kith_net::p2p::P2pError),
-    /// The peer-to-peer run could not go on (the node stopped, no peer
-    /// could be reached).
-    #[error("peer-to-peer: {0}")]
-    Net(String),
+    /// The peer-to-peer node stopped under the run.
+    #[error("peer-to-peer: the node stopped")]
+    P2pStopped,
+    /// A run that waits for peers reached none in its time.
+    #[error("peer-to-peer: no peer could be reached")]
+    NoPeerReachable,
+    /// The node could not listen where it was asked to.
+    #[error("peer-to-peer: cannot listen on {address}: {reason}")]
+    ListenFailed {
+        /// The address (empty when the node did not say).
+        address: String,
+        /// Why, as the node said.
+        reason: String,
+    },
+    /// Sealing or opening an envelope, lockbox or sealed key failed.
+    #[error("{context}: {source}")]
+    Crypto {
+        /// What was being sealed or opened.
+        context: &'static str,
+        /// Why.
+        source: kith_core::crypto::CryptoError,
+    },
+    /// A relay item that does not decode.
+    #[error("relay item: {0}")]
+    RelayItem(#[from] kith_core::relay::RelayItemError),
+    /// The operating system gave no randomness.
+    #[error("no OS randomness: {0}")]
+    Randomness(#[from] getrandom::Error),
+    /// Writing a file's JSON (identity, export) failed.
+    #[error("{context}: {source}")]
+    Json {
+        /// Which file.
+        context: &'static str,
+        /// Why.
+        source: serde_json::Error,
+    },
     /// Whoever consumed a watcher's events failed (e.g. its output closed).
     #[error("the event consumer failed: {0}")]
     Consumer(String),
@@ -82,6 +120,16 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// A crypto failure while doing `context`.
+    pub(crate) fn crypto(context: &'static str) -> impl FnOnce(kith_core::crypto::CryptoError) -> ClientError {
+        move |source| ClientError::Crypto { context, source }
+    }
+
+    /// A JSON failure while writing `context`.
+    pub(crate) fn json(context: &'static str) -> impl FnOnce(serde_json::Error) -> ClientError {
+        move |source| ClientError::Json { context, source }
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClientError {
         let context = context.into();
         move |source| ClientError::Io { context, source }

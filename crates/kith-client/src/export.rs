@@ -123,7 +123,7 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         chats,
         documents,
     };
-    let json = serde_json::to_vec_pretty(&export).map_err(|e| ClientError::Identity(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&export).map_err(ClientError::json("the export"))?;
     let path = out_dir.join("kith-export.json");
     std::fs::write(&path, json).map_err(ClientError::io(format!("writing {}", path.display())))?;
     Ok(export.documents.len())

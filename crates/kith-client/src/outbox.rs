@@ -438,7 +438,7 @@ impl Profile {
                 random_bytes::<32>()?,
                 random_nonce()?,
             )
-            .map_err(|err| ClientError::Identity(format!("sealing a connect request: {err}")))?;
+            .map_err(ClientError::crypto("sealing a connect request"))?;
             let stream = Profile::invite_stream(&invite.secret);
             let envelope = seal_mail(self, &stream, &RelayItem::Connect { sealed })?;
             outbox.post(&stream, vec![envelope], 1, vec![Sent::Mailed(mail)]);
@@ -519,7 +519,7 @@ impl Profile {
                 for device in &devices {
                     let lockbox =
                         seal_lockbox(&key, epoch, &device.sealing_key, random_bytes::<32>()?, random_nonce()?)
-                            .map_err(|err| ClientError::Identity(format!("sealing a lockbox: {err}")))?;
+                            .map_err(ClientError::crypto("sealing a lockbox"))?;
                     lockboxes.push((device.device, lockbox));
                 }
                 let stream = Profile::contact_stream(*member, record);
@@ -564,7 +564,7 @@ impl Profile {
                     random_bytes::<32>()?,
                     random_nonce()?,
                 )
-                .map_err(|err| ClientError::Identity(format!("sealing an account key: {err}")))?;
+                .map_err(ClientError::crypto("sealing an account key"))?;
                 lockboxes.push((entry.cert.device, lockbox));
             }
             let item = RelayItem::AccountKey { epoch, lockboxes };

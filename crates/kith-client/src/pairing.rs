@@ -134,7 +134,7 @@ impl Profile {
                     continue;
                 }
                 let opened = open_sealed(&device, JOIN_CONTEXT, &sealed)
-                    .map_err(|err| ClientError::Identity(format!("the account key did not open: {err}")))?;
+                    .map_err(ClientError::crypto("opening the account key"))?;
                 let seed = <[u8; 32]>::try_from(opened.as_slice())
                     .map_err(|_| ClientError::Identity("the account key has the wrong size".into()))?;
                 break 'answer seed;
@@ -177,7 +177,7 @@ impl Devices<'_> {
                     random_bytes::<32>()?,
                     random_bytes::<24>()?,
                 )
-                .map_err(|err| ClientError::Identity(format!("sealing the account key: {err}")))?;
+                .map_err(ClientError::crypto("sealing the account key"))?;
                 let answer = seal_item(
                     &stream,
                     &random_bytes::<16>()?,

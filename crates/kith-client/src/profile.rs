@@ -146,7 +146,7 @@ impl Profile {
             certificate: kith_proto::encode_id(&identity.certificate().to_bytes()),
             secret_storage,
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| ClientError::Identity(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&file).map_err(ClientError::json("the identity file"))?;
         // Write the identity file last and atomically: a profile either has one or is empty.
         let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
         std::fs::write(&tmp, json).map_err(ClientError::io(format!("writing {}", tmp.display())))?;
@@ -345,9 +345,7 @@ impl Profile {
             name: self.store.profile_name(&account_id)?.unwrap_or_default(),
             invite: self.contacts().invite()?.link(),
             secret_storage: self.secret_storage,
-            peer_id: kith_net::p2p::peer_id_of_device(&self.identity.device_id())
-                .map(|p| p.to_string())
-                .map_err(|err| ClientError::Identity(err.to_string()))?,
+            peer_id: kith_net::p2p::peer_id_of_device(&self.identity.device_id()).map(|p| p.to_string())?,
         })
     }
 

@@ -5,6 +5,6 @@ use crate::error::ClientError;
 /// `N` bytes from the OS random source.
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
     let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).map_err(|e| ClientError::Identity(format!("no OS randomness: {e}")))?;
+    getrandom::getrandom(&mut bytes)?;
     Ok(bytes)
 }

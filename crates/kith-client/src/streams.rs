@@ -96,7 +96,7 @@ pub(crate) fn seal_item(
             &plaintext,
             random_nonce()?,
         )
-        .map_err(|err| ClientError::Identity(format!("sealing an envelope: {err}")))
+        .map_err(ClientError::crypto("sealing an envelope"))
     }
 }
 
@@ -105,8 +105,8 @@ pub(crate) fn open_item(
     stream: &StreamKey,
     envelope: &Envelope,
 ) -> Result<(kith_proto::DeviceId, RelayItem), ClientError> {
-    let opened = open_envelope(&stream.key, &stream.stream, envelope)
-        .map_err(|err| ClientError::Identity(format!("opening an envelope: {err}")))?;
-    let item = RelayItem::decode(&opened.plaintext).map_err(|err| ClientError::Identity(err.to_string()))?;
+    let opened =
+        open_envelope(&stream.key, &stream.stream, envelope).map_err(ClientError::crypto("opening an envelope"))?;
+    let item = RelayItem::decode(&opened.plaintext)?;
     Ok((opened.sender, item))
 }

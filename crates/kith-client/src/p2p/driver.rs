@@ -310,13 +310,13 @@ async fn wait_for_listeners(
                         settle = Some(tokio::time::Instant::now() + Duration::from_millis(50));
                     }
                     Ok(Some(NodeEvent::ListenFailed { address, error })) => {
-                        return Err(ClientError::Net(format!(
-                            "cannot listen on {}: {error}",
-                            address.map(|a| a.to_string()).unwrap_or_default()
-                        )));
+                        return Err(ClientError::ListenFailed {
+                            address: address.map(|a| a.to_string()).unwrap_or_default(),
+                            reason: error,
+                        });
                     }
                     Ok(Some(other)) => driver.on_node_event(other, &mut hold)?,
-                    Ok(None) => return Err(ClientError::Net("the p2p node stopped".into())),
+                    Ok(None) => return Err(ClientError::P2pStopped),
                     Err(_) => break,
                 },
                 Some((peer, generation, frame)) = inbound_rx.recv() => {
@@ -359,7 +359,7 @@ async fn serve_peers(
             () = &mut cancelled => break Ok(()),
             event = node_events.recv() => match event {
                 Some(event) => driver.on_node_event(event, on_event),
-                None => Err(ClientError::Net("the p2p node stopped".into())),
+                None => Err(ClientError::P2pStopped),
             },
             Some((peer, generation, frame)) = inbound_rx.recv() => driver.on_inbound(peer, generation, frame, on_event),
             () = profile.local_write() => {
@@ -414,7 +414,7 @@ async fn serve_peers(
             }
             if started.elapsed() >= options.once_timeout {
                 break if driver.report.peers == 0 {
-                    Err(ClientError::Net("no peer could be reached".into()))
+                    Err(ClientError::NoPeerReachable)
                 } else {
                     Ok(())
                 };
