@@ -11,7 +11,7 @@ use kith_core::docs::contact::ContactRecord;
 use kith_core::docs::{account, head};
 use kith_proto::{AccountId, ChatId, DocId};
 use kith_store::PendingMail;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Key derivation context of the account stream's epoch 0 (never change it:
 /// it names existing logs).
@@ -100,6 +100,18 @@ impl Profile {
                 .map(|((_, epoch, _), key)| (*epoch, key.clone()))
                 .collect()
         })
+    }
+
+    /// Every held conversation's committed keys, oldest epoch first (the
+    /// newest is each list's last).
+    pub(crate) fn committed_keys_by_chat(&self) -> Result<BTreeMap<ChatId, Vec<(u32, EpochKey)>>, ClientError> {
+        let held = self.held_chat_keys()?;
+        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
+        let mut by_chat = BTreeMap::new();
+        for chat in chats {
+            by_chat.insert(chat, self.committed_keys(chat, &held)?);
+        }
+        Ok(by_chat)
     }
 
     /// Keeps a conversation key received from a contact. Returns whether it

@@ -37,6 +37,8 @@ mod relay;
 mod secrets;
 pub mod sim;
 mod streams;
+#[cfg(test)]
+mod test_support;
 mod views;
 mod voice;
 mod watch;

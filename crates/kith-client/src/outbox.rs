@@ -299,11 +299,8 @@ impl Profile {
     fn plan_documents(&self, outbox: &mut Outbox) -> Result<(), ClientError> {
         let me = self.identity().account_id();
         let mut plan: Vec<(StreamKey, DocId)> = vec![(self.account_stream()?, DocId::Account(me))];
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut newest: BTreeMap<ChatId, (u32, EpochKey)> = BTreeMap::new();
-        for chat in chats {
-            let mut committed = self.committed_keys(chat, &held)?;
+        for (chat, mut committed) in self.committed_keys_by_chat()? {
             self.plan_epoch_handover(outbox, chat, &committed)?;
             if let Some((epoch, key)) = committed.pop() {
                 newest.insert(chat, (epoch, key));
@@ -481,11 +478,9 @@ impl Profile {
         outbox: &mut Outbox,
         contacts: &BTreeMap<AccountId, ContactRecord>,
     ) -> Result<(), ClientError> {
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut grants = Vec::new();
-        for chat in chats {
-            for (epoch, key) in self.committed_keys(chat, &held)? {
+        for (chat, committed) in self.committed_keys_by_chat()? {
+            for (epoch, key) in committed {
                 grants.push((chat, epoch, key));
             }
         }
@@ -598,12 +593,10 @@ impl Profile {
     /// snapshot must hold everything the old entries did.
     pub(crate) fn plan_compaction(&self, after: u64) -> Result<Outbox, ClientError> {
         let me = self.identity().account_id();
-        let held = self.relay().chat_keys()?;
-        let chats: BTreeSet<ChatId> = held.keys().map(|(chat, _, _)| *chat).collect();
         let mut plan: Vec<(StreamKey, Vec<DocId>)> = vec![(self.account_stream()?, vec![DocId::Account(me)])];
         let doc_ids = self.store().doc_ids()?;
-        for chat in chats {
-            if let Some((epoch, key)) = self.committed_keys(chat, &held)?.pop() {
+        for (chat, mut committed) in self.committed_keys_by_chat()? {
+            if let Some((epoch, key)) = committed.pop() {
                 let docs = doc_ids.iter().copied().filter(|d| d.chat() == Some(chat)).collect();
                 plan.push((
                     StreamKey::new(Followed::Chat(chat), Stream::Chat(chat), epoch, key),
@@ -666,13 +659,8 @@ impl Profile {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use kith_core::{ChatKind, Identity};
-    use std::sync::Arc;
-
-    fn persona(seed: u8, name: &str) -> Profile {
-        let identity = Identity::create([[seed; 32], [seed + 100; 32], [seed + 150; 32]], 1_795_000_000_000);
-        Profile::with_store(identity, Arc::new(kith_store::MemoryStore::new()), name).unwrap()
-    }
+    use crate::test_support::persona;
+    use kith_core::ChatKind;
 
     fn all_sent(outbox: &Outbox) -> Vec<Sent> {
         outbox.posts().iter().flat_map(|p| p.sent().to_vec()).collect()

@@ -543,14 +543,8 @@ impl Relay<'_> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use kith_core::Identity;
+    use crate::test_support::persona;
     use kith_core::crypto::seal_to_device;
-    use std::sync::Arc;
-
-    fn persona(seed: u8, name: &str) -> Profile {
-        let identity = Identity::create([[seed; 32], [seed + 100; 32], [seed + 150; 32]], 1_795_000_000_000);
-        Profile::with_store(identity, Arc::new(kith_store::MemoryStore::new()), name).unwrap()
-    }
 
     /// A connect request for `to`'s current invite, naming `cert`'s device.
     fn connect_request(to: &Profile, cert: &DeviceCertificate, channel_secret: [u8; 32]) -> kith_core::crypto::Lockbox {

@@ -5,52 +5,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::start_server;
 use kith_client::{
     ChatId, ChatKind, Client, ClientEvent, ClientEvents, ClientOptions, ConnectionState, Ephemeral, MessageChange,
-    Profile, RelayOptions, WatchEvent,
+    Profile, WatchEvent,
 };
-use kith_core::Identity;
-use kith_server::{AppState, Settings, SqliteStore, serve};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// Longest wait for one expected event (a failure, never a pass, if hit).
 const PATIENCE: Duration = Duration::from_secs(30);
 
-async fn start_server(dir: &Path) -> (String, oneshot::Sender<()>) {
-    let store = SqliteStore::open(dir).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState::new(Arc::new(store), Settings::default());
-    tokio::spawn(async move {
-        serve(listener, state, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (url, stop)
-}
-
 fn persona(dir: &Path, seed: u8, name: &str) -> Arc<Profile> {
-    let identity = Identity::create(
-        [[seed; 32], [seed + 100; 32], [seed + 150; 32]],
-        kith_client::system_now_ms(),
-    );
-    let store = kith_store::SqliteStore::open(&dir.join(format!("{name}.db"))).unwrap();
-    Arc::new(Profile::with_store(identity, Arc::new(store), name).unwrap())
+    Arc::new(common::persona(dir, seed, name))
 }
 
 async fn sync(profile: &Profile, url: &str) {
-    let connection = profile.relay().connect(url).await.unwrap();
-    profile
-        .relay()
-        .sync(&connection, RelayOptions::default())
-        .await
-        .unwrap();
+    common::sync(profile, url).await;
 }
 
 /// Alice and Bob as contacts with a group chat both have synced.

@@ -4,48 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use kith_client::{ChatKind, Profile, RelayOptions, RelayReport};
-use kith_core::Identity;
-use kith_server::{AppState, Settings, SqliteStore, serve};
-use std::path::Path;
-use std::sync::Arc;
-use tokio::sync::oneshot;
+mod common;
 
-/// A server on a free port; it stops when the sender is dropped.
-async fn start_server(dir: &Path) -> (String, oneshot::Sender<()>) {
-    let store = SqliteStore::open(dir).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState::new(Arc::new(store), Settings::default());
-    tokio::spawn(async move {
-        serve(listener, state, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (url, stop)
-}
-
-/// A profile on a real SQLite file (keys in memory: no keyring in tests).
-fn persona(dir: &Path, seed: u8, name: &str) -> Profile {
-    let identity = Identity::create(
-        [[seed; 32], [seed + 100; 32], [seed + 150; 32]],
-        kith_client::system_now_ms(),
-    );
-    let store = kith_store::SqliteStore::open(&dir.join(format!("{name}.db"))).unwrap();
-    Profile::with_store(identity, Arc::new(store), name).unwrap()
-}
-
-async fn sync(profile: &Profile, url: &str) -> RelayReport {
-    let connection = profile.relay().connect(url).await.unwrap();
-    profile
-        .relay()
-        .sync(&connection, RelayOptions::default())
-        .await
-        .unwrap()
-}
+use common::{persona, start_server, sync};
+use kith_client::ChatKind;
 
 #[tokio::test]
 async fn two_profiles_become_contacts_and_chat_through_the_server_in_process() {
