@@ -7,9 +7,9 @@
 //! store does not (a write that failed) is forgotten, never repaired.
 
 use crate::error::ClientError;
-use kith_core::Doc;
+use kith_core::{ChangeSignature, Doc};
 use kith_proto::{DeviceId, DocId};
-use kith_store::StoredChunk;
+use kith_store::{StoreError, StoredChunk};
 use std::collections::HashMap;
 
 /// One cached document.
@@ -33,21 +33,30 @@ impl DocCache {
     }
 
     /// The cached document (created empty when absent), after loading those
-    /// of `chunks` it does not hold yet.
+    /// of `chunks` it does not hold yet, and the stored signatures (read with
+    /// `signatures`) whenever it loaded any.
     pub(crate) fn refreshed(
         &mut self,
         id: DocId,
         device: &DeviceId,
         chunks: Vec<StoredChunk>,
+        signatures: impl FnOnce() -> Result<Vec<ChangeSignature>, StoreError>,
     ) -> Result<&mut Doc, ClientError> {
         let cached = self.docs.entry(id).or_insert_with(|| CachedDoc {
             doc: Doc::new(id, device),
             seq: 0,
         });
+        let mut loaded = false;
         for chunk in chunks {
             if chunk.seq > cached.seq {
                 cached.doc.load_stored(&chunk.bytes)?;
                 cached.seq = chunk.seq;
+                loaded = true;
+            }
+        }
+        if loaded {
+            for signature in signatures()? {
+                cached.doc.keep_signature(signature);
             }
         }
         Ok(&mut cached.doc)

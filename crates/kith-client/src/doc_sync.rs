@@ -2,7 +2,7 @@
 
 use crate::error::ClientError;
 use crate::profile::Profile;
-use kith_core::{DeviceCertificate, Doc, ReadModelUpdate, apply_remote};
+use kith_core::{ChangeSignature, DeviceCertificate, Doc, ReadModelUpdate, apply_remote};
 use kith_proto::{AccountId, DocId};
 use kith_store::StoreDirectory;
 
@@ -34,11 +34,15 @@ impl Docs<'_> {
     /// Loads a document from the store (read-only use: export, sync).
     pub fn load(&self, id: DocId) -> Result<Doc, ClientError> {
         let chunks = self.profile.store().doc_chunks(&id, 0)?;
-        Ok(Doc::load(
+        let mut doc = Doc::load(
             id,
             &self.profile.identity().device_id(),
             chunks.iter().map(|c| c.bytes.as_slice()),
-        )?)
+        )?;
+        for signature in self.profile.store().change_signatures(&id)? {
+            doc.keep_signature(signature);
+        }
+        Ok(doc)
     }
 
     /// Records a verified device certificate (from an invite, a contact, a test).
@@ -128,10 +132,15 @@ impl Docs<'_> {
     /// Validates and applies changes of `doc_id` that arrived some other way
     /// than a sync session (the relay): the same checks, storage, quarantine
     /// and retries as [`Docs::sync_receive`].
-    pub fn apply_changes(&self, doc_id: DocId, changes: Vec<automerge::Change>) -> Result<usize, ClientError> {
+    pub fn apply_changes(
+        &self,
+        doc_id: DocId,
+        changes: Vec<automerge::Change>,
+        signatures: &[ChangeSignature],
+    ) -> Result<usize, ClientError> {
         self.profile.receive_into(doc_id, Some("server"), |txn, doc| {
             let directory = StoreDirectory::new(txn);
-            Ok(apply_remote(doc, changes, &directory)?)
+            Ok(apply_remote(doc, changes, signatures, &directory)?)
         })
     }
 

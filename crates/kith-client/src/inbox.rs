@@ -8,6 +8,7 @@ use crate::streams::{Followed, StreamKey};
 use automerge::Change;
 use kith_core::crypto::open_envelope;
 use kith_core::docs::chunks::ChunkKind;
+use kith_core::ChangeSignature;
 use kith_core::relay::RelayItem;
 use kith_proto::{DeviceId, DocId, Envelope};
 
@@ -20,6 +21,9 @@ pub(crate) enum Inbound {
         doc: DocId,
         /// Its changes, in the entry's order.
         changes: Vec<Change>,
+        /// Signatures that came with them (none from clients before
+        /// signatures existed: those changes wait for one).
+        signatures: Vec<ChangeSignature>,
     },
     /// Keys, hellos, connect requests, notices: signed by `sender`.
     Mail {
@@ -39,15 +43,34 @@ pub(crate) fn classify(stream: &StreamKey, seq: u64, envelope: &Envelope) -> Inb
         return Inbound::Refused;
     };
     let followed = stream.followed();
-    let changes = match item {
-        RelayItem::Change { doc, change } => document_of_stream(&doc, followed)
+    let one = |doc: &str, change: Vec<u8>| {
+        document_of_stream(doc, followed)
             .zip(Change::from_bytes(change).ok())
-            .map(|(doc, change)| (doc, vec![change])),
-        RelayItem::Changes { doc, changes } => document_of_stream(&doc, followed).zip(unpack_changes(&changes)),
+            .map(|(doc, change)| (doc, vec![change]))
+    };
+    let (changes, signatures) = match item {
+        RelayItem::Change { doc, change } => (one(&doc, change), Vec::new()),
+        RelayItem::SignedChange { doc, change, signature } => (one(&doc, change), signature.into_iter().collect()),
+        RelayItem::Changes { doc, changes } => (
+            document_of_stream(&doc, followed).zip(unpack_changes(&changes)),
+            Vec::new(),
+        ),
+        RelayItem::SignedChanges {
+            doc,
+            changes,
+            signatures,
+        } => (
+            document_of_stream(&doc, followed).zip(unpack_changes(&changes)),
+            signatures,
+        ),
         item => return Inbound::Mail { sender, item },
     };
     match changes {
-        Some((doc, changes)) => Inbound::Changes { doc, changes },
+        Some((doc, changes)) => Inbound::Changes {
+            doc,
+            changes,
+            signatures,
+        },
         None => Inbound::Refused,
     }
 }
@@ -140,9 +163,10 @@ mod tests {
 
         let ours = sealed(&stream, &alice, &change_item(DocId::Head(chat)));
         match classify(&stream, 1, &ours) {
-            Inbound::Changes { doc, changes } => {
+            Inbound::Changes { doc, changes, signatures } => {
                 assert_eq!(doc, DocId::Head(chat));
                 assert_eq!(changes.len(), 1);
+                assert!(signatures.is_empty(), "an unsigned item of an older client");
             }
             other => panic!("{other:?}"),
         }

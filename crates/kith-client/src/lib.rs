@@ -28,6 +28,7 @@ mod keys;
 mod media;
 mod messages;
 mod outbox;
+mod own_signatures;
 pub mod p2p;
 mod pairing;
 mod profile;

@@ -235,8 +235,9 @@ pub(crate) fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
         .collect()
 }
 
-/// Seals each change of `doc` for `stream`, the envelope id from the
-/// change's hash (so a re-push is a no-op on the server).
+/// Seals each change of `doc` for `stream` with its actor's signature,
+/// the envelope id from the change's hash (so a re-push is a no-op on the
+/// server).
 fn seal_changes(
     profile: &Profile,
     stream: &StreamKey,
@@ -244,11 +245,17 @@ fn seal_changes(
     changes: Vec<Change>,
 ) -> Result<Vec<Envelope>, ClientError> {
     let doc_text = doc.to_string();
+    let signatures = profile.store().change_signatures(&doc)?;
     let mut envelopes = Vec::with_capacity(changes.len());
     for mut change in changes {
-        let item = RelayItem::Change {
+        let actor = change.actor_id().to_bytes().to_vec();
+        let item = RelayItem::SignedChange {
             doc: doc_text.clone(),
             change: change.bytes().to_vec(),
+            signature: signatures
+                .iter()
+                .find(|s| s.device.as_bytes().as_slice() == actor.as_slice())
+                .cloned(),
         };
         envelopes.push(seal(profile, stream, change.hash().as_ref(), &item)?);
     }
@@ -621,16 +628,18 @@ impl Profile {
             let mut envelopes = Vec::new();
             for doc in &docs {
                 let (changes, _) = self.docs().changes_since(*doc, &[])?;
+                let signatures = self.store().change_signatures(doc)?;
                 let mut packed: Vec<u8> = Vec::new();
                 for mut change in changes {
                     let bytes = change.bytes();
                     if !packed.is_empty() && packed.len() + bytes.len() > SNAPSHOT_PART_BYTES {
-                        envelopes.push(self.snapshot_envelope(&stream, *doc, std::mem::take(&mut packed))?);
+                        let part = std::mem::take(&mut packed);
+                        envelopes.push(self.snapshot_envelope(&stream, *doc, part, &signatures)?);
                     }
                     packed.extend_from_slice(&bytes);
                 }
                 if !packed.is_empty() {
-                    envelopes.push(self.snapshot_envelope(&stream, *doc, packed)?);
+                    envelopes.push(self.snapshot_envelope(&stream, *doc, packed, &signatures)?);
                 }
             }
             let log = stream.log();
@@ -646,10 +655,19 @@ impl Profile {
         Ok(outbox)
     }
 
-    fn snapshot_envelope(&self, stream: &StreamKey, doc: DocId, changes: Vec<u8>) -> Result<Envelope, ClientError> {
-        let item = RelayItem::Changes {
+    /// One part of a snapshot, with every signature held for the document
+    /// (the parts may arrive on different pages).
+    fn snapshot_envelope(
+        &self,
+        stream: &StreamKey,
+        doc: DocId,
+        changes: Vec<u8>,
+        signatures: &[kith_core::ChangeSignature],
+    ) -> Result<Envelope, ClientError> {
+        let item = RelayItem::SignedChanges {
             doc: doc.to_string(),
             changes,
+            signatures: signatures.to_vec(),
         };
         seal_mail(self, stream, &item)
     }

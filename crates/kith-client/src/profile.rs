@@ -83,7 +83,10 @@ impl WriteCtx<'_> {
     /// The document, up to date with everything committed by any process.
     pub(crate) fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
         let chunks = self.txn.doc_chunks(&id, self.docs.seq(&id))?;
-        let doc = self.docs.refreshed(id, &self.device, chunks)?;
+        let txn = &mut self.txn;
+        let doc = self
+            .docs
+            .refreshed(id, &self.device, chunks, || txn.change_signatures(&id))?;
         if !self.touched.iter().any(|(t, _)| *t == id) {
             self.touched.push((id, doc.heads()));
         }
@@ -186,7 +189,9 @@ impl Profile {
         let secret = secrets::load_secret(dir, &file.device_id.to_string(), file.secret_storage)?;
         let identity = Identity::restore(&secret, cert)?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
-        Ok(Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store)))
+        let profile = Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store));
+        profile.sign_own_history()?;
+        Ok(profile)
     }
 
     /// A profile over any store, with a given identity (simulations, tests, benchmarks).
@@ -293,7 +298,7 @@ impl Profile {
             }
         };
         let touched = std::mem::take(&mut ctx.touched);
-        let stored = Self::store_touched(&mut ctx, &touched, now);
+        let stored = Self::store_touched(&mut ctx, &touched, now, self.identity.device_keys());
         let WriteCtx { txn, mut docs, .. } = ctx;
         let committed = stored.and_then(|new_seqs| txn.commit().map(|()| new_seqs).map_err(ClientError::from));
         let new_seqs = match committed {
@@ -322,16 +327,18 @@ impl Profile {
         ctx: &mut WriteCtx<'_>,
         touched: &[(DocId, Vec<automerge::ChangeHash>)],
         now: u64,
+        keys: &kith_core::DeviceKeys,
     ) -> Result<Vec<(DocId, i64)>, ClientError> {
         let mut new_seqs = Vec::new();
         for (id, before) in touched {
             let Some(doc) = ctx.docs.get_mut(id) else { continue };
-            let delta = commit_local(doc, before, i64::try_from(now).unwrap_or(i64::MAX));
+            let delta = commit_local(doc, before, i64::try_from(now).unwrap_or(i64::MAX), keys);
             if !delta.chunk.is_empty() {
                 let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
                 new_seqs.push((*id, seq));
             }
             ctx.txn.apply(&delta.updates)?;
+            ctx.txn.keep_change_signatures(id, &delta.signatures)?;
         }
         Ok(new_seqs)
     }
@@ -476,7 +483,9 @@ impl Profile {
         let known = lock(&self.docs).seq(&doc_id);
         let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
-        let doc = docs.refreshed(doc_id, &self.identity.device_id(), chunks)?;
+        let doc = docs.refreshed(doc_id, &self.identity.device_id(), chunks, || {
+            self.store.change_signatures(&doc_id)
+        })?;
         Ok(use_doc(doc))
     }
 
@@ -498,7 +507,7 @@ impl Profile {
         let mut docs = lock(&self.docs);
         let device = self.identity.device_id();
         let chunks = txn.doc_chunks(&doc_id, docs.seq(&doc_id))?;
-        let doc = docs.refreshed(doc_id, &device, chunks)?;
+        let doc = docs.refreshed(doc_id, &device, chunks, || txn.change_signatures(&doc_id))?;
         let outcome = match receive(txn.as_mut(), doc) {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -564,13 +573,22 @@ impl Profile {
                 }
             }
         }
-        quarantine(txn, &doc_id, outcome.deferred)?;
+        txn.keep_change_signatures(&doc_id, &outcome.delta.signatures)?;
+        let deferred_any = !outcome.deferred.is_empty();
+        quarantine(txn, &doc_id, outcome.deferred, &outcome.deferred_signatures)?;
         for rejection in &outcome.rejected {
             tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
         }
-        // New members or certificates may unblock quarantined changes.
-        if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
-            let (retried, retried_seqs) = self.retry_quarantined(txn, docs)?;
+        // New members or certificates may unblock quarantined changes; newly
+        // deferred ones may complete what the quarantine already holds (a
+        // change and the signature that vouches for it, in two batches).
+        let retry = if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
+            Some(None)
+        } else {
+            deferred_any.then_some(Some(doc_id))
+        };
+        if let Some(only) = retry {
+            let (retried, retried_seqs) = self.retry_quarantined(txn, docs, only)?;
             accepted += retried;
             seqs.extend(retried_seqs);
         }
@@ -578,7 +596,7 @@ impl Profile {
     }
 
     /// Applies again the quarantined changes of every document (certificates
-    /// learned may unblock any of them). A document whose retry fails keeps
+    /// learned may unblock any of them), or of `only` that one. A document whose retry fails keeps
     /// its changes in quarantine and does not stop the others. (The store's
     /// read methods must not be used here: the open transaction holds its
     /// connection.)
@@ -586,11 +604,16 @@ impl Profile {
         &self,
         txn: &mut dyn WriteTxn,
         docs: &mut DocCache,
+        only: Option<DocId>,
     ) -> Result<(usize, Vec<(DocId, i64)>), ClientError> {
         let device = self.identity.device_id();
         let mut accepted = 0;
         let mut seqs = Vec::new();
-        for other in txn.quarantined_docs()? {
+        let quarantined = match only {
+            Some(doc) => vec![doc],
+            None => txn.quarantined_docs()?,
+        };
+        for other in quarantined {
             let quarantined = txn.take_quarantined(&other)?;
             let changes: Vec<automerge::Change> = quarantined
                 .iter()
@@ -599,18 +622,19 @@ impl Profile {
             if changes.is_empty() {
                 continue;
             }
+            let signatures = txn.take_quarantined_signatures(&other)?;
             let chunks = txn.doc_chunks(&other, docs.seq(&other))?;
-            let target = docs.refreshed(other, &device, chunks)?;
+            let target = docs.refreshed(other, &device, chunks, || txn.change_signatures(&other))?;
             let retried = {
                 let directory = StoreDirectory::new(txn);
-                apply_remote(target, changes.clone(), &directory)
+                apply_remote(target, changes.clone(), &signatures, &directory)
             };
             let retried = match retried {
                 Ok(retried) => retried,
                 Err(err) => {
                     tracing::warn!(doc = %other, %err, "quarantined changes could not be applied; kept for later");
                     docs.forget([&other]);
-                    quarantine(txn, &other, changes)?;
+                    quarantine(txn, &other, changes, &signatures)?;
                     continue;
                 }
             };
@@ -619,20 +643,31 @@ impl Profile {
                 seqs.push((other, txn.append_chunk(&other, &retried.delta.chunk)?));
             }
             txn.apply(&retried.delta.updates)?;
-            quarantine(txn, &other, retried.deferred)?;
+            txn.keep_change_signatures(&other, &retried.delta.signatures)?;
+            quarantine(txn, &other, retried.deferred, &retried.deferred_signatures)?;
         }
         Ok((accepted, seqs))
     }
 }
 
-/// Keeps changes that cannot be judged yet, to retry when membership or
-/// certificates change; when the quarantine is full they are dropped (a
-/// peer or the server can send them again).
-fn quarantine(txn: &mut dyn WriteTxn, doc: &DocId, changes: Vec<automerge::Change>) -> Result<(), ClientError> {
+/// Keeps changes that cannot be judged yet, with the signatures that may
+/// vouch for them, to retry when membership, certificates or signatures
+/// arrive; when the quarantine is full they are dropped (a peer or the
+/// server can send them again).
+fn quarantine(
+    txn: &mut dyn WriteTxn,
+    doc: &DocId,
+    changes: Vec<automerge::Change>,
+    signatures: &[kith_core::ChangeSignature],
+) -> Result<(), ClientError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
     for mut change in changes {
         if !txn.quarantine(doc, change.hash().as_ref(), &change.bytes())? {
             tracing::warn!(doc = %doc, "quarantine full: dropped a change that cannot be judged yet");
         }
     }
+    txn.quarantine_signatures(doc, signatures)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::outbox::{ACCOUNT_KEY_CONTEXT, CONNECT_CONTEXT, encode_heads, push_ite
 use crate::profile::Profile;
 use crate::streams::{Followed, StreamKey};
 use automerge::{Change, ChangeHash};
-use kith_core::DeviceCertificate;
+use kith_core::{ChangeSignature, DeviceCertificate};
 use kith_core::crypto::{EpochKey, open_lockbox, open_sealed};
 use kith_core::docs::contact::ContactState;
 use kith_core::relay::{ConnectRequest, RelayItem};
@@ -183,11 +183,19 @@ impl Profile {
         let mut report = RelayReport::default();
         let own_device = self.identity().device_id();
         let me = self.identity().account_id();
-        let mut changes: BTreeMap<DocId, Vec<Change>> = BTreeMap::new();
+        let mut changes: BTreeMap<DocId, (Vec<Change>, Vec<ChangeSignature>)> = BTreeMap::new();
         for (seq, envelope) in entries {
             match classify(stream, seq, &envelope) {
                 Inbound::Refused => report.refused += 1,
-                Inbound::Changes { doc, changes: more } => changes.entry(doc).or_default().extend(more),
+                Inbound::Changes {
+                    doc,
+                    changes: more,
+                    signatures,
+                } => {
+                    let entry = changes.entry(doc).or_default();
+                    entry.0.extend(more);
+                    entry.1.extend(signatures);
+                }
                 Inbound::Mail { sender, item } => {
                     // Mail from this account's other devices (they write on
                     // the same channels) is not from the contact.
@@ -196,9 +204,9 @@ impl Profile {
                 }
             }
         }
-        for (doc, batch) in changes {
+        for (doc, (batch, signatures)) in changes {
             let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
-            report.applied += self.apply_pulled(doc, batch, &mut report)?;
+            report.applied += self.apply_pulled(doc, batch, &signatures, &mut report)?;
             self.note_on_server(stream, doc, &pulled)?;
         }
         Ok(report)
@@ -208,14 +216,20 @@ impl Profile {
     /// the document refuses as a whole (two changes with one actor and
     /// sequence number, say) is applied change by change, so one bad entry
     /// costs only itself and never stops the stream's cursor.
-    fn apply_pulled(&self, doc: DocId, batch: Vec<Change>, report: &mut RelayReport) -> Result<usize, ClientError> {
-        match self.docs().apply_changes(doc, batch.clone()) {
+    fn apply_pulled(
+        &self,
+        doc: DocId,
+        batch: Vec<Change>,
+        signatures: &[ChangeSignature],
+        report: &mut RelayReport,
+    ) -> Result<usize, ClientError> {
+        match self.docs().apply_changes(doc, batch.clone(), signatures) {
             Ok(applied) => Ok(applied),
             Err(ClientError::Doc(err)) => {
                 tracing::warn!(%doc, %err, "a pulled batch was refused; applying its changes one by one");
                 let mut applied = 0;
                 for change in batch {
-                    match self.docs().apply_changes(doc, vec![change]) {
+                    match self.docs().apply_changes(doc, vec![change], signatures) {
                         Ok(n) => applied += n,
                         Err(ClientError::Doc(err)) => {
                             tracing::warn!(%doc, %err, "refused a pulled change");
@@ -573,7 +587,8 @@ mod tests {
                 continue;
             }
             let (changes, _) = from.docs().changes_since(doc, &[]).unwrap();
-            to.docs().apply_changes(doc, changes).unwrap();
+            let signatures = from.store().change_signatures(&doc).unwrap();
+            to.docs().apply_changes(doc, changes, &signatures).unwrap();
         }
     }
 
@@ -601,12 +616,14 @@ mod tests {
             .unwrap();
         assert_eq!(batch.len(), 1);
         batch.extend(theirs);
+        let mut signatures = first.store().change_signatures(&segment).unwrap();
+        signatures.extend(second.store().change_signatures(&segment).unwrap());
         assert!(
-            reader.docs().apply_changes(segment, batch.clone()).is_err(),
+            reader.docs().apply_changes(segment, batch.clone(), &signatures).is_err(),
             "the batch as a whole is refused"
         );
         let mut report = RelayReport::default();
-        let applied = reader.apply_pulled(segment, batch, &mut report).unwrap();
+        let applied = reader.apply_pulled(segment, batch, &signatures, &mut report).unwrap();
         assert_eq!((applied, report.refused), (1, 1));
         let texts: Vec<Option<String>> = reader
             .messages()

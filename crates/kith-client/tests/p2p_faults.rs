@@ -131,7 +131,7 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
             &mallory,
             &address,
             vec![PeerFrame::Hello {
-                protocol: "kith/auth/1".into(),
+                protocol: "kith/auth/2".into(),
                 certificate: bob.identity().certificate().to_bytes(),
                 name: Some("Bob".into()),
             }],
@@ -139,7 +139,7 @@ async fn a_hostile_peer_that_skips_authentication_changes_nothing() {
         .await;
         // Her own certificate, then documents without waiting for a welcome.
         let mut frames = vec![PeerFrame::Hello {
-            protocol: "kith/auth/1".into(),
+            protocol: "kith/auth/2".into(),
             certificate: mallory.identity().certificate().to_bytes(),
             name: Some("Mallory".into()),
         }];
@@ -308,7 +308,7 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
     // A pushy Bob authenticates properly and then pushes them anyway.
     let push = async |address: Multiaddr| {
         let mut frames = vec![PeerFrame::Hello {
-            protocol: "kith/auth/1".into(),
+            protocol: "kith/auth/2".into(),
             certificate: bob.identity().certificate().to_bytes(),
             name: Some("Bob".into()),
         }];

@@ -3,11 +3,13 @@
 use crate::authority::{self, Directory, Overlay, Verdict, certificates_in, members_added_by};
 use crate::docs::{Doc, DocError, account, head, segment};
 use crate::readmodel::ReadModelUpdate;
+use crate::identity::DeviceKeys;
 use crate::schema::{self, RootKey, SegmentKey};
+use crate::signature::{ChangeSignature, Coverage};
 use crate::touched::TouchedKeys;
 use automerge::transaction::CommitOptions;
 use automerge::{Change, ChangeHash, ExpandedChange, ROOT, ReadDoc};
-use kith_proto::{AccountId, DocId, MessageId};
+use kith_proto::{AccountId, DeviceId, DocId, MessageId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one write did to one document: bytes to append and rows to update, to
@@ -18,12 +20,15 @@ pub struct DocDelta {
     pub chunk: Vec<u8>,
     /// Read-model updates.
     pub updates: Vec<ReadModelUpdate>,
+    /// Signatures to keep beside the document (newer than the held ones of
+    /// their devices).
+    pub signatures: Vec<ChangeSignature>,
 }
 
 impl DocDelta {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.chunk.is_empty() && self.updates.is_empty()
+        self.chunk.is_empty() && self.updates.is_empty() && self.signatures.is_empty()
     }
 }
 
@@ -45,20 +50,35 @@ pub struct ApplyOutcome {
     pub accepted: usize,
     /// Changes refused for good.
     pub rejected: Vec<Rejection>,
-    /// Changes that cannot be judged yet (unknown author or missing
-    /// dependencies); keep them and offer them again later.
+    /// Changes that cannot be judged yet (unknown author, missing
+    /// dependencies, no signature yet); keep them and offer them again later.
     pub deferred: Vec<Change>,
+    /// Valid signatures whose changes are not in the document yet: keep them
+    /// with the deferred changes.
+    pub deferred_signatures: Vec<ChangeSignature>,
 }
 
-/// Commits pending local operations and returns what to store.
-pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64) -> DocDelta {
+/// Commits pending local operations, signs the newest with `keys` (the
+/// document's actor) and returns what to store.
+pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64, keys: &DeviceKeys) -> DocDelta {
     doc.automerge_mut()
         .commit_with(CommitOptions::default().with_time(now_ms));
     let mut new = NewChanges::default();
-    for change in local_changes_since(doc, before) {
-        new.add(doc.id(), &change, &change.decode());
+    let changes = local_changes_since(doc, before);
+    for change in &changes {
+        new.add(doc.id(), change, &change.decode());
     }
-    finish(doc, new)
+    let newest = changes
+        .iter()
+        .filter(|c| c.actor_id().to_bytes() == keys.id().as_bytes().as_slice())
+        .max_by_key(|c| c.seq());
+    let signature = newest.map(|change| ChangeSignature::sign(keys, &doc.id(), change));
+    let mut delta = finish(doc, new);
+    if let Some(signature) = signature {
+        doc.keep_signature(signature.clone());
+        delta.signatures.push(signature);
+    }
+    delta
 }
 
 /// How many changes a walk back from the heads may visit before
@@ -120,6 +140,7 @@ fn finish(doc: &mut Doc, new: NewChanges) -> DocDelta {
     DocDelta {
         chunk: doc.take_unpersisted(),
         updates,
+        signatures: Vec::new(),
     }
 }
 
@@ -147,9 +168,14 @@ pub(crate) fn adopt_if_all_accepted(
     doc: &mut Doc,
     scratch: automerge::AutoCommit,
     changes: &[Change],
+    signatures: &[ChangeSignature],
     directory: &dyn Directory,
 ) -> Option<ApplyOutcome> {
     if !matches!(doc.id(), DocId::Segment(..)) || changes.is_empty() {
+        return None;
+    }
+    let coverage = Coverage::of(&doc.id(), changes, signatures);
+    if changes.iter().any(|c| !coverage.covered.contains(&c.hash())) {
         return None;
     }
     let mut candidate = doc.with_automerge(scratch);
@@ -162,16 +188,51 @@ pub(crate) fn adopt_if_all_accepted(
         new.add(doc.id(), change, &expanded);
     }
     std::mem::swap(doc, &mut candidate);
+    let mut delta = finish(doc, new);
+    (delta.signatures, _) = keep_signatures(doc, coverage.valid);
     Some(ApplyOutcome {
-        delta: finish(doc, new),
+        delta,
         accepted: changes.len(),
         ..ApplyOutcome::default()
     })
 }
 
+/// Keeps the valid signatures whose changes the document now holds and
+/// returns (those that are new, those whose changes it does not hold yet).
+fn keep_signatures(
+    doc: &mut Doc,
+    valid: BTreeMap<DeviceId, ChangeSignature>,
+) -> (Vec<ChangeSignature>, Vec<ChangeSignature>) {
+    let mut kept = Vec::new();
+    let mut waiting = Vec::new();
+    for signature in valid.into_values() {
+        if doc.automerge_mut().get_change_by_hash(&signature.hash()).is_none() {
+            waiting.push(signature);
+            continue;
+        }
+        let newer = doc
+            .signatures()
+            .find(|s| s.device == signature.device)
+            .is_none_or(|s| s.seq < signature.seq);
+        if newer {
+            doc.keep_signature(signature.clone());
+            kept.push(signature);
+        }
+    }
+    (kept, waiting)
+}
+
 /// Validates and applies remote changes (in any order), returning what to
-/// store and what was refused or deferred.
-pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directory) -> Result<ApplyOutcome, DocError> {
+/// store and what was refused or deferred. A change is judged only once a
+/// valid signature of its actor in `signatures` covers it (see
+/// [`crate::signature`]); until then it is deferred, and refused when the
+/// only signature naming it is invalid.
+pub fn apply_remote(
+    doc: &mut Doc,
+    changes: Vec<Change>,
+    signatures: &[ChangeSignature],
+    directory: &dyn Directory,
+) -> Result<ApplyOutcome, DocError> {
     let mut new = NewChanges::default();
     let mut overlay = Overlay {
         base: directory,
@@ -200,6 +261,7 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
             pending.push(change);
         }
     }
+    let coverage = Coverage::of(&doc.id(), &pending, signatures);
     let mut available: BTreeSet<ChangeHash> = BTreeSet::new();
     let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
     let mut waiting: BTreeSet<ChangeHash> = BTreeSet::new();
@@ -232,6 +294,20 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
                 continue;
             }
             progress = true;
+            let hash = change.hash();
+            if !coverage.covered.contains(&hash) {
+                if coverage.forged.contains(&hash) {
+                    refused.insert(hash);
+                    outcome.rejected.push(Rejection {
+                        hash,
+                        reason: "its signature is not its device's".into(),
+                    });
+                } else {
+                    waiting.insert(hash);
+                    outcome.deferred.push(change);
+                }
+                continue;
+            }
             let expanded = change.decode();
             match authority::validate_decoded(doc, &change, &expanded, &overlay) {
                 Verdict::Accept => {
@@ -276,6 +352,12 @@ pub fn apply_remote(doc: &mut Doc, changes: Vec<Change>, directory: &dyn Directo
     delta
         .updates
         .extend(learned_certs.into_iter().map(ReadModelUpdate::Device));
+    let (kept, waiting) = keep_signatures(doc, coverage.valid);
+    delta.signatures = kept;
+    // Only worth keeping while changes wait that they may vouch for.
+    if !outcome.deferred.is_empty() {
+        outcome.deferred_signatures = waiting;
+    }
     outcome.delta = delta;
     Ok(outcome)
 }

@@ -135,7 +135,7 @@ pub struct DeviceCertificate {
     pub signature: [u8; 64],
 }
 
-mod signature_bytes {
+pub(crate) mod signature_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8; 64], serializer: S) -> Result<S::Ok, S::Error> {

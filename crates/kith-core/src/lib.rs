@@ -14,6 +14,7 @@ pub mod identity;
 pub mod readmodel;
 pub mod relay;
 pub mod schema;
+pub mod signature;
 pub mod sync;
 mod touched;
 
@@ -24,6 +25,7 @@ pub use docs::{Doc, DocError};
 pub use identity::{AccountKeys, DeviceCertificate, DeviceKeys, Identity, IdentityError};
 pub use readmodel::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 pub use schema::{ChatKind, ChatSetting, Role};
+pub use signature::{ChangeSignature, SignedSyncMessage};
 pub use sync::{SyncError, SyncSession};
 
 /// Re-exported so drivers and tests use the same Automerge version.

@@ -5,9 +5,15 @@ use crate::apply::{ApplyOutcome, adopt_if_all_accepted, apply_remote};
 use crate::authority::Directory;
 use crate::docs::chunks::{ChunkKind, split_chunks};
 use crate::docs::{Doc, DocError};
+use crate::signature::{ChangeSignature, SignedSyncMessage};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Change, ChangeHash, LoadOptions, OnPartialLoad};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A sync message and the signatures beside it, encoded for the wire.
+fn signed(message: Vec<u8>, signatures: Vec<ChangeSignature>) -> Vec<u8> {
+    SignedSyncMessage { message, signatures }.encode()
+}
 
 /// Why a sync message could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -61,13 +67,19 @@ impl SyncSession {
         self.state.encode()
     }
 
-    /// The next message to send, if any.
+    /// The next message to send, if any: an Automerge sync message in a
+    /// [`SignedSyncMessage`] that carries the document's signatures whenever
+    /// it carries changes.
     pub fn generate(&mut self, doc: &mut Doc) -> Option<Vec<u8>> {
         let before = self.state.clone();
         let message = doc.automerge_mut().sync().generate_sync_message(&mut self.state)?;
-        if !message.changes.is_empty() || !message.need.is_empty() {
+        if !message.changes.is_empty() {
             self.last_empty = None;
-            return Some(message.encode());
+            return Some(signed(message.encode(), doc.signatures().cloned().collect()));
+        }
+        if !message.need.is_empty() {
+            self.last_empty = None;
+            return Some(signed(message.encode(), Vec::new()));
         }
         let bytes = message.encode();
         if self.last_empty.as_ref() == Some(&bytes) {
@@ -77,7 +89,7 @@ impl SyncSession {
             return None;
         }
         self.last_empty = Some(bytes.clone());
-        Some(bytes)
+        Some(signed(bytes, Vec::new()))
     }
 
     /// Handles a received message: changes are validated and only accepted
@@ -88,7 +100,11 @@ impl SyncSession {
         bytes: &[u8],
         directory: &dyn Directory,
     ) -> Result<ApplyOutcome, SyncError> {
-        let mut message = sync::Message::decode(bytes).map_err(|err| SyncError::Malformed(err.to_string()))?;
+        let signed: SignedSyncMessage =
+            postcard::from_bytes(bytes).map_err(|err| SyncError::Malformed(err.to_string()))?;
+        let signatures = signed.signatures;
+        let mut message =
+            sync::Message::decode(&signed.message).map_err(|err| SyncError::Malformed(err.to_string()))?;
         message.heads = self.visible_heads(doc, message.heads);
         if message.changes.is_empty() {
             doc.automerge_mut()
@@ -148,14 +164,14 @@ impl SyncSession {
         };
         let mut adopted = None;
         if let (Some(scratch), true) = (scratch, loose.is_empty()) {
-            adopted = adopt_if_all_accepted(doc, scratch, &new_changes, directory);
+            adopted = adopt_if_all_accepted(doc, scratch, &new_changes, &signatures, directory);
         }
         new_changes.extend(loose);
         let deps: BTreeMap<ChangeHash, Vec<ChangeHash>> =
             new_changes.iter().map(|c| (c.hash(), c.deps().to_vec())).collect();
         let outcome = match adopted {
             Some(outcome) => outcome,
-            None => apply_remote(doc, new_changes, directory)?,
+            None => apply_remote(doc, new_changes, &signatures, directory)?,
         };
         let not_applied = outcome
             .rejected
@@ -191,6 +207,8 @@ impl SyncSession {
     }
 
     /// The peer's heads with withheld changes replaced by their dependencies.
+    /// (A deferred change is withheld too: a later message that brings its
+    /// signature brings the change again.)
     fn visible_heads(&mut self, doc: &mut Doc, heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
         // Changes applied since (a deferred change accepted on retry) are no
         // longer withheld.

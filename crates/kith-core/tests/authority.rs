@@ -6,7 +6,11 @@
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 use kith_core::docs::{Doc, head, segment};
-use kith_core::{ChatKind, Directory, Identity, Role, SyncSession, apply_remote, commit_local};
+use kith_core::docs::DocError;
+use kith_core::{
+    ApplyOutcome, ChangeSignature, ChatKind, Directory, Identity, Role, SignedSyncMessage, SyncSession, apply_remote,
+    commit_local,
+};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId, Month};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,9 +49,34 @@ fn changes(doc: &mut Doc) -> Vec<automerge::Change> {
     doc.raw_mut().get_changes(&[])
 }
 
+/// The test person whose device is `actor` (every actor here is one).
+fn keys_of(actor: &automerge::ActorId) -> Identity {
+    (1..=20)
+        .map(person)
+        .find(|p| p.device_id().as_bytes().as_slice() == actor.to_bytes())
+        .expect("an actor of a test person")
+}
+
+/// Commits what the typed operations wrote. (They already closed
+/// Automerge's transaction, so `commit_local` sees nothing new: the newest
+/// local change is signed here, as the client's write path does.)
 fn commit(doc: &mut Doc) {
     let before = doc.heads();
-    commit_local(doc, &before, 0);
+    let keys = keys_of(doc.automerge().get_actor());
+    commit_local(doc, &before, 0, keys.device_keys());
+    if let Some(change) = doc.raw_mut().get_last_local_change() {
+        doc.keep_signature(ChangeSignature::sign(keys.device_keys(), &doc.id(), &change));
+    }
+}
+
+/// Every change signed by its actor: these tests judge authority, with
+/// authorship proven (the signature tests sign selectively).
+fn apply(doc: &mut Doc, changes: Vec<automerge::Change>, dir: &dyn Directory) -> Result<ApplyOutcome, DocError> {
+    let signatures: Vec<ChangeSignature> = changes
+        .iter()
+        .map(|c| ChangeSignature::sign(keys_of(c.actor_id()).device_keys(), &doc.id(), c))
+        .collect();
+    apply_remote(doc, changes, &signatures, dir)
 }
 
 /// Alice creates a group with Bob as member; returns the chat id and Alice's head doc.
@@ -71,7 +100,7 @@ fn group(alice: &Identity, bob: &Identity) -> (ChatId, Doc) {
 
 fn replica_of(source: &mut Doc, device: &DeviceId, dir: &TestDirectory) -> Doc {
     let mut doc = Doc::new(source.id(), device);
-    let outcome = apply_remote(&mut doc, changes(source), dir).expect("apply");
+    let outcome = apply(&mut doc, changes(source), dir).expect("apply");
     assert!(
         outcome.rejected.is_empty() && outcome.deferred.is_empty(),
         "{outcome:?}"
@@ -99,7 +128,7 @@ fn only_the_creator_can_write_a_conversations_first_change() {
     am.put(ROOT, format!("member/{}", mallory.account_id()), "owner")
         .expect("put");
     am.commit();
-    let outcome = apply_remote(&mut bob_doc, changes(&mut forged), &dir).expect("apply");
+    let outcome = apply(&mut bob_doc, changes(&mut forged), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(head::role_of(&bob_doc, &mallory.account_id()), None);
 }
@@ -119,7 +148,7 @@ fn a_member_cannot_rename_or_promote_itself() {
         .put(ROOT, format!("member/{}", bob.account_id()), "owner")
         .expect("put");
     bob_doc.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.accepted, 0);
     assert_eq!(outcome.rejected.len(), 1);
     let row = head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row");
@@ -153,8 +182,8 @@ fn authority_is_judged_at_the_changes_dependencies_in_any_order() {
         vec![rename.clone(), promote.clone()],
     ] {
         let mut carol_view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
-        apply_remote(&mut carol_view, genesis.clone(), &dir).expect("genesis");
-        let outcome = apply_remote(&mut carol_view, order, &dir).expect("apply");
+        apply(&mut carol_view, genesis.clone(), &dir).expect("genesis");
+        let outcome = apply(&mut carol_view, order, &dir).expect("apply");
         verdicts.push((outcome.accepted, outcome.rejected.len(), carol_view.heads()));
         let row = head::chat_row(&carol_view, head_chat(&carol_view)).expect("row");
         assert_eq!(row.name, "Book club", "the rename was written before Bob was admin");
@@ -163,12 +192,12 @@ fn authority_is_judged_at_the_changes_dependencies_in_any_order() {
     assert_eq!(verdicts[0], verdicts[1], "same verdicts and heads whatever the order");
 
     // Once Bob has seen his promotion, his rename counts.
-    apply_remote(&mut bob_doc, vec![promote], &dir).expect("apply");
+    apply(&mut bob_doc, vec![promote], &dir).expect("apply");
     let mut bob_fresh = Doc::new(alice_doc.id(), &bob.device_id());
-    apply_remote(&mut bob_fresh, changes(&mut alice_doc), &dir).expect("apply");
+    apply(&mut bob_fresh, changes(&mut alice_doc), &dir).expect("apply");
     head::rename(&mut bob_fresh, &bob.account_id(), "renamed by admin bob").expect("rename as admin");
     commit(&mut bob_fresh);
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_fresh), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_fresh), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
     assert_eq!(
         head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row").name,
@@ -217,7 +246,7 @@ fn a_member_cannot_edit_someone_elses_message_or_react_for_them() {
     let mut tampered = bob_doc.clone();
     tampered.raw_mut().put(&obj, "text", "evil edit").expect("put");
     tampered.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
 
     let mut tampered = bob_doc.clone();
@@ -226,7 +255,7 @@ fn a_member_cannot_edit_someone_elses_message_or_react_for_them() {
         .put(ROOT, format!("r/{message}/{}/👍", alice.account_id()), 1)
         .expect("put");
     tampered.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
 
     // A message claiming Alice's device as its minter.
@@ -241,13 +270,13 @@ fn a_member_cannot_edit_someone_elses_message_or_react_for_them() {
         .put(&obj, "author", bob.account_id().to_string())
         .expect("put");
     tampered.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
 
     // Honest reactions and edits by the author pass.
     segment::react(&mut bob_doc, &message, &bob.account_id(), "👍", false, Hlc::new(NOW, 6)).expect("react");
     commit(&mut bob_doc);
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
     let row = segment::message_row(&alice_doc, chat, &message).expect("row");
     assert_eq!(row.text.as_deref(), Some("hello"));
@@ -283,7 +312,7 @@ fn attachments_are_written_with_the_message_and_leave_with_its_deletion() {
     };
     segment::send(&mut bob_doc, &new).expect("send");
     commit(&mut bob_doc);
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (1, 0));
     let row = segment::message_row(&alice_doc, chat, &id).expect("row");
     assert_eq!(row.attachments, vec![picture(7)]);
@@ -298,7 +327,7 @@ fn attachments_are_written_with_the_message_and_leave_with_its_deletion() {
     let swapped = kith_core::attachment::encode_attachments(&[picture(9)]).expect("encode");
     tampered.raw_mut().put(&obj, "attachments", swapped).expect("put");
     tampered.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1), "swapped later");
     let mut tampered = bob_doc.clone();
     let forged = MessageId::new(Hlc::new(NOW, 8), &bob.device_id());
@@ -319,13 +348,13 @@ fn attachments_are_written_with_the_message_and_leave_with_its_deletion() {
         .put(&obj, "attachments", vec![0xffu8; 20])
         .expect("put");
     tampered.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut tampered), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1), "garbage list");
 
     // Deleting it for everyone takes the attachments out of the row.
     segment::delete(&mut bob_doc, &id, &bob.account_id(), Hlc::new(NOW, 10)).expect("delete");
     commit(&mut bob_doc);
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
     let row = segment::message_row(&alice_doc, chat, &id).expect("row");
     assert!(row.deleted && row.attachments.is_empty());
@@ -344,14 +373,14 @@ fn unknown_authors_are_deferred_not_accepted() {
     let (_, mut alice_doc, _, _, _) = segment_pair(&alice, &bob);
     let stranger_view = TestDirectory::default();
     let mut doc = Doc::new(alice_doc.id(), &bob.device_id());
-    let outcome = apply_remote(&mut doc, changes(&mut alice_doc), &stranger_view).expect("apply");
+    let outcome = apply(&mut doc, changes(&mut alice_doc), &stranger_view).expect("apply");
     assert_eq!(outcome.accepted, 0);
     assert_eq!(outcome.deferred.len(), 1);
     assert!(segment::message_ids(&doc).is_empty());
 
     // Known device but not (yet) a member: still deferred.
     let knows_device = TestDirectory::knowing(&[&alice]);
-    let outcome = apply_remote(&mut doc, changes(&mut alice_doc), &knows_device).expect("apply");
+    let outcome = apply(&mut doc, changes(&mut alice_doc), &knows_device).expect("apply");
     assert_eq!((outcome.accepted, outcome.deferred.len()), (0, 1));
 }
 
@@ -368,7 +397,7 @@ fn account_documents_accept_only_their_owners_devices_until_revoked() {
         .put(ROOT, "profile/name", "Mallory was here")
         .expect("put");
     copy.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut copy), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut copy), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(kith_core::docs::account::name(&alice_doc).as_deref(), Some("Alice"));
 }
@@ -464,7 +493,7 @@ fn a_member_cannot_mark_a_shared_document_as_from_the_future() {
     let (_, mut alice_doc, mut bob_doc, dir, _) = segment_pair(&alice, &bob);
     bob_doc.raw_mut().put(ROOT, "schema", 99).expect("put");
     bob_doc.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
     let bytes = alice_doc.save();
     assert!(
@@ -514,7 +543,17 @@ fn a_whole_document_payload_with_orphan_changes_loses_nothing() {
         version: automerge::sync::MessageVersion::V2,
     };
     let outcome = SyncSession::new()
-        .receive(&mut bob_doc, &message.encode(), &dir)
+        .receive(
+            &mut bob_doc,
+            &SignedSyncMessage {
+                message: message.encode(),
+                signatures: [&second, &fourth]
+                    .map(|c| ChangeSignature::sign(alice.device_keys(), &relay.id(), c))
+                    .to_vec(),
+            }
+            .encode(),
+            &dir,
+        )
         .expect("receive");
     assert_eq!(outcome.accepted, 1, "the second message is applied: {outcome:?}");
     let deferred: Vec<_> = outcome.deferred.iter().map(|c| c.hash()).collect();
@@ -524,7 +563,7 @@ fn a_whole_document_payload_with_orphan_changes_loses_nothing() {
         "the orphan is kept for later, not dropped"
     );
     // Once the missing third message arrives, the kept orphan applies too.
-    let retried = apply_remote(&mut bob_doc, vec![third, outcome.deferred[0].clone()], &dir).expect("apply");
+    let retried = apply(&mut bob_doc, vec![third, outcome.deferred[0].clone()], &dir).expect("apply");
     assert_eq!(retried.accepted, 2);
     assert_eq!(segment::message_ids(&bob_doc).len(), 4);
 }
@@ -563,7 +602,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
         .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 1000)))
         .expect("put");
     bob_doc.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
     assert_eq!(head::avatar(&alice_doc), None);
 
@@ -578,7 +617,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
     assert!(head::set_avatar(&mut bob_doc, &bob.account_id(), None).is_err());
     bob_doc.raw_mut().delete(ROOT, "avatar").expect("delete");
     bob_doc.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(head::avatar(&alice_doc), Some(jpeg(2, 1000)));
 
@@ -594,7 +633,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
         tampered.raw_mut().put(ROOT, "avatar", value).expect("put");
         tampered.raw_mut().commit();
         let mut judge = replica_of(&mut alice_doc, &bob.device_id(), &dir);
-        let outcome = apply_remote(&mut judge, changes(&mut tampered), &dir).expect("apply");
+        let outcome = apply(&mut judge, changes(&mut tampered), &dir).expect("apply");
         assert_eq!(outcome.rejected.len(), 1);
         assert_eq!(head::avatar(&judge), Some(jpeg(2, 1000)));
     }
@@ -607,7 +646,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
     assert_eq!(picture_flag(&mut bob_doc), Some(false));
     head::set_avatar(&mut bob_doc, &bob.account_id(), Some(&jpeg(4, 500))).expect("admin sets");
     commit(&mut bob_doc);
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
     assert_eq!(head::avatar(&alice_doc), Some(jpeg(4, 500)));
 }
@@ -639,7 +678,7 @@ fn a_direct_chat_has_no_picture_and_an_account_document_no_group_picture() {
         .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 100)))
         .expect("put");
     bob_doc.raw_mut().commit();
-    let outcome = apply_remote(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
+    let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(picture_flag(&mut alice_doc), Some(false));
 
@@ -652,7 +691,7 @@ fn a_direct_chat_has_no_picture_and_an_account_document_no_group_picture() {
         .put(ROOT, "avatar", automerge::ScalarValue::Bytes(jpeg(1, 100)))
         .expect("put");
     copy.raw_mut().commit();
-    let outcome = apply_remote(&mut account_doc, changes(&mut copy), &dir).expect("apply");
+    let outcome = apply(&mut account_doc, changes(&mut copy), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
 }
 
@@ -704,8 +743,8 @@ fn every_replica_agrees_on_the_group_picture_whatever_order_changes_arrive_in() 
     let mut results = Vec::new();
     for order in permutations(&[roles, bob_picture, carol_picture]) {
         let mut view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
-        apply_remote(&mut view, base.clone(), &dir).expect("base");
-        let outcome = apply_remote(&mut view, order, &dir).expect("apply");
+        apply(&mut view, base.clone(), &dir).expect("base");
+        let outcome = apply(&mut view, order, &dir).expect("apply");
         assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 1));
         assert_eq!(
             head::avatar(&view),

@@ -41,6 +41,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("sync_states", sync_states),
         ("relay_state", relay_state),
         ("relay_mail", relay_mail),
+        ("change_signatures", change_signatures),
         ("change_marker", change_marker),
         ("search_prefix_case_diacritics", search_prefix_case_diacritics),
         ("search_every_word_must_match", search_every_word_must_match),
@@ -1189,6 +1190,46 @@ pub fn quarantine(store: &dyn Store) {
         vec![b"other doc".to_vec()],
         "other documents keep theirs"
     );
+}
+
+/// Signatures are kept newest-per-device per document, never moved back;
+/// quarantined ones are kept per change and taken out with their document's.
+pub fn change_signatures(store: &dyn Store) {
+    use kith_core::ChangeSignature;
+    let signature = |dev: u8, seq: u64| ChangeSignature {
+        device: device(dev),
+        seq,
+        change: [seq as u8; 32],
+        signature: [dev; 64],
+    };
+    assert!(store.change_signatures(&doc_a()).unwrap().is_empty());
+    write(store, |txn| {
+        txn.keep_change_signatures(&doc_a(), &[signature(1, 3), signature(2, 1)])
+            .unwrap();
+        txn.keep_change_signatures(&doc_a(), &[signature(1, 5)]).unwrap();
+        txn.keep_change_signatures(&doc_a(), &[signature(1, 4)]).unwrap();
+        txn.keep_change_signatures(&doc_b(), &[signature(3, 9)]).unwrap();
+        assert_eq!(txn.change_signatures(&doc_b()).unwrap(), vec![signature(3, 9)], "seen in the txn");
+    });
+    let mut held = store.change_signatures(&doc_a()).unwrap();
+    held.sort_by_key(|s| s.device);
+    let mut expected = vec![signature(1, 5), signature(2, 1)];
+    expected.sort_by_key(|s| s.device);
+    assert_eq!(held, expected, "the newest per device; an older one never replaces it");
+
+    let kept = write(store, |txn| {
+        txn.quarantine_signatures(&doc_a(), &[signature(1, 7), signature(1, 8), signature(1, 7)])
+            .unwrap()
+    });
+    assert_eq!(kept, 2, "a repeated signature is kept once");
+    {
+        let mut txn = store.begin_write().unwrap();
+        assert_eq!(txn.take_quarantined_signatures(&doc_a()).unwrap().len(), 2);
+    }
+    let taken = write(store, |txn| txn.take_quarantined_signatures(&doc_a()).unwrap());
+    assert_eq!(taken, vec![signature(1, 7), signature(1, 8)], "a rolled-back take keeps them");
+    assert!(write(store, |txn| txn.take_quarantined_signatures(&doc_a()).unwrap()).is_empty());
+    assert_eq!(store.change_signatures(&doc_a()).unwrap().len(), 2, "accepted ones stay");
 }
 
 /// The change marker moves with every commit, not with a rollback.

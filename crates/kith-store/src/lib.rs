@@ -3,6 +3,7 @@
 //! implementations: [`SqliteStore`] (the real one: SQLite, WAL, FTS5) and
 //! [`MemoryStore`] (for simulations). One conformance suite runs against both.
 
+mod change_signatures;
 mod error;
 mod memory;
 mod migrations;

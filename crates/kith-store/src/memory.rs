@@ -14,7 +14,7 @@ use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
 use crate::store::{Store, WriteTxn};
-use kith_core::{ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate};
+use kith_core::{ChangeSignature, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +65,10 @@ struct State {
     devices: BTreeMap<DeviceId, StoredDevice>,
     /// Quarantined changes by hash: (document, change bytes).
     quarantine: BTreeMap<Vec<u8>, (DocId, Vec<u8>)>,
+    /// The newest accepted change signature per (document, device).
+    change_signatures: BTreeMap<(DocId, DeviceId), ChangeSignature>,
+    /// Signatures beside quarantined changes, by (document, device, change).
+    quarantined_signatures: BTreeMap<(DocId, DeviceId, [u8; 32]), ChangeSignature>,
     /// (peer, document) -> persisted sync state.
     sync_states: BTreeMap<(String, DocId), Vec<u8>>,
     relay_logs: BTreeMap<[u8; 32], RelayLogRow>,
@@ -462,6 +466,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn change_signatures(&self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        Ok(held_signatures(&self.state(), doc))
+    }
+
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.state().sync_states.get(&(peer.to_owned(), *doc)).cloned())
     }
@@ -660,6 +668,60 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(docs.into_iter().collect())
     }
 
+    fn change_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        Ok(held_signatures(&self.work, doc))
+    }
+
+    fn keep_change_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<(), StoreError> {
+        for signature in signatures {
+            match self.work.change_signatures.entry((*doc, signature.device)) {
+                Entry::Occupied(mut held) if held.get().seq < signature.seq => {
+                    held.insert(signature.clone());
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(signature.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn quarantine_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<usize, StoreError> {
+        let held = self
+            .work
+            .quarantined_signatures
+            .keys()
+            .filter(|(d, _, _)| d == doc)
+            .count();
+        let room = crate::store::QUARANTINE_LIMIT_PER_DOC.saturating_sub(held);
+        let mut kept = 0;
+        for signature in signatures.iter().take(room) {
+            if let Entry::Vacant(slot) = self
+                .work
+                .quarantined_signatures
+                .entry((*doc, signature.device, signature.change))
+            {
+                slot.insert(signature.clone());
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    fn take_quarantined_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        let mut taken = Vec::new();
+        self.work.quarantined_signatures.retain(|(d, _, _), signature| {
+            if d == doc {
+                taken.push(signature.clone());
+                false
+            } else {
+                true
+            }
+        });
+        Ok(taken)
+    }
+
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut taken = Vec::new();
         self.work.quarantine.retain(|_, (d, change)| {
@@ -778,4 +840,14 @@ impl WriteTxn for MemoryTxn<'_> {
         // `_writer` is released here, after the new state is visible.
         Ok(())
     }
+}
+
+/// The newest accepted signature of each device that wrote to `doc`.
+fn held_signatures(state: &State, doc: &DocId) -> Vec<ChangeSignature> {
+    state
+        .change_signatures
+        .iter()
+        .filter(|((d, _), _)| d == doc)
+        .map(|(_, signature)| signature.clone())
+        .collect()
 }

@@ -5,6 +5,7 @@
 //! processes never block. Within one process, one connection serves reads and
 //! the write transaction, so reads wait while a write transaction is open.
 
+use crate::change_signatures;
 use crate::error::StoreError;
 use crate::migrations;
 use crate::relay_mail::{PendingMail, RelayGrant};
@@ -12,7 +13,7 @@ use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::attachment::{decode_attachments, encode_attachments};
-use kith_core::{ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
+use kith_core::{ChangeSignature, ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -794,6 +795,10 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn change_signatures(&self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        change_signatures::held(&self.conn(), doc)
+    }
+
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         sync_state(&self.conn(), peer, doc)
     }
@@ -1014,6 +1019,22 @@ impl WriteTxn for SqliteTxn<'_> {
             .prepare_cached("DELETE FROM quarantine WHERE doc_id = ?1")?
             .execute([doc.to_string()])?;
         Ok(rows)
+    }
+
+    fn change_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        change_signatures::held(&self.conn, doc)
+    }
+
+    fn keep_change_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<(), StoreError> {
+        change_signatures::keep(&self.conn, doc, signatures)
+    }
+
+    fn quarantine_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<usize, StoreError> {
+        change_signatures::quarantine(&self.conn, doc, signatures)
+    }
+
+    fn take_quarantined_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        change_signatures::take_quarantined(&self.conn, doc)
     }
 
     fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {

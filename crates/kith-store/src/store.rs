@@ -3,7 +3,7 @@
 use crate::error::StoreError;
 use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
-use kith_core::{ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
+use kith_core::{ChangeSignature, ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 
 /// A profile's persistent state. Reads see committed data; writes go through
@@ -53,6 +53,8 @@ pub trait Store: Send + Sync {
     fn meta_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Quarantined changes of a document.
     fn quarantined(&self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The newest accepted signature of each device that wrote to `doc`.
+    fn change_signatures(&self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError>;
     /// A number that changes whenever anything (any process) commits a write.
     fn change_marker(&self) -> Result<u64, StoreError>;
     /// The persisted sync state with `peer` for `doc`.
@@ -121,6 +123,16 @@ pub trait WriteTxn {
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError>;
     /// Takes every quarantined change of a document out (to retry them).
     fn take_quarantined(&mut self, doc: &DocId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The newest accepted signature of each device that wrote to `doc`
+    /// (sees this transaction's writes).
+    fn change_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError>;
+    /// Keeps each signature that is newer than the one held for its device.
+    fn keep_change_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<(), StoreError>;
+    /// Keeps signatures beside `doc`'s quarantined changes (within the same
+    /// limit as the changes). Returns how many were kept.
+    fn quarantine_signatures(&mut self, doc: &DocId, signatures: &[ChangeSignature]) -> Result<usize, StoreError>;
+    /// Takes the signatures waiting beside `doc`'s quarantined changes out.
+    fn take_quarantined_signatures(&mut self, doc: &DocId) -> Result<Vec<ChangeSignature>, StoreError>;
     /// The persisted sync state with `peer` for `doc` (Automerge's durable
     /// part: the heads both sides are known to share).
     fn sync_state(&mut self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;

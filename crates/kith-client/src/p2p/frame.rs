@@ -10,8 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The version of the authentication exchange.
-pub const AUTH_PROTOCOL: &str = "kith/auth/1";
+/// The version of the authentication exchange (2: sync messages carry
+/// change signatures).
+pub const AUTH_PROTOCOL: &str = "kith/auth/2";
 
 /// One frame on a peer stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

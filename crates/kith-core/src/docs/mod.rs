@@ -8,7 +8,9 @@ pub mod segment;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc, ScalarValue, Value};
+use crate::signature::ChangeSignature;
 use kith_proto::{DeviceId, DocId};
+use std::collections::BTreeMap;
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,9 @@ pub struct Doc {
     id: DocId,
     inner: AutoCommit,
     persisted: Vec<ChangeHash>,
+    /// The newest accepted signature of each device that wrote here: what
+    /// vouches for this document's changes when they are passed on.
+    signatures: BTreeMap<DeviceId, ChangeSignature>,
 }
 
 impl std::fmt::Debug for Doc {
@@ -76,6 +81,7 @@ impl Doc {
             id,
             inner: AutoCommit::new().with_actor(actor_of(device)),
             persisted: Vec::new(),
+            signatures: BTreeMap::new(),
         }
     }
 
@@ -149,6 +155,23 @@ impl Doc {
         self.inner.get_changes(&known)
     }
 
+    /// The newest signature of each device that wrote to this document.
+    pub fn signatures(&self) -> impl Iterator<Item = &ChangeSignature> {
+        self.signatures.values()
+    }
+
+    /// Keeps `signature` when it is newer than the one held for its device
+    /// (stored signatures, when loading; the caller has checked new ones).
+    pub fn keep_signature(&mut self, signature: ChangeSignature) {
+        let newer = self
+            .signatures
+            .get(&signature.device)
+            .is_none_or(|held| held.seq < signature.seq);
+        if newer {
+            self.signatures.insert(signature.device, signature);
+        }
+    }
+
     /// Read access to the Automerge document.
     pub fn automerge(&self) -> &AutoCommit {
         &self.inner
@@ -168,6 +191,7 @@ impl Doc {
             id: self.id,
             inner: inner.with_actor(self.inner.get_actor().clone()),
             persisted: self.persisted.clone(),
+            signatures: self.signatures.clone(),
         }
     }
 

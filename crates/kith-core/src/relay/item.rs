@@ -1,6 +1,7 @@
 //! The plaintext of one relay envelope.
 
 use crate::crypto::Lockbox;
+use crate::signature::ChangeSignature;
 use kith_proto::{ChatId, DeviceId};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,27 @@ pub enum RelayItem {
     Presence {
         /// Until when to consider them online, ms since the Unix epoch.
         until_ms: u64,
+    },
+    /// One Automerge change with the signature that vouches for it: its
+    /// actor's newest signature in the sender's copy (the change itself or
+    /// a later change of the same device that descends from it).
+    SignedChange {
+        /// The document.
+        doc: String,
+        /// The change bytes.
+        change: Vec<u8>,
+        /// The actor's signature, when the sender holds one.
+        signature: Option<ChangeSignature>,
+    },
+    /// Many changes of one document (a compaction snapshot) with every
+    /// signature the sender holds for it.
+    SignedChanges {
+        /// The document.
+        doc: String,
+        /// Concatenated Automerge change chunks.
+        changes: Vec<u8>,
+        /// The newest signature of each device that wrote there.
+        signatures: Vec<ChangeSignature>,
     },
 }
 
