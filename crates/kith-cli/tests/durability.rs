@@ -314,3 +314,52 @@ fn compaction_keeps_every_message_and_the_profile_keeps_working() {
     let messages = kith_json(&alice, &["messages", &chat]).to_string();
     assert!(messages.contains(&after) && messages.contains("edited after compaction"));
 }
+
+/// A profile written before changes were signed (store schema 7: no
+/// signature rows) signs its own history when it is next opened, and what
+/// it sends afterwards is accepted by a contact who has never seen it.
+#[test]
+fn a_profile_from_before_signatures_vouches_for_its_own_history() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    befriend(&alice, &bob, &server);
+    let bob_id = account_of(&bob);
+    let chat = kith_json(&alice, &["chat", "new", "--name", "Old times", "--member", &bob_id])["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&alice, &chat, "written before signatures");
+    let signature_rows = |profile: &std::path::Path| -> i64 {
+        let conn = rusqlite::Connection::open(profile.join("kith.db")).expect("open");
+        conn.query_row("SELECT count(*) FROM change_signatures", [], |r| r.get(0))
+            .expect("count")
+    };
+    let signed_now = signature_rows(&alice);
+    assert!(signed_now >= 3, "account, head and segment are signed: {signed_now}");
+    {
+        // What a version-7 profile holds: the same documents, no signatures.
+        let conn = rusqlite::Connection::open(alice.join("kith.db")).expect("open");
+        conn.execute_batch("DELETE FROM change_signatures; DELETE FROM meta WHERE key = 'signatures/own-history';")
+            .expect("strip signatures");
+    }
+    assert_eq!(signature_rows(&alice), 0);
+    kith(&alice, &["chats"]);
+    assert_eq!(
+        signature_rows(&alice),
+        signed_now,
+        "every document it wrote is signed again"
+    );
+
+    sync(&alice, &server);
+    sync(&bob, &server);
+    sync(&bob, &server);
+    let texts: Vec<String> = kith_json(&bob, &["messages", &chat])
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, ["written before signatures"], "bob accepts the signed history");
+}

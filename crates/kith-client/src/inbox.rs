@@ -6,9 +6,9 @@
 
 use crate::streams::{Followed, StreamKey};
 use automerge::Change;
+use kith_core::ChangeSignature;
 use kith_core::crypto::open_envelope;
 use kith_core::docs::chunks::ChunkKind;
-use kith_core::ChangeSignature;
 use kith_core::relay::RelayItem;
 use kith_proto::{DeviceId, DocId, Envelope};
 
@@ -163,7 +163,11 @@ mod tests {
 
         let ours = sealed(&stream, &alice, &change_item(DocId::Head(chat)));
         match classify(&stream, 1, &ours) {
-            Inbound::Changes { doc, changes, signatures } => {
+            Inbound::Changes {
+                doc,
+                changes,
+                signatures,
+            } => {
                 assert_eq!(doc, DocId::Head(chat));
                 assert_eq!(changes.len(), 1);
                 assert!(signatures.is_empty(), "an unsigned item of an older client");

@@ -20,7 +20,12 @@ impl Profile {
         let keys = self.identity().device_keys();
         let mut signed = Vec::new();
         for doc_id in self.store().doc_ids()? {
-            if self.store().change_signatures(&doc_id)?.iter().any(|s| s.device == device) {
+            if self
+                .store()
+                .change_signatures(&doc_id)?
+                .iter()
+                .any(|s| s.device == device)
+            {
                 continue;
             }
             let mut doc = self.docs().load(doc_id)?;

@@ -17,10 +17,10 @@ use crate::outbox::{ACCOUNT_KEY_CONTEXT, CONNECT_CONTEXT, encode_heads, push_ite
 use crate::profile::Profile;
 use crate::streams::{Followed, StreamKey};
 use automerge::{Change, ChangeHash};
-use kith_core::{ChangeSignature, DeviceCertificate};
 use kith_core::crypto::{EpochKey, open_lockbox, open_sealed};
 use kith_core::docs::contact::ContactState;
 use kith_core::relay::{ConnectRequest, RelayItem};
+use kith_core::{ChangeSignature, DeviceCertificate};
 use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
@@ -619,7 +619,10 @@ mod tests {
         let mut signatures = first.store().change_signatures(&segment).unwrap();
         signatures.extend(second.store().change_signatures(&segment).unwrap());
         assert!(
-            reader.docs().apply_changes(segment, batch.clone(), &signatures).is_err(),
+            reader
+                .docs()
+                .apply_changes(segment, batch.clone(), &signatures)
+                .is_err(),
             "the batch as a whole is refused"
         );
         let mut report = RelayReport::default();

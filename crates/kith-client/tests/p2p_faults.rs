@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use kith_client::p2p::{Faults, P2pEvent, P2pOptions, P2pReport, PeerFrame, run_p2p};
 use kith_client::{ChatKind, ConsumerFailed, DocId, Profile};
 use kith_core::identity::Identity;
@@ -354,4 +356,40 @@ async fn a_contact_cannot_push_a_chat_we_are_not_in() {
         "not in alice's chat list"
     );
     assert_eq!(count(&alice, &notes), 0, "no message of it stored");
+}
+
+/// Over real sockets: Bob, a member, forges a change with the actor of
+/// Alice's (the owner's) device that makes him admin and renames the chat;
+/// Alice's replica holds it back and the chat stays as she made it, and the
+/// sync still ends (the held-back change is not asked for again and again).
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_cannot_pass_off_a_change_as_the_owners() {
+    let alice = profile(81, "Alice");
+    let bob = profile(91, "Bob");
+    bob.contacts().add(&alice.contacts().invite().unwrap().link()).unwrap();
+    let bob_account = bob.identity().account_id();
+    let chat = alice.chats().create("Club", &[bob_account], ChatKind::Group).unwrap();
+    alice.messages().send(&chat, "hello", None).unwrap();
+    let has_chat = || count(&bob, &chat) == 1;
+    run_pair(&alice, options(vec![]), &bob, options(vec![]), &has_chat).await;
+    assert_eq!(count(&bob, &chat), 1, "bob got the chat");
+
+    let head = DocId::Head(chat);
+    common::forge_as(
+        &bob,
+        &alice.identity().device_id(),
+        head,
+        common::promote_and_rename(bob_account, "Bob's club"),
+    );
+    let arrived = || !alice.store().quarantined(&head).unwrap().is_empty();
+    let (report, _) = run_pair(&alice, options(vec![]), &bob, options(vec![]), &arrived).await;
+    assert!(arrived(), "the forged change reached alice: {report:?}");
+    let row = alice.store().chat(&chat).unwrap().unwrap();
+    assert_eq!(row.name, "Club", "the forgery is not applied");
+    assert_eq!(row.members.get(&bob_account), Some(&kith_core::Role::Member));
+    assert_ne!(
+        alice.docs().heads(head).unwrap(),
+        bob.docs().heads(head).unwrap(),
+        "alice's head does not include it"
+    );
 }

@@ -2,8 +2,8 @@
 
 use crate::authority::{self, Directory, Overlay, Verdict, certificates_in, members_added_by};
 use crate::docs::{Doc, DocError, account, head, segment};
-use crate::readmodel::ReadModelUpdate;
 use crate::identity::DeviceKeys;
+use crate::readmodel::ReadModelUpdate;
 use crate::schema::{self, RootKey, SegmentKey};
 use crate::signature::{ChangeSignature, Coverage};
 use crate::touched::TouchedKeys;

@@ -15,6 +15,11 @@ use kith_proto::{DeviceId, DocId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+/// The most signatures judged for one batch: one per device that wrote to
+/// the document is what honest senders attach, and checking costs about as
+/// much as applying a change, so a flood of them is cut off here.
+pub const MAX_SIGNATURES_PER_BATCH: usize = 512;
+
 /// What a change signature covers, so one is never valid for another use.
 const CHANGE_CONTEXT: &[u8] = b"kith/change/1\0";
 
@@ -83,16 +88,19 @@ pub(crate) struct Coverage {
 }
 
 impl Coverage {
-    /// Checks `signatures` for document `doc` and walks from each valid one
+    /// Checks `signatures` (the first [`MAX_SIGNATURES_PER_BATCH`]) for
+    /// document `doc` and walks from each valid one
     /// through the batch's `changes`, covering the signer's own changes it
     /// reaches. A signature whose change is in the batch but has another
     /// actor or sequence number counts as invalid.
     pub(crate) fn of(doc: &DocId, changes: &[Change], signatures: &[ChangeSignature]) -> Coverage {
         let by_hash: HashMap<ChangeHash, &Change> = changes.iter().map(|c| (c.hash(), c)).collect();
         let mut coverage = Coverage::default();
-        let mut checked: BTreeSet<(DeviceId, [u8; 32])> = BTreeSet::new();
-        for signature in signatures {
-            if !checked.insert((signature.device, signature.change)) {
+        // Deduplicated by the whole signature: a bad copy sent first must
+        // not hide a good one of the same change.
+        let mut checked: BTreeSet<(DeviceId, [u8; 32], [u8; 64])> = BTreeSet::new();
+        for signature in signatures.iter().take(MAX_SIGNATURES_PER_BATCH) {
+            if !checked.insert((signature.device, signature.change, signature.signature)) {
                 continue;
             }
             let hash = signature.hash();
@@ -103,7 +111,10 @@ impl Coverage {
                 coverage.forged.insert(hash);
                 continue;
             }
-            let newest = coverage.valid.get(&signature.device).is_none_or(|s| s.seq < signature.seq);
+            let newest = coverage
+                .valid
+                .get(&signature.device)
+                .is_none_or(|s| s.seq < signature.seq);
             if newest {
                 coverage.valid.insert(signature.device, signature.clone());
             }

@@ -5,8 +5,8 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
-use kith_core::docs::{Doc, head, segment};
 use kith_core::docs::DocError;
+use kith_core::docs::{Doc, head, segment};
 use kith_core::{
     ApplyOutcome, ChangeSignature, ChatKind, Directory, Identity, Role, SignedSyncMessage, SyncSession, apply_remote,
     commit_local,
@@ -757,5 +757,106 @@ fn every_replica_agrees_on_the_group_picture_whatever_order_changes_arrive_in() 
     assert!(
         results.windows(2).all(|pair| pair[0] == pair[1]),
         "same heads and roles on every replica"
+    );
+}
+
+/// Signatures: a change is judged only once its own device's signature
+/// covers it. Unknown devices wait (the certificate may come later); a
+/// signature that does not verify, or names another device, refuses the
+/// change it names; no signature leaves it waiting, never applied.
+#[test]
+fn a_change_waits_for_its_devices_signature_and_a_bad_one_is_refused() {
+    let (alice, bob) = (person(1), person(2));
+    let (chat, alice_doc, mut bob_doc, dir, message) = segment_pair(&alice, &bob);
+    segment::react(&mut bob_doc, &message, &bob.account_id(), "👍", false, Hlc::new(NOW, 9)).expect("react");
+    commit(&mut bob_doc);
+    let reaction = bob_doc.raw_mut().get_last_local_change().expect("change");
+    let signed: Vec<ChangeSignature> = bob_doc
+        .signatures()
+        .filter(|s| s.device == bob.device_id())
+        .cloned()
+        .collect();
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].hash(), reaction.hash(), "the newest change is the signed one");
+    let judge_for = |dir: &TestDirectory| {
+        let mut source = alice_doc.clone();
+        replica_of(&mut source, &person(3).device_id(), dir)
+    };
+
+    // Bob's certificate is not known yet: the change waits, with its signature.
+    let mut not_yet = TestDirectory::knowing(&[&alice]);
+    not_yet.members = dir.members.clone();
+    let mut judge = judge_for(&dir);
+    let waiting = apply_remote(&mut judge, vec![reaction.clone()], &signed, &not_yet).expect("apply");
+    assert_eq!((waiting.accepted, waiting.deferred.len()), (0, 1), "{waiting:?}");
+    assert_eq!(waiting.deferred_signatures, signed, "kept beside the change");
+    // It arrives: the kept change and signature are accepted.
+    let later = apply_remote(&mut judge, waiting.deferred, &waiting.deferred_signatures, &dir).expect("apply");
+    assert_eq!(later.accepted, 1, "{later:?}");
+    assert_eq!(
+        later.delta.signatures, signed,
+        "the signature is kept with the document"
+    );
+
+    // No signature at all: waits, never applied.
+    let mut judge = judge_for(&dir);
+    let unsigned = apply_remote(&mut judge, vec![reaction.clone()], &[], &dir).expect("apply");
+    assert_eq!((unsigned.accepted, unsigned.deferred.len()), (0, 1));
+    let row = segment::message_row(&judge, chat, &message).expect("row");
+    assert!(row.reactions.is_empty(), "nothing of it shows");
+
+    // A signature that does not verify, one made by another device's key,
+    // and one over Bob's change claiming Alice's device: refused.
+    let mut flipped = signed[0].clone();
+    flipped.signature[0] ^= 1;
+    let mut by_alice_key = signed[0].clone();
+    by_alice_key.signature = ChangeSignature::sign(alice.device_keys(), &judge.id(), &reaction).signature;
+    let mut as_alice = ChangeSignature::sign(alice.device_keys(), &judge.id(), &reaction);
+    as_alice.seq = reaction.seq();
+    for bad in [flipped, by_alice_key, as_alice] {
+        let mut judge = judge_for(&dir);
+        let outcome = apply_remote(&mut judge, vec![reaction.clone()], &[bad], &dir).expect("apply");
+        assert_eq!(outcome.accepted, 0);
+        assert_eq!(outcome.rejected.len(), 1, "{outcome:?}");
+        assert!(outcome.rejected[0].reason.contains("signature"), "{outcome:?}");
+    }
+    // A valid one beside a bad one still vouches for it.
+    let mut judge = judge_for(&dir);
+    let mut flipped = signed[0].clone();
+    flipped.signature[1] ^= 1;
+    let both = apply_remote(&mut judge, vec![reaction], &[flipped, signed[0].clone()], &dir).expect("apply");
+    assert_eq!(both.accepted, 1, "{both:?}");
+}
+
+/// A change whose actor is another device (here the owner's) is covered by
+/// no signature of that device: the forger's own valid signature does not
+/// vouch for it, and the owner's signature over her own change does not
+/// reach it.
+#[test]
+fn a_change_forged_under_another_devices_actor_is_never_applied() {
+    let (alice, bob) = (person(1), person(2));
+    let (chat, mut alice_doc) = group(&alice, &bob);
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    bob_doc
+        .raw_mut()
+        .set_actor(kith_core::docs::actor_of(&alice.device_id()));
+    bob_doc
+        .raw_mut()
+        .put(ROOT, kith_core::schema::member_key(&bob.account_id()), "admin")
+        .expect("put");
+    bob_doc.raw_mut().commit();
+    let forged = bob_doc.raw_mut().get_last_local_change().expect("change");
+    let mut signatures: Vec<ChangeSignature> = alice_doc.signatures().cloned().collect();
+    signatures.push(ChangeSignature::sign(bob.device_keys(), &alice_doc.id(), &forged));
+    let mut judge = replica_of(&mut alice_doc, &person(3).device_id(), &dir);
+    let outcome = apply_remote(&mut judge, vec![forged], &signatures, &dir).expect("apply");
+    assert_eq!(outcome.accepted, 0, "{outcome:?}");
+    assert_eq!(
+        head::chat_row(&judge, chat)
+            .expect("row")
+            .members
+            .get(&bob.account_id()),
+        Some(&Role::Member)
     );
 }

@@ -141,7 +141,13 @@ fn a_received_batch_yields_the_rows_a_rebuild_would() {
         ids.push(commit(&mut sender, |doc| send(doc, &alice, n)).0);
     }
     let mut receiver = Doc::new(segment_id, &DeviceId::from_bytes([9; 32]));
-    let first = apply_remote(&mut receiver, sender.raw_mut().get_changes(&[]), &signatures(&sender), &Everyone).unwrap();
+    let first = apply_remote(
+        &mut receiver,
+        sender.raw_mut().get_changes(&[]),
+        &signatures(&sender),
+        &Everyone,
+    )
+    .unwrap();
     assert_eq!(first.accepted, 50);
 
     // Edits of messages the receiver already holds, in a second batch.
@@ -149,7 +155,13 @@ fn a_received_batch_yields_the_rows_a_rebuild_would() {
     commit(&mut sender, |doc| {
         segment::edit(doc, &ids[3], &alice.account_id(), "changed", Hlc::new(NOW + 100, 0)).unwrap()
     });
-    let second = apply_remote(&mut receiver, sender.changes_since(&known), &signatures(&sender), &Everyone).unwrap();
+    let second = apply_remote(
+        &mut receiver,
+        sender.changes_since(&known),
+        &signatures(&sender),
+        &Everyone,
+    )
+    .unwrap();
     assert_eq!(
         message_ids(&second.delta.updates),
         vec![(ids[3], Some("changed".into()), vec![])]

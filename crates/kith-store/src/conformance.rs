@@ -1209,7 +1209,11 @@ pub fn change_signatures(store: &dyn Store) {
         txn.keep_change_signatures(&doc_a(), &[signature(1, 5)]).unwrap();
         txn.keep_change_signatures(&doc_a(), &[signature(1, 4)]).unwrap();
         txn.keep_change_signatures(&doc_b(), &[signature(3, 9)]).unwrap();
-        assert_eq!(txn.change_signatures(&doc_b()).unwrap(), vec![signature(3, 9)], "seen in the txn");
+        assert_eq!(
+            txn.change_signatures(&doc_b()).unwrap(),
+            vec![signature(3, 9)],
+            "seen in the txn"
+        );
     });
     let mut held = store.change_signatures(&doc_a()).unwrap();
     held.sort_by_key(|s| s.device);
@@ -1227,9 +1231,17 @@ pub fn change_signatures(store: &dyn Store) {
         assert_eq!(txn.take_quarantined_signatures(&doc_a()).unwrap().len(), 2);
     }
     let taken = write(store, |txn| txn.take_quarantined_signatures(&doc_a()).unwrap());
-    assert_eq!(taken, vec![signature(1, 7), signature(1, 8)], "a rolled-back take keeps them");
+    assert_eq!(
+        taken,
+        vec![signature(1, 7), signature(1, 8)],
+        "a rolled-back take keeps them"
+    );
     assert!(write(store, |txn| txn.take_quarantined_signatures(&doc_a()).unwrap()).is_empty());
-    assert_eq!(store.change_signatures(&doc_a()).unwrap().len(), 2, "accepted ones stay");
+    assert_eq!(
+        store.change_signatures(&doc_a()).unwrap().len(),
+        2,
+        "accepted ones stay"
+    );
 }
 
 /// The change marker moves with every commit, not with a rollback.

@@ -697,10 +697,10 @@ impl WriteTxn for MemoryTxn<'_> {
         let room = crate::store::QUARANTINE_LIMIT_PER_DOC.saturating_sub(held);
         let mut kept = 0;
         for signature in signatures.iter().take(room) {
-            if let Entry::Vacant(slot) = self
-                .work
-                .quarantined_signatures
-                .entry((*doc, signature.device, signature.change))
+            if let Entry::Vacant(slot) =
+                self.work
+                    .quarantined_signatures
+                    .entry((*doc, signature.device, signature.change))
             {
                 slot.insert(signature.clone());
                 kept += 1;

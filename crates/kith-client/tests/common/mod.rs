@@ -45,3 +45,44 @@ pub async fn sync(profile: &Profile, url: &str) -> RelayReport {
         .await
         .unwrap()
 }
+
+/// `forger` writes into `doc` a change whose actor is `victim`'s device
+/// (nothing but a signature can tell it apart): whatever `write` puts.
+pub fn forge_as(
+    forger: &Profile,
+    victim: &kith_proto::DeviceId,
+    doc: kith_client::DocId,
+    write: impl FnOnce(&mut kith_core::automerge::AutoCommit),
+) {
+    use kith_core::docs::actor_of;
+    let own = actor_of(&forger.identity().device_id());
+    let victim = actor_of(victim);
+    forger
+        .docs()
+        .tamper(doc, |raw| {
+            raw.set_actor(victim);
+            write(raw);
+            raw.commit();
+            raw.set_actor(own);
+        })
+        .unwrap();
+}
+
+/// Makes `account` an admin of `chat` and renames it, written into the
+/// conversation's head document as raw operations.
+pub fn promote_and_rename(
+    account: kith_proto::AccountId,
+    name: &'static str,
+) -> impl FnOnce(&mut kith_core::automerge::AutoCommit) {
+    use kith_core::automerge::ROOT;
+    use kith_core::automerge::transaction::Transactable;
+    move |raw| {
+        raw.put(
+            ROOT,
+            kith_core::schema::member_key(&account),
+            kith_core::Role::Admin.as_str(),
+        )
+        .unwrap();
+        raw.put(ROOT, kith_core::schema::HEAD_NAME, name).unwrap();
+    }
+}

@@ -6,9 +6,9 @@ pub mod contact;
 pub mod head;
 pub mod segment;
 
+use crate::signature::ChangeSignature;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc, ScalarValue, Value};
-use crate::signature::ChangeSignature;
 use kith_proto::{DeviceId, DocId};
 use std::collections::BTreeMap;
 
