@@ -363,3 +363,28 @@ fn a_profile_from_before_signatures_vouches_for_its_own_history() {
         .collect();
     assert_eq!(texts, ["written before signatures"], "bob accepts the signed history");
 }
+
+/// Other local users can read nothing of a profile: the directory is 0700,
+/// the database (and its journal), the identity file and the secret file
+/// are 0600, also when the profile was created under a loose umask or its
+/// modes were widened since (they are narrowed again when it is opened).
+#[test]
+fn a_profile_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777;
+    let (_tmp, alice) = new_profile("Alice");
+    let chat = new_chat(&alice, "Diary");
+    send(&alice, &chat, "private");
+    assert_eq!(mode(&alice), 0o700, "profile directory");
+    for file in ["kith.db", "identity.json", "device.secret"] {
+        assert_eq!(mode(&alice.join(file)), 0o600, "{file}");
+    }
+    if alice.join("kith.db-wal").exists() {
+        assert_eq!(mode(&alice.join("kith.db-wal")), 0o600, "the write-ahead log");
+    }
+    std::fs::set_permissions(&alice, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(alice.join("kith.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    kith(&alice, &["chats"]);
+    assert_eq!(mode(&alice), 0o700, "narrowed again on open");
+    assert_eq!(mode(&alice.join("kith.db")), 0o600, "narrowed again on open");
+}

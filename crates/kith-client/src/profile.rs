@@ -137,6 +137,7 @@ impl Profile {
     /// device (with its display name) or a device that joined an account.
     pub(crate) fn create(dir: &Path, identity: Identity, name: Option<&str>) -> Result<Profile, ClientError> {
         std::fs::create_dir_all(dir).map_err(ClientError::io(format!("creating {}", dir.display())))?;
+        make_private_dir(dir)?;
         let identity_path = dir.join(IDENTITY_FILE);
         if identity_path.exists() {
             return Err(ClientError::AlreadyInitialised(dir.display().to_string()));
@@ -152,7 +153,7 @@ impl Profile {
         let json = serde_json::to_vec_pretty(&file).map_err(ClientError::json("the identity file"))?;
         // Write the identity file last and atomically: a profile either has one or is empty.
         let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
-        std::fs::write(&tmp, json).map_err(ClientError::io(format!("writing {}", tmp.display())))?;
+        write_synced(&tmp, &json)?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
         let profile = Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store));
         let me = profile.identity.account_id();
@@ -168,6 +169,10 @@ impl Profile {
         })?;
         std::fs::rename(&tmp, &identity_path)
             .map_err(ClientError::io(format!("writing {}", identity_path.display())))?;
+        // The rename is durable only once the directory is on disk too.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(ClientError::io(format!("syncing {}", dir.display())))?;
         Ok(profile)
     }
 
@@ -188,6 +193,7 @@ impl Profile {
         let cert = DeviceCertificate::from_bytes(&cert_bytes)?;
         let secret = secrets::load_secret(dir, &file.device_id.to_string(), file.secret_storage)?;
         let identity = Identity::restore(&secret, cert)?;
+        make_private_dir(dir)?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
         let profile = Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store));
         profile.sign_own_history()?;
@@ -648,6 +654,38 @@ impl Profile {
         }
         Ok((accepted, seqs))
     }
+}
+
+/// Narrows a profile directory to its owner (0700): it holds the database
+/// and, without a keyring, the device's secret keys.
+fn make_private_dir(dir: &Path) -> Result<(), ClientError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(ClientError::io(format!("making {} private", dir.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Writes `bytes` to a new file with mode 0600 and flushes it to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(ClientError::io(format!("creating {}", path.display())))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(ClientError::io(format!("writing {}", path.display())))
 }
 
 /// Keeps changes that cannot be judged yet, with the signatures that may

@@ -28,6 +28,14 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
+    /// The database file could not be created or made private.
+    #[error("cannot prepare the profile database {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {

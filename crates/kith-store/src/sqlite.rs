@@ -49,8 +49,14 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
+    /// The file is readable by its owner only (it holds plaintext messages
+    /// and conversation keys); SQLite gives its journal files the same mode.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let display = path.display().to_string();
+        make_private(path).map_err(|source| StoreError::File {
+            path: display.clone(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|e| StoreError::from_sqlite(e, &display))?;
         Self::setup(conn, display)
     }
@@ -72,6 +78,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(wrap)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(wrap)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(wrap)?;
+        // Deleted messages and keys are overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", true).map_err(wrap)?;
         migrations::migrate(&mut conn, &path)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -95,6 +103,32 @@ impl SqliteStore {
     /// The database path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist (SQLite then
+/// starts a database in it) and narrows an existing file to 0600.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            }
+            Err(err) => Err(err),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 
