@@ -73,8 +73,17 @@ impl Profile {
         txn.queue_mail(&PendingMail::RevokedNotice(*revoked), &[])?;
         txn.commit()?;
         let me = self.identity().account_id();
+        self.rotate_chats_of(&me)
+    }
+
+    /// Starts a new key epoch in every chat this account administers where
+    /// `member` is a member (only admins commit epochs; in the others an
+    /// admin does it on the revocation notice).
+    pub(crate) fn rotate_chats_of(&self, member: &AccountId) -> Result<(), ClientError> {
+        let me = self.identity().account_id();
         for entry in self.store().chat_list(&me)? {
-            if entry.chat.members.contains_key(&me) {
+            let admin = entry.chat.members.get(&me).is_some_and(|role| role.is_admin());
+            if admin && entry.chat.members.contains_key(member) {
                 self.rotate_chat_key(&entry.chat.chat)?;
             }
         }
@@ -148,10 +157,7 @@ impl Profile {
         key: &kith_core::crypto::EpochKey,
     ) -> Result<(), ClientError> {
         let doc = ctx.doc(DocId::Head(*chat))?;
-        let epoch = head::committed_epochs(doc)
-            .keys()
-            .next_back()
-            .map_or(0, |e| e.saturating_add(1));
+        let epoch = head::next_epoch(doc);
         head::commit_epoch(doc, me, epoch, &key.key_id())?;
         account::set_chat_key(ctx.doc(DocId::Account(*me))?, chat, epoch, key)?;
         Ok(())

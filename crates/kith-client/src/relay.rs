@@ -284,6 +284,9 @@ impl Profile {
                     let mut txn = self.store().begin_write()?;
                     txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
                     txn.commit()?;
+                    // The revoked device holds the keys of every chat its
+                    // account is in: where we are admin, a new epoch.
+                    self.rotate_chats_of(&account)?;
                 } else {
                     report.refused += 1;
                 }
@@ -304,10 +307,20 @@ impl Profile {
                     report.contacts += 1;
                 }
             }
-            (RelayItem::ChatKey { chat, epoch, lockboxes }, Followed::Contact(_)) => {
+            (RelayItem::ChatKey { chat, epoch, lockboxes }, Followed::Contact(account)) => {
                 let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
                     return Ok(());
                 };
+                // A key for a chat we know only from one of its members (a
+                // chat we do not know yet: its head, which only admins
+                // change, must still commit to the key before it is used).
+                if let Some(row) = self.store().chat(&chat)?
+                    && !row.members.contains_key(&account)
+                {
+                    tracing::warn!(%chat, %account, "refused a conversation key from a non-member");
+                    report.refused += 1;
+                    return Ok(());
+                }
                 match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
                     Ok(key) => {
                         if self.keep_chat_key(chat, epoch, &key)? {
@@ -661,6 +674,96 @@ mod tests {
         let record = alice.contacts().get(&bob_cert.account).unwrap().unwrap();
         assert_eq!(record.state, ContactState::Accepted);
         assert_eq!(record.channel_secret, [11; 32]);
+    }
+
+    /// A conversation key from a contact who is not a member of that
+    /// (known) conversation is refused and not kept; one from a member is.
+    #[test]
+    fn a_conversation_key_is_taken_only_from_a_member() {
+        let alice = persona(1, "Alice");
+        let (bob, carol) = (persona(2, "Bob"), persona(3, "Carol"));
+        let (bob_account, carol_account) = (bob.identity().account_id(), carol.identity().account_id());
+        let chat = alice
+            .chats()
+            .create("Alice and Carol", &[carol_account], kith_core::ChatKind::Group)
+            .unwrap();
+        let offer = |epoch: u32, seed: u8| {
+            let key = EpochKey::from_bytes([seed; 32]);
+            let sealing = alice.identity().certificate().sealing_key;
+            let lockbox = kith_core::crypto::seal_lockbox(&key, epoch, &sealing, [seed; 32], [seed; 24]).unwrap();
+            RelayItem::ChatKey {
+                chat,
+                epoch,
+                lockboxes: vec![(alice.identity().device_id(), lockbox)],
+            }
+        };
+        let held = || alice.relay().chat_keys().unwrap().len();
+        let before = held();
+        let mut report = RelayReport::default();
+        alice
+            .handle_mail(
+                offer(1, 40),
+                Followed::Contact(bob_account),
+                &bob.identity().device_id(),
+                false,
+                &mut report,
+            )
+            .unwrap();
+        assert_eq!(
+            (report.refused, report.keys, held()),
+            (1, 0, before),
+            "Bob is not a member"
+        );
+        let mut report = RelayReport::default();
+        alice
+            .handle_mail(
+                offer(1, 41),
+                Followed::Contact(carol_account),
+                &carol.identity().device_id(),
+                false,
+                &mut report,
+            )
+            .unwrap();
+        assert_eq!((report.refused, report.keys, held()), (0, 1, before + 1), "Carol is");
+    }
+
+    /// Only admins start key epochs, so when a member revokes one of its
+    /// devices the admins start one on the notice (the member cannot).
+    #[test]
+    fn an_admin_starts_a_new_epoch_when_a_member_revokes_a_device() {
+        let alice = persona(1, "Alice");
+        let bob = persona(2, "Bob");
+        let bob_account = bob.identity().account_id();
+        let bobs_laptop = kith_core::Identity::join(bob.identity().account_seed(), [[77; 32], [78; 32]], 0);
+        for cert in [bob.identity().certificate(), bobs_laptop.certificate()] {
+            alice.docs().learn_certificate(cert).unwrap();
+        }
+        let chat = alice
+            .chats()
+            .create("Pair", &[bob_account], kith_core::ChatKind::Group)
+            .unwrap();
+        let epochs = || {
+            alice
+                .read_doc(DocId::Head(chat), kith_core::docs::head::committed_epochs)
+                .unwrap()
+                .len()
+        };
+        assert_eq!(epochs(), 1);
+        let mut report = RelayReport::default();
+        let notice = RelayItem::DeviceRevoked {
+            device: bobs_laptop.device_id(),
+        };
+        alice
+            .handle_mail(
+                notice,
+                Followed::Contact(bob_account),
+                &bob.identity().device_id(),
+                false,
+                &mut report,
+            )
+            .unwrap();
+        assert_eq!(report.refused, 0, "{report:?}");
+        assert_eq!(epochs(), 2, "a new epoch the revoked laptop never gets");
     }
 
     #[test]

@@ -276,10 +276,13 @@ fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: Cha
                     Some(_) => false,
                 }
             }
-            // Any member may start a new key epoch (after revoking one of its
-            // devices); a member can read the conversation anyway, and
-            // non-members cannot write here at all.
-            (RootKey::Epoch(_), Some(ScalarValue::Str(id))) => id.len() <= 64,
+            // Only admins start key epochs, and only the next one at what
+            // they had seen: a member cannot hand the conversation a key of
+            // its choosing, nor skip ahead so that its epoch is the newest.
+            (RootKey::Epoch(epoch), Some(ScalarValue::Str(id))) => {
+                let next = head::newest_epoch_at(doc, deps).map_or(0, |e| e.saturating_add(1));
+                id.len() <= 64 && role.is_admin() && epoch == next
+            }
             (RootKey::Device(device), Some(ScalarValue::Bytes(bytes))) => match DeviceCertificate::from_bytes(bytes) {
                 Ok(cert) => cert.device == device && (cert.account == *account || role.is_admin()),
                 Err(_) => false,
@@ -301,7 +304,12 @@ fn genesis_verdict(puts: &[(&str, Option<&ScalarValue>)], chat: ChatId, account:
     let owner_ok =
         matches!(get(&schema::member_key(account)), Some(ScalarValue::Str(s)) if s.as_str() == Role::Owner.as_str());
     let kind_ok = matches!(get(schema::HEAD_KIND), Some(ScalarValue::Str(s)) if ChatKind::parse(s).is_some());
-    if creator_ok && nonce_ok && owner_ok && kind_ok {
+    // The first key epoch may come with the conversation; no other.
+    let epochs_ok = puts.iter().all(|(key, _)| match RootKey::parse(key) {
+        RootKey::Epoch(epoch) => epoch == 0,
+        _ => true,
+    });
+    if creator_ok && nonce_ok && owner_ok && kind_ok && epochs_ok {
         Verdict::Accept
     } else {
         reject(format!("{account} cannot create conversation {chat}"))

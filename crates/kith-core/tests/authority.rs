@@ -860,3 +860,47 @@ fn a_change_forged_under_another_devices_actor_is_never_applied() {
         Some(&Role::Member)
     );
 }
+
+/// Key epochs: only an admin commits one, and only the next at what it had
+/// seen; a member (or an admin skipping ahead) is refused by every replica.
+#[test]
+fn only_admins_commit_the_next_key_epoch() {
+    let (alice, bob) = (person(1), person(2));
+    let dir = TestDirectory::knowing(&[&alice, &bob]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    let epoch_put = |doc: &mut Doc, epoch: u32| {
+        doc.raw_mut()
+            .put(ROOT, kith_core::schema::epoch_key(epoch), "key-of-choice")
+            .expect("put");
+        commit(doc);
+    };
+
+    // Bob, a member, commits the first epoch with a key of his choosing.
+    let before = bob_doc.heads();
+    epoch_put(&mut bob_doc, 0);
+    let mut judge = replica_of(&mut alice_doc, &person(3).device_id(), &dir);
+    let outcome = apply(&mut judge, bob_doc.changes_since(&before), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1, "a member's epoch: {outcome:?}");
+    assert!(head::committed_epochs(&judge).is_empty());
+    assert!(
+        head::commit_epoch(&mut bob_doc.clone(), &bob.account_id(), 1, "k").is_err(),
+        "refused locally too"
+    );
+
+    // Alice, the owner, skips to epoch 3: refused; epoch 0 then 1: accepted.
+    let mut skipping = alice_doc.clone();
+    let before = skipping.heads();
+    epoch_put(&mut skipping, 3);
+    let outcome = apply(&mut judge, skipping.changes_since(&before), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 1, "a skipped epoch: {outcome:?}");
+    let before = alice_doc.heads();
+    head::commit_epoch(&mut alice_doc, &alice.account_id(), 0, "first").expect("epoch 0");
+    commit(&mut alice_doc);
+    head::commit_epoch(&mut alice_doc, &alice.account_id(), 1, "second").expect("epoch 1");
+    commit(&mut alice_doc);
+    assert!(head::commit_epoch(&mut alice_doc.clone(), &alice.account_id(), 5, "k").is_err());
+    let outcome = apply(&mut judge, alice_doc.changes_since(&before), &dir).expect("apply");
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 0), "{outcome:?}");
+    assert_eq!(head::committed_epochs(&judge).len(), 2);
+}

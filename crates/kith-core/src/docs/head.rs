@@ -196,11 +196,36 @@ pub fn remove_member(doc: &mut Doc, actor: &AccountId, member: &AccountId) -> Re
 /// members write only with a committed key, so an outsider who hands out a
 /// key of its own cannot lure them onto it.
 pub fn commit_epoch(doc: &mut Doc, actor: &AccountId, epoch: u32, key_id: &str) -> Result<(), DocError> {
-    if role_of(doc, actor).is_none() {
-        return Err(DocError::NotAllowed("only members start key epochs".into()));
+    require_admin(doc, actor)?;
+    if epoch != next_epoch(doc) {
+        return Err(DocError::Invalid(format!(
+            "key epoch {epoch} is not the next one ({})",
+            next_epoch(doc)
+        )));
     }
     doc.automerge_mut().put(ROOT, schema::epoch_key(epoch), key_id)?;
     Ok(())
+}
+
+/// The newest epoch committed at `heads` (a change's dependencies).
+pub fn newest_epoch_at(doc: &Doc, heads: &[ChangeHash]) -> Option<u32> {
+    let prefix = schema::EPOCH_PREFIX.to_owned();
+    let end = format!("{prefix}\u{10FFFF}");
+    doc.automerge()
+        .map_range_at(ROOT, prefix..end, heads)
+        .filter_map(|item| match RootKey::parse(&item.key) {
+            RootKey::Epoch(epoch) => Some(epoch),
+            _ => None,
+        })
+        .max()
+}
+
+/// The epoch a new key commit must have: one above the newest committed.
+pub fn next_epoch(doc: &Doc) -> u32 {
+    committed_epochs(doc)
+        .keys()
+        .next_back()
+        .map_or(0, |e| e.saturating_add(1))
 }
 
 /// The committed key id of every epoch.
