@@ -153,7 +153,14 @@ impl Profile {
         let json = serde_json::to_vec_pretty(&file).map_err(ClientError::json("the identity file"))?;
         // Write the identity file last and atomically: a profile either has one or is empty.
         let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
-        write_synced(&tmp, &json)?;
+        // Left over from a creation that crashed: nothing refers to it.
+        match std::fs::remove_file(&tmp) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ClientError::io(format!("removing {}", tmp.display()))(err));
+            }
+            _ => {}
+        }
+        secrets::write_private_file(&tmp, &json)?;
         let store = SqliteStore::open(&dir.join(DATABASE_FILE))?;
         let profile = Profile::from_parts(dir, identity, file.secret_storage, Arc::new(store));
         let me = profile.identity.account_id();
@@ -668,24 +675,6 @@ fn make_private_dir(dir: &Path) -> Result<(), ClientError> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
-}
-
-/// Writes `bytes` to a new file with mode 0600 and flushes it to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(ClientError::io(format!("creating {}", path.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(ClientError::io(format!("writing {}", path.display())))
 }
 
 /// Keeps changes that cannot be judged yet, with the signatures that may

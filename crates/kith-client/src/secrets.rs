@@ -55,7 +55,9 @@ fn keyring_get(user: &str) -> Result<Vec<u8>, String> {
     })
 }
 
-fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+/// Writes `bytes` to a new file readable by its owner only (0600) and
+/// flushes it to disk.
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -21,8 +21,15 @@ fn decode((device, seq, change, signature): (String, i64, Vec<u8>, Vec<u8>)) -> 
     })
 }
 
-fn seq_of(signature: &ChangeSignature) -> i64 {
-    i64::try_from(signature.seq).unwrap_or(i64::MAX)
+/// Runs an insert whose parameters are (doc, device, seq, change, signature).
+fn insert(stmt: &mut rusqlite::CachedStatement<'_>, doc: &DocId, s: &ChangeSignature) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        doc.to_string(),
+        s.device.to_string(),
+        i64::try_from(s.seq).unwrap_or(i64::MAX),
+        s.change.as_slice(),
+        s.signature.as_slice()
+    ])
 }
 
 /// The newest accepted signature of each device that wrote to `doc`.
@@ -45,13 +52,7 @@ pub(crate) fn keep(conn: &Connection, doc: &DocId, signatures: &[ChangeSignature
          WHERE excluded.seq > change_signatures.seq",
     )?;
     for s in signatures {
-        stmt.execute(params![
-            doc.to_string(),
-            s.device.to_string(),
-            seq_of(s),
-            s.change.as_slice(),
-            s.signature.as_slice()
-        ])?;
+        insert(&mut stmt, doc, s)?;
     }
     Ok(())
 }
@@ -69,13 +70,7 @@ pub(crate) fn quarantine(conn: &Connection, doc: &DocId, signatures: &[ChangeSig
     )?;
     let mut kept = 0;
     for s in signatures.iter().take(room) {
-        kept += stmt.execute(params![
-            doc.to_string(),
-            s.device.to_string(),
-            seq_of(s),
-            s.change.as_slice(),
-            s.signature.as_slice()
-        ])?;
+        kept += insert(&mut stmt, doc, s)?;
     }
     Ok(kept)
 }
