@@ -354,10 +354,17 @@ pub fn apply_remote(
         .extend(learned_certs.into_iter().map(ReadModelUpdate::Device));
     let (kept, waiting) = keep_signatures(doc, coverage.valid);
     delta.signatures = kept;
-    // Only worth keeping while changes wait that they may vouch for.
-    if !outcome.deferred.is_empty() {
-        outcome.deferred_signatures = waiting;
-    }
+    // Only worth keeping while changes of the same device wait for them
+    // (anyone can sign for made-up devices; those vouch for nothing here).
+    let waiting_devices: BTreeSet<Vec<u8>> = outcome
+        .deferred
+        .iter()
+        .map(|c| c.actor_id().to_bytes().to_vec())
+        .collect();
+    outcome.deferred_signatures = waiting
+        .into_iter()
+        .filter(|s| waiting_devices.contains(s.device.as_bytes().as_slice()))
+        .collect();
     outcome.delta = delta;
     Ok(outcome)
 }

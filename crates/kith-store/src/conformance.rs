@@ -38,6 +38,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("meta", meta),
         ("quarantine", quarantine),
         ("quarantine_is_bounded", quarantine_is_bounded),
+        ("quarantine_bytes_are_bounded", quarantine_bytes_are_bounded),
         ("sync_states", sync_states),
         ("relay_state", relay_state),
         ("relay_mail", relay_mail),
@@ -1147,6 +1148,31 @@ pub fn quarantine_is_bounded(store: &dyn Store) {
         store.quarantined(&doc_a()).unwrap().len(),
         crate::store::QUARANTINE_LIMIT_PER_DOC
     );
+}
+
+/// The whole quarantine holds at most `QUARANTINE_BYTES_LIMIT` bytes,
+/// however many documents the changes claim; taking changes out frees room.
+pub fn quarantine_bytes_are_bounded(store: &dyn Store) {
+    let big = vec![7u8; 1024 * 1024];
+    let fits = crate::store::QUARANTINE_BYTES_LIMIT / big.len();
+    let doc = |i: usize| DocId::Segment(chat_id(9), kith_proto::Month::of(at(i as u64 * 40 * 86_400_000)));
+    write(store, |txn| {
+        for i in 0..fits {
+            assert!(txn.quarantine(&doc(i), &(i as u64).to_be_bytes(), &big).unwrap(), "{i}");
+        }
+        assert!(
+            !txn.quarantine(&doc(fits), b"one too many", &big).unwrap(),
+            "a full quarantine refuses, whatever the document"
+        );
+        assert!(
+            txn.quarantine(&doc(0), &0u64.to_be_bytes(), &big).unwrap(),
+            "a change it holds already costs nothing"
+        );
+    });
+    write(store, |txn| {
+        assert_eq!(txn.take_quarantined(&doc(0)).unwrap().len(), 1);
+        assert!(txn.quarantine(&doc(fits), b"now it fits", &big).unwrap(), "room again");
+    });
 }
 
 /// Quarantine keeps changes by hash per document; taking them empties it.

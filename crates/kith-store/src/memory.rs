@@ -652,8 +652,15 @@ impl WriteTxn for MemoryTxn<'_> {
     }
 
     fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+        if self.work.quarantine.contains_key(hash) {
+            return Ok(true);
+        }
         let held = self.work.quarantine.values().filter(|(d, _)| d == doc).count();
         if held >= crate::store::QUARANTINE_LIMIT_PER_DOC {
+            return Ok(false);
+        }
+        let total: usize = self.work.quarantine.values().map(|(_, c)| c.len()).sum();
+        if total.saturating_add(change.len()) > crate::store::QUARANTINE_BYTES_LIMIT {
             return Ok(false);
         }
         self.work

@@ -11,7 +11,7 @@ use crate::migrations;
 use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
-use crate::store::{QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
+use crate::store::{QUARANTINE_BYTES_LIMIT, QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::attachment::{decode_attachments, encode_attachments};
 use kith_core::{
     ChangeSignature, ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role,
@@ -1019,11 +1019,29 @@ impl WriteTxn for SqliteTxn<'_> {
     }
 
     fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+        let already = self
+            .conn
+            .prepare_cached("SELECT 1 FROM quarantine WHERE hash = ?1")?
+            .exists([hash])?;
+        if already {
+            return Ok(true);
+        }
         let held: i64 = self
             .conn
             .prepare_cached("SELECT count(*) FROM quarantine WHERE doc_id = ?1")?
             .query_row([doc.to_string()], |row| row.get(0))?;
         if usize::try_from(held).unwrap_or(usize::MAX) >= QUARANTINE_LIMIT_PER_DOC {
+            return Ok(false);
+        }
+        let total: i64 = self
+            .conn
+            .prepare_cached("SELECT bytes FROM quarantine_totals WHERE id = 1")?
+            .query_row([], |row| row.get(0))?;
+        if usize::try_from(total)
+            .unwrap_or(usize::MAX)
+            .saturating_add(change.len())
+            > QUARANTINE_BYTES_LIMIT
+        {
             return Ok(false);
         }
         self.conn

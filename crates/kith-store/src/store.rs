@@ -94,6 +94,10 @@ pub trait Store: Send + Sync {
 /// Most changes one document may hold in quarantine.
 pub const QUARANTINE_LIMIT_PER_DOC: usize = 10_000;
 
+/// The most bytes of changes the whole quarantine holds: a contact cannot
+/// fill the disk by spreading undecidable changes over many documents.
+pub const QUARANTINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
+
 /// The one write transaction.
 pub trait WriteTxn {
     /// Chunks of a document with `seq > after_seq` (sees this transaction's writes).
@@ -116,6 +120,7 @@ pub trait WriteTxn {
     fn delete_meta(&mut self, key: &str) -> Result<(), StoreError>;
     /// Keeps a change that cannot be judged yet. Returns `false` (and keeps
     /// nothing) when the document already holds [`QUARANTINE_LIMIT_PER_DOC`]
+    /// changes or the whole quarantine would pass [`QUARANTINE_BYTES_LIMIT`]
     /// quarantined changes: a stranger must not be able to fill the disk. A
     /// refused change is offered again by its peer on a later sync.
     fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError>;

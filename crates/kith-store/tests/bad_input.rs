@@ -406,7 +406,8 @@ fn a_damaged_chunk_is_reported_not_skipped() {
 /// Undoes migration 7 (for databases made to look older).
 const DROP_RELAY_MAIL: &str = "DROP TABLE relay_hellos; DROP TABLE relay_grants; \
      DROP TABLE relay_uploaded_through; DROP TABLE relay_pending_mail; \
-     DROP TABLE change_signatures; DROP TABLE quarantine_signatures;";
+     DROP TABLE change_signatures; DROP TABLE quarantine_signatures; \
+     DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out; DROP TABLE quarantine_totals;";
 
 #[test]
 fn relay_mail_kept_in_meta_by_version_6_moves_into_its_tables() {
