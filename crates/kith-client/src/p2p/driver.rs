@@ -620,8 +620,24 @@ impl Driver<'_> {
         self.last_activity = Instant::now();
         link.last_frame = Instant::now();
         link.quiet_told = false;
-        let step = link.session.on_frame(self.profile, &bytes)?;
-        self.handle_step(peer, step, on_event)
+        let handled = match link.session.on_frame(self.profile, &bytes) {
+            Ok(step) => self.handle_step(peer, step, on_event),
+            Err(err) => Err(err),
+        };
+        match handled {
+            Err(err) if fails_only_the_link(&err) => {
+                // What one peer sent cannot end the sync with every other.
+                tracing::warn!(%peer, %err, "closing the link of a peer whose frame could not be handled");
+                self.send(
+                    peer,
+                    &[PeerFrame::Refused {
+                        reason: "a frame could not be handled".into(),
+                    }],
+                );
+                self.drop_link(peer, err.to_string(), on_event)
+            }
+            other => other,
+        }
     }
 
     fn handle_step(&mut self, peer: PeerId, step: Step, on_event: &mut Consumer<'_>) -> Result<(), ClientError> {
@@ -966,4 +982,45 @@ fn spawn_writer(writer: FrameSender, faults: Faults) -> mpsc::UnboundedSender<(V
         }
     });
     tx
+}
+
+/// Whether an error from handling one peer's frame is that peer's doing (its
+/// link is closed, every other goes on) rather than this device's (the
+/// store, the node, the consumer, the OS: the whole run ends).
+fn fails_only_the_link(err: &ClientError) -> bool {
+    !matches!(
+        err,
+        ClientError::Store(_)
+            | ClientError::Consumer(_)
+            | ClientError::P2p(_)
+            | ClientError::P2pStopped
+            | ClientError::Io { .. }
+            | ClientError::Randomness(_)
+    )
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    #[test]
+    fn a_peers_bad_input_closes_its_link_and_local_failures_end_the_run() {
+        let peer_faults = [
+            ClientError::Blob("shorter than its message says".into()),
+            ClientError::Doc(kith_core::DocError::Invalid("bad".into())),
+            ClientError::NoSuchChat("x".into()),
+            ClientError::BadInvite("forged".into()),
+        ];
+        for err in &peer_faults {
+            assert!(fails_only_the_link(err), "{err}");
+        }
+        let local = [
+            ClientError::Store(kith_store::StoreError::Busy),
+            ClientError::Consumer("the window closed".into()),
+            ClientError::P2pStopped,
+        ];
+        for err in &local {
+            assert!(!fails_only_the_link(err), "{err}");
+        }
+    }
 }
