@@ -45,7 +45,7 @@ pub(crate) fn classify(stream: &StreamKey, seq: u64, envelope: &Envelope) -> Inb
     let followed = stream.followed();
     let one = |doc: &str, change: Vec<u8>| {
         document_of_stream(doc, followed)
-            .zip(Change::from_bytes(change).ok())
+            .zip(kith_core::docs::chunks::change_from_network(&change).ok())
             .map(|(doc, change)| (doc, vec![change]))
     };
     let (changes, signatures) = match item {
@@ -115,7 +115,7 @@ fn unpack_changes(packed: &[u8]) -> Option<Vec<Change>> {
         .ok()?
         .into_iter()
         .map(|(kind, chunk)| match kind {
-            ChunkKind::Change | ChunkKind::CompressedChange => Change::from_bytes(chunk.to_vec()).ok(),
+            ChunkKind::Change | ChunkKind::CompressedChange => kith_core::docs::chunks::change_from_network(chunk).ok(),
             ChunkKind::Document | ChunkKind::Bundle => None,
         })
         .collect()

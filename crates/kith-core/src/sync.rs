@@ -125,8 +125,10 @@ impl SyncSession {
         for item in message.changes.iter() {
             for (kind, chunk) in split_chunks(item).map_err(|err| SyncError::Malformed(err.to_string()))? {
                 match kind {
-                    ChunkKind::Change | ChunkKind::CompressedChange => loose
-                        .push(Change::from_bytes(chunk.to_vec()).map_err(|err| SyncError::Malformed(err.to_string()))?),
+                    ChunkKind::Change | ChunkKind::CompressedChange => loose.push(
+                        crate::docs::chunks::change_from_network(chunk)
+                            .map_err(|err| SyncError::Malformed(err.to_string()))?,
+                    ),
                     ChunkKind::Document => {
                         // Self-contained, so it loads strictly on its own.
                         let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);

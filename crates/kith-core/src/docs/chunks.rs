@@ -39,6 +39,45 @@ pub enum ChunkError {
     /// The header or the data is cut short.
     #[error("truncated chunk at byte {0}")]
     Truncated(usize),
+    /// A compressed change inflates to more than [`MAX_INFLATED_CHANGE`]
+    /// bytes, or its DEFLATE data is damaged.
+    #[error("a compressed change inflates past {MAX_INFLATED_CHANGE} bytes or is damaged")]
+    Inflation,
+    /// Not a change chunk.
+    #[error("expected a change, found a {0:?} chunk")]
+    NotAChange(ChunkKind),
+    /// Automerge refused the change.
+    #[error("malformed change: {0}")]
+    Malformed(String),
+}
+
+/// The most bytes one received change may inflate to. A message is at most
+/// 64 KiB of text and a picture 256 KiB: a change far larger is a
+/// decompression bomb (Automerge itself inflates without a bound).
+pub const MAX_INFLATED_CHANGE: usize = 4 * 1024 * 1024;
+
+/// A change received from the network: one change chunk, a compressed one
+/// only after it is shown to inflate to at most [`MAX_INFLATED_CHANGE`]
+/// bytes (counted into a sink, never held).
+pub fn change_from_network(chunk: &[u8]) -> Result<automerge::Change, ChunkError> {
+    let parts = split_chunks(chunk)?;
+    let [(kind, whole)] = parts.as_slice() else {
+        return Err(ChunkError::Truncated(0));
+    };
+    match kind {
+        ChunkKind::Change => {}
+        ChunkKind::CompressedChange => {
+            let data_start = 9 + read_uleb(&whole[9..]).ok_or(ChunkError::Truncated(0))?.1;
+            let limit = u64::try_from(MAX_INFLATED_CHANGE).unwrap_or(u64::MAX) + 1;
+            let mut decoder = std::io::Read::take(flate2::bufread::DeflateDecoder::new(&whole[data_start..]), limit);
+            let inflated = std::io::copy(&mut decoder, &mut std::io::sink()).map_err(|_| ChunkError::Inflation)?;
+            if inflated >= limit {
+                return Err(ChunkError::Inflation);
+            }
+        }
+        other => return Err(ChunkError::NotAChange(*other)),
+    }
+    automerge::Change::from_bytes(whole.to_vec()).map_err(|err| ChunkError::Malformed(err.to_string()))
 }
 
 /// Splits `bytes` into `(kind, whole chunk including its header)`.
@@ -93,6 +132,44 @@ mod tests {
     use super::*;
     use automerge::transaction::Transactable;
     use automerge::{AutoCommit, ROOT};
+
+    /// A compressed change that inflates to 64 MiB (from a few tens of KiB)
+    /// is refused before Automerge sees it; an ordinary one passes.
+    #[test]
+    fn a_deflate_bomb_is_refused_before_automerge_inflates_it() {
+        use std::io::Read;
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "text", "x".repeat(2_000)).unwrap();
+        doc.commit();
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        let bytes = change.bytes().to_vec();
+        assert_eq!(split_chunks(&bytes).unwrap()[0].0, ChunkKind::CompressedChange);
+        assert!(change_from_network(&bytes).is_ok(), "an honest compressed change");
+        let raw = change.raw_bytes().to_vec();
+        assert!(change_from_network(&raw).is_ok(), "an uncompressed one");
+
+        let zeros = std::io::repeat(0).take(64 * 1024 * 1024);
+        let mut deflated = Vec::new();
+        flate2::bufread::DeflateEncoder::new(std::io::BufReader::new(zeros), flate2::Compression::best())
+            .read_to_end(&mut deflated)
+            .unwrap();
+        let mut bomb = MAGIC.to_vec();
+        bomb.extend_from_slice(&[0, 0, 0, 0, 2]);
+        let mut len = deflated.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                bomb.push(byte);
+                break;
+            }
+            bomb.push(byte | 0x80);
+        }
+        bomb.extend_from_slice(&deflated);
+        assert!(bomb.len() < 256 * 1024, "fits in one envelope: {}", bomb.len());
+        assert!(matches!(change_from_network(&bomb), Err(ChunkError::Inflation)));
+        assert!(change_from_network(b"garbage").is_err());
+    }
 
     #[test]
     fn splits_a_document_and_its_changes() {
