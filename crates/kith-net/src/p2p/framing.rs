@@ -95,6 +95,10 @@ impl FrameReceiver {
     }
 }
 
+/// How much more room a frame's body gets each time the bytes read so far
+/// fill it: memory follows what the peer sent, not the length it claimed.
+const BODY_GROWTH: usize = 64 * 1024;
+
 /// Reads frames incrementally: the 4-byte length, then the body.
 struct Decoder {
     limit: usize,
@@ -102,6 +106,8 @@ struct Decoder {
     header_filled: usize,
     body: Vec<u8>,
     body_filled: usize,
+    /// The length the header announced.
+    expected: usize,
     in_body: bool,
 }
 
@@ -113,6 +119,7 @@ impl Decoder {
             header_filled: 0,
             body: Vec::new(),
             body_filled: 0,
+            expected: 0,
             in_body: false,
         }
     }
@@ -130,11 +137,15 @@ impl Decoder {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Vec<u8>>, P2pError>> {
         loop {
-            if self.in_body && self.body_filled == self.body.len() {
+            if self.in_body && self.body_filled == self.expected {
                 self.in_body = false;
                 self.header_filled = 0;
                 self.body_filled = 0;
                 return Poll::Ready(Ok(Some(std::mem::take(&mut self.body))));
+            }
+            if self.in_body && self.body_filled == self.body.len() {
+                let grow = (self.expected - self.body.len()).min(BODY_GROWTH);
+                self.body.resize(self.body.len() + grow, 0);
             }
             let buf = if self.in_body {
                 &mut self.body[self.body_filled..]
@@ -166,7 +177,8 @@ impl Decoder {
                         self.limit
                     ))));
                 }
-                self.body = vec![0; length];
+                self.expected = length;
+                self.body = Vec::new();
                 self.in_body = true;
             }
         }
@@ -316,11 +328,15 @@ mod tests {
     async fn frames_come_out_whole_and_in_order() {
         let mut bytes = frame(b"first");
         bytes.extend(frame(b""));
-        bytes.extend(frame(&[7; 10_000]));
+        bytes.extend(frame(&vec![7; 200_000]));
         let mut receiver = framed(bytes, 1 << 20);
         assert_eq!(receiver.next().await.unwrap().unwrap(), b"first");
         assert_eq!(receiver.next().await.unwrap().unwrap(), b"");
-        assert_eq!(receiver.next().await.unwrap().unwrap(), vec![7; 10_000]);
+        assert_eq!(
+            receiver.next().await.unwrap().unwrap(),
+            vec![7; 200_000],
+            "several growth steps"
+        );
         assert_eq!(receiver.next().await.unwrap(), None, "a clean end");
     }
 
@@ -330,6 +346,22 @@ mod tests {
         let err = receiver.next().await.unwrap_err().to_string();
         assert!(err.contains("over the limit"), "{err}");
         assert_eq!(receiver.next().await.unwrap(), None, "nothing after the error");
+    }
+
+    /// A header that claims 32 MiB followed by a few bytes costs the
+    /// bytes received (one growth step), not the claimed length.
+    #[test]
+    fn a_claimed_length_is_not_allocated_before_its_bytes_arrive() {
+        let mut bytes = (MAX_PEER_FRAME_BYTES as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[1; 100]);
+        let mut stream = Cursor::new(bytes);
+        let mut decoder = Decoder::new(MAX_PEER_FRAME_BYTES);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let polled = decoder.poll_frame(&mut stream, &mut cx);
+        assert!(matches!(polled, Poll::Ready(Err(_))), "the stream ended mid-frame");
+        assert_eq!(decoder.body_filled, 100);
+        assert!(decoder.body.capacity() <= BODY_GROWTH, "{}", decoder.body.capacity());
     }
 
     #[tokio::test]
