@@ -25,6 +25,9 @@ use kith_net::RelayConnection;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The most conversation keys held for chats whose head has not arrived.
+const MAX_KEYS_FOR_UNKNOWN_CHATS: usize = 64;
+
 /// Where the last server used is kept (cursors, compaction marks and
 /// uploaded heads are in tables: see `Store::relay_log`).
 const LAST_SERVER_META: &str = "relay/last-server";
@@ -244,6 +247,18 @@ impl Profile {
         }
     }
 
+    /// How many held conversation keys are for chats this profile does not
+    /// know (keys that arrived before the chat's head).
+    fn keys_for_unknown_chats(&self) -> Result<usize, ClientError> {
+        let mut count = 0;
+        for (chat, _, _) in self.held_chat_keys()?.keys() {
+            if self.store().chat(chat)?.is_none() {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// One item that is not a document change: keys, contact mail, connect
     /// requests. `own`: it came from another device of this account.
     fn handle_mail(
@@ -314,12 +329,21 @@ impl Profile {
                 // A key for a chat we know only from one of its members (a
                 // chat we do not know yet: its head, which only admins
                 // change, must still commit to the key before it is used).
-                if let Some(row) = self.store().chat(&chat)?
-                    && !row.members.contains_key(&account)
-                {
-                    tracing::warn!(%chat, %account, "refused a conversation key from a non-member");
-                    report.refused += 1;
-                    return Ok(());
+                match self.store().chat(&chat)? {
+                    Some(row) if !row.members.contains_key(&account) => {
+                        tracing::warn!(%chat, %account, "refused a conversation key from a non-member");
+                        report.refused += 1;
+                        return Ok(());
+                    }
+                    Some(_) => {}
+                    None if self.keys_for_unknown_chats()? >= MAX_KEYS_FOR_UNKNOWN_CHATS => {
+                        // Such keys go into the account document (every own
+                        // device keeps them): a contact must not grow it at will.
+                        tracing::warn!(%chat, %account, "refused a key for an unknown conversation: too many held");
+                        report.refused += 1;
+                        return Ok(());
+                    }
+                    None => {}
                 }
                 match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
                     Ok(key) => {
@@ -725,6 +749,26 @@ mod tests {
             )
             .unwrap();
         assert_eq!((report.refused, report.keys, held()), (0, 1, before + 1), "Carol is");
+
+        // Keys for chats Alice does not know yet are kept (a new member's
+        // key comes before the head), up to a bound.
+        let mut report = RelayReport::default();
+        for n in 0..(MAX_KEYS_FOR_UNKNOWN_CHATS + 6) {
+            let mut item = offer(0, 50);
+            if let RelayItem::ChatKey { chat, .. } = &mut item {
+                *chat = ChatId::from_bytes([n as u8; 16]);
+            }
+            alice
+                .handle_mail(
+                    item,
+                    Followed::Contact(bob_account),
+                    &bob.identity().device_id(),
+                    false,
+                    &mut report,
+                )
+                .unwrap();
+        }
+        assert_eq!((report.keys, report.refused), (MAX_KEYS_FOR_UNKNOWN_CHATS, 6));
     }
 
     /// Only admins start key epochs, so when a member revokes one of its
