@@ -247,6 +247,21 @@ impl Profile {
         }
     }
 
+    /// Why a conversation key offered by contact `from` is not taken, if it
+    /// is not: it comes from a non-member of a chat we know, or too many
+    /// keys for chats we do not know are held already (they go into the
+    /// account document, which every own device keeps).
+    fn refuse_chat_key(&self, chat: &ChatId, from: &AccountId) -> Result<Option<&'static str>, ClientError> {
+        Ok(match self.store().chat(chat)? {
+            Some(row) if !row.members.contains_key(from) => Some("the sender is not a member"),
+            Some(_) => None,
+            None if self.keys_for_unknown_chats()? >= MAX_KEYS_FOR_UNKNOWN_CHATS => {
+                Some("too many keys for unknown conversations are held")
+            }
+            None => None,
+        })
+    }
+
     /// How many held conversation keys are for chats this profile does not
     /// know (keys that arrived before the chat's head).
     fn keys_for_unknown_chats(&self) -> Result<usize, ClientError> {
@@ -329,21 +344,10 @@ impl Profile {
                 // A key for a chat we know only from one of its members (a
                 // chat we do not know yet: its head, which only admins
                 // change, must still commit to the key before it is used).
-                match self.store().chat(&chat)? {
-                    Some(row) if !row.members.contains_key(&account) => {
-                        tracing::warn!(%chat, %account, "refused a conversation key from a non-member");
-                        report.refused += 1;
-                        return Ok(());
-                    }
-                    Some(_) => {}
-                    None if self.keys_for_unknown_chats()? >= MAX_KEYS_FOR_UNKNOWN_CHATS => {
-                        // Such keys go into the account document (every own
-                        // device keeps them): a contact must not grow it at will.
-                        tracing::warn!(%chat, %account, "refused a key for an unknown conversation: too many held");
-                        report.refused += 1;
-                        return Ok(());
-                    }
-                    None => {}
+                if let Some(why) = self.refuse_chat_key(&chat, &account)? {
+                    tracing::warn!(%chat, %account, "refused a conversation key: {why}");
+                    report.refused += 1;
+                    return Ok(());
                 }
                 match open_lockbox(self.identity().device_keys(), epoch, lockbox) {
                     Ok(key) => {
