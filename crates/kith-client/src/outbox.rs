@@ -248,14 +248,11 @@ fn seal_changes(
     let signatures = profile.store().change_signatures(&doc)?;
     let mut envelopes = Vec::with_capacity(changes.len());
     for mut change in changes {
-        let actor = change.actor_id().to_bytes().to_vec();
+        let actor = kith_core::docs::device_of(change.actor_id());
         let item = RelayItem::SignedChange {
             doc: doc_text.clone(),
             change: change.bytes().to_vec(),
-            signature: signatures
-                .iter()
-                .find(|s| s.device.as_bytes().as_slice() == actor.as_slice())
-                .cloned(),
+            signature: signatures.iter().find(|s| Some(s.device) == actor).cloned(),
         };
         envelopes.push(seal(profile, stream, change.hash().as_ref(), &item)?);
     }

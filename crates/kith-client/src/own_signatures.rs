@@ -32,7 +32,7 @@ impl Profile {
             let newest = doc
                 .changes_since(&[])
                 .into_iter()
-                .filter(|c| c.actor_id().to_bytes() == device.as_bytes().as_slice())
+                .filter(|c| kith_core::docs::device_of(c.actor_id()) == Some(device))
                 .max_by_key(|c| c.seq());
             if let Some(change) = newest {
                 signed.push((doc_id, ChangeSignature::sign(keys, &doc_id, &change)));

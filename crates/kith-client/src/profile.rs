@@ -595,12 +595,9 @@ impl Profile {
         // New members or certificates may unblock quarantined changes; newly
         // deferred ones may complete what the quarantine already holds (a
         // change and the signature that vouches for it, in two batches).
-        let retry = if outcome.accepted > 0 || !outcome.delta.updates.is_empty() {
-            Some(None)
-        } else {
-            deferred_any.then_some(Some(doc_id))
-        };
-        if let Some(only) = retry {
+        let retry_all = outcome.accepted > 0 || !outcome.delta.updates.is_empty();
+        if retry_all || deferred_any {
+            let only = (!retry_all).then_some(doc_id);
             let (retried, retried_seqs) = self.retry_quarantined(txn, docs, only)?;
             accepted += retried;
             seqs.extend(retried_seqs);

@@ -274,6 +274,42 @@ impl Profile {
         Ok(count)
     }
 
+    /// A contact says one of its devices was revoked (`sender` must be
+    /// another device of the same account).
+    fn handle_revocation_notice(
+        &self,
+        account: AccountId,
+        device: kith_proto::DeviceId,
+        sender: &kith_proto::DeviceId,
+        report: &mut RelayReport,
+    ) -> Result<(), ClientError> {
+        // Only a device of that account may say so, and not about itself.
+        let sender_account = self.store().device_account(sender)?;
+        if sender_account == Some(account)
+            && device != *sender
+            && self.store().device_account(&device)? == Some(account)
+        {
+            let already = self
+                .store()
+                .devices(&account)?
+                .iter()
+                .any(|d| d.cert.device == device && d.revoked_at.is_some());
+            let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
+            let mut txn = self.store().begin_write()?;
+            txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
+            txn.commit()?;
+            // The revoked device holds the keys of every chat its
+            // account is in: where we are admin, a new epoch (once:
+            // a repeated notice must not start epoch after epoch).
+            if !already {
+                self.rotate_chats_of(&account)?;
+            }
+        } else {
+            report.refused += 1;
+        }
+        Ok(())
+    }
+
     /// One item that is not a document change: keys, contact mail, connect
     /// requests. `own`: it came from another device of this account.
     fn handle_mail(
@@ -304,22 +340,7 @@ impl Profile {
             }
             (_, _) if own => {}
             (RelayItem::DeviceRevoked { device }, Followed::Contact(account)) => {
-                // Only a device of that account may say so, and not about itself.
-                let sender_account = self.store().device_account(sender)?;
-                if sender_account == Some(account)
-                    && device != *sender
-                    && self.store().device_account(&device)? == Some(account)
-                {
-                    let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
-                    let mut txn = self.store().begin_write()?;
-                    txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
-                    txn.commit()?;
-                    // The revoked device holds the keys of every chat its
-                    // account is in: where we are admin, a new epoch.
-                    self.rotate_chats_of(&account)?;
-                } else {
-                    report.refused += 1;
-                }
+                self.handle_revocation_notice(account, device, sender, report)?;
             }
             (
                 RelayItem::Hello {
@@ -710,7 +731,7 @@ mod tests {
     fn a_conversation_key_is_taken_only_from_a_member() {
         let alice = persona(1, "Alice");
         let (bob, carol) = (persona(2, "Bob"), persona(3, "Carol"));
-        let (bob_account, carol_account) = (bob.identity().account_id(), carol.identity().account_id());
+        let carol_account = carol.identity().account_id();
         let chat = alice
             .chats()
             .create("Alice and Carol", &[carol_account], kith_core::ChatKind::Group)
@@ -726,32 +747,27 @@ mod tests {
             }
         };
         let held = || alice.relay().chat_keys().unwrap().len();
+        let deliver = |item: RelayItem, from: &Profile, report: &mut RelayReport| {
+            alice
+                .handle_mail(
+                    item,
+                    Followed::Contact(from.identity().account_id()),
+                    &from.identity().device_id(),
+                    false,
+                    report,
+                )
+                .unwrap();
+        };
         let before = held();
         let mut report = RelayReport::default();
-        alice
-            .handle_mail(
-                offer(1, 40),
-                Followed::Contact(bob_account),
-                &bob.identity().device_id(),
-                false,
-                &mut report,
-            )
-            .unwrap();
+        deliver(offer(1, 40), &bob, &mut report);
         assert_eq!(
             (report.refused, report.keys, held()),
             (1, 0, before),
             "Bob is not a member"
         );
         let mut report = RelayReport::default();
-        alice
-            .handle_mail(
-                offer(1, 41),
-                Followed::Contact(carol_account),
-                &carol.identity().device_id(),
-                false,
-                &mut report,
-            )
-            .unwrap();
+        deliver(offer(1, 41), &carol, &mut report);
         assert_eq!((report.refused, report.keys, held()), (0, 1, before + 1), "Carol is");
 
         // Keys for chats Alice does not know yet are kept (a new member's
@@ -762,15 +778,7 @@ mod tests {
             if let RelayItem::ChatKey { chat, .. } = &mut item {
                 *chat = ChatId::from_bytes([n as u8; 16]);
             }
-            alice
-                .handle_mail(
-                    item,
-                    Followed::Contact(bob_account),
-                    &bob.identity().device_id(),
-                    false,
-                    &mut report,
-                )
-                .unwrap();
+            deliver(item, &bob, &mut report);
         }
         assert_eq!((report.keys, report.refused), (MAX_KEYS_FOR_UNKNOWN_CHATS, 6));
     }
@@ -812,6 +820,19 @@ mod tests {
             .unwrap();
         assert_eq!(report.refused, 0, "{report:?}");
         assert_eq!(epochs(), 2, "a new epoch the revoked laptop never gets");
+        let again = RelayItem::DeviceRevoked {
+            device: bobs_laptop.device_id(),
+        };
+        alice
+            .handle_mail(
+                again,
+                Followed::Contact(bob_account),
+                &bob.identity().device_id(),
+                false,
+                &mut report,
+            )
+            .unwrap();
+        assert_eq!(epochs(), 2, "a repeated notice starts no further epoch");
     }
 
     #[test]

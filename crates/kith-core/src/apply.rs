@@ -1,7 +1,7 @@
 //! Applying changes to a document and deriving the read-model updates.
 
 use crate::authority::{self, Directory, Overlay, Verdict, certificates_in, members_added_by};
-use crate::docs::{Doc, DocError, account, head, segment};
+use crate::docs::{Doc, DocError, account, device_of, head, segment};
 use crate::identity::DeviceKeys;
 use crate::readmodel::ReadModelUpdate;
 use crate::schema::{self, RootKey, SegmentKey};
@@ -68,9 +68,10 @@ pub fn commit_local(doc: &mut Doc, before: &[ChangeHash], now_ms: i64, keys: &De
     for change in &changes {
         new.add(doc.id(), change, &change.decode());
     }
+    let me = keys.id();
     let newest = changes
         .iter()
-        .filter(|c| c.actor_id().to_bytes() == keys.id().as_bytes().as_slice())
+        .filter(|c| device_of(c.actor_id()) == Some(me))
         .max_by_key(|c| c.seq());
     let signature = newest.map(|change| ChangeSignature::sign(keys, &doc.id(), change));
     let mut delta = finish(doc, new);
@@ -210,12 +211,7 @@ fn keep_signatures(
             waiting.push(signature);
             continue;
         }
-        let newer = doc
-            .signatures()
-            .find(|s| s.device == signature.device)
-            .is_none_or(|s| s.seq < signature.seq);
-        if newer {
-            doc.keep_signature(signature.clone());
+        if doc.keep_signature(signature.clone()) {
             kept.push(signature);
         }
     }
@@ -356,14 +352,14 @@ pub fn apply_remote(
     delta.signatures = kept;
     // Only worth keeping while changes of the same device wait for them
     // (anyone can sign for made-up devices; those vouch for nothing here).
-    let waiting_devices: BTreeSet<Vec<u8>> = outcome
+    let waiting_devices: BTreeSet<DeviceId> = outcome
         .deferred
         .iter()
-        .map(|c| c.actor_id().to_bytes().to_vec())
+        .filter_map(|c| device_of(c.actor_id()))
         .collect();
     outcome.deferred_signatures = waiting
         .into_iter()
-        .filter(|s| waiting_devices.contains(s.device.as_bytes().as_slice()))
+        .filter(|s| waiting_devices.contains(&s.device))
         .collect();
     outcome.delta = delta;
     Ok(outcome)

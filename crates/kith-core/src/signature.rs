@@ -9,6 +9,7 @@
 //! signature of its actor covers it this way; one signature per device per
 //! batch keeps the cost of checking off the per-message path.
 
+use crate::docs::device_of;
 use crate::identity::{DeviceKeys, signature_bytes, verify_signature};
 use automerge::{Change, ChangeHash};
 use kith_proto::{DeviceId, DocId};
@@ -144,7 +145,7 @@ impl Coverage {
 }
 
 fn actor_is(change: &Change, device: &DeviceId) -> bool {
-    change.actor_id().to_bytes() == device.as_bytes().as_slice()
+    device_of(change.actor_id()) == Some(*device)
 }
 
 /// What travels beside an Automerge sync message: the message and the

@@ -162,7 +162,8 @@ impl Doc {
 
     /// Keeps `signature` when it is newer than the one held for its device
     /// (stored signatures, when loading; the caller has checked new ones).
-    pub fn keep_signature(&mut self, signature: ChangeSignature) {
+    /// Returns whether it was kept.
+    pub fn keep_signature(&mut self, signature: ChangeSignature) -> bool {
         let newer = self
             .signatures
             .get(&signature.device)
@@ -170,6 +171,7 @@ impl Doc {
         if newer {
             self.signatures.insert(signature.device, signature);
         }
+        newer
     }
 
     /// Read access to the Automerge document.
