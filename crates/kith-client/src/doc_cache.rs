@@ -8,9 +8,36 @@
 
 use crate::error::ClientError;
 use kith_core::{ChangeSignature, Doc};
-use kith_proto::{DeviceId, DocId};
-use kith_store::{StoreError, StoredChunk};
+use kith_proto::{AccountId, DeviceId, DocId};
+use kith_store::{Store, StoreError, StoredChunk, WriteTxn};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// What a refresh reads beside the chunks: the store or a write transaction.
+pub(crate) trait DocSource {
+    /// The stored signatures of a document.
+    fn change_signatures(&mut self, id: &DocId) -> Result<Vec<ChangeSignature>, StoreError>;
+    /// The account of a device with a known certificate.
+    fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError>;
+}
+
+impl DocSource for &dyn Store {
+    fn change_signatures(&mut self, id: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        Store::change_signatures(*self, id)
+    }
+    fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {
+        Store::device_account(*self, device)
+    }
+}
+
+impl DocSource for &mut dyn WriteTxn {
+    fn change_signatures(&mut self, id: &DocId) -> Result<Vec<ChangeSignature>, StoreError> {
+        WriteTxn::change_signatures(*self, id)
+    }
+    fn device_account(&mut self, device: &DeviceId) -> Result<Option<AccountId>, StoreError> {
+        WriteTxn::device_account(*self, device)
+    }
+}
 
 /// One cached document.
 struct CachedDoc {
@@ -33,19 +60,26 @@ impl DocCache {
     }
 
     /// The cached document (created empty when absent), after loading those
-    /// of `chunks` it does not hold yet, and the stored signatures (read with
-    /// `signatures`) whenever it loaded any.
+    /// of `chunks` it does not hold yet, and the stored signatures whenever it
+    /// loaded any. `source` also attributes the writers of a head document
+    /// (and this device) to their accounts, which the removal cut needs.
     pub(crate) fn refreshed(
         &mut self,
         id: DocId,
         device: &DeviceId,
         chunks: Vec<StoredChunk>,
-        signatures: impl FnOnce() -> Result<Vec<ChangeSignature>, StoreError>,
+        source: &mut dyn DocSource,
     ) -> Result<&mut Doc, ClientError> {
-        let cached = self.docs.entry(id).or_insert_with(|| CachedDoc {
-            doc: Doc::new(id, device),
-            seq: 0,
-        });
+        let cached = match self.docs.entry(id) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let mut doc = Doc::new(id, device);
+                if let Some(account) = source.device_account(device)? {
+                    doc.attribute(*device, account);
+                }
+                entry.insert(CachedDoc { doc, seq: 0 })
+            }
+        };
         let mut loaded = false;
         for chunk in chunks {
             if chunk.seq > cached.seq {
@@ -55,8 +89,13 @@ impl DocCache {
             }
         }
         if loaded {
-            for signature in signatures()? {
+            for signature in source.change_signatures(&id)? {
                 cached.doc.keep_signature(signature);
+            }
+            for writer in cached.doc.unattributed_writers() {
+                if let Some(account) = source.device_account(&writer)? {
+                    cached.doc.attribute(writer, account);
+                }
             }
         }
         Ok(&mut cached.doc)

@@ -19,7 +19,7 @@ impl Chats<'_> {
         // Refuse before decoding: a large picture takes a while to decode,
         // and a member without the right should hear so at once.
         self.profile
-            .read_doc(DocId::Head(*chat), |doc| head::may_set_avatar(doc, &me))??;
+            .with_cached_doc(DocId::Head(*chat), |doc| head::may_set_avatar(doc, &me))??;
         let avatar = picture
             .map(crate::avatar::prepare_avatar)
             .transpose()
@@ -35,7 +35,7 @@ impl Chats<'_> {
     /// bug, or a hostile admin's decompression bomb) is not handed out.
     pub fn avatar(&self, chat: &ChatId) -> Result<Option<Vec<u8>>, ClientError> {
         self.profile.require_chat(chat)?;
-        let Some(bytes) = self.profile.read_doc(DocId::Head(*chat), head::avatar)? else {
+        let Some(bytes) = self.profile.with_cached_doc(DocId::Head(*chat), head::avatar)? else {
             return Ok(None);
         };
         if crate::avatar::is_stored_avatar(&bytes) {

@@ -98,7 +98,7 @@ impl Profile {
         chat: ChatId,
         held: &BTreeMap<(ChatId, u32, String), EpochKey>,
     ) -> Result<Vec<(u32, EpochKey)>, ClientError> {
-        let committed = self.read_doc(DocId::Head(chat), head::committed_epochs)?;
+        let committed = self.with_cached_doc(DocId::Head(chat), head::committed_epochs)?;
         let mine = held.iter().filter(|((c, _, _), _)| *c == chat);
         Ok(if committed.is_empty() {
             mine.filter(|((_, epoch, _), _)| *epoch == 0)
@@ -141,6 +141,25 @@ impl Profile {
             account::set_chat_key(doc, &chat, epoch, key)?;
             Ok(true)
         })
+    }
+
+    /// Starts a new key epoch when someone who held the newest epoch's key
+    /// is no longer a member (they left, or were removed by a change that
+    /// started none), if this account is an admin there. Returns whether it
+    /// did. Several admins may do it at once: one commit wins, and the next
+    /// check finds nobody left behind.
+    pub(crate) fn rotate_if_someone_left(&self, chat: &ChatId) -> Result<bool, ClientError> {
+        let me = self.identity().account_id();
+        let (admin, left) = self.with_cached_doc(DocId::Head(*chat), |doc| {
+            let admin = head::role_of(doc, &me).is_some_and(|role| role.is_admin());
+            (admin, head::left_since_newest_epoch(doc))
+        })?;
+        if !admin || left.is_empty() {
+            return Ok(false);
+        }
+        tracing::info!(%chat, left = left.len(), "starting a new key epoch: members left since the last one");
+        self.rotate_chat_key(chat)?;
+        Ok(true)
     }
 
     /// Starts a new key epoch in a chat this account is a member of.

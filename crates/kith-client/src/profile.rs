@@ -6,12 +6,12 @@ use crate::error::ClientError;
 use crate::random::random_bytes;
 use crate::secrets::{self, SecretStorage};
 use crate::views::ProfileInfo;
-use kith_core::docs::account;
+use kith_core::docs::{account, head};
 use kith_core::{DeviceCertificate, Doc, Identity, ReadModelUpdate, SyncSession, apply_remote, commit_local};
 use kith_proto::{AccountId, ChatId, DocId, Hlc, HlcClock};
 use kith_store::{SqliteStore, Store, StoreDirectory, WriteTxn};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -46,6 +46,9 @@ pub struct Profile {
     /// Told how every attachment transfer of this process goes (the app's
     /// progress bars), whichever loop moves the bytes.
     transfer_watcher: Mutex<Option<Arc<TransferWatcher>>>,
+    /// How many quarantined documents this process has retried (see
+    /// [`Profile::quarantine_retries`]).
+    quarantine_retries: std::sync::atomic::AtomicU64,
 }
 
 /// What [`Profile::watch_transfers`] installs.
@@ -72,6 +75,7 @@ pub(crate) struct WriteCtx<'p> {
     touched: Vec<(DocId, Vec<automerge::ChangeHash>)>,
     docs: MutexGuard<'p, DocCache>,
     device: kith_proto::DeviceId,
+    certificate: &'p DeviceCertificate,
 }
 
 impl WriteCtx<'_> {
@@ -83,12 +87,21 @@ impl WriteCtx<'_> {
     /// The document, up to date with everything committed by any process.
     pub(crate) fn doc(&mut self, id: DocId) -> Result<&mut Doc, ClientError> {
         let chunks = self.txn.doc_chunks(&id, self.docs.seq(&id))?;
-        let txn = &mut self.txn;
-        let doc = self
-            .docs
-            .refreshed(id, &self.device, chunks, || txn.change_signatures(&id))?;
+        let mut source: &mut dyn WriteTxn = self.txn.as_mut();
+        let doc = self.docs.refreshed(id, &self.device, chunks, &mut source)?;
         if !self.touched.iter().any(|(t, _)| *t == id) {
             self.touched.push((id, doc.heads()));
+            // A member who changes a head publishes its certificate there
+            // first, so that every member can attribute the change whoever
+            // else it knows (a member who never wrote a message may still
+            // leave). Published before the change: after a departure it
+            // would no longer be accepted.
+            if matches!(id, DocId::Head(_))
+                && !head::has_device(doc, &self.device)
+                && head::role_of(doc, &self.certificate.account).is_some()
+            {
+                head::add_device(doc, self.certificate)?;
+            }
         }
         Ok(doc)
     }
@@ -233,6 +246,7 @@ impl Profile {
             local_writes: Arc::new(tokio::sync::Notify::new()),
             now: Box::new(system_now_ms),
             transfer_watcher: Mutex::new(None),
+            quarantine_retries: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -300,6 +314,7 @@ impl Profile {
             touched: Vec::new(),
             docs: lock(&self.docs),
             device: self.identity.device_id(),
+            certificate: self.identity.certificate(),
         };
         let result = f(&mut ctx);
         let value = match result {
@@ -311,7 +326,7 @@ impl Profile {
             }
         };
         let touched = std::mem::take(&mut ctx.touched);
-        let stored = Self::store_touched(&mut ctx, &touched, now, self.identity.device_keys());
+        let stored = Self::store_touched(&mut ctx, &touched, now, &self.identity);
         let WriteCtx { txn, mut docs, .. } = ctx;
         let committed = stored.and_then(|new_seqs| txn.commit().map(|()| new_seqs).map_err(ClientError::from));
         let new_seqs = match committed {
@@ -340,12 +355,17 @@ impl Profile {
         ctx: &mut WriteCtx<'_>,
         touched: &[(DocId, Vec<automerge::ChangeHash>)],
         now: u64,
-        keys: &kith_core::DeviceKeys,
+        identity: &Identity,
     ) -> Result<Vec<(DocId, i64)>, ClientError> {
         let mut new_seqs = Vec::new();
         for (id, before) in touched {
             let Some(doc) = ctx.docs.get_mut(id) else { continue };
-            let delta = commit_local(doc, before, i64::try_from(now).unwrap_or(i64::MAX), keys);
+            let delta = commit_local(
+                doc,
+                before,
+                i64::try_from(now).unwrap_or(i64::MAX),
+                identity.device_keys(),
+            );
             if !delta.chunk.is_empty() {
                 let seq = ctx.txn.append_chunk(id, &delta.chunk)?;
                 new_seqs.push((*id, seq));
@@ -496,10 +516,16 @@ impl Profile {
         let known = lock(&self.docs).seq(&doc_id);
         let chunks = self.store.doc_chunks(&doc_id, known)?;
         let mut docs = lock(&self.docs);
-        let doc = docs.refreshed(doc_id, &self.identity.device_id(), chunks, || {
-            self.store.change_signatures(&doc_id)
-        })?;
+        let mut source: &dyn Store = self.store.as_ref();
+        let doc = docs.refreshed(doc_id, &self.identity.device_id(), chunks, &mut source)?;
         Ok(use_doc(doc))
+    }
+
+    /// How many times this process retried a quarantined document: what a
+    /// sync pass costs beyond the changes it received, which junk in the
+    /// quarantine must not multiply (diagnostics and tests).
+    pub fn quarantine_retries(&self) -> u64 {
+        self.quarantine_retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Reads a document through the cache (see `with_cached_doc`).
@@ -520,7 +546,10 @@ impl Profile {
         let mut docs = lock(&self.docs);
         let device = self.identity.device_id();
         let chunks = txn.doc_chunks(&doc_id, docs.seq(&doc_id))?;
-        let doc = docs.refreshed(doc_id, &device, chunks, || txn.change_signatures(&doc_id))?;
+        let doc = {
+            let mut source: &mut dyn WriteTxn = txn.as_mut();
+            docs.refreshed(doc_id, &device, chunks, &mut source)?
+        };
         let outcome = match receive(txn.as_mut(), doc) {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -539,6 +568,12 @@ impl Profile {
         };
         for (id, seq) in seqs {
             docs.stored(&id, seq);
+        }
+        drop(docs);
+        if let (DocId::Head(chat), true) = (doc_id, accepted > 0)
+            && let Err(err) = self.rotate_if_someone_left(&chat)
+        {
+            tracing::warn!(%chat, "could not start a new key epoch after a member left: {err}");
         }
         Ok(accepted)
     }
@@ -592,37 +627,35 @@ impl Profile {
         for rejection in &outcome.rejected {
             tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
         }
-        // New members or certificates may unblock quarantined changes; newly
-        // deferred ones may complete what the quarantine already holds (a
-        // change and the signature that vouches for it, in two batches).
-        let retry_all = outcome.accepted > 0 || !outcome.delta.updates.is_empty();
-        if retry_all || deferred_any {
-            let only = (!retry_all).then_some(doc_id);
-            let (retried, retried_seqs) = self.retry_quarantined(txn, docs, only)?;
+        let retry = RetryScope::after(doc_id, &outcome.delta.updates, outcome.accepted > 0 || deferred_any);
+        if retry != RetryScope::Nothing {
+            let (retried, retried_seqs) = self.retry_quarantined(txn, docs, &retry)?;
             accepted += retried;
             seqs.extend(retried_seqs);
         }
         Ok((accepted, seqs))
     }
 
-    /// Applies again the quarantined changes of every document (certificates
-    /// learned may unblock any of them), or of `only` that one. A document whose retry fails keeps
-    /// its changes in quarantine and does not stop the others. (The store's
-    /// read methods must not be used here: the open transaction holds its
-    /// connection.)
+    /// Applies again the quarantined changes of the documents `scope`
+    /// names. A document whose retry fails keeps its changes in quarantine
+    /// and does not stop the others. (The store's read methods must not be
+    /// used here: the open transaction holds its connection.)
     fn retry_quarantined(
         &self,
         txn: &mut dyn WriteTxn,
         docs: &mut DocCache,
-        only: Option<DocId>,
+        scope: &RetryScope,
     ) -> Result<(usize, Vec<(DocId, i64)>), ClientError> {
         let device = self.identity.device_id();
         let mut accepted = 0;
         let mut seqs = Vec::new();
-        let quarantined = match only {
-            Some(doc) => vec![doc],
-            None => txn.quarantined_docs()?,
-        };
+        let quarantined: Vec<DocId> = txn
+            .quarantined_docs()?
+            .into_iter()
+            .filter(|doc| scope.includes(doc))
+            .collect();
+        self.quarantine_retries
+            .fetch_add(quarantined.len() as u64, std::sync::atomic::Ordering::Relaxed);
         for other in quarantined {
             let quarantined = txn.take_quarantined(&other)?;
             let changes: Vec<automerge::Change> = quarantined
@@ -634,7 +667,10 @@ impl Profile {
             }
             let signatures = txn.take_quarantined_signatures(&other)?;
             let chunks = txn.doc_chunks(&other, docs.seq(&other))?;
-            let target = docs.refreshed(other, &device, chunks, || txn.change_signatures(&other))?;
+            let target = {
+                let mut source: &mut dyn WriteTxn = txn;
+                docs.refreshed(other, &device, chunks, &mut source)?
+            };
             let retried = {
                 let directory = StoreDirectory::new(txn);
                 apply_remote(target, changes.clone(), &signatures, &directory)
@@ -657,6 +693,56 @@ impl Profile {
             quarantine(txn, &other, retried.deferred, &retried.deferred_signatures)?;
         }
         Ok((accepted, seqs))
+    }
+}
+
+/// Which quarantined documents a receive may have unblocked. Retrying
+/// every document after every accepted change would make one sync pass cost
+/// as much as the whole quarantine, which a contact can fill with junk.
+#[derive(Debug, PartialEq, Eq)]
+enum RetryScope {
+    /// Nothing new that a waiting change could need.
+    Nothing,
+    /// These documents: the one that received changes (a dependency or a
+    /// signature may have arrived) and every document of a conversation
+    /// whose membership may have changed.
+    Docs {
+        doc: Option<DocId>,
+        chats: BTreeSet<ChatId>,
+    },
+    /// New certificates: a change of any document may have waited for them.
+    Everything,
+}
+
+impl RetryScope {
+    fn after(doc: DocId, updates: &[ReadModelUpdate], doc_changed: bool) -> RetryScope {
+        if updates.iter().any(|u| matches!(u, ReadModelUpdate::Device(_))) {
+            return RetryScope::Everything;
+        }
+        let chats: BTreeSet<ChatId> = updates
+            .iter()
+            .filter_map(|u| match u {
+                ReadModelUpdate::Chat(row) => Some(row.chat),
+                _ => None,
+            })
+            .collect();
+        if !doc_changed && chats.is_empty() {
+            return RetryScope::Nothing;
+        }
+        RetryScope::Docs {
+            doc: doc_changed.then_some(doc),
+            chats,
+        }
+    }
+
+    fn includes(&self, candidate: &DocId) -> bool {
+        match self {
+            RetryScope::Nothing => false,
+            RetryScope::Everything => true,
+            RetryScope::Docs { doc, chats } => {
+                doc.as_ref() == Some(candidate) || candidate.chat().is_some_and(|chat| chats.contains(&chat))
+            }
+        }
     }
 }
 

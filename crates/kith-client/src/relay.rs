@@ -800,7 +800,7 @@ mod tests {
             .unwrap();
         let epochs = || {
             alice
-                .read_doc(DocId::Head(chat), kith_core::docs::head::committed_epochs)
+                .with_cached_doc(DocId::Head(chat), kith_core::docs::head::committed_epochs)
                 .unwrap()
                 .len()
         };

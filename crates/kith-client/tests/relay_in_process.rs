@@ -140,3 +140,187 @@ async fn a_change_claiming_the_owners_device_is_refused_by_every_replica() {
     sync(&carol, &url).await;
     assert_eq!(carol.store().chat(&chat).unwrap().unwrap().name, "Book club");
 }
+
+/// `joiner` becomes a contact of `host` through the server.
+async fn befriend(host: &kith_client::Profile, joiner: &kith_client::Profile, url: &str) {
+    joiner
+        .contacts()
+        .add(&host.contacts().invite().unwrap().link())
+        .unwrap();
+    for profile in [joiner, host, joiner] {
+        sync(profile, url).await;
+    }
+}
+
+/// The key ids a profile's copy of the chat's head commits to, by epoch.
+fn committed_epochs(
+    profile: &kith_client::Profile,
+    chat: &kith_proto::ChatId,
+) -> std::collections::BTreeMap<u32, String> {
+    let mut head = profile.docs().load(kith_client::DocId::Head(*chat)).unwrap();
+    kith_core::docs::head::committed_epochs(&mut head)
+}
+
+/// Texts of every message a profile's store holds for a chat.
+fn texts(profile: &kith_client::Profile, chat: &kith_proto::ChatId) -> Vec<String> {
+    profile
+        .messages()
+        .list(chat, 1000, None)
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.text)
+        .collect()
+}
+
+/// Mallory, an admin, is removed by Alice, who starts epoch 1. Before she
+/// syncs, Mallory commits an epoch 1 of her own (concurrent with her
+/// removal, so valid where written), and her client hands its key to Bob,
+/// her contact. Once the removal is known, the removal cut takes her epoch
+/// away everywhere: Bob and Alice keep writing with Alice's key, and
+/// nothing sent after the removal ever reaches Mallory's profile.
+#[tokio::test]
+async fn a_removed_admin_cannot_lure_members_onto_her_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_server(&dir.path().join("server")).await;
+    let alice = persona(dir.path(), 1, "Alice");
+    let bob = persona(dir.path(), 2, "Bob");
+    let mallory = persona(dir.path(), 3, "Mallory");
+    befriend(&alice, &bob, &url).await;
+    befriend(&alice, &mallory, &url).await;
+    befriend(&mallory, &bob, &url).await;
+    let (bob_account, mallory_account) = (bob.identity().account_id(), mallory.identity().account_id());
+    let chat = alice
+        .chats()
+        .create("Book club", &[bob_account, mallory_account], ChatKind::Group)
+        .unwrap();
+    alice
+        .chats()
+        .set_role(&chat, &mallory_account, kith_core::Role::Admin)
+        .unwrap();
+    alice.messages().send(&chat, "welcome", None).unwrap();
+    for profile in [&alice, &bob, &mallory] {
+        sync(profile, &url).await;
+    }
+    assert_eq!(texts(&mallory, &chat), ["welcome"]);
+
+    alice.chats().remove_member(&chat, &mallory_account).unwrap();
+    sync(&alice, &url).await;
+    let alices_key = committed_epochs(&alice, &chat)[&1].clone();
+
+    // Mallory has not synced: her epoch 1 does not know of the removal.
+    let her_key = kith_core::crypto::EpochKey::from_bytes([77; 32]);
+    let her_id = her_key.key_id();
+    mallory
+        .docs()
+        .tamper(kith_client::DocId::Head(chat), |raw| {
+            use kith_core::automerge::transaction::Transactable;
+            raw.put(
+                kith_core::automerge::ROOT,
+                kith_core::schema::epoch_key(1),
+                her_id.as_str(),
+            )
+            .unwrap();
+        })
+        .unwrap();
+    mallory
+        .docs()
+        .tamper(kith_client::DocId::Account(mallory_account), |raw| {
+            use kith_core::automerge::transaction::Transactable;
+            raw.put(
+                kith_core::automerge::ROOT,
+                kith_core::schema::chat_key_key(&chat, 1, &her_id),
+                kith_core::automerge::ScalarValue::Bytes(her_key.as_bytes().to_vec()),
+            )
+            .unwrap();
+        })
+        .unwrap();
+    assert_eq!(committed_epochs(&mallory, &chat)[&1], her_id, "her own copy takes it");
+    for profile in [&mallory, &bob, &alice, &mallory, &bob, &alice] {
+        sync(profile, &url).await;
+    }
+    for profile in [&alice, &bob, &mallory] {
+        assert_eq!(
+            committed_epochs(profile, &chat).get(&1),
+            Some(&alices_key),
+            "{}: Alice's epoch 1 stands",
+            profile.identity().account_id()
+        );
+        assert!(
+            !profile
+                .store()
+                .chat(&chat)
+                .unwrap()
+                .unwrap()
+                .members
+                .contains_key(&mallory_account),
+            "Mallory is out"
+        );
+    }
+
+    bob.messages().send(&chat, "after she left", None).unwrap();
+    alice.messages().send(&chat, "agreed", None).unwrap();
+    for profile in [&bob, &alice, &mallory, &bob, &alice, &mallory] {
+        sync(profile, &url).await;
+    }
+    assert!(
+        texts(&alice, &chat).contains(&"after she left".to_owned()),
+        "Bob and Alice share a key"
+    );
+    assert!(texts(&bob, &chat).contains(&"agreed".to_owned()));
+    assert_eq!(
+        texts(&mallory, &chat),
+        ["welcome"],
+        "nothing after her removal reaches Mallory"
+    );
+}
+
+/// A member who leaves held the newest key: an admin's client starts a new
+/// epoch when it learns of the departure, so what is sent afterwards is
+/// out of the leaver's reach even if its client kept following the log.
+#[tokio::test]
+async fn leaving_a_group_starts_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_server(&dir.path().join("server")).await;
+    let alice = persona(dir.path(), 1, "Alice");
+    let bob = persona(dir.path(), 2, "Bob");
+    let carol = persona(dir.path(), 3, "Carol");
+    befriend(&alice, &bob, &url).await;
+    befriend(&alice, &carol, &url).await;
+    let (bob_account, carol_account) = (bob.identity().account_id(), carol.identity().account_id());
+    let chat = alice
+        .chats()
+        .create("Book club", &[bob_account, carol_account], ChatKind::Group)
+        .unwrap();
+    for profile in [&alice, &bob, &carol] {
+        sync(profile, &url).await;
+    }
+    assert_eq!(committed_epochs(&alice, &chat).len(), 1);
+
+    bob.chats().remove_member(&chat, &bob_account).unwrap();
+    assert_eq!(committed_epochs(&bob, &chat).len(), 1, "a leaver starts no epoch");
+    sync(&bob, &url).await;
+    sync(&alice, &url).await;
+    let epochs = committed_epochs(&alice, &chat);
+    assert_eq!(epochs.len(), 2, "Alice's client started epoch 1: {epochs:?}");
+    for profile in [&alice, &carol, &alice, &carol] {
+        sync(profile, &url).await;
+    }
+    assert!(
+        carol
+            .store()
+            .quarantined(&kith_client::DocId::Head(chat))
+            .unwrap()
+            .is_empty(),
+        "Bob's departure is attributed (his certificate came with it), not held back"
+    );
+    assert_eq!(committed_epochs(&carol, &chat), epochs);
+    alice.messages().send(&chat, "after Bob left", None).unwrap();
+    for profile in [&alice, &carol, &bob] {
+        sync(profile, &url).await;
+    }
+    assert!(texts(&carol, &chat).contains(&"after Bob left".to_owned()));
+    assert!(!texts(&bob, &chat).contains(&"after Bob left".to_owned()));
+    // Nobody else left: another pass starts nothing.
+    sync(&alice, &url).await;
+    assert_eq!(committed_epochs(&alice, &chat), epochs);
+}

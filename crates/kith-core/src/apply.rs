@@ -313,6 +313,12 @@ pub fn apply_remote(
                         for account in members_added_by(&change) {
                             overlay.members.entry(chat).or_default().insert(account);
                         }
+                        // The removal cut asks whose each head change is.
+                        if let Some(device) = device_of(change.actor_id())
+                            && let Some(account) = overlay.account_of(&device)
+                        {
+                            doc.attribute(device, account);
+                        }
                     }
                     if batch_segments {
                         batch.push(change);

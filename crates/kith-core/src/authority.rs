@@ -15,7 +15,7 @@ use crate::docs::{Doc, device_of, head};
 use crate::identity::DeviceCertificate;
 use crate::schema::{self, ChatKind, MAX_TEXT_BYTES, Role, RootKey, SegmentKey};
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{Change, ChangeHash, ExpandedChange, ROOT, ReadDoc, ScalarValue};
+use automerge::{Change, ExpandedChange, ROOT, ReadDoc, ScalarValue};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Month};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -117,7 +117,7 @@ pub(crate) fn validate_decoded(
             }
             segment_verdict(change, expanded, &device, &account, month, directory)
         }
-        DocId::Head(chat) => head_verdict(doc, change, expanded, chat, &account),
+        DocId::Head(chat) => head_verdict(doc, change, expanded, chat, &account, directory),
         DocId::Account(owner) => account_verdict(doc, change, expanded, &device, &account, &owner),
     }
 }
@@ -218,11 +218,14 @@ fn segment_verdict(
     Verdict::Accept
 }
 
-fn role_at(doc: &Doc, account: &AccountId, deps: &[ChangeHash]) -> Option<Role> {
-    head::role_at(doc, account, deps)
-}
-
-fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: ChatId, account: &AccountId) -> Verdict {
+fn head_verdict(
+    doc: &Doc,
+    change: &Change,
+    expanded: &ExpandedChange,
+    chat: ChatId,
+    account: &AccountId,
+    directory: &dyn Directory,
+) -> Verdict {
     for op in &expanded.operations {
         if op.obj != ObjectId::Root || op.insert || matches!(op.action, OpType::Make(_)) {
             return reject("head documents hold only plain root values");
@@ -241,7 +244,10 @@ fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: Cha
         return genesis_verdict(&puts, chat, account);
     }
     let deps = change.deps();
-    let Some(role) = role_at(doc, account, deps) else {
+    // Read at the dependencies, with the removal cut as it stood there: a
+    // removed admin's back-dated re-admission does not make it a member.
+    let at_deps = head::values_at(doc, deps, directory);
+    let Some(role) = head::role_in(&at_deps, account) else {
         return reject(format!("{account} was not a member when it wrote this change"));
     };
     for (key, value) in puts {
@@ -262,7 +268,7 @@ fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: Cha
                 picture_ok && role.is_admin() && head::kind_at(doc, deps) == Some(ChatKind::Group)
             }
             (RootKey::Member(member), new_role) => {
-                let old = role_at(doc, &member, deps);
+                let old = head::role_in(&at_deps, &member);
                 match new_role {
                     Some(ScalarValue::Str(text)) => match text.parse::<Role>() {
                         Ok(new) => {
@@ -280,7 +286,7 @@ fn head_verdict(doc: &Doc, change: &Change, expanded: &ExpandedChange, chat: Cha
             // they had seen: a member cannot hand the conversation a key of
             // its choosing, nor skip ahead so that its epoch is the newest.
             (RootKey::Epoch(epoch), Some(ScalarValue::Str(id))) => {
-                let next = head::newest_epoch_at(doc, deps).map_or(0, |e| e.saturating_add(1));
+                let next = head::newest_epoch_in(&at_deps).map_or(0, |e| e.saturating_add(1));
                 id.len() <= 64 && role.is_admin() && epoch == next
             }
             (RootKey::Device(device), Some(ScalarValue::Bytes(bytes))) => match DeviceCertificate::from_bytes(bytes) {

@@ -130,6 +130,8 @@ impl SyncSession {
                             .map_err(|err| SyncError::Malformed(err.to_string()))?,
                     ),
                     ChunkKind::Document => {
+                        crate::docs::chunks::check_document_inflation(chunk)
+                            .map_err(|err| SyncError::Malformed(err.to_string()))?;
                         // Self-contained, so it loads strictly on its own.
                         let strict = LoadOptions::new().on_partial_load(OnPartialLoad::Error);
                         let mut sender = automerge::AutoCommit::load_with_options(chunk, strict)

@@ -114,7 +114,7 @@ fn only_the_creator_can_write_a_conversations_first_change() {
     let dir = TestDirectory::knowing(&[&alice, &bob, &mallory]);
     let (chat, mut alice_doc) = group(&alice, &bob);
     let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
-    assert_eq!(head::role_of(&bob_doc, &alice.account_id()), Some(Role::Owner));
+    assert_eq!(head::role_of(&mut bob_doc, &alice.account_id()), Some(Role::Owner));
 
     // Mallory forges a concurrent first change making herself owner of Alice's chat.
     let mut forged = Doc::new(DocId::Head(chat), &mallory.device_id());
@@ -130,7 +130,7 @@ fn only_the_creator_can_write_a_conversations_first_change() {
     am.commit();
     let outcome = apply(&mut bob_doc, changes(&mut forged), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
-    assert_eq!(head::role_of(&bob_doc, &mallory.account_id()), None);
+    assert_eq!(head::role_of(&mut bob_doc, &mallory.account_id()), None);
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn a_member_cannot_rename_or_promote_itself() {
     let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.accepted, 0);
     assert_eq!(outcome.rejected.len(), 1);
-    let row = head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row");
+    let row = head::chat_row(&mut alice_doc.clone(), head_chat(&alice_doc)).expect("row");
     assert_eq!(row.name, "Book club");
     assert_eq!(row.members.get(&bob.account_id()), Some(&Role::Member));
 }
@@ -185,7 +185,7 @@ fn authority_is_judged_at_the_changes_dependencies_in_any_order() {
         apply(&mut carol_view, genesis.clone(), &dir).expect("genesis");
         let outcome = apply(&mut carol_view, order, &dir).expect("apply");
         verdicts.push((outcome.accepted, outcome.rejected.len(), carol_view.heads()));
-        let row = head::chat_row(&carol_view, head_chat(&carol_view)).expect("row");
+        let row = head::chat_row(&mut carol_view.clone(), head_chat(&carol_view)).expect("row");
         assert_eq!(row.name, "Book club", "the rename was written before Bob was admin");
         assert_eq!(row.members.get(&bob.account_id()), Some(&Role::Admin));
     }
@@ -200,7 +200,9 @@ fn authority_is_judged_at_the_changes_dependencies_in_any_order() {
     let outcome = apply(&mut alice_doc, changes(&mut bob_fresh), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
     assert_eq!(
-        head::chat_row(&alice_doc, head_chat(&alice_doc)).expect("row").name,
+        head::chat_row(&mut alice_doc.clone(), head_chat(&alice_doc))
+            .expect("row")
+            .name,
         "renamed by admin bob"
     );
 }
@@ -604,13 +606,13 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
     bob_doc.raw_mut().commit();
     let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (0, 1));
-    assert_eq!(head::avatar(&alice_doc), None);
+    assert_eq!(head::avatar(&mut alice_doc), None);
 
     // The owner sets one; Bob's fresh replica accepts it and shows it.
     head::set_avatar(&mut alice_doc, &alice.account_id(), Some(&jpeg(2, 1000))).expect("owner sets");
     commit(&mut alice_doc);
     let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
-    assert_eq!(head::avatar(&bob_doc), Some(jpeg(2, 1000)));
+    assert_eq!(head::avatar(&mut bob_doc), Some(jpeg(2, 1000)));
     assert_eq!(picture_flag(&mut bob_doc), Some(true));
 
     // A member cannot remove it either.
@@ -619,7 +621,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
     bob_doc.raw_mut().commit();
     let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
-    assert_eq!(head::avatar(&alice_doc), Some(jpeg(2, 1000)));
+    assert_eq!(head::avatar(&mut alice_doc), Some(jpeg(2, 1000)));
 
     // Even the owner cannot store an oversized picture or one that is not bytes.
     let too_big = jpeg(3, kith_core::schema::MAX_AVATAR_BYTES + 1);
@@ -635,7 +637,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
         let mut judge = replica_of(&mut alice_doc, &bob.device_id(), &dir);
         let outcome = apply(&mut judge, changes(&mut tampered), &dir).expect("apply");
         assert_eq!(outcome.rejected.len(), 1);
-        assert_eq!(head::avatar(&judge), Some(jpeg(2, 1000)));
+        assert_eq!(head::avatar(&mut judge), Some(jpeg(2, 1000)));
     }
 
     // The owner removes it; an admin may set one.
@@ -648,7 +650,7 @@ fn only_admins_and_owners_of_a_group_set_or_remove_its_picture() {
     commit(&mut bob_doc);
     let outcome = apply(&mut alice_doc, changes(&mut bob_doc), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 0);
-    assert_eq!(head::avatar(&alice_doc), Some(jpeg(4, 500)));
+    assert_eq!(head::avatar(&mut alice_doc), Some(jpeg(4, 500)));
 }
 
 #[test]
@@ -726,6 +728,7 @@ fn every_replica_agrees_on_the_group_picture_whatever_order_changes_arrive_in() 
     // Concurrently, from the same state: Alice promotes Bob and demotes
     // Carol; Bob (a member there) sets a picture; Carol (an admin there) sets
     // another. Bob's is refused and Carol's accepted, whatever arrives first.
+    let before = alice_doc.heads();
     head::set_role(&mut alice_doc, &alice.account_id(), &bob.account_id(), Role::Admin).expect("promote");
     head::set_role(&mut alice_doc, &alice.account_id(), &carol.account_id(), Role::Member).expect("demote");
     commit(&mut alice_doc);
@@ -736,23 +739,26 @@ fn every_replica_agrees_on_the_group_picture_whatever_order_changes_arrive_in() 
     bob_doc.raw_mut().commit();
     head::set_avatar(&mut carol_doc, &carol.account_id(), Some(&jpeg(3, 300))).expect("admin carol sets");
     commit(&mut carol_doc);
-    let roles = alice_doc.raw_mut().get_last_local_change().expect("change");
+    // Each typed operation reads the head first, which closes the change
+    // before it: the promotion and the demotion are two changes.
+    let [promotion, demotion]: [automerge::Change; 2] =
+        alice_doc.changes_since(&before).try_into().expect("two changes");
     let bob_picture = bob_doc.raw_mut().get_last_local_change().expect("change");
     let carol_picture = carol_doc.raw_mut().get_last_local_change().expect("change");
 
     let mut results = Vec::new();
-    for order in permutations(&[roles, bob_picture, carol_picture]) {
+    for order in permutations(&[promotion, demotion, bob_picture, carol_picture]) {
         let mut view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
         apply(&mut view, base.clone(), &dir).expect("base");
         let outcome = apply(&mut view, order, &dir).expect("apply");
-        assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 1));
+        assert_eq!((outcome.accepted, outcome.rejected.len()), (3, 1));
         assert_eq!(
-            head::avatar(&view),
+            head::avatar(&mut view),
             Some(jpeg(3, 300)),
             "Carol was an admin when she set it"
         );
         assert_eq!(picture_flag(&mut view), Some(true));
-        results.push((view.heads(), head::members(&view)));
+        results.push((view.heads(), head::members(&mut view)));
     }
     assert!(
         results.windows(2).all(|pair| pair[0] == pair[1]),
@@ -853,7 +859,7 @@ fn a_change_forged_under_another_devices_actor_is_never_applied() {
     let outcome = apply_remote(&mut judge, vec![forged], &signatures, &dir).expect("apply");
     assert_eq!(outcome.accepted, 0, "{outcome:?}");
     assert_eq!(
-        head::chat_row(&judge, chat)
+        head::chat_row(&mut judge, chat)
             .expect("row")
             .members
             .get(&bob.account_id()),
@@ -882,7 +888,7 @@ fn only_admins_commit_the_next_key_epoch() {
     let mut judge = replica_of(&mut alice_doc, &person(3).device_id(), &dir);
     let outcome = apply(&mut judge, bob_doc.changes_since(&before), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1, "a member's epoch: {outcome:?}");
-    assert!(head::committed_epochs(&judge).is_empty());
+    assert!(head::committed_epochs(&mut judge).is_empty());
     assert!(
         head::commit_epoch(&mut bob_doc.clone(), &bob.account_id(), 1, "k").is_err(),
         "refused locally too"
@@ -902,5 +908,149 @@ fn only_admins_commit_the_next_key_epoch() {
     assert!(head::commit_epoch(&mut alice_doc.clone(), &alice.account_id(), 5, "k").is_err());
     let outcome = apply(&mut judge, alice_doc.changes_since(&before), &dir).expect("apply");
     assert_eq!((outcome.accepted, outcome.rejected.len()), (2, 0), "{outcome:?}");
-    assert_eq!(head::committed_epochs(&judge).len(), 2);
+    assert_eq!(head::committed_epochs(&mut judge).len(), 2);
+}
+
+/// The removal cut: Alice removes Mallory, an admin, and commits a new key
+/// epoch. Mallory answers with a change back-dated to before her removal
+/// (valid where it was written): her own epoch 1 with a key of her choosing,
+/// her membership written again, the group renamed. Whatever order the two
+/// arrive in, every replica reads Alice's epoch, no Mallory and the old
+/// name; and what Mallory writes once she has seen the removal is refused.
+#[test]
+fn a_removed_admin_gains_nothing_by_back_dating() {
+    let (alice, bob, mallory) = (person(1), person(2), person(3));
+    let dir = TestDirectory::knowing(&[&alice, &bob, &mallory]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    head::set_role(&mut alice_doc, &alice.account_id(), &mallory.account_id(), Role::Admin).expect("admin");
+    head::commit_epoch(&mut alice_doc, &alice.account_id(), 0, "first").expect("epoch 0");
+    commit(&mut alice_doc);
+    let base = changes(&mut alice_doc);
+    let mut mallory_doc = replica_of(&mut alice_doc, &mallory.device_id(), &dir);
+
+    let before = alice_doc.heads();
+    head::remove_member(&mut alice_doc, &alice.account_id(), &mallory.account_id()).expect("remove");
+    head::commit_epoch(&mut alice_doc, &alice.account_id(), 1, "alices").expect("epoch 1");
+    commit(&mut alice_doc);
+    // The removal, then the epoch commit on top of it.
+    let removal = alice_doc.changes_since(&before);
+    assert_eq!(removal.len(), 2);
+
+    let before = mallory_doc.heads();
+    // One change, as a tampered client writes it.
+    for (key, value) in [
+        (kith_core::schema::epoch_key(1), "mallorys"),
+        (kith_core::schema::member_key(&mallory.account_id()), "admin"),
+        ("name".to_owned(), "Free crypto"),
+    ] {
+        mallory_doc.raw_mut().put(ROOT, key, value).expect("put");
+    }
+    commit(&mut mallory_doc);
+    let back_dated = mallory_doc.changes_since(&before);
+    assert_eq!(back_dated.len(), 1);
+
+    // Having seen the removal, she tries again on top of both.
+    let outcome = apply(&mut mallory_doc, removal.clone(), &dir).expect("apply");
+    assert_eq!(outcome.accepted, 2);
+    assert_eq!(
+        head::role_of(&mut mallory_doc, &mallory.account_id()),
+        None,
+        "cut on her replica too"
+    );
+    let before = mallory_doc.heads();
+    mallory_doc
+        .raw_mut()
+        .put(ROOT, kith_core::schema::epoch_key(2), "mallorys-next")
+        .expect("put");
+    mallory_doc
+        .raw_mut()
+        .put(ROOT, kith_core::schema::member_key(&mallory.account_id()), "admin")
+        .expect("put");
+    commit(&mut mallory_doc);
+    let after_removal = mallory_doc.changes_since(&before);
+    assert_eq!(after_removal.len(), 1);
+
+    let mut results = Vec::new();
+    let mut arrivals = removal.clone();
+    arrivals.push(back_dated[0].clone());
+    for order in permutations(&arrivals) {
+        let mut view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
+        apply(&mut view, base.clone(), &dir).expect("base");
+        // One change at a time, so that some replicas hold Mallory's
+        // change before the removal and some after.
+        // (A change that comes before its dependency waits, as in the
+        // quarantine, and goes in with the next one.)
+        let mut waiting = Vec::new();
+        for change in order {
+            waiting.push(change);
+            let outcome = apply(&mut view, std::mem::take(&mut waiting), &dir).expect("apply");
+            assert!(outcome.rejected.is_empty(), "valid where written: {outcome:?}");
+            waiting = outcome.deferred;
+        }
+        assert!(waiting.is_empty());
+        let outcome = apply(&mut view, after_removal.clone(), &dir).expect("apply");
+        assert_eq!(outcome.rejected.len(), 1, "written after the removal: {outcome:?}");
+        let epochs = head::committed_epochs(&mut view);
+        assert_eq!(
+            epochs,
+            BTreeMap::from([(0, "first".to_owned()), (1, "alices".to_owned())])
+        );
+        assert_eq!(head::next_epoch(&mut view), 2);
+        let members = head::members(&mut view);
+        assert_eq!(
+            members,
+            BTreeMap::from([(alice.account_id(), Role::Owner), (bob.account_id(), Role::Member)])
+        );
+        let chat = head_chat(&view);
+        assert_eq!(head::chat_row(&mut view, chat).expect("row").name, "Book club");
+        results.push((view.heads(), members, epochs));
+    }
+    assert!(
+        results.windows(2).all(|pair| pair[0] == pair[1]),
+        "every replica agrees"
+    );
+
+    // Alice's next epoch is judged at her view of it: number 2 is accepted.
+    apply(&mut alice_doc, back_dated, &dir).expect("apply");
+    assert_eq!(head::next_epoch(&mut alice_doc), 2);
+    head::commit_epoch(&mut alice_doc, &alice.account_id(), 2, "alices-next").expect("epoch 2");
+    commit(&mut alice_doc);
+    let mut judge = Doc::new(alice_doc.id(), &DeviceId::from_bytes([8; 32]));
+    let outcome = apply(&mut judge, changes(&mut alice_doc), &dir).expect("all");
+    assert!(outcome.rejected.is_empty(), "{outcome:?}");
+    assert_eq!(
+        head::committed_epochs(&mut judge).get(&2).map(String::as_str),
+        Some("alices-next")
+    );
+}
+
+/// Two admins who remove each other without having seen the other's
+/// removal are both out: removals always hold, even inside a cut change,
+/// and the owner (whom admins cannot remove) remains.
+#[test]
+fn admins_who_remove_each_other_concurrently_are_both_out() {
+    let (alice, bob, carol) = (person(1), person(2), person(3));
+    let dir = TestDirectory::knowing(&[&alice, &bob, &carol]);
+    let (_, mut alice_doc) = group(&alice, &bob);
+    head::set_role(&mut alice_doc, &alice.account_id(), &bob.account_id(), Role::Admin).expect("admin");
+    head::set_role(&mut alice_doc, &alice.account_id(), &carol.account_id(), Role::Admin).expect("admin");
+    commit(&mut alice_doc);
+    let base = changes(&mut alice_doc);
+    let mut bob_doc = replica_of(&mut alice_doc, &bob.device_id(), &dir);
+    let mut carol_doc = replica_of(&mut alice_doc, &carol.device_id(), &dir);
+    head::remove_member(&mut bob_doc, &bob.account_id(), &carol.account_id()).expect("bob removes carol");
+    commit(&mut bob_doc);
+    head::remove_member(&mut carol_doc, &carol.account_id(), &bob.account_id()).expect("carol removes bob");
+    commit(&mut carol_doc);
+    let by_bob = bob_doc.raw_mut().get_last_local_change().expect("change");
+    let by_carol = carol_doc.raw_mut().get_last_local_change().expect("change");
+    for order in permutations(&[by_bob, by_carol]) {
+        let mut view = Doc::new(alice_doc.id(), &DeviceId::from_bytes([9; 32]));
+        apply(&mut view, base.clone(), &dir).expect("base");
+        apply(&mut view, order, &dir).expect("apply");
+        assert_eq!(
+            head::members(&mut view),
+            BTreeMap::from([(alice.account_id(), Role::Owner)])
+        );
+    }
 }

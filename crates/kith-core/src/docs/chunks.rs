@@ -40,8 +40,9 @@ pub enum ChunkError {
     #[error("truncated chunk at byte {0}")]
     Truncated(usize),
     /// A compressed change inflates to more than [`MAX_INFLATED_CHANGE`]
-    /// bytes, or its DEFLATE data is damaged.
-    #[error("a compressed change inflates past {MAX_INFLATED_CHANGE} bytes or is damaged")]
+    /// bytes (a document's columns past [`MAX_INFLATED_DOCUMENT`]), or its
+    /// DEFLATE data is damaged.
+    #[error("compressed data inflates past its limit or is damaged")]
     Inflation,
     /// Not a change chunk.
     #[error("expected a change, found a {0:?} chunk")]
@@ -79,6 +80,74 @@ pub fn change_from_network(chunk: &[u8]) -> Result<automerge::Change, ChunkError
     }
     automerge::Change::from_bytes(whole.to_vec()).map_err(|err| ChunkError::Malformed(err.to_string()))
 }
+
+/// The most bytes the compressed columns of one received whole document
+/// may inflate to, in all. A month of a busy chat is a few MiB.
+pub const MAX_INFLATED_DOCUMENT: u64 = 64 * 1024 * 1024;
+
+/// Refuses a whole-document chunk from the network whose compressed
+/// columns inflate past [`MAX_INFLATED_DOCUMENT`] bytes: Automerge inflates
+/// them without a bound when it loads the document. Each column is
+/// inflated into a sink, never held.
+pub fn check_document_inflation(chunk: &[u8]) -> Result<(), ChunkError> {
+    let truncated = || ChunkError::Truncated(0);
+    let (_, leb) = read_uleb(chunk.get(9..).ok_or_else(truncated)?).ok_or_else(truncated)?;
+    let data = chunk.get(9 + leb..).ok_or_else(truncated)?;
+    let mut at = 0usize;
+    let next = |at: &mut usize| -> Result<u64, ChunkError> {
+        let (value, used) = read_uleb(data.get(*at..).ok_or_else(truncated)?).ok_or_else(truncated)?;
+        *at += used;
+        Ok(value)
+    };
+    let skip = |at: &mut usize, len: u64| -> Result<(), ChunkError> {
+        let len = usize::try_from(len).map_err(|_| truncated())?;
+        *at = at
+            .checked_add(len)
+            .filter(|end| *end <= data.len())
+            .ok_or_else(truncated)?;
+        Ok(())
+    };
+    // Actors (length-prefixed ids), heads (32 bytes each): skipped.
+    for _ in 0..next(&mut at)? {
+        let len = next(&mut at)?;
+        skip(&mut at, len)?;
+    }
+    let heads = next(&mut at)?;
+    skip(&mut at, heads.checked_mul(32).ok_or_else(truncated)?)?;
+    // Column metadata of the changes, then of the operations: (spec, length).
+    let mut columns = Vec::new();
+    for _ in 0..2 {
+        for _ in 0..next(&mut at)? {
+            let spec = next(&mut at)?;
+            let len = next(&mut at)?;
+            columns.push((spec, len));
+            // Each entry takes at least two bytes, so this loop is bounded
+            // by the chunk's size.
+            if at > data.len() {
+                return Err(truncated());
+            }
+        }
+    }
+    let mut inflated: u64 = 0;
+    for (spec, len) in columns {
+        let start = at;
+        skip(&mut at, len)?;
+        if spec & DEFLATE_COLUMN == 0 {
+            continue;
+        }
+        let left = MAX_INFLATED_DOCUMENT - inflated + 1;
+        let column = data.get(start..at).ok_or_else(truncated)?;
+        let mut decoder = std::io::Read::take(flate2::bufread::DeflateDecoder::new(column), left);
+        inflated += std::io::copy(&mut decoder, &mut std::io::sink()).map_err(|_| ChunkError::Inflation)?;
+        if inflated > MAX_INFLATED_DOCUMENT {
+            return Err(ChunkError::Inflation);
+        }
+    }
+    Ok(())
+}
+
+/// The bit of a column specification that says its data is DEFLATE-compressed.
+const DEFLATE_COLUMN: u64 = 0b1000;
 
 /// Splits `bytes` into `(kind, whole chunk including its header)`.
 pub fn split_chunks(bytes: &[u8]) -> Result<Vec<(ChunkKind, &[u8])>, ChunkError> {

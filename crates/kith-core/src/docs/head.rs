@@ -1,13 +1,15 @@
 //! Conversation head documents: kind, name, description, picture, members and roles.
 
-use super::{Doc, DocError, certificates, get_bytes, get_str, keys_with_prefix, publish_certificate};
+use super::removal_cut::{self, HeadValues};
+use super::{Doc, DocError, certificates, get_str, publish_certificate};
+use crate::authority::Directory;
 use crate::identity::DeviceCertificate;
 use crate::readmodel::ChatRow;
 use crate::schema::{self, ChatKind, MAX_NAME_BYTES, Role, RootKey};
 use automerge::transaction::Transactable;
 use automerge::{ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use kith_proto::{AccountId, ChatId, DocId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn check_name(what: &str, text: &str) -> Result<(), DocError> {
     if text.len() > MAX_NAME_BYTES {
@@ -62,24 +64,33 @@ pub fn genesis(
     Ok(())
 }
 
+/// The head's values now, as honest members read them: with the removal
+/// cut applied (see [`removal_cut`]).
+pub fn values(doc: &mut Doc) -> HeadValues<'_> {
+    let heads = doc.heads();
+    let doc: &Doc = doc;
+    removal_cut::values_at(doc, &heads, &doc.authors())
+}
+
+/// The head's values at `heads` (a change's dependencies), with the removal
+/// cut as it stood there; `directory` attributes devices to accounts.
+pub fn values_at<'a>(doc: &'a Doc, heads: &[ChangeHash], directory: &dyn Directory) -> HeadValues<'a> {
+    removal_cut::values_at(doc, heads, directory)
+}
+
+/// The role of `account` in `values`.
+pub fn role_in(values: &HeadValues<'_>, account: &AccountId) -> Option<Role> {
+    values
+        .get_str(&schema::member_key(account))
+        .and_then(|r| r.parse().ok())
+}
+
 /// The role of `account` now.
-pub fn role_of(doc: &Doc, account: &AccountId) -> Option<Role> {
-    get_str(doc.automerge(), &ROOT, &schema::member_key(account)).and_then(|r| r.parse().ok())
+pub fn role_of(doc: &mut Doc, account: &AccountId) -> Option<Role> {
+    role_in(&values(doc), account)
 }
 
-/// The role of `account` in the document as it was at `heads`.
-pub fn role_at(doc: &Doc, account: &AccountId, heads: &[ChangeHash]) -> Option<Role> {
-    match doc
-        .automerge()
-        .get_at(ROOT, schema::member_key(account), heads)
-        .ok()??
-    {
-        (Value::Scalar(value), _) => value.as_str().and_then(|r| r.parse().ok()),
-        _ => None,
-    }
-}
-
-fn require_admin(doc: &Doc, actor: &AccountId) -> Result<Role, DocError> {
+fn require_admin(doc: &mut Doc, actor: &AccountId) -> Result<Role, DocError> {
     match role_of(doc, actor) {
         Some(role) if role.is_admin() => Ok(role),
         Some(_) => Err(DocError::NotAllowed("only admins can change the conversation".into())),
@@ -118,7 +129,7 @@ pub fn kind_at(doc: &Doc, heads: &[ChangeHash]) -> Option<ChatKind> {
 
 /// Fails unless `actor` may set or remove the picture: an admin or owner of
 /// a group. Lets a client refuse before it decodes a large image.
-pub fn may_set_avatar(doc: &Doc, actor: &AccountId) -> Result<(), DocError> {
+pub fn may_set_avatar(doc: &mut Doc, actor: &AccountId) -> Result<(), DocError> {
     let role =
         role_of(doc, actor).ok_or_else(|| DocError::NotAllowed("you are not a member of this conversation".into()))?;
     if kind(doc) != Some(ChatKind::Group) {
@@ -159,11 +170,14 @@ pub fn set_avatar(doc: &mut Doc, actor: &AccountId, avatar: Option<&[u8]>) -> Re
 /// The group's picture (JPEG bytes), if it has one. Only a group's, and only
 /// within the size limit: the genesis change is not checked key by key, so
 /// its creator could have put anything there.
-pub fn avatar(doc: &Doc) -> Option<Vec<u8>> {
+pub fn avatar(doc: &mut Doc) -> Option<Vec<u8>> {
     if kind(doc) != Some(ChatKind::Group) {
         return None;
     }
-    get_bytes(doc.automerge(), &ROOT, schema::HEAD_AVATAR).filter(|bytes| bytes.len() <= schema::MAX_AVATAR_BYTES)
+    match values(doc).get(schema::HEAD_AVATAR)? {
+        ScalarValue::Bytes(bytes) if bytes.len() <= schema::MAX_AVATAR_BYTES => Some(bytes),
+        _ => None,
+    }
 }
 
 /// Adds a member or changes a role. Admins manage members and admins; only
@@ -207,32 +221,46 @@ pub fn commit_epoch(doc: &mut Doc, actor: &AccountId, epoch: u32, key_id: &str) 
     Ok(())
 }
 
-/// The newest epoch committed at `heads` (a change's dependencies).
-pub fn newest_epoch_at(doc: &Doc, heads: &[ChangeHash]) -> Option<u32> {
-    let prefix = schema::EPOCH_PREFIX.to_owned();
-    let end = format!("{prefix}\u{10FFFF}");
-    doc.automerge()
-        .map_range_at(ROOT, prefix..end, heads)
-        .filter_map(|item| match RootKey::parse(&item.key) {
-            RootKey::Epoch(epoch) => Some(epoch),
-            _ => None,
-        })
-        .max()
+/// The newest epoch committed in `values`.
+pub fn newest_epoch_in(values: &HeadValues<'_>) -> Option<u32> {
+    epochs_in(values).keys().next_back().copied()
 }
 
 /// The epoch a new key commit must have: one above the newest committed.
-pub fn next_epoch(doc: &Doc) -> u32 {
-    committed_epochs(doc)
-        .keys()
-        .next_back()
-        .map_or(0, |e| e.saturating_add(1))
+pub fn next_epoch(doc: &mut Doc) -> u32 {
+    newest_epoch_in(&values(doc)).map_or(0, |e| e.saturating_add(1))
 }
 
 /// The committed key id of every epoch.
-pub fn committed_epochs(doc: &Doc) -> BTreeMap<u32, String> {
+pub fn committed_epochs(doc: &mut Doc) -> BTreeMap<u32, String> {
+    epochs_in(&values(doc))
+}
+
+/// Accounts that were members when the newest epoch was committed and are
+/// not now: they left, or were removed by a change that started no epoch.
+/// Their client held the newest key, so an admin should start another.
+pub fn left_since_newest_epoch(doc: &mut Doc) -> BTreeSet<AccountId> {
+    let heads = doc.heads();
+    let doc: &Doc = doc;
+    let authors = doc.authors();
+    let now = removal_cut::values_at(doc, &heads, &authors);
+    let Some(newest) = newest_epoch_in(&now) else {
+        return BTreeSet::new();
+    };
+    let Some(commit) = now.written_by(&schema::epoch_key(newest)) else {
+        return BTreeSet::new();
+    };
+    let members_now = members_in(&now);
+    members_in(&removal_cut::values_at(doc, &[commit], &authors))
+        .into_keys()
+        .filter(|account| !members_now.contains_key(account))
+        .collect()
+}
+
+fn epochs_in(values: &HeadValues<'_>) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
-    for key in keys_with_prefix(doc.automerge(), schema::EPOCH_PREFIX) {
-        if let (RootKey::Epoch(epoch), Some(id)) = (RootKey::parse(&key), get_str(doc.automerge(), &ROOT, &key)) {
+    for key in values.keys_with_prefix(schema::EPOCH_PREFIX) {
+        if let (RootKey::Epoch(epoch), Some(id)) = (RootKey::parse(&key), values.get_str(&key)) {
             out.insert(epoch, id);
         }
     }
@@ -259,25 +287,31 @@ pub fn devices(doc: &Doc) -> Vec<DeviceCertificate> {
 }
 
 /// Current members and roles.
-pub fn members(doc: &Doc) -> BTreeMap<AccountId, Role> {
-    keys_with_prefix(doc.automerge(), schema::MEMBER_PREFIX)
+pub fn members(doc: &mut Doc) -> BTreeMap<AccountId, Role> {
+    members_in(&values(doc))
+}
+
+/// Members and roles in `values`.
+pub fn members_in(values: &HeadValues<'_>) -> BTreeMap<AccountId, Role> {
+    values
+        .keys_with_prefix(schema::MEMBER_PREFIX)
         .iter()
         .filter_map(|key| match RootKey::parse(key) {
-            RootKey::Member(account) => role_of(doc, &account).map(|role| (account, role)),
+            RootKey::Member(account) => role_in(values, &account).map(|role| (account, role)),
             _ => None,
         })
         .collect()
 }
 
 /// The read-model row, or `None` before the genesis change arrived.
-pub fn chat_row(doc: &Doc, chat: ChatId) -> Option<ChatRow> {
-    let am = doc.automerge();
+pub fn chat_row(doc: &mut Doc, chat: ChatId) -> Option<ChatRow> {
     let kind = kind(doc)?;
+    let values = values(doc);
     Some(ChatRow {
         chat,
         kind,
-        name: get_str(am, &ROOT, schema::HEAD_NAME).unwrap_or_default(),
-        description: get_str(am, &ROOT, schema::HEAD_DESCRIPTION).unwrap_or_default(),
-        members: members(doc),
+        name: values.get_str(schema::HEAD_NAME).unwrap_or_default(),
+        description: values.get_str(schema::HEAD_DESCRIPTION).unwrap_or_default(),
+        members: members_in(&values),
     })
 }

@@ -4,13 +4,14 @@ pub mod account;
 pub mod chunks;
 pub mod contact;
 pub mod head;
+pub mod removal_cut;
 pub mod segment;
 
 use crate::signature::ChangeSignature;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, LoadOptions, OnPartialLoad, ROOT, ReadDoc, ScalarValue, Value};
-use kith_proto::{DeviceId, DocId};
-use std::collections::BTreeMap;
+use kith_proto::{AccountId, DeviceId, DocId};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,11 @@ pub struct Doc {
     /// The newest accepted signature of each device that wrote here: what
     /// vouches for this document's changes when they are passed on.
     signatures: BTreeMap<DeviceId, ChangeSignature>,
+    /// Decoded head changes, for the removal cut.
+    memo: removal_cut::ChangeMemo,
+    /// The account of each device known to have written here: what the
+    /// removal cut reads when it asks whose a change is.
+    authors: BTreeMap<DeviceId, AccountId>,
 }
 
 impl std::fmt::Debug for Doc {
@@ -82,6 +88,8 @@ impl Doc {
             inner: AutoCommit::new().with_actor(actor_of(device)),
             persisted: Vec::new(),
             signatures: BTreeMap::new(),
+            memo: removal_cut::ChangeMemo::default(),
+            authors: BTreeMap::new(),
         }
     }
 
@@ -174,6 +182,34 @@ impl Doc {
         newer
     }
 
+    /// Records that `device` belongs to `account` (a verified certificate
+    /// says so): the removal cut needs to know whose each head change is.
+    pub fn attribute(&mut self, device: DeviceId, account: AccountId) {
+        self.authors.insert(device, account);
+    }
+
+    /// Devices that wrote to this head document and are not attributed
+    /// yet (empty for other documents, which the removal cut never reads).
+    pub fn unattributed_writers(&mut self) -> BTreeSet<DeviceId> {
+        if !matches!(self.id, DocId::Head(_)) {
+            return BTreeSet::new();
+        }
+        let heads = self.heads();
+        removal_cut::writers_at(self, &heads)
+            .into_iter()
+            .filter(|device| !self.authors.contains_key(device))
+            .collect()
+    }
+
+    /// The accounts of this document's writers, as a directory.
+    pub(crate) fn authors(&self) -> removal_cut::DocAuthors<'_> {
+        removal_cut::DocAuthors::new(self, &self.authors)
+    }
+
+    pub(crate) fn change_memo(&self) -> &removal_cut::ChangeMemo {
+        &self.memo
+    }
+
     /// Read access to the Automerge document.
     pub fn automerge(&self) -> &AutoCommit {
         &self.inner
@@ -194,6 +230,8 @@ impl Doc {
             inner: inner.with_actor(self.inner.get_actor().clone()),
             persisted: self.persisted.clone(),
             signatures: self.signatures.clone(),
+            memo: self.memo.clone(),
+            authors: self.authors.clone(),
         }
     }
 
