@@ -63,6 +63,25 @@ fn start_driver(downloads: &std::path::Path) -> Result<(Running, u16)> {
     Ok((running, port))
 }
 
+/// A tauri-driver and a session of the app under it. The driver's two
+/// ports are picked free and then bound by the driver, so a test running
+/// beside another can lose one of them to it: then the session cannot
+/// start, and a fresh driver on fresh ports is tried (three times).
+fn driven_app(downloads: &std::path::Path, desktop: &std::path::Path, args: &[String]) -> (Running, Session) {
+    let mut last = None;
+    for _ in 0..3 {
+        let (driver, port) = start_driver(downloads).unwrap();
+        match Session::start(port, desktop, args) {
+            Ok(session) => return (driver, session),
+            Err(err) => {
+                eprintln!("the app session did not start ({err:#}); trying a fresh driver");
+                last = Some(err);
+            }
+        }
+    }
+    panic!("no app session after three drivers: {last:?}");
+}
+
 struct App {
     session: Session,
     shots: PathBuf,
@@ -152,11 +171,10 @@ fn open_chat_named(app: &App, name: &str) {
 
 /// The real app with a fresh profile named `name`, connected to `server`.
 fn signed_in_app(tmp: &std::path::Path, server: &Server, name: &str) -> (App, Running) {
-    let (driver, port) = start_driver(&tmp.join("downloads")).unwrap();
     let desktop = binary("kith-desktop").unwrap();
     let profile = tmp.join(name.to_lowercase());
     let args = vec!["--profile".to_owned(), profile.display().to_string()];
-    let session = Session::start(port, &desktop, &args).unwrap();
+    let (driver, session) = driven_app(&tmp.join("downloads"), &desktop, &args);
     let mut app = App {
         session,
         shots: screenshots(),

@@ -11,6 +11,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod json;
 mod process;
 mod setup;

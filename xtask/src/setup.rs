@@ -96,6 +96,13 @@ const PINNED_TOOLS: &[PinnedTool] = &[
         version: "0.2.130",
         locked: false,
     },
+    // Runs the fuzz targets in fuzz/ (with `--sanitizer none`, on stable).
+    PinnedTool {
+        krate: "cargo-fuzz",
+        binary: "cargo-fuzz",
+        version: "0.13.2",
+        locked: true,
+    },
     // The WebDriver proxy in front of WebKitWebDriver for the UI tests.
     PinnedTool {
         krate: "tauri-driver",

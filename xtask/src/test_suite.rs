@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use crate::process::find_program;
 use crate::steps::Steps;
 use crate::workspace::Workspace;
-use crate::{bench, setup, structure, ui};
+use crate::{bench, fuzz, setup, structure, ui};
 
 /// Flags of `cargo xtask test`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +21,14 @@ pub struct TestArgs {
     /// Skip `setup` (system packages, rustup components, pinned tools).
     #[arg(long)]
     skip_setup: bool,
+    /// Skip the bounded fuzzing run (the seed corpus is replayed by the
+    /// tests either way).
+    #[arg(long)]
+    no_fuzz: bool,
 }
+
+/// How long each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS_PER_TARGET: u32 = 15;
 
 /// The password of the throwaway login keyring the tests unlock.
 const TEST_KEYRING_PASSWORD: &str = "kith-test";
@@ -68,6 +75,9 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
         ]),
     )?;
     cargo_test(ws, steps)?;
+    if !args.no_fuzz {
+        steps.time("fuzz (bounded)", || fuzz::run_all(ws, FUZZ_SECONDS_PER_TARGET))?;
+    }
     if !args.no_bench {
         // On the test build (see bench::Build::Test): `cargo xtask bench`
         // gives the release figures.

@@ -623,11 +623,20 @@ impl Profile {
         }
         txn.keep_change_signatures(&doc_id, &outcome.delta.signatures)?;
         let deferred_any = !outcome.deferred.is_empty();
-        quarantine(txn, &doc_id, outcome.deferred, &outcome.deferred_signatures)?;
+        quarantine(
+            txn,
+            &doc_id,
+            outcome.deferred,
+            &outcome.deferred_signatures,
+            (self.now)(),
+        )?;
         for rejection in &outcome.rejected {
             tracing::warn!(doc = %doc_id, hash = %rejection.hash, "refused change: {}", rejection.reason);
         }
-        let retry = RetryScope::after(doc_id, &outcome.delta.updates, outcome.accepted > 0 || deferred_any);
+        // Changes that only waited unblock nothing by themselves (what they
+        // wait for has not come); an accepted change or a signature may.
+        let unblocks = outcome.accepted > 0 || (deferred_any && !outcome.deferred_signatures.is_empty());
+        let retry = RetryScope::after(doc_id, &outcome.delta.updates, unblocks);
         if retry != RetryScope::Nothing {
             let (retried, retried_seqs) = self.retry_quarantined(txn, docs, &retry)?;
             accepted += retried;
@@ -680,7 +689,7 @@ impl Profile {
                 Err(err) => {
                     tracing::warn!(doc = %other, %err, "quarantined changes could not be applied; kept for later");
                     docs.forget([&other]);
-                    quarantine(txn, &other, changes, &signatures)?;
+                    quarantine(txn, &other, changes, &signatures, (self.now)())?;
                     continue;
                 }
             };
@@ -690,7 +699,13 @@ impl Profile {
             }
             txn.apply(&retried.delta.updates)?;
             txn.keep_change_signatures(&other, &retried.delta.signatures)?;
-            quarantine(txn, &other, retried.deferred, &retried.deferred_signatures)?;
+            quarantine(
+                txn,
+                &other,
+                retried.deferred,
+                &retried.deferred_signatures,
+                (self.now)(),
+            )?;
         }
         Ok((accepted, seqs))
     }
@@ -769,12 +784,18 @@ fn quarantine(
     doc: &DocId,
     changes: Vec<automerge::Change>,
     signatures: &[kith_core::ChangeSignature],
+    now_ms: u64,
 ) -> Result<(), ClientError> {
     if changes.is_empty() {
         return Ok(());
     }
+    let now_ms = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let expired = txn.expire_quarantine(now_ms)?;
+    if expired > 0 {
+        tracing::info!(expired, "dropped quarantined changes nobody could judge for 30 days");
+    }
     for mut change in changes {
-        if !txn.quarantine(doc, change.hash().as_ref(), &change.bytes())? {
+        if !txn.quarantine(doc, change.hash().as_ref(), &change.bytes(), now_ms)? {
             tracing::warn!(doc = %doc, "quarantine full: dropped a change that cannot be judged yet");
         }
     }

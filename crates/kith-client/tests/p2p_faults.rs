@@ -393,3 +393,133 @@ async fn a_peer_cannot_pass_off_a_change_as_the_owners() {
         "alice's head does not include it"
     );
 }
+
+/// Connects to `address` as `attacker`, sends the raw `frames`, and says
+/// whether the other side closed the stream within 8 s.
+async fn attack_raw(attacker: &Profile, address: &Multiaddr, frames: Vec<Vec<u8>>) -> bool {
+    let keypair = keypair_of(attacker.identity().device_keys()).unwrap();
+    let config = NodeConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        mdns: false,
+        ..NodeConfig::default()
+    };
+    let (node, mut events) = P2pNode::start(keypair, config).unwrap();
+    node.command(NodeCommand::Dial(address.clone())).unwrap();
+    let stream = loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(NodeEvent::Stream { stream, .. })) => break stream,
+            Ok(Some(_)) => continue,
+            other => panic!("no stream: {other:?}"),
+        }
+    };
+    let (writer, mut reader) = spawn_framed(stream);
+    for frame in frames {
+        writer.send(&frame).unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        match tokio::time::timeout_at(deadline, reader.next()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Mallory, a contact, authenticates and then sends a frame that is not a
+/// frame at all. Alice closes Mallory's link alone: her run goes on, and Bob,
+/// who connects next, syncs with her.
+#[tokio::test(flavor = "current_thread")]
+async fn a_peer_that_sends_garbage_is_dropped_alone_and_the_run_goes_on() {
+    let alice = profile(111, "Alice");
+    let bob = profile(121, "Bob");
+    let mallory = profile(131, "Mallory");
+    for other in [&bob, &mallory] {
+        other
+            .contacts()
+            .add(&alice.contacts().invite().unwrap().link())
+            .unwrap();
+        let accepted = |of: &Profile, whom: kith_client::AccountId| {
+            of.contacts()
+                .list()
+                .unwrap()
+                .iter()
+                .any(|c| c.account_id == whom && c.state == "accepted")
+        };
+        let (account, alice_account) = (other.identity().account_id(), alice.identity().account_id());
+        // Both sides: each must know the other's devices.
+        let befriended = || accepted(&alice, account) && accepted(other, alice_account);
+        run_pair(&alice, options(vec![]), other, options(vec![]), &befriended).await;
+        assert!(befriended());
+    }
+    let chat = alice
+        .chats()
+        .create("Pair", &[bob.identity().account_id()], ChatKind::Group)
+        .unwrap();
+    for i in 0..50 {
+        alice.messages().send(&chat, &format!("note {i}"), None).unwrap();
+    }
+
+    let finished = AtomicBool::new(false);
+    let slot: Mutex<Option<Multiaddr>> = Mutex::new(None);
+    let bob_done = || count(&bob, &chat) == 50;
+    let stop = || finished.load(Ordering::SeqCst) && bob_done();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stop_alice = || stop() || Instant::now() > deadline;
+    let alice_peer = kith_net::p2p::peer_id_of_device(&alice.identity().device_id()).unwrap();
+    let refused: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut on_alice = |event: P2pEvent| -> Result<(), ConsumerFailed> {
+        match event {
+            P2pEvent::Listening(addresses) => {
+                let mut address: Multiaddr = addresses[0].parse().unwrap();
+                address.push(kith_net::p2p::Protocol::P2p(alice_peer));
+                *slot.lock().unwrap() = Some(address);
+            }
+            P2pEvent::Refused { peer_id, .. } => refused.lock().unwrap().push(peer_id),
+            _ => {}
+        }
+        Ok(())
+    };
+    let address = async || loop {
+        if let Some(address) = slot.lock().unwrap().clone() {
+            break address;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let attack = async {
+        let address = address().await;
+        let hello = PeerFrame::Hello {
+            protocol: "kith/auth/2".into(),
+            certificate: mallory.identity().certificate().to_bytes(),
+            name: Some("Mallory".into()),
+        };
+        let closed = attack_raw(&mallory, &address, vec![hello.encode(), vec![0xff; 300]]).await;
+        finished.store(true, Ordering::SeqCst);
+        closed
+    };
+    let mut on_bob = |_: P2pEvent| -> Result<(), ConsumerFailed> { Ok(()) };
+    // Bob comes once Mallory's link is gone: Alice's run must have outlived it.
+    let then_bob = async {
+        let closed = attack.await;
+        let address = address().await;
+        let report = run_p2p(&bob, options(vec![address]), &stop_alice, &mut on_bob).await;
+        (closed, report)
+    };
+    let (alice_report, (closed, bob_report)) =
+        tokio::join!(run_p2p(&alice, options(vec![]), &stop_alice, &mut on_alice), then_bob);
+    let (alice_report, bob_report) = (alice_report.unwrap(), bob_report.unwrap());
+    assert!(closed, "Mallory's link was closed");
+    assert_eq!(
+        count(&bob, &chat),
+        50,
+        "Bob's sync went on: {alice_report:?} {bob_report:?}"
+    );
+    let mallory_peer = kith_net::p2p::peer_id_of_device(&mallory.identity().device_id()).unwrap();
+    assert_eq!(
+        *refused.lock().unwrap(),
+        [mallory_peer.to_string()],
+        "only Mallory's link was refused"
+    );
+    let doc = DocId::Head(chat);
+    assert_eq!(alice.docs().heads(doc).unwrap(), bob.docs().heads(doc).unwrap());
+}

@@ -324,3 +324,109 @@ async fn leaving_a_group_starts_a_new_epoch() {
     sync(&alice, &url).await;
     assert_eq!(committed_epochs(&alice, &chat), epochs);
 }
+
+/// `count` junk changes into `doc`: valid Automerge changes by a device nobody
+/// knows, unsigned, so a receiver can only keep them waiting.
+fn junk_changes(doc: kith_client::DocId, actor: u8, count: usize) -> Vec<Vec<u8>> {
+    use kith_core::automerge::transaction::Transactable;
+    let mut junk = kith_core::Doc::new(doc, &kith_proto::DeviceId::from_bytes([actor; 32]));
+    (0..count)
+        .map(|i| {
+            junk.raw_mut()
+                .put(kith_core::automerge::ROOT, format!("junk{i} of {doc}"), i as i64)
+                .unwrap();
+            junk.raw_mut().commit();
+            junk.raw_mut().get_last_local_change().unwrap().raw_bytes().to_vec()
+        })
+        .collect()
+}
+
+/// A peer's sync message that carries `changes`, with no signature.
+fn sync_message_with(changes: Vec<Vec<u8>>) -> Vec<u8> {
+    let message = kith_core::automerge::sync::Message {
+        heads: vec![],
+        need: vec![],
+        have: vec![],
+        changes: changes.into(),
+        flags: None,
+        version: kith_core::automerge::sync::MessageVersion::V1,
+    };
+    kith_core::SignedSyncMessage {
+        message: message.encode(),
+        signatures: vec![],
+    }
+    .encode()
+}
+
+/// Bob, a contact and member, floods Alice with changes she cannot judge
+/// (unknown device, no signature) into fifty documents of their chat, one
+/// of them past the per-document cap. What Alice keeps is bounded by the
+/// caps, and one honest message afterwards retries at most the one document
+/// it arrived in, not all fifty (counted, not timed).
+#[tokio::test]
+async fn junk_in_the_quarantine_stays_bounded_and_is_not_retried_on_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _stop) = start_server(&dir.path().join("server")).await;
+    let alice = persona(dir.path(), 1, "Alice");
+    let bob = persona(dir.path(), 2, "Bob");
+    befriend(&alice, &bob, &url).await;
+    let chat = alice
+        .chats()
+        .create("Book club", &[bob.identity().account_id()], ChatKind::Group)
+        .unwrap();
+    for profile in [&alice, &bob] {
+        sync(profile, &url).await;
+    }
+    bob.messages().send(&chat, "first", None).unwrap();
+    for profile in [&bob, &alice] {
+        sync(profile, &url).await;
+    }
+
+    let limit = kith_store::QUARANTINE_LIMIT_PER_DOC;
+    let months: Vec<kith_proto::Month> = (0..50u32)
+        .map(|i| kith_proto::Month::from_yyyymm(202001 + (i / 12) * 100 + i % 12).unwrap())
+        .collect();
+    for (i, month) in months.iter().enumerate() {
+        let doc = kith_client::DocId::Segment(chat, *month);
+        let count = if i == 0 { limit + 500 } else { 20 };
+        for batch in junk_changes(doc, 200, count).chunks(1000) {
+            alice
+                .docs()
+                .sync_receive("bob", doc, &sync_message_with(batch.to_vec()))
+                .unwrap();
+        }
+    }
+    let held: Vec<usize> = months
+        .iter()
+        .map(|m| {
+            alice
+                .store()
+                .quarantined(&kith_client::DocId::Segment(chat, *m))
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(held[0], limit, "the per-document cap holds");
+    assert!(held[1..].iter().all(|n| *n == 20), "{held:?}");
+    assert!(held.iter().sum::<usize>() <= limit + 49 * 20);
+
+    let before = alice.quarantine_retries();
+    bob.messages().send(&chat, "second", None).unwrap();
+    for profile in [&bob, &alice] {
+        sync(profile, &url).await;
+    }
+    assert!(
+        alice
+            .messages()
+            .list(&chat, 10, None)
+            .unwrap()
+            .iter()
+            .any(|m| m.text.as_deref() == Some("second")),
+        "the honest message arrives"
+    );
+    let retried = alice.quarantine_retries() - before;
+    assert!(
+        retried <= 1,
+        "one honest message retried {retried} quarantined documents"
+    );
+}

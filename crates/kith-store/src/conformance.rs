@@ -39,6 +39,7 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("quarantine", quarantine),
         ("quarantine_is_bounded", quarantine_is_bounded),
         ("quarantine_bytes_are_bounded", quarantine_bytes_are_bounded),
+        ("quarantine_expires", quarantine_expires),
         ("sync_states", sync_states),
         ("relay_state", relay_state),
         ("relay_mail", relay_mail),
@@ -328,7 +329,7 @@ pub fn rollback_on_drop(store: &dyn Store) {
         ])
         .unwrap();
         txn.set_meta("k", b"v").unwrap();
-        txn.quarantine(&doc_a(), b"h", b"change").unwrap();
+        txn.quarantine(&doc_a(), b"h", b"change", 0).unwrap();
         seq
         // dropped here: rollback
     };
@@ -1133,14 +1134,14 @@ pub fn relay_mail(store: &dyn Store) {
 pub fn quarantine_is_bounded(store: &dyn Store) {
     write(store, |txn| {
         for i in 0..crate::store::QUARANTINE_LIMIT_PER_DOC {
-            assert!(txn.quarantine(&doc_a(), &(i as u64).to_be_bytes(), b"c").unwrap());
+            assert!(txn.quarantine(&doc_a(), &(i as u64).to_be_bytes(), b"c", 0).unwrap());
         }
         assert!(
-            !txn.quarantine(&doc_a(), b"one too many", b"c").unwrap(),
+            !txn.quarantine(&doc_a(), b"one too many", b"c", 0).unwrap(),
             "a full quarantine refuses"
         );
         assert!(
-            txn.quarantine(&doc_b(), b"elsewhere", b"c").unwrap(),
+            txn.quarantine(&doc_b(), b"elsewhere", b"c", 0).unwrap(),
             "other documents have their own room"
         );
     });
@@ -1158,20 +1159,78 @@ pub fn quarantine_bytes_are_bounded(store: &dyn Store) {
     let doc = |i: usize| DocId::Segment(chat_id(9), kith_proto::Month::of(at(i as u64 * 40 * 86_400_000)));
     write(store, |txn| {
         for i in 0..fits {
-            assert!(txn.quarantine(&doc(i), &(i as u64).to_be_bytes(), &big).unwrap(), "{i}");
+            assert!(
+                txn.quarantine(&doc(i), &(i as u64).to_be_bytes(), &big, 0).unwrap(),
+                "{i}"
+            );
         }
         assert!(
-            !txn.quarantine(&doc(fits), b"one too many", &big).unwrap(),
+            !txn.quarantine(&doc(fits), b"one too many", &big, 0).unwrap(),
             "a full quarantine refuses, whatever the document"
         );
         assert!(
-            txn.quarantine(&doc(0), &0u64.to_be_bytes(), &big).unwrap(),
+            txn.quarantine(&doc(0), &0u64.to_be_bytes(), &big, 0).unwrap(),
             "a change it holds already costs nothing"
         );
     });
     write(store, |txn| {
         assert_eq!(txn.take_quarantined(&doc(0)).unwrap().len(), 1);
-        assert!(txn.quarantine(&doc(fits), b"now it fits", &big).unwrap(), "room again");
+        assert!(
+            txn.quarantine(&doc(fits), b"now it fits", &big, 0).unwrap(),
+            "room again"
+        );
+    });
+}
+
+/// A quarantined change is dropped once it has waited
+/// `QUARANTINE_EXPIRY_MS` since it *first* arrived: a retry that takes it
+/// out and puts it back does not restart its wait, and one that comes again
+/// after it was dropped does not either. Signatures go with the last change
+/// of their document.
+pub fn quarantine_expires(store: &dyn Store) {
+    let day = 86_400_000i64;
+    let expiry = crate::store::QUARANTINE_EXPIRY_MS;
+    let signature = kith_core::ChangeSignature {
+        device: device(1),
+        seq: 1,
+        change: [1; 32],
+        signature: [2; 64],
+    };
+    write(store, |txn| {
+        assert!(txn.quarantine(&doc_a(), b"old", b"c", 0).unwrap());
+        txn.quarantine_signatures(&doc_a(), std::slice::from_ref(&signature))
+            .unwrap();
+        assert!(txn.quarantine(&doc_b(), b"young", b"c", expiry - day).unwrap());
+    });
+    write(store, |txn| {
+        // A retry: taken out and put back later, still waiting.
+        assert_eq!(txn.take_quarantined(&doc_a()).unwrap().len(), 1);
+        assert!(txn.quarantine(&doc_a(), b"old", b"c", expiry - 2 * day).unwrap());
+        assert_eq!(
+            txn.expire_quarantine(expiry - 1).unwrap(),
+            0,
+            "nothing has waited long enough"
+        );
+        assert_eq!(
+            txn.expire_quarantine(expiry + 1).unwrap(),
+            1,
+            "its first arrival counts"
+        );
+    });
+    assert!(store.quarantined(&doc_a()).unwrap().is_empty());
+    assert_eq!(
+        store.quarantined(&doc_b()).unwrap().len(),
+        1,
+        "the younger one waits on"
+    );
+    write(store, |txn| {
+        assert!(
+            txn.take_quarantined_signatures(&doc_a()).unwrap().is_empty(),
+            "its document's signatures went with it"
+        );
+        // Offered again: it is dropped at the next expiry, not kept anew.
+        assert!(txn.quarantine(&doc_a(), b"old", b"c", expiry + 2).unwrap());
+        assert_eq!(txn.expire_quarantine(expiry + 3).unwrap(), 1);
     });
 }
 
@@ -1179,10 +1238,10 @@ pub fn quarantine_bytes_are_bounded(store: &dyn Store) {
 pub fn quarantine(store: &dyn Store) {
     assert!(store.quarantined(&doc_a()).unwrap().is_empty());
     write(store, |txn| {
-        txn.quarantine(&doc_a(), b"h2", b"second").unwrap();
-        txn.quarantine(&doc_a(), b"h1", b"first").unwrap();
-        txn.quarantine(&doc_a(), b"h1", b"duplicate").unwrap();
-        txn.quarantine(&doc_b(), b"h3", b"other doc").unwrap();
+        txn.quarantine(&doc_a(), b"h2", b"second", 0).unwrap();
+        txn.quarantine(&doc_a(), b"h1", b"first", 0).unwrap();
+        txn.quarantine(&doc_a(), b"h1", b"duplicate", 0).unwrap();
+        txn.quarantine(&doc_b(), b"h3", b"other doc", 0).unwrap();
     });
     assert_eq!(
         store.quarantined(&doc_a()).unwrap(),

@@ -20,7 +20,9 @@ pub use relay_mail::{PendingMail, RelayGrant};
 pub use rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 pub use search_query::fts_query;
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
-pub use store::{QUARANTINE_BYTES_LIMIT, QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn};
+pub use store::{
+    QUARANTINE_BYTES_LIMIT, QUARANTINE_EXPIRY_MS, QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn,
+};
 
 /// The conformance suite every [`Store`] implementation must pass.
 pub mod conformance;

@@ -65,6 +65,8 @@ struct State {
     devices: BTreeMap<DeviceId, StoredDevice>,
     /// Quarantined changes by hash: (document, change bytes).
     quarantine: BTreeMap<Vec<u8>, (DocId, Vec<u8>)>,
+    /// When each quarantined change first arrived, by hash.
+    quarantine_arrivals: BTreeMap<Vec<u8>, i64>,
     /// The newest accepted change signature per (document, device).
     change_signatures: BTreeMap<(DocId, DeviceId), ChangeSignature>,
     /// Signatures beside quarantined changes, by (document, device, change).
@@ -651,7 +653,7 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8], now_ms: i64) -> Result<bool, StoreError> {
         if self.work.quarantine.contains_key(hash) {
             return Ok(true);
         }
@@ -667,7 +669,26 @@ impl WriteTxn for MemoryTxn<'_> {
             .quarantine
             .entry(hash.to_vec())
             .or_insert_with(|| (*doc, change.to_vec()));
+        self.work.quarantine_arrivals.entry(hash.to_vec()).or_insert(now_ms);
         Ok(true)
+    }
+
+    fn expire_quarantine(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let cutoff = now_ms.saturating_sub(crate::store::QUARANTINE_EXPIRY_MS);
+        let work = &mut self.work;
+        let before = work.quarantine.len();
+        let arrivals = &work.quarantine_arrivals;
+        work.quarantine
+            .retain(|hash, _| arrivals.get(hash).is_none_or(|first| *first >= cutoff));
+        let dropped = before - work.quarantine.len();
+        let forget = cutoff.saturating_sub(crate::store::QUARANTINE_EXPIRY_MS);
+        work.quarantine_arrivals.retain(|_, first| *first >= forget);
+        if dropped > 0 {
+            let waiting: std::collections::BTreeSet<DocId> = work.quarantine.values().map(|(d, _)| *d).collect();
+            work.quarantined_signatures
+                .retain(|(doc, _, _), _| waiting.contains(doc));
+        }
+        Ok(dropped)
     }
 
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {

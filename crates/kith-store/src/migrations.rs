@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_relay_logs.sql"),
     include_str!("../migrations/0007_relay_mail.sql"),
     include_str!("../migrations/0008_change_signatures.sql"),
+    include_str!("../migrations/0009_quarantine_expiry.sql"),
 ];
 
 /// Records how far a relay log was pulled (`?1` log, `?2` sequence number).

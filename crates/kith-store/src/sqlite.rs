@@ -11,7 +11,7 @@ use crate::migrations;
 use crate::relay_mail::{PendingMail, RelayGrant};
 use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
 use crate::search_query::fts_query;
-use crate::store::{QUARANTINE_BYTES_LIMIT, QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
+use crate::store::{QUARANTINE_BYTES_LIMIT, QUARANTINE_EXPIRY_MS, QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::attachment::{decode_attachments, encode_attachments};
 use kith_core::{
     ChangeSignature, ChatKind, ChatRow, ChatSettingsRow, DeviceCertificate, MessageRow, ReadModelUpdate, Role,
@@ -1018,7 +1018,7 @@ impl WriteTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError> {
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8], now_ms: i64) -> Result<bool, StoreError> {
         let already = self
             .conn
             .prepare_cached("SELECT 1 FROM quarantine WHERE hash = ?1")?
@@ -1047,7 +1047,32 @@ impl WriteTxn for SqliteTxn<'_> {
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO quarantine (hash, doc_id, change) VALUES (?1, ?2, ?3)")?
             .execute(params![hash, doc.to_string(), change])?;
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO quarantine_arrivals (hash, first_ms) VALUES (?1, ?2)")?
+            .execute(params![hash, now_ms])?;
         Ok(true)
+    }
+
+    fn expire_quarantine(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let cutoff = now_ms.saturating_sub(QUARANTINE_EXPIRY_MS);
+        let dropped = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM quarantine WHERE hash IN \
+                 (SELECT hash FROM quarantine_arrivals WHERE first_ms < ?1)",
+            )?
+            .execute([cutoff])?;
+        self.conn
+            .prepare_cached("DELETE FROM quarantine_arrivals WHERE first_ms < ?1")?
+            .execute([cutoff.saturating_sub(QUARANTINE_EXPIRY_MS)])?;
+        if dropped > 0 {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM quarantine_signatures WHERE doc_id NOT IN (SELECT doc_id FROM quarantine)",
+                )?
+                .execute([])?;
+        }
+        Ok(dropped)
     }
 
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError> {

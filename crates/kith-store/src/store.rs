@@ -98,6 +98,10 @@ pub const QUARANTINE_LIMIT_PER_DOC: usize = 10_000;
 /// fill the disk by spreading undecidable changes over many documents.
 pub const QUARANTINE_BYTES_LIMIT: usize = 64 * 1024 * 1024;
 
+/// How long a change that cannot be judged waits in quarantine before it
+/// is dropped: its certificate, membership or signature never came.
+pub const QUARANTINE_EXPIRY_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 /// The one write transaction.
 pub trait WriteTxn {
     /// Chunks of a document with `seq > after_seq` (sees this transaction's writes).
@@ -123,7 +127,13 @@ pub trait WriteTxn {
     /// changes or the whole quarantine would pass [`QUARANTINE_BYTES_LIMIT`]
     /// quarantined changes: a stranger must not be able to fill the disk. A
     /// refused change is offered again by its peer on a later sync.
-    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8]) -> Result<bool, StoreError>;
+    /// `now_ms` is when it arrived; a change that was here before keeps its
+    /// first arrival (see [`WriteTxn::expire_quarantine`]).
+    fn quarantine(&mut self, doc: &DocId, hash: &[u8], change: &[u8], now_ms: i64) -> Result<bool, StoreError>;
+    /// Drops quarantined changes that first arrived more than
+    /// [`QUARANTINE_EXPIRY_MS`] before `now_ms`, and the signatures of
+    /// documents left with none waiting. Returns how many changes went.
+    fn expire_quarantine(&mut self, now_ms: i64) -> Result<usize, StoreError>;
     /// Documents that have quarantined changes.
     fn quarantined_docs(&mut self) -> Result<Vec<DocId>, StoreError>;
     /// Takes every quarantined change of a document out (to retry them).

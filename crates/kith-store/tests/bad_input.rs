@@ -403,11 +403,45 @@ fn a_damaged_chunk_is_reported_not_skipped() {
     assert_eq!(store.doc_chunks(&doc(2), 0).unwrap().len(), 1);
 }
 
-/// Undoes migration 7 (for databases made to look older).
+/// Undoes migrations 7 to 9 (for databases made to look older).
 const DROP_RELAY_MAIL: &str = "DROP TABLE relay_hellos; DROP TABLE relay_grants; \
      DROP TABLE relay_uploaded_through; DROP TABLE relay_pending_mail; \
      DROP TABLE change_signatures; DROP TABLE quarantine_signatures; \
-     DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out; DROP TABLE quarantine_totals;";
+     DROP TRIGGER quarantine_bytes_in; DROP TRIGGER quarantine_bytes_out; DROP TABLE quarantine_totals; \
+     DROP TABLE quarantine_arrivals;";
+
+/// A version 8 database's quarantined changes start their wait when it is
+/// upgraded (they have no arrival time yet): they are kept, and expire 30
+/// days after the upgrade, not at once.
+#[test]
+fn quarantined_changes_of_version_8_start_their_wait_at_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.sqlite");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.begin_write().unwrap();
+        assert!(txn.quarantine(&doc(1), b"waiting", b"change", 0).unwrap());
+        txn.commit().unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE quarantine_arrivals; PRAGMA user_version = 8;")
+            .unwrap();
+    }
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin_write().unwrap();
+    assert_eq!(txn.expire_quarantine(now_ms).unwrap(), 0, "kept after the upgrade");
+    let later = now_ms + kith_store::QUARANTINE_EXPIRY_MS + 60_000;
+    assert_eq!(txn.expire_quarantine(later).unwrap(), 1, "expires a period after it");
+    txn.commit().unwrap();
+}
 
 #[test]
 fn relay_mail_kept_in_meta_by_version_6_moves_into_its_tables() {

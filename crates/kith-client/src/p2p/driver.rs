@@ -876,7 +876,12 @@ impl Driver<'_> {
             self.report.bytes_sent += bytes.len() as u64;
             let is_sync = matches!(frame, PeerFrame::Sync { .. });
             if link.writer.send((bytes, is_sync)).is_err() {
-                break;
+                // The writer gave up: the stream failed, or the peer left
+                // too much unread (`MAX_QUEUED_BYTES`). Its link ends here,
+                // so nothing more is read or served for it.
+                tracing::info!(%peer, "dropping the link: its stream no longer takes frames");
+                self.links.remove(&peer);
+                return;
             }
         }
         if !frames.is_empty() {

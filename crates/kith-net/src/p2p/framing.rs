@@ -12,10 +12,14 @@
 //! messages at once).
 
 use super::P2pError;
+use futures::StreamExt;
+use futures::channel::mpsc as bounded;
 use futures::io::{AsyncRead, AsyncWrite};
 use libp2p::Stream;
 use std::future::poll_fn;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
@@ -23,17 +27,29 @@ use tokio::sync::mpsc;
 /// carries a whole month of a busy chat fits comfortably.
 pub const MAX_PEER_FRAME_BYTES: usize = 32 * 1024 * 1024;
 
+/// The most bytes queued for a peer that has not read them yet: past this
+/// the peer is not reading (a few small requests can ask for megabytes of
+/// blob chunks), and sending fails, which ends the link.
+pub const MAX_QUEUED_BYTES: usize = 2 * MAX_PEER_FRAME_BYTES;
+
+/// Whole frames read from the peer that the application has not taken yet.
+/// When they are there, the stream is not read: the peer's flow-control
+/// window fills and it waits.
+const INCOMING_FRAMES: usize = 4;
+
 /// Queues frames for the peer. Dropping it closes the stream's writing side
 /// once the queued frames are out.
 #[derive(Debug)]
 pub struct FrameSender {
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes queued and not written yet (see [`MAX_QUEUED_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 /// Frames from the peer, in order.
 #[derive(Debug)]
 pub struct FrameReceiver {
-    incoming: mpsc::UnboundedReceiver<Result<Vec<u8>, P2pError>>,
+    incoming: bounded::Receiver<Result<Vec<u8>, P2pError>>,
 }
 
 /// Hands a stream to its own task and returns the two ends the application
@@ -47,10 +63,13 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
-    let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+    // A futures channel: its sender can wait for room inside the pump's poll.
+    let (incoming_tx, incoming_rx) = bounded::channel(INCOMING_FRAMES);
+    let queued = Arc::new(AtomicUsize::new(0));
     let mut pump = Pump {
         stream,
         outgoing: outgoing_rx,
+        queued: queued.clone(),
         incoming: Some(incoming_tx),
         writing: None,
         needs_flush: false,
@@ -59,14 +78,17 @@ where
     };
     tokio::spawn(async move { poll_fn(|cx| pump.poll(cx)).await });
     (
-        FrameSender { outgoing: outgoing_tx },
+        FrameSender {
+            outgoing: outgoing_tx,
+            queued,
+        },
         FrameReceiver { incoming: incoming_rx },
     )
 }
 
 impl FrameSender {
-    /// Queues one frame. Fails when it is over the limit or the stream has
-    /// ended.
+    /// Queues one frame. Fails when it is over the limit, when the peer has
+    /// left [`MAX_QUEUED_BYTES`] unread, or when the stream has ended.
     pub fn send(&self, frame: &[u8]) -> Result<(), P2pError> {
         if frame.len() > MAX_PEER_FRAME_BYTES {
             return Err(P2pError::Stream(format!(
@@ -75,9 +97,16 @@ impl FrameSender {
             )));
         }
         let length = u32::try_from(frame.len()).map_err(|err| P2pError::Stream(err.to_string()))?;
+        let waiting = self.queued.load(Ordering::Acquire);
+        if waiting.saturating_add(4 + frame.len()) > MAX_QUEUED_BYTES {
+            return Err(P2pError::Stream(format!(
+                "the peer is not reading: {waiting} bytes wait for it (limit {MAX_QUEUED_BYTES})"
+            )));
+        }
         let mut bytes = Vec::with_capacity(4 + frame.len());
         bytes.extend_from_slice(&length.to_be_bytes());
         bytes.extend_from_slice(frame);
+        self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
         self.outgoing
             .send(bytes)
             .map_err(|_| P2pError::Stream("the stream has ended".into()))
@@ -87,7 +116,7 @@ impl FrameSender {
 impl FrameReceiver {
     /// The next frame; `None` when the peer closed the stream cleanly.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, P2pError> {
-        match self.incoming.recv().await {
+        match self.incoming.next().await {
             Some(Ok(frame)) => Ok(Some(frame)),
             Some(Err(err)) => Err(err),
             None => Ok(None),
@@ -189,8 +218,10 @@ impl Decoder {
 struct Pump<S> {
     stream: S,
     outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    /// Shared with the sender: bytes queued and not written yet.
+    queued: Arc<AtomicUsize>,
     /// `None` once reading has ended (the receiver was told).
-    incoming: Option<mpsc::UnboundedSender<Result<Vec<u8>, P2pError>>>,
+    incoming: Option<bounded::Sender<Result<Vec<u8>, P2pError>>>,
     /// The frame being written and how much of it is out.
     writing: Option<(Vec<u8>, usize)>,
     needs_flush: bool,
@@ -258,6 +289,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pump<S> {
                     progress = true;
                     *written += n;
                     if *written == bytes.len() {
+                        self.queued.fetch_sub(bytes.len(), Ordering::AcqRel);
                         self.writing = None;
                         self.needs_flush = true;
                     }
@@ -281,22 +313,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pump<S> {
     /// moved.
     fn poll_read_side(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while let Some(incoming) = &self.incoming {
-            if incoming.is_closed() {
-                self.incoming = None;
-                return true;
+        while let Some(incoming) = &mut self.incoming {
+            // Read only when the application has room for another frame:
+            // a peer cannot make us buffer what nobody takes.
+            match incoming.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => {
+                    // Nobody listens any more.
+                    self.incoming = None;
+                    return true;
+                }
+                Poll::Pending => return progress,
             }
             match self.decoder.poll_frame(&mut self.stream, cx) {
                 Poll::Ready(Ok(Some(frame))) => {
                     progress = true;
-                    let _ = incoming.send(Ok(frame));
+                    let _ = incoming.start_send(Ok(frame));
                 }
                 Poll::Ready(Ok(None)) => {
                     self.incoming = None;
                     return true;
                 }
                 Poll::Ready(Err(err)) => {
-                    let _ = incoming.send(Err(err));
+                    let _ = incoming.start_send(Err(err));
                     self.incoming = None;
                     return true;
                 }
@@ -379,8 +418,102 @@ mod tests {
     #[test]
     fn an_oversize_frame_is_not_sent() {
         let (outgoing, _rx) = mpsc::unbounded_channel();
-        let sender = FrameSender { outgoing };
+        let sender = FrameSender {
+            outgoing,
+            queued: Arc::default(),
+        };
         let err = sender.send(&vec![0; MAX_PEER_FRAME_BYTES + 1]).unwrap_err().to_string();
         assert!(err.contains("refusing to send"), "{err}");
+    }
+
+    /// A stream whose peer never reads and never writes.
+    struct Stuck;
+
+    impl AsyncRead for Stuck {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Pending
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    /// Replies to a peer that never reads stop at `MAX_QUEUED_BYTES` with
+    /// a clear error (which ends the link), not at the memory's end.
+    #[tokio::test]
+    async fn a_peer_that_never_reads_is_not_queued_for_without_bound() {
+        let (sender, _receiver) = spawn_framed_with_limit(Stuck, MAX_PEER_FRAME_BYTES);
+        let chunk = vec![1u8; 1 << 20];
+        let mut sent = 0usize;
+        let err = loop {
+            match sender.send(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(err) => break err.to_string(),
+            }
+            assert!(sent <= MAX_QUEUED_BYTES, "queued {sent} bytes");
+        };
+        assert!(err.contains("not reading"), "{err}");
+        assert!(sent >= MAX_QUEUED_BYTES - 2 * chunk.len(), "{sent}");
+    }
+
+    /// Counts the bytes read out of a stream.
+    struct Counting {
+        inner: Cursor<Vec<u8>>,
+        read: Arc<AtomicUsize>,
+    }
+
+    impl AsyncRead for Counting {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if let Poll::Ready(Ok(n)) = polled {
+                self.read.fetch_add(n, Ordering::SeqCst);
+            }
+            polled
+        }
+    }
+
+    impl AsyncWrite for Counting {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// While the application takes no frames, the stream is read only a
+    /// few frames ahead; taking them reads on.
+    #[tokio::test]
+    async fn frames_nobody_takes_are_not_read_ahead() {
+        let body = vec![5u8; 10_000];
+        let bytes: Vec<u8> = (0..100).flat_map(|_| frame(&body)).collect();
+        let read = Arc::new(AtomicUsize::new(0));
+        let stream = Counting {
+            inner: Cursor::new(bytes),
+            read: read.clone(),
+        };
+        let (_sender, mut receiver) = spawn_framed_with_limit(stream, 1 << 20);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let ahead = read.load(Ordering::SeqCst);
+        assert!(
+            ahead <= (INCOMING_FRAMES + 3) * (body.len() + 4),
+            "read {ahead} bytes ahead"
+        );
+        for _ in 0..100 {
+            assert_eq!(receiver.next().await.unwrap().unwrap().len(), body.len());
+        }
+        assert_eq!(receiver.next().await.unwrap(), None);
     }
 }

@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target: see `kith_fuzz_targets::change_chunk`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = kith_fuzz_targets::change_chunk(data);
+});
