@@ -9,7 +9,7 @@ use crate::streams::{Followed, StreamKey};
 use kith_core::crypto::{EpochKey, Stream};
 use kith_core::docs::contact::ContactRecord;
 use kith_core::docs::{account, head};
-use kith_proto::{AccountId, ChatId, DocId};
+use kith_proto::{AccountId, ChatId, DeviceId, DocId};
 use kith_store::PendingMail;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,30 +23,56 @@ impl Profile {
     /// Every account stream key this device holds, oldest epoch first.
     /// Epoch 0's key derives from the account key; each revocation starts a
     /// new epoch whose random key reaches the remaining devices in lockboxes.
+    ///
+    /// A key started by a device that has since been revoked is left out: a
+    /// revoked device cannot lure the others onto a stream it reads by
+    /// announcing a newer epoch of its own.
     pub(crate) fn account_keys_held(&self) -> Result<Vec<(u32, EpochKey)>, ClientError> {
         let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
         let mut out = vec![(0, EpochKey::from_bytes(secret))];
+        let me = self.identity().account_id();
+        let revoked: BTreeSet<DeviceId> = self
+            .store()
+            .devices(&me)?
+            .into_iter()
+            .filter(|d| d.revoked_at.is_some())
+            .map(|d| d.cert.device)
+            .collect();
         for (key, bytes) in self.store().meta_with_prefix(ACCOUNT_KEY_PREFIX)? {
             let epoch = key
                 .strip_prefix(ACCOUNT_KEY_PREFIX)
                 .and_then(|rest| rest.split('/').next())
                 .and_then(|e| e.parse::<u32>().ok());
-            if let (Some(epoch), Ok(bytes)) = (epoch, <[u8; 32]>::try_from(bytes.as_slice())) {
-                out.push((epoch, EpochKey::from_bytes(bytes)));
+            let Some((key_bytes, started_by)) = split_account_key(&bytes) else {
+                continue;
+            };
+            if started_by.is_some_and(|device| revoked.contains(&device)) {
+                continue;
+            }
+            if let Some(epoch) = epoch {
+                out.push((epoch, EpochKey::from_bytes(key_bytes)));
             }
         }
         Ok(out)
     }
 
-    /// Keeps an account stream key (from a revocation on this device or a
-    /// lockbox from another). Returns whether it was new.
-    pub(crate) fn keep_account_key(&self, epoch: u32, key: &EpochKey) -> Result<bool, ClientError> {
+    /// Keeps an account stream key started by device `started_by` (this
+    /// one on a revocation, another through a lockbox). Returns whether it
+    /// was new.
+    pub(crate) fn keep_account_key(
+        &self,
+        epoch: u32,
+        key: &EpochKey,
+        started_by: &DeviceId,
+    ) -> Result<bool, ClientError> {
         let meta_key = format!("{ACCOUNT_KEY_PREFIX}{epoch:010}/{}", key.key_id());
         if self.store().meta(&meta_key)?.is_some() {
             return Ok(false);
         }
+        let mut value = key.as_bytes().to_vec();
+        value.extend_from_slice(started_by.as_bytes());
         let mut txn = self.store().begin_write()?;
-        txn.set_meta(&meta_key, key.as_bytes())?;
+        txn.set_meta(&meta_key, &value)?;
         txn.commit()?;
         Ok(true)
     }
@@ -64,7 +90,7 @@ impl Profile {
             .unwrap_or(0)
             .saturating_add(1);
         let key = EpochKey::from_bytes(random_bytes::<32>()?);
-        self.keep_account_key(epoch, &key)?;
+        self.keep_account_key(epoch, &key, &self.identity().device_id())?;
         let mut txn = self.store().begin_write()?;
         // Sealed to the remaining devices and announced to contacts by the
         // next relay pass.
@@ -186,6 +212,21 @@ impl Profile {
 /// Key derivation contexts (never change them: they name existing logs).
 const INVITE_STREAM_CONTEXT: &str = "kith 2026 invite stream v1";
 const CONTACT_STREAM_CONTEXT: &str = "kith 2026 contact stream v1";
+
+/// A stored account stream key: 32 key bytes, then the 32-byte id of the
+/// device that started the epoch. Keys kept by older versions have no
+/// starter and stay trusted.
+fn split_account_key(value: &[u8]) -> Option<([u8; 32], Option<DeviceId>)> {
+    let key = <[u8; 32]>::try_from(value.get(..32)?).ok()?;
+    match value.len() {
+        32 => Some((key, None)),
+        64 => {
+            let device = <[u8; 32]>::try_from(value.get(32..)?).ok()?;
+            Some((key, Some(DeviceId::from_bytes(device))))
+        }
+        _ => None,
+    }
+}
 
 /// The streams the held keys open.
 impl Profile {

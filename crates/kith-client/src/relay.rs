@@ -209,42 +209,12 @@ impl Profile {
         }
         for (doc, (batch, signatures)) in changes {
             let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
-            report.applied += self.apply_pulled(doc, batch, &signatures, &mut report)?;
+            // One change the document refuses (two with one actor and
+            // sequence number, say) costs only itself: the cursor moves on.
+            report.applied += self.docs().apply_changes(doc, batch, &signatures)?;
             self.note_on_server(stream, doc, &pulled)?;
         }
         Ok(report)
-    }
-
-    /// Applies the changes of one document pulled in one go. A batch that
-    /// the document refuses as a whole (two changes with one actor and
-    /// sequence number, say) is applied change by change, so one bad entry
-    /// costs only itself and never stops the stream's cursor.
-    fn apply_pulled(
-        &self,
-        doc: DocId,
-        batch: Vec<Change>,
-        signatures: &[ChangeSignature],
-        report: &mut RelayReport,
-    ) -> Result<usize, ClientError> {
-        match self.docs().apply_changes(doc, batch.clone(), signatures) {
-            Ok(applied) => Ok(applied),
-            Err(ClientError::Doc(err)) => {
-                tracing::warn!(%doc, %err, "a pulled batch was refused; applying its changes one by one");
-                let mut applied = 0;
-                for change in batch {
-                    match self.docs().apply_changes(doc, vec![change], signatures) {
-                        Ok(n) => applied += n,
-                        Err(ClientError::Doc(err)) => {
-                            tracing::warn!(%doc, %err, "refused a pulled change");
-                            report.refused += 1;
-                        }
-                        Err(err) => return Err(err),
-                    }
-                }
-                Ok(applied)
-            }
-            Err(err) => Err(err),
-        }
     }
 
     /// Why a conversation key offered by contact `from` is not taken, if it
@@ -283,9 +253,9 @@ impl Profile {
         sender: &kith_proto::DeviceId,
         report: &mut RelayReport,
     ) -> Result<(), ClientError> {
-        // Only a device of that account may say so, and not about itself.
-        let sender_account = self.store().device_account(sender)?;
-        if sender_account == Some(account)
+        // Only a live device of that account may say so, and not about
+        // itself: a revoked device's counter-revocation counts for nothing.
+        if self.is_live_device(&account, sender)?
             && device != *sender
             && self.store().device_account(&device)? == Some(account)
         {
@@ -310,6 +280,20 @@ impl Profile {
         Ok(())
     }
 
+    /// Whether `device` is a known device of `account` that has not been
+    /// revoked.
+    pub(crate) fn is_live_device(
+        &self,
+        account: &AccountId,
+        device: &kith_proto::DeviceId,
+    ) -> Result<bool, ClientError> {
+        Ok(self
+            .store()
+            .devices(account)?
+            .iter()
+            .any(|d| d.cert.device == *device && d.revoked_at.is_none()))
+    }
+
     /// One item that is not a document change: keys, contact mail, connect
     /// requests. `own`: it came from another device of this account.
     fn handle_mail(
@@ -326,12 +310,20 @@ impl Profile {
                 let Some((_, lockbox)) = lockboxes.iter().find(|(d, _)| *d == own_device) else {
                     return Ok(());
                 };
+                // Only a device of this account that is not revoked starts
+                // an account epoch: a revoked one still derives epoch 0's
+                // key and could otherwise move us onto a stream it reads.
+                if !own || !self.is_live_device(&self.identity().account_id(), sender)? {
+                    tracing::warn!(%sender, "refused an account key from a device that is not a live sibling");
+                    report.refused += 1;
+                    return Ok(());
+                }
                 match open_sealed(self.identity().device_keys(), ACCOUNT_KEY_CONTEXT, lockbox)
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
                 {
                     Some(bytes) => {
-                        if self.keep_account_key(epoch, &EpochKey::from_bytes(bytes))? {
+                        if self.keep_account_key(epoch, &EpochKey::from_bytes(bytes), sender)? {
                             report.keys += 1;
                         }
                     }
@@ -350,7 +342,7 @@ impl Profile {
                 },
                 Followed::Contact(account),
             ) => {
-                let mut changed = self.handle_hello(&account, &certificates, name)?;
+                let mut changed = self.handle_hello(&account, sender, &certificates, name)?;
                 if let Some(avatar) = avatar {
                     changed |= self.keep_contact_avatar(&account, &avatar)?;
                 }
@@ -422,13 +414,25 @@ impl Profile {
     }
 
     /// A contact told us who they are. Returns whether anything changed.
+    /// A hello from a device of theirs that was revoked is ignored: it can
+    /// no longer introduce devices or rename its account.
     fn handle_hello(
         &self,
         account: &AccountId,
+        sender: &kith_proto::DeviceId,
         certificates: &[Vec<u8>],
         name: Option<String>,
     ) -> Result<bool, ClientError> {
         if self.contacts().get(account)?.is_none() {
+            return Ok(false);
+        }
+        let revoked = self
+            .store()
+            .devices(account)?
+            .iter()
+            .any(|d| d.cert.device == *sender && d.revoked_at.is_some());
+        if revoked {
+            tracing::warn!(%account, %sender, "ignored a hello from a revoked device");
             return Ok(false);
         }
         for bytes in certificates {
@@ -680,16 +684,8 @@ mod tests {
         batch.extend(theirs);
         let mut signatures = first.store().change_signatures(&segment).unwrap();
         signatures.extend(second.store().change_signatures(&segment).unwrap());
-        assert!(
-            reader
-                .docs()
-                .apply_changes(segment, batch.clone(), &signatures)
-                .is_err(),
-            "the batch as a whole is refused"
-        );
-        let mut report = RelayReport::default();
-        let applied = reader.apply_pulled(segment, batch, &signatures, &mut report).unwrap();
-        assert_eq!((applied, report.refused), (1, 1));
+        let applied = reader.docs().apply_changes(segment, batch, &signatures).unwrap();
+        assert_eq!(applied, 1, "one of the two is applied, the other refused alone");
         let texts: Vec<Option<String>> = reader
             .messages()
             .list(&chat, 10, None)
@@ -833,6 +829,86 @@ mod tests {
             )
             .unwrap();
         assert_eq!(epochs(), 2, "a repeated notice starts no further epoch");
+    }
+
+    /// Bob's laptop was revoked and knows it. Telling Alice that Bob's
+    /// phone is revoked instead counts for nothing, and so does a hello
+    /// from it.
+    #[test]
+    fn a_revoked_device_cannot_counter_revoke_or_speak_for_its_account() {
+        let alice = persona(1, "Alice");
+        let bob = persona(2, "Bob");
+        let bob_account = bob.identity().account_id();
+        let bobs_laptop = kith_core::Identity::join(bob.identity().account_seed(), [[77; 32], [78; 32]], 0);
+        let request = connect_request(&alice, bob.identity().certificate(), [12; 32]);
+        assert!(alice.handle_connect(&request, &bob.identity().device_id()).unwrap());
+        alice.docs().learn_certificate(bobs_laptop.certificate()).unwrap();
+        let deliver = |item: RelayItem, sender: &kith_core::Identity| {
+            let mut report = RelayReport::default();
+            alice
+                .handle_mail(item, Followed::Contact(bob_account), &sender.device_id(), false, &mut report)
+                .unwrap();
+            report
+        };
+        let live = |device: kith_proto::DeviceId| alice.is_live_device(&bob_account, &device).unwrap();
+        let notice = |device: kith_proto::DeviceId| RelayItem::DeviceRevoked { device };
+        assert_eq!(deliver(notice(bobs_laptop.device_id()), bob.identity()).refused, 0);
+        assert!(!live(bobs_laptop.device_id()));
+
+        let counter = deliver(notice(bob.identity().device_id()), &bobs_laptop);
+        assert_eq!(counter.refused, 1, "{counter:?}");
+        assert!(live(bob.identity().device_id()), "Bob's phone stays");
+
+        let minted = kith_core::Identity::join(bob.identity().account_seed(), [[79; 32], [80; 32]], 0);
+        let hello = RelayItem::Hello {
+            certificates: vec![minted.certificate().to_bytes()],
+            name: Some("Not Bob".into()),
+            avatar: None,
+        };
+        deliver(hello, &bobs_laptop);
+        assert!(alice.store().devices(&bob_account).unwrap().iter().all(|d| d.cert.device != minted.device_id()));
+        assert_ne!(alice.contacts().get(&bob_account).unwrap().unwrap().name.as_deref(), Some("Not Bob"));
+    }
+
+    /// An account stream key from a sibling is kept, and dropped once that
+    /// sibling is revoked; a revoked sibling cannot start another one (it
+    /// would move the others onto a stream it reads).
+    #[test]
+    fn a_revoked_sibling_cannot_lure_the_account_onto_its_own_stream() {
+        let phone = persona(1, "Alice");
+        let laptop = kith_core::Identity::join(phone.identity().account_seed(), [[77; 32], [78; 32]], 0);
+        phone.docs().learn_certificate(laptop.certificate()).unwrap();
+        let offer = |epoch: u32, seed: u8| {
+            let key = EpochKey::from_bytes([seed; 32]);
+            let lockbox = seal_to_device(
+                &phone.identity().certificate().sealing_key,
+                ACCOUNT_KEY_CONTEXT,
+                key.as_bytes(),
+                [seed; 32],
+                [seed; 24],
+            )
+            .unwrap();
+            let item = RelayItem::AccountKey {
+                epoch,
+                lockboxes: vec![(phone.identity().device_id(), lockbox)],
+            };
+            let mut report = RelayReport::default();
+            phone
+                .handle_mail(item, Followed::Account, &laptop.device_id(), true, &mut report)
+                .unwrap();
+            (report, key.key_id())
+        };
+        let writes_to = || phone.account_stream().unwrap().key().key_id();
+        let (report, honest) = offer(1, 41);
+        assert_eq!(report.keys, 1, "a live sibling's key is kept");
+        assert_eq!(writes_to(), honest);
+
+        phone.devices().revoke(&laptop.device_id()).unwrap();
+        assert_ne!(writes_to(), honest, "the revoked sibling's epoch is left");
+        assert!(phone.account_keys_held().unwrap().iter().all(|(_, k)| k.key_id() != honest));
+        let (report, lure) = offer(99, 42);
+        assert_eq!((report.keys, report.refused), (0, 1), "{report:?}");
+        assert_ne!(writes_to(), lure);
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..5usize, 0..5usize).prop_map(|(by, target)| Op::Remove { by, target }),
         1 => (0..5usize).prop_map(|by| Op::Read { by }),
         3 => (0..5usize, 0..5usize, any::<u64>()).prop_map(|(a, b, seed)| Op::Sync { a, b, seed }),
-        2 => (0..6u8, any::<usize>()).prop_map(|(kind, pick)| Op::Evil { kind, pick }),
+        2 => (0..8u8, any::<usize>()).prop_map(|(kind, pick)| Op::Evil { kind, pick }),
     ]
 }
 
@@ -268,6 +268,51 @@ fn evil(world: &World, adversary: usize, kind: u8, pick: usize) {
             }
             None => Ok(()),
         },
+        5 => {
+            // A head change under the victim's (the owner's) device: it
+            // makes the adversary owner and renames the chat. Only a
+            // signature could tell it from the victim's own.
+            let own = kith_core::docs::actor_of(&me.identity().device_id());
+            let victim_device = kith_core::docs::actor_of(&world.replicas[0].identity().device_id());
+            me.docs().tamper(head, |doc| {
+                doc.set_actor(victim_device);
+                let _ = doc.put(ROOT, "name", EVIL_NAME);
+                let _ = doc.put(ROOT, format!("member/{}", me.identity().account_id()), "owner");
+                doc.commit();
+                doc.set_actor(own);
+            })
+        }
+        6 => {
+            // A back-dated head change: written as if the adversary had
+            // seen nothing since its own last head change (or the chat's
+            // creation), so a removal or demotion since is not among its
+            // dependencies. It renames the chat, promotes the adversary
+            // and commits an epoch of its own.
+            let own = kith_core::docs::actor_of(&me.identity().device_id());
+            me.docs().tamper(head, |doc| {
+                let changes = doc.get_changes(&[]);
+                let Some(first) = changes.first().map(|c| c.hash()) else {
+                    return;
+                };
+                // Forking at the adversary's own newest change keeps its
+                // sequence numbers unique.
+                let base = changes
+                    .iter()
+                    .rev()
+                    .find(|c| *c.actor_id() == own)
+                    .map_or(first, |c| c.hash());
+                let Ok(mut fork) = doc.fork_at(&[base]) else {
+                    return;
+                };
+                fork.set_actor(own.clone());
+                let account = me.identity().account_id();
+                let _ = fork.put(ROOT, "name", EVIL_NAME);
+                let _ = fork.put(ROOT, format!("member/{account}"), "admin");
+                let _ = fork.put(ROOT, "epoch/99", "adversary-key");
+                fork.commit();
+                let _ = doc.merge(&mut fork);
+            })
+        }
         _ => {
             // A message that claims to come from the victim's device.
             let device = world.replicas[0].identity().device_id();
@@ -443,7 +488,10 @@ fn check(world: &World) -> Result<(), TestCaseError> {
         prop_assert_ne!(head.name.as_str(), EVIL_NAME);
         if let Some(adversary) = world.adversary {
             let role = head.members.get(&world.replicas[adversary].identity().account_id());
-            prop_assert!(role != Some(&Role::Owner), "the adversary made itself owner");
+            prop_assert!(
+                !matches!(role, Some(Role::Owner | Role::Admin)),
+                "the adversary promoted itself: {role:?}"
+            );
         }
         for m in store.messages(&world.chat, None, 100_000).expect("messages") {
             prop_assert_ne!(m.text.as_deref(), Some(EVIL_TEXT));

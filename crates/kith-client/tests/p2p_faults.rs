@@ -8,7 +8,9 @@ mod common;
 use kith_client::p2p::{Faults, P2pEvent, P2pOptions, P2pReport, PeerFrame, run_p2p};
 use kith_client::{ChatKind, ConsumerFailed, DocId, Profile};
 use kith_core::identity::Identity;
-use kith_net::p2p::{Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, spawn_framed};
+use kith_net::p2p::{
+    FrameReceiver, FrameSender, Multiaddr, NodeCommand, NodeConfig, NodeEvent, P2pNode, keypair_of, spawn_framed,
+};
 use kith_store::{SqliteStore, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -224,9 +226,9 @@ async fn against_listening<T>(alice: &Profile, attack: impl AsyncFnOnce(Multiadd
     (report.unwrap(), result)
 }
 
-/// Connects to `address` as `attacker`, sends `frames` at once, and returns
-/// everything the other side said until it closed the stream (or 8 s).
-async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFrame>) -> Vec<PeerFrame> {
+/// Connects to `address` as `attacker` and opens a Kith stream. The node
+/// is returned too: dropping it closes the connection.
+async fn open_stream(attacker: &Profile, address: &Multiaddr) -> (P2pNode, FrameSender, FrameReceiver) {
     let keypair = keypair_of(attacker.identity().device_keys()).unwrap();
     let config = NodeConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
@@ -242,7 +244,14 @@ async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFr
             other => panic!("no stream: {other:?}"),
         }
     };
-    let (writer, mut reader) = spawn_framed(stream);
+    let (writer, reader) = spawn_framed(stream);
+    (node, writer, reader)
+}
+
+/// Connects to `address` as `attacker`, sends `frames` at once, and returns
+/// everything the other side said until it closed the stream (or 8 s).
+async fn attack_once(attacker: &Profile, address: &Multiaddr, frames: Vec<PeerFrame>) -> Vec<PeerFrame> {
+    let (_node, writer, mut reader) = open_stream(attacker, address).await;
     for frame in frames {
         writer.send(&frame.encode()).unwrap();
     }
@@ -397,22 +406,7 @@ async fn a_peer_cannot_pass_off_a_change_as_the_owners() {
 /// Connects to `address` as `attacker`, sends the raw `frames`, and says
 /// whether the other side closed the stream within 8 s.
 async fn attack_raw(attacker: &Profile, address: &Multiaddr, frames: Vec<Vec<u8>>) -> bool {
-    let keypair = keypair_of(attacker.identity().device_keys()).unwrap();
-    let config = NodeConfig {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
-        mdns: false,
-        ..NodeConfig::default()
-    };
-    let (node, mut events) = P2pNode::start(keypair, config).unwrap();
-    node.command(NodeCommand::Dial(address.clone())).unwrap();
-    let stream = loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-            Ok(Some(NodeEvent::Stream { stream, .. })) => break stream,
-            Ok(Some(_)) => continue,
-            other => panic!("no stream: {other:?}"),
-        }
-    };
-    let (writer, mut reader) = spawn_framed(stream);
+    let (_node, writer, mut reader) = open_stream(attacker, address).await;
     for frame in frames {
         writer.send(&frame).unwrap();
     }

@@ -307,6 +307,17 @@ pub fn apply_remote(
             let expanded = change.decode();
             match authority::validate_decoded(doc, &change, &expanded, &overlay) {
                 Verdict::Accept => {
+                    // Automerge may still refuse it (another change of its
+                    // device with the same sequence number): then it costs
+                    // only itself and what builds on it.
+                    if !batch_segments && let Err(err) = doc.automerge_mut().apply_changes([change.clone()]) {
+                        refused.insert(hash);
+                        outcome.rejected.push(Rejection {
+                            hash,
+                            reason: format!("the document refused it: {err}"),
+                        });
+                        continue;
+                    }
                     available.insert(change.hash());
                     new.add(doc.id(), &change, &expanded);
                     if let (Some(chat), DocId::Head(_)) = (chat, doc.id()) {
@@ -322,8 +333,6 @@ pub fn apply_remote(
                     }
                     if batch_segments {
                         batch.push(change);
-                    } else {
-                        doc.automerge_mut().apply_changes([change])?;
                     }
                     outcome.accepted += 1;
                 }
@@ -347,8 +356,20 @@ pub fn apply_remote(
     }
     // Whatever still lacks dependencies waits for them.
     outcome.deferred.extend(pending);
-    if !batch.is_empty() {
-        doc.automerge_mut().apply_changes(batch)?;
+    if !batch.is_empty() && doc.automerge_mut().apply_changes(batch.clone()).is_err() {
+        // One change the document refuses refuses the whole batch: apply
+        // them one by one so that it costs only itself. (The read model
+        // re-reads what the refused ones touched: it finds what is there.)
+        for change in batch {
+            let hash = change.hash();
+            if let Err(err) = doc.automerge_mut().apply_changes([change]) {
+                outcome.accepted = outcome.accepted.saturating_sub(1);
+                outcome.rejected.push(Rejection {
+                    hash,
+                    reason: format!("the document refused it: {err}"),
+                });
+            }
+        }
     }
     let mut delta = finish(doc, new);
     delta

@@ -352,6 +352,9 @@ fn account_verdict(
                 DeviceCertificate::from_bytes(bytes).is_ok_and(|cert| cert.device == device && cert.account == *owner)
             }
             (RootKey::Device(_), _) => false,
+            // A revocation is for good: never deleted, only ever a time.
+            (RootKey::Revoked(_), OpType::Put(ScalarValue::Int(_))) => true,
+            (RootKey::Revoked(_), _) => false,
             (RootKey::Schema, OpType::Put(ScalarValue::Int(v))) => *v == schema::SCHEMA_VERSION,
             (RootKey::Schema, _) => false,
             (RootKey::Contact(_), OpType::Put(ScalarValue::Bytes(bytes))) => ContactRecord::decode(bytes).is_ok(),

@@ -138,7 +138,9 @@ impl SyncSession {
                             .map_err(|err| SyncError::Malformed(err.to_string()))?;
                         match scratch.as_mut() {
                             Some(target) => {
-                                target.merge(&mut sender).map_err(DocError::from)?;
+                                if target.merge(&mut sender).is_err() {
+                                    loose.extend(sender.get_changes(&[]));
+                                }
                             }
                             // The sender holds everything we hold (a first sync, or
                             // one that resends its document): its copy is ours plus
@@ -149,8 +151,14 @@ impl SyncSession {
                             }
                             None => {
                                 let mut target = doc.automerge().clone();
-                                target.merge(&mut sender).map_err(DocError::from)?;
-                                scratch = Some(target);
+                                match target.merge(&mut sender) {
+                                    Ok(_) => scratch = Some(target),
+                                    // Its document and ours disagree (two changes
+                                    // with one actor and sequence number): its
+                                    // changes are judged one by one instead, so
+                                    // the one Automerge refuses costs only itself.
+                                    Err(_) => loose.extend(sender.get_changes(&[])),
+                                }
                             }
                         }
                     }

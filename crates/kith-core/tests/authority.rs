@@ -6,7 +6,7 @@
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 use kith_core::docs::DocError;
-use kith_core::docs::{Doc, head, segment};
+use kith_core::docs::{Doc, account, head, segment};
 use kith_core::{
     ApplyOutcome, ChangeSignature, ChatKind, Directory, Identity, Role, SignedSyncMessage, SyncSession, apply_remote,
     commit_local,
@@ -49,10 +49,15 @@ fn changes(doc: &mut Doc) -> Vec<automerge::Change> {
     doc.raw_mut().get_changes(&[])
 }
 
+/// A second device of `person(n)`'s account.
+fn laptop(n: u8) -> Identity {
+    Identity::join(person(n).account_seed(), [[n + 50; 32], [n + 150; 32]], NOW)
+}
+
 /// The test person whose device is `actor` (every actor here is one).
 fn keys_of(actor: &automerge::ActorId) -> Identity {
     (1..=20)
-        .map(person)
+        .flat_map(|n| [person(n), laptop(n)])
         .find(|p| p.device_id().as_bytes().as_slice() == actor.to_bytes())
         .expect("an actor of a test person")
 }
@@ -402,6 +407,47 @@ fn account_documents_accept_only_their_owners_devices_until_revoked() {
     let outcome = apply(&mut alice_doc, changes(&mut copy), &dir).expect("apply");
     assert_eq!(outcome.rejected.len(), 1);
     assert_eq!(kith_core::docs::account::name(&alice_doc).as_deref(), Some("Alice"));
+}
+
+/// Alice's phone revokes her laptop. The laptop, having seen it, can no
+/// longer write; and nobody can take a revocation back.
+#[test]
+fn a_revocation_holds_once_written() {
+    let (alice, alices_laptop) = (person(1), laptop(1));
+    let dir = TestDirectory::knowing(&[&alice, &alices_laptop]);
+    let mut phone = Doc::new(DocId::Account(alice.account_id()), &alice.device_id());
+    account::set_name(&mut phone, "Alice").expect("name");
+    commit(&mut phone);
+    let mut on_laptop = replica_of(&mut phone, &alices_laptop.device_id(), &dir);
+    account::revoke_device(&mut phone, &alices_laptop.device_id(), 1).expect("revoke");
+    commit(&mut phone);
+    let outcome = apply(&mut on_laptop, changes(&mut phone), &dir).expect("apply");
+    assert_eq!(outcome.accepted, 1);
+
+    // After its revocation: refused, whatever it writes.
+    let revoked_key = kith_core::schema::revoked_key(&alices_laptop.device_id());
+    on_laptop.raw_mut().delete(ROOT, revoked_key.as_str()).expect("delete");
+    on_laptop.raw_mut().commit();
+    on_laptop.raw_mut().put(ROOT, "profile/name", "Not Alice").expect("put");
+    on_laptop.raw_mut().commit();
+    let outcome = apply(&mut phone, changes(&mut on_laptop), &dir).expect("apply");
+    assert_eq!(outcome.rejected.len(), 2, "{outcome:?}");
+    assert!(account::is_revoked(&phone, &alices_laptop.device_id()));
+    assert_eq!(account::name(&phone).as_deref(), Some("Alice"));
+
+    // Not even a live device takes a revocation back, by deleting it or by
+    // overwriting its time with something else.
+    for undo in [None, Some("never")] {
+        let mut copy = replica_of(&mut phone, &alice.device_id(), &dir);
+        match undo {
+            None => copy.raw_mut().delete(ROOT, revoked_key.as_str()).expect("delete"),
+            Some(text) => copy.raw_mut().put(ROOT, revoked_key.as_str(), text).expect("put"),
+        }
+        copy.raw_mut().commit();
+        let outcome = apply(&mut phone, changes(&mut copy), &dir).expect("apply");
+        assert_eq!(outcome.rejected.len(), 1, "{outcome:?}");
+        assert!(account::is_revoked(&phone, &alices_laptop.device_id()));
+    }
 }
 
 #[test]
