@@ -2,7 +2,7 @@
 
 use crate::errors::ServerError;
 use crate::rate::RateConfig;
-use crate::server::{serve, shutdown_signal};
+use crate::server::{serve, serve_tls, shutdown_signal};
 use crate::sqlite::SqliteStore;
 use crate::state::{
     AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES,
@@ -51,6 +51,14 @@ pub struct Args {
     /// Run no libp2p side.
     #[arg(long, conflicts_with = "p2p_listen")]
     pub no_p2p: bool,
+    /// Serve https:// and wss:// with this PEM certificate chain (with
+    /// --tls-key). Without it the server speaks plain HTTP, for loopback or
+    /// behind a TLS-terminating reverse proxy.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Parses the command line, runs the server, and maps the outcome to an exit code.
@@ -81,6 +89,10 @@ pub fn main() -> ExitCode {
 
 /// Opens the store, binds, prints `listening on http://ADDR` and serves until SIGTERM/SIGINT.
 pub async fn run(args: Args) -> Result<(), ServerError> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let store = SqliteStore::open(&args.data)?;
     let settings = Settings {
         audience: args.audience,
@@ -120,7 +132,8 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
     }
     tracing::info!(%addr, data = %args.data.display(), "kith-server started");
     // One write: whoever reads the first line may close the pipe after it.
-    let mut banner = format!("listening on http://{addr}\n");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut banner = format!("listening on {scheme}://{addr}\n");
     if let Some(line) = p2p_line {
         banner.push_str(&format!("p2p on {line}\n"));
     }
@@ -128,5 +141,8 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
     stdout.write_all(banner.as_bytes())?;
     stdout.flush()?;
     drop(stdout);
-    serve(listener, state, shutdown_signal()).await
+    match tls {
+        Some(tls) => serve_tls(listener, tls, state, shutdown_signal()).await,
+        None => serve(listener, state, shutdown_signal()).await,
+    }
 }

@@ -16,6 +16,9 @@ pub enum ServerError {
     /// The libp2p side (rendezvous, relay) could not start.
     #[error("peer-to-peer: {0}")]
     P2p(String),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The connection ended: the socket failed or the peer went away.

@@ -48,13 +48,14 @@ mod session;
 mod sqlite;
 mod state;
 mod store;
+pub mod tls;
 
 pub use app::app;
 pub use clock::{Clock, SystemClock};
 pub use errors::ServerError;
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use rate::{RateConfig, RateLimiter};
-pub use server::{serve, shutdown_signal};
+pub use server::{serve, serve_tls, shutdown_signal};
 pub use sqlite::SqliteStore;
 pub use state::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings, WS_READ_LIMIT};
 pub use store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};

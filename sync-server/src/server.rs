@@ -3,8 +3,10 @@
 use crate::app::app;
 use crate::errors::ServerError;
 use crate::state::AppState;
-use axum::serve::ListenerExt;
+use crate::tls::TlsListener;
+use axum::serve::{Listener, ListenerExt};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -18,10 +20,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let token = state.shutdown_token();
-    let tasks = state.tasks();
-    let signal_token = token.clone();
-    tokio::spawn(sweep_superseded(state.clone()));
     // Small frames (pokes, acks) must not wait for Nagle's algorithm to meet
     // the peer's delayed ACK: that alone cost ~40 ms per notification.
     let listener = listener.tap_io(|stream| {
@@ -29,6 +27,32 @@ pub async fn serve(
             tracing::debug!(%err, "could not set TCP_NODELAY");
         }
     });
+    serve_on(listener, state, shutdown).await
+}
+
+/// [`serve`] over TLS (`https://`, `wss://`) with `tls`'s certificate.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    serve_on(TlsListener::new(listener, tls)?, state, shutdown).await
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError>
+where
+    L: Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let token = state.shutdown_token();
+    let tasks = state.tasks();
+    let signal_token = token.clone();
+    tokio::spawn(sweep_superseded(state.clone()));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             tokio::select! {

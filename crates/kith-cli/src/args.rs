@@ -270,6 +270,9 @@ pub(crate) enum DeviceCommand {
         /// The sync server both devices use.
         #[arg(long)]
         server: String,
+        /// Trust this PEM certificate for the server (kept in the new profile).
+        #[arg(long)]
+        server_cert: Option<PathBuf>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
@@ -381,10 +384,16 @@ pub(crate) struct SaveArgs {
 // Where and how `kith sync` syncs.
 #[derive(Args, Debug)]
 pub(crate) struct SyncArgs {
-    /// The server, as `kith-server` prints it (http://HOST:PORT). With
-    /// --p2p it is optional: rendezvous, relay, and a copy of everything.
+    /// The server, as `kith-server` prints it (https://HOST:PORT, or
+    /// http://127.0.0.1:PORT on this machine). With --p2p it is optional:
+    /// rendezvous, relay, and a copy of everything.
     #[arg(long, required_unless_present = "p2p")]
     pub(crate) server: Option<String>,
+    /// Trust this PEM certificate for the server from now on (a self-hosted
+    /// server's self-signed certificate or its private CA); kept in the
+    /// profile, so later commands need it no more.
+    #[arg(long)]
+    pub(crate) server_cert: Option<PathBuf>,
     /// Sync peer-to-peer (LAN, direct, relayed through the server).
     #[arg(long)]
     pub(crate) p2p: bool,

@@ -29,9 +29,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(DeviceCommand::Join {
             code,
             server,
+            server_cert,
             timeout_secs,
         }) => {
-            let (profile, outcome) = account::join(&dir, &code, &server, timeout_secs)?;
+            let (profile, outcome) = account::join(&dir, &code, &server, server_cert.as_deref(), timeout_secs)?;
             (Some(Arc::new(profile)), outcome)
         }
         // Consumes the profile: nothing is left to compact.

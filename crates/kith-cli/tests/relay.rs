@@ -785,3 +785,80 @@ fn unread_counts_follow_what_each_person_has_read() {
         .unwrap();
     assert_eq!(first["status"], "read", "{first}");
 }
+
+/// A self-hosted server with its own self-signed certificate: Alice's
+/// first sync is refused with a hint, then both pin the certificate once
+/// (`--server-cert`), and every later command trusts it from the profile.
+#[test]
+fn friends_chat_through_a_self_hosted_tls_server_once_they_pin_its_certificate() {
+    let tls = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, key_pair } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert_path, key_path) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key_pair.serialize_pem()).unwrap();
+    let server = ServerProcess::start_with(
+        &tls.path().join("data"),
+        &[
+            "--no-p2p",
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let (_alice_home, alice) = new_profile("Alice");
+    let (_bob_home, bob) = new_profile("Bob");
+
+    let refused = kith_fails(&alice, &["sync", "--server", &server.url, "--once"]);
+    assert!(
+        refused.contains("certificate") && refused.contains("--server-cert"),
+        "{refused}"
+    );
+    // Plain HTTP is for this machine only (refused before connecting).
+    let refused = kith_fails(&alice, &["sync", "--server", "http://192.0.2.1:8787", "--once"]);
+    assert!(
+        refused.contains("unencrypted") && refused.contains("https://"),
+        "{refused}"
+    );
+    let not_pem = tls.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let refused = kith_fails(
+        &alice,
+        &[
+            "sync",
+            "--server",
+            &server.url,
+            "--server-cert",
+            not_pem.to_str().unwrap(),
+            "--once",
+        ],
+    );
+    assert!(refused.contains("not.pem"), "{refused}");
+
+    for profile in [&alice, &bob] {
+        kith(
+            profile,
+            &[
+                "sync",
+                "--server",
+                &server.url,
+                "--server-cert",
+                cert_path.to_str().unwrap(),
+                "--once",
+            ],
+        );
+    }
+    let chat = group_with(&alice, &bob, &server);
+    send(&alice, &chat, "over TLS");
+    sync(&alice, &server);
+    sync(&bob, &server);
+    let texts: Vec<String> = kith_json(&bob, &["messages", &chat])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, vec!["over TLS".to_owned()]);
+}

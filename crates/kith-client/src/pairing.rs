@@ -20,6 +20,7 @@ use kith_core::crypto::{EpochKey, Stream, open_sealed, seal_to_device};
 use kith_core::identity::DeviceKeys;
 use kith_core::relay::RelayItem;
 use kith_net::RelayConnection;
+use kith_net::ServerTrust;
 use kith_proto::{DeviceId, Envelope, MAX_PULL};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,13 +105,25 @@ impl Profile {
     /// Makes a fresh profile in `dir` a further device of the account that
     /// shows `code`, then syncs its history.
     pub async fn join(dir: &Path, server: &str, code: &PairingCode, timeout: Duration) -> Result<Profile, ClientError> {
+        Self::join_trusting(dir, server, &ServerTrust::platform(), code, timeout).await
+    }
+
+    /// [`Profile::join`] with a server whose certificate `trust` vouches
+    /// for; a pinned certificate is kept in the new profile.
+    pub async fn join_trusting(
+        dir: &Path,
+        server: &str,
+        trust: &ServerTrust,
+        code: &PairingCode,
+        timeout: Duration,
+    ) -> Result<Profile, ClientError> {
         if dir.join("identity.json").exists() {
             return Err(ClientError::AlreadyInitialised(dir.display().to_string()));
         }
         let deadline = Instant::now() + timeout;
         let seeds = [random_bytes::<32>()?, random_bytes::<32>()?];
         let device = DeviceKeys::from_seeds(seeds[0], seeds[1]);
-        let mut connection = RelayConnection::connect(server, &device, system_now_ms()).await?;
+        let mut connection = RelayConnection::connect_with(server, trust, &device, system_now_ms()).await?;
         let stream = code.stream();
         connection.subscribe(stream.log(), stream.capability()).await?;
         let request = seal_item(
@@ -143,6 +156,9 @@ impl Profile {
         };
         let identity = Identity::join(account_seed, seeds, system_now_ms());
         let profile = Profile::create(dir, identity, None)?;
+        if let Some(pem) = trust.pinned_pem() {
+            profile.relay().pin_server_certificate(pem)?;
+        }
         profile
             .relay()
             .sync(&connection, crate::RelayOptions::WITHOUT_COMPACTION)
@@ -156,8 +172,14 @@ impl Devices<'_> {
     /// hands it the account key. Returns the new device's id.
     pub async fn link(self, server: &str, code: &PairingCode, timeout: Duration) -> Result<DeviceId, ClientError> {
         let deadline = Instant::now() + timeout;
-        let mut connection =
-            RelayConnection::connect(server, self.profile.identity().device_keys(), self.profile.now_ms()).await?;
+        let trust = self.profile.relay().server_trust()?;
+        let mut connection = RelayConnection::connect_with(
+            server,
+            &trust,
+            self.profile.identity().device_keys(),
+            self.profile.now_ms(),
+        )
+        .await?;
         let stream = code.stream();
         connection.subscribe(stream.log(), stream.capability()).await?;
         let own = self.profile.identity().device_id();

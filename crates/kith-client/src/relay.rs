@@ -22,6 +22,7 @@ use kith_core::docs::contact::ContactState;
 use kith_core::relay::{ConnectRequest, RelayItem};
 use kith_core::{ChangeSignature, DeviceCertificate};
 use kith_net::RelayConnection;
+use kith_net::ServerTrust;
 use kith_proto::{AccountId, ChatId, DocId, Envelope, LogId, MAX_PULL};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +32,8 @@ const MAX_KEYS_FOR_UNKNOWN_CHATS: usize = 64;
 /// Where the last server used is kept (cursors, compaction marks and
 /// uploaded heads are in tables: see `Store::relay_log`).
 const LAST_SERVER_META: &str = "relay/last-server";
+/// The PEM certificate(s) pinned for the sync server, if any.
+const SERVER_CERTIFICATE_META: &str = "relay/server-certificate";
 /// Compact a log after this many entries (see [`RelayOptions`]).
 pub const DEFAULT_COMPACT_AFTER: u64 = 5_000;
 /// A sync that keeps finding new work this many times is cut short (the
@@ -452,7 +455,9 @@ impl Profile {
     /// secret keys and the profile directory. Messages already sent stay with
     /// the people they were sent to, as in any messenger.
     pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
-        let connection = RelayConnection::connect(server, self.identity().device_keys(), self.now_ms()).await?;
+        let trust = self.relay().server_trust()?;
+        let connection =
+            RelayConnection::connect_with(server, &trust, self.identity().device_keys(), self.now_ms()).await?;
         // Bring everything in first, so no chat or contact is missed.
         self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let me = self.identity().account_id();
@@ -531,14 +536,39 @@ impl Relay<'_> {
     /// profile's clock) and remembers it as the default server for commands
     /// that need one.
     pub async fn connect(self, server: &str) -> Result<RelayConnection, ClientError> {
-        let connection =
-            RelayConnection::connect(server, self.profile.identity().device_keys(), self.profile.now_ms()).await?;
+        let connection = RelayConnection::connect_with(
+            server,
+            &self.server_trust()?,
+            self.profile.identity().device_keys(),
+            self.profile.now_ms(),
+        )
+        .await?;
         self.remember_server(server)?;
         Ok(connection)
     }
 
     /// Remembers the server this profile connected to, as the default for
     /// commands that need one.
+    /// Trusts the certificate(s) in `pem` for the sync server from now on,
+    /// besides the platform's roots (a self-hosted server's self-signed
+    /// certificate, or its private CA).
+    pub fn pin_server_certificate(&self, pem: &[u8]) -> Result<(), ClientError> {
+        ServerTrust::with_pinned_pem(pem)?;
+        let mut txn = self.profile.store().begin_write()?;
+        txn.set_meta(SERVER_CERTIFICATE_META, pem)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// How the sync server's certificate is checked: the platform's roots,
+    /// plus the pinned certificate if there is one.
+    pub fn server_trust(&self) -> Result<ServerTrust, ClientError> {
+        match self.profile.store().meta(SERVER_CERTIFICATE_META)? {
+            Some(pem) => Ok(ServerTrust::with_pinned_pem(&pem)?),
+            None => Ok(ServerTrust::platform()),
+        }
+    }
+
     fn remember_server(&self, server: &str) -> Result<(), ClientError> {
         if self.last_server()?.as_deref() == Some(server) {
             return Ok(());
@@ -846,7 +876,13 @@ mod tests {
         let deliver = |item: RelayItem, sender: &kith_core::Identity| {
             let mut report = RelayReport::default();
             alice
-                .handle_mail(item, Followed::Contact(bob_account), &sender.device_id(), false, &mut report)
+                .handle_mail(
+                    item,
+                    Followed::Contact(bob_account),
+                    &sender.device_id(),
+                    false,
+                    &mut report,
+                )
                 .unwrap();
             report
         };
@@ -866,8 +902,18 @@ mod tests {
             avatar: None,
         };
         deliver(hello, &bobs_laptop);
-        assert!(alice.store().devices(&bob_account).unwrap().iter().all(|d| d.cert.device != minted.device_id()));
-        assert_ne!(alice.contacts().get(&bob_account).unwrap().unwrap().name.as_deref(), Some("Not Bob"));
+        assert!(
+            alice
+                .store()
+                .devices(&bob_account)
+                .unwrap()
+                .iter()
+                .all(|d| d.cert.device != minted.device_id())
+        );
+        assert_ne!(
+            alice.contacts().get(&bob_account).unwrap().unwrap().name.as_deref(),
+            Some("Not Bob")
+        );
     }
 
     /// An account stream key from a sibling is kept, and dropped once that
@@ -905,7 +951,13 @@ mod tests {
 
         phone.devices().revoke(&laptop.device_id()).unwrap();
         assert_ne!(writes_to(), honest, "the revoked sibling's epoch is left");
-        assert!(phone.account_keys_held().unwrap().iter().all(|(_, k)| k.key_id() != honest));
+        assert!(
+            phone
+                .account_keys_held()
+                .unwrap()
+                .iter()
+                .all(|(_, k)| k.key_id() != honest)
+        );
         let (report, lure) = offer(99, 42);
         assert_eq!((report.keys, report.refused), (0, 1), "{report:?}");
         assert_ne!(writes_to(), lure);

@@ -6,6 +6,8 @@
 pub mod backoff;
 pub mod p2p;
 pub mod relay;
+pub mod tls;
 
 pub use backoff::Backoff;
 pub use relay::{NetError, Notification, RelayConnection, ws_url};
+pub use tls::ServerTrust;

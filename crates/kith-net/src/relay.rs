@@ -15,6 +15,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::tls::{ServerTrust, require_tls_off_loopback};
+
 /// How long one request may wait for its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a rate-limited request is tried again before giving up.
@@ -23,9 +25,18 @@ const RATE_LIMIT_RETRIES: usize = 8;
 /// Why a relay request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    /// The URL is not an `http://` or `ws://` URL.
-    #[error("unsupported server URL {0:?} (expected http://HOST:PORT or ws://HOST:PORT)")]
+    /// The URL is not an `http(s)://` or `ws(s)://` URL.
+    #[error("unsupported server URL {0:?} (expected https://HOST[:PORT], or http://127.0.0.1:PORT for a local server)")]
     BadUrl(String),
+    /// A plain `ws://` URL to another machine: capabilities would travel in
+    /// the clear.
+    #[error(
+        "refusing the unencrypted server URL {0:?}: only a server on this machine may be reached without TLS; use https:// (wss://)"
+    )]
+    Insecure(String),
+    /// TLS to the server failed (an untrusted or mismatched certificate, say).
+    #[error("TLS with the sync server failed: {0}")]
+    Tls(String),
     /// Connecting or the WebSocket itself failed.
     #[error("connection to the sync server failed: {0}")]
     Connection(String),
@@ -53,7 +64,7 @@ impl NetError {
         match self {
             NetError::Connection(_) | NetError::Closed => true,
             NetError::Server { retryable, .. } => *retryable,
-            NetError::BadUrl(_) | NetError::Protocol(_) => false,
+            NetError::BadUrl(_) | NetError::Insecure(_) | NetError::Tls(_) | NetError::Protocol(_) => false,
         }
     }
 }
@@ -111,13 +122,41 @@ pub struct RelayConnection {
 }
 
 impl RelayConnection {
-    /// Connects and authenticates as `device`. `now_ms` is the device clock.
+    /// Connects and authenticates as `device`, trusting only the
+    /// platform's root certificates. `now_ms` is the device clock.
     pub async fn connect(server: &str, device: &DeviceKeys, now_ms: u64) -> Result<RelayConnection, NetError> {
+        Self::connect_with(server, &ServerTrust::platform(), device, now_ms).await
+    }
+
+    /// Connects and authenticates as `device`; a `wss://` server's
+    /// certificate must chain to the platform's roots or to `trust`'s
+    /// pinned certificates. `now_ms` is the device clock.
+    pub async fn connect_with(
+        server: &str,
+        trust: &ServerTrust,
+        device: &DeviceKeys,
+        now_ms: u64,
+    ) -> Result<RelayConnection, NetError> {
         let url = ws_url(server)?;
+        require_tls_off_loopback(&url)?;
+        let connector = if url.starts_with("wss://") {
+            Some(tokio_tungstenite::Connector::Rustls(trust.client_config()?))
+        } else {
+            None
+        };
         // TCP_NODELAY: requests are small frames that must not wait for Nagle.
-        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+        let (mut socket, _) = tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, true, connector)
             .await
-            .map_err(|err| NetError::Connection(err.to_string()))?;
+            .map_err(|err| match err {
+                tokio_tungstenite::tungstenite::Error::Tls(err) => trust.explain(&err.to_string()),
+                // tokio-rustls reports a refused handshake as an I/O error.
+                tokio_tungstenite::tungstenite::Error::Io(io)
+                    if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) =>
+                {
+                    trust.explain(&io.to_string())
+                }
+                other => NetError::Connection(other.to_string()),
+            })?;
         let challenge = read_frame(&mut socket).await?;
         let ServerFrame::Challenge {
             version,

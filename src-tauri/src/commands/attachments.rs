@@ -101,13 +101,12 @@ pub async fn download_attachment(
     };
     blocking(move || {
         on_own_runtime(async {
-            let connection = kith_net::RelayConnection::connect(
-                &server,
-                profile.identity().device_keys(),
-                kith_client::system_now_ms(),
-            )
-            .await
-            .map_err(|err| crate::error::api_error(err.into()))?;
+            // Through the profile: its pinned server certificate applies.
+            let connection = profile
+                .relay()
+                .connect(&server)
+                .await
+                .map_err(crate::error::api_error)?;
             match profile
                 .blobs()
                 .fetch(&connection, chat, &attachment, None, &mut |_| {})

@@ -31,10 +31,29 @@ pub(crate) fn init(dir: &Path, name: &str) -> anyhow::Result<(Profile, Outcome)>
 
 /// `kith device join`: this new profile becomes a device of the account
 /// that shows `code`.
-pub(crate) fn join(dir: &Path, code: &str, server: &str, timeout_secs: u64) -> anyhow::Result<(Profile, Outcome)> {
+pub(crate) fn join(
+    dir: &Path,
+    code: &str,
+    server: &str,
+    server_cert: Option<&Path>,
+    timeout_secs: u64,
+) -> anyhow::Result<(Profile, Outcome)> {
     let code: kith_client::PairingCode = code.parse()?;
+    let trust = match server_cert {
+        Some(path) => kith_net::ServerTrust::with_pinned_pem(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}", path.display()))?,
+        None => kith_net::ServerTrust::platform(),
+    };
     let runtime = crate::sync::runtime()?;
-    let profile = runtime.block_on(Profile::join(dir, server, &code, Duration::from_secs(timeout_secs)))?;
+    let profile = runtime.block_on(Profile::join_trusting(
+        dir,
+        server,
+        &trust,
+        &code,
+        Duration::from_secs(timeout_secs),
+    ))?;
     let info = profile.info()?;
     let text = format!(
         "this profile is now device {} of {} ({})",

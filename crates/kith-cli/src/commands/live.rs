@@ -5,6 +5,7 @@ use crate::args::{SyncArgs, TypingArgs};
 use crate::ids::{chat_id, server_for};
 use crate::outcome::Outcome;
 use crate::output;
+use anyhow::Context;
 use kith_client::{Profile, RelayOptions};
 use serde_json::json;
 use std::sync::Arc;
@@ -14,6 +15,13 @@ pub(crate) fn sync(profile: &Arc<Profile>, json_mode: bool, request: SyncArgs) -
     let options = RelayOptions {
         compact_after: Some(request.compact_after),
     };
+    if let Some(path) = &request.server_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        profile
+            .relay()
+            .pin_server_certificate(&pem)
+            .with_context(|| format!("{}", path.display()))?;
+    }
     if request.p2p {
         let p2p_options = crate::p2p::options(
             &request.listen,

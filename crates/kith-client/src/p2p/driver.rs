@@ -259,7 +259,7 @@ async fn start_node(
     let expected_listeners = config.listen.len();
     let (node, node_events) = P2pNode::start(keypair, config).map_err(net)?;
     if let Some(server) = &options.server {
-        match server_p2p_info(server).await {
+        match server_p2p_info(server, &profile.relay().server_trust()?).await {
             Ok((_, addresses)) => {
                 if let Some(address) = addresses.into_iter().next() {
                     let namespaces = rendezvous_namespaces(profile)?;

@@ -1,0 +1,210 @@
+//! How the client trusts a `wss://` (or `https://`) sync server: the
+//! platform's root certificates, plus certificates the user pinned for a
+//! self-hosted server (a self-signed one, or one from a private CA). Plain
+//! `ws://` is only spoken to loopback addresses: every frame carries log
+//! capabilities, which anyone on the path could read and replay.
+
+use crate::relay::NetError;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Certificates trusted for the sync server besides the platform's roots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerTrust {
+    pinned: Vec<CertificateDer<'static>>,
+    /// The PEM text the pinned certificates came from, to store it.
+    pem: Vec<u8>,
+}
+
+impl ServerTrust {
+    /// Only the platform's root certificates.
+    pub fn platform() -> ServerTrust {
+        ServerTrust::default()
+    }
+
+    /// Also trusts the certificates in `pem` (one or more PEM certificates,
+    /// for example the server's self-signed certificate file).
+    pub fn with_pinned_pem(pem: &[u8]) -> Result<ServerTrust, NetError> {
+        let pinned = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| NetError::Tls(format!("not a PEM certificate: {err}")))?;
+        if pinned.is_empty() {
+            return Err(NetError::Tls("no PEM certificate in the file".into()));
+        }
+        let trust = ServerTrust {
+            pinned,
+            pem: pem.to_vec(),
+        };
+        // Refuse what rustls would refuse later, now, with the file in mind.
+        trust.client_config()?;
+        Ok(trust)
+    }
+
+    /// Whether certificates beyond the platform's roots are trusted.
+    pub fn is_pinned(&self) -> bool {
+        !self.pinned.is_empty()
+    }
+
+    /// The PEM text of the pinned certificates, if any.
+    pub fn pinned_pem(&self) -> Option<&[u8]> {
+        self.is_pinned().then_some(self.pem.as_slice())
+    }
+
+    /// The rustls configuration for connections to the server.
+    pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, NetError> {
+        let mut roots = rustls::RootCertStore::empty();
+        // The platform may hold certificates rustls cannot parse: skip them.
+        let (_added, _skipped) = roots.add_parsable_certificates(platform_roots().iter().cloned());
+        for cert in &self.pinned {
+            roots
+                .add(cert.clone())
+                .map_err(|err| NetError::Tls(format!("the pinned certificate cannot be trusted: {err}")))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| NetError::Tls(err.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// A TLS connection to `host:port` (for plain HTTP requests such as
+    /// `GET /p2p`).
+    pub(crate) async fn connect(&self, host: &str, port: u16) -> Result<TlsStream<TcpStream>, NetError> {
+        let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .map_err(|err| NetError::BadUrl(format!("{host}: {err}")))?;
+        let tcp = TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|err| NetError::Connection(err.to_string()))?;
+        TlsConnector::from(self.client_config()?)
+            .connect(name, tcp)
+            .await
+            .map_err(|err| self.explain(&err.to_string()))
+    }
+
+    /// A TLS failure, with a hint where the usual cause is an untrusted
+    /// self-hosted certificate.
+    pub(crate) fn explain(&self, error: &str) -> NetError {
+        let hint = if error.contains("certificate") && !self.is_pinned() {
+            " (for a self-hosted server with its own certificate, pass that certificate: --server-cert FILE)"
+        } else {
+            ""
+        };
+        NetError::Tls(format!("{error}{hint}"))
+    }
+}
+
+/// The platform's root certificates, read once per process.
+fn platform_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for err in &found.errors {
+            tracing::debug!(%err, "a platform root certificate could not be read");
+        }
+        found.certs
+    })
+}
+
+/// The host and port of a `scheme://host[:port]/...` URL (brackets kept
+/// around an IPv6 host).
+pub(crate) fn host_and_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let default_port = match scheme {
+        "https" | "wss" => 443,
+        "http" | "ws" => 80,
+        _ => return None,
+    };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => port.parse().ok()?,
+            None if after.is_empty() => default_port,
+            None => return None,
+        };
+        return Some((format!("[{host}]"), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((authority.to_owned(), default_port)),
+    }
+}
+
+/// Whether `host` (from [`host_and_port`]) is this machine.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a plain `ws://` URL to anything but loopback.
+pub(crate) fn require_tls_off_loopback(url: &str) -> Result<(), NetError> {
+    if let Some(rest) = url.strip_prefix("ws://") {
+        let host = host_and_port(url)
+            .map(|(host, _)| host)
+            .unwrap_or_else(|| rest.to_owned());
+        if !is_loopback(&host) {
+            return Err(NetError::Insecure(url.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_host_and_port() {
+        let cases = [
+            ("wss://kith.example/v1/ws", Some(("kith.example", 443))),
+            ("ws://127.0.0.1:8787/v1/ws", Some(("127.0.0.1", 8787))),
+            ("https://[::1]:9/p2p", Some(("[::1]", 9))),
+            ("http://[::1]", Some(("[::1]", 80))),
+            ("ftp://x", None),
+            ("ws://h:notaport/", None),
+        ];
+        for (url, expected) in cases {
+            let got = host_and_port(url);
+            assert_eq!(got.as_ref().map(|(h, p)| (h.as_str(), *p)), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn plain_websockets_only_reach_loopback() {
+        for ok in [
+            "ws://127.0.0.1:1/v1/ws",
+            "ws://localhost:1/v1/ws",
+            "ws://[::1]:1/v1/ws",
+            "ws://127.9.9.9/v1/ws",
+            "wss://kith.example/v1/ws",
+        ] {
+            assert!(require_tls_off_loopback(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "ws://192.168.1.10:8787/v1/ws",
+            "ws://kith.example/v1/ws",
+            "ws://127.0.0.1.evil.example/v1/ws",
+            "ws://[2001:db8::1]:1/v1/ws",
+        ] {
+            let err = require_tls_off_loopback(refused).expect_err(refused);
+            assert!(matches!(err, NetError::Insecure(_)), "{refused}: {err}");
+            assert!(err.to_string().contains("wss://"), "the error says what to do: {err}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_certificate_must_be_a_pem_certificate() {
+        assert!(ServerTrust::with_pinned_pem(b"not pem at all").is_err());
+        assert!(ServerTrust::with_pinned_pem(b"").is_err());
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(ServerTrust::with_pinned_pem(garbage).is_err());
+        assert!(!ServerTrust::platform().is_pinned());
+    }
+}
