@@ -4,10 +4,17 @@
 use crate::connection;
 use crate::state::{AppState, WS_READ_LIMIT};
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::net::SocketAddr;
+
+/// The address a request came from (the accept loop puts it into every
+/// request as `ConnectInfo`).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
 
 /// The server's routes: `GET /healthz`, `GET /metrics`, `GET /p2p` and `GET /v1/ws`.
 pub fn app(state: AppState) -> Router {
@@ -24,21 +31,73 @@ async fn healthz() -> &'static str {
 }
 
 async fn p2p_info(State(state): State<AppState>) -> Response {
-    use axum::response::IntoResponse;
     match &state.p2p {
         Some(info) => ([(axum::http::header::CONTENT_TYPE, "application/json")], info.to_json()).into_response(),
-        None => (axum::http::StatusCode::NOT_FOUND, "this server runs no p2p side").into_response(),
+        None => (StatusCode::NOT_FOUND, "this server runs no p2p side").into_response(),
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> String {
-    state.metrics.render()
+/// The counters, for the operator only: a bearer token when one is set,
+/// else loopback clients only.
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    if metrics_allowed(state.settings.metrics_token.as_deref(), &peer, authorization) {
+        let mut text = state.metrics.render();
+        text.push_str(&format!(
+            "# HELP kith_tcp_connections_open connections holding a place under the caps\n# TYPE kith_tcp_connections_open gauge\nkith_tcp_connections_open {}\n",
+            state.open_connections.total()
+        ));
+        text.into_response()
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "metrics are for loopback clients, or with the server's --metrics-token as a bearer token",
+        )
+            .into_response()
+    }
 }
 
-async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+/// Whether a request from `peer` with this `Authorization` header may read
+/// the metrics.
+fn metrics_allowed(token: Option<&str>, peer: &SocketAddr, authorization: Option<&str>) -> bool {
+    match token {
+        // Hashes compare in constant time.
+        Some(token) => authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|given| blake3::hash(given.as_bytes()) == blake3::hash(token.as_bytes())),
+        None => peer.ip().is_loopback(),
+    }
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let tasks = state.tasks.clone();
     upgrade
         .max_message_size(WS_READ_LIMIT)
         .max_frame_size(WS_READ_LIMIT)
-        .on_upgrade(move |socket| tasks.track_future(connection::run(socket, state)))
+        .on_upgrade(move |socket| tasks.track_future(connection::run(socket, state, peer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics_allowed;
+
+    #[test]
+    fn metrics_are_for_loopback_or_the_token_holder() {
+        let (near, far) = ("127.0.0.1:9".parse().unwrap(), "192.0.2.7:9".parse().unwrap());
+        assert!(metrics_allowed(None, &near, None));
+        assert!(!metrics_allowed(None, &far, None));
+        assert!(!metrics_allowed(None, &far, Some("Bearer anything")));
+        assert!(metrics_allowed(Some("t"), &far, Some("Bearer t")));
+        assert!(!metrics_allowed(Some("t"), &near, None), "a token is asked of everyone");
+        assert!(!metrics_allowed(Some("t"), &near, Some("Bearer u")));
+        assert!(!metrics_allowed(Some("t"), &near, Some("t")));
+    }
 }

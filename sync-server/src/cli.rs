@@ -5,8 +5,7 @@ use crate::rate::RateConfig;
 use crate::server::{serve, serve_tls, shutdown_signal};
 use crate::sqlite::SqliteStore;
 use crate::state::{
-    AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES,
-    DEFAULT_QUOTA_BYTES, Settings,
+    AUTH_TIMEOUT, AppState, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES, DEFAULT_QUOTA_BYTES, Settings,
 };
 use clap::Parser;
 use std::io::Write;
@@ -25,9 +24,12 @@ pub struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// Audience string clients must sign.
-    #[arg(long, default_value = DEFAULT_AUDIENCE)]
-    pub audience: String,
+    /// The name clients must find in the challenge they sign: the host (or
+    /// host:port) they dial, e.g. `kith.example.org`, so a server cannot
+    /// pass a client's sign-in on to another (default: the address it
+    /// listens on).
+    #[arg(long)]
+    pub audience: Option<String>,
     /// Frames per second each device may send, sustained.
     #[arg(long, default_value_t = 200.0)]
     pub rate_per_sec: f64,
@@ -48,6 +50,27 @@ pub struct Args {
     /// (default: the HTTP address's IP, TCP, any port).
     #[arg(long)]
     pub p2p_listen: Option<String>,
+    /// The bearer token `GET /metrics` asks for (`Authorization: Bearer
+    /// TOKEN`); without one, metrics are served to loopback clients only.
+    #[arg(long, env = "KITH_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+    /// Most connections open at once.
+    #[arg(long, default_value_t = crate::listener::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Most connections open at once from one source address (an IPv6
+    /// client counts by its /64).
+    #[arg(long, default_value_t = crate::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: usize,
+    /// Seconds a client gets to send a request's headers, or to finish its
+    /// TLS handshake.
+    #[arg(long, default_value_t = crate::state::HEADER_READ_TIMEOUT.as_secs())]
+    pub header_timeout_secs: u64,
+    /// Seconds a new WebSocket gets to authenticate.
+    #[arg(long, default_value_t = AUTH_TIMEOUT.as_secs())]
+    pub auth_timeout_secs: u64,
+    /// New device keys one source address may sign in with per hour.
+    #[arg(long, default_value_t = crate::state::DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR)]
+    pub new_devices_per_address_per_hour: f64,
     /// Run no libp2p side.
     #[arg(long, conflicts_with = "p2p_listen")]
     pub no_p2p: bool,
@@ -94,8 +117,13 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         _ => None,
     };
     let store = SqliteStore::open(&args.data)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    if args.audience.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(%addr, "listening on every interface without --audience: clients dialing this server by name will refuse to sign in; pass --audience NAME");
+    }
     let settings = Settings {
-        audience: args.audience,
+        audience: args.audience.unwrap_or_else(|| addr.to_string()),
         rate: RateConfig {
             per_second: args.rate_per_sec,
             burst: args.rate_burst,
@@ -103,11 +131,17 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         quota_bytes: args.quota_bytes,
         device_quota_bytes: args.device_quota_bytes,
         compaction_grace: std::time::Duration::from_secs(args.compaction_grace_secs),
-        auth_timeout: AUTH_TIMEOUT,
+        auth_timeout: std::time::Duration::from_secs(args.auth_timeout_secs),
+        metrics_token: args.metrics_token,
+        connections: crate::listener::ConnectionLimits {
+            total: args.max_connections,
+            per_address: args.max_connections_per_address,
+            handshake_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        },
+        header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+        new_devices_per_address_per_hour: args.new_devices_per_address_per_hour,
     };
     let mut state = AppState::new(Arc::new(store), settings);
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
     let mut p2p_line = None;
     if !args.no_p2p {
         let listen = match &args.p2p_listen {

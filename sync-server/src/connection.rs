@@ -21,24 +21,24 @@ use tokio::sync::broadcast::error::RecvError;
 const MAX_PREAUTH_FRAMES: usize = 16;
 
 /// Serves one upgraded WebSocket until the peer leaves or the server stops.
-pub(crate) async fn run(socket: WebSocket, state: AppState) {
+pub(crate) async fn run(socket: WebSocket, state: AppState, peer: std::net::SocketAddr) {
     let metrics = state.metrics.clone();
     Metrics::inc(&metrics.connections);
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-    run_connection(socket, state).await;
+    run_connection(socket, state, peer).await;
     metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn run_connection(socket: WebSocket, state: AppState) {
-    let mut conn = Conn { socket, state };
+async fn run_connection(socket: WebSocket, state: AppState, peer: std::net::SocketAddr) {
+    let mut conn = Conn { socket, state, peer };
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let challenge = auth::challenge(&conn.state, nonce);
-    if conn.send(&challenge).await.is_err() {
+    let challenge = auth::Challenge::new(&conn.state, nonce);
+    if conn.send(&challenge.frame(&conn.state)).await.is_err() {
         return;
     }
     let timeout = conn.state.settings.auth_timeout;
-    let device = match tokio::time::timeout(timeout, authenticate(&mut conn, &nonce)).await {
+    let device = match tokio::time::timeout(timeout, authenticate(&mut conn, &challenge)).await {
         Ok(Ok(Some(device))) => device,
         Ok(Ok(None)) | Ok(Err(Closed)) => {
             conn.close().await;
@@ -65,12 +65,12 @@ async fn run_connection(socket: WebSocket, state: AppState) {
 }
 
 /// Waits for a valid `Auth`; `None` when the connection should close.
-async fn authenticate(conn: &mut Conn, nonce: &[u8; 32]) -> Result<Option<DeviceId>, Closed> {
+async fn authenticate(conn: &mut Conn, challenge: &auth::Challenge) -> Result<Option<DeviceId>, Closed> {
     for _ in 0..MAX_PREAUTH_FRAMES {
         let Some(frame) = next_frame(conn, None).await? else {
             return Ok(None);
         };
-        match auth::preauth_frame(conn, frame, nonce).await? {
+        match auth::preauth_frame(conn, frame, challenge).await? {
             Preauth::Continue => {}
             Preauth::Close => return Ok(None),
             Preauth::Authenticated(device) => return Ok(Some(device)),

@@ -54,7 +54,7 @@ impl Refusal {
     /// How a store error is reported to the client.
     pub(crate) fn from_store(error: &StoreError) -> Self {
         match error {
-            StoreError::Forbidden | StoreError::BlobInOtherLog => {
+            StoreError::Forbidden | StoreError::BlobInOtherLog | StoreError::Deleted => {
                 Self::new(ErrorCode::Forbidden, error.to_string(), false)
             }
             StoreError::InvalidRequest(_) => Self::new(ErrorCode::Malformed, error.to_string(), false),

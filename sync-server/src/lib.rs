@@ -38,6 +38,7 @@ mod clock;
 mod connection;
 mod errors;
 mod handlers;
+mod listener;
 mod metrics;
 mod migrations;
 mod notify;
@@ -53,9 +54,12 @@ pub mod tls;
 pub use app::app;
 pub use clock::{Clock, SystemClock};
 pub use errors::ServerError;
+pub use listener::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS};
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use rate::{RateConfig, RateLimiter};
 pub use server::{serve, serve_tls, shutdown_signal};
 pub use sqlite::SqliteStore;
-pub use state::{AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, Settings, WS_READ_LIMIT};
+pub use state::{
+    AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, HEADER_READ_TIMEOUT, Settings, WS_READ_LIMIT,
+};
 pub use store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};

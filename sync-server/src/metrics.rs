@@ -10,6 +10,8 @@ pub struct Metrics {
     pub connections: AtomicU64,
     /// WebSocket connections open now.
     pub connections_open: AtomicI64,
+    /// TCP connections closed at once for being over the caps.
+    pub connections_refused: AtomicU64,
     /// Connections that authenticated.
     pub authenticated: AtomicU64,
     /// Client frames received (decoded or not).
@@ -44,7 +46,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 13] = [
+        let counters: [(&str, &str, &AtomicU64); 14] = [
             (
                 "kith_connections_total",
                 "WebSocket connections accepted",
@@ -54,6 +56,11 @@ impl Metrics {
                 "kith_authenticated_total",
                 "connections that authenticated",
                 &self.authenticated,
+            ),
+            (
+                "kith_connections_refused_total",
+                "connections closed at once for being over the caps",
+                &self.connections_refused,
             ),
             ("kith_frames_total", "client frames received", &self.frames),
             (

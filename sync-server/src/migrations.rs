@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_device_usage.sql"),
     include_str!("../migrations/0003_compactions.sql"),
     include_str!("../migrations/0004_blobs.sql"),
+    include_str!("../migrations/0005_tombstones.sql"),
 ];
 
 /// The schema version this build writes.

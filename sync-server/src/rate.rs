@@ -1,7 +1,9 @@
-//! Per-device token-bucket rate limiting.
+//! Token-bucket rate limiting, per device (frames) or per source address
+//! (new device keys).
 
 use kith_proto::DeviceId;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -29,14 +31,15 @@ struct Bucket {
     updated: Instant,
 }
 
-/// One token bucket per device, shared by all of that device's connections.
+/// One token bucket per key (a device, shared by all of its connections,
+/// or a source address).
 #[derive(Debug, Default)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = DeviceId> {
     config: RateConfig,
-    buckets: Mutex<HashMap<DeviceId, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// A limiter with these settings.
     pub fn new(config: RateConfig) -> Self {
         Self {
@@ -45,8 +48,9 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `device`; `false` when the bucket is empty.
-    pub fn check(&self, device: &DeviceId, now: Instant) -> bool {
+    /// Takes one token for `device` (or any key); `false` when the bucket
+    /// is empty.
+    pub fn check(&self, device: &K, now: Instant) -> bool {
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() > 100_000 {
             // Forget idle devices so the map stays bounded.

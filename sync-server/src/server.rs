@@ -1,33 +1,33 @@
 //! Running the server on a listener until a shutdown signal.
 
-use crate::app::app;
+use crate::app::{PeerAddr, app};
 use crate::errors::ServerError;
+use crate::listener::Stream;
+use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::tls::TlsListener;
-use axum::serve::{Listener, ListenerExt};
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 /// How long open WebSockets get to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops
-/// accepting, lets in-flight requests finish and closes WebSockets.
+/// Serves `state` over plain HTTP on `listener` until `shutdown` resolves,
+/// then stops accepting, lets in-flight requests finish and closes
+/// WebSockets.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    // Small frames (pokes, acks) must not wait for Nagle's algorithm to meet
-    // the peer's delayed ACK: that alone cost ~40 ms per notification.
-    let listener = listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY");
-        }
-    });
-    serve_on(listener, state, shutdown).await
+    serve_on(listener, None, state, shutdown).await
 }
 
 /// [`serve`] over TLS (`https://`, `wss://`) with `tls`'s certificate.
@@ -37,39 +37,104 @@ pub async fn serve_tls(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    serve_on(TlsListener::new(listener, tls)?, state, shutdown).await
+    serve_on(listener, Some(TlsAcceptor::from(tls)), state, shutdown).await
 }
 
-async fn serve_on<L>(
-    listener: L,
+/// The accept loop. Each connection runs in a task of its own: the TLS
+/// handshake (with a deadline), then HTTP/1.1 with a header timeout and
+/// upgrades; a connection over the caps is closed at once.
+async fn serve_on(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServerError>
-where
-    L: Listener,
-    L::Addr: std::fmt::Debug,
-{
+) -> Result<(), ServerError> {
     let token = state.shutdown_token();
     let tasks = state.tasks();
-    let signal_token = token.clone();
     tokio::spawn(sweep_superseded(state.clone()));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = signal_token.cancelled() => {}
+    let signal_token = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = signal_token.cancelled() => {}
+        }
+        tracing::info!("shutting down");
+        signal_token.cancel();
+    });
+    let router = app(state.clone());
+    let limits = state.settings.connections;
+    let header_timeout = state.settings.header_read_timeout;
+    loop {
+        let accepted = tokio::select! {
+            () = token.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors, say: wait rather than spin.
+                tracing::warn!(%err, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-            tracing::info!("shutting down");
-            signal_token.cancel();
-        })
-        .await;
-    token.cancel();
+        };
+        let Some(admitted) = state.open_connections.admit(&peer, &limits) else {
+            Metrics::inc(&state.metrics.connections_refused);
+            tracing::debug!(%peer, "connection over the caps closed");
+            drop(tcp);
+            continue;
+        };
+        let (tls, router, token) = (tls.clone(), router.clone(), token.clone());
+        tasks.spawn(async move {
+            let stream = match Stream::accept(tcp, admitted, tls.as_ref(), &limits).await {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+            };
+            serve_connection(stream, peer, router, header_timeout, token).await;
+        });
+    }
     tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
         tracing::warn!("some connections did not close in time");
     }
     tracing::info!("stopped");
-    Ok(result?)
+    Ok(())
+}
+
+/// HTTP/1.1 on one connection, until it closes, is upgraded, or shutdown
+/// asks it to finish.
+async fn serve_connection(
+    stream: Stream,
+    peer: SocketAddr,
+    router: axum::Router,
+    header_timeout: Duration,
+    token: tokio_util::sync::CancellationToken,
+) {
+    // Handlers that need the client's address (`/metrics`) find it here.
+    let service = router.map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+        request
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "HTTP connection ended");
+            }
+        }
+        () = token.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// Deletes superseded entries whose grace period has passed, every minute

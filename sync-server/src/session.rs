@@ -13,6 +13,8 @@ use std::collections::HashMap;
 pub(crate) struct Conn {
     pub(crate) socket: WebSocket,
     pub(crate) state: AppState,
+    /// Where the connection comes from.
+    pub(crate) peer: std::net::SocketAddr,
 }
 
 impl Conn {

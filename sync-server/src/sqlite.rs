@@ -62,6 +62,18 @@ fn check(conn: &Connection, log: &LogId, capability_hash: &[u8; 32]) -> Result<u
     }
 }
 
+/// Whether `log` was deleted (its id is a tombstone).
+fn is_deleted(conn: &Connection, log: &LogId) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM deleted_logs WHERE log_id = ?1",
+            params![&log.0[..]],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Bytes `device` has stored so far (its write budget used).
 fn device_stored(conn: &Connection, device: &DeviceId) -> Result<u64, StoreError> {
     Ok(conn
@@ -144,6 +156,9 @@ impl LogStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let device_before = device_stored(&tx, pusher)?;
         let mut device_stored = device_before;
+        if is_deleted(&tx, log)? {
+            return Err(StoreError::Deleted);
+        }
         let (mut last_seq, mut stored) = match log_row(&tx, log)? {
             Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
             Some((_, last_seq, stored)) => (last_seq, stored),
@@ -233,11 +248,19 @@ impl LogStore for SqliteStore {
         capability_hash: &[u8; 32],
         after_seq: u64,
         limit: u32,
+        max_bytes: usize,
     ) -> Result<PullOutcome, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let last_seq = check(&tx, log, capability_hash)?;
+        if after_seq > last_seq {
+            return Ok(PullOutcome {
+                entries: Vec::new(),
+                more: true,
+            });
+        }
         let mut entries = Vec::new();
+        let mut bytes = 0usize;
         {
             let mut stmt = tx.prepare_cached(
                 "SELECT seq, envelope_id, epoch, ciphertext FROM entries
@@ -253,6 +276,12 @@ impl LogStore for SqliteStore {
             })?;
             for row in rows {
                 let (seq, id, epoch, ciphertext) = row?;
+                // Rows are read one at a time: stop before the budget
+                // breaks, so a pull of large entries holds one page at most.
+                bytes = bytes.saturating_add(ciphertext.len());
+                if bytes > max_bytes && !entries.is_empty() {
+                    break;
+                }
                 let id = <[u8; 16]>::try_from(id.as_slice()).map_err(|_| {
                     rusqlite::Error::InvalidColumnType(1, "envelope_id".into(), rusqlite::types::Type::Blob)
                 })?;
@@ -336,7 +365,7 @@ impl LogStore for SqliteStore {
         Ok(deleted)
     }
 
-    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError> {
+    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         check(&tx, log, capability_hash)?;
@@ -348,11 +377,27 @@ impl LogStore for SqliteStore {
         tx.execute("DELETE FROM entries WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM compactions WHERE log_id = ?1", params![&log.0[..]])?;
         tx.execute("DELETE FROM logs WHERE log_id = ?1", params![&log.0[..]])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO deleted_logs (log_id, deleted_ms) VALUES (?1, ?2)",
+            params![&log.0[..], to_i64(now_ms)],
+        )?;
         tx.commit()?;
         // Move the deletion out of the WAL too, so no copy of the entries
         // or blobs stays in the write-ahead log file.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    fn device_known(&self, device: &DeviceId) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT 1 FROM devices WHERE device_id = ?1",
+                params![&device.as_bytes()[..]],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError> {
@@ -586,7 +631,7 @@ mod tests {
                 .unwrap();
             let conn = store.lock();
             conn.execute_batch(
-                "DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
+                "DROP TABLE deleted_logs; DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
                  ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -671,7 +716,7 @@ mod tests {
             store.blob_get_chunk(&log, &cap, &BlobId([5; 32]), 0).unwrap(),
             Vec::<u8>::new()
         );
-        store.delete_log(&log, &cap).unwrap();
+        store.delete_log(&log, &cap, 0).unwrap();
         assert_eq!(count(&store, "SELECT COUNT(*) FROM blobs"), 0);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM blob_chunks"), 0);
     }
@@ -701,15 +746,18 @@ mod tests {
             store.append(&log, &[8; 32], &[env(4)], &dev(), quotas(1000), 3),
             Err(StoreError::Forbidden)
         ));
-        assert!(matches!(store.pull(&log, &[8; 32], 0, 10), Err(StoreError::Forbidden)));
         assert!(matches!(
-            store.pull(&LogId([2; 32]), &cap, 0, 10),
+            store.pull(&log, &[8; 32], 0, 10, usize::MAX),
+            Err(StoreError::Forbidden)
+        ));
+        assert!(matches!(
+            store.pull(&LogId([2; 32]), &cap, 0, 10, usize::MAX),
             Err(StoreError::NotFound)
         ));
-        let pulled = store.pull(&log, &cap, 1, 1).unwrap();
+        let pulled = store.pull(&log, &cap, 1, 1, usize::MAX).unwrap();
         assert_eq!(pulled.entries, vec![(2, env(2))]);
         assert!(pulled.more);
-        let pulled = store.pull(&log, &cap, 0, 10).unwrap();
+        let pulled = store.pull(&log, &cap, 0, 10, usize::MAX).unwrap();
         assert_eq!(pulled.entries.len(), 3);
         assert!(!pulled.more);
         // 30 bytes stored; 10 more is over a quota of 35 and stores nothing.
@@ -721,5 +769,54 @@ mod tests {
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_deleted_log_is_a_tombstone_and_a_cursor_past_the_end_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (log, cap) = (LogId([6; 32]), [6; 32]);
+        store
+            .append(&log, &cap, &[env(1), env(2)], &dev(), quotas(1000), 1)
+            .unwrap();
+        let past = store.pull(&log, &cap, 7, 10, usize::MAX).unwrap();
+        assert!(
+            past.entries.is_empty() && past.more,
+            "a cursor past the end is told to start over"
+        );
+        store.delete_log(&log, &cap, 2).unwrap();
+        assert!(matches!(
+            store.append(&log, &cap, &[env(3)], &dev(), quotas(1000), 3),
+            Err(StoreError::Deleted)
+        ));
+        assert!(matches!(
+            store.pull(&log, &cap, 0, 10, usize::MAX),
+            Err(StoreError::NotFound)
+        ));
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(
+            matches!(
+                store.append(&log, &cap, &[env(3)], &dev(), quotas(1000), 4),
+                Err(StoreError::Deleted)
+            ),
+            "the tombstone outlives a restart"
+        );
+    }
+
+    #[test]
+    fn a_pull_stops_at_its_byte_budget_but_always_returns_one_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (log, cap) = (LogId([7; 32]), [7; 32]);
+        // Each test envelope holds 10 bytes of ciphertext.
+        let envelopes: Vec<Envelope> = (1..=5).map(env).collect();
+        store.append(&log, &cap, &envelopes, &dev(), quotas(1000), 1).unwrap();
+        let pulled = store.pull(&log, &cap, 0, 100, 25).unwrap();
+        assert_eq!(pulled.entries.len(), 2);
+        assert!(pulled.more);
+        let pulled = store.pull(&log, &cap, 0, 100, 1).unwrap();
+        assert_eq!(pulled.entries.len(), 1, "one entry larger than the budget still goes");
+        assert!(pulled.more);
     }
 }

@@ -12,8 +12,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Default audience string clients must sign.
+/// The audience of a server built without one (in-process tests and
+/// benchmarks); clients accept it on loopback only.
 pub const DEFAULT_AUDIENCE: &str = "kith-server";
+/// How long a client gets to send a request's headers (slowloris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default number of new device keys per source address and hour.
+pub const DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR: f64 = 60.0;
 /// Default per-log storage quota: 1 GiB of ciphertext.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default per-device write budget: 4 GiB of ciphertext.
@@ -43,6 +48,16 @@ pub struct Settings {
     pub compaction_grace: Duration,
     /// How long a new connection has to authenticate.
     pub auth_timeout: Duration,
+    /// The bearer token `GET /metrics` needs; without one, only clients on
+    /// loopback may read it.
+    pub metrics_token: Option<String>,
+    /// Caps on open connections and the TLS handshake deadline.
+    pub connections: crate::listener::ConnectionLimits,
+    /// How long a client gets to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Device keys one source address may sign in with for the first time
+    /// per hour (and at once).
+    pub new_devices_per_address_per_hour: f64,
 }
 
 impl Default for Settings {
@@ -54,6 +69,10 @@ impl Default for Settings {
             device_quota_bytes: DEFAULT_DEVICE_QUOTA_BYTES,
             compaction_grace: DEFAULT_COMPACTION_GRACE,
             auth_timeout: AUTH_TIMEOUT,
+            metrics_token: None,
+            connections: crate::listener::ConnectionLimits::default(),
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            new_devices_per_address_per_hour: DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR,
         }
     }
 }
@@ -64,12 +83,17 @@ pub struct AppState {
     pub(crate) store: Arc<dyn LogStore>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) limiter: Arc<RateLimiter>,
+    /// First authentications of device keys, per source address: a new key
+    /// costs its maker a token, so fresh keys cannot multiply the
+    /// per-device quotas and rate limits for free.
+    pub(crate) new_devices: Arc<RateLimiter<std::net::IpAddr>>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) p2p: Option<Arc<P2pInfo>>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) open_connections: crate::listener::OpenConnections,
 }
 
 impl AppState {
@@ -84,12 +108,17 @@ impl AppState {
             store,
             notifier,
             limiter: Arc::new(RateLimiter::new(settings.rate)),
+            new_devices: Arc::new(RateLimiter::new(RateConfig {
+                per_second: settings.new_devices_per_address_per_hour / 3600.0,
+                burst: settings.new_devices_per_address_per_hour.max(1.0),
+            })),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             metrics: Arc::new(Metrics::default()),
             p2p: None,
             clock: Arc::new(SystemClock),
+            open_connections: crate::listener::OpenConnections::default(),
         }
     }
 

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The log does not exist.
     #[error("log not found")]
     NotFound,
+    /// The log was deleted; its id is never used again.
+    #[error("this log was deleted and its id cannot be used again")]
+    Deleted,
     /// The request is not valid for this log (for example compacting past its
     /// end, or a blob chunk of the wrong length).
     #[error("{0}")]
@@ -192,21 +195,26 @@ pub trait LogStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<AppendOutcome, StoreError>;
 
-    /// Reads up to `limit` entries with `seq > after_seq`.
+    /// Reads up to `limit` entries with `seq > after_seq`, stopping before
+    /// the entry that would take the ciphertext read past `max_bytes` (the
+    /// first entry is always read). A cursor past the log's end answers no
+    /// entries with `more` set: the client then pulls from the start.
     fn pull(
         &self,
         log: &LogId,
         capability_hash: &[u8; 32],
         after_seq: u64,
         limit: u32,
+        max_bytes: usize,
     ) -> Result<PullOutcome, StoreError>;
 
     /// Checks the capability and returns the log's last sequence number.
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError>;
 
     /// Deletes a log with every entry and every blob in it (account
-    /// deletion). The capability must match; an unknown log is `NotFound`.
-    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// deletion) and keeps its id as a tombstone: pushing to it again is
+    /// `Deleted`. The capability must match; an unknown log is `NotFound`.
+    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError>;
 
     /// Marks every entry of `log` up to `through_seq` superseded at `now_ms`
     /// (a client uploaded a snapshot after them). `through_seq` beyond the
@@ -224,6 +232,9 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// Records that `device` authenticated at `now_ms`.
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError>;
+
+    /// Whether `device` has authenticated here before.
+    fn device_known(&self, device: &DeviceId) -> Result<bool, StoreError>;
 
     /// Stores one chunk of a blob kept with `log`, which must exist (a blob
     /// never creates a log). The chunk is first checked with

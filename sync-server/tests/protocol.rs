@@ -39,9 +39,14 @@ fn healthz_over_http() {
 }
 
 fn http_get(addr: &str, path: &str) -> String {
+    http_get_with(addr, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+fn http_get_with(addr: &str, path: &str, headers: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n").as_bytes())
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -691,6 +696,11 @@ async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
         .await;
     assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
     assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+    // The id stays a tombstone: it cannot be filled again from seq 1.
+    assert_eq!(
+        error_code(&alice.push(vec![envelope(3, b"again")]).await),
+        Some(ErrorCode::Forbidden)
+    );
     drop(server);
     for (path, bytes) in read_all_files(dir.path()) {
         assert!(
@@ -1257,8 +1267,8 @@ async fn deleting_a_log_deletes_its_blobs_and_leaves_no_trace() {
         })
         .await;
     assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
-    // Recreated, the log holds no blob.
-    create_log(&mut alice).await;
+    // The log cannot be recreated (its id is a tombstone) and holds no blob.
+    assert_eq!(error_code(&alice.push(Vec::new()).await), Some(ErrorCode::Forbidden));
     assert_eq!(
         error_code(&blob_stat(&mut alice, at, BLOB).await),
         Some(ErrorCode::NotFound)
@@ -1321,4 +1331,67 @@ async fn blob_plaintext_never_reaches_the_data_dir() {
     check("while running");
     server.kill9();
     check("after SIGKILL");
+}
+
+/// A device whose clock is an hour off signs the time of the server's
+/// challenge and gets in; signing its own clock instead it would not (the
+/// nonce, fresh per connection, is what stops replays).
+#[tokio::test]
+async fn a_device_with_a_clock_an_hour_off_authenticates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p"]);
+    let key = key(41);
+    let an_hour = 3_600_000;
+
+    let mut client = Client::connect(&server.addr).await;
+    let own_clock = client.auth_frame_at(&key, now_ms() + an_hour);
+    client.send(&own_clock).await;
+    assert_eq!(error_code(&client.recv().await), Some(ErrorCode::Unauthenticated));
+
+    let mut client = Client::connect(&server.addr).await;
+    let server_time = client.server_time_ms;
+    let echoed = client.auth_frame_at(&key, server_time);
+    client.send(&echoed).await;
+    assert_eq!(client.recv().await, ServerFrame::Authenticated);
+
+    // The real client does the same, whatever its clock.
+    let device = kith_core::identity::DeviceKeys::from_seeds([41; 32], [42; 32]);
+    kith_net::RelayConnection::connect(&format!("http://{}", server.addr), &device)
+        .await
+        .unwrap();
+}
+
+/// A server that names itself differently from the host the client dialed
+/// could be passing the client's sign-in on to that other server: the
+/// client refuses to sign.
+#[tokio::test]
+async fn the_client_refuses_a_challenge_for_another_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--audience", "other.kith.invalid"]);
+    let device = kith_core::identity::DeviceKeys::from_seeds([43; 32], [44; 32]);
+    let err = kith_net::RelayConnection::connect(&format!("http://{}", server.addr), &device)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, kith_net::NetError::WrongAudience { .. }), "{err}");
+    assert!(err.to_string().contains("--audience"), "{err}");
+    // By default a server names itself by the address it listens on.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p"]);
+    let client = Client::connect(&server.addr).await;
+    assert_eq!(client.audience, server.addr);
+}
+
+/// With a metrics token set, `/metrics` wants it even from loopback.
+#[tokio::test]
+async fn metrics_need_the_token_when_one_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--metrics-token", "s3cret"]);
+    for headers in ["", "Authorization: Bearer wrong\r\n", "Authorization: s3cret\r\n"] {
+        let response = http_get_with(&server.addr, "/metrics", headers);
+        assert!(response.starts_with("HTTP/1.1 403"), "{headers:?}: {response}");
+        assert!(!response.contains("kith_connections_open"));
+    }
+    let response = http_get_with(&server.addr, "/metrics", "Authorization: Bearer s3cret\r\n");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("kith_connections_open"));
 }

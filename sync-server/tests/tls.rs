@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{CAP, LOG, Server, envelope, now_ms};
+use common::{CAP, LOG, Server, envelope};
 use kith_core::identity::DeviceKeys;
 use kith_net::p2p::server_p2p_info;
 use kith_net::{NetError, RelayConnection, ServerTrust};
@@ -44,7 +44,7 @@ async fn a_self_signed_server_is_reached_over_wss_once_its_certificate_is_pinned
 
     // The platform's roots do not vouch for it: a clear refusal that says
     // what to do.
-    let err = RelayConnection::connect(&url, &device(), now_ms()).await.unwrap_err();
+    let err = RelayConnection::connect(&url, &device()).await.unwrap_err();
     assert!(matches!(err, NetError::Tls(_)), "{err}");
     assert!(err.to_string().contains("--server-cert"), "{err}");
     assert!(
@@ -54,9 +54,7 @@ async fn a_self_signed_server_is_reached_over_wss_once_its_certificate_is_pinned
 
     // Pinned, it works: push and pull through TLS.
     let trust = ServerTrust::with_pinned_pem(pem.as_bytes()).unwrap();
-    let connection = RelayConnection::connect_with(&url, &trust, &device(), now_ms())
-        .await
-        .unwrap();
+    let connection = RelayConnection::connect_with(&url, &trust, &device()).await.unwrap();
     connection.push(LOG, CAP, vec![envelope(1, b"sealed")]).await.unwrap();
     let (entries, _) = connection.pull(LOG, CAP, 0, 10).await.unwrap();
     assert_eq!(entries.len(), 1);
@@ -64,7 +62,7 @@ async fn a_self_signed_server_is_reached_over_wss_once_its_certificate_is_pinned
     // So does the wss:// form, and the name the certificate carries.
     let port = server.addr.rsplit(':').next().unwrap();
     for other in [format!("wss://{}", server.addr), format!("https://localhost:{port}")] {
-        RelayConnection::connect_with(&other, &trust, &device(), now_ms())
+        RelayConnection::connect_with(&other, &trust, &device())
             .await
             .unwrap_or_else(|err| panic!("{other}: {err}"));
     }
@@ -73,14 +71,14 @@ async fn a_self_signed_server_is_reached_over_wss_once_its_certificate_is_pinned
     let elsewhere = tempfile::tempdir().unwrap();
     let other_pem = self_signed(elsewhere.path(), &["localhost", "127.0.0.1"]);
     let wrong = ServerTrust::with_pinned_pem(other_pem.as_bytes()).unwrap();
-    let err = RelayConnection::connect_with(&url, &wrong, &device(), now_ms())
+    let err = RelayConnection::connect_with(&url, &wrong, &device())
         .await
         .unwrap_err();
     assert!(matches!(err, NetError::Tls(_)), "{err}");
 
     // Plain WebSocket to the TLS port gets nowhere.
     let plain = format!("http://{}", server.addr);
-    assert!(RelayConnection::connect(&plain, &device(), now_ms()).await.is_err());
+    assert!(RelayConnection::connect(&plain, &device()).await.is_err());
 }
 
 #[tokio::test]
@@ -96,7 +94,7 @@ async fn a_client_that_never_finishes_its_handshake_holds_up_nobody() {
     let trust = ServerTrust::with_pinned_pem(pem.as_bytes()).unwrap();
     let connected = tokio::time::timeout(
         Duration::from_secs(5),
-        RelayConnection::connect_with(&format!("https://{}", server.addr), &trust, &device(), now_ms()),
+        RelayConnection::connect_with(&format!("https://{}", server.addr), &trust, &device()),
     )
     .await
     .expect("not held up by the silent connections");

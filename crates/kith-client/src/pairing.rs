@@ -123,7 +123,7 @@ impl Profile {
         let deadline = Instant::now() + timeout;
         let seeds = [random_bytes::<32>()?, random_bytes::<32>()?];
         let device = DeviceKeys::from_seeds(seeds[0], seeds[1]);
-        let mut connection = RelayConnection::connect_with(server, trust, &device, system_now_ms()).await?;
+        let mut connection = RelayConnection::connect_with(server, trust, &device).await?;
         let stream = code.stream();
         connection.subscribe(stream.log(), stream.capability()).await?;
         let request = seal_item(
@@ -173,13 +173,8 @@ impl Devices<'_> {
     pub async fn link(self, server: &str, code: &PairingCode, timeout: Duration) -> Result<DeviceId, ClientError> {
         let deadline = Instant::now() + timeout;
         let trust = self.profile.relay().server_trust()?;
-        let mut connection = RelayConnection::connect_with(
-            server,
-            &trust,
-            self.profile.identity().device_keys(),
-            self.profile.now_ms(),
-        )
-        .await?;
+        let mut connection =
+            RelayConnection::connect_with(server, &trust, self.profile.identity().device_keys()).await?;
         let stream = code.stream();
         connection.subscribe(stream.log(), stream.capability()).await?;
         let own = self.profile.identity().device_id();

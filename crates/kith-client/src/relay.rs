@@ -163,11 +163,25 @@ impl Profile {
             .and_then(|state| state.pulled)
             .unwrap_or(0);
         let mut report = RelayReport::default();
+        let mut started_over = false;
         loop {
             let (entries, more) = connection
                 .pull(stream.log(), stream.capability(), cursor, MAX_PULL)
                 .await?;
             let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+                // No entries yet more to come: the cursor is past the log's
+                // end (a server restored from an older copy, say). Pull it
+                // again from the start; what is known already is skipped.
+                if more && cursor > 0 && !started_over {
+                    tracing::warn!(
+                        ?log,
+                        cursor,
+                        "the cursor is past the log's end; pulling it from the start"
+                    );
+                    started_over = true;
+                    cursor = 0;
+                    continue;
+                }
                 break;
             };
             report.add(self.handle_entries(stream, entries)?);
@@ -456,8 +470,7 @@ impl Profile {
     /// the people they were sent to, as in any messenger.
     pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
         let trust = self.relay().server_trust()?;
-        let connection =
-            RelayConnection::connect_with(server, &trust, self.identity().device_keys(), self.now_ms()).await?;
+        let connection = RelayConnection::connect_with(server, &trust, self.identity().device_keys()).await?;
         // Bring everything in first, so no chat or contact is missed.
         self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let me = self.identity().account_id();
@@ -532,17 +545,12 @@ impl Profile {
 }
 
 impl Relay<'_> {
-    /// Connects to `server`, authenticates as this device (signed with the
-    /// profile's clock) and remembers it as the default server for commands
-    /// that need one.
+    /// Connects to `server` (trusting its pinned certificate, if any),
+    /// authenticates as this device and remembers it as the default server
+    /// for commands that need one.
     pub async fn connect(self, server: &str) -> Result<RelayConnection, ClientError> {
-        let connection = RelayConnection::connect_with(
-            server,
-            &self.server_trust()?,
-            self.profile.identity().device_keys(),
-            self.profile.now_ms(),
-        )
-        .await?;
+        let trust = self.server_trust()?;
+        let connection = RelayConnection::connect_with(server, &trust, self.profile.identity().device_keys()).await?;
         self.remember_server(server)?;
         Ok(connection)
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::tls::{ServerTrust, require_tls_off_loopback};
+use crate::tls::{ServerTrust, audience_matches, host_and_port, require_tls_off_loopback};
 
 /// How long one request may wait for its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,6 +37,17 @@ pub enum NetError {
     /// TLS to the server failed (an untrusted or mismatched certificate, say).
     #[error("TLS with the sync server failed: {0}")]
     Tls(String),
+    /// The server's challenge names another server than the one dialed: it
+    /// may be passing our sign-in on.
+    #[error(
+        "the server at {dialed} says it is {audience:?}; refusing to sign in (a server behind a proxy or under another name needs `kith-server --audience NAME`)"
+    )]
+    WrongAudience {
+        /// The host and port the client dialed.
+        dialed: String,
+        /// What the server's challenge said.
+        audience: String,
+    },
     /// Connecting or the WebSocket itself failed.
     #[error("connection to the sync server failed: {0}")]
     Connection(String),
@@ -64,7 +75,11 @@ impl NetError {
         match self {
             NetError::Connection(_) | NetError::Closed => true,
             NetError::Server { retryable, .. } => *retryable,
-            NetError::BadUrl(_) | NetError::Insecure(_) | NetError::Tls(_) | NetError::Protocol(_) => false,
+            NetError::BadUrl(_)
+            | NetError::Insecure(_)
+            | NetError::Tls(_)
+            | NetError::WrongAudience { .. }
+            | NetError::Protocol(_) => false,
         }
     }
 }
@@ -123,22 +138,25 @@ pub struct RelayConnection {
 
 impl RelayConnection {
     /// Connects and authenticates as `device`, trusting only the
-    /// platform's root certificates. `now_ms` is the device clock.
-    pub async fn connect(server: &str, device: &DeviceKeys, now_ms: u64) -> Result<RelayConnection, NetError> {
-        Self::connect_with(server, &ServerTrust::platform(), device, now_ms).await
+    /// platform's root certificates.
+    pub async fn connect(server: &str, device: &DeviceKeys) -> Result<RelayConnection, NetError> {
+        Self::connect_with(server, &ServerTrust::platform(), device).await
     }
 
     /// Connects and authenticates as `device`; a `wss://` server's
     /// certificate must chain to the platform's roots or to `trust`'s
-    /// pinned certificates. `now_ms` is the device clock.
+    /// pinned certificates, and the server must name itself as the host
+    /// dialed (so it cannot pass our sign-in on to another server). The
+    /// device signs the server's challenge time, so its own clock does not
+    /// matter.
     pub async fn connect_with(
         server: &str,
         trust: &ServerTrust,
         device: &DeviceKeys,
-        now_ms: u64,
     ) -> Result<RelayConnection, NetError> {
         let url = ws_url(server)?;
         require_tls_off_loopback(&url)?;
+        let (host, port) = host_and_port(&url).ok_or_else(|| NetError::BadUrl(server.to_owned()))?;
         let connector = if url.starts_with("wss://") {
             Some(tokio_tungstenite::Connector::Rustls(trust.client_config()?))
         } else {
@@ -162,7 +180,7 @@ impl RelayConnection {
             version,
             nonce,
             audience,
-            ..
+            server_time_ms,
         } = challenge
         else {
             return Err(NetError::Protocol(format!("expected a challenge, got {challenge:?}")));
@@ -172,10 +190,16 @@ impl RelayConnection {
                 "server speaks protocol {version}, this client {PROTOCOL_VERSION}"
             )));
         }
-        let signature = device.sign(&auth_message(&audience, &nonce, now_ms)).to_vec();
+        if !audience_matches(&host, port, &audience) {
+            return Err(NetError::WrongAudience {
+                dialed: format!("{host}:{port}"),
+                audience,
+            });
+        }
+        let signature = device.sign(&auth_message(&audience, &nonce, server_time_ms)).to_vec();
         let auth = ClientFrame::Auth {
             device: device.id(),
-            timestamp_ms: now_ms,
+            timestamp_ms: server_time_ms,
             nonce,
             signature,
         };

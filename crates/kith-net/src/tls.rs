@@ -143,6 +143,40 @@ pub(crate) fn is_loopback(host: &str) -> bool {
     bare.eq_ignore_ascii_case("localhost") || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The audience servers used before they named themselves by address.
+const LEGACY_AUDIENCE: &str = "kith-server";
+
+/// Whether a challenge's `audience` names the server dialed at `host`
+/// (from [`host_and_port`]) and `port`: `NAME` or `NAME:PORT`, compared
+/// without case. On loopback any loopback name (or the legacy default)
+/// will do: whoever could relay there already runs on this machine.
+pub(crate) fn audience_matches(host: &str, port: u16, audience: &str) -> bool {
+    let (named_host, named_port) = split_audience(audience);
+    if is_loopback(host) {
+        return is_loopback(named_host) || audience == LEGACY_AUDIENCE;
+    }
+    let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    bare(named_host) == bare(host) && named_port.is_none_or(|p| p == port)
+}
+
+/// `NAME`, `NAME:PORT`, `[V6]` or `[V6]:PORT`.
+fn split_audience(audience: &str) -> (&str, Option<u16>) {
+    if audience.starts_with('[') {
+        if let Some((host, rest)) = audience.split_once(']') {
+            let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());
+            return (&audience[..host.len() + 1], port);
+        }
+        return (audience, None);
+    }
+    match audience.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (audience, None),
+        },
+        _ => (audience, None),
+    }
+}
+
 /// Refuses a plain `ws://` URL to anything but loopback.
 pub(crate) fn require_tls_off_loopback(url: &str) -> Result<(), NetError> {
     if let Some(rest) = url.strip_prefix("ws://") {
@@ -188,15 +222,35 @@ mod tests {
             assert!(require_tls_off_loopback(ok).is_ok(), "{ok}");
         }
         for refused in [
-            "ws://192.168.1.10:8787/v1/ws",
-            "ws://kith.example/v1/ws",
-            "ws://127.0.0.1.evil.example/v1/ws",
+            "ws://kith.invalid:8787/v1/ws",
+            "ws://127.0.0.1.kith.invalid/v1/ws",
+            "ws://localhost.kith.invalid/v1/ws",
             "ws://[2001:db8::1]:1/v1/ws",
         ] {
             let err = require_tls_off_loopback(refused).expect_err(refused);
             assert!(matches!(err, NetError::Insecure(_)), "{refused}: {err}");
             assert!(err.to_string().contains("wss://"), "the error says what to do: {err}");
         }
+    }
+
+    #[test]
+    fn the_server_must_name_the_host_dialed() {
+        assert!(audience_matches("kith.example.org", 443, "kith.example.org"));
+        assert!(audience_matches("kith.example.org", 8787, "Kith.Example.org:8787"));
+        assert!(audience_matches("kith.example.org", 8787, "kith.example.org"));
+        assert!(!audience_matches("kith.example.org", 443, "kith.example.org:8787"));
+        assert!(!audience_matches("kith.example.org", 443, "other.example.org"));
+        assert!(
+            !audience_matches("kith.example.org", 443, "kith-server"),
+            "no legacy name off loopback"
+        );
+        assert!(audience_matches("[2001:db8::1]", 9, "[2001:db8::1]:9"));
+        assert!(!audience_matches("[2001:db8::1]", 9, "[2001:db8::2]:9"));
+        // On loopback: any loopback name, or the legacy default.
+        assert!(audience_matches("127.0.0.1", 5, "127.0.0.1:5"));
+        assert!(audience_matches("localhost", 5, "127.0.0.1:5"));
+        assert!(audience_matches("127.0.0.1", 5, "kith-server"));
+        assert!(!audience_matches("127.0.0.1", 5, "kith.example.org"));
     }
 
     #[test]

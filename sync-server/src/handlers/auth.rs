@@ -16,19 +16,43 @@ pub(crate) enum Preauth {
     Authenticated(DeviceId),
 }
 
-/// The first frame of every connection.
-pub(crate) fn challenge(state: &AppState, nonce: [u8; 32]) -> ServerFrame {
-    ServerFrame::Challenge {
-        version: PROTOCOL_VERSION,
-        nonce,
-        server_time_ms: state.now_ms(),
-        audience: state.settings.audience.clone(),
+/// What one connection was challenged with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Challenge {
+    /// The random nonce the signature must cover.
+    pub(crate) nonce: [u8; 32],
+    /// The server's time when it challenged: a client that signs this time
+    /// instead of its own clock authenticates whatever its clock says.
+    pub(crate) server_time_ms: u64,
+}
+
+impl Challenge {
+    /// A challenge with `nonce`, at the state clock's time.
+    pub(crate) fn new(state: &AppState, nonce: [u8; 32]) -> Challenge {
+        Challenge {
+            nonce,
+            server_time_ms: state.now_ms(),
+        }
+    }
+
+    /// The first frame of every connection.
+    pub(crate) fn frame(&self, state: &AppState) -> ServerFrame {
+        ServerFrame::Challenge {
+            version: PROTOCOL_VERSION,
+            nonce: self.nonce,
+            server_time_ms: self.server_time_ms,
+            audience: state.settings.audience.clone(),
+        }
     }
 }
 
 /// Answers one frame received before authentication on a connection
-/// challenged with `nonce`.
-pub(crate) async fn preauth_frame(conn: &mut Conn, frame: ClientFrame, nonce: &[u8; 32]) -> Result<Preauth, Closed> {
+/// challenged with `challenge`.
+pub(crate) async fn preauth_frame(
+    conn: &mut Conn,
+    frame: ClientFrame,
+    challenge: &Challenge,
+) -> Result<Preauth, Closed> {
     match frame {
         ClientFrame::Hello { version } => Ok(if hello(conn, version).await? {
             Preauth::Continue
@@ -51,7 +75,7 @@ pub(crate) async fn preauth_frame(conn: &mut Conn, frame: ClientFrame, nonce: &[
                 echoed,
                 signature: &signature,
             };
-            auth(conn, nonce, &claim).await
+            auth(conn, challenge, &claim).await
         }
         ClientFrame::Push { .. }
         | ClientFrame::Pull { .. }
@@ -99,10 +123,21 @@ struct Claim<'a> {
 
 /// Verifies `claim`, records the device and answers `Authenticated`, or
 /// refuses it.
-async fn auth(conn: &mut Conn, nonce: &[u8; 32], claim: &Claim<'_>) -> Result<Preauth, Closed> {
+async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Result<Preauth, Closed> {
     let device = claim.device;
-    match verify(&conn.state.settings.audience, nonce, conn.state.now_ms(), claim) {
+    match verify(&conn.state.settings.audience, challenge, conn.state.now_ms(), claim) {
         Ok(()) => {
+            let (state, peer) = (conn.state.clone(), conn.peer);
+            if !new_device_allowed(&state, peer, device).await {
+                tracing::info!(%device, peer = %conn.peer, "a new device key over its address's rate");
+                conn.error(
+                    ErrorCode::RateLimited,
+                    "too many new device keys from this address; try again later",
+                    true,
+                )
+                .await?;
+                return Ok(Preauth::Close);
+            }
             let store = conn.state.store.clone();
             let now = conn.state.now_ms();
             match tokio::task::spawn_blocking(move || store.record_device(&device, now)).await {
@@ -121,19 +156,49 @@ async fn auth(conn: &mut Conn, nonce: &[u8; 32], claim: &Claim<'_>) -> Result<Pr
     }
 }
 
-/// Whether `claim` answers the challenge `nonce` for `audience` at `now_ms`.
-fn verify(audience: &str, nonce: &[u8; 32], now_ms: u64, claim: &Claim<'_>) -> Result<(), &'static str> {
-    if &claim.echoed != nonce {
+/// Whether `device` may sign in: a key seen before always may, a new one
+/// takes a token from its source address's bucket.
+async fn new_device_allowed(state: &AppState, peer: std::net::SocketAddr, device: DeviceId) -> bool {
+    let store = state.store.clone();
+    let known = match tokio::task::spawn_blocking(move || store.device_known(&device)).await {
+        Ok(Ok(known)) => known,
+        // A store that cannot answer should not lock everyone out.
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot look up device");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot look up device");
+            true
+        }
+    };
+    known
+        || state
+            .new_devices
+            .check(&crate::listener::source_of(peer.ip()), std::time::Instant::now())
+}
+
+/// Whether `claim` answers `challenge` for `audience` at `now_ms`.
+///
+/// The nonce is fresh per connection, so it alone stops replays; the time
+/// only has to be the challenge's own (what current clients sign) or, for
+/// clients that sign their own clock, within the old 5-minute window.
+fn verify(audience: &str, challenge: &Challenge, now_ms: u64, claim: &Claim<'_>) -> Result<(), &'static str> {
+    if claim.echoed != challenge.nonce {
         return Err("nonce does not match this connection's challenge");
     }
-    if now_ms.abs_diff(claim.timestamp_ms) > AUTH_MAX_SKEW_MS {
-        return Err("timestamp is more than 5 minutes from server time");
+    let echoes_server_time = claim.timestamp_ms == challenge.server_time_ms;
+    if !echoes_server_time && now_ms.abs_diff(claim.timestamp_ms) > AUTH_MAX_SKEW_MS {
+        return Err("timestamp is neither the challenge's time nor within 5 minutes of server time");
     }
     let key = VerifyingKey::from_bytes(claim.device.as_bytes()).map_err(|_| "device id is not an Ed25519 key")?;
     let signature = <[u8; 64]>::try_from(claim.signature).map_err(|_| "signature must be 64 bytes")?;
     let signature = Signature::from_bytes(&signature);
-    key.verify_strict(&auth_message(audience, nonce, claim.timestamp_ms), &signature)
-        .map_err(|_| "bad signature")
+    key.verify_strict(
+        &auth_message(audience, &challenge.nonce, claim.timestamp_ms),
+        &signature,
+    )
+    .map_err(|_| "bad signature")
 }
 
 #[cfg(test)]
@@ -149,7 +214,15 @@ mod tests {
         (device, signature)
     }
 
-    fn check(nonce: [u8; 32], echoed: [u8; 32], timestamp_ms: u64, now_ms: u64) -> Result<(), &'static str> {
+    /// Checks a claim signed at `timestamp_ms` against a challenge sent at
+    /// `challenged_ms`, verified at `now_ms`.
+    fn check(
+        nonce: [u8; 32],
+        echoed: [u8; 32],
+        timestamp_ms: u64,
+        challenged_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
         let key = SigningKey::from_bytes(&[7; 32]);
         let (device, signature) = signed(&key, echoed, timestamp_ms);
         let claim = Claim {
@@ -158,19 +231,27 @@ mod tests {
             echoed,
             signature: &signature,
         };
-        verify("aud", &nonce, now_ms, &claim)
+        let challenge = Challenge {
+            nonce,
+            server_time_ms: challenged_ms,
+        };
+        verify("aud", &challenge, now_ms, &claim)
     }
 
     #[test]
-    fn the_clock_decides_the_skew() {
-        assert_eq!(check([1; 32], [1; 32], NOW, NOW), Ok(()));
-        assert_eq!(check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS, NOW), Ok(()));
+    fn the_challenges_time_or_a_near_clock_authenticates() {
+        const SKEWED: &str = "timestamp is neither the challenge's time nor within 5 minutes of server time";
+        // Current clients sign the challenge's time: any clock will do.
+        assert_eq!(check([1; 32], [1; 32], NOW, NOW, NOW + 3_000), Ok(()));
+        // Clients that sign their own clock: within the old window only.
+        assert_eq!(check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS, NOW + 1, NOW), Ok(()));
         assert_eq!(
-            check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS - 1, NOW),
-            Err("timestamp is more than 5 minutes from server time")
+            check([1; 32], [1; 32], NOW - AUTH_MAX_SKEW_MS - 1, NOW + 1, NOW),
+            Err(SKEWED)
         );
+        assert_eq!(check([1; 32], [1; 32], NOW - 3_600_000, NOW, NOW), Err(SKEWED));
         assert_eq!(
-            check([1; 32], [2; 32], NOW, NOW),
+            check([1; 32], [2; 32], NOW, NOW, NOW),
             Err("nonce does not match this connection's challenge")
         );
     }
@@ -189,7 +270,7 @@ mod tests {
         let store = crate::sqlite::SqliteStore::open(dir.path()).unwrap();
         let state = AppState::new(std::sync::Arc::new(store), crate::state::Settings::default())
             .with_clock(std::sync::Arc::new(Fixed));
-        let ServerFrame::Challenge { server_time_ms, .. } = challenge(&state, [3; 32]) else {
+        let ServerFrame::Challenge { server_time_ms, .. } = Challenge::new(&state, [3; 32]).frame(&state) else {
             panic!("not a challenge");
         };
         assert_eq!(server_time_ms, NOW);

@@ -42,7 +42,8 @@ pub(crate) async fn delete(
 ) -> Result<(), Closed> {
     let hash = capability_hash(capability);
     let store = conn.state.store.clone();
-    match blocking(move || store.delete_log(&log, &hash)).await {
+    let now = conn.state.now_ms();
+    match blocking(move || store.delete_log(&log, &hash, now)).await {
         Ok(()) => {
             tracing::info!("log deleted");
             Metrics::inc(&conn.state.metrics.logs_deleted);

@@ -84,7 +84,8 @@ pub(crate) async fn pull(
     let hash = capability_hash(capability);
     let store = conn.state.store.clone();
     let limit = limit.min(MAX_PULL);
-    match blocking(move || store.pull(&log, &hash, after_seq, limit)).await {
+    // Read no more than one frame can carry (not 1000 entries, then trim).
+    match blocking(move || store.pull(&log, &hash, after_seq, limit, MAX_FRAME_BYTES)).await {
         Ok(mut outcome) => {
             Metrics::inc(&conn.state.metrics.pulls);
             fit_in_one_frame(&mut outcome);

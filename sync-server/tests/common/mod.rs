@@ -91,28 +91,48 @@ pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub nonce: [u8; 32],
     pub audience: String,
+    /// The server's time in its challenge.
+    pub server_time_ms: u64,
 }
 
 impl Client {
     pub async fn connect(addr: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+        let tcp = TcpStream::connect(addr).await.expect("tcp");
+        Client::over(addr, tcp).await
+    }
+
+    /// Connects from source address `source` (any 127.0.0.0/8 address is
+    /// this machine).
+    pub async fn connect_from(addr: &str, source: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("source"))
+            .expect("bind");
+        let tcp = socket.connect(addr.parse().expect("addr")).await.expect("tcp");
+        Client::over(addr, tcp).await
+    }
+
+    async fn over(addr: &str, tcp: TcpStream) -> Client {
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/v1/ws"), MaybeTlsStream::Plain(tcp))
             .await
             .expect("connect");
         let mut client = Client {
             ws,
             nonce: [0; 32],
             audience: String::new(),
+            server_time_ms: 0,
         };
         match client.recv().await {
             ServerFrame::Challenge {
                 version,
                 nonce,
                 audience,
-                ..
+                server_time_ms,
             } => {
                 assert_eq!(version, 1);
                 client.nonce = nonce;
                 client.audience = audience;
+                client.server_time_ms = server_time_ms;
             }
             other => panic!("expected Challenge, got {other:?}"),
         }
@@ -129,7 +149,11 @@ impl Client {
     }
 
     pub fn auth_frame(&self, key: &SigningKey) -> ClientFrame {
-        let timestamp_ms = now_ms();
+        self.auth_frame_at(key, now_ms())
+    }
+
+    /// An `Auth` frame signed as if the time were `timestamp_ms`.
+    pub fn auth_frame_at(&self, key: &SigningKey, timestamp_ms: u64) -> ClientFrame {
         let signature = key.sign(&auth_message(&self.audience, &self.nonce, timestamp_ms));
         ClientFrame::Auth {
             device: device(key),

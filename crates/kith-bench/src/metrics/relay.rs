@@ -106,7 +106,7 @@ async fn befriend_and_share(a: &Profile, b: &Profile, url: &str) -> Result<ChatI
 
 /// Opens an authenticated connection for `profile`.
 async fn connect(profile: &Profile, url: &str) -> Result<RelayConnection> {
-    Ok(RelayConnection::connect(url, profile.identity().device_keys(), kith_client::system_now_ms()).await?)
+    Ok(RelayConnection::connect(url, profile.identity().device_keys()).await?)
 }
 
 /// A WebSocket server on 127.0.0.1 that sends every binary message back.

@@ -1,0 +1,159 @@
+//! Limits that hold against a stranger: the real `kith-server` on 127.0.0.1
+//! with slow and silent clients and a flood of connections from one
+//! address.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Client, Server, key};
+use kith_proto::{ErrorCode, ServerFrame};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Reads until the server closes the connection; returns how long that
+/// took, or `None` if it was still open after `bound`.
+async fn closed_within(stream: &mut TcpStream, bound: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(tokio::time::Instant::from_std(started + bound), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A connection from source address `from` (any 127.0.0.0/8 address is
+/// this machine).
+async fn connect_from(from: &str, server: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server.parse::<SocketAddr>().unwrap()).await.unwrap()
+}
+
+async fn healthz(mut stream: TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut answer)).await;
+    answer
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_closed_after_the_header_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--header-timeout-secs", "1"]);
+    let mut slow = TcpStream::connect(&server.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: local").await.unwrap();
+    // Meanwhile everyone else is served.
+    let answer = healthz(TcpStream::connect(&server.addr).await.unwrap()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let took = closed_within(&mut slow, Duration::from_secs(8)).await;
+    assert!(took.is_some(), "the slow client is still connected");
+}
+
+#[tokio::test]
+async fn a_websocket_stuck_in_a_partial_frame_before_authenticating_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--auth-timeout-secs", "1"]);
+    let mut stream = TcpStream::connect(&server.addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // The start of a masked binary frame that claims a 16-bit length, and
+    // then nothing.
+    stream.write_all(&[0x82, 0xFE, 0x01]).await.unwrap();
+    let took = closed_within(&mut stream, Duration::from_secs(8)).await;
+    assert!(took.is_some(), "the stuck WebSocket is still open");
+}
+
+#[tokio::test]
+async fn a_connection_flood_from_one_address_is_capped_while_another_address_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--max-connections-per-address", "4"]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from("127.0.0.1", &server.addr).await);
+    }
+    // The fifth from the same address is closed at once.
+    let mut fifth = connect_from("127.0.0.1", &server.addr).await;
+    assert!(
+        closed_within(&mut fifth, Duration::from_secs(5)).await.is_some(),
+        "the fifth connection from one address stayed open"
+    );
+    // Another address still gets in.
+    let answer = healthz(connect_from("127.0.0.2", &server.addr).await).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A freed place can be taken again.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = healthz(connect_from("127.0.0.1", &server.addr).await).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed place was not given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_global_cap_holds_for_every_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--max-connections", "2"]);
+    let _one = connect_from("127.0.0.1", &server.addr).await;
+    let _two = connect_from("127.0.0.2", &server.addr).await;
+    let mut third = connect_from("127.0.0.3", &server.addr).await;
+    assert!(closed_within(&mut third, Duration::from_secs(5)).await.is_some());
+}
+
+/// Fresh device keys are free to make, so each address may sign in with
+/// only so many new ones an hour; known keys and other addresses are not
+/// held back.
+#[tokio::test]
+async fn new_device_keys_from_one_address_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--new-devices-per-address-per-hour", "3"]);
+    let sign_in = |source: &'static str, seed: u8| {
+        let addr = server.addr.clone();
+        async move {
+            let mut client = Client::connect_from(&addr, source).await;
+            let auth = client.auth_frame(&key(seed));
+            client.send(&auth).await;
+            client.recv().await
+        }
+    };
+    for seed in 1..=3 {
+        assert_eq!(sign_in("127.0.0.1", seed).await, ServerFrame::Authenticated);
+    }
+    match sign_in("127.0.0.1", 4).await {
+        ServerFrame::Error { code, retryable, .. } => {
+            assert_eq!(code, ErrorCode::RateLimited);
+            assert!(retryable);
+        }
+        other => panic!("a fourth new key got {other:?}"),
+    }
+    assert_eq!(sign_in("127.0.0.1", 1).await, ServerFrame::Authenticated, "a known key");
+    assert_eq!(
+        sign_in("127.0.0.2", 4).await,
+        ServerFrame::Authenticated,
+        "another address"
+    );
+}
