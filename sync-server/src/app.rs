@@ -16,6 +16,9 @@ use std::net::SocketAddr;
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Bytes read from a WebSocket at once.
+const WS_READ_BUFFER: usize = 8 * 1024;
+
 /// The server's routes: `GET /healthz`, `GET /metrics`, `GET /p2p` and `GET /v1/ws`.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -73,13 +76,23 @@ fn metrics_allowed(token: Option<&str>, peer: &SocketAddr, authorization: Option
     }
 }
 
+// The upgrade is extracted first, so a request that is no upgrade gets a
+// 4xx whatever else it lacks.
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     upgrade: WebSocketUpgrade,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
 ) -> Response {
     let tasks = state.tasks.clone();
+    // Most connections sit idle: tungstenite's default 128 KiB read and
+    // write buffers per socket would be most of their memory. Reads grow a
+    // message as it arrives; writes go out at once (every send flushes
+    // anyway), and a peer that stops reading cannot queue more than a few
+    // frames.
     upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * kith_proto::MAX_FRAME_BYTES)
         .max_message_size(WS_READ_LIMIT)
         .max_frame_size(WS_READ_LIMIT)
         .on_upgrade(move |socket| tasks.track_future(connection::run(socket, state, peer)))

@@ -1,15 +1,24 @@
-//! The embedded [`LogStore`]: one SQLite file, WAL, `synchronous=FULL`.
+//! The embedded [`LogStore`]: one SQLite file, WAL, `synchronous=FULL`;
+//! one writer connection and a few read-only ones, so a pull of large
+//! entries never waits behind, or holds up, the writes.
 
 use crate::migrations;
 use crate::store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};
 use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId, blob_chunk_count};
+use rusqlite::OpenFlags;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+/// Read-only connections beside the writer.
+const READERS: usize = 4;
 
 /// A [`LogStore`] backed by one SQLite database file.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -32,13 +41,43 @@ impl SqliteStore {
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrate(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                dir.join("server.db"),
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            reader.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(Mutex::new(reader));
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction half-applied
         // (it rolls back on drop), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A read-only connection: a free one if there is one, else the next in
+    /// turn. (WAL readers see every committed write and block no writer.)
+    fn read(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for offset in 0..self.readers.len() {
+            if let Some(reader) = self.readers.get((start + offset) % self.readers.len())
+                && let Ok(guard) = reader.try_lock()
+            {
+                return guard;
+            }
+        }
+        match self.readers.get(start % self.readers.len().max(1)) {
+            Some(reader) => reader.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => self.lock(),
+        }
     }
 }
 
@@ -250,7 +289,7 @@ impl LogStore for SqliteStore {
         limit: u32,
         max_bytes: usize,
     ) -> Result<PullOutcome, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.read();
         let tx = conn.transaction()?;
         let last_seq = check(&tx, log, capability_hash)?;
         if after_seq > last_seq {
@@ -301,7 +340,7 @@ impl LogStore for SqliteStore {
     }
 
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         check(&conn, log, capability_hash)
     }
 
@@ -389,7 +428,7 @@ impl LogStore for SqliteStore {
     }
 
     fn device_known(&self, device: &DeviceId) -> Result<bool, StoreError> {
-        let conn = self.lock();
+        let conn = self.read();
         Ok(conn
             .query_row(
                 "SELECT 1 FROM devices WHERE device_id = ?1",
@@ -510,7 +549,7 @@ impl LogStore for SqliteStore {
     }
 
     fn blob_stat(&self, log: &LogId, capability_hash: &[u8; 32], blob: &BlobId) -> Result<BlobInfo, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.read();
         let tx = conn.transaction()?;
         check(&tx, log, capability_hash)?;
         let row = blob_in_log(&tx, log, blob)?;
@@ -533,7 +572,7 @@ impl LogStore for SqliteStore {
         blob: &BlobId,
         index: u32,
     ) -> Result<Vec<u8>, StoreError> {
-        let mut conn = self.lock();
+        let mut conn = self.read();
         let tx = conn.transaction()?;
         check(&tx, log, capability_hash)?;
         let row = blob_in_log(&tx, log, blob)?;

@@ -157,3 +157,107 @@ async fn new_device_keys_from_one_address_are_rate_limited() {
         "another address"
     );
 }
+
+/// The server's peak resident memory (VmHWM) in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A log of 1000 maximum-size entries (250 MiB) is pulled page by page:
+/// the server reads one frame's worth at a time (its peak memory grows by
+/// less than 64 MiB while it serves all of it), and another device's pushes
+/// go on meanwhile (the pull reads on a connection of its own).
+#[tokio::test]
+async fn pulling_a_log_of_maximum_size_entries_is_bounded_and_blocks_no_pushes() {
+    use common::{CAP, LOG, envelope};
+    use kith_proto::{Capability, ClientFrame, LogId, MAX_ENVELOPE_BYTES};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--no-p2p",
+            "--quota-bytes",
+            "1000000000",
+            "--device-quota-bytes",
+            "1000000000",
+            "--rate-per-sec",
+            "100000",
+            "--rate-burst",
+            "100000",
+        ],
+    );
+    let pid = server.child.id();
+    let mut writer = Client::authed(&server.addr, &key(61)).await;
+    let body = vec![0xAB; MAX_ENVELOPE_BYTES];
+    for batch in 0..334u32 {
+        // Three to a push (one frame), 1000 in all.
+        let count = if batch == 333 { 1 } else { 3 };
+        let envelopes = (0..count).map(|i| envelope(batch * 3 + i, &body)).collect();
+        assert!(matches!(writer.push(envelopes).await, ServerFrame::Pushed { .. }));
+    }
+    // Only what the pulls take from here on counts.
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+    let before = peak_rss_kib(pid);
+
+    let done = Arc::new(AtomicBool::new(false));
+    let pushes = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let (addr, done, pushes) = (server.addr.clone(), done.clone(), pushes.clone());
+        tokio::spawn(async move {
+            let mut client = Client::authed(&addr, &key(62)).await;
+            let mut n = 0u32;
+            while !done.load(Ordering::SeqCst) {
+                client
+                    .send(&ClientFrame::Push {
+                        log: LogId([0x44; 32]),
+                        capability: Capability([0x45; 32]),
+                        envelopes: vec![envelope(n, b"small")],
+                    })
+                    .await;
+                assert!(matches!(client.recv().await, ServerFrame::Pushed { .. }));
+                pushes.fetch_add(1, Ordering::SeqCst);
+                n += 1;
+            }
+        })
+    };
+    let mut reader = Client::authed(&server.addr, &key(63)).await;
+    let (mut after, mut got, mut pushes_during) = (0, 0usize, 0usize);
+    loop {
+        let seen = pushes.load(Ordering::SeqCst);
+        match reader.pull(LOG, CAP, after).await {
+            ServerFrame::Entries { entries, more, .. } => {
+                got += entries.len();
+                if let Some((seq, _)) = entries.last() {
+                    after = *seq;
+                }
+                if pushes.load(Ordering::SeqCst) > seen {
+                    pushes_during += 1;
+                }
+                if !more {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    other.await.unwrap();
+    assert_eq!(got, 1000);
+    let grown_mib = peak_rss_kib(pid).saturating_sub(before) / 1024;
+    println!(
+        "server peak RSS grew by {grown_mib} MiB over the whole pull; {pushes_during} pulls saw another device's push finish"
+    );
+    assert!(grown_mib < 64, "the server's peak memory grew by {grown_mib} MiB");
+    assert!(
+        pushes_during >= 10,
+        "only {pushes_during} of the pulls overlapped a finished push"
+    );
+}
