@@ -56,6 +56,15 @@ pub fn peak_rss_mib() -> Option<f64> {
     status_mib("VmHWM:")
 }
 
+/// Another process's resident memory in KiB (Linux; `None` elsewhere).
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// This process's resident memory in MiB (Linux; `None` elsewhere).
 pub fn rss_mib() -> Option<f64> {
     status_mib("VmRSS:")

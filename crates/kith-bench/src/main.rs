@@ -59,6 +59,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Server benchmarks against a real kith-server on 127.0.0.1: memory per
+    /// idle authenticated connection (raises the open-file limit).
+    Server {
+        /// A smaller version of every benchmark (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The small-buffer WebSocket server the server benchmark compares with
+    /// (run by it as a child process).
+    #[command(hide = true)]
+    EchoIdle,
     /// Peer-to-peer benchmarks: two devices syncing over libp2p on 127.0.0.1:
     /// send -> shown, converge.
     P2p {
@@ -87,6 +101,9 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::EchoIdle) {
+        return metrics::echo_idle_server();
+    }
     // Logs of the engine (KITH_LOG=info,...) go to stderr.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("KITH_LOG") {
         tracing_subscriber::fmt()
@@ -98,7 +115,9 @@ fn main() -> Result<()> {
         Command::Local { quick, json, .. }
         | Command::Relay { quick, json }
         | Command::P2p { quick, json }
+        | Command::Server { quick, json }
         | Command::Desktop { quick, json, .. } => (*quick, *json),
+        Command::EchoIdle => (false, false),
     };
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let facts = machine::Facts::gather();
@@ -113,6 +132,8 @@ fn main() -> Result<()> {
         Command::Local { only, .. } => metrics::run_local(&sizes, &only)?,
         Command::Relay { .. } => metrics::run_relay(&sizes)?,
         Command::P2p { .. } => metrics::run_p2p(&sizes)?,
+        Command::Server { .. } => metrics::run_server(&sizes)?,
+        Command::EchoIdle => unreachable!("handled above"),
         Command::Desktop { app, .. } => {
             let app = match app {
                 Some(app) => app,

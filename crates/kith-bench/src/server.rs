@@ -36,11 +36,17 @@ impl ServerProcess {
     /// Starts `bin` on a fresh data directory and waits for its
     /// `listening on http://ADDR` line.
     pub fn start(bin: &Path) -> Result<ServerProcess> {
+        ServerProcess::start_with(bin, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra arguments.
+    pub fn start_with(bin: &Path, extra: &[&str]) -> Result<ServerProcess> {
         let data = tempfile::tempdir()?;
         let child = Command::new(bin)
             .arg("--data")
             .arg(data.path())
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             // Its request log would only cost time: keep warnings and errors.
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -68,6 +74,11 @@ impl ServerProcess {
         };
         server.url = url.to_owned();
         Ok(server)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's database file.

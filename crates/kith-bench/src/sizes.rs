@@ -37,6 +37,8 @@ pub struct Sizes {
     pub relay_rounds: usize,
     /// Messages each device writes offline before converging through the server.
     pub relay_converge_per_side: usize,
+    /// Idle authenticated connections held against the server.
+    pub idle_connections: usize,
     /// Messages stored in the profile the desktop app starts on.
     pub desktop_messages: usize,
     /// Timed starts of the desktop app per profile.
@@ -65,6 +67,7 @@ impl Sizes {
             relay_warmup: 10,
             relay_rounds: 200,
             relay_converge_per_side: 10_000,
+            idle_connections: 50_000,
             desktop_messages: 100_000,
             desktop_runs: 5,
             time_limit: Duration::from_secs(3_600),
@@ -90,6 +93,7 @@ impl Sizes {
             relay_warmup: 5,
             relay_rounds: 30,
             relay_converge_per_side: 500,
+            idle_connections: 2_000,
             desktop_messages: 100_000,
             desktop_runs: 2,
             time_limit: Duration::from_secs(300),

@@ -7,6 +7,7 @@ mod cold_open;
 mod converge;
 mod desktop;
 mod disk;
+mod idle;
 mod ingest;
 mod open_chat;
 mod p2p;
@@ -106,6 +107,19 @@ pub fn run_p2p(sizes: &Sizes) -> Result<Report> {
 }
 
 /// Relay benchmarks against a real `kith-server`.
+pub use idle::echo_idle_server;
+
+/// Server benchmarks against a real kith-server: memory per idle
+/// authenticated connection beside a small-buffer WebSocket baseline.
+pub fn run_server(sizes: &Sizes) -> Result<Report> {
+    let server_bin = crate::server::binary()?;
+    let progress = Progress::new(sizes.time_limit);
+    let mut report = Report::default();
+    report.extend(idle::run(sizes, &progress, &server_bin)?);
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
+
 pub fn run_relay(sizes: &Sizes) -> Result<Report> {
     // Fail before any setup when the server binary is missing.
     let server_bin = crate::server::binary()?;
