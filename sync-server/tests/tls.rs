@@ -150,3 +150,22 @@ fn a_key_that_does_not_match_its_certificate_stops_the_server_with_a_clear_error
     let stderr = refused_start(&data, &cert, &dir.path().join("key.pem"));
     assert!(stderr.contains("cert.pem"), "{stderr}");
 }
+
+/// A self-signed certificate as `openssl req -x509` makes it is a CA
+/// certificate, which webpki will not take as a server's own: pinned, it is
+/// trusted exactly, by its bytes.
+#[tokio::test]
+async fn a_pinned_self_signed_ca_certificate_is_trusted_by_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let server = tls_server(dir.path(), &["--no-p2p"]);
+    let trust = ServerTrust::with_pinned_pem(cert.pem().as_bytes()).unwrap();
+    RelayConnection::connect_with(&format!("https://{}", server.addr), &trust, &device())
+        .await
+        .unwrap();
+}

@@ -5,8 +5,12 @@
 //! capabilities, which anyone on the path could read and replay.
 
 use crate::relay::NetError;
+use rustls::DigitallySignedStruct;
+use rustls::SignatureScheme;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -65,10 +69,18 @@ impl ServerTrust {
                 .map_err(|err| NetError::Tls(format!("the pinned certificate cannot be trusted: {err}")))?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|err| NetError::Tls(err.to_string()))?;
+        let verifier = Arc::new(PinnedOrRoots {
+            pinned: self.pinned.clone(),
+            roots,
+        });
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|err| NetError::Tls(err.to_string()))?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
@@ -97,6 +109,56 @@ impl ServerTrust {
             ""
         };
         NetError::Tls(format!("{error}{hint}"))
+    }
+}
+
+/// A server whose certificate is exactly a pinned one is trusted as it is
+/// (a self-signed certificate made with `openssl req -x509` is a CA
+/// certificate, which webpki refuses as a server's own); any other goes
+/// through webpki against the platform's roots and the pinned ones (a
+/// private CA). The handshake signatures are checked either way.
+#[derive(Debug)]
+struct PinnedOrRoots {
+    pinned: Vec<CertificateDer<'static>>,
+    roots: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for PinnedOrRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.pinned.iter().any(|pin| pin.as_ref() == end_entity.as_ref()) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.roots
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.roots.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.roots.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.roots.supported_verify_schemes()
     }
 }
 
