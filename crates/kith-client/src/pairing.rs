@@ -172,6 +172,8 @@ impl Devices<'_> {
     /// hands it the account key. Returns the new device's id.
     pub async fn link(self, server: &str, code: &PairingCode, timeout: Duration) -> Result<DeviceId, ClientError> {
         let deadline = Instant::now() + timeout;
+        // Not `Relay::connect`: linking a device does not make this the
+        // profile's default server.
         let trust = self.profile.relay().server_trust()?;
         let mut connection =
             RelayConnection::connect_with(server, &trust, self.profile.identity().device_keys()).await?;

@@ -276,11 +276,7 @@ impl Profile {
             && device != *sender
             && self.store().device_account(&device)? == Some(account)
         {
-            let already = self
-                .store()
-                .devices(&account)?
-                .iter()
-                .any(|d| d.cert.device == device && d.revoked_at.is_some());
+            let already = self.is_revoked_device(&account, &device)?;
             let at_ms = i64::try_from(self.now_ms()).unwrap_or(i64::MAX);
             let mut txn = self.store().begin_write()?;
             txn.apply(&[kith_core::ReadModelUpdate::DeviceRevoked { device, at_ms }])?;
@@ -309,6 +305,15 @@ impl Profile {
             .devices(account)?
             .iter()
             .any(|d| d.cert.device == *device && d.revoked_at.is_none()))
+    }
+
+    /// Whether `device` is a known device of `account` that was revoked.
+    fn is_revoked_device(&self, account: &AccountId, device: &kith_proto::DeviceId) -> Result<bool, ClientError> {
+        Ok(self
+            .store()
+            .devices(account)?
+            .iter()
+            .any(|d| d.cert.device == *device && d.revoked_at.is_some()))
     }
 
     /// One item that is not a document change: keys, contact mail, connect
@@ -443,12 +448,7 @@ impl Profile {
         if self.contacts().get(account)?.is_none() {
             return Ok(false);
         }
-        let revoked = self
-            .store()
-            .devices(account)?
-            .iter()
-            .any(|d| d.cert.device == *sender && d.revoked_at.is_some());
-        if revoked {
+        if self.is_revoked_device(account, sender)? {
             tracing::warn!(%account, %sender, "ignored a hello from a revoked device");
             return Ok(false);
         }
@@ -469,8 +469,7 @@ impl Profile {
     /// secret keys and the profile directory. Messages already sent stay with
     /// the people they were sent to, as in any messenger.
     pub async fn delete_account(self, server: &str) -> Result<DeletionReport, ClientError> {
-        let trust = self.relay().server_trust()?;
-        let connection = RelayConnection::connect_with(server, &trust, self.identity().device_keys()).await?;
+        let connection = self.relay().connect(server).await?;
         // Bring everything in first, so no chat or contact is missed.
         self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let me = self.identity().account_id();
@@ -555,8 +554,6 @@ impl Relay<'_> {
         Ok(connection)
     }
 
-    /// Remembers the server this profile connected to, as the default for
-    /// commands that need one.
     /// Trusts the certificate(s) in `pem` for the sync server from now on,
     /// besides the platform's roots (a self-hosted server's self-signed
     /// certificate, or its private CA).
@@ -577,6 +574,8 @@ impl Relay<'_> {
         }
     }
 
+    /// Remembers the server this profile connected to, as the default for
+    /// commands that need one.
     fn remember_server(&self, server: &str) -> Result<(), ClientError> {
         if self.last_server()?.as_deref() == Some(server) {
             return Ok(());

@@ -60,9 +60,7 @@ impl ServerTrust {
 
     /// The rustls configuration for connections to the server.
     pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, NetError> {
-        let mut roots = rustls::RootCertStore::empty();
-        // The platform may hold certificates rustls cannot parse: skip them.
-        let (_added, _skipped) = roots.add_parsable_certificates(platform_roots().iter().cloned());
+        let mut roots = platform_roots().clone();
         for cert in &self.pinned {
             roots
                 .add(cert.clone())
@@ -162,15 +160,18 @@ impl ServerCertVerifier for PinnedOrRoots {
     }
 }
 
-/// The platform's root certificates, read once per process.
-fn platform_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+/// The platform's root certificates, read and parsed once per process.
+fn platform_roots() -> &'static rustls::RootCertStore {
+    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();
         for err in &found.errors {
             tracing::debug!(%err, "a platform root certificate could not be read");
         }
-        found.certs
+        let mut roots = rustls::RootCertStore::empty();
+        // The platform may hold certificates rustls cannot parse: skip them.
+        let (_added, _skipped) = roots.add_parsable_certificates(found.certs);
+        roots
     })
 }
 

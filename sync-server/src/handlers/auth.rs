@@ -1,7 +1,7 @@
 //! Authentication frames: the challenge, `Hello`, and the signed `Auth`.
 
 use crate::errors::Closed;
-use crate::session::Conn;
+use crate::session::{Conn, blocking};
 use crate::state::AppState;
 use ed25519_dalek::{Signature, VerifyingKey};
 use kith_proto::{AUTH_MAX_SKEW_MS, ClientFrame, DeviceId, ErrorCode, PROTOCOL_VERSION, ServerFrame, auth_message};
@@ -160,18 +160,8 @@ async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Resu
 /// takes a token from its source address's bucket.
 async fn new_device_allowed(state: &AppState, peer: std::net::SocketAddr, device: DeviceId) -> bool {
     let store = state.store.clone();
-    let known = match tokio::task::spawn_blocking(move || store.device_known(&device)).await {
-        Ok(Ok(known)) => known,
-        // A store that cannot answer should not lock everyone out.
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cannot look up device");
-            true
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot look up device");
-            true
-        }
-    };
+    // A store that cannot answer (it logs why) should not lock everyone out.
+    let known = blocking(move || store.device_known(&device)).await.unwrap_or(true);
     known
         || state
             .new_devices
