@@ -5,7 +5,7 @@
 use crate::errors::Closed;
 use crate::handlers::auth::{self, Preauth};
 use crate::handlers::blobs::{self, Upload};
-use crate::handlers::{deletion, logs, signals};
+use crate::handlers::{logs, manage, signals};
 use crate::metrics::Metrics;
 use crate::notify::BusEvent;
 use crate::session::{Conn, Peer, Subscriptions};
@@ -204,12 +204,17 @@ async fn dispatch(
             capability,
             payload,
         } => signals::send(conn, peer, log, &capability, payload).await,
-        ClientFrame::Compact {
+        ClientFrame::Register {
             log,
             capability,
+            manager,
+        } => manage::register(conn, log, &capability, manager).await,
+        ClientFrame::Compact {
+            log,
+            manage,
             through_seq,
-        } => deletion::compact(conn, log, &capability, through_seq).await,
-        ClientFrame::Delete { log, capability } => deletion::delete(conn, subscriptions, log, &capability).await,
+        } => manage::compact(conn, log, &manage, through_seq).await,
+        ClientFrame::Delete { log, manage } => manage::delete(conn, subscriptions, log, &manage).await,
         ClientFrame::BlobPut {
             log,
             capability,

@@ -54,9 +54,12 @@ impl Refusal {
     /// How a store error is reported to the client.
     pub(crate) fn from_store(error: &StoreError) -> Self {
         match error {
-            StoreError::Forbidden | StoreError::BlobInOtherLog | StoreError::Deleted => {
-                Self::new(ErrorCode::Forbidden, error.to_string(), false)
-            }
+            StoreError::Forbidden
+            | StoreError::BlobInOtherLog
+            | StoreError::Deleted
+            | StoreError::Unmanaged
+            | StoreError::NotManager
+            | StoreError::ManagedByAnother => Self::new(ErrorCode::Forbidden, error.to_string(), false),
             StoreError::InvalidRequest(_) => Self::new(ErrorCode::Malformed, error.to_string(), false),
             StoreError::NotFound | StoreError::BlobNotFound => Self::new(ErrorCode::NotFound, error.to_string(), false),
             // The upload is under way: asking again later may succeed.

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_compactions.sql"),
     include_str!("../migrations/0004_blobs.sql"),
     include_str!("../migrations/0005_tombstones.sql"),
+    include_str!("../migrations/0006_managers_and_usage.sql"),
 ];
 
 /// The schema version this build writes.

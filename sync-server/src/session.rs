@@ -6,7 +6,7 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::StoreError;
 use axum::extract::ws::{Message, WebSocket};
-use kith_proto::{Capability, DeviceId, ErrorCode, LogId, ServerFrame};
+use kith_proto::{Capability, DeviceId, ErrorCode, LogId, ManageKey, ServerFrame};
 use std::collections::HashMap;
 
 /// One WebSocket and the server state it serves.
@@ -122,6 +122,11 @@ impl Subscriptions {
 /// The hash the store keeps for a capability.
 pub(crate) fn capability_hash(capability: &Capability) -> [u8; 32] {
     *blake3::hash(&capability.0).as_bytes()
+}
+
+/// The hash the store keeps for a manage key.
+pub(crate) fn manage_hash(manage: &ManageKey) -> [u8; 32] {
+    *blake3::hash(&manage.0).as_bytes()
 }
 
 /// Runs a blocking store call off the async threads.

@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+mod usage;
+
 /// Read-only connections beside the writer.
 const READERS: usize = 4;
 
@@ -21,11 +23,11 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(super) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(value: i64) -> u64 {
+pub(super) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
@@ -113,17 +115,21 @@ fn is_deleted(conn: &Connection, log: &LogId) -> Result<bool, StoreError> {
         .is_some())
 }
 
-/// Bytes `device` has stored so far (its write budget used).
-fn device_stored(conn: &Connection, device: &DeviceId) -> Result<u64, StoreError> {
-    Ok(conn
+/// Checks the manage key of an existing log; returns its last seq.
+fn check_manager(conn: &Connection, log: &LogId, manage_hash: &[u8; 32]) -> Result<u64, StoreError> {
+    let row: Option<(Option<Vec<u8>>, i64)> = conn
         .query_row(
-            "SELECT stored_bytes FROM devices WHERE device_id = ?1",
-            params![&device.as_bytes()[..]],
-            |row| row.get::<_, i64>(0),
+            "SELECT manage_hash, last_seq FROM logs WHERE log_id = ?1",
+            params![&log.0[..]],
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
-        .optional()?
-        .map(to_u64)
-        .unwrap_or(0))
+        .optional()?;
+    match row {
+        None => Err(StoreError::NotFound),
+        Some((None, _)) => Err(StoreError::Unmanaged),
+        Some((Some(hash), _)) if hash.as_slice() != manage_hash.as_slice() => Err(StoreError::NotManager),
+        Some((Some(_), last_seq)) => Ok(to_u64(last_seq)),
+    }
 }
 
 /// Refuses when the log or the device would hold more than its quota.
@@ -193,7 +199,7 @@ impl LogStore for SqliteStore {
         let quota_bytes = quotas.per_log;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let device_before = device_stored(&tx, pusher)?;
+        let device_before = usage::device_stored(&tx, pusher)?;
         let mut device_stored = device_before;
         if is_deleted(&tx, log)? {
             return Err(StoreError::Deleted);
@@ -265,11 +271,7 @@ impl LogStore for SqliteStore {
                 "UPDATE logs SET last_seq = ?2, stored_bytes = ?3 WHERE log_id = ?1",
                 params![&log.0[..], to_i64(last_seq), to_i64(stored)],
             )?;
-            tx.execute(
-                "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES (?1, ?2, ?2, ?3)
-                 ON CONFLICT (device_id) DO UPDATE SET stored_bytes = excluded.stored_bytes",
-                params![&pusher.as_bytes()[..], to_i64(now_ms), to_i64(device_stored)],
-            )?;
+            usage::charge(&tx, log, pusher, device_stored - device_before, now_ms)?;
         }
         tx.commit()?;
         Ok(AppendOutcome {
@@ -347,12 +349,12 @@ impl LogStore for SqliteStore {
     fn mark_superseded(
         &self,
         log: &LogId,
-        capability_hash: &[u8; 32],
+        manage_hash: &[u8; 32],
         through_seq: u64,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let conn = self.lock();
-        let last_seq = check(&conn, log, capability_hash)?;
+        let last_seq = check_manager(&conn, log, manage_hash)?;
         if through_seq > last_seq {
             return Err(StoreError::InvalidRequest(format!(
                 "cannot compact through {through_seq}: the log ends at {last_seq}"
@@ -390,6 +392,9 @@ impl LogStore for SqliteStore {
                 "UPDATE logs SET stored_bytes = MAX(0, stored_bytes - ?2) WHERE log_id = ?1",
                 params![log, freed],
             )?;
+            if let Ok(id) = <[u8; 32]>::try_from(log.as_slice()) {
+                usage::give_back_share(&tx, &LogId(id), to_u64(freed))?;
+            }
             tx.execute(
                 "DELETE FROM compactions WHERE log_id = ?1 AND through_seq <= ?2 AND superseded_ms <= ?3",
                 params![log, through, to_i64(cutoff_ms)],
@@ -404,10 +409,58 @@ impl LogStore for SqliteStore {
         Ok(deleted)
     }
 
-    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError> {
+    fn register(
+        &self,
+        log: &LogId,
+        capability_hash: &[u8; 32],
+        manage_hash: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if is_deleted(&tx, log)? {
+            return Err(StoreError::Deleted);
+        }
+        let current: Option<(Vec<u8>, Option<Vec<u8>>)> = tx
+            .query_row(
+                "SELECT capability_hash, manage_hash FROM logs WHERE log_id = ?1",
+                params![&log.0[..]],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        match current {
+            None => {
+                tx.execute(
+                    "INSERT INTO logs (log_id, capability_hash, last_seq, stored_bytes, created_ms, manage_hash)
+                     VALUES (?1, ?2, 0, 0, ?3, ?4)",
+                    params![&log.0[..], &capability_hash[..], to_i64(now_ms), &manage_hash[..]],
+                )?;
+            }
+            Some((capability, _)) if capability.as_slice() != capability_hash.as_slice() => {
+                return Err(StoreError::Forbidden);
+            }
+            Some((_, Some(registered))) if registered.as_slice() == manage_hash.as_slice() => {}
+            Some((_, Some(_))) => return Err(StoreError::ManagedByAnother),
+            Some((_, None)) => {
+                tx.execute(
+                    "UPDATE logs SET manage_hash = ?2 WHERE log_id = ?1",
+                    params![&log.0[..], &manage_hash[..]],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn device_stored(&self, device: &DeviceId) -> Result<u64, StoreError> {
+        usage::device_stored(&self.read(), device)
+    }
+
+    fn delete_log(&self, log: &LogId, manage_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        check(&tx, log, capability_hash)?;
+        check_manager(&tx, log, manage_hash)?;
+        usage::give_back_log(&tx, log)?;
         tx.execute(
             "DELETE FROM blob_chunks WHERE blob_id IN (SELECT blob_id FROM blobs WHERE log_id = ?1)",
             params![&log.0[..]],
@@ -469,7 +522,7 @@ impl LogStore for SqliteStore {
             Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => return Err(StoreError::Forbidden),
             Some((_, _, stored)) => stored,
         };
-        let device_before = device_stored(&tx, uploader)?;
+        let device_before = usage::device_stored(&tx, uploader)?;
         let (stored_chunks, chunk_count) = match blob_row(&tx, &chunk.blob)? {
             Some(row) => {
                 if row.log.as_slice() != log.0.as_slice() {
@@ -535,11 +588,7 @@ impl LogStore for SqliteStore {
             "UPDATE logs SET stored_bytes = ?2 WHERE log_id = ?1",
             params![&log.0[..], to_i64(log_after)],
         )?;
-        tx.execute(
-            "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES (?1, ?2, ?2, ?3)
-             ON CONFLICT (device_id) DO UPDATE SET stored_bytes = excluded.stored_bytes",
-            params![&uploader.as_bytes()[..], to_i64(now_ms), to_i64(device_after)],
-        )?;
+        usage::charge(&tx, log, uploader, device_after - device_before, now_ms)?;
         tx.commit()?;
         Ok(BlobPutOutcome {
             complete: stored_chunks + 1 >= chunk_count,
@@ -670,7 +719,8 @@ mod tests {
                 .unwrap();
             let conn = store.lock();
             conn.execute_batch(
-                "DROP TABLE deleted_logs; DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
+                "DROP TABLE log_usage; ALTER TABLE logs DROP COLUMN manage_hash;
+                 DROP TABLE deleted_logs; DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
                  ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -755,9 +805,91 @@ mod tests {
             store.blob_get_chunk(&log, &cap, &BlobId([5; 32]), 0).unwrap(),
             Vec::<u8>::new()
         );
-        store.delete_log(&log, &cap, 0).unwrap();
+        store.register(&log, &cap, &MANAGER, 6).unwrap();
+        store.delete_log(&log, &MANAGER, 7).unwrap();
         assert_eq!(count(&store, "SELECT COUNT(*) FROM blobs"), 0);
         assert_eq!(count(&store, "SELECT COUNT(*) FROM blob_chunks"), 0);
+        assert_eq!(store.device_stored(&dev()).unwrap(), 0, "the blob's bytes came back");
+    }
+
+    /// A manage key hash in these tests.
+    const MANAGER: [u8; 32] = [0xab; 32];
+
+    #[test]
+    fn compaction_and_deletion_give_each_device_its_bytes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (log, cap) = (LogId([2; 32]), [9; 32]);
+        let (alice, bob) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
+        let sized = |n: u8, len: usize| Envelope {
+            id: EnvelopeId([n; 16]),
+            epoch: 1,
+            ciphertext: vec![n; len],
+        };
+        let roomy = quotas(1_000_000);
+        store.register(&log, &cap, &MANAGER, 1).unwrap();
+        store
+            .append(&log, &cap, &[sized(1, 300), sized(2, 300)], &alice, roomy, 2)
+            .unwrap();
+        store.append(&log, &cap, &[sized(3, 200)], &bob, roomy, 3).unwrap();
+        // Another log of bob's is untouched by what happens to this one.
+        let other = LogId([3; 32]);
+        store.append(&other, &cap, &[sized(4, 50)], &bob, roomy, 4).unwrap();
+        assert_eq!(store.device_stored(&alice).unwrap(), 600);
+        assert_eq!(store.device_stored(&bob).unwrap(), 250);
+        // Compacting the first two entries frees 600 bytes of the log's 800:
+        // each device gets back its share (3/4 of its bytes in the log).
+        store.mark_superseded(&log, &MANAGER, 2, 5).unwrap();
+        assert_eq!(store.sweep_superseded(5).unwrap(), 2);
+        assert_eq!(store.device_stored(&alice).unwrap(), 150);
+        assert_eq!(store.device_stored(&bob).unwrap(), 50 + 50);
+        // Deleting the log gives back the rest.
+        store.delete_log(&log, &MANAGER, 6).unwrap();
+        assert_eq!(store.device_stored(&alice).unwrap(), 0);
+        assert_eq!(store.device_stored(&bob).unwrap(), 50);
+        assert_eq!(
+            count(
+                &store,
+                "SELECT COUNT(*) FROM log_usage WHERE log_id = x'0202020202020202020202020202020202020202020202020202020202020202'"
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn only_the_registered_manager_deletes_or_compacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (log, cap) = (LogId([4; 32]), [9; 32]);
+        store.append(&log, &cap, &[env(1)], &dev(), quotas(1000), 1).unwrap();
+        assert!(matches!(
+            store.delete_log(&log, &MANAGER, 2),
+            Err(StoreError::Unmanaged)
+        ));
+        assert!(matches!(
+            store.mark_superseded(&log, &MANAGER, 1, 2),
+            Err(StoreError::Unmanaged)
+        ));
+        assert!(matches!(
+            store.register(&log, &[8; 32], &MANAGER, 2),
+            Err(StoreError::Forbidden)
+        ));
+        store.register(&log, &cap, &MANAGER, 2).unwrap();
+        store.register(&log, &cap, &MANAGER, 3).unwrap();
+        assert!(matches!(
+            store.register(&log, &cap, &[0xcd; 32], 3),
+            Err(StoreError::ManagedByAnother)
+        ));
+        assert!(matches!(store.delete_log(&log, &cap, 4), Err(StoreError::NotManager)));
+        assert!(matches!(
+            store.delete_log(&LogId([5; 32]), &MANAGER, 4),
+            Err(StoreError::NotFound)
+        ));
+        store.delete_log(&log, &MANAGER, 4).unwrap();
+        assert!(matches!(
+            store.register(&log, &cap, &MANAGER, 5),
+            Err(StoreError::Deleted)
+        ));
     }
 
     #[test]
@@ -823,7 +955,8 @@ mod tests {
             past.entries.is_empty() && past.more,
             "a cursor past the end is told to start over"
         );
-        store.delete_log(&log, &cap, 2).unwrap();
+        store.register(&log, &cap, &MANAGER, 2).unwrap();
+        store.delete_log(&log, &MANAGER, 2).unwrap();
         assert!(matches!(
             store.append(&log, &cap, &[env(3)], &dev(), quotas(1000), 3),
             Err(StoreError::Deleted)

@@ -12,6 +12,16 @@ pub enum StoreError {
     /// The log does not exist.
     #[error("log not found")]
     NotFound,
+    /// The log has no manage key registered, so nobody may delete or
+    /// compact it.
+    #[error("no manage key is registered for this log")]
+    Unmanaged,
+    /// The manage key presented is not the log's.
+    #[error("the manage key does not match the log's")]
+    NotManager,
+    /// Another manage key was registered for the log first.
+    #[error("the log already has another manager")]
+    ManagedByAnother,
     /// The log was deleted; its id is never used again.
     #[error("this log was deleted and its id cannot be used again")]
     Deleted,
@@ -211,23 +221,46 @@ pub trait LogStore: Send + Sync + 'static {
     /// Checks the capability and returns the log's last sequence number.
     fn last_seq(&self, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError>;
 
-    /// Deletes a log with every entry and every blob in it (account
-    /// deletion) and keeps its id as a tombstone: pushing to it again is
-    /// `Deleted`. The capability must match; an unknown log is `NotFound`.
-    fn delete_log(&self, log: &LogId, capability_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError>;
-
-    /// Marks every entry of `log` up to `through_seq` superseded at `now_ms`
-    /// (a client uploaded a snapshot after them). `through_seq` beyond the
-    /// log's end is `InvalidRequest`.
-    fn mark_superseded(
+    /// Registers `manage_hash` as the log's manager, creating the log
+    /// (empty, with `capability_hash`) if it does not exist. The capability
+    /// must match an existing log's; a deleted log is `Deleted`. The first
+    /// registration wins: the same hash again is `Ok`, another one
+    /// `ManagedByAnother`.
+    fn register(
         &self,
         log: &LogId,
         capability_hash: &[u8; 32],
+        manage_hash: &[u8; 32],
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a log with every entry and every blob in it (account
+    /// deletion) and keeps its id as a tombstone: pushing to it again is
+    /// `Deleted`. Only the log's manager may (`Unmanaged`, `NotManager`);
+    /// an unknown log is `NotFound`. Every device's stored bytes in the log
+    /// are given back to its budget.
+    fn delete_log(&self, log: &LogId, manage_hash: &[u8; 32], now_ms: u64) -> Result<(), StoreError>;
+
+    /// Marks every entry of `log` up to `through_seq` superseded at `now_ms`
+    /// (the manager uploaded a snapshot after them). Only the log's manager
+    /// may, as for [`LogStore::delete_log`]; `through_seq` beyond the log's
+    /// end is `InvalidRequest`.
+    fn mark_superseded(
+        &self,
+        log: &LogId,
+        manage_hash: &[u8; 32],
         through_seq: u64,
         now_ms: u64,
     ) -> Result<(), StoreError>;
 
+    /// Bytes `device` has stored and not yet had given back (its budget
+    /// used).
+    fn device_stored(&self, device: &DeviceId) -> Result<u64, StoreError>;
+
     /// Deletes entries superseded at or before `cutoff_ms`; returns how many.
+    /// Their bytes go back to the budgets of the devices that stored bytes
+    /// in the log, in proportion to each one's share (the server keeps no
+    /// record of who wrote which entry).
     fn sweep_superseded(&self, cutoff_ms: u64) -> Result<u64, StoreError>;
 
     /// Records that `device` authenticated at `now_ms`.

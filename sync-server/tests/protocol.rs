@@ -11,7 +11,7 @@ use common::*;
 use ed25519_dalek::Signer;
 use kith_proto::{
     BLOB_CHUNK_BYTES, BLOB_CHUNK_OVERHEAD, BlobId, Capability, ClientFrame, ErrorCode, LogId, MAX_BLOB_BYTES,
-    MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, ServerFrame, auth_message, blob_chunk_count, blob_chunk_len,
+    MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, ManageKey, ServerFrame, auth_message, blob_chunk_count, blob_chunk_len,
 };
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -106,6 +106,48 @@ async fn a_device_over_its_write_budget_gets_quota_exceeded_and_others_do_not() 
         2,
         "alice's refused envelope was not stored"
     );
+}
+
+#[tokio::test]
+async fn a_devices_budget_comes_back_when_its_entries_are_compacted_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &["--device-quota-bytes", "1000", "--compaction-grace-secs", "0"],
+    );
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    let full = |n: u32| envelope(n, &[n as u8; 900]);
+    assert!(matches!(alice.push(vec![full(1)]).await, ServerFrame::Pushed { .. }));
+    let refused = alice.push(vec![envelope(2, &[2; 200])]).await;
+    assert_eq!(error_code(&refused), Some(ErrorCode::QuotaExceeded), "{refused:?}");
+
+    // The manager compacts the first entry away: its bytes come back.
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    alice
+        .send(&ClientFrame::Compact {
+            log: LOG,
+            manage: MANAGE,
+            through_seq: 1,
+        })
+        .await;
+    assert!(matches!(alice.recv().await, ServerFrame::Compacted { .. }));
+    assert!(matches!(
+        alice.push(vec![envelope(2, &[2; 200])]).await,
+        ServerFrame::Pushed { .. }
+    ));
+
+    // 200 bytes stored: another log's 900 do not fit until this log goes.
+    let other = LogId([0x12; 32]);
+    let push_other = |n| ClientFrame::Push {
+        log: other,
+        capability: CAP,
+        envelopes: vec![full(n)],
+    };
+    alice.send(&push_other(3)).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::QuotaExceeded));
+    assert_eq!(alice.delete(MANAGE).await, ServerFrame::Deleted { log: LOG });
+    alice.send(&push_other(3)).await;
+    assert!(matches!(alice.recv().await, ServerFrame::Pushed { .. }));
 }
 
 #[tokio::test]
@@ -670,7 +712,7 @@ async fn skip_pokes(client: &mut Client) -> ServerFrame {
 }
 
 #[tokio::test]
-async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
+async fn a_log_is_deleted_only_by_its_manager_and_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let mut alice = Client::authed(&server.addr, &key(1)).await;
@@ -679,28 +721,40 @@ async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
         alice.push(vec![envelope(1, secret_body), envelope(2, b"second")]).await,
         ServerFrame::Pushed { .. }
     ));
+    // Nobody manages the log yet: no key deletes it, not even the capability.
     let mut mallory = Client::authed(&server.addr, &key(3)).await;
-    mallory
-        .send(&ClientFrame::Delete {
-            log: LOG,
-            capability: Capability([0x99; 32]),
-        })
-        .await;
+    assert_eq!(
+        error_code(&mallory.delete(ManageKey(CAP.0)).await),
+        Some(ErrorCode::Forbidden)
+    );
+    assert_eq!(error_code(&mallory.delete(MANAGE).await), Some(ErrorCode::Forbidden));
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    // Registering again is idempotent; another manager cannot take over,
+    // and a registration needs the log's capability.
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    let take_over = |capability| ClientFrame::Register {
+        log: LOG,
+        capability,
+        manager: manager_of(&ManageKey([0x77; 32])),
+    };
+    mallory.send(&take_over(CAP)).await;
     assert_eq!(error_code(&mallory.recv().await), Some(ErrorCode::Forbidden));
-    assert_eq!(alice.pull_all().await.len(), 2, "a wrong capability deletes nothing");
-    alice
-        .send(&ClientFrame::Delete {
-            log: LOG,
-            capability: CAP,
-        })
-        .await;
-    assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
+    mallory.send(&take_over(Capability([0x99; 32]))).await;
+    assert_eq!(error_code(&mallory.recv().await), Some(ErrorCode::Forbidden));
+    // A member holding the read/append capability cannot delete.
+    for wrong in [ManageKey(CAP.0), ManageKey([0x77; 32]), ManageKey(manager_of(&MANAGE))] {
+        assert_eq!(error_code(&mallory.delete(wrong).await), Some(ErrorCode::Forbidden));
+    }
+    assert_eq!(alice.pull_all().await.len(), 2, "a refused delete deletes nothing");
+    assert_eq!(mallory.delete(MANAGE).await, ServerFrame::Deleted { log: LOG });
     assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
-    // The id stays a tombstone: it cannot be filled again from seq 1.
+    // The id stays a tombstone: it cannot be filled again from seq 1, nor
+    // registered again.
     assert_eq!(
         error_code(&alice.push(vec![envelope(3, b"again")]).await),
         Some(ErrorCode::Forbidden)
     );
+    assert_eq!(error_code(&alice.register().await), Some(ErrorCode::Forbidden));
     drop(server);
     for (path, bytes) in read_all_files(dir.path()) {
         assert!(
@@ -709,6 +763,30 @@ async fn a_log_is_deleted_only_with_its_capability_and_leaves_no_trace() {
             path.display()
         );
     }
+}
+
+#[tokio::test]
+async fn a_registration_creates_the_log_so_nobody_can_claim_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut alice = Client::authed(&server.addr, &key(1)).await;
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    // The new, empty log is the capability's: another capability neither
+    // pushes to it nor reads it.
+    alice
+        .send(&ClientFrame::Push {
+            log: LOG,
+            capability: Capability([0x99; 32]),
+            envelopes: vec![envelope(1, b"x")],
+        })
+        .await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Forbidden));
+    assert_eq!(alice.pull_all().await, Vec::new());
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"first")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert_eq!(alice.pull_all().await.len(), 1);
 }
 
 #[tokio::test]
@@ -727,21 +805,26 @@ async fn compaction_deletes_superseded_entries_after_the_grace_period_only() {
         alice.push(vec![envelope(6, b"snapshot")]).await,
         ServerFrame::Pushed { .. }
     ));
-    let compact = |capability, through_seq| ClientFrame::Compact {
+    let compact = |manage, through_seq| ClientFrame::Compact {
         log: LOG,
-        capability,
+        manage,
         through_seq,
     };
-    alice.send(&compact(Capability([0x99; 32]), 5)).await;
+    // Compaction deletes entries: the capability is not enough, before or
+    // after the manager registered.
+    alice.send(&compact(ManageKey(CAP.0), 5)).await;
     assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Forbidden));
-    alice.send(&compact(CAP, 99)).await;
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    alice.send(&compact(ManageKey(CAP.0), 5)).await;
+    assert_eq!(error_code(&alice.recv().await), Some(ErrorCode::Forbidden));
+    alice.send(&compact(MANAGE, 99)).await;
     assert_eq!(
         error_code(&alice.recv().await),
         Some(ErrorCode::Malformed),
         "past the end"
     );
     assert_eq!(alice.pull_all().await.len(), 6, "refused compactions change nothing");
-    alice.send(&compact(CAP, 5)).await;
+    alice.send(&compact(MANAGE, 5)).await;
     assert_eq!(
         alice.recv().await,
         ServerFrame::Compacted {
@@ -775,7 +858,8 @@ async fn compaction_deletes_superseded_entries_after_the_grace_period_only() {
             ServerFrame::Pushed { .. }
         ));
     }
-    bob.send(&compact(CAP, 2)).await;
+    assert_eq!(bob.register().await, ServerFrame::Registered { log: LOG });
+    bob.send(&compact(MANAGE, 2)).await;
     assert_eq!(
         bob.recv().await,
         ServerFrame::Compacted {
@@ -1260,13 +1344,8 @@ async fn deleting_a_log_deletes_its_blobs_and_leaves_no_trace() {
         "blob bytes not found on disk"
     );
 
-    alice
-        .send(&ClientFrame::Delete {
-            log: LOG,
-            capability: CAP,
-        })
-        .await;
-    assert_eq!(alice.recv().await, ServerFrame::Deleted { log: LOG });
+    assert_eq!(alice.register().await, ServerFrame::Registered { log: LOG });
+    assert_eq!(alice.delete(MANAGE).await, ServerFrame::Deleted { log: LOG });
     // The log cannot be recreated (its id is a tombstone) and holds no blob.
     assert_eq!(error_code(&alice.push(Vec::new()).await), Some(ErrorCode::Forbidden));
     assert_eq!(

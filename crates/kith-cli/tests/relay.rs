@@ -555,6 +555,9 @@ fn deleting_an_account_leaves_chats_tells_contacts_and_erases_the_profile() {
     let report = kith_json(&alice, &["delete-account", "--server", &server.url, "--yes"]);
     assert_eq!(report["chats_left"], 1);
     assert_eq!(report["contacts_told"], 1);
+    // The account stream and the invite: alice manages both, so both went.
+    assert_eq!(report["logs_deleted"], 2, "{report}");
+    assert_eq!(report["logs_kept"], 0, "{report}");
     assert!(!alice.exists(), "the profile directory is gone");
 
     sync(&bob, &server);

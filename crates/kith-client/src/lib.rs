@@ -25,6 +25,7 @@ mod group_avatar;
 mod hex;
 mod inbox;
 mod keys;
+mod manage;
 mod media;
 mod messages;
 mod outbox;

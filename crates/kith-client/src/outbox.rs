@@ -84,8 +84,9 @@ pub(crate) struct Post {
     envelopes: Vec<Envelope>,
     /// How many changes or mail items this counts for in the report.
     items: usize,
-    /// After the push: the server is told entries up to here are superseded.
-    compact_through: Option<u64>,
+    /// After the push: the server is told entries up to here are
+    /// superseded, with the log's manage key.
+    compact_through: Option<(u64, kith_proto::ManageKey)>,
     /// Recorded once this post and every one before it are on the server.
     sent: Vec<Sent>,
 }
@@ -168,10 +169,8 @@ impl Post {
 
 async fn push(connection: &RelayConnection, post: &Post) -> Result<(), ClientError> {
     push_all(connection, &post.stream, post.envelopes.clone()).await?;
-    if let Some(through) = post.compact_through {
-        connection
-            .compact(post.stream.log(), post.stream.capability(), through)
-            .await?;
+    if let Some((through, manage)) = post.compact_through {
+        connection.compact(post.stream.log(), manage, through).await?;
         tracing::info!(through, "compacted a relay log");
     }
     Ok(())
@@ -615,6 +614,10 @@ impl Profile {
             if cursor.saturating_sub(state.compacted) < after || cursor == 0 {
                 continue;
             }
+            // Compaction deletes entries: only the log's manager may.
+            if !self.manages(&stream.log())? {
+                continue;
+            }
             let mut waiting = false;
             for doc in &docs {
                 waiting |= !self.store().quarantined(doc)?.is_empty();
@@ -645,7 +648,7 @@ impl Profile {
                 envelopes,
                 // Counted as logs compacted.
                 items: 1,
-                compact_through: Some(cursor),
+                compact_through: Some((cursor, self.manage_key(&log))),
                 sent: vec![Sent::Compacted { log, through: cursor }],
             });
         }

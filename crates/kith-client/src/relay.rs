@@ -112,6 +112,10 @@ pub struct DeletionReport {
     pub contacts_told: usize,
     /// Logs deleted on the server.
     pub logs_deleted: usize,
+    /// Own logs that could not be deleted: another manager registered
+    /// first (someone who held the capability before this account claimed
+    /// the log). They hold only ciphertext.
+    pub logs_kept: usize,
 }
 
 impl Profile {
@@ -127,6 +131,7 @@ impl Profile {
             passes: 1,
             ..RelayReport::default()
         };
+        self.register_managed_logs(connection).await?;
         report.uploaded += self.plan_uploads()?.send(self, connection).await?;
         let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
@@ -493,7 +498,14 @@ impl Profile {
         let mut own_logs = self.account_streams()?;
         own_logs.push(Profile::invite_stream(&self.contacts().invite_secret()?));
         for stream in own_logs {
-            connection.delete(stream.log(), stream.capability()).await?;
+            let log = stream.log();
+            // A log from before manage keys is claimed now.
+            if !self.manages(&log)? && !self.register_log(&connection, &stream).await? {
+                tracing::warn!(?log, "cannot delete a log another manager claimed");
+                report.logs_kept += 1;
+                continue;
+            }
+            connection.delete(log, self.manage_key(&log)).await?;
             report.logs_deleted += 1;
         }
         drop(connection);

@@ -7,7 +7,7 @@
 use futures_util::{SinkExt, StreamExt};
 use kith_core::identity::DeviceKeys;
 use kith_proto::{
-    BlobId, Capability, ClientFrame, Envelope, EnvelopeId, ErrorCode, LogId, PROTOCOL_VERSION, ServerFrame,
+    BlobId, Capability, ClientFrame, Envelope, EnvelopeId, ErrorCode, LogId, ManageKey, PROTOCOL_VERSION, ServerFrame,
     auth_message,
 };
 use std::collections::VecDeque;
@@ -320,10 +320,31 @@ impl RelayConnection {
         }
     }
 
-    /// Deletes a log and everything in it. A log that does not exist counts
-    /// as deleted.
-    pub async fn delete(&self, log: LogId, capability: Capability) -> Result<(), NetError> {
-        match self.request(ClientFrame::Delete { log, capability }).await? {
+    /// Registers `manager` (the hash of the log's manage key) for a log,
+    /// creating it if it does not exist. Returns whether it is ours: `false`
+    /// when another manager registered first.
+    pub async fn register(&self, log: LogId, capability: Capability, manager: [u8; 32]) -> Result<bool, NetError> {
+        match self
+            .request(ClientFrame::Register {
+                log,
+                capability,
+                manager,
+            })
+            .await?
+        {
+            ServerFrame::Registered { .. } => Ok(true),
+            ServerFrame::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            } => Ok(false),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a log and everything in it, with its manage key. A log that
+    /// does not exist counts as deleted.
+    pub async fn delete(&self, log: LogId, manage: ManageKey) -> Result<(), NetError> {
+        match self.request(ClientFrame::Delete { log, manage }).await? {
             ServerFrame::Deleted { .. }
             | ServerFrame::Error {
                 code: ErrorCode::NotFound,
@@ -334,12 +355,12 @@ impl RelayConnection {
     }
 
     /// Marks every entry up to `through_seq` superseded (after pushing a
-    /// snapshot that covers them).
-    pub async fn compact(&self, log: LogId, capability: Capability, through_seq: u64) -> Result<(), NetError> {
+    /// snapshot that covers them), with the log's manage key.
+    pub async fn compact(&self, log: LogId, manage: ManageKey, through_seq: u64) -> Result<(), NetError> {
         match self
             .request(ClientFrame::Compact {
                 log,
-                capability,
+                manage,
                 through_seq,
             })
             .await?

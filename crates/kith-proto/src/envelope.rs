@@ -18,6 +18,20 @@ impl std::fmt::Debug for Capability {
     }
 }
 
+/// The right to delete or compact one relay log: 32 secret bytes only the
+/// log's manager holds (the client derives it from its account key). The
+/// log's [`ClientFrame::Register`](crate::ClientFrame::Register) gives the
+/// server its hash, `BLAKE3(key)`; the capability alone reads and appends
+/// but never deletes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ManageKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ManageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ManageKey(..)")
+    }
+}
+
 /// The id of one envelope, chosen by the client that made it (random 16 bytes).
 /// Appends are idempotent on it within a log.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ mod wire;
 
 pub use auth::{AUTH_DOMAIN, AUTH_MAX_SKEW_MS, auth_message};
 pub use encoding::{decode_id, encode_id};
-pub use envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId};
+pub use envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId, ManageKey};
 pub use hlc::{Hlc, HlcClock};
 pub use ids::{AccountId, ChatId, DeviceId, DocId, IdError, MessageId, Month};
 pub use wire::{

@@ -1,7 +1,7 @@
 //! Version 1 of the sync-server protocol: the frames exchanged over a
 //! WebSocket, encoded with postcard. See `docs/protocol.md`.
 
-use crate::envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId};
+use crate::envelope::{BlobId, Capability, Envelope, EnvelopeId, LogId, ManageKey};
 use crate::ids::DeviceId;
 use serde::{Deserialize, Serialize};
 
@@ -97,12 +97,13 @@ pub enum ClientFrame {
         id: u64,
     },
     /// Deletes a log and everything in it (account deletion). Answered with
-    /// [`ServerFrame::Deleted`].
+    /// [`ServerFrame::Deleted`]. Only the log's manager may: the capability
+    /// is not enough.
     Delete {
         /// The log.
         log: LogId,
-        /// The log's capability.
-        capability: Capability,
+        /// The log's manage key (its hash was registered).
+        manage: ManageKey,
     },
     /// Marks every entry up to `through_seq` superseded: the client pushed a
     /// snapshot of the log's documents after them. Superseded entries are
@@ -111,8 +112,9 @@ pub enum ClientFrame {
     Compact {
         /// The log.
         log: LogId,
-        /// The log's capability.
-        capability: Capability,
+        /// The log's manage key: compaction deletes entries, so it is the
+        /// manager's right, as deletion is.
+        manage: ManageKey,
         /// The last entry the snapshot covers.
         through_seq: u64,
     },
@@ -165,6 +167,19 @@ pub enum ClientFrame {
         blob: BlobId,
         /// Which chunk.
         index: u32,
+    },
+    /// Registers the hash of the log's [`ManageKey`], creating the log
+    /// (empty) if it does not exist yet. The first registration wins: a
+    /// log's creator registers before it hands out the capability. The
+    /// same hash again is accepted; another is `Forbidden`. Answered with
+    /// [`ServerFrame::Registered`].
+    Register {
+        /// The log.
+        log: LogId,
+        /// The log's capability (it becomes the log's, if the log is new).
+        capability: Capability,
+        /// `BLAKE3(manage key)`.
+        manager: [u8; 32],
     },
 }
 
@@ -281,6 +296,11 @@ pub enum ServerFrame {
         index: u32,
         /// Its ciphertext.
         bytes: Vec<u8>,
+    },
+    /// Answer to [`ClientFrame::Register`]: the hash is the log's manager.
+    Registered {
+        /// The log.
+        log: LogId,
     },
 }
 

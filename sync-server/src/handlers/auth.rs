@@ -83,6 +83,7 @@ pub(crate) async fn preauth_frame(
         | ClientFrame::Signal { .. }
         | ClientFrame::Delete { .. }
         | ClientFrame::Compact { .. }
+        | ClientFrame::Register { .. }
         | ClientFrame::BlobPut { .. }
         | ClientFrame::BlobStat { .. }
         | ClientFrame::BlobGet { .. } => {

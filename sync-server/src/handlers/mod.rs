@@ -5,8 +5,8 @@
 
 pub(crate) mod auth;
 pub(crate) mod blobs;
-pub(crate) mod deletion;
 pub(crate) mod logs;
+pub(crate) mod manage;
 pub(crate) mod signals;
 
 use crate::state::AppState;

@@ -3,7 +3,9 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
-use kith_proto::{Capability, ClientFrame, DeviceId, Envelope, EnvelopeId, LogId, ServerFrame, auth_message};
+use kith_proto::{
+    Capability, ClientFrame, DeviceId, Envelope, EnvelopeId, LogId, ManageKey, ServerFrame, auth_message,
+};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -85,6 +87,13 @@ pub fn envelope(n: u32, body: &[u8]) -> Envelope {
 
 pub const LOG: LogId = LogId([0x11; 32]);
 pub const CAP: Capability = Capability([0x22; 32]);
+/// The manage key of [`LOG`] in the tests that register one.
+pub const MANAGE: ManageKey = ManageKey([0x66; 32]);
+
+/// What `Register` carries for a manage key.
+pub fn manager_of(key: &ManageKey) -> [u8; 32] {
+    *blake3::hash(&key.0).as_bytes()
+}
 
 /// A WebSocket client that has read the challenge.
 pub struct Client {
@@ -232,6 +241,23 @@ impl Client {
                 other => panic!("expected Entries, got {other:?}"),
             }
         }
+    }
+
+    /// Registers [`MANAGE`] for [`LOG`].
+    pub async fn register(&mut self) -> ServerFrame {
+        self.send(&ClientFrame::Register {
+            log: LOG,
+            capability: CAP,
+            manager: manager_of(&MANAGE),
+        })
+        .await;
+        self.recv().await
+    }
+
+    /// Deletes [`LOG`] with `manage`.
+    pub async fn delete(&mut self, manage: ManageKey) -> ServerFrame {
+        self.send(&ClientFrame::Delete { log: LOG, manage }).await;
+        self.recv().await
     }
 
     pub async fn ping(&mut self, id: u64) {

@@ -132,8 +132,12 @@ pub(crate) fn delete(profile: Profile, dir: &Path, server: Option<String>, yes: 
     let runtime = crate::sync::runtime()?;
     let server = server_for(&profile, server)?;
     let report = runtime.block_on(profile.delete_account(&server))?;
+    let kept = match report.logs_kept {
+        0 => String::new(),
+        n => format!(" ({n} claimed by someone else stay, as ciphertext only)"),
+    };
     let text = format!(
-        "account deleted: left {} chats, told {} contacts, deleted {} logs on the server, erased {}",
+        "account deleted: left {} chats, told {} contacts, deleted {} logs on the server{kept}, erased {}",
         report.chats_left,
         report.contacts_told,
         report.logs_deleted,

@@ -7,12 +7,14 @@ mod blob;
 mod envelope;
 mod epoch;
 mod lockbox;
+mod manage;
 mod stream;
 
 pub use blob::{blob_locator, open_chunk, plaintext_chunks, seal_chunk, sealed_size};
 pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
 pub use epoch::EpochKey;
 pub use lockbox::{Lockbox, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
+pub use manage::{manage_key, manage_key_hash};
 pub use stream::Stream;
 
 /// Why a sealed thing could not be opened or made.

@@ -128,6 +128,13 @@ pub fn all() -> Seeds {
             named(
                 vec![
                     kith_proto::ClientFrame::Hello { version: 1 }.encode().unwrap(),
+                    kith_proto::ClientFrame::Register {
+                        log: kith_proto::LogId([3; 32]),
+                        capability: kith_proto::Capability([4; 32]),
+                        manager: [5; 32],
+                    }
+                    .encode()
+                    .unwrap(),
                     kith_proto::ServerFrame::error(kith_proto::ErrorCode::Malformed, "no", false)
                         .encode()
                         .unwrap(),
