@@ -83,6 +83,16 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
     ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
 ) -> Response {
+    let source = crate::listener::source_of(peer.ip());
+    if state.failed_sign_ins.in_debt(&source, std::time::Instant::now()) {
+        // An address that keeps failing to sign in waits before it may try
+        // again: no WebSocket, no challenge, no signature to check.
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too many failed sign-ins from this address; try again later",
+        )
+            .into_response();
+    }
     let tasks = state.tasks.clone();
     // Most connections sit idle: tungstenite's default 128 KiB read and
     // write buffers per socket would be most of their memory. Reads grow a

@@ -71,6 +71,11 @@ pub struct Args {
     /// New device keys one source address may sign in with per hour.
     #[arg(long, default_value_t = crate::state::DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR)]
     pub new_devices_per_address_per_hour: f64,
+    /// Bytes of stored data served to one device per second on average
+    /// (pulls and blob chunks; twice that per source address). Past it,
+    /// answers are delayed, not refused.
+    #[arg(long, default_value_t = crate::state::DEFAULT_SERVE_BYTES_PER_SEC)]
+    pub serve_bytes_per_sec: f64,
     /// Run no libp2p side.
     #[arg(long, conflicts_with = "p2p_listen")]
     pub no_p2p: bool,
@@ -140,6 +145,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         },
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         new_devices_per_address_per_hour: args.new_devices_per_address_per_hour,
+        serve_bytes_per_sec: args.serve_bytes_per_sec,
     };
     let mut state = AppState::new(Arc::new(store), settings);
     let mut p2p_line = None;

@@ -30,7 +30,12 @@ pub(crate) async fn run(socket: WebSocket, state: AppState, peer: std::net::Sock
 }
 
 async fn run_connection(socket: WebSocket, state: AppState, peer: std::net::SocketAddr) {
-    let mut conn = Conn { socket, state, peer };
+    let mut conn = Conn {
+        socket,
+        state,
+        peer,
+        limited_in_a_row: 0,
+    };
     let mut nonce = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let challenge = auth::Challenge::new(&conn.state, nonce);
@@ -131,15 +136,32 @@ async fn next_frame(conn: &mut Conn, device: Option<&DeviceId>) -> Result<Option
     }
 }
 
-/// Takes a token for `device`; sends `RateLimited` and returns true when empty.
+/// Frames a connection may send into an empty rate limit, one after the
+/// other, before it is closed: a client that ignores `RateLimited` would
+/// otherwise keep the server busy answering it.
+const MAX_LIMITED_IN_A_ROW: u32 = 100;
+/// Seconds of its rate a device owes after it was closed for ignoring the
+/// limit: it cannot sign in again until they are paid off.
+const PENALTY_SECS: f64 = 10.0;
+
+/// Takes a token for `device`; sends `RateLimited` and returns true when
+/// empty, and closes a connection that keeps going regardless.
 async fn rate_limited(conn: &mut Conn, device: Option<&DeviceId>) -> Result<bool, Closed> {
     let Some(device) = device else {
         return Ok(false);
     };
     if conn.state.limiter.check(device, Instant::now()) {
+        conn.limited_in_a_row = 0;
         return Ok(false);
     }
     Metrics::inc(&conn.state.metrics.rate_limited);
+    conn.limited_in_a_row += 1;
+    if conn.limited_in_a_row >= MAX_LIMITED_IN_A_ROW {
+        tracing::info!(%device, "closing a connection that ignores the rate limit");
+        let penalty = PENALTY_SECS * conn.state.settings.rate.per_second;
+        conn.state.limiter.charge(device, penalty, Instant::now());
+        return Err(Closed);
+    }
     conn.error(ErrorCode::RateLimited, "too many frames; slow down", true)
         .await?;
     Ok(true)
@@ -197,7 +219,7 @@ async fn dispatch(
             capability,
             after_seq,
             limit,
-        } => logs::pull(conn, log, &capability, after_seq, limit).await,
+        } => logs::pull(conn, peer, log, &capability, after_seq, limit).await,
         ClientFrame::Subscribe { log, capability } => logs::subscribe(conn, subscriptions, log, &capability).await,
         ClientFrame::Signal {
             log,
@@ -237,6 +259,6 @@ async fn dispatch(
             capability,
             blob,
             index,
-        } => blobs::get(conn, log, &capability, blob, index).await,
+        } => blobs::get(conn, peer, log, &capability, blob, index).await,
     }
 }

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub errors: AtomicU64,
     /// Frames refused by the rate limit.
     pub rate_limited: AtomicU64,
+    /// Answers delayed to keep a device or an address within its serving rate.
+    pub paced: AtomicU64,
 }
 
 impl Metrics {
@@ -46,7 +48,7 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let counters: [(&str, &str, &AtomicU64); 14] = [
+        let counters: [(&str, &str, &AtomicU64); 15] = [
             (
                 "kith_connections_total",
                 "WebSocket connections accepted",
@@ -96,6 +98,11 @@ impl Metrics {
                 "kith_rate_limited_total",
                 "frames refused by the rate limit",
                 &self.rate_limited,
+            ),
+            (
+                "kith_paced_total",
+                "answers delayed to keep a device or an address within its serving rate",
+                &self.paced,
             ),
         ];
         let mut out = String::new();

@@ -15,6 +15,8 @@ pub(crate) struct Conn {
     pub(crate) state: AppState,
     /// Where the connection comes from.
     pub(crate) peer: std::net::SocketAddr,
+    /// Frames refused by the rate limit since the last one let through.
+    pub(crate) limited_in_a_row: u32,
 }
 
 impl Conn {
@@ -127,6 +129,29 @@ pub(crate) fn capability_hash(capability: &Capability) -> [u8; 32] {
 /// The hash the store keeps for a manage key.
 pub(crate) fn manage_hash(manage: &ManageKey) -> [u8; 32] {
     *blake3::hash(&manage.0).as_bytes()
+}
+
+/// Charges `bytes` about to be served to `device` and its source address,
+/// and waits until both are back within their rates (or the server shuts
+/// down). Answers are delayed, never refused: a client catching up just
+/// takes longer.
+/// (Takes the state, not the connection, whose socket is not `Sync`.)
+pub(crate) async fn pace(state: &AppState, from: std::net::SocketAddr, device: &DeviceId, bytes: usize) {
+    let now = std::time::Instant::now();
+    let amount = bytes as f64;
+    let source = crate::listener::source_of(from.ip());
+    let wait = state
+        .served_by_device
+        .charge(device, amount, now)
+        .max(state.served_by_source.charge(&source, amount, now));
+    if !wait.is_zero() {
+        Metrics::inc(&state.metrics.paced);
+        let shutdown = state.shutdown.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
 }
 
 /// Runs a blocking store call off the async threads.

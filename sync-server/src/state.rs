@@ -7,6 +7,7 @@ use crate::notify::{BroadcastNotifier, Notifier};
 use crate::p2p::P2pInfo;
 use crate::rate::{RateConfig, RateLimiter};
 use crate::store::LogStore;
+use kith_proto::DeviceId;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +31,10 @@ pub const DEFAULT_COMPACTION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// WebSocket messages up to this size are read and answered with
 /// `Error{TooLarge}` when over [`kith_proto::MAX_FRAME_BYTES`]; larger ones
-/// close the connection (WebSocket close code 1009).
-pub const WS_READ_LIMIT: usize = 4 * kith_proto::MAX_FRAME_BYTES;
+/// close the connection (WebSocket close code 1009) as soon as their
+/// header announces the length, so a client sending huge messages costs
+/// the server a reconnection and a sign-in each, not megabytes read.
+pub const WS_READ_LIMIT: usize = kith_proto::MAX_FRAME_BYTES + 64 * 1024;
 
 /// Settings that shape the server's behaviour (not where it listens).
 #[derive(Debug, Clone)]
@@ -58,6 +61,9 @@ pub struct Settings {
     /// Device keys one source address may sign in with for the first time
     /// per hour (and at once).
     pub new_devices_per_address_per_hour: f64,
+    /// Bytes of stored data (pulled entries, blob chunks) served to one
+    /// device per second on average; twice that per source address.
+    pub serve_bytes_per_sec: f64,
 }
 
 impl Default for Settings {
@@ -73,7 +79,27 @@ impl Default for Settings {
             connections: crate::listener::ConnectionLimits::default(),
             header_read_timeout: HEADER_READ_TIMEOUT,
             new_devices_per_address_per_hour: DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR,
+            serve_bytes_per_sec: DEFAULT_SERVE_BYTES_PER_SEC,
         }
+    }
+}
+
+/// Default of [`Settings::serve_bytes_per_sec`]: 16 MiB a second.
+pub const DEFAULT_SERVE_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
+
+/// Refused sign-ins one source address may have: 20 at once, then one a
+/// second.
+const FAILED_SIGN_INS: RateConfig = RateConfig {
+    per_second: 1.0,
+    burst: 20.0,
+};
+
+/// A byte rate with a burst of four seconds' worth (a new device's first
+/// pull of a few thousand messages never waits).
+fn serving_rate(per_second: f64) -> RateConfig {
+    RateConfig {
+        per_second,
+        burst: 4.0 * per_second,
     }
 }
 
@@ -87,6 +113,15 @@ pub struct AppState {
     /// costs its maker a token, so fresh keys cannot multiply the
     /// per-device quotas and rate limits for free.
     pub(crate) new_devices: Arc<RateLimiter<std::net::IpAddr>>,
+    /// Bytes served, per device and per source address: a device (or an
+    /// address with many devices) pulling a log of large entries over and
+    /// over is slowed to the configured rate, so the others' traffic keeps
+    /// its share of the machine.
+    pub(crate) served_by_device: Arc<RateLimiter<DeviceId>>,
+    /// Refused sign-ins per source address: past a burst, the address's
+    /// next WebSocket upgrades get `429` until the debt is paid.
+    pub(crate) failed_sign_ins: Arc<RateLimiter<std::net::IpAddr>>,
+    pub(crate) served_by_source: Arc<RateLimiter<std::net::IpAddr>>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -112,6 +147,9 @@ impl AppState {
                 per_second: settings.new_devices_per_address_per_hour / 3600.0,
                 burst: settings.new_devices_per_address_per_hour.max(1.0),
             })),
+            served_by_device: Arc::new(RateLimiter::new(serving_rate(settings.serve_bytes_per_sec))),
+            failed_sign_ins: Arc::new(RateLimiter::new(FAILED_SIGN_INS)),
+            served_by_source: Arc::new(RateLimiter::new(serving_rate(2.0 * settings.serve_bytes_per_sec))),
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -192,6 +192,9 @@ async fn pulling_a_log_of_maximum_size_entries_is_bounded_and_blocks_no_pushes()
             "100000",
             "--rate-burst",
             "100000",
+            // This test measures memory, not the serving rate.
+            "--serve-bytes-per-sec",
+            "1000000000000",
         ],
     );
     let pid = server.child.id();
@@ -260,4 +263,137 @@ async fn pulling_a_log_of_maximum_size_entries_is_bounded_and_blocks_no_pushes()
         pushes_during >= 10,
         "only {pushes_during} of the pulls overlapped a finished push"
     );
+}
+
+#[tokio::test]
+async fn a_device_pulling_large_entries_over_and_over_is_slowed_and_nobody_else_is() {
+    use common::envelope;
+    use kith_proto::{Capability, ClientFrame, LogId, MAX_ENVELOPE_BYTES};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    // 1 MB a second per device (a burst of 4 MB), twice that per address.
+    let server = Server::start(dir.path(), &["--no-p2p", "--serve-bytes-per-sec", "1000000"]);
+    let mut writer = Client::authed(&server.addr, &key(71)).await;
+    let body = vec![0xCD; MAX_ENVELOPE_BYTES];
+    for batch in 0..8u32 {
+        let envelopes = (0..3).map(|i| envelope(batch * 3 + i, &body)).collect();
+        assert!(matches!(writer.push(envelopes).await, ServerFrame::Pushed { .. }));
+    }
+    let small = (LogId([0x46; 32]), Capability([0x47; 32]));
+    writer
+        .send(&ClientFrame::Push {
+            log: small.0,
+            capability: small.1,
+            envelopes: vec![envelope(99, b"small")],
+        })
+        .await;
+    assert!(matches!(writer.recv().await, ServerFrame::Pushed { .. }));
+
+    // Another device, from another address, pulls a small log meanwhile.
+    let done = Arc::new(AtomicBool::new(false));
+    let pulls = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let (addr, done, pulls) = (server.addr.clone(), done.clone(), pulls.clone());
+        tokio::spawn(async move {
+            let mut client = Client::connect_from(&addr, "127.0.0.2").await;
+            let auth = client.auth_frame(&key(72));
+            client.send(&auth).await;
+            assert_eq!(client.recv().await, ServerFrame::Authenticated);
+            while !done.load(Ordering::SeqCst) {
+                match client.pull(small.0, small.1, 0).await {
+                    ServerFrame::Entries { entries, .. } => assert_eq!(entries.len(), 1),
+                    other => panic!("{other:?}"),
+                }
+                pulls.fetch_add(1, Ordering::SeqCst);
+                // Within the frame rate limit (200 a second).
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let mut hog = Client::authed(&server.addr, &key(73)).await;
+    let started = Instant::now();
+    let entries = hog.pull_all().await;
+    let took = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let pulled_meanwhile = pulls.load(Ordering::SeqCst);
+    other.await.unwrap();
+    assert_eq!(entries.len(), 24, "every entry is served: slowed, never refused");
+    // 6.3 MB at 1 MB a second after a 4 MB burst: at least 2.3 s of waiting.
+    assert!(took >= Duration::from_millis(2_000), "the pull took only {took:?}");
+    assert!(
+        pulled_meanwhile >= 20,
+        "the other device pulled only {pulled_meanwhile} times while the hog was slowed"
+    );
+    let mut metrics = std::net::TcpStream::connect(&server.addr).unwrap();
+    std::io::Write::write_all(
+        &mut metrics,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut metrics, &mut text).unwrap();
+    let paced = text
+        .lines()
+        .find_map(|line| line.strip_prefix("kith_paced_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap();
+    assert!(paced >= 1, "{text}");
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_to_sign_in_is_turned_away_before_the_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p"]);
+    let forged = |client: &Client| {
+        let mut frame = client.auth_frame(&key(81));
+        if let kith_proto::ClientFrame::Auth { signature, .. } = &mut frame {
+            signature.fill(0);
+        }
+        frame
+    };
+    let mut refused = 0;
+    for _ in 0..30 {
+        let tcp = connect_from("127.0.0.3", &server.addr).await;
+        let Ok((ws, _)) = tokio_tungstenite::client_async(
+            format!("ws://{}/v1/ws", server.addr),
+            tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+        )
+        .await
+        else {
+            break;
+        };
+        let mut client = Client::from_socket(ws).await;
+        let frame = forged(&client);
+        client.send(&frame).await;
+        assert!(matches!(
+            client.recv().await,
+            ServerFrame::Error {
+                code: ErrorCode::Unauthenticated,
+                ..
+            }
+        ));
+        refused += 1;
+    }
+    assert_eq!(
+        refused, 21,
+        "a burst of 20 failures, then one more puts the address in debt"
+    );
+    // The next upgrade from that address is answered 429, without a socket.
+    let tcp = connect_from("127.0.0.3", &server.addr).await;
+    match tokio_tungstenite::client_async(
+        format!("ws://{}/v1/ws", server.addr),
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+        other => panic!("expected 429, got {:?}", other.map(|_| ())),
+    }
+    // Another address signs in as usual.
+    let mut other = Client::connect_from(&server.addr, "127.0.0.4").await;
+    let auth = other.auth_frame(&key(82));
+    other.send(&auth).await;
+    assert_eq!(other.recv().await, ServerFrame::Authenticated);
 }

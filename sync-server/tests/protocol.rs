@@ -362,6 +362,17 @@ async fn oversize_frame_and_envelope_are_too_large() {
     alice.ping(2).await;
     // Nothing was stored: the log does not even exist.
     assert_eq!(error_code(&alice.pull(LOG, CAP, 0).await), Some(ErrorCode::NotFound));
+    // A message far past the frame limit closes the connection unread.
+    // (The write itself may fail: the server stops reading at the header.)
+    let _ = alice.try_send_raw(vec![0u8; 2 * MAX_FRAME_BYTES]).await;
+    let closed = loop {
+        match alice.try_recv().await {
+            None => break true,
+            Some(ServerFrame::Error { .. }) => break false,
+            Some(_) => continue,
+        }
+    };
+    assert!(closed, "a 2 MiB message should close the connection");
 }
 
 #[tokio::test]
@@ -489,7 +500,9 @@ async fn flooding_client_is_rate_limited_while_others_are_served() {
     let server = Server::start(dir.path(), &[]);
     let mut flooder = Client::authed(&server.addr, &key(1)).await;
     let mut polite = Client::authed(&server.addr, &key(2)).await;
-    const N: u64 = 2000;
+    // The burst (400) and then fewer refusals in a row than close the
+    // connection (100).
+    const N: u64 = 450;
     for id in 0..N {
         flooder.send(&ClientFrame::Ping { id }).await;
     }
@@ -519,6 +532,26 @@ async fn flooding_client_is_rate_limited_while_others_are_served() {
     // The flooder recovers once tokens refill.
     tokio::time::sleep(Duration::from_millis(200)).await;
     flooder.ping(99).await;
+
+    // A client that keeps sending into the refusals is disconnected; the
+    // others go on.
+    for id in 0..3000 {
+        if !flooder.try_send_raw(ClientFrame::Ping { id }.encode().unwrap()).await {
+            break;
+        }
+    }
+    let mut answers = 0;
+    while flooder.try_recv().await.is_some() {
+        answers += 1;
+    }
+    assert!(answers < 3000, "the flooder was never disconnected");
+    polite.ping(2).await;
+    // It owes ten seconds of its rate: signing in again at once is refused.
+    let mut again = Client::connect(&server.addr).await;
+    let auth = again.auth_frame(&key(1));
+    again.send(&auth).await;
+    assert_eq!(error_code(&again.recv().await), Some(ErrorCode::RateLimited));
+    assert_eq!(again.try_recv().await, None, "and the connection closes");
 }
 
 #[tokio::test]

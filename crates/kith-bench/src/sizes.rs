@@ -39,6 +39,12 @@ pub struct Sizes {
     pub relay_converge_per_side: usize,
     /// Idle authenticated connections held against the server.
     pub idle_connections: usize,
+    /// Sender/receiver pairs in the server's live load.
+    pub load_pairs: usize,
+    /// Messages each sender of the live load sends.
+    pub load_messages: usize,
+    /// Slowloris sockets in the abuse mix.
+    pub abuse_slowloris: usize,
     /// Messages stored in the profile the desktop app starts on.
     pub desktop_messages: usize,
     /// Timed starts of the desktop app per profile.
@@ -68,6 +74,9 @@ impl Sizes {
             relay_rounds: 200,
             relay_converge_per_side: 10_000,
             idle_connections: 50_000,
+            load_pairs: 50,
+            load_messages: 1_000,
+            abuse_slowloris: 400,
             desktop_messages: 100_000,
             desktop_runs: 5,
             time_limit: Duration::from_secs(3_600),
@@ -94,6 +103,9 @@ impl Sizes {
             relay_rounds: 30,
             relay_converge_per_side: 500,
             idle_connections: 2_000,
+            load_pairs: 20,
+            load_messages: 300,
+            abuse_slowloris: 50,
             desktop_messages: 100_000,
             desktop_runs: 2,
             time_limit: Duration::from_secs(300),

@@ -129,6 +129,16 @@ async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Resu
     match verify(&conn.state.settings.audience, challenge, conn.state.now_ms(), claim) {
         Ok(()) => {
             let (state, peer) = (conn.state.clone(), conn.peer);
+            if state.limiter.in_debt(&device, std::time::Instant::now()) {
+                tracing::info!(%device, "a device closed for ignoring the rate limit tried again too soon");
+                conn.error(
+                    ErrorCode::RateLimited,
+                    "this device ignored the rate limit; try again in a few seconds",
+                    true,
+                )
+                .await?;
+                return Ok(Preauth::Close);
+            }
             if !new_device_allowed(&state, peer, device).await {
                 tracing::info!(%device, peer = %conn.peer, "a new device key over its address's rate");
                 conn.error(
@@ -151,6 +161,10 @@ async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Resu
         }
         Err(reason) => {
             tracing::info!(%device, reason, "authentication refused");
+            let source = crate::listener::source_of(conn.peer.ip());
+            conn.state
+                .failed_sign_ins
+                .charge(&source, 1.0, std::time::Instant::now());
             conn.error(ErrorCode::Unauthenticated, reason, false).await?;
             Ok(Preauth::Close)
         }

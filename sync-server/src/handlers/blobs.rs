@@ -4,7 +4,7 @@
 use super::quotas;
 use crate::errors::Closed;
 use crate::metrics::Metrics;
-use crate::session::{Conn, Peer, blocking, capability_hash};
+use crate::session::{Conn, Peer, blocking, capability_hash, pace};
 use crate::store::BlobChunk;
 use kith_proto::{BlobId, Capability, LogId, ServerFrame};
 use std::sync::atomic::Ordering;
@@ -90,6 +90,7 @@ pub(crate) async fn stat(conn: &mut Conn, log: LogId, capability: &Capability, b
 /// `BlobGet`: one chunk of a blob.
 pub(crate) async fn get(
     conn: &mut Conn,
+    peer: Peer,
     log: LogId,
     capability: &Capability,
     blob: BlobId,
@@ -100,6 +101,7 @@ pub(crate) async fn get(
     match blocking(move || store.blob_get_chunk(&log, &hash, &blob, index)).await {
         Ok(bytes) => {
             Metrics::inc(&conn.state.metrics.blob_chunks_served);
+            pace(&conn.state, conn.peer, &peer.device, bytes.len()).await;
             conn.send(&ServerFrame::BlobChunk { blob, index, bytes }).await
         }
         Err(refusal) => conn.refuse(refusal).await,

@@ -5,7 +5,7 @@ use super::quotas;
 use crate::errors::{Closed, Refusal};
 use crate::metrics::Metrics;
 use crate::notify::{Appended, BusEvent};
-use crate::session::{Conn, Peer, Subscriptions, blocking, capability_hash};
+use crate::session::{Conn, Peer, Subscriptions, blocking, capability_hash, pace};
 use crate::store::PullOutcome;
 use kith_proto::{
     Capability, Envelope, ErrorCode, LogId, MAX_ENVELOPE_BYTES, MAX_ENVELOPES_PER_PUSH, MAX_FRAME_BYTES, MAX_PULL,
@@ -76,6 +76,7 @@ fn check_push(envelopes: &[Envelope]) -> Result<(), String> {
 /// `Pull`: entries of `log` after `after_seq`, at most one frame's worth.
 pub(crate) async fn pull(
     conn: &mut Conn,
+    peer: Peer,
     log: LogId,
     capability: &Capability,
     after_seq: u64,
@@ -89,6 +90,8 @@ pub(crate) async fn pull(
         Ok(mut outcome) => {
             Metrics::inc(&conn.state.metrics.pulls);
             fit_in_one_frame(&mut outcome);
+            let bytes = outcome.entries.iter().map(|(_, e)| e.ciphertext.len()).sum();
+            pace(&conn.state, conn.peer, &peer.device, bytes).await;
             conn.send(&ServerFrame::Entries {
                 log,
                 entries: outcome.entries,

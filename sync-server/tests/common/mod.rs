@@ -125,6 +125,11 @@ impl Client {
         let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/v1/ws"), MaybeTlsStream::Plain(tcp))
             .await
             .expect("connect");
+        Client::from_socket(ws).await
+    }
+
+    /// A client over an open WebSocket, once it has read the challenge.
+    pub async fn from_socket(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
         let mut client = Client {
             ws,
             nonce: [0; 32],
@@ -178,6 +183,11 @@ impl Client {
 
     pub async fn send_raw(&mut self, bytes: Vec<u8>) {
         self.ws.send(Message::Binary(bytes.into())).await.expect("send");
+    }
+
+    /// Sends raw bytes; `false` when the server already closed the socket.
+    pub async fn try_send_raw(&mut self, bytes: Vec<u8>) -> bool {
+        self.ws.send(Message::Binary(bytes.into())).await.is_ok()
     }
 
     pub async fn send_text(&mut self, text: &str) {

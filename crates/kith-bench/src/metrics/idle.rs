@@ -11,6 +11,7 @@
 //! the first run's closed sockets waiting in TIME_WAIT take no ports from
 //! the second) so that no source address runs out of ephemeral ports.
 
+use super::wire::{self, Socket};
 use crate::machine::rss_kib_of;
 use crate::progress::Progress;
 use crate::report::{Budget, Metric, Subject};
@@ -18,17 +19,11 @@ use crate::server::ServerProcess;
 use crate::sizes::Sizes;
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
-use kith_core::identity::DeviceKeys;
-use kith_proto::{ClientFrame, ServerFrame, auth_message};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Budget: 50,000 idle clients in under 1 GiB, about 20 KiB each.
 const KIB_PER_CONNECTION_BUDGET: f64 = 20.0;
@@ -112,7 +107,7 @@ struct Held {
 async fn per_connection(pid: u32, addr: SocketAddr, n: usize, range: u8, authenticate: bool) -> Result<Held> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib_of(pid).context("reading the server's memory")?;
-    let mut held: Vec<WebSocketStream<TcpStream>> = Vec::with_capacity(n);
+    let mut held: Vec<Socket> = Vec::with_capacity(n);
     let mut next = 0;
     while next < n {
         let batch: Vec<usize> = (next..(next + AT_ONCE).min(n)).collect();
@@ -133,58 +128,23 @@ async fn per_connection(pid: u32, addr: SocketAddr, n: usize, range: u8, authent
     })
 }
 
-fn small_buffers() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-}
-
 /// Connection `i`, from its source address; signs in as device `i` when
 /// `authenticate`.
-async fn open(addr: SocketAddr, range: u8, i: usize, authenticate: bool) -> Result<WebSocketStream<TcpStream>> {
+async fn open(addr: SocketAddr, range: u8, i: usize, authenticate: bool) -> Result<Socket> {
     let host = u8::try_from(1 + i / PER_SOURCE).unwrap_or(u8::MAX);
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((Ipv4Addr::new(127, 0, range, host), 0)))?;
-    let tcp = socket.connect(addr).await.context("connecting")?;
-    tcp.set_nodelay(true)?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{addr}/v1/ws"), tcp, Some(small_buffers()))
+    let source = Ipv4Addr::new(127, 0, range, host);
+    if authenticate {
+        wire::signed_in(addr, source, &wire::device(7, i as u64))
             .await
-            .context("WebSocket handshake")?;
-    if !authenticate {
-        return Ok(ws);
-    }
-    let Some(Ok(Message::Binary(bytes))) = ws.next().await else {
-        bail!("no challenge");
-    };
-    let ServerFrame::Challenge {
-        nonce,
-        audience,
-        server_time_ms,
-        ..
-    } = ServerFrame::decode(&bytes)?
-    else {
-        bail!("the first frame was not a challenge");
-    };
-    let mut seed = [7u8; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    let device = DeviceKeys::from_seeds(seed, [9; 32]);
-    let auth = ClientFrame::Auth {
-        device: device.id(),
-        timestamp_ms: server_time_ms,
-        nonce,
-        signature: device.sign(&auth_message(&audience, &nonce, server_time_ms)).to_vec(),
-    };
-    ws.send(Message::Binary(auth.encode()?.into())).await?;
-    match ws.next().await {
-        Some(Ok(Message::Binary(bytes))) if ServerFrame::decode(&bytes)? == ServerFrame::Authenticated => Ok(ws),
-        other => bail!("sign-in {i} failed: {other:?}"),
+            .with_context(|| format!("sign-in {i}"))
+    } else {
+        wire::websocket(addr, source).await
     }
 }
 
 /// Raises this process's open-file limit towards `wanted` (children inherit
 /// it); returns the soft limit it got.
-fn raise_open_files(wanted: u64) -> u64 {
+pub(super) fn raise_open_files(wanted: u64) -> u64 {
     use rlimit::Resource;
     let (soft, hard) = Resource::NOFILE.get().unwrap_or((1024, 1024));
     if wanted > hard && Resource::NOFILE.set(wanted, wanted).is_ok() {
@@ -198,13 +158,15 @@ fn raise_open_files(wanted: u64) -> u64 {
 }
 
 /// The baseline server, run as `kith-bench echo-idle` in a child process.
-struct EchoProcess {
+pub(super) struct EchoProcess {
     child: Child,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub(super) addr: SocketAddr,
 }
 
 impl EchoProcess {
-    fn start() -> Result<EchoProcess> {
+    /// Starts `kith-bench echo-idle` and waits for its address.
+    pub(super) fn start() -> Result<EchoProcess> {
         let mut child = Command::new(std::env::current_exe()?)
             .arg("echo-idle")
             .stdin(Stdio::null())
@@ -251,7 +213,7 @@ pub fn echo_idle_server() -> Result<()> {
         loop {
             let (tcp, _) = listener.accept().await?;
             tokio::spawn(async move {
-                let config = small_buffers().read_buffer_size(READ_BUFFER);
+                let config = wire::small_buffers().read_buffer_size(READ_BUFFER);
                 let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
                     return;
                 };

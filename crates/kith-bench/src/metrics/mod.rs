@@ -3,17 +3,20 @@
 //! corpus). The relay benchmarks (`relay.rs`) run apart, against a real
 //! `kith-server` process.
 
+mod abuse;
 mod cold_open;
 mod converge;
 mod desktop;
 mod disk;
 mod idle;
 mod ingest;
+mod load;
 mod open_chat;
 mod p2p;
 mod relay;
 mod search;
 mod send;
+mod wire;
 
 use anyhow::Result;
 use rand::SeedableRng;
@@ -110,12 +113,14 @@ pub fn run_p2p(sizes: &Sizes) -> Result<Report> {
 pub use idle::echo_idle_server;
 
 /// Server benchmarks against a real kith-server: memory per idle
-/// authenticated connection beside a small-buffer WebSocket baseline.
+/// authenticated connection beside a small-buffer WebSocket baseline, then
+/// a live chat load alone and under an abuse mix beside a WebSocket echo.
 pub fn run_server(sizes: &Sizes) -> Result<Report> {
     let server_bin = crate::server::binary()?;
     let progress = Progress::new(sizes.time_limit);
     let mut report = Report::default();
     report.extend(idle::run(sizes, &progress, &server_bin)?);
+    report.extend(load::run(sizes, &progress, &server_bin)?);
     progress.say("done", "benchmarks finished");
     Ok(report)
 }
