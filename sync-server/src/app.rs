@@ -81,8 +81,10 @@ fn metrics_allowed(token: Option<&str>, peer: &SocketAddr, authorization: Option
 async fn websocket(
     State(state): State<AppState>,
     upgrade: WebSocketUpgrade,
-    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    ConnectInfo(PeerAddr(socket_peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
 ) -> Response {
+    let peer = client_address(socket_peer, &headers, &state.settings.trusted_proxies);
     let source = crate::listener::source_of(peer.ip());
     if state.failed_sign_ins.in_debt(&source, std::time::Instant::now()) {
         // An address that keeps failing to sign in waits before it may try
@@ -108,9 +110,45 @@ async fn websocket(
         .on_upgrade(move |socket| tasks.track_future(connection::run(socket, state, peer)))
 }
 
+/// The client behind `peer`: the last `X-Forwarded-For` hop when `peer` is
+/// a trusted proxy (the one the proxy itself added), else `peer`.
+fn client_address(peer: SocketAddr, headers: &HeaderMap, trusted: &[std::net::IpAddr]) -> SocketAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .next_back()
+        .and_then(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+        .map_or(peer, |ip| SocketAddr::new(ip, 0))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::metrics_allowed;
+    use super::{client_address, metrics_allowed};
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy = "127.0.0.1:5000".parse().unwrap();
+        let stranger = "198.51.100.9:5000".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.1, 192.0.2.44".parse().unwrap());
+        let trusted = ["127.0.0.1".parse().unwrap()];
+        // The proxy appends the address it saw: the last hop, not the first
+        // (which the client wrote itself).
+        assert_eq!(
+            client_address(proxy, &headers, &trusted),
+            "192.0.2.44:0".parse().unwrap()
+        );
+        assert_eq!(client_address(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_address(proxy, &headers, &[]), proxy);
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(client_address(proxy, &headers, &trusted), proxy);
+    }
 
     #[test]
     fn metrics_are_for_loopback_or_the_token_holder() {

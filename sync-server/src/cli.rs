@@ -76,6 +76,13 @@ pub struct Args {
     /// answers are delayed, not refused.
     #[arg(long, default_value_t = crate::state::DEFAULT_SERVE_BYTES_PER_SEC)]
     pub serve_bytes_per_sec: f64,
+    /// A reverse proxy in front of this server (repeatable): for WebSockets
+    /// it forwards, the client's address is the last one in its
+    /// `X-Forwarded-For` header, so per-address limits apply per client,
+    /// not to the proxy as a whole. Requests from other addresses are
+    /// judged by their own address whatever their headers say.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Run no libp2p side.
     #[arg(long, conflicts_with = "p2p_listen")]
     pub no_p2p: bool,
@@ -146,6 +153,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         header_read_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
         new_devices_per_address_per_hour: args.new_devices_per_address_per_hour,
         serve_bytes_per_sec: args.serve_bytes_per_sec,
+        trusted_proxies: args.trusted_proxies,
     };
     let mut state = AppState::new(Arc::new(store), settings);
     let mut p2p_line = None;

@@ -64,6 +64,8 @@ pub struct Settings {
     /// Bytes of stored data (pulled entries, blob chunks) served to one
     /// device per second on average; twice that per source address.
     pub serve_bytes_per_sec: f64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -80,6 +82,7 @@ impl Default for Settings {
             header_read_timeout: HEADER_READ_TIMEOUT,
             new_devices_per_address_per_hour: DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR,
             serve_bytes_per_sec: DEFAULT_SERVE_BYTES_PER_SEC,
+            trusted_proxies: Vec::new(),
         }
     }
 }

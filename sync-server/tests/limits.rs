@@ -342,30 +342,42 @@ async fn a_device_pulling_large_entries_over_and_over_is_slowed_and_nobody_else_
     assert!(paced >= 1, "{text}");
 }
 
-#[tokio::test]
-async fn an_address_that_keeps_failing_to_sign_in_is_turned_away_before_the_websocket() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &["--no-p2p"]);
-    let forged = |client: &Client| {
+/// A WebSocket upgrade from `source`, with `X-Forwarded-For: forwarded`
+/// when given.
+async fn upgrade_from(
+    server: &str,
+    source: &str,
+    forwarded: Option<&str>,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let tcp = connect_from(source, server).await;
+    let mut request = format!("ws://{server}/v1/ws").into_client_request()?;
+    if let Some(forwarded) = forwarded {
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(tcp)).await?;
+    Ok(Client::from_socket(ws).await)
+}
+
+/// Forged sign-ins until the server turns the upgrade away; returns how
+/// many were refused first (at most `tries`).
+async fn forge_until_turned_away(server: &str, source: &str, forwarded: Option<&str>, tries: usize) -> usize {
+    let mut refused = 0;
+    for _ in 0..tries {
+        let mut client = match upgrade_from(server, source, forwarded).await {
+            Ok(client) => client,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429);
+                return refused;
+            }
+            Err(other) => panic!("{other}"),
+        };
         let mut frame = client.auth_frame(&key(81));
         if let kith_proto::ClientFrame::Auth { signature, .. } = &mut frame {
             signature.fill(0);
         }
-        frame
-    };
-    let mut refused = 0;
-    for _ in 0..30 {
-        let tcp = connect_from("127.0.0.3", &server.addr).await;
-        let Ok((ws, _)) = tokio_tungstenite::client_async(
-            format!("ws://{}/v1/ws", server.addr),
-            tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-        )
-        .await
-        else {
-            break;
-        };
-        let mut client = Client::from_socket(ws).await;
-        let frame = forged(&client);
         client.send(&frame).await;
         assert!(matches!(
             client.recv().await,
@@ -376,24 +388,46 @@ async fn an_address_that_keeps_failing_to_sign_in_is_turned_away_before_the_webs
         ));
         refused += 1;
     }
+    refused
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_to_sign_in_is_turned_away_before_the_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p"]);
+    // A burst of 20 failures, then one more puts the address in debt; the
+    // next upgrade is answered 429, with no socket, challenge or signature.
+    assert_eq!(forge_until_turned_away(&server.addr, "127.0.0.3", None, 30).await, 21);
+    // A header naming another client changes nothing: no proxy is trusted.
     assert_eq!(
-        refused, 21,
-        "a burst of 20 failures, then one more puts the address in debt"
+        forge_until_turned_away(&server.addr, "127.0.0.3", Some("192.0.2.9"), 1).await,
+        0
     );
-    // The next upgrade from that address is answered 429, without a socket.
-    let tcp = connect_from("127.0.0.3", &server.addr).await;
-    match tokio_tungstenite::client_async(
-        format!("ws://{}/v1/ws", server.addr),
-        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
-    )
-    .await
-    {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
-        other => panic!("expected 429, got {:?}", other.map(|_| ())),
-    }
     // Another address signs in as usual.
     let mut other = Client::connect_from(&server.addr, "127.0.0.4").await;
     let auth = other.auth_frame(&key(82));
     other.send(&auth).await;
     assert_eq!(other.recv().await, ServerFrame::Authenticated);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limits_apply_per_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--no-p2p", "--trusted-proxy", "127.0.0.5"]);
+    let proxy = "127.0.0.5";
+    assert_eq!(
+        forge_until_turned_away(&server.addr, proxy, Some("203.0.113.7, 192.0.2.1"), 30).await,
+        21
+    );
+    // The proxy's other clients are not held back by that one.
+    let mut other = upgrade_from(&server.addr, proxy, Some("192.0.2.2")).await.unwrap();
+    let auth = other.auth_frame(&key(83));
+    other.send(&auth).await;
+    assert_eq!(other.recv().await, ServerFrame::Authenticated);
+    // And the client cannot pick its address by writing the header itself:
+    // the proxy's own hop (the last) counts.
+    assert_eq!(
+        forge_until_turned_away(&server.addr, proxy, Some("192.0.2.2, 192.0.2.1"), 1).await,
+        0
+    );
 }
