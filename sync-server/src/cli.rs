@@ -76,6 +76,11 @@ pub struct Args {
     /// answers are delayed, not refused.
     #[arg(long, default_value_t = crate::state::DEFAULT_SERVE_BYTES_PER_SEC)]
     pub serve_bytes_per_sec: f64,
+    /// Keep the logs in this PostgreSQL database
+    /// (`postgres://USER@HOST:PORT/DB`) instead of SQLite in --data, so
+    /// several gateways can share them.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// A reverse proxy in front of this server (repeatable): for WebSockets
     /// it forwards, the client's address is the last one in its
     /// `X-Forwarded-For` header, so per-address limits apply per client,
@@ -128,7 +133,16 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
-    let store = SqliteStore::open(&args.data)?;
+    let store: Arc<dyn crate::store::LogStore> = match args.database.clone() {
+        Some(url) => {
+            // The store blocks while it connects; not on an async thread.
+            let opened = tokio::task::spawn_blocking(move || crate::postgres::PostgresStore::open(&url))
+                .await
+                .map_err(|error| ServerError::Io(std::io::Error::other(error)))?;
+            Arc::new(opened?)
+        }
+        None => Arc::new(SqliteStore::open(&args.data)?),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.audience.is_none() && addr.ip().is_unspecified() {
@@ -155,7 +169,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         serve_bytes_per_sec: args.serve_bytes_per_sec,
         trusted_proxies: args.trusted_proxies,
     };
-    let mut state = AppState::new(Arc::new(store), settings);
+    let mut state = AppState::new(store, settings);
     let mut p2p_line = None;
     if !args.no_p2p {
         let listen = match &args.p2p_listen {

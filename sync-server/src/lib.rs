@@ -19,15 +19,16 @@
 //! 4. `connection`: the socket loop (challenge, authentication, then
 //!    requests and bus pokes) and the dispatch of each frame to its handler.
 //! 5. `handlers`: one module per frame family: `auth`, `logs` (push, pull,
-//!    subscribe), `blobs`, `signals` (typing, presence) and `deletion`
-//!    (compact, delete).
+//!    subscribe), `blobs`, `signals` (typing, presence) and `manage`
+//!    (register a manage key, compact, delete).
 //! 6. `session`: what a handler works with: the connection, its
 //!    subscriptions, store calls run off the async threads.
 //! 7. `state` ([`AppState`], [`Settings`] and their defaults), with `clock`
 //!    ([`Clock`]: time is an input, the system clock by default).
 //! 8. [`p2p`]: the libp2p side (rendezvous, relay).
 //! 9. `errors`: [`ServerError`] and how a refused request goes on the wire.
-//! 10. The backends: `sqlite` ([`SqliteStore`]) over `store` ([`LogStore`]),
+//! 10. The backends: `sqlite` ([`SqliteStore`]) and `postgres`
+//!     ([`PostgresStore`]) over `store` ([`LogStore`]),
 //!     `notify` ([`Notifier`]), `rate` ([`RateLimiter`]) and `metrics`.
 
 #![warn(clippy::too_many_lines)]
@@ -35,6 +36,8 @@
 mod app;
 pub mod cli;
 mod clock;
+#[doc(hidden)]
+pub mod conformance;
 mod connection;
 mod errors;
 mod handlers;
@@ -43,6 +46,7 @@ mod metrics;
 mod migrations;
 mod notify;
 pub mod p2p;
+mod postgres;
 mod rate;
 mod server;
 mod session;
@@ -56,10 +60,13 @@ pub use clock::{Clock, SystemClock};
 pub use errors::ServerError;
 pub use listener::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS};
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
+pub use postgres::PostgresStore;
 pub use rate::{RateConfig, RateLimiter};
 pub use server::{serve, serve_tls, shutdown_signal};
 pub use sqlite::SqliteStore;
 pub use state::{
     AUTH_TIMEOUT, AppState, DEFAULT_AUDIENCE, DEFAULT_QUOTA_BYTES, HEADER_READ_TIMEOUT, Settings, WS_READ_LIMIT,
 };
-pub use store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};
+pub use store::{
+    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError, proportional_shares,
+};

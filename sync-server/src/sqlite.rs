@@ -3,7 +3,10 @@
 //! entries never waits behind, or holds up, the writes.
 
 use crate::migrations;
-use crate::store::{AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError};
+use crate::store::{
+    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError, check_quotas,
+    to_i64, to_u32, to_u64,
+};
 use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId, blob_chunk_count};
 use rusqlite::OpenFlags;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -21,14 +24,6 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-}
-
-pub(super) fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-pub(super) fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }
 
 impl SqliteStore {
@@ -132,33 +127,12 @@ fn check_manager(conn: &Connection, log: &LogId, manage_hash: &[u8; 32]) -> Resu
     }
 }
 
-/// Refuses when the log or the device would hold more than its quota.
-fn check_quotas(log_would_hold: u64, device_would_hold: u64, quotas: Quotas) -> Result<(), StoreError> {
-    if log_would_hold > quotas.per_log {
-        return Err(StoreError::QuotaExceeded {
-            would_hold: log_would_hold,
-            quota: quotas.per_log,
-        });
-    }
-    if device_would_hold > quotas.per_device {
-        return Err(StoreError::DeviceQuotaExceeded {
-            would_hold: device_would_hold,
-            quota: quotas.per_device,
-        });
-    }
-    Ok(())
-}
-
 /// A row of `blobs`.
 struct BlobRow {
     log: Vec<u8>,
     total_bytes: u64,
     chunk_count: u32,
     stored_chunks: u32,
-}
-
-fn to_u32(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or(0)
 }
 
 fn blob_row(conn: &Connection, blob: &BlobId) -> Result<Option<BlobRow>, StoreError> {
@@ -649,6 +623,9 @@ impl LogStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    //! What only SQLite shows: migrations from older files and what is left
+    //! in the tables. The behaviour every backend shares is in
+    //! `conformance` (run by `tests/store_conformance.rs`).
     use super::*;
 
     fn env(n: u8) -> Envelope {
@@ -668,45 +645,6 @@ mod tests {
             per_log,
             per_device: u64::MAX,
         }
-    }
-
-    #[test]
-    fn a_device_over_its_budget_stores_nothing_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let budget = Quotas {
-            per_log: 1000,
-            per_device: 25,
-        };
-        store
-            .append(&LogId([1; 32]), &[9; 32], &[env(1), env(2)], &dev(), budget, 1)
-            .unwrap();
-        // 20 bytes stored; 10 more in another log goes over 25.
-        assert!(matches!(
-            store.append(&LogId([2; 32]), &[9; 32], &[env(3)], &dev(), budget, 2),
-            Err(StoreError::DeviceQuotaExceeded {
-                would_hold: 30,
-                quota: 25
-            })
-        ));
-        assert!(matches!(
-            store.last_seq(&LogId([2; 32]), &[9; 32]),
-            Err(StoreError::NotFound)
-        ));
-        // Another device has its own budget; re-sending stored ids costs nothing.
-        store
-            .append(
-                &LogId([2; 32]),
-                &[9; 32],
-                &[env(3)],
-                &DeviceId::from_bytes([8; 32]),
-                budget,
-                3,
-            )
-            .unwrap();
-        store
-            .append(&LogId([1; 32]), &[9; 32], &[env(1)], &dev(), budget, 4)
-            .unwrap();
     }
 
     #[test]
@@ -734,261 +672,29 @@ mod tests {
         assert_eq!(version, crate::migrations::LATEST);
     }
 
-    fn chunk(blob: u8, total_bytes: u64, index: u32, bytes: &[u8]) -> BlobChunk<'_> {
-        BlobChunk {
-            blob: BlobId([blob; 32]),
-            total_bytes,
-            index,
-            bytes,
-        }
-    }
-
-    fn count(store: &SqliteStore, sql: &str) -> i64 {
-        store.lock().query_row(sql, [], |row| row.get(0)).unwrap()
-    }
-
     #[test]
-    fn blob_chunks_are_charged_once_and_go_with_their_log() {
+    fn a_deleted_log_leaves_no_rows_behind() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let (log, cap) = (LogId([1; 32]), [9; 32]);
-        store.append(&log, &cap, &[], &dev(), quotas(1000), 1).unwrap();
-        let full = kith_proto::BLOB_CHUNK_BYTES + kith_proto::BLOB_CHUNK_OVERHEAD;
-        let total = (full + 5) as u64;
-        let big = vec![1u8; full];
-        let generous = quotas(10 * full as u64);
-        // The last chunk first, twice: stored and charged once.
-        for _ in 0..2 {
-            let out = store
-                .blob_put_chunk(&log, &cap, chunk(3, total, 1, &[2; 5]), &dev(), generous, 2)
-                .unwrap();
-            assert!(!out.complete);
-        }
-        assert_eq!(count(&store, "SELECT stored_bytes FROM logs"), 5);
-        assert_eq!(count(&store, "SELECT stored_bytes FROM devices"), 5);
-        assert!(matches!(
-            store.blob_get_chunk(&log, &cap, &BlobId([3; 32]), 1),
-            Err(StoreError::BlobIncomplete { stored: 1, count: 2 })
-        ));
-        let out = store
-            .blob_put_chunk(&log, &cap, chunk(3, total, 0, &big), &dev(), generous, 3)
-            .unwrap();
-        assert_eq!((out.complete, out.new_chunk, out.new_bytes), (true, true, full as u64));
-        assert_eq!(count(&store, "SELECT stored_bytes FROM logs"), total as i64);
-        assert_eq!(
-            store.blob_stat(&log, &cap, &BlobId([3; 32])).unwrap(),
-            BlobInfo {
-                total_bytes: total,
-                have: vec![0, 1]
-            }
-        );
-        assert_eq!(store.blob_get_chunk(&log, &cap, &BlobId([3; 32]), 0).unwrap(), big);
-        // The log's quota: a new blob must fit whole before anything is stored.
-        let tight = Quotas {
-            per_log: total + 10,
-            per_device: u64::MAX,
-        };
-        assert!(matches!(
-            store.blob_put_chunk(&log, &cap, chunk(4, 20, 0, &[0; 20]), &dev(), tight, 4),
-            Err(StoreError::QuotaExceeded { would_hold, quota }) if would_hold == total + 20 && quota == total + 10
-        ));
-        assert!(matches!(
-            store.blob_stat(&log, &cap, &BlobId([4; 32])),
-            Err(StoreError::BlobNotFound)
-        ));
-        // An empty blob is one empty chunk, complete at once.
-        let out = store
-            .blob_put_chunk(&log, &cap, chunk(5, 0, 0, &[]), &dev(), tight, 5)
-            .unwrap();
-        assert!(out.complete);
-        assert_eq!(
-            store.blob_get_chunk(&log, &cap, &BlobId([5; 32]), 0).unwrap(),
-            Vec::<u8>::new()
-        );
-        store.register(&log, &cap, &MANAGER, 6).unwrap();
-        store.delete_log(&log, &MANAGER, 7).unwrap();
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM blobs"), 0);
-        assert_eq!(count(&store, "SELECT COUNT(*) FROM blob_chunks"), 0);
-        assert_eq!(store.device_stored(&dev()).unwrap(), 0, "the blob's bytes came back");
-    }
-
-    /// A manage key hash in these tests.
-    const MANAGER: [u8; 32] = [0xab; 32];
-
-    #[test]
-    fn compaction_and_deletion_give_each_device_its_bytes_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (log, cap) = (LogId([2; 32]), [9; 32]);
-        let (alice, bob) = (DeviceId::from_bytes([1; 32]), DeviceId::from_bytes([2; 32]));
-        let sized = |n: u8, len: usize| Envelope {
-            id: EnvelopeId([n; 16]),
-            epoch: 1,
-            ciphertext: vec![n; len],
-        };
-        let roomy = quotas(1_000_000);
-        store.register(&log, &cap, &MANAGER, 1).unwrap();
-        store
-            .append(&log, &cap, &[sized(1, 300), sized(2, 300)], &alice, roomy, 2)
-            .unwrap();
-        store.append(&log, &cap, &[sized(3, 200)], &bob, roomy, 3).unwrap();
-        // Another log of bob's is untouched by what happens to this one.
-        let other = LogId([3; 32]);
-        store.append(&other, &cap, &[sized(4, 50)], &bob, roomy, 4).unwrap();
-        assert_eq!(store.device_stored(&alice).unwrap(), 600);
-        assert_eq!(store.device_stored(&bob).unwrap(), 250);
-        // Compacting the first two entries frees 600 bytes of the log's 800:
-        // each device gets back its share (3/4 of its bytes in the log).
-        store.mark_superseded(&log, &MANAGER, 2, 5).unwrap();
-        assert_eq!(store.sweep_superseded(5).unwrap(), 2);
-        assert_eq!(store.device_stored(&alice).unwrap(), 150);
-        assert_eq!(store.device_stored(&bob).unwrap(), 50 + 50);
-        // Deleting the log gives back the rest.
-        store.delete_log(&log, &MANAGER, 6).unwrap();
-        assert_eq!(store.device_stored(&alice).unwrap(), 0);
-        assert_eq!(store.device_stored(&bob).unwrap(), 50);
-        assert_eq!(
-            count(
-                &store,
-                "SELECT COUNT(*) FROM log_usage WHERE log_id = x'0202020202020202020202020202020202020202020202020202020202020202'"
-            ),
-            0
-        );
-    }
-
-    #[test]
-    fn only_the_registered_manager_deletes_or_compacts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (log, cap) = (LogId([4; 32]), [9; 32]);
+        let (log, cap, manager) = (LogId([1; 32]), [9; 32], [0xab; 32]);
         store.append(&log, &cap, &[env(1)], &dev(), quotas(1000), 1).unwrap();
-        assert!(matches!(
-            store.delete_log(&log, &MANAGER, 2),
-            Err(StoreError::Unmanaged)
-        ));
-        assert!(matches!(
-            store.mark_superseded(&log, &MANAGER, 1, 2),
-            Err(StoreError::Unmanaged)
-        ));
-        assert!(matches!(
-            store.register(&log, &[8; 32], &MANAGER, 2),
-            Err(StoreError::Forbidden)
-        ));
-        store.register(&log, &cap, &MANAGER, 2).unwrap();
-        store.register(&log, &cap, &MANAGER, 3).unwrap();
-        assert!(matches!(
-            store.register(&log, &cap, &[0xcd; 32], 3),
-            Err(StoreError::ManagedByAnother)
-        ));
-        assert!(matches!(store.delete_log(&log, &cap, 4), Err(StoreError::NotManager)));
-        assert!(matches!(
-            store.delete_log(&LogId([5; 32]), &MANAGER, 4),
-            Err(StoreError::NotFound)
-        ));
-        store.delete_log(&log, &MANAGER, 4).unwrap();
-        assert!(matches!(
-            store.register(&log, &cap, &MANAGER, 5),
-            Err(StoreError::Deleted)
-        ));
-    }
-
-    #[test]
-    fn append_pull_idempotent_forbidden_quota() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let log = LogId([1; 32]);
-        let cap = [9; 32];
-        let out = store
-            .append(&log, &cap, &[env(1), env(2)], &dev(), quotas(1000), 1)
-            .unwrap();
-        assert_eq!(out.results, vec![(EnvelopeId([1; 16]), 1), (EnvelopeId([2; 16]), 2)]);
-        let out = store
-            .append(&log, &cap, &[env(2), env(3), env(3)], &dev(), quotas(1000), 2)
-            .unwrap();
-        assert_eq!(
-            out.results,
-            vec![
-                (EnvelopeId([2; 16]), 2),
-                (EnvelopeId([3; 16]), 3),
-                (EnvelopeId([3; 16]), 3)
-            ]
-        );
-        assert!(matches!(
-            store.append(&log, &[8; 32], &[env(4)], &dev(), quotas(1000), 3),
-            Err(StoreError::Forbidden)
-        ));
-        assert!(matches!(
-            store.pull(&log, &[8; 32], 0, 10, usize::MAX),
-            Err(StoreError::Forbidden)
-        ));
-        assert!(matches!(
-            store.pull(&LogId([2; 32]), &cap, 0, 10, usize::MAX),
-            Err(StoreError::NotFound)
-        ));
-        let pulled = store.pull(&log, &cap, 1, 1, usize::MAX).unwrap();
-        assert_eq!(pulled.entries, vec![(2, env(2))]);
-        assert!(pulled.more);
-        let pulled = store.pull(&log, &cap, 0, 10, usize::MAX).unwrap();
-        assert_eq!(pulled.entries.len(), 3);
-        assert!(!pulled.more);
-        // 30 bytes stored; 10 more is over a quota of 35 and stores nothing.
-        assert!(matches!(
-            store.append(&log, &cap, &[env(5)], &dev(), quotas(35), 4),
-            Err(StoreError::QuotaExceeded { .. })
-        ));
-        assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
-        drop(store);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
-    }
-
-    #[test]
-    fn a_deleted_log_is_a_tombstone_and_a_cursor_past_the_end_says_so() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (log, cap) = (LogId([6; 32]), [6; 32]);
+        let chunk = BlobChunk {
+            blob: BlobId([3; 32]),
+            total_bytes: 5,
+            index: 0,
+            bytes: &[1; 5],
+        };
         store
-            .append(&log, &cap, &[env(1), env(2)], &dev(), quotas(1000), 1)
+            .blob_put_chunk(&log, &cap, chunk, &dev(), quotas(1000), 2)
             .unwrap();
-        let past = store.pull(&log, &cap, 7, 10, usize::MAX).unwrap();
-        assert!(
-            past.entries.is_empty() && past.more,
-            "a cursor past the end is told to start over"
-        );
-        store.register(&log, &cap, &MANAGER, 2).unwrap();
-        store.delete_log(&log, &MANAGER, 2).unwrap();
-        assert!(matches!(
-            store.append(&log, &cap, &[env(3)], &dev(), quotas(1000), 3),
-            Err(StoreError::Deleted)
-        ));
-        assert!(matches!(
-            store.pull(&log, &cap, 0, 10, usize::MAX),
-            Err(StoreError::NotFound)
-        ));
-        drop(store);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert!(
-            matches!(
-                store.append(&log, &cap, &[env(3)], &dev(), quotas(1000), 4),
-                Err(StoreError::Deleted)
-            ),
-            "the tombstone outlives a restart"
-        );
-    }
-
-    #[test]
-    fn a_pull_stops_at_its_byte_budget_but_always_returns_one_entry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let (log, cap) = (LogId([7; 32]), [7; 32]);
-        // Each test envelope holds 10 bytes of ciphertext.
-        let envelopes: Vec<Envelope> = (1..=5).map(env).collect();
-        store.append(&log, &cap, &envelopes, &dev(), quotas(1000), 1).unwrap();
-        let pulled = store.pull(&log, &cap, 0, 100, 25).unwrap();
-        assert_eq!(pulled.entries.len(), 2);
-        assert!(pulled.more);
-        let pulled = store.pull(&log, &cap, 0, 100, 1).unwrap();
-        assert_eq!(pulled.entries.len(), 1, "one entry larger than the budget still goes");
-        assert!(pulled.more);
+        store.register(&log, &cap, &manager, 3).unwrap();
+        store.delete_log(&log, &manager, 4).unwrap();
+        for table in ["entries", "blobs", "blob_chunks", "log_usage", "compactions", "logs"] {
+            let rows: i64 = store
+                .lock()
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(rows, 0, "{table} keeps rows of a deleted log");
+        }
     }
 }

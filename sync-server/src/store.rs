@@ -71,6 +71,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed (or could not be reached).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
     /// The database has a schema newer than this build understands.
     #[error("database schema version {found} is newer than supported version {supported}")]
     NewerSchema {
@@ -171,6 +174,62 @@ impl BlobChunk<'_> {
         }
         Ok(())
     }
+}
+
+/// A count or size as a database integer (saturating).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A database integer as a count or size (a negative one reads as 0).
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// A database integer as a chunk index or count.
+pub(crate) fn to_u32(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+/// Refuses when the log or the device would hold more than its quota.
+pub(crate) fn check_quotas(log_would_hold: u64, device_would_hold: u64, quotas: Quotas) -> Result<(), StoreError> {
+    if log_would_hold > quotas.per_log {
+        return Err(StoreError::QuotaExceeded {
+            would_hold: log_would_hold,
+            quota: quotas.per_log,
+        });
+    }
+    if device_would_hold > quotas.per_device {
+        return Err(StoreError::DeviceQuotaExceeded {
+            would_hold: device_would_hold,
+            quota: quotas.per_device,
+        });
+    }
+    Ok(())
+}
+
+/// Splits `freed` bytes among holders of `held` bytes in proportion to
+/// each one's holding (what compaction gives back per device). The shares
+/// add up to `freed` (or to everything held, if that is less) and none is
+/// larger than its holding: each share is the step between the rounded-down
+/// proportional amounts of the running totals.
+pub fn proportional_shares(held: &[u64], freed: u64) -> Vec<u64> {
+    let total: u128 = held.iter().map(|bytes| u128::from(*bytes)).sum();
+    if total == 0 {
+        return vec![0; held.len()];
+    }
+    let freed = u128::from(freed).min(total);
+    let mut running = 0u128;
+    let mut given = 0u128;
+    held.iter()
+        .map(|bytes| {
+            running += u128::from(*bytes);
+            let upto = running * freed / total;
+            let share = upto - given;
+            given = upto;
+            u64::try_from(share).unwrap_or(u64::MAX)
+        })
+        .collect()
 }
 
 /// Storage limits for one append.
@@ -302,4 +361,28 @@ pub trait LogStore: Send + Sync + 'static {
         blob: &BlobId,
         index: u32,
     ) -> Result<Vec<u8>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proportional_shares;
+
+    #[test]
+    fn shares_follow_the_holdings_and_add_up() {
+        assert_eq!(proportional_shares(&[600, 200], 600), vec![450, 150]);
+        assert_eq!(proportional_shares(&[1, 1, 1], 2), vec![0, 1, 1]);
+        assert_eq!(
+            proportional_shares(&[100, 50], 1000),
+            vec![100, 50],
+            "never more than held"
+        );
+        assert_eq!(proportional_shares(&[], 10), Vec::<u64>::new());
+        assert_eq!(proportional_shares(&[0, 0], 10), vec![0, 0]);
+        let held = [7, 13, 0, 29, 1];
+        for freed in 0..=50 {
+            let shares = proportional_shares(&held, freed);
+            assert_eq!(shares.iter().sum::<u64>(), freed);
+            assert!(shares.iter().zip(held).all(|(share, held)| *share <= held));
+        }
+    }
 }

@@ -54,6 +54,10 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
         ],
     },
     PackageGroup {
+        purpose: "kith-server's scale-out backends under test (a throwaway PostgreSQL per test run; NATS)",
+        packages: &["postgresql", "nats-server"],
+    },
+    PackageGroup {
         purpose: "desktop app under a virtual display, WebDriver UI tests, screenshots",
         packages: &["xvfb", "xauth", "webkit2gtk-driver", "imagemagick", "xdotool"],
     },

@@ -1,8 +1,8 @@
 //! Per-device storage budgets: what each device has stored in each log, and
 //! giving it back when entries are compacted away or the log is deleted.
 
-use super::{to_i64, to_u64};
 use crate::store::StoreError;
+use crate::store::{to_i64, to_u64};
 use kith_proto::{DeviceId, LogId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -73,26 +73,12 @@ pub(super) fn give_back_log(conn: &Connection, log: &LogId) -> Result<(), StoreE
 
 /// `freed` bytes of `log` were compacted away. Which device wrote them is
 /// not recorded (by design), so each device gets back its share of them,
-/// in proportion to what it has stored in the log; the shares add up to
-/// `freed` (or to everything the log's devices hold, if less).
+/// in proportion to what it has stored in the log.
 pub(super) fn give_back_share(conn: &Connection, log: &LogId, freed: u64) -> Result<(), StoreError> {
     let usage = usage_of(conn, log)?;
-    let total: u128 = usage.iter().map(|(_, bytes)| u128::from(*bytes)).sum();
-    if total == 0 || freed == 0 {
-        return Ok(());
-    }
-    let freed = u128::from(freed).min(total);
-    let mut left = freed;
-    let count = usage.len();
-    for (index, (device, bytes)) in usage.iter().enumerate() {
-        let share = if index + 1 == count {
-            // The rounding remainder goes to the last, within what it holds.
-            left.min(u128::from(*bytes))
-        } else {
-            (u128::from(*bytes) * freed / total).min(left)
-        };
-        left -= share;
-        give_back(conn, &log.0, device, u64::try_from(share).unwrap_or(u64::MAX))?;
+    let held: Vec<u64> = usage.iter().map(|(_, bytes)| *bytes).collect();
+    for ((device, _), share) in usage.iter().zip(crate::store::proportional_shares(&held, freed)) {
+        give_back(conn, &log.0, device, share)?;
     }
     Ok(())
 }
