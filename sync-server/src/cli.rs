@@ -81,6 +81,10 @@ pub struct Args {
     /// several gateways can share them.
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+    /// Carry pokes and ephemeral signals between gateways over this NATS
+    /// server (`nats://HOST:PORT`), one subject per log.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
     /// A reverse proxy in front of this server (repeatable): for WebSockets
     /// it forwards, the client's address is the last one in its
     /// `X-Forwarded-For` header, so per-address limits apply per client,
@@ -169,7 +173,13 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         serve_bytes_per_sec: args.serve_bytes_per_sec,
         trusted_proxies: args.trusted_proxies,
     };
-    let mut state = AppState::new(store, settings);
+    let mut state = match &args.nats {
+        Some(url) => {
+            let notifier = crate::nats::NatsNotifier::connect(url).await?;
+            AppState::with_notifier(store, Arc::new(notifier), settings)
+        }
+        None => AppState::new(store, settings),
+    };
     let mut p2p_line = None;
     if !args.no_p2p {
         let listen = match &args.p2p_listen {

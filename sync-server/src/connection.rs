@@ -172,7 +172,7 @@ async fn rate_limited(conn: &mut Conn, device: Option<&DeviceId>) -> Result<bool
 async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
     let mut pokes = conn.state.notifier.subscribe();
     let shutdown = conn.state.shutdown.clone();
-    let mut subscriptions = Subscriptions::default();
+    let mut subscriptions = Subscriptions::new(conn.state.notifier.clone());
     let peer = Peer {
         device,
         connection: rand::rngs::OsRng.next_u64(),
@@ -188,9 +188,11 @@ async fn serve(conn: &mut Conn, device: DeviceId) -> Result<(), Closed> {
             poke = pokes.recv() => match poke {
                 Ok(BusEvent::Appended(appended)) => logs::appended(conn, &mut subscriptions, appended).await?,
                 Ok(BusEvent::Signal(signal)) => signals::deliver(conn, peer, &mut subscriptions, signal).await?,
+                Ok(BusEvent::Resync) => logs::reannounce(conn, &subscriptions, None).await?,
+                Ok(BusEvent::Check(log)) => logs::reannounce(conn, &subscriptions, Some(log)).await?,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "subscriber lagged; re-announcing subscribed logs");
-                    logs::reannounce(conn, &subscriptions).await?;
+                    logs::reannounce(conn, &subscriptions, None).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },

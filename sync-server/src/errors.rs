@@ -16,6 +16,9 @@ pub enum ServerError {
     /// The libp2p side (rendezvous, relay) could not start.
     #[error("peer-to-peer: {0}")]
     P2p(String),
+    /// NATS could not be used.
+    #[error(transparent)]
+    Nats(#[from] crate::nats::NatsError),
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
     Tls(String),

@@ -28,7 +28,8 @@
 //! 8. [`p2p`]: the libp2p side (rendezvous, relay).
 //! 9. `errors`: [`ServerError`] and how a refused request goes on the wire.
 //! 10. The backends: `sqlite` ([`SqliteStore`]) and `postgres`
-//!     ([`PostgresStore`]) over `store` ([`LogStore`]),
+//!     ([`PostgresStore`]) over `store` ([`LogStore`]), `nats`
+//!     ([`NatsNotifier`]) over
 //!     `notify` ([`Notifier`]), `rate` ([`RateLimiter`]) and `metrics`.
 
 #![warn(clippy::too_many_lines)]
@@ -44,6 +45,7 @@ mod handlers;
 mod listener;
 mod metrics;
 mod migrations;
+mod nats;
 mod notify;
 pub mod p2p;
 mod postgres;
@@ -59,6 +61,7 @@ pub use app::app;
 pub use clock::{Clock, SystemClock};
 pub use errors::ServerError;
 pub use listener::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS};
+pub use nats::{NatsError, NatsNotifier};
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
 pub use postgres::PostgresStore;
 pub use rate::{RateConfig, RateLimiter};

@@ -33,15 +33,32 @@ pub enum BusEvent {
     Appended(Appended),
     /// An ephemeral signal.
     Signal(Signal),
+    /// Pokes may have been missed (the bus between gateways was down):
+    /// every connection re-reads its subscribed logs' ends from the
+    /// database and announces them.
+    Resync,
+    /// The gateway now hears of `log` from the others: its subscribers
+    /// re-read its end from the database once (a push that another
+    /// gateway stored just before is not missed).
+    Check(LogId),
 }
 
-/// Fans out [`BusEvent`]s to every connection (in-process now; NATS or
-/// Redis for several server instances later).
+/// Fans out [`BusEvent`]s to every connection: in-process
+/// ([`BroadcastNotifier`]), or across gateways (`NatsNotifier`).
 pub trait Notifier: Send + Sync + 'static {
     /// Announces an event.
     fn publish(&self, event: BusEvent);
     /// A receiver of every later event.
     fn subscribe(&self) -> broadcast::Receiver<BusEvent>;
+    /// A connection here subscribed to `log` (counted: a notifier spanning
+    /// gateways listens for the log from the first until the last unwatch).
+    fn watch(&self, log: LogId) {
+        let _ = log;
+    }
+    /// A connection here dropped its subscription to `log`.
+    fn unwatch(&self, log: LogId) {
+        let _ = log;
+    }
 }
 
 /// An in-process [`Notifier`] over a tokio broadcast channel.

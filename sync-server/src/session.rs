@@ -72,40 +72,56 @@ pub(crate) struct Peer {
 
 /// The logs one connection subscribed to: capability hash and whether that
 /// capability has been checked against the log.
-#[derive(Debug, Default)]
-pub(crate) struct Subscriptions(HashMap<LogId, ([u8; 32], bool)>);
+pub(crate) struct Subscriptions {
+    logs: HashMap<LogId, ([u8; 32], bool)>,
+    /// Told which logs this gateway has subscribers for (so a notifier
+    /// spanning gateways listens only there).
+    notifier: std::sync::Arc<dyn crate::notify::Notifier>,
+}
 
 impl Subscriptions {
+    /// No subscriptions yet; `notifier` hears of each one.
+    pub(crate) fn new(notifier: std::sync::Arc<dyn crate::notify::Notifier>) -> Self {
+        Self {
+            logs: HashMap::new(),
+            notifier,
+        }
+    }
+
     /// How many logs are subscribed.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.logs.len()
     }
 
     /// Whether `log` is subscribed.
     pub(crate) fn contains(&self, log: &LogId) -> bool {
-        self.0.contains_key(log)
+        self.logs.contains_key(log)
     }
 
     /// Subscribes to `log` with capability hash `hash`.
     pub(crate) fn insert(&mut self, log: LogId, hash: [u8; 32], verified: bool) {
-        self.0.insert(log, (hash, verified));
+        if self.logs.insert(log, (hash, verified)).is_none() {
+            self.notifier.watch(log);
+        }
     }
 
     /// Drops the subscription to `log`.
     pub(crate) fn remove(&mut self, log: &LogId) {
-        self.0.remove(log);
+        if self.logs.remove(log).is_some() {
+            self.notifier.unwatch(*log);
+        }
     }
 
     /// Every subscribed log with its capability hash.
     pub(crate) fn logs(&self) -> Vec<(LogId, [u8; 32])> {
-        self.0.iter().map(|(log, (hash, _))| (*log, *hash)).collect()
+        self.logs.iter().map(|(log, (hash, _))| (*log, *hash)).collect()
     }
 
     /// Whether this connection subscribed to `log` with the right capability.
     /// A subscription made before the log existed is checked once against the
     /// capability the first push set, and dropped on a mismatch.
     pub(crate) async fn verified(&mut self, state: &AppState, log: LogId) -> bool {
-        let Some(&(hash, verified)) = self.0.get(&log) else {
+        let Some(&(hash, verified)) = self.logs.get(&log) else {
             return false;
         };
         if verified {
@@ -113,11 +129,19 @@ impl Subscriptions {
         }
         let store = state.store.clone();
         if blocking(move || store.last_seq(&log, &hash)).await.is_err() {
-            self.0.remove(&log);
+            self.remove(&log);
             return false;
         }
-        self.0.insert(log, (hash, true));
+        self.logs.insert(log, (hash, true));
         true
+    }
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        for log in self.logs.keys() {
+            self.notifier.unwatch(*log);
+        }
     }
 }
 

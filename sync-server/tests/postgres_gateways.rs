@@ -76,3 +76,78 @@ async fn two_gateways_on_one_database_serve_the_same_logs() {
     );
     drop(gateway_b);
 }
+
+/// The next `Appended` poke for [`LOG`] at or past `seq`, within `wait`.
+async fn poked(client: &mut Client, seq: u64, wait: std::time::Duration) -> bool {
+    tokio::time::timeout(wait, async {
+        loop {
+            match client.recv().await {
+                ServerFrame::Appended { log, seq: at } if log == LOG && at >= seq => return,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_push_on_one_gateway_pokes_subscribers_on_another_through_nats_or_by_polling_without_it() {
+    use common::nats::Nats;
+    use std::time::Duration;
+    let postgres = Postgres::start();
+    let url = postgres.new_database("live");
+    let mut nats = Nats::start();
+    let nats_url = nats.url();
+    let args = ["--no-p2p", "--database", url.as_str(), "--nats", nats_url.as_str()];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gateway_a = Server::start(dir_a.path(), &args);
+    let gateway_b = Server::start(dir_b.path(), &args);
+    let mut alice = Client::authed(&gateway_a.addr, &key(1)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(1, b"first")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    let mut bob = Client::authed(&gateway_b.addr, &key(2)).await;
+    bob.send(&kith_proto::ClientFrame::Subscribe {
+        log: LOG,
+        capability: CAP,
+    })
+    .await;
+    assert_eq!(bob.recv().await, ServerFrame::Subscribed { log: LOG, last_seq: 1 });
+    // B's interest reaches NATS, then what A stores pokes bob at once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(2, b"live")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert!(
+        poked(&mut bob, 2, Duration::from_secs(5)).await,
+        "no poke crossed the gateways"
+    );
+
+    // NATS goes down: both gateways keep serving, and bob still hears of
+    // new entries (his gateway polls the database every second).
+    nats.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(
+        alice.push(vec![envelope(3, b"no nats")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert!(
+        poked(&mut bob, 3, Duration::from_secs(10)).await,
+        "no poke while NATS was down"
+    );
+    let mut reader = Client::authed(&gateway_b.addr, &key(3)).await;
+    assert_eq!(seqs(&reader.pull_all().await), vec![1, 2, 3]);
+    // And it comes back.
+    nats.resume();
+    assert!(matches!(
+        alice.push(vec![envelope(4, b"back")]).await,
+        ServerFrame::Pushed { .. }
+    ));
+    assert!(
+        poked(&mut bob, 4, Duration::from_secs(15)).await,
+        "no poke after NATS came back"
+    );
+}

@@ -169,9 +169,17 @@ pub(crate) async fn appended(
     Ok(())
 }
 
-/// After missing pokes, announces every subscribed log's last sequence number.
-pub(crate) async fn reannounce(conn: &mut Conn, subscriptions: &Subscriptions) -> Result<(), Closed> {
+/// After missing pokes, announces every subscribed log's last sequence
+/// number (or only `only`'s, if this connection subscribed to it).
+pub(crate) async fn reannounce(
+    conn: &mut Conn,
+    subscriptions: &Subscriptions,
+    only: Option<LogId>,
+) -> Result<(), Closed> {
     for (log, hash) in subscriptions.logs() {
+        if only.is_some_and(|only| only != log) {
+            continue;
+        }
         let store = conn.state.store.clone();
         if let Ok(seq) = blocking(move || store.last_seq(&log, &hash)).await {
             conn.send(&ServerFrame::Appended { log, seq }).await?;
