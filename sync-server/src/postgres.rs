@@ -32,6 +32,9 @@ pub struct PostgresStore {
     runtime: Option<tokio::runtime::Runtime>,
     pool: Vec<Mutex<Client>>,
     next: AtomicUsize,
+    /// Where to connect again when a connection was lost (a database
+    /// restart fails only what was in flight).
+    url: String,
 }
 
 impl PostgresStore {
@@ -46,13 +49,7 @@ impl PostgresStore {
         let pool = runtime.block_on(async {
             let mut pool = Vec::with_capacity(CONNECTIONS);
             for _ in 0..CONNECTIONS {
-                let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::error!(%error, "PostgreSQL connection ended");
-                    }
-                });
-                pool.push(Mutex::new(client));
+                pool.push(Mutex::new(connect(url).await?));
             }
             if let Some(first) = pool.first() {
                 migrate(&mut *first.lock().await).await?;
@@ -63,22 +60,37 @@ impl PostgresStore {
             runtime: Some(runtime),
             pool,
             next: AtomicUsize::new(0),
+            url: url.to_owned(),
         })
     }
 
-    /// A free connection if there is one, else the next in turn.
+    /// A free connection if there is one, else the next in turn; one whose
+    /// connection was lost is made again first.
     async fn client(&self) -> MutexGuard<'_, Client> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.pool.len();
+        let mut guard = None;
         for offset in 0..count {
             if let Some(slot) = self.pool.get((start + offset) % count)
-                && let Ok(guard) = slot.try_lock()
+                && let Ok(free) = slot.try_lock()
             {
-                return guard;
+                guard = Some(free);
+                break;
             }
         }
         // `open` makes CONNECTIONS of them, so the pool is never empty.
-        self.pool[start % count].lock().await
+        let mut guard = match guard {
+            Some(guard) => guard,
+            None => self.pool[start % count].lock().await,
+        };
+        if guard.is_closed() {
+            match connect(&self.url).await {
+                Ok(client) => *guard = client,
+                // The caller's query fails on the closed one and says why.
+                Err(error) => tracing::warn!(%error, "cannot reconnect to PostgreSQL"),
+            }
+        }
+        guard
     }
 
     fn block_on<T>(&self, work: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
@@ -97,6 +109,17 @@ impl Drop for PostgresStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// One connection, its I/O driven by a task of the store's runtime.
+async fn connect(url: &str) -> Result<Client, StoreError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
 async fn migrate(client: &mut Client) -> Result<(), StoreError> {

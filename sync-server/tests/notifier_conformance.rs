@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::nats::Nats;
 use kith_proto::LogId;
 use kith_server::{Appended, BroadcastNotifier, BusEvent, NatsNotifier, Notifier, Signal};
+use kith_testkit::Nats;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::Receiver;

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::postgres::Postgres;
 use common::*;
 use kith_proto::{ErrorCode, ServerFrame};
+use kith_testkit::Postgres;
 
 fn error_code(frame: &ServerFrame) -> Option<ErrorCode> {
     match frame {
@@ -93,7 +93,7 @@ async fn poked(client: &mut Client, seq: u64, wait: std::time::Duration) -> bool
 
 #[tokio::test]
 async fn a_push_on_one_gateway_pokes_subscribers_on_another_through_nats_or_by_polling_without_it() {
-    use common::nats::Nats;
+    use kith_testkit::Nats;
     use std::time::Duration;
     let postgres = Postgres::start();
     let url = postgres.new_database("live");
@@ -150,4 +150,121 @@ async fn a_push_on_one_gateway_pokes_subscribers_on_another_through_nats_or_by_p
         poked(&mut bob, 4, Duration::from_secs(15)).await,
         "no poke after NATS came back"
     );
+}
+
+#[tokio::test]
+async fn twenty_appenders_on_two_gateways_get_gapless_numbers_and_every_reader_sees_each_entry_once() {
+    use std::collections::BTreeSet;
+    let postgres = Postgres::start();
+    let url = postgres.new_database("appenders");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gateway_a = Server::start(dir_a.path(), &["--no-p2p", "--database", &url]);
+    let gateway_b = Server::start(dir_b.path(), &["--no-p2p", "--database", &url]);
+    let tasks: Vec<_> = (0..20u8)
+        .map(|writer| {
+            let addr = if writer % 2 == 0 {
+                gateway_a.addr.clone()
+            } else {
+                gateway_b.addr.clone()
+            };
+            tokio::spawn(async move {
+                let mut client = Client::authed(&addr, &key(100 + writer)).await;
+                for n in 0..10u32 {
+                    let id = u32::from(writer) * 1000 + n;
+                    let pushed = client.push(vec![envelope(id, &id.to_be_bytes())]).await;
+                    assert!(matches!(pushed, ServerFrame::Pushed { .. }), "{pushed:?}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let expected: BTreeSet<Vec<u8>> = (0..20u32)
+        .flat_map(|writer| (0..10u32).map(move |n| (writer * 1000 + n).to_be_bytes().to_vec()))
+        .collect();
+    for addr in [&gateway_a.addr, &gateway_b.addr] {
+        let mut reader = Client::authed(addr, &key(99)).await;
+        let entries = reader.pull_all().await;
+        assert_eq!(seqs(&entries), (1..=200).collect::<Vec<u64>>(), "gapless, in order");
+        let bodies: Vec<Vec<u8>> = entries.into_iter().map(|(_, e)| e.ciphertext).collect();
+        assert_eq!(bodies.len(), 200);
+        assert_eq!(
+            bodies.into_iter().collect::<BTreeSet<_>>(),
+            expected,
+            "each entry exactly once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_killed_during_a_burst_loses_no_acknowledged_send_and_the_client_finishes_on_another() {
+    let postgres = Postgres::start();
+    let url = postgres.new_database("burst");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut gateway_a = Server::start(dir_a.path(), &["--no-p2p", "--database", &url]);
+    let gateway_b = Server::start(dir_b.path(), &["--no-p2p", "--database", &url]);
+    const SENDS: u32 = 300;
+    let addr_a = gateway_a.addr.clone();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let burst = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            let mut alice = Client::authed(&addr_a, &key(1)).await;
+            for n in 0..SENDS {
+                alice
+                    .send(&kith_proto::ClientFrame::Push {
+                        log: LOG,
+                        capability: CAP,
+                        envelopes: vec![envelope(n, &n.to_be_bytes())],
+                    })
+                    .await;
+                match alice.try_recv().await {
+                    Some(ServerFrame::Pushed { .. }) => acked.lock().unwrap().push(n),
+                    Some(ServerFrame::Error { .. }) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                    _ => return,
+                }
+            }
+        })
+    };
+    while acked.lock().unwrap().len() < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    gateway_a.kill9();
+    let _ = burst.await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 50 && acked.len() < SENDS as usize,
+        "killed mid-burst: {} acked",
+        acked.len()
+    );
+    // The client goes on through gateway B: every send again (what is
+    // stored already keeps its number).
+    let mut alice = Client::authed(&gateway_b.addr, &key(1)).await;
+    for n in 0..SENDS {
+        loop {
+            match alice.push(vec![envelope(n, &n.to_be_bytes())]).await {
+                ServerFrame::Pushed { .. } => break,
+                ServerFrame::Error { retryable: true, .. } => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    let mut bob = Client::authed(&gateway_b.addr, &key(2)).await;
+    let entries = bob.pull_all().await;
+    assert_eq!(seqs(&entries), (1..=u64::from(SENDS)).collect::<Vec<u64>>());
+    let bodies: Vec<u32> = entries
+        .iter()
+        .map(|(_, e)| u32::from_be_bytes(e.ciphertext[..4].try_into().unwrap()))
+        .collect();
+    for n in &acked {
+        assert_eq!(
+            bodies.iter().filter(|b| *b == n).count(),
+            1,
+            "acknowledged send {n} stored once"
+        );
+    }
+    assert_eq!(bodies.len(), SENDS as usize, "every send stored exactly once");
 }

@@ -322,67 +322,6 @@ fn watch_streams_a_message_from_another_profile_as_a_json_event() {
     assert!(reaction["message"]["reactions"].to_string().contains("👀"));
 }
 
-/// A running `kith --json sync --watch` whose output lines can be awaited.
-struct Watcher {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Watcher {
-    /// Starts watching and waits until it is connected and subscribed.
-    fn start(profile: &Path, server: &ServerProcess) -> Watcher {
-        use std::io::{BufRead, BufReader};
-        let args = [
-            "--json",
-            "sync",
-            "--server",
-            &server.url,
-            "--watch",
-            "--timeout-secs",
-            "60",
-        ];
-        let mut child = kith_cmd(profile, &args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut watcher = Watcher { child, lines };
-        watcher.wait_for(|line| line.contains("\"idle\""));
-        watcher
-    }
-
-    /// The first line from now on that matches; panics after 20 s.
-    fn wait_for(&mut self, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if matches(&line) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no matching line; saw {seen:#?}");
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn two_devices_of_one_person_and_two_friends_converge_in_any_sync_order() {
     let server_dir = tempfile::tempdir().unwrap();
@@ -460,16 +399,6 @@ fn two_devices_of_one_person_and_two_friends_converge_in_any_sync_order() {
         "a setting made on the desktop reached the laptop"
     );
     assert_eq!(chat_row(&desktop, &group)["pinned"], true);
-}
-
-fn status_of(profile: &Path, chat: &str, id: &str) -> Value {
-    kith_json(profile, &["messages", chat])
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("no message {id}"))
 }
 
 #[test]

@@ -1,9 +1,6 @@
 //! Test helpers: run the real `kith-server` binary and talk to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod nats;
-pub mod postgres;
-
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use kith_proto::{

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The `kith` binary built for these tests.
 pub fn kith_bin() -> PathBuf {
@@ -229,4 +230,76 @@ pub fn chat_row(profile: &Path, chat: &str) -> Value {
         .find(|c| c["chat_id"] == chat)
         .cloned()
         .unwrap_or_else(|| panic!("{} has no chat {chat}", profile.display()))
+}
+
+/// A running `kith --json sync --watch` whose output lines can be awaited.
+pub struct Watcher {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Watcher {
+    /// Starts watching and waits until it is connected and subscribed.
+    pub fn start(profile: &Path, server: &ServerProcess) -> Watcher {
+        use std::io::{BufRead, BufReader};
+        let args = [
+            "--json",
+            "sync",
+            "--server",
+            &server.url,
+            "--watch",
+            "--timeout-secs",
+            "60",
+        ];
+        let mut child = kith_cmd(profile, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut watcher = Watcher { child, lines };
+        watcher.wait_for(|line| line.contains("\"idle\""));
+        watcher
+    }
+
+    /// The first line from now on that matches; panics after 20 s.
+    pub fn wait_for(&mut self, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("no matching line; saw {seen:#?}");
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `messages --json` row of message `id` in `chat`.
+pub fn status_of(profile: &Path, chat: &str, id: &str) -> Value {
+    kith_json(profile, &["messages", chat])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no message {id}"))
 }

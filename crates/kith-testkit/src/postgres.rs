@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub struct Postgres {
     child: Child,
     port: u16,
+    data: PathBuf,
+    bin: PathBuf,
+    user: Option<(u32, u32)>,
     _dir: tempfile::TempDir,
 }
 
@@ -59,6 +62,27 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn spawn(bin: &std::path::Path, user: Option<(u32, u32)>, data: &std::path::Path, port: u16) -> Child {
+    command(bin.join("postgres"), user)
+        .arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(data)
+        // A throwaway server: no fsync, nothing kept.
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 impl Postgres {
     /// Creates a cluster and starts it; waits until it accepts connections.
     pub fn start() -> Postgres {
@@ -86,31 +110,36 @@ impl Postgres {
             String::from_utf8_lossy(&init.stderr)
         );
         let port = free_port();
-        let child = command(bin.join("postgres"), user)
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&data)
-            // A throwaway server: no fsync, nothing kept.
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "max_connections=200",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Postgres { child, port, _dir: dir };
+        let child = spawn(&bin, user, &data, port);
+        let server = Postgres {
+            child,
+            port,
+            data,
+            bin,
+            user,
+            _dir: dir,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !server.try_sql("postgres", "SELECT 1") {
+        while !self.try_sql("postgres", "SELECT 1") {
             assert!(Instant::now() < deadline, "PostgreSQL did not start within 30 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        server
+    }
+
+    /// Stops the server (a fast shutdown: every connection is cut) and
+    /// starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.child = spawn(&self.bin, self.user, &self.data, self.port);
+        self.wait_ready();
     }
 
     /// The URL of database `name`.
