@@ -86,6 +86,7 @@ fn run_steps(ws: &Workspace, args: &TestArgs, steps: &mut Steps) -> Result<()> {
         steps.command("bench relay", &mut bench::command(ws, build, &["relay", "--quick"]))?;
         steps.command("bench p2p", &mut bench::command(ws, build, &["p2p", "--quick"]))?;
         steps.command("bench server", &mut bench::command(ws, build, &["server", "--quick"]))?;
+        steps.command("bench scale", &mut bench::command(ws, build, &["scale", "--quick"]))?;
         steps.command("bench desktop", &mut bench::desktop_command(ws, build, true))?;
     }
     Ok(())

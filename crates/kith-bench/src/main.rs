@@ -69,6 +69,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Scale-out against real kith-server gateways on a throwaway PostgreSQL
+    /// and NATS: two and three gateways beside one SQLite process (live
+    /// send -> shown across gateways, a burst of sends stored).
+    Scale {
+        /// A smaller version of every benchmark (CI).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object (one key per metric) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The small-buffer WebSocket server the server benchmark compares with
     /// (run by it as a child process).
     #[command(hide = true)]
@@ -116,6 +127,7 @@ fn main() -> Result<()> {
         | Command::Relay { quick, json }
         | Command::P2p { quick, json }
         | Command::Server { quick, json }
+        | Command::Scale { quick, json }
         | Command::Desktop { quick, json, .. } => (*quick, *json),
         Command::EchoIdle => (false, false),
     };
@@ -133,6 +145,7 @@ fn main() -> Result<()> {
         Command::Relay { .. } => metrics::run_relay(&sizes)?,
         Command::P2p { .. } => metrics::run_p2p(&sizes)?,
         Command::Server { .. } => metrics::run_server(&sizes)?,
+        Command::Scale { .. } => metrics::run_scale(&sizes)?,
         Command::EchoIdle => unreachable!("handled above"),
         Command::Desktop { app, .. } => {
             let app = match app {

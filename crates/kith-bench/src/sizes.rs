@@ -43,6 +43,8 @@ pub struct Sizes {
     pub load_pairs: usize,
     /// Messages each sender of the live load sends.
     pub load_messages: usize,
+    /// Sends in the scale benchmark's burst.
+    pub burst_sends: usize,
     /// Slowloris sockets in the abuse mix.
     pub abuse_slowloris: usize,
     /// Messages stored in the profile the desktop app starts on.
@@ -76,6 +78,7 @@ impl Sizes {
             idle_connections: 50_000,
             load_pairs: 50,
             load_messages: 1_000,
+            burst_sends: 10_000,
             abuse_slowloris: 400,
             desktop_messages: 100_000,
             desktop_runs: 5,
@@ -105,6 +108,7 @@ impl Sizes {
             idle_connections: 2_000,
             load_pairs: 20,
             load_messages: 300,
+            burst_sends: 2_000,
             abuse_slowloris: 50,
             desktop_messages: 100_000,
             desktop_runs: 2,

@@ -16,6 +16,7 @@ pub struct Postgres {
     data: PathBuf,
     bin: PathBuf,
     user: Option<(u32, u32)>,
+    durable: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -62,18 +63,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(bin: &std::path::Path, user: Option<(u32, u32)>, data: &std::path::Path, port: u16) -> Child {
+fn spawn(bin: &std::path::Path, user: Option<(u32, u32)>, data: &std::path::Path, port: u16, durable: bool) -> Child {
+    // A throwaway server for tests needs no fsync; a benchmark compared
+    // with SQLite's durable commits keeps PostgreSQL's.
+    let fsync = if durable { "fsync=on" } else { "fsync=off" };
     command(bin.join("postgres"), user)
         .arg("-D")
         .arg(data)
         .args(["-p", &port.to_string(), "-k"])
         .arg(data)
-        // A throwaway server: no fsync, nothing kept.
         .args([
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
-            "fsync=off",
+            fsync,
             "-c",
             "max_connections=200",
         ])
@@ -84,8 +87,19 @@ fn spawn(bin: &std::path::Path, user: Option<(u32, u32)>, data: &std::path::Path
 }
 
 impl Postgres {
-    /// Creates a cluster and starts it; waits until it accepts connections.
+    /// Creates a cluster and starts it without fsync (nothing of a test
+    /// outlives it); waits until it accepts connections.
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// [`Postgres::start`] with every commit flushed to disk, as a real
+    /// deployment runs (for benchmarks beside SQLite's durable commits).
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Postgres {
         let bin = bin_dir();
         let user = run_as();
         let dir = tempfile::tempdir().unwrap();
@@ -110,13 +124,14 @@ impl Postgres {
             String::from_utf8_lossy(&init.stderr)
         );
         let port = free_port();
-        let child = spawn(&bin, user, &data, port);
+        let child = spawn(&bin, user, &data, port, durable);
         let server = Postgres {
             child,
             port,
             data,
             bin,
             user,
+            durable,
             _dir: dir,
         };
         server.wait_ready();
@@ -138,8 +153,13 @@ impl Postgres {
             .args(["-INT", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
-        self.child = spawn(&self.bin, self.user, &self.data, self.port);
+        self.child = spawn(&self.bin, self.user, &self.data, self.port, self.durable);
         self.wait_ready();
+    }
+
+    /// The postmaster's process id (its backends are its children).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The URL of database `name`.

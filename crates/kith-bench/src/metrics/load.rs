@@ -16,7 +16,7 @@ use crate::server::ServerProcess;
 use crate::sizes::Sizes;
 use crate::stats::Samples;
 use anyhow::{Context, Result};
-use kith_proto::{Capability, ClientFrame, Envelope, EnvelopeId, LogId, ServerFrame};
+use kith_proto::{Capability, ClientFrame, LogId, ServerFrame};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -39,12 +39,13 @@ const P50_BUDGET_MS: f64 = 3.0;
 const P99_BUDGET_MS: f64 = 10.0;
 
 /// What one run of the pairs measured.
-struct Outcome {
-    deliveries: Samples,
+pub(super) struct Outcome {
+    /// Push sent -> entry received, per message.
+    pub(super) deliveries: Samples,
     /// Frames the honest clients sent.
     frames: u64,
     /// Errors the honest clients got, and messages that never arrived.
-    errors: u64,
+    pub(super) errors: u64,
     elapsed: Duration,
 }
 
@@ -211,10 +212,26 @@ fn honest(n: usize) -> (kith_core::identity::DeviceKeys, Ipv4Addr) {
 
 /// Runs `pairs` sender/receiver pairs through the server.
 async fn chat_pairs(addr: SocketAddr, phase: u8, pairs: usize, messages: usize) -> Result<Outcome> {
+    chat_pairs_between(&[addr], &[addr], phase, pairs, messages).await
+}
+
+/// Runs `pairs` pairs; pair `n`'s sender uses `send_to[n % len]` and its
+/// receiver `receive_from[n % len]` (gateways of one service, or the same
+/// server for both).
+pub(super) async fn chat_pairs_between(
+    send_to: &[SocketAddr],
+    receive_from: &[SocketAddr],
+    phase: u8,
+    pairs: usize,
+    messages: usize,
+) -> Result<Outcome> {
     let mut receivers = Vec::with_capacity(pairs);
     for pair in 0..pairs {
         let (device, source) = honest(2 * pair + 1);
-        let mut ws = wire::signed_in(addr, source, &device).await?;
+        let at = *receive_from
+            .get(pair % receive_from.len().max(1))
+            .context("no server to receive from")?;
+        let mut ws = wire::signed_in(at, source, &device).await?;
         let (log, capability) = log_of(phase, pair);
         wire::send(&mut ws, &ClientFrame::Subscribe { log, capability }).await?;
         match wire::recv(&mut ws).await? {
@@ -223,10 +240,13 @@ async fn chat_pairs(addr: SocketAddr, phase: u8, pairs: usize, messages: usize) 
         }
         receivers.push((ws, log, capability));
     }
-    let mut senders = Vec::with_capacity(pairs);
+    let mut sending = Vec::with_capacity(pairs);
     for pair in 0..pairs {
         let (device, source) = honest(2 * pair);
-        senders.push(wire::signed_in(addr, source, &device).await?);
+        let at = *send_to
+            .get(pair % send_to.len().max(1))
+            .context("no server to send to")?;
+        sending.push(wire::signed_in(at, source, &device).await?);
     }
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + INTERVAL * messages as u32 + GRACE;
@@ -234,7 +254,7 @@ async fn chat_pairs(addr: SocketAddr, phase: u8, pairs: usize, messages: usize) 
         .into_iter()
         .map(|(ws, log, capability)| tokio::spawn(receive(ws, log, capability, messages, deadline)))
         .collect();
-    let sending: Vec<_> = senders
+    let sending: Vec<_> = sending
         .into_iter()
         .enumerate()
         .map(|(pair, ws)| tokio::spawn(send_messages(ws, log_of(phase, pair), messages)))
@@ -269,17 +289,7 @@ async fn send_messages(mut ws: Socket, (log, capability): (LogId, Capability), m
     let (mut frames, mut errors) = (0, 0);
     for n in 0..messages {
         ticks.tick().await;
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(n as u64).to_le_bytes());
-        let push = ClientFrame::Push {
-            log,
-            capability,
-            envelopes: vec![Envelope {
-                id: EnvelopeId(id),
-                epoch: 0,
-                ciphertext: stamped(),
-            }],
-        };
+        let push = wire::push_of(log, capability, n, stamped());
         frames += 1;
         if wire::send(&mut ws, &push).await.is_err() {
             return (frames, errors + (messages - n) as u64);

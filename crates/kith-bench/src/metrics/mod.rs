@@ -14,6 +14,7 @@ mod load;
 mod open_chat;
 mod p2p;
 mod relay;
+mod scale;
 mod search;
 mod send;
 mod wire;
@@ -121,6 +122,17 @@ pub fn run_server(sizes: &Sizes) -> Result<Report> {
     let mut report = Report::default();
     report.extend(idle::run(sizes, &progress, &server_bin)?);
     report.extend(load::run(sizes, &progress, &server_bin)?);
+    progress.say("done", "benchmarks finished");
+    Ok(report)
+}
+
+/// Scale-out: two and three gateways on one PostgreSQL and one NATS (live
+/// load across gateways, a burst of sends) beside one SQLite process.
+pub fn run_scale(sizes: &Sizes) -> Result<Report> {
+    let server_bin = crate::server::binary()?;
+    let progress = Progress::new(sizes.time_limit);
+    let mut report = Report::default();
+    report.extend(scale::run(sizes, &progress, &server_bin)?);
     progress.say("done", "benchmarks finished");
     Ok(report)
 }

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
 use kith_core::identity::DeviceKeys;
-use kith_proto::{ClientFrame, ServerFrame, auth_message};
+use kith_proto::{Capability, ClientFrame, Envelope, EnvelopeId, LogId, ServerFrame, auth_message};
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
@@ -46,6 +46,21 @@ pub(crate) fn device(family: u8, n: u64) -> DeviceKeys {
     let mut seed = [family; 32];
     seed[..8].copy_from_slice(&n.to_le_bytes());
     DeviceKeys::from_seeds(seed, [9; 32])
+}
+
+/// Push number `n` of one benchmark device: one envelope into `log`.
+pub(crate) fn push_of(log: LogId, capability: Capability, n: usize, ciphertext: Vec<u8>) -> ClientFrame {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    ClientFrame::Push {
+        log,
+        capability,
+        envelopes: vec![Envelope {
+            id: EnvelopeId(id),
+            epoch: 0,
+            ciphertext,
+        }],
+    }
 }
 
 /// Sends one frame.
