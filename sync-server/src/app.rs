@@ -34,10 +34,28 @@ async fn healthz() -> &'static str {
 }
 
 async fn p2p_info(State(state): State<AppState>) -> Response {
-    match &state.p2p {
-        Some(info) => ([(axum::http::header::CONTENT_TYPE, "application/json")], info.to_json()).into_response(),
-        None => (StatusCode::NOT_FOUND, "this server runs no p2p side").into_response(),
-    }
+    let Some(info) = state.p2p.clone() else {
+        return (StatusCode::NOT_FOUND, "this server runs no p2p side").into_response();
+    };
+    let store = state.store.clone();
+    let since = state.now_ms().saturating_sub(crate::p2p::GATEWAY_STALE_MS);
+    // Without the store's answer, this gateway alone is still right.
+    let others = match tokio::task::spawn_blocking(move || store.gateways(since)).await {
+        Ok(Ok(others)) => others,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot read the other gateways");
+            Vec::new()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the other gateways");
+            Vec::new()
+        }
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        info.to_json(&others),
+    )
+        .into_response()
 }
 
 /// The counters, for the operator only: a bearer token when one is set,

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use crate::store::{BlobChunk, BlobInfo, LogStore, Quotas, StoreError};
+use crate::store::{BlobChunk, BlobInfo, GatewayAnnouncement, LogStore, Quotas, StoreError, TokenRate};
 use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId};
 
 /// One case: its name and the function.
@@ -257,6 +257,13 @@ pub fn append_pull_idempotent_forbidden_quota(open: &dyn Fn() -> Box<dyn LogStor
         Err(StoreError::QuotaExceeded { .. })
     ));
     assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
+    // A retry of stored envelopes is acknowledged again even at the quota.
+    let out = store
+        .append(&log, &cap, &[env(3), env(1)], &dev(), quotas(35), 5)
+        .unwrap();
+    assert_eq!(out.results, vec![(EnvelopeId([3; 16]), 3), (EnvelopeId([1; 16]), 1)]);
+    assert!(!out.appended);
+    assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
     drop(store);
     let store = open();
     assert_eq!(store.last_seq(&log, &cap).unwrap(), 3);
@@ -351,7 +358,78 @@ pub fn appends_from_many_threads_get_gapless_sequence_numbers(open: &dyn Fn() ->
 }
 
 /// Every case.
+/// The new-device bucket of an address empties, refills with time, is its
+/// own per address, and survives a restart (a second gateway on the same
+/// database opens the same store).
+pub fn a_new_device_bucket_is_shared_and_refills(open: &dyn Fn() -> Box<dyn LogStore>) {
+    // Three at once, then one per second.
+    let rate = TokenRate {
+        per_second: 1.0,
+        burst: 3.0,
+    };
+    let (alice, bob) = ([1; 32], [2; 32]);
+    let store = open();
+    let t0 = 1_000_000;
+    for _ in 0..3 {
+        assert!(store.take_new_device_token(&alice, rate, t0).unwrap());
+    }
+    assert!(!store.take_new_device_token(&alice, rate, t0).unwrap());
+    assert!(store.take_new_device_token(&bob, rate, t0).unwrap());
+    let again = open();
+    assert!(!again.take_new_device_token(&alice, rate, t0 + 500).unwrap());
+    // A second later one token is back, and only one.
+    assert!(again.take_new_device_token(&alice, rate, t0 + 1_000).unwrap());
+    assert!(!store.take_new_device_token(&alice, rate, t0 + 1_000).unwrap());
+    // Long after, the bucket is full again (its row forgotten or refilled).
+    for _ in 0..3 {
+        assert!(store.take_new_device_token(&alice, rate, t0 + 60_000).unwrap());
+    }
+    assert!(!store.take_new_device_token(&alice, rate, t0 + 60_000).unwrap());
+}
+
+/// Gateways announce themselves; a later announcement replaces an earlier
+/// one; the stale are left out; another gateway on the store sees them.
+pub fn gateways_announce_themselves_to_each_other(open: &dyn Fn() -> Box<dyn LogStore>) {
+    let gateway = |peer: &str, addresses: &[&str]| GatewayAnnouncement {
+        peer_id: peer.to_owned(),
+        addresses: addresses.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    let first = open();
+    let second = open();
+    first
+        .announce_gateway(&gateway("A", &["/ip4/10.0.0.1/tcp/1/p2p/A"]), 1_000)
+        .unwrap();
+    second
+        .announce_gateway(
+            &gateway("B", &["/ip4/10.0.0.2/tcp/2/p2p/B", "/ip6/::1/tcp/2/p2p/B"]),
+            2_000,
+        )
+        .unwrap();
+    first
+        .announce_gateway(&gateway("A", &["/ip4/10.0.0.1/tcp/3/p2p/A"]), 3_000)
+        .unwrap();
+    assert_eq!(
+        second.gateways(0).unwrap(),
+        vec![
+            gateway("A", &["/ip4/10.0.0.1/tcp/3/p2p/A"]),
+            gateway("B", &["/ip4/10.0.0.2/tcp/2/p2p/B", "/ip6/::1/tcp/2/p2p/B"]),
+        ]
+    );
+    assert_eq!(
+        first.gateways(2_500).unwrap(),
+        vec![gateway("A", &["/ip4/10.0.0.1/tcp/3/p2p/A"])]
+    );
+}
+
 pub const CASES: &[Case] = &[
+    (
+        "gateways_announce_themselves_to_each_other",
+        gateways_announce_themselves_to_each_other,
+    ),
+    (
+        "a_new_device_bucket_is_shared_and_refills",
+        a_new_device_bucket_is_shared_and_refills,
+    ),
     (
         "a_device_over_its_budget_stores_nothing_more",
         a_device_over_its_budget_stores_nothing_more,

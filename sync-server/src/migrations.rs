@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_blobs.sql"),
     include_str!("../migrations/0005_tombstones.sql"),
     include_str!("../migrations/0006_managers_and_usage.sql"),
+    include_str!("../migrations/0007_shared_gateway_state.sql"),
 ];
 
 /// The schema version this build writes.

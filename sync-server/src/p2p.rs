@@ -5,6 +5,7 @@
 //! Noise-encrypted end to end between the two devices.
 
 use crate::errors::ServerError;
+use crate::store::GatewayAnnouncement;
 use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
@@ -12,6 +13,12 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, autonat, identify, ping, relay, rendezvous};
 use std::path::Path;
 use std::time::Duration;
+
+/// How often a gateway announces its libp2p side to the others.
+pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(10);
+
+/// A gateway not heard of for this long is left out of `GET /p2p`.
+pub(crate) const GATEWAY_STALE_MS: u64 = 30_000;
 
 /// The server's identity and addresses, served at `GET /p2p`.
 #[derive(Clone, Debug)]
@@ -23,11 +30,28 @@ pub struct P2pInfo {
 }
 
 impl P2pInfo {
-    /// `{"peer_id": "...", "addresses": [...]}`.
-    pub fn to_json(&self) -> String {
+    /// What this gateway announces to the others on its database.
+    pub fn announcement(&self) -> GatewayAnnouncement {
+        GatewayAnnouncement {
+            peer_id: self.peer_id.to_string(),
+            addresses: self.addresses.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// `{"peer_id": "...", "addresses": [...], "gateways": [{"peer_id":
+    /// "...", "addresses": [...]}, ...]}`: this gateway, then every gateway
+    /// of the service (this one first), so that a client registers at every
+    /// rendezvous point whichever gateway it asked.
+    pub fn to_json(&self, others: &[GatewayAnnouncement]) -> String {
+        let me = self.announcement();
+        let gateways: Vec<_> = std::iter::once(&me)
+            .chain(others.iter().filter(|other| other.peer_id != me.peer_id))
+            .map(|gateway| serde_json::json!({"peer_id": gateway.peer_id, "addresses": gateway.addresses}))
+            .collect();
         serde_json::json!({
-            "peer_id": self.peer_id.to_string(),
-            "addresses": self.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "peer_id": me.peer_id,
+            "addresses": me.addresses,
+            "gateways": gateways,
         })
         .to_string()
     }
@@ -68,6 +92,8 @@ fn load_key(data: &Path) -> Result<Keypair, ServerError> {
             return Err(ServerError::P2p(format!("{} is not a 32-byte key", path.display())));
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            // With PostgreSQL nothing else makes the data directory.
+            create_private_dir(data)?;
             let seed: [u8; 32] = rand::random();
             write_private(&path, &seed)?;
             seed.to_vec()
@@ -75,6 +101,19 @@ fn load_key(data: &Path) -> Result<Keypair, ServerError> {
         Err(err) => return Err(err.into()),
     };
     Keypair::ed25519_from_bytes(seed).map_err(|err| ServerError::P2p(err.to_string()))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), ServerError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|err| ServerError::P2p(format!("cannot create {}: {err}", dir.display())))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServerError> {

@@ -12,19 +12,23 @@ mod blobs;
 mod usage;
 
 use crate::store::{
-    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError, check_quotas,
-    to_i64, to_u64,
+    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, GatewayAnnouncement, LogStore, PullOutcome, Quotas, StoreError,
+    TokenRate, announcement, check_quotas, to_i64, to_u64,
 };
 use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, NoTls};
 
 /// Connections in the pool.
 const CONNECTIONS: usize = 8;
 
 /// Every migration, in order; version N is the N-th.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_initial.sql"),
+    include_str!("../migrations/postgres/0002_shared_gateway_state.sql"),
+];
 
 /// A [`LogStore`] backed by a PostgreSQL database.
 pub struct PostgresStore {
@@ -162,13 +166,14 @@ async fn log_row(
     } else {
         "SELECT capability_hash, last_seq, stored_bytes FROM logs WHERE log_id = $1"
     };
+    // Typed statements go in one round trip (no prepare first): these
+    // are on every push and pull.
     Ok(client
-        .query_opt(sql, &[&&log.0[..]])
+        .query_typed_opt(sql, &[(&&log.0[..], Type::BYTEA)])
         .await?
         .map(|row| (row.get(0), to_u64(row.get(1)), to_u64(row.get(2)))))
 }
 
-/// Checks the capability of an existing log; returns its last seq.
 async fn check(client: &impl GenericClient, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
     match log_row(client, log, false).await? {
         None => Err(StoreError::NotFound),
@@ -201,28 +206,58 @@ async fn is_deleted(client: &impl GenericClient, log: &LogId) -> Result<bool, St
 }
 
 /// The log, locked for this transaction, created (empty, with
-/// `capability_hash`) if it does not exist. Returns its last seq and
-/// stored bytes.
+/// `capability_hash`) if it does not exist and was never deleted. Returns
+/// its last seq, its stored bytes and the bytes `pusher` has stored.
 async fn lock_or_create(
     tx: &tokio_postgres::Transaction<'_>,
     log: &LogId,
     capability_hash: &[u8; 32],
+    pusher: Option<&DeviceId>,
     now_ms: u64,
-) -> Result<(u64, u64), StoreError> {
-    if is_deleted(tx, log).await? {
-        return Err(StoreError::Deleted);
-    }
-    tx.execute(
+) -> Result<(u64, u64, u64), StoreError> {
+    let id = &log.0[..];
+    tx.execute_typed(
         "INSERT INTO logs (log_id, capability_hash, last_seq, stored_bytes, created_ms)
-         VALUES ($1, $2, 0, 0, $3) ON CONFLICT (log_id) DO NOTHING",
-        &[&&log.0[..], &&capability_hash[..], &to_i64(now_ms)],
+         SELECT $1, $2, 0, 0, $3 WHERE NOT EXISTS (SELECT 1 FROM deleted_logs WHERE log_id = $1)
+         ON CONFLICT (log_id) DO NOTHING",
+        &[
+            (&id, Type::BYTEA),
+            (&&capability_hash[..], Type::BYTEA),
+            (&to_i64(now_ms), Type::INT8),
+        ],
     )
     .await?;
-    match log_row(tx, log, true).await? {
-        Some((hash, _, _)) if hash.as_slice() != capability_hash.as_slice() => Err(StoreError::Forbidden),
-        Some((_, last_seq, stored)) => Ok((last_seq, stored)),
+    let device = pusher.map(|device| &device.as_bytes()[..]);
+    let row = tx
+        .query_typed_opt(
+            "SELECT capability_hash, last_seq, stored_bytes,
+                    COALESCE((SELECT stored_bytes FROM devices WHERE device_id = $2), 0)
+             FROM logs WHERE log_id = $1 FOR UPDATE",
+            &[(&id, Type::BYTEA), (&device, Type::BYTEA)],
+        )
+        .await?;
+    match row.map(|row| (row.get::<_, Vec<u8>>(0), row.get(1), row.get(2), row.get(3))) {
+        Some((hash, _, _, _)) if hash.as_slice() != capability_hash.as_slice() => Err(StoreError::Forbidden),
+        Some((_, last_seq, stored, device_stored)) => Ok((to_u64(last_seq), to_u64(stored), to_u64(device_stored))),
+        // Not inserted and not there: a tombstone (or deleted meanwhile).
+        None if is_deleted(tx, log).await? => Err(StoreError::Deleted),
         None => Err(StoreError::NotFound),
     }
+}
+
+/// The seq an envelope already has in the log, if any.
+async fn stored_seq(
+    tx: &tokio_postgres::Transaction<'_>,
+    log: &LogId,
+    envelope: &EnvelopeId,
+) -> Result<Option<u64>, StoreError> {
+    Ok(tx
+        .query_typed_opt(
+            "SELECT seq FROM entries WHERE log_id = $1 AND envelope_id = $2",
+            &[(&&log.0[..], Type::BYTEA), (&&envelope.0[..], Type::BYTEA)],
+        )
+        .await?
+        .map(|row| to_u64(row.get(0))))
 }
 
 fn envelope_from(id: &[u8], epoch: i64, ciphertext: Vec<u8>) -> Result<Envelope, StoreError> {
@@ -247,53 +282,64 @@ impl PostgresStore {
     ) -> Result<AppendOutcome, StoreError> {
         let mut client = self.client().await;
         let tx = client.transaction().await?;
-        let (mut last_seq, mut stored) = lock_or_create(&tx, log, capability_hash, now_ms).await?;
-        let device_before = usage::device_stored(&tx, pusher).await?;
+        let (mut last_seq, mut stored, device_before) =
+            lock_or_create(&tx, log, capability_hash, Some(pusher), now_ms).await?;
         let mut device_stored = device_before;
         let first_new_seq = last_seq + 1;
         let mut results: Vec<(EnvelopeId, u64)> = Vec::with_capacity(envelopes.len());
-        let find = tx
-            .prepare("SELECT seq FROM entries WHERE log_id = $1 AND envelope_id = $2")
-            .await?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO entries (log_id, seq, envelope_id, epoch, ciphertext, received_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .await?;
+        let id = &log.0[..];
         for envelope in envelopes {
-            if let Some(row) = tx.query_opt(&find, &[&&log.0[..], &&envelope.id.0[..]]).await? {
-                results.push((envelope.id, to_u64(row.get(0))));
-                continue;
-            }
             if let Some(&(_, seq)) = results.iter().find(|(id, _)| *id == envelope.id) {
                 results.push((envelope.id, seq));
                 continue;
             }
             let len = envelope.ciphertext.len() as u64;
-            stored = stored.saturating_add(len);
-            device_stored = device_stored.saturating_add(len);
-            check_quotas(stored, device_stored, quotas)?;
-            last_seq += 1;
-            tx.execute(
-                &insert,
-                &[
-                    &&log.0[..],
-                    &to_i64(last_seq),
-                    &&envelope.id.0[..],
-                    &i64::from(envelope.epoch),
-                    &envelope.ciphertext,
-                    &to_i64(now_ms),
-                ],
-            )
-            .await?;
-            results.push((envelope.id, last_seq));
+            let over_quota = check_quotas(stored.saturating_add(len), device_stored.saturating_add(len), quotas);
+            // A retried envelope is acknowledged again even at the quota.
+            let inserted = match over_quota {
+                Err(error) => match stored_seq(&tx, log, &envelope.id).await? {
+                    Some(seq) => {
+                        results.push((envelope.id, seq));
+                        continue;
+                    }
+                    None => return Err(error),
+                },
+                Ok(()) => tx
+                    .query_typed_opt(
+                        "INSERT INTO entries (log_id, seq, envelope_id, epoch, ciphertext, received_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (log_id, envelope_id) DO NOTHING RETURNING seq",
+                        &[
+                            (&id, Type::BYTEA),
+                            (&to_i64(last_seq + 1), Type::INT8),
+                            (&&envelope.id.0[..], Type::BYTEA),
+                            (&i64::from(envelope.epoch), Type::INT8),
+                            (&envelope.ciphertext, Type::BYTEA),
+                            (&to_i64(now_ms), Type::INT8),
+                        ],
+                    )
+                    .await?
+                    .is_some(),
+            };
+            if inserted {
+                last_seq += 1;
+                stored = stored.saturating_add(len);
+                device_stored = device_stored.saturating_add(len);
+                results.push((envelope.id, last_seq));
+            } else {
+                let seq = stored_seq(&tx, log, &envelope.id).await?.ok_or(StoreError::NotFound)?;
+                results.push((envelope.id, seq));
+            }
         }
         let appended = last_seq >= first_new_seq;
         if appended {
-            tx.execute(
+            tx.execute_typed(
                 "UPDATE logs SET last_seq = $2, stored_bytes = $3 WHERE log_id = $1",
-                &[&&log.0[..], &to_i64(last_seq), &to_i64(stored)],
+                &[
+                    (&id, Type::BYTEA),
+                    (&to_i64(last_seq), Type::INT8),
+                    (&to_i64(stored), Type::INT8),
+                ],
             )
             .await?;
             usage::charge(&tx, log, pusher, device_stored - device_before, now_ms).await?;
@@ -326,9 +372,13 @@ impl PostgresStore {
         }
         // Sizes first, so no more than `max_bytes` of ciphertext is read.
         let sizes = client
-            .query(
+            .query_typed(
                 "SELECT seq, LENGTH(ciphertext) FROM entries WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                &[&&log.0[..], &to_i64(after_seq), &i64::from(limit)],
+                &[
+                    (&&log.0[..], Type::BYTEA),
+                    (&to_i64(after_seq), Type::INT8),
+                    (&i64::from(limit), Type::INT8),
+                ],
             )
             .await?;
         let mut through = None;
@@ -344,10 +394,14 @@ impl PostgresStore {
         let mut entries = Vec::new();
         if let Some(through) = through {
             let rows = client
-                .query(
+                .query_typed(
                     "SELECT seq, envelope_id, epoch, ciphertext FROM entries
                      WHERE log_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
-                    &[&&log.0[..], &to_i64(after_seq), &through],
+                    &[
+                        (&&log.0[..], Type::BYTEA),
+                        (&to_i64(after_seq), Type::INT8),
+                        (&through, Type::INT8),
+                    ],
                 )
                 .await?;
             for row in rows {
@@ -368,7 +422,7 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await;
         let tx = client.transaction().await?;
-        lock_or_create(&tx, log, capability_hash, now_ms).await?;
+        lock_or_create(&tx, log, capability_hash, None, now_ms).await?;
         let registered: Option<Vec<u8>> = tx
             .query_one("SELECT manage_hash FROM logs WHERE log_id = $1", &[&&log.0[..]])
             .await?
@@ -553,6 +607,73 @@ impl LogStore for PostgresStore {
                 )
                 .await?;
             Ok(())
+        })
+    }
+
+    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
+        self.block_on(async {
+            let mut client = self.client().await;
+            let tx = client.transaction().await?;
+            tx.execute_typed(
+                "DELETE FROM new_device_buckets WHERE updated_ms < $1",
+                &[(&to_i64(rate.full_again_before(now_ms)), Type::INT8)],
+            )
+            .await?;
+            let taken = tx
+                .query_typed_opt(
+                    "INSERT INTO new_device_buckets (address_hash, tokens, updated_ms) VALUES ($1, $2 - 1.0, $3)
+                     ON CONFLICT (address_hash) DO UPDATE
+                     SET tokens = LEAST($2, new_device_buckets.tokens
+                                  + GREATEST(0, $3 - new_device_buckets.updated_ms) * $4) - 1.0,
+                         updated_ms = $3
+                     WHERE LEAST($2, new_device_buckets.tokens
+                                 + GREATEST(0, $3 - new_device_buckets.updated_ms) * $4) >= 1.0
+                     RETURNING tokens",
+                    &[
+                        (&&source[..], Type::BYTEA),
+                        (&rate.burst, Type::FLOAT8),
+                        (&to_i64(now_ms), Type::INT8),
+                        (&rate.per_ms(), Type::FLOAT8),
+                    ],
+                )
+                .await?
+                .is_some();
+            tx.commit().await?;
+            Ok(taken)
+        })
+    }
+
+    fn announce_gateway(&self, gateway: &GatewayAnnouncement, now_ms: u64) -> Result<(), StoreError> {
+        self.block_on(async {
+            self.client()
+                .await
+                .execute_typed(
+                    "INSERT INTO gateways (peer_id, addresses, seen_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (peer_id) DO UPDATE SET addresses = excluded.addresses, seen_ms = excluded.seen_ms",
+                    &[
+                        (&gateway.peer_id, Type::TEXT),
+                        (&gateway.addresses.join("\n"), Type::TEXT),
+                        (&to_i64(now_ms), Type::INT8),
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn gateways(&self, since_ms: u64) -> Result<Vec<GatewayAnnouncement>, StoreError> {
+        self.block_on(async {
+            Ok(self
+                .client()
+                .await
+                .query_typed(
+                    "SELECT peer_id, addresses FROM gateways WHERE seen_ms >= $1 ORDER BY peer_id",
+                    &[(&to_i64(since_ms), Type::INT8)],
+                )
+                .await?
+                .into_iter()
+                .map(|row| announcement(row.get(0), row.get(1)))
+                .collect())
         })
     }
 

@@ -52,6 +52,7 @@ async fn serve_on(
     let token = state.shutdown_token();
     let tasks = state.tasks();
     tokio::spawn(sweep_superseded(state.clone()));
+    tokio::spawn(announce_gateway(state.clone()));
     let signal_token = token.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -157,6 +158,31 @@ async fn sweep_superseded(state: AppState) {
             Ok(Ok(deleted)) => tracing::info!(deleted, "superseded entries deleted after the grace period"),
             Ok(Err(error)) => tracing::warn!(%error, "sweeping superseded entries failed"),
             Err(error) => tracing::warn!(%error, "sweep task failed"),
+        }
+    }
+}
+
+/// Announces this gateway's libp2p side in the store every
+/// [`crate::p2p::ANNOUNCE_EVERY`] until shutdown (when it has one), so that every
+/// gateway on the database lists it.
+async fn announce_gateway(state: AppState) {
+    let Some(info) = state.p2p.clone() else {
+        return;
+    };
+    let announcement = info.announcement();
+    let token = state.shutdown_token();
+    loop {
+        let store = state.store.clone();
+        let now = state.now_ms();
+        let gateway = announcement.clone();
+        match tokio::task::spawn_blocking(move || store.announce_gateway(&gateway, now)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "announcing this gateway failed"),
+            Err(error) => tracing::warn!(%error, "announce task failed"),
+        }
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(crate::p2p::ANNOUNCE_EVERY) => {}
         }
     }
 }

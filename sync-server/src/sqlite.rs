@@ -4,8 +4,8 @@
 
 use crate::migrations;
 use crate::store::{
-    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, LogStore, PullOutcome, Quotas, StoreError, check_quotas,
-    to_i64, to_u32, to_u64,
+    AppendOutcome, BlobChunk, BlobInfo, BlobPutOutcome, GatewayAnnouncement, LogStore, PullOutcome, Quotas, StoreError,
+    TokenRate, announcement, check_quotas, to_i64, to_u32, to_u64,
 };
 use kith_proto::{BlobId, DeviceId, Envelope, EnvelopeId, LogId, blob_chunk_count};
 use rusqlite::OpenFlags;
@@ -466,6 +466,51 @@ impl LogStore for SqliteStore {
             .is_some())
     }
 
+    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM new_device_buckets WHERE updated_ms < ?1",
+            params![to_i64(rate.full_again_before(now_ms))],
+        )?;
+        let taken = tx
+            .query_row(
+                "INSERT INTO new_device_buckets (address_hash, tokens, updated_ms) VALUES (?1, ?2 - 1.0, ?3)
+                 ON CONFLICT (address_hash) DO UPDATE
+                 SET tokens = MIN(?2, new_device_buckets.tokens
+                              + MAX(0, ?3 - new_device_buckets.updated_ms) * ?4) - 1.0,
+                     updated_ms = ?3
+                 WHERE MIN(?2, new_device_buckets.tokens
+                           + MAX(0, ?3 - new_device_buckets.updated_ms) * ?4) >= 1.0
+                 RETURNING tokens",
+                params![&source[..], rate.burst, to_i64(now_ms), rate.per_ms()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        tx.commit()?;
+        Ok(taken)
+    }
+
+    fn announce_gateway(&self, gateway: &GatewayAnnouncement, now_ms: u64) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT INTO gateways (peer_id, addresses, seen_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (peer_id) DO UPDATE SET addresses = excluded.addresses, seen_ms = excluded.seen_ms",
+            params![gateway.peer_id, gateway.addresses.join("\n"), to_i64(now_ms)],
+        )?;
+        Ok(())
+    }
+
+    fn gateways(&self, since_ms: u64) -> Result<Vec<GatewayAnnouncement>, StoreError> {
+        let conn = self.read();
+        let mut statement =
+            conn.prepare("SELECT peer_id, addresses FROM gateways WHERE seen_ms >= ?1 ORDER BY peer_id")?;
+        let rows = statement.query_map(params![to_i64(since_ms)], |row| {
+            Ok(announcement(row.get(0)?, &row.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn record_device(&self, device: &DeviceId, now_ms: u64) -> Result<(), StoreError> {
         let conn = self.lock();
         conn.execute(
@@ -659,7 +704,8 @@ mod tests {
             conn.execute_batch(
                 "DROP TABLE log_usage; ALTER TABLE logs DROP COLUMN manage_hash;
                  DROP TABLE deleted_logs; DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
-                 ALTER TABLE devices DROP COLUMN stored_bytes; PRAGMA user_version = 1;",
+                 ALTER TABLE devices DROP COLUMN stored_bytes; DROP TABLE new_device_buckets; DROP TABLE gateways;
+                 PRAGMA user_version = 1;",
             )
             .unwrap();
         }

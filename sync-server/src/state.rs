@@ -114,8 +114,10 @@ pub struct AppState {
     pub(crate) limiter: Arc<RateLimiter>,
     /// First authentications of device keys, per source address: a new key
     /// costs its maker a token, so fresh keys cannot multiply the
-    /// per-device quotas and rate limits for free.
-    pub(crate) new_devices: Arc<RateLimiter<std::net::IpAddr>>,
+    /// per-device quotas and rate limits for free. The buckets live in the
+    /// store ([`LogStore::take_new_device_token`]), shared by every gateway
+    /// on one database.
+    pub(crate) new_device_rate: crate::store::TokenRate,
     /// Bytes served, per device and per source address: a device (or an
     /// address with many devices) pulling a log of large entries over and
     /// over is slowed to the configured rate, so the others' traffic keeps
@@ -146,10 +148,10 @@ impl AppState {
             store,
             notifier,
             limiter: Arc::new(RateLimiter::new(settings.rate)),
-            new_devices: Arc::new(RateLimiter::new(RateConfig {
+            new_device_rate: crate::store::TokenRate {
                 per_second: settings.new_devices_per_address_per_hour / 3600.0,
                 burst: settings.new_devices_per_address_per_hour.max(1.0),
-            })),
+            },
             served_by_device: Arc::new(RateLimiter::new(serving_rate(settings.serve_bytes_per_sec))),
             failed_sign_ins: Arc::new(RateLimiter::new(FAILED_SIGN_INS)),
             served_by_source: Arc::new(RateLimiter::new(serving_rate(2.0 * settings.serve_bytes_per_sec))),

@@ -242,6 +242,54 @@ pub struct Quotas {
     pub per_device: u64,
 }
 
+/// A gateway's libp2p side, as it announces itself to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayAnnouncement {
+    /// Its libp2p PeerId, as text.
+    pub peer_id: String,
+    /// Its multiaddrs, each ending in `/p2p/PEER_ID`.
+    pub addresses: Vec<String>,
+}
+
+/// A stored announcement: addresses are kept one per line.
+pub(crate) fn announcement(peer_id: String, addresses: &str) -> GatewayAnnouncement {
+    GatewayAnnouncement {
+        peer_id,
+        addresses: addresses
+            .lines()
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+/// A token bucket's settings, for the buckets a [`LogStore`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenRate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size (at least 1).
+    pub burst: f64,
+}
+
+impl TokenRate {
+    /// Tokens added per millisecond.
+    pub fn per_ms(&self) -> f64 {
+        self.per_second.max(0.0) / 1000.0
+    }
+
+    /// A bucket last touched before this time is full again at `now_ms`.
+    pub fn full_again_before(&self, now_ms: u64) -> u64 {
+        let per_ms = self.per_ms();
+        if per_ms <= 0.0 {
+            return 0;
+        }
+        let fill_ms = (self.burst / per_ms).ceil();
+        // Saturating float-to-int: a huge fill time keeps every bucket.
+        now_ms.saturating_sub(fill_ms as u64)
+    }
+}
+
 /// Durable, per-log append-only storage of opaque envelopes.
 ///
 /// Methods block; the server calls them from `spawn_blocking`. Every method
@@ -327,6 +375,21 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// Whether `device` has authenticated here before.
     fn device_known(&self, device: &DeviceId) -> Result<bool, StoreError>;
+
+    /// Takes one token from the new-device bucket of `source` (a hash of
+    /// the address a new device key signs in from); `false` when it is
+    /// empty. Kept in the store, so every gateway on one database draws
+    /// from the same bucket and a restart does not refill it; a bucket
+    /// that is full again is forgotten.
+    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError>;
+
+    /// Records that a gateway's libp2p side is up at `now_ms` (replacing
+    /// what it announced before).
+    fn announce_gateway(&self, gateway: &GatewayAnnouncement, now_ms: u64) -> Result<(), StoreError>;
+
+    /// The gateways that announced themselves at or after `since_ms`, by
+    /// PeerId.
+    fn gateways(&self, since_ms: u64) -> Result<Vec<GatewayAnnouncement>, StoreError>;
 
     /// Stores one chunk of a blob kept with `log`, which must exist (a blob
     /// never creates a log). The chunk is first checked with

@@ -268,3 +268,107 @@ async fn a_gateway_killed_during_a_burst_loses_no_acknowledged_send_and_the_clie
     }
     assert_eq!(bodies.len(), SENDS as usize, "every send stored exactly once");
 }
+
+/// `GET /p2p` of a gateway, as JSON.
+async fn p2p_answer(addr: &str) -> serde_json::Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /p2p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    serde_json::from_str(body).unwrap()
+}
+
+/// The PeerIds `GET /p2p` lists as the service's gateways.
+fn listed_gateways(answer: &serde_json::Value) -> Vec<String> {
+    answer["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|gateway| gateway["peer_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Each gateway runs its own libp2p side (rendezvous, relay); any one of
+/// them tells a client every gateway's PeerId and addresses, itself first,
+/// so the client registers at all of them and finds contacts whichever
+/// gateway they use.
+#[tokio::test]
+async fn every_gateway_lists_the_libp2p_side_of_every_other() {
+    let postgres = Postgres::start();
+    let url = postgres.new_database("p2p_gateways");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gateway_a = Server::start(dir_a.path(), &["--database", &url]);
+    let gateway_b = Server::start(dir_b.path(), &["--database", &url]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let (a, b) = loop {
+        let (a, b) = (p2p_answer(&gateway_a.addr).await, p2p_answer(&gateway_b.addr).await);
+        if listed_gateways(&a).len() == 2 && listed_gateways(&b).len() == 2 {
+            break (a, b);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateways never listed each other: {a} / {b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let (peer_a, peer_b) = (a["peer_id"].as_str().unwrap(), b["peer_id"].as_str().unwrap());
+    assert_ne!(peer_a, peer_b, "each gateway has its own libp2p identity");
+    assert_eq!(listed_gateways(&a), vec![peer_a.to_owned(), peer_b.to_owned()]);
+    assert_eq!(listed_gateways(&b), vec![peer_b.to_owned(), peer_a.to_owned()]);
+    // What A says of B is what B says of itself.
+    assert_eq!(a["gateways"][1]["addresses"], b["addresses"]);
+    for address in b["addresses"].as_array().unwrap() {
+        assert!(address.as_str().unwrap().ends_with(&format!("/p2p/{peer_b}")));
+    }
+}
+
+/// The cost of a new device key is counted in the database: an address
+/// that used its new keys on one gateway gets none more on another.
+#[tokio::test]
+async fn new_device_keys_are_counted_across_gateways() {
+    let postgres = Postgres::start();
+    let url = postgres.new_database("new_devices");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = [
+        "--no-p2p",
+        "--database",
+        url.as_str(),
+        "--new-devices-per-address-per-hour",
+        "2",
+    ];
+    let gateway_a = Server::start(dir_a.path(), &args);
+    let gateway_b = Server::start(dir_b.path(), &args);
+    let sign_in = |addr: String, source: &'static str, seed: u8| async move {
+        let mut client = Client::connect_from(&addr, source).await;
+        let auth = client.auth_frame(&key(seed));
+        client.send(&auth).await;
+        client.recv().await
+    };
+    assert_eq!(
+        sign_in(gateway_a.addr.clone(), "127.0.0.1", 1).await,
+        ServerFrame::Authenticated
+    );
+    assert_eq!(
+        sign_in(gateway_b.addr.clone(), "127.0.0.1", 2).await,
+        ServerFrame::Authenticated
+    );
+    for addr in [&gateway_a.addr, &gateway_b.addr] {
+        let third = sign_in(addr.clone(), "127.0.0.1", 3).await;
+        assert_eq!(error_code(&third), Some(ErrorCode::RateLimited), "{third:?}");
+    }
+    // Known keys still sign in on either gateway; another address has its own bucket.
+    assert_eq!(
+        sign_in(gateway_b.addr.clone(), "127.0.0.1", 1).await,
+        ServerFrame::Authenticated
+    );
+    assert_eq!(
+        sign_in(gateway_a.addr.clone(), "127.0.0.2", 3).await,
+        ServerFrame::Authenticated
+    );
+}

@@ -108,9 +108,12 @@ async fn the_p2p_address_is_asked_for_over_tls_too() {
     let pem = self_signed(dir.path(), &["127.0.0.1"]);
     let server = tls_server(dir.path(), &[]);
     let trust = ServerTrust::with_pinned_pem(pem.as_bytes()).unwrap();
-    let (peer, addresses) = server_p2p_info(&format!("https://{}", server.addr), &trust)
+    let gateways = server_p2p_info(&format!("https://{}", server.addr), &trust)
         .await
         .unwrap();
+    // One gateway (SQLite): itself, listed once.
+    assert_eq!(gateways.len(), 1);
+    let (peer, addresses) = &gateways[0];
     assert!(!addresses.is_empty());
     assert!(addresses.iter().all(|a| a.to_string().ends_with(&peer.to_string())));
     // Without the pin: refused, not read in the clear.

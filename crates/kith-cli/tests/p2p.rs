@@ -677,3 +677,52 @@ fn an_attachment_learned_peer_to_peer_reaches_the_server_from_the_device_that_le
     let bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
     assert_eq!(blake3::hash(&bytes), blake3::hash(&big));
 }
+
+/// Each gateway of a service on one database keeps its own rendezvous
+/// registrations. `GET /p2p` on any gateway lists all of them and a client
+/// registers at every one, so Bob, who only knows gateway 2, finds Alice,
+/// who only knows gateway 1, peer to peer (no mDNS, no address given).
+#[test]
+fn contacts_on_two_gateways_find_each_other_through_the_rendezvous_points() {
+    let postgres = kith_testkit::Postgres::start();
+    let url = postgres.new_database("rendezvous");
+    let homes = tempfile::tempdir().unwrap();
+    let args = ["--database", url.as_str()];
+    let gateway_1 = ServerProcess::start_with(&homes.path().join("gw1"), &args);
+    let gateway_2 = ServerProcess::start_with(&homes.path().join("gw2"), &args);
+    let (_a, alice) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    befriend_across(&alice, &gateway_1, &bob, &gateway_2);
+    // Give both gateways time to announce themselves to each other.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let alice_running = P2pProcess::start(&alice, &["--listen", LOOPBACK, "--server", &gateway_1.url]);
+    let bob_running = P2pProcess::start(&bob, &["--listen", LOOPBACK, "--server", &gateway_2.url]);
+    let alice_peer = peer_id(&alice);
+    let bob_peer = peer_id(&bob);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = bob_running
+            .events()
+            .iter()
+            .any(|event| event["event"] == "peer" && event["peer_id"] == alice_peer.as_str());
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Bob never met Alice peer to peer: {:?} / {:?}",
+            bob_running.events(),
+            alice_running.events()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        alice_running
+            .events()
+            .iter()
+            .any(|event| event["event"] == "peer" && event["peer_id"] == bob_peer.as_str()),
+        "{:?}",
+        alice_running.events()
+    );
+}

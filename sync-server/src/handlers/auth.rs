@@ -172,15 +172,28 @@ async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Resu
 }
 
 /// Whether `device` may sign in: a key seen before always may, a new one
-/// takes a token from its source address's bucket.
+/// takes a token from its source address's bucket (kept in the store, so
+/// shared by every gateway on one database).
 async fn new_device_allowed(state: &AppState, peer: std::net::SocketAddr, device: DeviceId) -> bool {
     let store = state.store.clone();
+    let rate = state.new_device_rate;
+    let source = source_hash(crate::listener::source_of(peer.ip()));
+    let now_ms = state.now_ms();
     // A store that cannot answer (it logs why) should not lock everyone out.
-    let known = blocking(move || store.device_known(&device)).await.unwrap_or(true);
-    known
-        || state
-            .new_devices
-            .check(&crate::listener::source_of(peer.ip()), std::time::Instant::now())
+    blocking(move || Ok(store.device_known(&device)? || store.take_new_device_token(&source, rate, now_ms)?))
+        .await
+        .unwrap_or(true)
+}
+
+/// What the store keeps of a source address: a hash, so that the database
+/// (and its backups) hold no address in the clear. An IPv4 hash can be
+/// reversed by trying every address; the rows go within the hour anyway.
+fn source_hash(source: std::net::IpAddr) -> [u8; 32] {
+    let bytes = match source {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    blake3::derive_key("kith-server 2026 new-device bucket source address", &bytes)
 }
 
 /// Whether `claim` answers `challenge` for `audience` at `now_ms`.

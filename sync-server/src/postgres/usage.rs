@@ -5,6 +5,7 @@ use crate::store::StoreError;
 use crate::store::{to_i64, to_u64};
 use kith_proto::{DeviceId, LogId};
 use tokio_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 /// Bytes `device` has stored and not yet had given back.
 pub(super) async fn device_stored(client: &impl GenericClient, device: &DeviceId) -> Result<u64, StoreError> {
@@ -29,18 +30,21 @@ pub(super) async fn charge(
         return Ok(());
     }
     let device = &device.as_bytes()[..];
+    // One statement (one round trip) on every push.
     client
-        .execute(
-            "INSERT INTO log_usage (log_id, device_id, stored_bytes) VALUES ($1, $2, $3)
-             ON CONFLICT (log_id, device_id) DO UPDATE SET stored_bytes = log_usage.stored_bytes + excluded.stored_bytes",
-            &[&&log.0[..], &device, &to_i64(bytes)],
-        )
-        .await?;
-    client
-        .execute(
-            "INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES ($1, $2, $2, $3)
+        .execute_typed(
+            "WITH per_log AS (
+                 INSERT INTO log_usage (log_id, device_id, stored_bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (log_id, device_id) DO UPDATE SET stored_bytes = log_usage.stored_bytes + excluded.stored_bytes
+             )
+             INSERT INTO devices (device_id, first_seen_ms, last_seen_ms, stored_bytes) VALUES ($2, $4, $4, $3)
              ON CONFLICT (device_id) DO UPDATE SET stored_bytes = devices.stored_bytes + excluded.stored_bytes",
-            &[&device, &to_i64(now_ms), &to_i64(bytes)],
+            &[
+                (&&log.0[..], Type::BYTEA),
+                (&device, Type::BYTEA),
+                (&to_i64(bytes), Type::INT8),
+                (&to_i64(now_ms), Type::INT8),
+            ],
         )
         .await?;
     Ok(())

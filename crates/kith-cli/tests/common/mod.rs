@@ -160,6 +160,16 @@ pub fn sync(profile: &Path, server: &ServerProcess) -> Value {
     kith_json(profile, &["sync", "--server", &server.url, "--once"])
 }
 
+/// Makes `b` a contact of `a` when `a` syncs with `a_server` and `b` with
+/// `b_server` (two gateways of one service): `b` uses `a`'s invite.
+pub fn befriend_across(a: &Path, a_server: &ServerProcess, b: &Path, b_server: &ServerProcess) {
+    let invite = kith_json(a, &["whoami"])["invite"].as_str().expect("invite").to_owned();
+    kith(b, &["contact", "add", &invite]);
+    sync(b, b_server);
+    sync(a, a_server);
+    sync(b, b_server);
+}
+
 /// The account id of a profile.
 pub fn account_of(profile: &Path) -> String {
     kith_json(profile, &["whoami"])["account_id"]

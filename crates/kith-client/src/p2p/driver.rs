@@ -260,11 +260,19 @@ async fn start_node(
     let (node, node_events) = P2pNode::start(keypair, config).map_err(net)?;
     if let Some(server) = &options.server {
         match server_p2p_info(server, &profile.relay().server_trust()?).await {
-            Ok((_, addresses)) => {
-                if let Some(address) = addresses.into_iter().next() {
-                    let namespaces = rendezvous_namespaces(profile)?;
-                    node.command(NodeCommand::Rendezvous { address, namespaces })
+            // Each gateway of the service keeps its own registrations:
+            // register (and look up) at every one, so contacts on another
+            // gateway are found too.
+            Ok(gateways) => {
+                let namespaces = rendezvous_namespaces(profile)?;
+                for (_, addresses) in gateways {
+                    if let Some(address) = addresses.into_iter().next() {
+                        node.command(NodeCommand::Rendezvous {
+                            address,
+                            namespaces: namespaces.clone(),
+                        })
                         .map_err(net)?;
+                    }
                 }
             }
             Err(err) => tracing::warn!("no rendezvous: {err}"),

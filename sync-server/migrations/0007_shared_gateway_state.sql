@@ -1,0 +1,20 @@
+-- State every gateway on one database shares (with SQLite there is one
+-- gateway, and the rows also outlive a restart).
+
+-- The new-device token bucket of each source address (a hash of it). A row
+-- goes once its bucket is full again.
+CREATE TABLE new_device_buckets (
+    address_hash BLOB PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX new_device_buckets_by_time ON new_device_buckets (updated_ms);
+
+-- Each gateway's libp2p side (rendezvous, relay): its PeerId and addresses
+-- (one multiaddr per line), announced again every few seconds; clients
+-- learn every gateway from any one of them.
+CREATE TABLE gateways (
+    peer_id TEXT PRIMARY KEY,
+    addresses TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
