@@ -612,12 +612,36 @@ impl Relay<'_> {
     /// attachments), then, when `options` asks for it, compacts the logs this
     /// device writes that have grown.
     pub async fn sync(self, connection: &RelayConnection, options: RelayOptions) -> Result<RelayReport, ClientError> {
+        self.sync_from(connection, options, None).await
+    }
+
+    /// [`Relay::sync`] after the server said which logs grew: the first
+    /// pass pulls only `poked` (and logs never pulled before) instead of
+    /// every followed log, and uploads what is waiting as always. For a
+    /// live connection that is subscribed to every followed log: a log
+    /// that was not poked has nothing new.
+    pub async fn sync_poked(
+        self,
+        connection: &RelayConnection,
+        poked: &BTreeSet<LogId>,
+        options: RelayOptions,
+    ) -> Result<RelayReport, ClientError> {
+        self.sync_from(connection, options, Some(poked.clone())).await
+    }
+
+    async fn sync_from(
+        self,
+        connection: &RelayConnection,
+        options: RelayOptions,
+        first: Option<BTreeSet<LogId>>,
+    ) -> Result<RelayReport, ClientError> {
         let mut report = RelayReport::default();
-        // The first pass pulls every followed log; later passes only the logs
-        // that are new or just had entries (a pass exists to let what was
-        // learned, new keys and contacts, take effect), so a profile with many
-        // conversations does not poll them all again and again.
-        let mut only: Option<BTreeSet<LogId>> = None;
+        // The first pass pulls every followed log (or the poked ones); later
+        // passes only the logs that are new or just had entries (a pass
+        // exists to let what was learned, new keys and contacts, take
+        // effect), so a profile with many conversations does not poll them
+        // all again and again.
+        let mut only: Option<BTreeSet<LogId>> = first;
         for _ in 0..MAX_PASSES {
             let (pass, active) = self.profile.relay_pass(connection, only.as_ref()).await?;
             report.add(pass);
@@ -649,6 +673,37 @@ impl Relay<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// Subscribes to the followed streams' logs not in `subscribed` yet
+    /// (adding them), so the server pokes this connection when any of them
+    /// grows. Returns the newly subscribed logs that already hold entries
+    /// past this device's cursor: they grew before the subscription, and
+    /// no poke will say so.
+    pub async fn subscribe_new(
+        self,
+        connection: &RelayConnection,
+        subscribed: &mut BTreeSet<LogId>,
+    ) -> Result<BTreeSet<LogId>, ClientError> {
+        let mut behind = BTreeSet::new();
+        for stream in self.profile.followed_streams()? {
+            let log = stream.log();
+            if subscribed.contains(&log) {
+                continue;
+            }
+            let last_seq = connection.subscribe(log, stream.capability()).await?;
+            subscribed.insert(log);
+            let cursor = self
+                .profile
+                .store()
+                .relay_log(&log)?
+                .and_then(|state| state.pulled)
+                .unwrap_or(0);
+            if last_seq > cursor {
+                behind.insert(log);
+            }
+        }
+        Ok(behind)
     }
 
     /// Subscribes to every followed stream's log, so the server pokes this

@@ -7,6 +7,7 @@
 
 use crate::{ChatId, ClientError, Ephemeral, MessageId, MessageView, Profile, RelayOptions, RelayReport};
 use kith_net::{Backoff, Notification, RelayConnection};
+use kith_proto::LogId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -221,6 +222,11 @@ async fn serve(
 ) -> Result<std::convert::Infallible, ServeError> {
     let mut marker = None;
     let mut dirty = true;
+    // The first sync pulls every followed log; after it the connection is
+    // subscribed to all of them, so only poked logs need pulling.
+    let mut full_sync = true;
+    let mut poked: BTreeSet<LogId> = BTreeSet::new();
+    let mut subscribed: BTreeSet<LogId> = BTreeSet::new();
     let mut presence_due = Instant::now();
     loop {
         if Instant::now() >= presence_due {
@@ -228,17 +234,24 @@ async fn serve(
             presence_due = Instant::now() + PRESENCE_EVERY;
         }
         if dirty {
-            let report = profile.relay().sync(&connection, options).await?;
+            let report = if full_sync {
+                profile.relay().sync(&connection, options).await?
+            } else {
+                profile.relay().sync_poked(&connection, &poked, options).await?
+            };
+            full_sync = false;
+            poked.clear();
             if report.uploaded + report.applied + report.contacts + report.keys > 0 {
                 on_event(WatchEvent::Synced(report)).map_err(|f| ServeError::Report(f.into()))?;
             }
             for event in recent.changes(profile)? {
                 on_event(event).map_err(|f| ServeError::Report(f.into()))?;
             }
-            // New contacts or keys mean new logs to follow.
-            let _followed: BTreeSet<_> = profile.relay().subscribe(&connection).await?;
+            // New contacts or keys mean new logs to follow; one that grew
+            // before its subscription is pulled at once.
+            poked = profile.relay().subscribe_new(&connection, &mut subscribed).await?;
             marker = Some(profile.store().change_marker().map_err(ClientError::from)?);
-            dirty = false;
+            dirty = !poked.is_empty();
             on_event(WatchEvent::State(ConnectionState::Idle)).map_err(|f| ServeError::Report(f.into()))?;
         }
         let next_typing = async {
@@ -254,8 +267,11 @@ async fn serve(
             }
             notification = connection.next_notification() => match notification {
                 None => return Err(ServeError::Connection("the server closed the connection".to_owned())),
-                Some(Notification::Appended { .. }) => {
-                    while connection.try_appended().is_some() {}
+                Some(Notification::Appended { log, .. }) => {
+                    poked.insert(log);
+                    while let Some((log, _)) = connection.try_appended() {
+                        poked.insert(log);
+                    }
                     dirty = true;
                 }
                 Some(Notification::Signal { log, payload }) => {

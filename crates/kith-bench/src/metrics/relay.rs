@@ -152,25 +152,47 @@ async fn echo_round_trip(socket: &mut EchoSocket, payload: &[u8]) -> Result<Dura
 
 /// Waits for the server's notifications and syncs B until it shows `id`.
 /// Returns the time since `start` and the syncs B ran.
+/// Where one send -> shown round's time went, each measured from its start.
+#[derive(Default)]
+struct Phases {
+    /// A's `Messages::send` returned (stored, durable).
+    sent: Samples,
+    /// A's relay sync returned (the server acknowledged the push).
+    pushed: Samples,
+    /// B's first `Appended` notification arrived.
+    poked: Samples,
+}
+
 async fn until_shown(
     b: &Profile,
     connection: &mut RelayConnection,
     chat: &ChatId,
     id: &MessageId,
     start: Instant,
+    poked: &mut Option<Duration>,
 ) -> Result<(Duration, usize)> {
     let mut syncs = 0;
+    let mut logs = std::collections::BTreeSet::new();
     loop {
         match tokio::time::timeout(POKE_TIMEOUT, connection.next_appended()).await {
-            Ok(Some(_)) => {}
+            Ok(Some((log, _))) => {
+                poked.get_or_insert_with(|| start.elapsed());
+                logs.insert(log);
+            }
             Ok(None) => bail!("the server closed B's connection"),
             Err(_) => bail!(
                 "B got no notification from the server within {} s of A's send",
                 POKE_TIMEOUT.as_secs()
             ),
         }
-        while connection.try_appended().is_some() {}
-        b.relay().sync(connection, RelayOptions::WITHOUT_COMPACTION).await?;
+        while let Some((log, _)) = connection.try_appended() {
+            logs.insert(log);
+        }
+        // As `kith sync --watch` does: pull only what the server poked.
+        b.relay()
+            .sync_poked(connection, &logs, RelayOptions::WITHOUT_COMPACTION)
+            .await?;
+        logs.clear();
         syncs += 1;
         if b.messages().list(chat, 1, None)?.last().is_some_and(|m| m.id == *id) {
             return Ok((start.elapsed(), syncs));
@@ -212,6 +234,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
     );
     let mut shown = Samples::with_capacity(sizes.relay_rounds);
     let mut baseline = Samples::with_capacity(sizes.relay_rounds);
+    let mut phases = Phases::default();
     let mut b_syncs = 0;
     let mut uploaded = 0;
     for (i, text) in texts.iter().enumerate() {
@@ -219,14 +242,23 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         while conn_b.try_appended().is_some() {}
         let start = Instant::now();
         let id = a.messages().send(&chat, text, None)?;
+        let sent = start.elapsed();
+        let mut poked = None;
         let (pushed, seen) = tokio::join!(
-            a.relay().sync(&conn_a, RelayOptions::WITHOUT_COMPACTION),
-            until_shown(&b, &mut conn_b, &chat, &id, start)
+            async {
+                let report = a.relay().sync(&conn_a, RelayOptions::WITHOUT_COMPACTION).await;
+                (report, start.elapsed())
+            },
+            until_shown(&b, &mut conn_b, &chat, &id, start, &mut poked)
         );
+        let (pushed, pushed_at) = pushed;
         let pushed: RelayReport = pushed?;
         let (elapsed, syncs) = seen?;
         let echo_time = echo_round_trip(&mut echo, &payload).await?;
         if i >= sizes.relay_warmup {
+            phases.sent.push(sent);
+            phases.pushed.push(pushed_at);
+            phases.poked.push(poked.unwrap_or(elapsed));
             shown.push(elapsed);
             baseline.push(echo_time);
             b_syncs += syncs;
@@ -242,7 +274,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
     let note = format!(
         "{rounds} rounds after {} warm-up: A's Messages::send of a ~{TEXT_BYTES}-byte text into a group with B, then, \
          concurrently, A's relay().sync on its open connection (envelopes uploaded per round: {}) and B waiting for \
-         the server's Appended notification (relay().subscribe, {followed} logs) and running relay().sync on its own \
+         the server's Appended notification (relay().subscribe, {followed} logs) and running relay().sync_poked (the poked logs only, as `kith sync --watch` does) on its own \
          open connection until Messages::list shows the message (B's syncs per round: {}); t0 before the send, \
          t1 when B shows it. A and B: file-backed profiles that became contacts through an invite link; a real \
          kith-server process on 127.0.0.1 (own data dir). Baseline: round trip of a {ECHO_BYTES}-byte binary \
@@ -250,6 +282,13 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         sizes.relay_warmup,
         number(uploaded as f64 / rounds.max(1) as f64),
         number(b_syncs as f64 / rounds.max(1) as f64),
+    );
+    let note = format!(
+        "{note}. Medians from t0: A's send returned at {:.2} ms, B was poked at {:.2} ms, A's sync returned at {:.2} ms, B showed it at {:.2} ms",
+        phases.sent.percentile(50.0),
+        phases.poked.percentile(50.0),
+        phases.pushed.percentile(50.0),
+        shown.percentile(50.0),
     );
     Ok(vec![
         Metric::new(
