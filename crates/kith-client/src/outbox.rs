@@ -206,7 +206,9 @@ fn record(profile: &Profile, records: &[Sent]) -> Result<(), ClientError> {
     if records.is_empty() {
         return Ok(());
     }
-    let mut txn = profile.store().begin_write()?;
+    // What went out is on the server: lost, it is only sent again
+    // (appends are idempotent by envelope id).
+    let mut txn = profile.store().begin_recoverable_write()?;
     for sent in records {
         match sent {
             Sent::Uploaded { log, doc, heads } => txn.set_relay_uploaded(log, doc, &encode_heads(heads))?,

@@ -191,7 +191,8 @@ impl Profile {
             };
             report.add(self.handle_entries(stream, entries)?);
             cursor = last;
-            let mut txn = self.store().begin_write()?;
+            // A lost cursor only means pulling these entries again.
+            let mut txn = self.store().begin_recoverable_write()?;
             txn.set_relay_pulled(&log, cursor)?;
             txn.commit()?;
             if !more {

@@ -620,6 +620,22 @@ impl Store for SqliteStore {
             conn,
             path: &self.path,
             done: false,
+            recoverable: false,
+        }))
+    }
+
+    fn begin_recoverable_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        let conn = self.conn();
+        // In WAL mode NORMAL commits without syncing the log; the next FULL
+        // commit syncs it, this one included. Set outside the transaction
+        // and put back when it ends.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+            .map_err(|e| StoreError::from_sqlite(e, &self.path))?;
+        Ok(Box::new(SqliteTxn {
+            conn,
+            path: &self.path,
+            done: false,
+            recoverable: true,
         }))
     }
 
@@ -955,6 +971,9 @@ struct SqliteTxn<'a> {
     conn: MutexGuard<'a, Connection>,
     path: &'a str,
     done: bool,
+    /// Begun by [`Store::begin_recoverable_write`]: `synchronous` goes back
+    /// to FULL when it ends.
+    recoverable: bool,
 }
 
 impl WriteTxn for SqliteTxn<'_> {
@@ -1262,5 +1281,48 @@ impl Drop for SqliteTxn<'_> {
             // Nothing to report to: the caller already has the error that made it drop us.
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        if self.recoverable {
+            // Every other write stays durable before it returns. A failure
+            // here leaves the connection unusable anyway (the next statement
+            // reports it).
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store
+            .conn()
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A recoverable write commits without syncing, and every write after
+    /// it, committed or rolled back, is durable again (FULL = 2); what it
+    /// committed is there when the profile is opened again.
+    #[test]
+    fn a_recoverable_write_is_kept_and_leaves_later_writes_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kith.db");
+        let log = LogId([7; 32]);
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            assert_eq!(synchronous(&store), 2);
+            let mut txn = store.begin_recoverable_write().unwrap();
+            txn.set_relay_pulled(&log, 42).unwrap();
+            txn.commit().unwrap();
+            assert_eq!(synchronous(&store), 2);
+            let mut txn = store.begin_recoverable_write().unwrap();
+            txn.set_relay_pulled(&log, 99).unwrap();
+            drop(txn);
+            assert_eq!(synchronous(&store), 2, "back to FULL after a rollback too");
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.relay_log(&log).unwrap().and_then(|state| state.pulled), Some(42));
     }
 }

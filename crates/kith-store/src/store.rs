@@ -13,6 +13,16 @@ pub trait Store: Send + Sync {
     /// committed or dropped (dropping rolls back).
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError>;
 
+    /// [`Store::begin_write`] for bookkeeping that can be recovered from the
+    /// server (a pull cursor, a record of what was uploaded): its commit
+    /// need not reach the disk before it returns. A power loss may lose it
+    /// (and with it only later commits of its kind: a durable commit makes
+    /// every earlier one durable), which costs a re-pull or a re-upload of
+    /// idempotent entries, never data. A crash of the process loses nothing.
+    fn begin_recoverable_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        self.begin_write()
+    }
+
     /// Chunks of a document with `seq > after_seq`, in order.
     fn doc_chunks(&self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError>;
     /// Every document with at least one chunk.
