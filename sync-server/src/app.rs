@@ -40,17 +40,14 @@ async fn p2p_info(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     let since = state.now_ms().saturating_sub(crate::p2p::GATEWAY_STALE_MS);
     // Without the store's answer, this gateway alone is still right.
-    let others = match tokio::task::spawn_blocking(move || store.gateways(since)).await {
-        Ok(Ok(others)) => others,
-        Ok(Err(error)) => {
+    let others = tokio::task::spawn_blocking(move || store.gateways(since))
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|read| read.map_err(|error| error.to_string()))
+        .unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read the other gateways");
             Vec::new()
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the other gateways");
-            Vec::new()
-        }
-    };
+        });
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         info.to_json(&others),

@@ -357,7 +357,6 @@ pub fn appends_from_many_threads_get_gapless_sequence_numbers(open: &dyn Fn() ->
     assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
 }
 
-/// Every case.
 /// The new-device bucket of an address empties, refills with time, is its
 /// own per address, and survives a restart (a second gateway on the same
 /// database opens the same store).
@@ -421,6 +420,7 @@ pub fn gateways_announce_themselves_to_each_other(open: &dyn Fn() -> Box<dyn Log
     );
 }
 
+/// Every case.
 pub const CASES: &[Case] = &[
     (
         "gateways_announce_themselves_to_each_other",

@@ -174,6 +174,7 @@ async fn log_row(
         .map(|row| (row.get(0), to_u64(row.get(1)), to_u64(row.get(2)))))
 }
 
+/// Checks the capability of an existing log; returns its last seq.
 async fn check(client: &impl GenericClient, log: &LogId, capability_hash: &[u8; 32]) -> Result<u64, StoreError> {
     match log_row(client, log, false).await? {
         None => Err(StoreError::NotFound),

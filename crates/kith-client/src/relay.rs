@@ -711,10 +711,7 @@ impl Relay<'_> {
     /// connection when any of them grows. Returns the logs.
     pub async fn subscribe(self, connection: &RelayConnection) -> Result<BTreeSet<LogId>, ClientError> {
         let mut logs = BTreeSet::new();
-        for stream in self.profile.followed_streams()? {
-            connection.subscribe(stream.log(), stream.capability()).await?;
-            logs.insert(stream.log());
-        }
+        self.subscribe_new(connection, &mut logs).await?;
         Ok(logs)
     }
 

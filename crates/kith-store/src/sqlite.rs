@@ -87,6 +87,26 @@ impl SqliteStore {
         })
     }
 
+    /// The write transaction; a `recoverable` one commits without syncing
+    /// the WAL (NORMAL): the next FULL commit syncs it, this one included.
+    /// The level is set outside the transaction and put back when it ends.
+    fn begin(&self, recoverable: bool) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
+        let conn = self.conn();
+        let begin = if recoverable {
+            "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        conn.execute_batch(begin)
+            .map_err(|e| StoreError::from_sqlite(e, &self.path))?;
+        Ok(Box::new(SqliteTxn {
+            conn,
+            path: &self.path,
+            done: false,
+            recoverable,
+        }))
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (the
         // transaction rolls back), so a poisoned lock is still usable.
@@ -613,30 +633,11 @@ fn delivered_position(conn: &Connection, chat: &ChatId, account: &AccountId) -> 
 
 impl Store for SqliteStore {
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
-        let conn = self.conn();
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| StoreError::from_sqlite(e, &self.path))?;
-        Ok(Box::new(SqliteTxn {
-            conn,
-            path: &self.path,
-            done: false,
-            recoverable: false,
-        }))
+        self.begin(false)
     }
 
     fn begin_recoverable_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
-        let conn = self.conn();
-        // In WAL mode NORMAL commits without syncing the log; the next FULL
-        // commit syncs it, this one included. Set outside the transaction
-        // and put back when it ends.
-        conn.execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
-            .map_err(|e| StoreError::from_sqlite(e, &self.path))?;
-        Ok(Box::new(SqliteTxn {
-            conn,
-            path: &self.path,
-            done: false,
-            recoverable: true,
-        }))
+        self.begin(true)
     }
 
     fn doc_chunks(&self, doc: &DocId, after_seq: i64) -> Result<Vec<StoredChunk>, StoreError> {
