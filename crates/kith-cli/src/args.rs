@@ -109,6 +109,39 @@ pub(crate) enum Command {
         /// Output directory.
         out_dir: PathBuf,
     },
+    /// Make a recovery phrase, or see whether the account has one.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+    /// Rebuild a lost account in this (new, empty) profile from its recovery
+    /// phrase (read from KITH_RECOVERY_PHRASE or the first line of stdin).
+    Recover {
+        /// The sync server the account used.
+        #[arg(long)]
+        server: String,
+        /// Trust this PEM certificate for the server (kept in the new profile).
+        #[arg(long)]
+        server_cert: Option<PathBuf>,
+        /// Revoke every other device of the account (the lost ones).
+        #[arg(long)]
+        revoke_others: bool,
+    },
+    /// Write an encrypted backup of this profile to FILE (passphrase from
+    /// KITH_BACKUP_PASSPHRASE or the first line of stdin).
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+    },
+    /// Bring a profile back from a backup file into this (new, empty)
+    /// profile, with no server (passphrase as for `backup`).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// Read an export (`kith export`) of this account into this profile.
+    Import {
+        /// The export directory.
+        dir: PathBuf,
+    },
     /// Set your display name.
     Name {
         /// The new name.
@@ -249,6 +282,16 @@ pub(crate) enum AvatarCommand {
         #[arg(long)]
         account: Option<String>,
     },
+}
+
+// `kith recovery ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum RecoveryCommand {
+    /// Make a new recovery phrase and show it once (the previous one gets
+    /// no newer recovery kits).
+    Show,
+    /// Whether the account has a phrase and this device's kit is on the server.
+    Status,
 }
 
 // `kith device ...`.

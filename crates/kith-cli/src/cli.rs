@@ -2,7 +2,7 @@
 //! compact when the command wrote.
 
 use crate::args::{Cli, Command, DeviceCommand};
-use crate::commands::{account, chats, contacts, devices, live, messages};
+use crate::commands::{account, backup, chats, contacts, devices, live, messages, recovery};
 use crate::outcome::Outcome;
 use anyhow::Context;
 use clap::Parser;
@@ -35,6 +35,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (profile, outcome) = account::join(&dir, &code, &server, server_cert.as_deref(), timeout_secs)?;
             (Some(Arc::new(profile)), outcome)
         }
+        Command::Recover {
+            server,
+            server_cert,
+            revoke_others,
+        } => {
+            let (profile, outcome) = recovery::recover(&dir, &server, server_cert.as_deref(), revoke_others)?;
+            (Some(Arc::new(profile)), outcome)
+        }
+        Command::Restore { file } => {
+            let (profile, outcome) = backup::restore(&dir, &file)?;
+            (Some(Arc::new(profile)), outcome)
+        }
         // Consumes the profile: nothing is left to compact.
         Command::DeleteAccount { server, yes } => (None, account::delete(Profile::open(&dir)?, &dir, server, yes)?),
         command => {
@@ -62,7 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow::Result<Outcome> {
     match command {
         // Handled before a profile is opened.
-        Command::Init { .. } | Command::Device(DeviceCommand::Join { .. }) | Command::DeleteAccount { .. } => {
+        Command::Init { .. }
+        | Command::Device(DeviceCommand::Join { .. })
+        | Command::DeleteAccount { .. }
+        | Command::Recover { .. }
+        | Command::Restore { .. } => {
             anyhow::bail!("this command does not run on an open profile")
         }
         Command::Whoami => account::whoami(profile),
@@ -70,6 +86,9 @@ fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow
         Command::Avatar(command) => account::avatar(profile, command),
         Command::Export { out_dir } => account::export(profile, &out_dir),
         Command::Compact => account::compact(profile),
+        Command::Recovery(command) => recovery::recovery(profile, command),
+        Command::Backup { file } => backup::backup(profile, &file),
+        Command::Import { dir } => backup::import(profile, &dir),
         Command::Chat(command) => chats::chat(profile, command),
         Command::Member(command) => chats::member(profile, command),
         Command::Leave { chat } => chats::leave(profile, &chat),

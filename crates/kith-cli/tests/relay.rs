@@ -641,14 +641,7 @@ fn a_revoked_device_receives_nothing_written_after_the_revocation() {
         !seen.contains("after the revocation"),
         "the revoked device read new messages: {seen}"
     );
-    for (path, bytes) in read_all_files(&desktop) {
-        let needle = b"after the revocation";
-        assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "{} holds a message written after the revocation",
-            path.display()
-        );
-    }
+    assert_no_file_holds(&desktop, "after the revocation");
 }
 
 #[test]
@@ -799,20 +792,6 @@ fn texts(profile: &Path, chat: &str) -> Vec<String> {
         .iter()
         .filter_map(|m| m["text"].as_str().map(str::to_owned))
         .collect()
-}
-
-/// Copies a directory tree (a stopped server's data).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The server is restored from a copy older than what Bob has pulled, so

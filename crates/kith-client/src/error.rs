@@ -61,6 +61,26 @@ pub enum ClientError {
     /// one of this profile) is under way.
     #[error("{0} is already being fetched")]
     BlobBusy(String),
+    /// A recovery phrase that does not parse, or a kit it does not open.
+    #[error(transparent)]
+    Recovery(#[from] kith_core::recovery::RecoveryError),
+    /// The server holds no recovery kit for this phrase.
+    #[error(
+        "{server} holds no recovery kit for this phrase: check the words, the server, and that a device of the account synced after the phrase was made"
+    )]
+    NoRecoveryKit {
+        /// The server asked.
+        server: String,
+    },
+    /// The recovery log holds kits of more than one account.
+    #[error("the recovery log holds kits of {0} different accounts; refusing to guess which is yours")]
+    AmbiguousRecovery(usize),
+    /// A backup file that cannot be written or restored.
+    #[error("backup: {0}")]
+    Backup(String),
+    /// An export that cannot be imported.
+    #[error("import: {0}")]
+    Import(String),
     /// No device answered the pairing code in time.
     #[error("no answer to the pairing code in time")]
     PairingTimedOut,

@@ -26,6 +26,18 @@ struct ExportedMember {
     role: kith_core::Role,
 }
 
+/// The export's JSON file.
+pub(crate) const EXPORT_FILE: &str = "kith-export.json";
+
+/// One document of an export: its id, its `.automerge` file and the file
+/// of its change signatures (which an import needs to accept the changes).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub(crate) struct ExportIndexEntry {
+    pub(crate) id: String,
+    pub(crate) file: String,
+    pub(crate) signatures: Option<String>,
+}
+
 #[derive(Serialize)]
 struct Export {
     format: &'static str,
@@ -40,16 +52,21 @@ struct Export {
     people: Vec<ExportedMember>,
     chats: Vec<ExportedChat>,
     documents: Vec<String>,
+    document_index: Vec<ExportIndexEntry>,
 }
 
 /// Messages read per page while exporting a chat.
 const EXPORT_PAGE: usize = 1000;
 
-/// Writes `kith-export.json` and `documents/*.automerge` into `out_dir`.
+/// Writes `kith-export.json`, `documents/*.automerge` and
+/// `signatures/*.json` (each document's change signatures) into `out_dir`.
 /// Returns the number of documents written.
 pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, ClientError> {
     let docs_dir = out_dir.join("documents");
     std::fs::create_dir_all(&docs_dir).map_err(ClientError::io(format!("creating {}", docs_dir.display())))?;
+    let signatures_dir = out_dir.join("signatures");
+    std::fs::create_dir_all(&signatures_dir)
+        .map_err(ClientError::io(format!("creating {}", signatures_dir.display())))?;
     let store = profile.store();
     let info = profile.info()?;
     let mut chats = Vec::new();
@@ -104,12 +121,22 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         })
         .collect::<Result<Vec<_>, ClientError>>()?;
     let mut documents = Vec::new();
+    let mut document_index = Vec::new();
     for id in store.doc_ids()? {
         let mut doc = profile.docs().load(id)?;
-        let file_name = format!("{}.automerge", id.to_string().replace(':', "_"));
-        let path = docs_dir.join(&file_name);
+        let stem = id.to_string().replace(':', "_");
+        let path = docs_dir.join(format!("{stem}.automerge"));
         std::fs::write(&path, doc.save()).map_err(ClientError::io(format!("writing {}", path.display())))?;
-        documents.push(format!("documents/{file_name}"));
+        let signatures = serde_json::to_vec(&store.change_signatures(&id)?).map_err(ClientError::json("signatures"))?;
+        let signatures_path = signatures_dir.join(format!("{stem}.json"));
+        std::fs::write(&signatures_path, signatures)
+            .map_err(ClientError::io(format!("writing {}", signatures_path.display())))?;
+        documents.push(format!("documents/{stem}.automerge"));
+        document_index.push(ExportIndexEntry {
+            id: id.to_string(),
+            file: format!("documents/{stem}.automerge"),
+            signatures: Some(format!("signatures/{stem}.json")),
+        });
     }
     let export = Export {
         format: "kith-export/1",
@@ -122,9 +149,10 @@ pub fn export_profile(profile: &Profile, out_dir: &Path) -> Result<usize, Client
         people,
         chats,
         documents,
+        document_index,
     };
     let json = serde_json::to_vec_pretty(&export).map_err(ClientError::json("the export"))?;
-    let path = out_dir.join("kith-export.json");
+    let path = out_dir.join(EXPORT_FILE);
     std::fs::write(&path, json).map_err(ClientError::io(format!("writing {}", path.display())))?;
     Ok(export.documents.len())
 }

@@ -30,6 +30,18 @@ impl Profile {
     pub(crate) fn account_keys_held(&self) -> Result<Vec<(u32, EpochKey)>, ClientError> {
         let secret = self.identity().account_keys().derive_secret(ACCOUNT_STREAM_CONTEXT);
         let mut out = vec![(0, EpochKey::from_bytes(secret))];
+        out.extend(
+            self.later_account_keys()?
+                .into_iter()
+                .map(|(epoch, key, _)| (epoch, key)),
+        );
+        Ok(out)
+    }
+
+    /// The account stream keys of epochs 1 and up this device holds, with
+    /// the device that started each (this one for keys from before that was
+    /// recorded), leaving out those started by a revoked device.
+    pub(crate) fn later_account_keys(&self) -> Result<Vec<(u32, EpochKey, DeviceId)>, ClientError> {
         let me = self.identity().account_id();
         let revoked: BTreeSet<DeviceId> = self
             .store()
@@ -38,6 +50,7 @@ impl Profile {
             .filter(|d| d.revoked_at.is_some())
             .map(|d| d.cert.device)
             .collect();
+        let mut out = Vec::new();
         for (key, bytes) in self.store().meta_with_prefix(ACCOUNT_KEY_PREFIX)? {
             let epoch = key
                 .strip_prefix(ACCOUNT_KEY_PREFIX)
@@ -50,7 +63,8 @@ impl Profile {
                 continue;
             }
             if let Some(epoch) = epoch {
-                out.push((epoch, EpochKey::from_bytes(key_bytes)));
+                let started_by = started_by.unwrap_or_else(|| self.identity().device_id());
+                out.push((epoch, EpochKey::from_bytes(key_bytes), started_by));
             }
         }
         Ok(out)

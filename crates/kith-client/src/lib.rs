@@ -8,7 +8,9 @@
 
 #![warn(clippy::too_many_lines)]
 
+mod archive;
 mod avatar;
+mod backup;
 mod blob_transfer;
 mod blobs;
 mod chats;
@@ -23,6 +25,7 @@ mod error;
 mod export;
 mod group_avatar;
 mod hex;
+mod import;
 mod inbox;
 mod keys;
 mod manage;
@@ -35,6 +38,7 @@ mod pairing;
 mod profile;
 mod random;
 mod receipts;
+mod recovery;
 mod relay;
 mod secrets;
 pub mod sim;
@@ -45,7 +49,9 @@ mod views;
 mod voice;
 mod watch;
 
+pub use archive::Archive;
 pub use avatar::{AVATAR_SIDE, AvatarError, prepare_avatar};
+pub use backup::{BackupProgress, RestoreReport};
 pub use blob_transfer::{AUTO_DOWNLOAD_BYTES, OnProgress, Progress, TransferReport};
 pub use blobs::{Blobs, UNREFERENCED_GRACE_MS};
 pub use chats::Chats;
@@ -57,11 +63,14 @@ pub use doc_sync::Docs;
 pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, Signals, TYPING_TTL_MS};
 pub use error::ClientError;
 pub use export::export_profile;
+pub use import::ImportReport;
+pub use kith_core::recovery::RecoveryPhrase;
 pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
 pub use messages::Messages;
 pub use pairing::PairingCode;
 pub use profile::TransferWatcher;
 pub use profile::{COMPACT_AFTER_CHUNKS, Profile};
+pub use recovery::{Recovery, RecoveryStatus};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, Relay, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
 pub use views::{

@@ -68,6 +68,8 @@ pub(crate) enum Sent {
     Granted(RelayGrant),
     /// Queued mail went out.
     Mailed(PendingMail),
+    /// This device's recovery kit with this fingerprint is on the server.
+    RecoveryKit([u8; 32]),
     /// `log` was compacted through `seq`.
     Compacted {
         /// The log.
@@ -217,6 +219,7 @@ fn record(profile: &Profile, records: &[Sent]) -> Result<(), ClientError> {
             Sent::Granted(grant) => txn.set_relay_granted(grant)?,
             Sent::Mailed(mail) => txn.clear_mail(mail)?,
             Sent::Compacted { log, through } => txn.set_relay_compacted(log, *through)?,
+            Sent::RecoveryKit(fingerprint) => txn.set_meta(crate::recovery::RECOVERY_KIT_META, fingerprint)?,
         }
     }
     txn.commit()?;
@@ -298,6 +301,10 @@ impl Profile {
         self.plan_revocation_mail(&mut outbox, &contacts)?;
         self.plan_hellos(&mut outbox, &contacts, &cert, &name)?;
         self.plan_grants(&mut outbox, &contacts)?;
+        if let Some(kit) = self.pending_recovery_kit()? {
+            let envelope = seal_mail(self, &kit.stream, &kit.item)?;
+            outbox.post(&kit.stream, vec![envelope], 1, vec![Sent::RecoveryKit(kit.fingerprint)]);
+        }
         Ok(outbox)
     }
 

@@ -55,10 +55,9 @@ fn keyring_get(user: &str) -> Result<Vec<u8>, String> {
     })
 }
 
-/// Writes `bytes` to a new file readable by its owner only (0600) and
-/// flushes it to disk.
-pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    use std::io::Write;
+/// Creates a new file readable by its owner only (0600); an existing file
+/// at `path` is an error.
+pub(crate) fn create_private_file(path: &Path) -> Result<std::fs::File, ClientError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -66,9 +65,16 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), Client
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
+    options
         .open(path)
-        .map_err(ClientError::io(format!("creating {}", path.display())))?;
+        .map_err(ClientError::io(format!("creating {}", path.display())))
+}
+
+/// Writes `bytes` to a new file readable by its owner only (0600) and
+/// flushes it to disk.
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write;
+    let mut file = create_private_file(path)?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(ClientError::io(format!("writing {}", path.display())))

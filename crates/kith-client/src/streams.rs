@@ -13,6 +13,7 @@ pub(crate) enum Followed {
     Account,
     Invite,
     Pairing,
+    Recovery,
     Contact(AccountId),
     Chat(ChatId),
 }

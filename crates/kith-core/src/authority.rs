@@ -366,6 +366,10 @@ fn account_verdict(
                 bytes.len() <= schema::MAX_AVATAR_BYTES
             }
             (RootKey::ContactAvatar(_), _) => false,
+            (RootKey::Field(field), OpType::Put(value)) if field == schema::RECOVERY_KEY => {
+                matches!(value, ScalarValue::Bytes(bytes) if bytes.len() == 32)
+            }
+            (RootKey::Field(field), _) if field == schema::RECOVERY_KEY => false,
             (RootKey::Field(field), OpType::Put(value)) if field == schema::PROFILE_AVATAR => {
                 matches!(value, ScalarValue::Bytes(bytes) if bytes.len() <= schema::MAX_AVATAR_BYTES)
             }

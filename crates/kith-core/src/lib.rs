@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod docs;
 pub mod identity;
 pub mod readmodel;
+pub mod recovery;
 pub mod relay;
 pub mod schema;
 pub mod signature;

@@ -44,6 +44,8 @@ pub const PROFILE_STATUS: &str = "profile/status";
 pub const CHAT_SETTING_PREFIX: &str = "chat/";
 /// Account doc: the profile picture (JPEG bytes).
 pub const PROFILE_AVATAR: &str = "profile/avatar";
+/// Account doc: the public X25519 key of the recovery phrase (32 bytes).
+pub const RECOVERY_KEY: &str = "recovery/key";
 /// Account doc: `avatar/ACCOUNT` -> a contact's profile picture (JPEG bytes).
 pub const CONTACT_AVATAR_PREFIX: &str = "avatar/";
 /// Largest stored profile or group picture.
@@ -432,7 +434,7 @@ impl RootKey {
         }
         match key {
             HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_AVATAR | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME
-            | PROFILE_STATUS | PROFILE_AVATAR => RootKey::Field(key.to_owned()),
+            | PROFILE_STATUS | PROFILE_AVATAR | RECOVERY_KEY => RootKey::Field(key.to_owned()),
             _ => RootKey::Unknown(key.to_owned()),
         }
     }

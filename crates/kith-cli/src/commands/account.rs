@@ -39,13 +39,7 @@ pub(crate) fn join(
     timeout_secs: u64,
 ) -> anyhow::Result<(Profile, Outcome)> {
     let code: kith_client::PairingCode = code.parse()?;
-    let trust = match server_cert {
-        Some(path) => kith_net::ServerTrust::with_pinned_pem(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{}", path.display()))?,
-        None => kith_net::ServerTrust::platform(),
-    };
+    let trust = server_trust(server_cert)?;
     let runtime = crate::sync::runtime()?;
     let profile = runtime.block_on(Profile::join_trusting(
         dir,
@@ -61,6 +55,17 @@ pub(crate) fn join(
     );
     let outcome = Outcome::show(&info, text)?;
     Ok((profile, outcome))
+}
+
+/// How to trust a server: a pinned PEM certificate, or the platform's roots.
+pub(crate) fn server_trust(server_cert: Option<&Path>) -> anyhow::Result<kith_net::ServerTrust> {
+    Ok(match server_cert {
+        Some(path) => kith_net::ServerTrust::with_pinned_pem(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}", path.display()))?,
+        None => kith_net::ServerTrust::platform(),
+    })
 }
 
 /// `kith whoami`.

@@ -2,8 +2,10 @@
 //! [`Outcome`](crate::outcome::Outcome); `cli::run` prints it and compacts.
 
 pub(crate) mod account;
+pub(crate) mod backup;
 pub(crate) mod chats;
 pub(crate) mod contacts;
 pub(crate) mod devices;
 pub(crate) mod live;
 pub(crate) mod messages;
+pub(crate) mod recovery;

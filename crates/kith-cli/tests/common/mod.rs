@@ -187,6 +187,31 @@ pub fn befriend(a: &Path, b: &Path, server: &ServerProcess) {
     sync(b, server);
 }
 
+/// Copies a directory tree (a stopped server's data, a profile).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Asserts that no file under `dir` holds `needle` (as plaintext).
+pub fn assert_no_file_holds(dir: &Path, needle: &str) {
+    for (path, bytes) in read_all_files(dir) {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{} holds {needle:?}",
+            path.display()
+        );
+    }
+}
+
 /// Every file under `dir`, recursively, with its contents.
 pub fn read_all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();

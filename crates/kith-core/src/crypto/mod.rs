@@ -3,6 +3,7 @@
 //! them, sealed and signed envelopes, and lockboxes that carry an epoch key to
 //! one member device. Randomness (keys, nonces) is an input.
 
+mod backup;
 mod blob;
 mod envelope;
 mod epoch;
@@ -10,6 +11,7 @@ mod lockbox;
 mod manage;
 mod stream;
 
+pub use backup::{BACKUP_HEADER_LEN, BackupHeader, BackupKey, MAX_FRAME_PLAINTEXT};
 pub use blob::{blob_locator, open_chunk, plaintext_chunks, seal_chunk, sealed_size};
 pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
 pub use epoch::EpochKey;

@@ -19,6 +19,8 @@ pub enum Stream {
     Invite,
     /// Linking a new device with one pairing code.
     Pairing,
+    /// Recovery kits sealed to one recovery phrase's key.
+    Recovery,
 }
 
 impl Stream {
@@ -30,6 +32,7 @@ impl Stream {
             Stream::Contact => "contact".to_owned(),
             Stream::Invite => "invite".to_owned(),
             Stream::Pairing => "pairing".to_owned(),
+            Stream::Recovery => "recovery".to_owned(),
         }
     }
 }

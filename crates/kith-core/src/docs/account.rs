@@ -127,6 +127,20 @@ pub fn avatar(doc: &Doc) -> Option<Vec<u8>> {
     get_bytes(doc.automerge(), &ROOT, schema::PROFILE_AVATAR)
 }
 
+/// Publishes the public key of a new recovery phrase (replacing the
+/// previous phrase's: devices seal kits to the newest only).
+pub fn set_recovery_key(doc: &mut Doc, public: &[u8; 32]) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    doc.automerge_mut()
+        .put(ROOT, schema::RECOVERY_KEY, ScalarValue::Bytes(public.to_vec()))?;
+    Ok(())
+}
+
+/// The public key of the account's recovery phrase, if one was made.
+pub fn recovery_key(doc: &Doc) -> Option<[u8; 32]> {
+    get_bytes(doc.automerge(), &ROOT, schema::RECOVERY_KEY).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+}
+
 /// Keeps a contact's profile picture.
 pub fn set_contact_avatar(doc: &mut Doc, account: &AccountId, avatar: &[u8]) -> Result<(), DocError> {
     if avatar.len() > schema::MAX_AVATAR_BYTES {

@@ -108,6 +108,12 @@ pub enum RelayItem {
         /// The newest signature of each device that wrote there.
         signatures: Vec<ChangeSignature>,
     },
+    /// A recovery kit (the account key and account stream keys), sealed to
+    /// the account's recovery key; only on a recovery log.
+    RecoveryKit {
+        /// The sealed [`crate::recovery::RecoveryKit`].
+        sealed: Lockbox,
+    },
 }
 
 /// What someone who holds an invite sends to its issuer.
