@@ -25,6 +25,8 @@ pub struct Sizes {
     pub open_runs: usize,
     /// Messages in the search corpus.
     pub search_messages: usize,
+    /// Messages in the history suggested replies are drawn from.
+    pub suggest_messages: usize,
     /// Conversations the search corpus is spread over (the cold-open chat list).
     pub search_chats: usize,
     /// How often the query set is repeated.
@@ -69,6 +71,7 @@ impl Sizes {
             open_messages: 100_000,
             open_runs: 200,
             search_messages: 1_000_000,
+            suggest_messages: 100_000,
             search_chats: 50,
             search_rounds: 1,
             cold_open_runs: 5,
@@ -99,6 +102,7 @@ impl Sizes {
             open_messages: 10_000,
             open_runs: 200,
             search_messages: 100_000,
+            suggest_messages: 20_000,
             search_chats: 50,
             search_rounds: 1,
             cold_open_runs: 5,

@@ -78,6 +78,14 @@ pub(crate) enum Command {
         #[arg(long)]
         remove: bool,
     },
+    /// Suggest up to three replies to someone's message, from your own
+    /// earlier replies (on this device only) and short built-ins.
+    Suggest {
+        /// The chat.
+        chat: String,
+        /// The message to answer.
+        message: String,
+    },
     /// Mark a chat as read.
     Read {
         /// The chat.

@@ -109,6 +109,7 @@ fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow
             remove,
         } => messages::react(profile, &chat, &message, &emoji, remove),
         Command::Read { chat } => messages::read(profile, &chat),
+        Command::Suggest { chat, message } => messages::suggest(profile, &chat, &message),
         Command::Messages { chat, limit, before } => messages::list(profile, &chat, limit, before.as_deref()),
         Command::Search { query, limit } => messages::search(profile, &query, limit),
         Command::Attachments { chat } => messages::attachments(profile, &chat),

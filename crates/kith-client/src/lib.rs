@@ -43,6 +43,7 @@ mod relay;
 mod secrets;
 pub mod sim;
 mod streams;
+mod suggest;
 #[cfg(test)]
 mod test_support;
 mod views;
@@ -73,6 +74,7 @@ pub use profile::{COMPACT_AFTER_CHUNKS, Profile};
 pub use recovery::{Recovery, RecoveryStatus};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, Relay, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
+pub use suggest::{MAX_SUGGESTIONS, SuggestedReply, SuggestionSource, reply_terms, suggest_replies};
 pub use views::{
     AttachmentView, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus, MessageView, ProfileInfo,
     Receipt,
@@ -86,4 +88,4 @@ pub use watch::{
 pub use kith_core::DocError;
 pub use kith_core::{Attachment, AttachmentKind, ChatKind, ChatSetting, Role};
 pub use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
-pub use kith_store::SearchHit;
+pub use kith_store::{SearchHit, fts_any_query};

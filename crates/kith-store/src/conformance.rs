@@ -50,6 +50,10 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
         ("search_hostile_queries", search_hostile_queries),
         ("search_follows_edits_and_deletes", search_follows_edits_and_deletes),
         ("search_hits_and_ranking", search_hits_and_ranking),
+        (
+            "reply_candidates_pair_prompts_with_own_replies",
+            reply_candidates_pair_prompts_with_own_replies,
+        ),
         ("attachments_and_blob_references", attachments_and_blob_references),
         ("blob_index", blob_index),
     ];
@@ -1550,6 +1554,67 @@ pub fn search_follows_edits_and_deletes(store: &dyn Store) {
     gone.deleted = true;
     apply(store, vec![ReadModelUpdate::Message(gone)]);
     assert!(store.search("ignored", 10).unwrap().is_empty());
+}
+
+/// A message by someone else that shares a word with the query is a
+/// candidate exactly when the owner wrote the next message of that chat.
+pub fn reply_candidates_pair_prompts_with_own_replies(store: &dyn Store) {
+    let chat = chat_id(70);
+    apply(
+        store,
+        vec![ReadModelUpdate::Chat(group(
+            chat,
+            "Replies",
+            &[(1, Role::Owner), (2, Role::Member), (3, Role::Member)],
+        ))],
+    );
+    let rows = [
+        (2, 1_000, "are you coming tonight?"),
+        (1, 2_000, "Yes, at seven"),
+        (2, 3_000, "coming to the match?"),
+        (3, 4_000, "me too"),
+        (2, 5_000, "unrelated words here"),
+        (1, 6_000, "ok"),
+        (1, 7_000, "I am coming"),
+        (2, 8_000, "last word"),
+    ];
+    apply(
+        store,
+        rows.iter()
+            .map(|(author, ms, text)| ReadModelUpdate::Message(message_row(chat, *author, *ms, text)))
+            .collect(),
+    );
+    let me = account(1);
+    let pairs = |terms: &[&str]| -> Vec<(String, String)> {
+        let terms: Vec<String> = terms.iter().map(|t| (*t).to_owned()).collect();
+        let mut found: Vec<(String, String)> = store
+            .reply_candidates(&terms, &me, 10)
+            .unwrap()
+            .into_iter()
+            .inspect(|c| assert!(c.score > 0.0, "{c:?}"))
+            .map(|c| (c.prompt, c.reply))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        pairs(&["coming"]),
+        vec![("are you coming tonight?".to_owned(), "Yes, at seven".to_owned())],
+        "the match question got no reply from the owner; the owner's own message is no prompt"
+    );
+    assert_eq!(
+        pairs(&["unrelated", "tonight"]),
+        vec![
+            ("are you coming tonight?".to_owned(), "Yes, at seven".to_owned()),
+            ("unrelated words here".to_owned(), "ok".to_owned()),
+        ]
+    );
+    assert!(pairs(&["last"]).is_empty(), "nothing follows the last message");
+    assert!(pairs(&[]).is_empty());
+    assert!(
+        pairs(&["\"*)(", "NEAR"]).is_empty(),
+        "FTS5 syntax in terms is only text"
+    );
 }
 
 /// Hits carry the chat, message, full text and a bracketed snippet; more

@@ -17,8 +17,10 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use migrations::LATEST as LATEST_SCHEMA;
 pub use relay_mail::{PendingMail, RelayGrant};
-pub use rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
-pub use search_query::fts_query;
+pub use rows::{
+    BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, ReplyCandidate, SearchHit, StoredChunk,
+};
+pub use search_query::{fts_any_query, fts_query};
 pub use sqlite::{SEARCH_WINDOW, SqliteStore, UNREAD_CAP};
 pub use store::{
     QUARANTINE_BYTES_LIMIT, QUARANTINE_EXPIRY_MS, QUARANTINE_LIMIT_PER_DOC, Store, StoreDirectory, WriteTxn,

@@ -42,6 +42,20 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// A message by someone else that shares words with a query, and what
+/// `me` wrote next in that chat (the reply it got).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplyCandidate {
+    /// The conversation.
+    pub chat: ChatId,
+    /// The other person's message.
+    pub prompt: String,
+    /// The next message in the chat, written by `me`.
+    pub reply: String,
+    /// How well the prompt matches the query (higher is better).
+    pub score: f64,
+}
+
 /// A known device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceEntry {

@@ -9,7 +9,9 @@ use crate::change_signatures;
 use crate::error::StoreError;
 use crate::migrations;
 use crate::relay_mail::{PendingMail, RelayGrant};
-use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
+use crate::rows::{
+    BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, ReplyCandidate, SearchHit, StoredChunk,
+};
 use crate::search_query::fts_query;
 use crate::store::{QUARANTINE_BYTES_LIMIT, QUARANTINE_EXPIRY_MS, QUARANTINE_LIMIT_PER_DOC, Store, WriteTxn};
 use kith_core::attachment::{decode_attachments, encode_attachments};
@@ -631,6 +633,19 @@ fn delivered_position(conn: &Connection, chat: &ChatId, account: &AccountId) -> 
     Ok(ts.map(Hlc::from_i64))
 }
 
+/// The oldest of the newest [`SEARCH_WINDOW`] matches of `fts`: searches
+/// rank (bm25) only matches from there on, because FTS5 walks its document
+/// lists newest-first cheaply, but ranking every match of a common word
+/// scores hundreds of thousands of rows.
+fn oldest_ranked(conn: &Connection, fts: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(rowid) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1
+             ORDER BY rowid DESC LIMIT ?2)",
+        )?
+        .query_row(params![fts, SEARCH_WINDOW], |row| row.get(0))?)
+}
+
 impl Store for SqliteStore {
     fn begin_write(&self) -> Result<Box<dyn WriteTxn + '_>, StoreError> {
         self.begin(false)
@@ -749,16 +764,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         };
         let conn = self.conn();
-        // Rank (bm25) only the newest SEARCH_WINDOW matches: FTS5 walks its
-        // document lists newest-first cheaply, but ranking every match of a
-        // common word scores hundreds of thousands of rows.
-        let oldest: Option<i64> = conn
-            .prepare_cached(
-                "SELECT min(rowid) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1
-                 ORDER BY rowid DESC LIMIT ?2)",
-            )?
-            .query_row(params![fts, SEARCH_WINDOW], |row| row.get(0))?;
-        let Some(oldest) = oldest else {
+        let Some(oldest) = oldest_ranked(&conn, &fts)? else {
             return Ok(Vec::new());
         };
         let mut stmt = conn.prepare_cached(
@@ -783,6 +789,57 @@ impl Store for SqliteStore {
                     message: parse(&message)?,
                     text: text.unwrap_or_default(),
                     snippet,
+                })
+            })
+            .collect()
+    }
+
+    fn reply_candidates(
+        &self,
+        terms: &[String],
+        me: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<ReplyCandidate>, StoreError> {
+        let Some(query) = crate::fts_any_query(terms) else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn();
+        let Some(oldest) = oldest_ranked(&conn, &query)? else {
+            return Ok(Vec::new());
+        };
+        // Each prompt's next message in its chat, kept when `me` wrote it.
+        let mut stmt = conn.prepare_cached(
+            "SELECT h.chat_id, h.text, h.score, n.text FROM (
+                 SELECT m.chat_id, m.ts, m.text, -bm25(messages_fts) AS score
+                 FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+                 WHERE messages_fts MATCH ?1 AND messages_fts.rowid >= ?4 AND m.author != ?2
+                   AND m.text IS NOT NULL
+                 ORDER BY rank LIMIT ?3) h
+             JOIN messages n ON n.id = (SELECT r.id FROM messages r
+                 WHERE r.chat_id = h.chat_id AND r.ts > h.ts ORDER BY r.ts LIMIT 1)
+             WHERE n.author = ?2 AND n.text IS NOT NULL AND n.deleted = 0
+             ORDER BY h.score DESC",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![query, me.to_string(), i64::try_from(limit).unwrap_or(i64::MAX), oldest],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, f64>(2)?,
+                        row.get::<_, String>(3)?,
+                    ))
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(chat, prompt, score, reply)| {
+                Ok(ReplyCandidate {
+                    chat: parse(&chat)?,
+                    prompt,
+                    reply,
+                    score,
                 })
             })
             .collect()

@@ -2,7 +2,9 @@
 
 use crate::error::StoreError;
 use crate::relay_mail::{PendingMail, RelayGrant};
-use crate::rows::{BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, SearchHit, StoredChunk};
+use crate::rows::{
+    BlobRow, ChatListEntry, DeviceEntry, PeerRouteRow, RelayLogRow, ReplyCandidate, SearchHit, StoredChunk,
+};
 use kith_core::{ChangeSignature, ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
 
@@ -45,6 +47,52 @@ pub trait Store: Send + Sync {
     fn message_count(&self, chat: &ChatId) -> Result<usize, StoreError>;
     /// Full-text search, best matches first.
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError>;
+    /// Messages by others that contain any of `terms` (lower-case words),
+    /// best matches first, each paired with the message that followed it in
+    /// its chat when `me` wrote that one. At most `limit` prompts are
+    /// considered. This default scans every chat (small stores, tests); the
+    /// SQLite store asks its full-text index.
+    fn reply_candidates(
+        &self,
+        terms: &[String],
+        me: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<ReplyCandidate>, StoreError> {
+        let mut out = Vec::new();
+        if terms.is_empty() {
+            return Ok(out);
+        }
+        for entry in self.chat_list(me)? {
+            let mut newest_first = self.messages(&entry.chat.chat, None, usize::MAX)?;
+            newest_first.reverse();
+            for pair in newest_first.windows(2) {
+                let [prompt, reply] = pair else { continue };
+                let (Some(prompt_text), Some(reply_text)) = (&prompt.text, &reply.text) else {
+                    continue;
+                };
+                if prompt.author == *me || reply.author != *me {
+                    continue;
+                }
+                let words: Vec<String> = prompt_text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase)
+                    .collect();
+                let matched = terms.iter().filter(|t| words.iter().any(|w| w == *t)).count();
+                if matched > 0 {
+                    out.push(ReplyCandidate {
+                        chat: entry.chat.chat,
+                        prompt: prompt_text.clone(),
+                        reply: reply_text.clone(),
+                        score: matched as f64 / (words.len().max(1) as f64).sqrt(),
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.truncate(limit);
+        Ok(out)
+    }
     /// A person's display name.
     fn profile_name(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
     /// The account of a device with a verified certificate.

@@ -10,3 +10,42 @@ pub mod postgres;
 
 pub use nats::Nats;
 pub use postgres::Postgres;
+
+/// The committed example conversations for suggested replies
+/// (`data/reply-examples.txt`): (friend's message, the user's reply) pairs.
+pub struct ReplyExamples {
+    /// Written into a profile first.
+    pub history: Vec<(String, String)>,
+    /// Asked about afterwards: is the reply the user sent among the suggestions?
+    pub held_out: Vec<(String, String)>,
+}
+
+/// Parses `data/reply-examples.txt`.
+pub fn reply_examples() -> ReplyExamples {
+    let text = include_str!("../data/reply-examples.txt");
+    let mut examples = ReplyExamples {
+        history: Vec::new(),
+        held_out: Vec::new(),
+    };
+    let mut held_out = false;
+    let mut prompt: Option<String> = None;
+    for line in text.lines() {
+        match line {
+            "[history]" => held_out = false,
+            "[held-out]" => held_out = true,
+            _ => {
+                if let Some(rest) = line.strip_prefix("> ") {
+                    prompt = Some(rest.to_owned());
+                } else if let (Some(reply), Some(asked)) = (line.strip_prefix("< "), prompt.take()) {
+                    let list = if held_out {
+                        &mut examples.held_out
+                    } else {
+                        &mut examples.history
+                    };
+                    list.push((asked, reply.to_owned()));
+                }
+            }
+        }
+    }
+    examples
+}

@@ -17,6 +17,7 @@ mod relay;
 mod scale;
 mod search;
 mod send;
+mod suggest;
 mod wire;
 
 use anyhow::Result;
@@ -56,6 +57,8 @@ pub enum Group {
     Open,
     /// `search_p95_ms` and `cold_open_ms` (cold open reads the search corpus).
     Search,
+    /// `suggest_p95_ms` and `suggest_top3_pct`.
+    Suggest,
 }
 
 /// Runs the local benchmarks of `groups` (all when empty), in a fixed order.
@@ -83,6 +86,9 @@ pub fn run_local(sizes: &Sizes, groups: &[Group]) -> Result<Report> {
         let corpus = search::run(sizes, &vocab, &progress)?;
         report.extend(corpus.metrics.clone());
         report.extend(cold_open::run(sizes, &corpus, &progress)?);
+    }
+    if wanted(Group::Suggest) {
+        report.extend(suggest::run(sizes, &vocab, &progress)?);
     }
     progress.say("done", "benchmarks finished");
     Ok(report)

@@ -67,6 +67,19 @@ pub(crate) fn react(
     Ok(Outcome::ok(if remove { "reaction removed" } else { "reacted" })?.wrote())
 }
 
+/// `kith suggest`.
+pub(crate) fn suggest(profile: &Profile, chat: &str, message: &str) -> anyhow::Result<Outcome> {
+    let suggestions = profile
+        .messages()
+        .suggest_replies(&chat_id(chat)?, &message_id(message)?)?;
+    let text = output::lines(&suggestions, |s| match s.times {
+        0 => s.text.clone(),
+        1 => format!("{}  (you answered a similar message this way)", s.text),
+        n => format!("{}  (your answer to {n} similar messages)", s.text),
+    });
+    Outcome::show(&suggestions, text)
+}
+
 /// `kith read`.
 pub(crate) fn read(profile: &Profile, chat: &str) -> anyhow::Result<Outcome> {
     profile.messages().mark_read(&chat_id(chat)?)?;
