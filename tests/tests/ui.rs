@@ -157,8 +157,9 @@ fn account_in_invite(invite: &str) -> String {
 fn open_chat_named(app: &App, name: &str) {
     app.click("#nav-chats");
     let row = wait_for(&format!("chat {name:?} in the list"), WAIT, || {
-        for element in app.session.find_all(".chat-item")? {
-            if app.session.text(&element)?.contains(name) {
+        // By the name itself: a preview ("Bob: ...") must not match.
+        for element in app.session.find_all(".chat-item .chat-name")? {
+            if app.session.text(&element)?.trim() == name {
                 return Ok(Some(element));
             }
         }
@@ -184,6 +185,13 @@ fn signed_in_app(tmp: &std::path::Path, server: &Server, name: &str) -> (App, Ru
 
     // The window's document is Kith's.
     assert!(app.session.title().unwrap().contains("Kith"));
+
+    // Onboarding offers restoring a lost account from its recovery phrase.
+    app.click("#onboarding-restore");
+    app.type_into("#restore-phrase", "abandon ability able");
+    app.wait_text("label[for=restore-phrase]", "3 of 24 words");
+    app.shot("onboarding-restore");
+    app.click("#restore-back");
 
     // Onboarding: create a profile.
     app.type_into("#onboarding-name", name);
@@ -411,6 +419,44 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
         app.js("const l = document.getElementById('message-list'); return l.scrollWidth > l.clientWidth + 1");
     assert_eq!(horizontal, json!(false), "the message list scrolls sideways");
     app.shot("hostile-content");
+
+    // Suggested replies in a direct chat: after answering Bob once, the same
+    // answer is offered for a similar question, and a click fills the composer.
+    let direct = kith(&bob, &["chat", "direct", &alice]).unwrap()["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kith(&bob, &["send", &direct, "are you coming to dinner tonight?"]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    open_chat_named(&app, "Bob");
+    app.message("coming to dinner");
+    app.type_into("#composer", "Yes, I'll be there at 7");
+    app.type_into("#composer", ENTER);
+    app.message("there at 7");
+    kith(&bob, &["send", &direct, "are you coming to the party tonight?"]).unwrap();
+    kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
+    app.message("coming to the party");
+    app.wait_text("#suggestions", "Yes, I'll be there at 7");
+    app.shot("suggested-replies");
+    app.click("#suggestions .suggestion");
+    wait_for("the suggestion in the composer", WAIT, || {
+        let value = app.js("return document.getElementById('composer').value");
+        Ok((value == json!("Yes, I'll be there at 7")).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
+    // Settings: a recovery phrase of 24 words, shown once.
+    app.click("#nav-settings");
+    app.click("#recovery-new");
+    app.session
+        .wait("#recovery-words", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    let words = app.js("return document.querySelectorAll('#recovery-words li').length");
+    assert_eq!(words, json!(24));
+    app.js("document.getElementById('recovery-words').scrollIntoView({block: 'center'}); return null");
+    // Let the scroll paint before the screenshot.
+    std::thread::sleep(Duration::from_millis(300));
+    app.shot("recovery-phrase");
 
     app.session.end().unwrap();
 }

@@ -160,6 +160,7 @@ pub(crate) fn Composer(
     editing: Signal<Option<MessageDto>>,
     last_mine: Option<MessageDto>,
     dropped: Signal<Vec<web_sys::File>>,
+    fill: Signal<Option<String>>,
 ) -> Element {
     let ctx = use_context::<Ctx>();
     let mut text = use_signal(|| draft.clone());
@@ -173,6 +174,16 @@ pub(crate) fn Composer(
     let mut reply_to = reply_to;
     let mut editing = editing;
     let mut dropped = dropped;
+    let mut fill = fill;
+    // A suggested reply picked above the composer replaces what is typed.
+    use_effect(move || {
+        if let Some(picked) = fill() {
+            fill.set(None);
+            text.set(picked);
+            dirty.set(true);
+            focus_composer();
+        }
+    });
 
     // A draft saved meanwhile (this device, or another one) fills an untouched box.
     use_effect(use_reactive!(|draft| {

@@ -7,6 +7,7 @@ use crate::icons::{Glyph, Icon};
 use crate::ipc;
 use crate::message::{MessageBubble, Placement};
 use crate::state::Ctx;
+use crate::suggestions::SuggestionChips;
 use dioxus::html::HasFileData;
 use dioxus::prelude::*;
 use kith_api::{ChatDetails, ChatKind, FocusChat, GetChatDetails, GetMessages, MarkRead, MessageDto};
@@ -69,6 +70,7 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     // Files dropped on the conversation, for the composer; and whether a
     // drag with files is over it.
     let mut dropped = use_signal(Vec::<web_sys::File>::new);
+    let fill = use_signal(|| None::<String>);
     let mut drag_over = use_signal(|| false);
 
     let chat = chat_id.clone();
@@ -243,6 +245,11 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
     let now = clock();
     let list = messages.read().clone();
     let last_mine = list.iter().rev().find(|m| m.mine && !m.deleted).cloned();
+    // The newest message overall, when someone else wrote it: what a reply answers.
+    let last_incoming = list
+        .last()
+        .filter(|m| !m.mine && !m.deleted && m.text.as_deref().is_some_and(|t| !t.is_empty()))
+        .map(|m| m.id.clone());
     let focus = highlighted.read().clone();
     // Pictures of the members, shown beside their messages in a group.
     let member_avatars: std::collections::BTreeMap<String, Option<String>> = details_value
@@ -336,7 +343,10 @@ pub(crate) fn Conversation(chat_id: String) -> Element {
             }
             if let Some(details) = details_value {
                 if details.my_role.is_some() {
-                    Composer { chat_id: details.chat_id.clone(), draft: details.draft.clone(), reply_to, editing, last_mine, dropped }
+                    if details.kind == ChatKind::Direct {
+                        SuggestionChips { chat_id: details.chat_id.clone(), incoming: last_incoming.clone(), fill }
+                    }
+                    Composer { chat_id: details.chat_id.clone(), draft: details.draft.clone(), reply_to, editing, last_mine, dropped, fill }
                 } else {
                     div { class: "composer-closed", "You are no longer a member of this chat." }
                 }

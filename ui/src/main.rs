@@ -21,6 +21,7 @@ mod recorder;
 mod settings;
 mod sidebar;
 mod state;
+mod suggestions;
 
 fn main() {
     dioxus::launch(app::App);

@@ -1,9 +1,10 @@
-//! First start: create a profile, or link this device to an existing account.
+//! First start: create a profile, link this device to an existing account,
+//! or restore a lost account from its recovery phrase.
 
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{CreateProfile, JoinAccount};
+use kith_api::{CreateProfile, JoinAccount, RecoverAccount};
 
 /// The onboarding screen.
 #[component]
@@ -15,6 +16,8 @@ pub(crate) fn Onboarding() -> Element {
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<String>);
     let mut linking = use_signal(|| false);
+    let mut restoring = use_signal(|| false);
+    let mut phrase = use_signal(String::new);
 
     let create = move |_| async move {
         busy.set(true);
@@ -43,6 +46,25 @@ pub(crate) fn Onboarding() -> Element {
         busy.set(false);
     };
 
+    let restore = move |_| async move {
+        busy.set(true);
+        error.set(None);
+        match ipc::call(&RecoverAccount {
+            server_url: server(),
+            phrase: phrase(),
+        })
+        .await
+        {
+            Ok(me) => {
+                ctx.me.set(Some(me));
+                crate::app::reload_me(ctx).await;
+            }
+            Err(err) => error.set(Some(err.message)),
+        }
+        busy.set(false);
+    };
+    let words = phrase().split_whitespace().count();
+
     rsx! {
         div { class: "onboarding",
             div { class: "onboarding-card",
@@ -51,7 +73,26 @@ pub(crate) fn Onboarding() -> Element {
                 p { class: "lede",
                     "Your chats live on your own devices. They sync directly between them, or through a server that only ever sees encrypted data."
                 }
-                if !linking() {
+                if restoring() {
+                    form { class: "stack",
+                        onsubmit: move |event| { event.prevent_default(); },
+                        p { class: "hint",
+                            "Lost every device? Enter the 24-word recovery phrase you wrote down and the server your account used. Your contacts, groups and history come back from it."
+                        }
+                        label { r#for: "restore-server", "Sync server" }
+                        input { id: "restore-server", r#type: "text", placeholder: "wss://kith.example.org",
+                            value: "{server}", oninput: move |e| server.set(e.value()) }
+                        label { r#for: "restore-phrase", "Recovery phrase ({words} of 24 words)" }
+                        textarea { id: "restore-phrase", class: "phrase-input", rows: "4", spellcheck: "false",
+                            autocomplete: "off", placeholder: "word word word …",
+                            value: "{phrase}", oninput: move |e| phrase.set(e.value()) }
+                        button { id: "restore-submit", class: "primary", r#type: "submit", onclick: restore,
+                            disabled: busy() || words != 24 || server().trim().is_empty(),
+                            if busy() { "Restoring…" } else { "Restore my account" }
+                        }
+                    }
+                    button { id: "restore-back", class: "link", onclick: move |_| restoring.set(false), "Create a new profile instead" }
+                } else if !linking() {
                     form { class: "stack",
                         onsubmit: move |event| { event.prevent_default(); },
                         label { r#for: "onboarding-name", "Your name" }
@@ -75,6 +116,9 @@ pub(crate) fn Onboarding() -> Element {
                     }
                     button { class: "link", onclick: move |_| linking.set(true),
                         "I already use Kith on another device"
+                    }
+                    button { id: "onboarding-restore", class: "link", onclick: move |_| restoring.set(true),
+                        "Restore an account with a recovery phrase"
                     }
                 } else {
                     form { class: "stack",

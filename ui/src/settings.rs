@@ -6,7 +6,7 @@ use crate::group::Toggle;
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{DeleteAccount, ExportData, SaveSettings, SetAvatar, SetName, Settings, Theme};
+use kith_api::{DeleteAccount, ExportData, NewRecoveryPhrase, SaveSettings, SetAvatar, SetName, Settings, Theme};
 
 /// The settings screen.
 #[component]
@@ -18,6 +18,7 @@ pub(crate) fn SettingsScreen() -> Element {
     let mut server = use_signal(|| settings.server_url.clone().unwrap_or_default());
     let mut confirm = use_signal(String::new);
     let mut deleting = use_signal(|| false);
+    let mut phrase = use_signal(Vec::<String>::new);
 
     // Shown at once; saved even if the person leaves this screen right away
     // (a task of this screen would be cancelled with it).
@@ -81,6 +82,12 @@ pub(crate) fn SettingsScreen() -> Element {
             Err(err) => ctx.say(err.message),
         }
     };
+    let new_phrase = move |_| async move {
+        match ipc::call(&NewRecoveryPhrase {}).await {
+            Ok(words) => phrase.set(words),
+            Err(err) => ctx.say(err.message),
+        }
+    };
     let delete = move |_| async move {
         deleting.set(true);
         match ipc::call(&DeleteAccount { confirm: confirm() }).await {
@@ -132,6 +139,21 @@ pub(crate) fn SettingsScreen() -> Element {
                 h3 { "Notifications" }
                 Toggle { label: "Show a notification for new messages", on: settings.notifications,
                     onchange: move |value| { let mut next = notify_settings.clone(); next.notifications = value; save(next); } }
+            }
+            section { class: "card", id: "settings-recovery",
+                h3 { "Recovery phrase" }
+                if phrase().is_empty() {
+                    p { class: "hint", "If you lose every device, 24 words bring your account back: contacts, groups and history. Write them on paper and keep them safe; anyone who has them can take over your account. Making a new phrase replaces the old one." }
+                    button { class: "secondary", id: "recovery-new", onclick: new_phrase, "Show a new recovery phrase" }
+                } else {
+                    p { class: "hint", "Write these words down in order, now. They are not stored anywhere and will not be shown again." }
+                    ol { class: "phrase-grid", id: "recovery-words",
+                        for word in phrase() {
+                            li { "{word}" }
+                        }
+                    }
+                    button { class: "secondary", onclick: move |_| phrase.set(Vec::new()), "I wrote them down" }
+                }
             }
             section { class: "card",
                 h3 { "Your data" }

@@ -310,6 +310,25 @@ commands! {
         /// What was reached.
         stage: String,
     } -> ();
+    /// Makes a new recovery phrase for the account (replacing any earlier
+    /// one) and returns its 24 words, to be shown once and kept nowhere.
+    NewRecoveryPhrase = "new_recovery_phrase" {} -> Vec<String>;
+    /// Rebuilds a lost account on this new device from its recovery phrase,
+    /// through the sync server that holds the account's recovery kits.
+    RecoverAccount = "recover_account" {
+        /// The server the account used.
+        server_url: String,
+        /// The 24 words.
+        phrase: String,
+    } -> Me;
+    /// Up to three suggested replies to someone's message, from the user's
+    /// own earlier replies on this device and short built-ins.
+    SuggestReplies = "suggest_replies" {
+        /// Chat id.
+        chat_id: String,
+        /// The message to answer.
+        message_id: String,
+    } -> Vec<String>;
     /// Deletes the account everywhere; `confirm` must equal the display name.
     DeleteAccount = "delete_account" {
         /// The display name, typed again.

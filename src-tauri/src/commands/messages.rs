@@ -142,6 +142,18 @@ pub async fn send_typing(backend: State<'_, Arc<Backend>>, args: SendTyping) -> 
     Ok(())
 }
 
+/// `suggest_replies`
+#[tauri::command]
+pub async fn suggest_replies(backend: State<'_, Arc<Backend>>, args: SuggestReplies) -> Reply<SuggestReplies> {
+    let chat = chat_id(&args.chat_id)?;
+    let message = message_id(&args.message_id)?;
+    on_profile(&backend, move |profile| {
+        let suggestions = profile.messages().suggest_replies(&chat, &message).api()?;
+        Ok(suggestions.into_iter().map(|s| s.text).collect())
+    })
+    .await
+}
+
 /// `search`
 #[tauri::command]
 pub async fn search(backend: State<'_, Arc<Backend>>, args: Search) -> Reply<Search> {

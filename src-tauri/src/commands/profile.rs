@@ -79,6 +79,45 @@ pub async fn join_account(backend: State<'_, Arc<Backend>>, args: JoinAccount) -
     adopt(&backend, profile).await
 }
 
+/// `recover_account`
+#[tauri::command]
+pub async fn recover_account(backend: State<'_, Arc<Backend>>, args: RecoverAccount) -> Reply<RecoverAccount> {
+    if backend.try_profile().is_some() {
+        return Err(ApiError::invalid("This device already has a profile."));
+    }
+    let phrase = kith_client::RecoveryPhrase::parse(&args.phrase)
+        .map_err(|err| ApiError::invalid(format!("Check the words: {err}.")))?;
+    let mut settings = backend.shared.settings();
+    settings.server_url = Some(args.server_url.trim().to_owned());
+    let settings = crate::commands::settings::save(&backend, settings).await?;
+    let server = settings.server_url.unwrap_or_default();
+    let dir = backend.profile_dir().to_owned();
+    let profile = blocking(move || {
+        on_own_runtime(async {
+            Profile::recover(&dir, &server, &kith_net::ServerTrust::platform(), &phrase)
+                .await
+                .api()
+        })
+    })
+    .await?;
+    adopt(&backend, profile).await
+}
+
+/// `new_recovery_phrase`
+#[tauri::command]
+pub async fn new_recovery_phrase(
+    backend: State<'_, Arc<Backend>>,
+    args: NewRecoveryPhrase,
+) -> Reply<NewRecoveryPhrase> {
+    let NewRecoveryPhrase {} = args;
+    on_profile(&backend, |profile| {
+        let phrase = profile.recovery().new_phrase().api()?;
+        let words = phrase.words().map_err(|err| ApiError::invalid(err.to_string()))?;
+        Ok(words.split(' ').map(str::to_owned).collect())
+    })
+    .await
+}
+
 /// `subscribe_events`: the channel arrives beside the arguments.
 #[tauri::command]
 pub async fn subscribe_events(
