@@ -29,39 +29,18 @@ pub(crate) fn Onboarding() -> Element {
         busy.set(false);
     };
     let join = move |_| async move {
-        busy.set(true);
-        error.set(None);
-        match ipc::call(&JoinAccount {
+        let args = JoinAccount {
             server_url: server(),
             code: code(),
-        })
-        .await
-        {
-            Ok(me) => {
-                ctx.me.set(Some(me));
-                crate::app::reload_me(ctx).await;
-            }
-            Err(err) => error.set(Some(err.message)),
-        }
-        busy.set(false);
+        };
+        adopt_account(ctx, busy, error, ipc::call(&args)).await;
     };
-
     let restore = move |_| async move {
-        busy.set(true);
-        error.set(None);
-        match ipc::call(&RecoverAccount {
+        let args = RecoverAccount {
             server_url: server(),
             phrase: phrase(),
-        })
-        .await
-        {
-            Ok(me) => {
-                ctx.me.set(Some(me));
-                crate::app::reload_me(ctx).await;
-            }
-            Err(err) => error.set(Some(err.message)),
-        }
-        busy.set(false);
+        };
+        adopt_account(ctx, busy, error, ipc::call(&args)).await;
     };
     let words = phrase().split_whitespace().count();
 
@@ -145,4 +124,24 @@ pub(crate) fn Onboarding() -> Element {
             }
         }
     }
+}
+
+/// Waits for an account this device joined or recovered, then shows it (or
+/// the reason it failed).
+async fn adopt_account(
+    mut ctx: Ctx,
+    mut busy: Signal<bool>,
+    mut error: Signal<Option<String>>,
+    call: impl std::future::Future<Output = Result<kith_api::Me, kith_api::ApiError>>,
+) {
+    busy.set(true);
+    error.set(None);
+    match call.await {
+        Ok(me) => {
+            ctx.me.set(Some(me));
+            crate::app::reload_me(ctx).await;
+        }
+        Err(err) => error.set(Some(err.message)),
+    }
+    busy.set(false);
 }
