@@ -49,6 +49,8 @@ commands![
     profile::delete_account,
     profile::new_recovery_phrase,
     profile::recover_account,
+    profile::backup_to_file,
+    profile::restore_from_backup,
     chats::list_chats,
     chats::create_group,
     chats::open_direct,

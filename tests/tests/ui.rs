@@ -190,6 +190,9 @@ fn signed_in_app(tmp: &std::path::Path, server: &Server, name: &str) -> (App, Ru
     app.click("#onboarding-restore");
     app.type_into("#restore-phrase", "abandon ability able");
     app.wait_text("label[for=restore-phrase]", "3 of 24 words");
+    app.session
+        .wait("#restore-file-submit", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
     app.shot("onboarding-restore");
     app.click("#restore-back");
 
@@ -457,6 +460,71 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     // Let the scroll paint before the screenshot.
     std::thread::sleep(Duration::from_millis(300));
     app.shot("recovery-phrase");
+
+    // A backup file from Settings restores with the CLI, with no server.
+    app.type_into("#backup-passphrase", "a passphrase for the test");
+    app.click("#backup-create");
+    app.wait_text(".toast", "Backup written to");
+    let backup = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "kithbackup"))
+        .unwrap_or_else(|| app.fail(anyhow::anyhow!("no backup file beside the profile")));
+    let restored = tmp.path().join("alice-restored");
+    let out = Command::new(binary("kith").unwrap())
+        .arg("--profile")
+        .arg(&restored)
+        .args(["--json", "restore"])
+        .arg(&backup)
+        .env("KITH_SECRET_STORAGE", "file")
+        .env("KITH_BACKUP_PASSPHRASE", "a passphrase for the test")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let texts = kith(&restored, &["messages", &chat]).unwrap().to_string();
+    assert!(texts.contains(from_cli) && texts.contains("Count me in"), "{texts}");
+
+    // And in the app on a new device: onboarding restores the same file.
+    app.session.end().unwrap();
+    drop(_driver);
+    let desktop = binary("kith-desktop").unwrap();
+    let args = vec![
+        "--profile".to_owned(),
+        tmp.path().join("alice-new-laptop").display().to_string(),
+    ];
+    let (_restored_driver, session) = driven_app(&tmp.path().join("downloads"), &desktop, &args);
+    let mut app = App {
+        session,
+        shots: screenshots(),
+        prefix: "alice-restored".to_owned(),
+        step: 0,
+    };
+    app.click("#onboarding-restore");
+    let input = app
+        .session
+        .wait("#restore-file input", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    app.session
+        .type_into(&input, &backup.display().to_string())
+        .unwrap_or_else(|e| app.fail(e));
+    app.wait_text("#restore-file", "kithbackup");
+    app.type_into("#restore-passphrase", "not the passphrase");
+    app.click("#restore-file-submit");
+    app.wait_text(".onboarding .error", "wrong passphrase");
+    app.shot("wrong-passphrase");
+    app.js(
+        "const box = document.getElementById('restore-passphrase'); box.value = ''; \
+         box.dispatchEvent(new Event('input', {bubbles: true})); return null",
+    );
+    app.type_into("#restore-passphrase", "a passphrase for the test");
+    app.click("#restore-file-submit");
+    app.session.wait("#nav-chats", WAIT).unwrap_or_else(|e| app.fail(e));
+    open_chat_named(&app, "Weekend");
+    app.message(from_cli);
+    app.shot("restored-from-backup");
+    // Contacts keep their names (from the account document, no hello needed).
+    open_chat_named(&app, "Bob");
+    app.message("coming to the party");
 
     app.session.end().unwrap();
 }

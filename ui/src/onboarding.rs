@@ -4,7 +4,7 @@
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{CreateProfile, JoinAccount, RecoverAccount};
+use kith_api::{CreateProfile, JoinAccount, RecoverAccount, RestoreFromBackup};
 
 /// The onboarding screen.
 #[component]
@@ -18,6 +18,8 @@ pub(crate) fn Onboarding() -> Element {
     let mut linking = use_signal(|| false);
     let mut restoring = use_signal(|| false);
     let mut phrase = use_signal(String::new);
+    let mut backup = use_signal(|| None::<web_sys::File>);
+    let mut passphrase = use_signal(String::new);
 
     let create = move |_| async move {
         busy.set(true);
@@ -42,7 +44,19 @@ pub(crate) fn Onboarding() -> Element {
         };
         adopt_account(ctx, busy, error, ipc::call(&args)).await;
     };
+    let from_file = move |_| async move {
+        let Some(file) = backup() else { return };
+        let args = RestoreFromBackup {
+            passphrase: passphrase(),
+        };
+        let restored = async move {
+            let bytes = ipc::file_bytes(&file).await?;
+            ipc::call_with_bytes(&args, &bytes).await
+        };
+        adopt_account(ctx, busy, error, restored).await;
+    };
     let words = phrase().split_whitespace().count();
+    let backup_name = backup().map(|f| f.name());
 
     rsx! {
         div { class: "onboarding",
@@ -68,6 +82,26 @@ pub(crate) fn Onboarding() -> Element {
                         button { id: "restore-submit", class: "primary", r#type: "submit", onclick: restore,
                             disabled: busy() || words != 24 || server().trim().is_empty(),
                             if busy() { "Restoring…" } else { "Restore my account" }
+                        }
+                    }
+                    form { class: "stack",
+                        onsubmit: move |event| { event.prevent_default(); },
+                        p { class: "hint", "Or, with no server at all, from a backup file (Settings → Back up to a file)." }
+                        label { class: "file-button", id: "restore-file",
+                            if let Some(name) = &backup_name { "{name}" } else { "Choose a backup file…" }
+                            input { r#type: "file", accept: ".kithbackup",
+                                onchange: move |event: FormEvent| {
+                                    let file = event.files().into_iter().next()
+                                        .and_then(|f| f.inner().downcast_ref::<web_sys::File>().cloned());
+                                    backup.set(file);
+                                },
+                            }
+                        }
+                        input { id: "restore-passphrase", r#type: "password", placeholder: "The backup's passphrase",
+                            autocomplete: "off", value: "{passphrase}", oninput: move |e| passphrase.set(e.value()) }
+                        button { id: "restore-file-submit", class: "secondary", r#type: "submit", onclick: from_file,
+                            disabled: busy() || backup_name.is_none() || passphrase().is_empty(),
+                            "Restore from the backup"
                         }
                     }
                     button { id: "restore-back", class: "link", onclick: move |_| restoring.set(false), "Create a new profile instead" }

@@ -6,7 +6,9 @@ use crate::group::Toggle;
 use crate::ipc;
 use crate::state::Ctx;
 use dioxus::prelude::*;
-use kith_api::{DeleteAccount, ExportData, NewRecoveryPhrase, SaveSettings, SetAvatar, SetName, Settings, Theme};
+use kith_api::{
+    BackupToFile, DeleteAccount, ExportData, NewRecoveryPhrase, SaveSettings, SetAvatar, SetName, Settings, Theme,
+};
 
 /// The settings screen.
 #[component]
@@ -19,6 +21,8 @@ pub(crate) fn SettingsScreen() -> Element {
     let mut confirm = use_signal(String::new);
     let mut deleting = use_signal(|| false);
     let mut phrase = use_signal(Vec::<String>::new);
+    let mut passphrase = use_signal(String::new);
+    let mut backing_up = use_signal(|| false);
 
     // Shown at once; saved even if the person leaves this screen right away
     // (a task of this screen would be cancelled with it).
@@ -87,6 +91,21 @@ pub(crate) fn SettingsScreen() -> Element {
             Ok(words) => phrase.set(words),
             Err(err) => ctx.say(err.message),
         }
+    };
+    let backup = move |_| async move {
+        backing_up.set(true);
+        match ipc::call(&BackupToFile {
+            passphrase: passphrase(),
+        })
+        .await
+        {
+            Ok(path) => {
+                passphrase.set(String::new());
+                ctx.say(format!("Backup written to {path}"));
+            }
+            Err(err) => ctx.say(err.message),
+        }
+        backing_up.set(false);
     };
     let delete = move |_| async move {
         deleting.set(true);
@@ -159,6 +178,14 @@ pub(crate) fn SettingsScreen() -> Element {
                 h3 { "Your data" }
                 p { class: "hint", "Export writes your contacts, chats and messages as JSON files next to your profile." }
                 button { class: "secondary", onclick: export, "Export my data" }
+                p { class: "hint", "A backup is one encrypted file with everything on this device, attachments too; it restores with no server. Keep the file and the passphrase apart." }
+                div { class: "copy-row",
+                    input { id: "backup-passphrase", r#type: "password", placeholder: "A passphrase of 8 characters or more",
+                        autocomplete: "new-password", value: "{passphrase}", oninput: move |e| passphrase.set(e.value()) }
+                    button { class: "secondary", id: "backup-create", disabled: backing_up() || passphrase().chars().count() < 8, onclick: backup,
+                        if backing_up() { "Backing up…" } else { "Back up to a file" }
+                    }
+                }
             }
             section { class: "card danger-zone",
                 h3 { "Delete account" }

@@ -321,6 +321,18 @@ commands! {
         /// The 24 words.
         phrase: String,
     } -> Me;
+    /// Writes an encrypted backup of the profile beside it, sealed with
+    /// `passphrase`; returns the file's path.
+    BackupToFile = "backup_to_file" {
+        /// At least 8 characters; kept nowhere.
+        passphrase: String,
+    } -> String;
+    /// Brings a profile back on this new device from a backup file, whose
+    /// bytes travel as the raw request body after these arguments.
+    RestoreFromBackup = "restore_from_backup" {
+        /// The backup's passphrase.
+        passphrase: String,
+    } -> Me;
     /// Up to three suggested replies to someone's message, from the user's
     /// own earlier replies on this device and short built-ins.
     SuggestReplies = "suggest_replies" {

@@ -450,6 +450,16 @@ fn updates_for_keys(doc: &mut Doc, keys: &BTreeSet<String>) -> Vec<ReadModelUpda
                     RootKey::ChatSetting(chat, _) => {
                         chats.insert(chat);
                     }
+                    // A contact's name as last told: shown by every device of
+                    // the account, also one that never saw their hello (a
+                    // linked, restored or recovered one).
+                    RootKey::Contact(contact) => {
+                        let record = crate::docs::get_bytes(doc.automerge(), &ROOT, key)
+                            .and_then(|bytes| crate::docs::contact::ContactRecord::decode(&bytes).ok());
+                        if let Some(name) = record.and_then(|r| r.name) {
+                            updates.push(ReadModelUpdate::Profile { account: contact, name });
+                        }
+                    }
                     RootKey::Revoked(device) => {
                         let at_ms = crate::docs::get_int(doc.automerge(), &ROOT, key).unwrap_or(0);
                         updates.push(ReadModelUpdate::DeviceRevoked { device, at_ms });

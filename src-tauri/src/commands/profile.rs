@@ -103,6 +103,51 @@ pub async fn recover_account(backend: State<'_, Arc<Backend>>, args: RecoverAcco
     adopt(&backend, profile).await
 }
 
+/// `backup_to_file`: into a dated file beside the profile.
+#[tauri::command]
+pub async fn backup_to_file(backend: State<'_, Arc<Backend>>, args: BackupToFile) -> Reply<BackupToFile> {
+    let out = backend
+        .profile_dir()
+        .with_file_name(format!("kith-backup-{}.kithbackup", kith_client::system_now_ms()));
+    let file = out.clone();
+    on_profile(&backend, move |profile| {
+        profile
+            .archive()
+            .backup(&file, &args.passphrase, &|_| {})
+            .map(|_| ())
+            .api()
+    })
+    .await?;
+    Ok(out.display().to_string())
+}
+
+/// `restore_from_backup`: the body is [`kith_api::raw_body`] framed.
+#[tauri::command]
+pub async fn restore_from_backup(
+    backend: State<'_, Arc<Backend>>,
+    request: tauri::ipc::Request<'_>,
+) -> Reply<RestoreFromBackup> {
+    let tauri::ipc::InvokeBody::Raw(body) = request.body() else {
+        return Err(ApiError::invalid("The backup did not arrive as bytes."));
+    };
+    let (args, bytes) = kith_api::raw_body::split::<RestoreFromBackup>(body)?;
+    if backend.try_profile().is_some() {
+        return Err(ApiError::invalid("This device already has a profile."));
+    }
+    let dir = backend.profile_dir().to_owned();
+    // Through a private temporary file: restoring reads the backup from disk.
+    let bytes = bytes.to_vec();
+    let profile = blocking(move || {
+        let staged = tempfile::NamedTempFile::new().map_err(|e| ApiError::internal(e.to_string()))?;
+        std::fs::write(staged.path(), &bytes).map_err(|e| ApiError::internal(e.to_string()))?;
+        Profile::restore(&dir, staged.path(), &args.passphrase, &|_| {})
+            .map(|(profile, _)| profile)
+            .api()
+    })
+    .await?;
+    adopt(&backend, profile).await
+}
+
 /// `new_recovery_phrase`
 #[tauri::command]
 pub async fn new_recovery_phrase(
