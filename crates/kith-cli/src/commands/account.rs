@@ -21,7 +21,7 @@ pub(crate) fn init(dir: &Path, name: &str) -> anyhow::Result<(Profile, Outcome)>
         }
     };
     let text = format!(
-        "Created account {} for {name} in {}\nSecret keys are kept in {storage}",
+        "Created account {} for {name} in {}\nSecret keys are kept in {storage}\nIf you lose every device, a recovery phrase brings the account back: run `kith recovery show` and write it down",
         info.account_id,
         dir.display()
     );
