@@ -319,3 +319,58 @@ fn a_backup_restores_with_no_server_and_an_export_imports_round_trip() {
     let err = kith_fails(&bob, &["import", export.to_str().unwrap()]);
     assert!(err.contains("this export is of account"), "{err}");
 }
+
+#[test]
+fn recovery_after_a_revocation_opens_the_account_stream_epochs_started_since() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_dir.path().join("data"));
+    let (_a, laptop) = new_profile("Alice");
+    let (_b, bob) = new_profile("Bob");
+    befriend(&laptop, &bob, &server);
+    let words = kith_json(&laptop, &["recovery", "show"])["words"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let phone_home = tempfile::tempdir().unwrap();
+    let phone = phone_home.path().join("alice-phone");
+    link_device(&laptop, &phone, &server);
+    sync(&laptop, &server);
+    // The phone is revoked: the account stream moves to a random key the
+    // laptop starts; a group made afterwards lives only in that epoch.
+    let phone_id = kith_json(&phone, &["whoami"])["device_id"].as_str().unwrap().to_owned();
+    kith(&laptop, &["device", "revoke", &phone_id]);
+    sync(&laptop, &server);
+    let bob_id = account_of(&bob);
+    let group = kith_json(
+        &laptop,
+        &["chat", "new", "--name", "After the phone", "--member", &bob_id],
+    )["chat_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&laptop, &group, "made after the revocation");
+    kith(&laptop, &["chat", "pin", &group]);
+    sync(&laptop, &server);
+    std::fs::remove_dir_all(&laptop).unwrap();
+
+    let new_home = tempfile::tempdir().unwrap();
+    let recovered = new_home.path().join("alice-new");
+    let out = succeeds(&with_secret(
+        &recovered,
+        "KITH_RECOVERY_PHRASE",
+        &words,
+        &["recover", "--server", &server.url],
+    ));
+    assert_eq!(out["name"], "Alice", "{out}");
+    sync(&recovered, &server);
+    assert!(texts(&recovered, &group).contains("made after the revocation"));
+    let chats = kith_json(&recovered, &["chats"]).to_string();
+    assert!(
+        chats.contains("After the phone") && chats.contains("\"pinned\":true"),
+        "{chats}"
+    );
+    // The revoked phone, which knows the phrase's public key but not the
+    // phrase, reads none of it.
+    sync(&phone, &server);
+    assert_no_file_holds(&phone, "made after the revocation");
+}
