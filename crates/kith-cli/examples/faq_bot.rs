@@ -150,14 +150,24 @@ fn main() -> Result<()> {
             continue;
         };
         let answer = faq.answer(text)?;
-        let sent = Command::new(&args.kith)
-            .arg("--profile")
-            .arg(&args.profile)
-            .args(["send", chat, answer, "--reply-to", id])
-            .stdout(Stdio::null())
-            .status()
-            .context("running kith send")?;
-        if !sent.success() {
+        // A write can find the profile busy (the watching process holds it
+        // for a moment): try again rather than leave the question unanswered.
+        let mut answered = false;
+        for attempt in 0..5u64 {
+            let sent = Command::new(&args.kith)
+                .arg("--profile")
+                .arg(&args.profile)
+                .args(["send", chat, answer, "--reply-to", id])
+                .stdout(Stdio::null())
+                .status()
+                .context("running kith send")?;
+            if sent.success() {
+                answered = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200 * (attempt + 1)));
+        }
+        if !answered {
             eprintln!("faq bot: could not answer {id} in {chat}");
         }
     }

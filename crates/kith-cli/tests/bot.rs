@@ -24,7 +24,7 @@ fn bot_bin() -> PathBuf {
 }
 
 /// Syncs `profile` until a message by `author` replying to `to` arrives.
-fn wait_for_reply(profile: &Path, server: &ServerProcess, chat: &str, author: &str, to: &str) -> Value {
+fn wait_for_reply(profile: &Path, server: &ServerProcess, chat: &str, author: &str, to: &str, log: &Path) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         sync(profile, server);
@@ -37,7 +37,10 @@ fn wait_for_reply(profile: &Path, server: &ServerProcess, chat: &str, author: &s
         {
             return reply.clone();
         }
-        assert!(Instant::now() < deadline, "no reply to {to}: {messages}");
+        if Instant::now() >= deadline {
+            let said = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("no reply to {to}: {messages}\nthe bot said: {said}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -70,7 +73,8 @@ fn the_faq_bot_answers_a_question_sent_through_a_real_server() {
             .arg(&faq)
             .env("KITH_SECRET_STORAGE", "file")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            // Kept for a failure's diagnosis: what the bot said, and its watch.
+            .stderr(std::fs::File::create(bot.with_extension("log")).unwrap())
             .spawn()
             .unwrap(),
     );
@@ -79,16 +83,16 @@ fn the_faq_bot_answers_a_question_sent_through_a_real_server() {
         .unwrap()
         .to_owned();
     let asked = send(&bob, &chat, "Help, I forgot my password. What do I do?");
-    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked);
+    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked, &bot.with_extension("log"));
     let text = reply["text"].as_str().unwrap();
     assert!(text.contains("recovery phrase"), "{text}");
     let asked = send(&bob, &chat, "is the chat encrypted?");
-    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked);
+    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked, &bot.with_extension("log"));
     assert!(
         reply["text"].as_str().unwrap().contains("end-to-end encrypted"),
         "{reply}"
     );
     let asked = send(&bob, &chat, "what is the weather in Paris");
-    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked);
+    let reply = wait_for_reply(&bob, &server, &chat, &bot_id, &asked, &bot.with_extension("log"));
     assert!(reply["text"].as_str().unwrap().starts_with("I don't know"), "{reply}");
 }
