@@ -13,7 +13,7 @@
 use crate::archive::Archive;
 use crate::clock::system_now_ms;
 use crate::error::ClientError;
-use crate::import::{apply_order, import_document};
+use crate::import::{apply_rank, import_document};
 use crate::profile::Profile;
 use crate::random::random_bytes;
 use kith_core::ChangeSignature;
@@ -229,7 +229,7 @@ impl Archive<'_> {
         file.write_all(&header.encode())
             .map_err(ClientError::io(format!("writing {}", temp.display())))?;
         let mut ids = self.profile.store().doc_ids()?;
-        apply_order(&mut ids);
+        ids.sort_by_key(apply_rank);
         let blobs: Vec<_> = self
             .profile
             .store()

@@ -36,15 +36,15 @@ pub(crate) fn import_document(
     profile.docs().apply_changes(id, doc.get_changes(&[]), signatures)
 }
 
-/// The documents in the order a restore or import should apply them:
+/// Where a document comes in the order a restore or import applies them:
 /// the account document (certificates, keys), then conversation heads
 /// (members), then the rest.
-pub(crate) fn apply_order(ids: &mut [DocId]) {
-    ids.sort_by_key(|id| match id {
+pub(crate) fn apply_rank(id: &DocId) -> u8 {
+    match id {
         DocId::Account(_) => 0,
         DocId::Head(_) => 1,
         _ => 2,
-    });
+    }
 }
 
 /// The part of `kith-export.json` an import reads.
@@ -105,13 +105,9 @@ impl Archive<'_> {
                 Err(err) => report.skipped.push(format!("{}: {err}", entry.file)),
             }
         }
-        let mut order: Vec<DocId> = parsed.iter().map(|(id, _)| *id).collect();
-        apply_order(&mut order);
-        for id in order {
-            let Some((_, entry)) = parsed.iter().find(|(i, _)| *i == id) else {
-                continue;
-            };
-            match self.import_entry(dir, id, entry) {
+        parsed.sort_by_key(|(id, _)| apply_rank(id));
+        for (id, entry) in &parsed {
+            match self.import_entry(dir, *id, entry) {
                 Ok(changes) => {
                     report.documents += 1;
                     report.changes += changes;

@@ -9,13 +9,13 @@ use crate::profile::Profile;
 use crate::random::random_bytes;
 use crate::streams::{Followed, StreamKey, open_item, random_nonce};
 use kith_core::Identity;
-use kith_core::crypto::Stream;
+use kith_core::crypto::{EpochKey, Stream};
 use kith_core::docs::account;
 use kith_core::identity::DeviceKeys;
 use kith_core::recovery::{KitStreamKey, RecoveryKit, RecoveryPhrase, recovery_log_key};
 use kith_core::relay::RelayItem;
 use kith_net::{RelayConnection, ServerTrust};
-use kith_proto::{DocId, MAX_PULL};
+use kith_proto::{DeviceId, DocId, MAX_PULL};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +36,9 @@ pub struct RecoveryStatus {
 pub(crate) fn recovery_stream(public: &[u8; 32]) -> StreamKey {
     StreamKey::new(Followed::Recovery, Stream::Recovery, 0, recovery_log_key(public))
 }
+
+/// An account stream key as a kit carries it: epoch, key, starting device.
+type AccountStreamKey = (u32, EpochKey, DeviceId);
 
 /// A kit ready to post: where, what, and its fingerprint once posted.
 pub(crate) struct PendingKit {
@@ -76,13 +79,19 @@ impl Recovery<'_> {
 
     /// Whether a phrase exists and this device's kit for it is on the server.
     pub fn status(self) -> Result<RecoveryStatus, ClientError> {
-        let pending = self.profile.pending_recovery_kit()?;
         let phrase_made = self.profile.recovery_public()?.is_some();
         Ok(RecoveryStatus {
             phrase_made,
-            kit_on_server: phrase_made && pending.is_none(),
+            kit_on_server: phrase_made && self.profile.unposted_kit()?.is_none(),
         })
     }
+}
+
+/// What this device's next kit holds, before it is sealed.
+struct UnpostedKit {
+    public: [u8; 32],
+    stream_keys: Vec<KitStreamKey>,
+    fingerprint: [u8; 32],
 }
 
 impl Profile {
@@ -91,10 +100,10 @@ impl Profile {
         self.read_doc(DocId::Account(me), account::recovery_key)
     }
 
-    /// The kit to post when the account has a recovery phrase and this
-    /// device's last posted kit is not the current one (another phrase, or
-    /// account stream keys it did not hold).
-    pub(crate) fn pending_recovery_kit(&self) -> Result<Option<PendingKit>, ClientError> {
+    /// The kit this device still has to post: the account has a recovery
+    /// phrase and the last kit posted is not the current one (another
+    /// phrase, or account stream keys it did not hold).
+    fn unposted_kit(&self) -> Result<Option<UnpostedKit>, ClientError> {
         let Some(public) = self.recovery_public()? else {
             return Ok(None);
         };
@@ -110,12 +119,24 @@ impl Profile {
         if self.store().meta(RECOVERY_KIT_META)?.as_deref() == Some(fingerprint.as_slice()) {
             return Ok(None);
         }
-        let kit = RecoveryKit::new(self.identity().account_seed(), stream_keys);
-        let sealed = kit.seal(&public, random_bytes::<32>()?, random_nonce()?)?;
-        Ok(Some(PendingKit {
-            stream: recovery_stream(&public),
-            item: RelayItem::RecoveryKit { sealed },
+        Ok(Some(UnpostedKit {
+            public,
+            stream_keys,
             fingerprint,
+        }))
+    }
+
+    /// The unposted kit, sealed and ready for the recovery log.
+    pub(crate) fn pending_recovery_kit(&self) -> Result<Option<PendingKit>, ClientError> {
+        let Some(unposted) = self.unposted_kit()? else {
+            return Ok(None);
+        };
+        let kit = RecoveryKit::new(self.identity().account_seed(), unposted.stream_keys);
+        let sealed = kit.seal(&unposted.public, random_bytes::<32>()?, random_nonce()?)?;
+        Ok(Some(PendingKit {
+            stream: recovery_stream(&unposted.public),
+            item: RelayItem::RecoveryKit { sealed },
+            fingerprint: unposted.fingerprint,
         }))
     }
 
@@ -170,19 +191,18 @@ impl Profile {
                 }
             }
         }
-        let mut by_account: BTreeMap<kith_proto::AccountId, Vec<RecoveryKit>> = BTreeMap::new();
+        // Per account: its key seed and every stream key its kits carry.
+        let mut by_account: BTreeMap<kith_proto::AccountId, ([u8; 32], Vec<AccountStreamKey>)> = BTreeMap::new();
         for kit in kits {
-            by_account.entry(kit.account()).or_default().push(kit);
+            let entry = by_account
+                .entry(kit.account())
+                .or_insert_with(|| (kit.account_seed, Vec::new()));
+            entry.1.extend(kit.stream_keys());
         }
         if by_account.len() > 1 {
             return Err(ClientError::AmbiguousRecovery(by_account.len()));
         }
-        let Some((_, kits)) = by_account.pop_first() else {
-            return Err(ClientError::NoRecoveryKit {
-                server: server.to_owned(),
-            });
-        };
-        let Some(seed) = kits.first().map(|kit| kit.account_seed) else {
+        let Some((_, (seed, stream_keys))) = by_account.pop_first() else {
             return Err(ClientError::NoRecoveryKit {
                 server: server.to_owned(),
             });
@@ -192,10 +212,8 @@ impl Profile {
         if let Some(pem) = trust.pinned_pem() {
             profile.relay().pin_server_certificate(pem)?;
         }
-        for kit in &kits {
-            for (epoch, stream_key, started_by) in kit.stream_keys() {
-                profile.keep_account_key(epoch, &stream_key, &started_by)?;
-            }
+        for (epoch, stream_key, started_by) in &stream_keys {
+            profile.keep_account_key(*epoch, stream_key, started_by)?;
         }
         profile
             .relay()
