@@ -54,6 +54,19 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
         ],
     },
     PackageGroup {
+        purpose: "videos: converted with GStreamer (kith-video), played by WebKitGTK; test clips",
+        packages: &[
+            "libgstreamer1.0-dev",
+            "libgstreamer-plugins-base1.0-dev",
+            // H.264/HEVC/AAC from phones are decoded by libav's decoders.
+            "gstreamer1.0-libav",
+            // WebKitGTK's video sink uploads frames through GstGL.
+            "gstreamer1.0-gl",
+            // gst-launch-1.0 writes the test clips.
+            "gstreamer1.0-tools",
+        ],
+    },
+    PackageGroup {
         purpose: "kith-server's scale-out backends under test (a throwaway PostgreSQL per test run; NATS)",
         packages: &["postgresql", "nats-server"],
     },

@@ -178,6 +178,15 @@ pub enum AttachmentKindDto {
         /// Loudness over time, 0-255 per bar.
         waveform: Vec<u8>,
     },
+    /// A video; the thumbnail is its poster frame.
+    Video {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Length.
+        duration_ms: u32,
+    },
 }
 
 /// One attachment of a message.

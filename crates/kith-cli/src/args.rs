@@ -430,6 +430,10 @@ pub(crate) struct SaveArgs {
     /// Fetch at most this many bytes a second.
     #[arg(long)]
     pub(crate) rate_limit: Option<u64>,
+    /// Save the preview that travels inside the message instead (a
+    /// picture's thumbnail, a video's poster frame: a small JPEG); no fetch.
+    #[arg(long)]
+    pub(crate) thumbnail: bool,
 }
 
 // Where and how `kith sync` syncs.

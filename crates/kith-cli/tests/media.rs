@@ -548,3 +548,68 @@ fn a_voice_note_arrives_with_its_length_and_waveform() {
         before
     );
 }
+
+#[test]
+fn a_video_arrives_converted_with_its_poster_length_and_no_location() {
+    use kith_testkit::video::{LOCATION, write_clip};
+    let p = pair();
+    let clip = p.files.join("holiday.mov");
+    write_clip(&clip, 2, 640, 360).unwrap();
+    assert!(contains(&std::fs::read(&clip).unwrap(), LOCATION.as_bytes()));
+    let message = kith_json(
+        &p.alice,
+        &["send", &p.chat, "Look!", "--attach", clip.to_str().unwrap()],
+    )["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sync(&p.alice, &p.server);
+    sync(&p.bob, &p.server);
+    let listed = kith_json(&p.bob, &["attachments", &p.chat]);
+    let video = &listed.as_array().unwrap()[0];
+    assert_eq!(video["kind"], "video", "{video}");
+    assert_eq!(video["mime"], "video/webm");
+    assert_eq!(video["name"], "holiday.webm");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(640), Some(360))
+    );
+    let duration = video["duration_ms"].as_u64().unwrap();
+    assert!((1900..=2100).contains(&duration), "{duration} ms");
+    assert_eq!(video["has_thumbnail"], true);
+
+    // The poster frame is a picture of the video's shape, inside the message.
+    let out = tempfile::tempdir().unwrap();
+    let poster_path = out.path().join("poster.jpg");
+    kith_json(
+        &p.bob,
+        &["save", &p.chat, &message, poster_path.to_str().unwrap(), "--thumbnail"],
+    );
+    let poster = image::load_from_memory(&std::fs::read(&poster_path).unwrap()).unwrap();
+    assert_eq!(poster.width(), 320);
+    assert_eq!(poster.height(), 180);
+
+    // The video itself: WebM, no location anywhere in it.
+    let saved = kith_json(&p.bob, &["save", &p.chat, &message, out.path().to_str().unwrap()]);
+    let bytes = std::fs::read(saved["path"].as_str().unwrap()).unwrap();
+    assert!(bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]), "WebM");
+    assert!(!contains(&bytes, LOCATION.as_bytes()), "the location was sent");
+    // Sent as a file, it goes unchanged (the person chose to).
+    let as_file = kith_json(
+        &p.alice,
+        &["send", &p.chat, "--attach", clip.to_str().unwrap(), "--as-file"],
+    );
+    assert!(as_file["message_id"].is_string());
+    let listed = kith_json(&p.alice, &["attachments", &p.chat]);
+    assert_eq!(listed.as_array().unwrap()[1]["kind"], "file");
+
+    // What only claims to be a video is refused, and no message is left.
+    let fake = write(&p.files, "fake.mp4", b"\0\0\0\x18ftypmp42 not a video at all");
+    let before = kith_json(&p.alice, &["messages", &p.chat]).as_array().unwrap().len();
+    let refused = kith_fails(&p.alice, &["send", &p.chat, "--attach", fake.to_str().unwrap()]);
+    assert!(refused.contains("cannot be sent as a video"), "{refused}");
+    assert_eq!(
+        kith_json(&p.alice, &["messages", &p.chat]).as_array().unwrap().len(),
+        before
+    );
+}

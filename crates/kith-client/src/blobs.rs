@@ -319,18 +319,30 @@ impl Blobs<'_> {
         self.dir().join(hex(hash))
     }
 
+    /// Where videos are converted: inside the private profile directory.
+    fn scratch_dir(&self) -> PathBuf {
+        self.profile.dir().join("scratch")
+    }
+
     /// Whether a blob's bytes are on this device.
     pub fn has(&self, hash: &[u8; 32]) -> Result<bool, ClientError> {
         Ok(self.profile.store().blob(hash)?.is_some_and(|b| b.complete) && self.path(hash).is_file())
     }
 
     /// Reads a file and keeps it as a blob ready to be sent: pictures are
-    /// cleaned and scaled (unless `as_file`). Returns what a message carries.
+    /// cleaned and scaled and videos converted (unless `as_file`). Returns
+    /// what a message carries.
     pub fn attach(&self, path: &Path, as_file: bool) -> Result<Attachment, ClientError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if !as_file && crate::video::looks_like_video(&file_head(path)?) {
+            // Converted from the file itself: the source may be far larger
+            // than an attachment.
+            let prepared = crate::video::prepare_video(&name, path, &self.scratch_dir())?;
+            return self.profile.keep_prepared(prepared);
+        }
         let size = std::fs::metadata(path)
             .map_err(ClientError::io(format!("reading {}", path.display())))?
             .len();
@@ -344,7 +356,11 @@ impl Blobs<'_> {
 
     /// [`Blobs::attach`] for bytes in memory (pasted, recorded, dropped).
     pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
-        let prepared = prepare(name, bytes, as_file)?;
+        let prepared = if !as_file && crate::video::looks_like_video(&bytes) {
+            crate::video::prepare_video_bytes(name, &bytes, &self.scratch_dir())?
+        } else {
+            prepare(name, bytes, as_file)?
+        };
         self.profile.keep_prepared(prepared)
     }
 
@@ -451,4 +467,14 @@ impl Blobs<'_> {
         }
         Ok(removed)
     }
+}
+
+/// The first bytes of a file, enough to tell its container.
+fn file_head(path: &Path) -> Result<Vec<u8>, ClientError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(16).read_to_end(&mut head))
+        .map_err(ClientError::io(format!("reading {}", path.display())))?;
+    Ok(head)
 }

@@ -46,6 +46,7 @@ mod streams;
 mod suggest;
 #[cfg(test)]
 mod test_support;
+mod video;
 mod views;
 mod voice;
 mod watch;
@@ -75,6 +76,7 @@ pub use recovery::{Recovery, RecoveryStatus};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, Relay, RelayOptions, RelayReport};
 pub use secrets::SecretStorage;
 pub use suggest::{MAX_SUGGESTIONS, SuggestedReply, SuggestionSource, reply_terms, suggest_replies};
+pub use video::{MAX_SOURCE_BYTES as MAX_VIDEO_SOURCE_BYTES, looks_like_video};
 pub use views::{
     AttachmentView, ChatSummary, ContactView, DeviceView, LastMessagePreview, MessageStatus, MessageView, ProfileInfo,
     Receipt,

@@ -41,6 +41,14 @@ pub enum MediaError {
         /// What the decoder said.
         reason: String,
     },
+    /// Not a video this build can convert (or no video at all).
+    #[error("{name} cannot be sent as a video: {reason}")]
+    BadVideo {
+        /// The file's name.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
     /// Not a recording the app can send as a voice note.
     #[error("{name} cannot be sent as a voice note: {reason}")]
     BadVoice {
@@ -175,7 +183,7 @@ fn thumbnail(picture: &DynamicImage) -> Option<Vec<u8>> {
 /// The name as shown: its last path component, without control characters,
 /// at most [`MAX_NAME_BYTES`]. (Saving makes it safe for the file system
 /// again: see `safe_file_name`.)
-fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let mut out: String = last
         .chars()
@@ -187,7 +195,7 @@ fn display_name(name: &str) -> String {
     if out.trim().is_empty() { "file".into() } else { out }
 }
 
-fn with_extension(name: &str, extension: &str) -> String {
+pub(crate) fn with_extension(name: &str, extension: &str) -> String {
     let stem = match name.rsplit_once('.') {
         Some((stem, _)) if !stem.is_empty() => stem,
         _ => name,

@@ -141,6 +141,11 @@ impl AttachmentView {
             AttachmentKind::Voice { duration_ms, waveform } => {
                 ("voice", None, None, Some(*duration_ms), Some(waveform.clone()))
             }
+            AttachmentKind::Video {
+                width,
+                height,
+                duration_ms,
+            } => ("video", Some(*width), Some(*height), Some(*duration_ms), None),
         };
         AttachmentView {
             message_id,

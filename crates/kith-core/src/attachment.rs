@@ -58,6 +58,17 @@ pub enum AttachmentKind {
         /// Loudness samples 0-255 for drawing.
         waveform: Vec<u8>,
     },
+    /// A video, upright, of this size and length; its thumbnail is the
+    /// poster frame. (Added within document schema v1: a replica built
+    /// before it refuses a message whose attachments include one.)
+    Video {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Length in milliseconds.
+        duration_ms: u32,
+    },
 }
 
 impl Attachment {

@@ -7,6 +7,7 @@
 
 pub mod nats;
 pub mod postgres;
+pub mod video;
 
 pub use nats::Nats;
 pub use postgres::Postgres;

@@ -131,6 +131,13 @@ pub(crate) fn save(profile: &Profile, json_mode: bool, request: SaveArgs) -> any
     let attachment = profile
         .blobs()
         .attachment(&chat, &message_id(&request.message)?, request.index)?;
+    if request.thumbnail {
+        let preview = attachment
+            .thumbnail
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("{} has no preview", attachment.name))?;
+        return crate::commands::account::save_picture(&request.out, preview);
+    }
     let mut report = kith_client::TransferReport::default();
     if !profile.blobs().has(&attachment.hash)? {
         let server = server_for(profile, request.server)?;
