@@ -224,6 +224,15 @@ pub fn attachment(index: u32, attachment: &Attachment, available: bool) -> Attac
             duration_ms: *duration_ms,
             waveform: waveform.clone(),
         },
+        AttachmentKind::Video {
+            width,
+            height,
+            duration_ms,
+        } => AttachmentKindDto::Video {
+            width: *width,
+            height: *height,
+            duration_ms: *duration_ms,
+        },
     };
     AttachmentDto {
         index,

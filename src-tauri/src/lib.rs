@@ -170,9 +170,19 @@ pub fn run() {
                 .get(tauri::http::header::RANGE)
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
+            let origin = request
+                .headers()
+                .get(tauri::http::header::ORIGIN)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             // Reading a file is blocking work: off the webview's thread.
             tauri::async_runtime::spawn_blocking(move || {
-                responder.respond(media_protocol::respond(&profile, &path, range.as_deref()));
+                responder.respond(media_protocol::respond(
+                    &profile,
+                    &path,
+                    range.as_deref(),
+                    origin.as_deref(),
+                ));
             });
         })
         .invoke_handler(handler())

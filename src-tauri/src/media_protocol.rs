@@ -1,5 +1,8 @@
-//! `kith-media://localhost/HASH`: pictures and voice notes of the profile's
-//! messages, straight from their blob files, for `<img>` and `<audio>`.
+//! `kith-media://localhost/HASH`: pictures, voice notes and videos of the
+//! profile's messages, straight from their blob files: for `<img>`
+//! directly, and fetched by the page for `<audio>` and `<video>`, which
+//! play them as `blob:` URLs (WebKitGTK's GStreamer player cannot read a
+//! custom scheme; ARCHITECTURE.md, decision 13).
 //!
 //! Only attachments a message of this profile refers to are served, only
 //! when their kind is picture or voice note, and only under an allowlisted
@@ -23,7 +26,19 @@ const SERVED_TYPES: &[&str] = &[
     "audio/mp4",
     "audio/mpeg",
     "audio/wav",
+    "video/webm",
+    "video/mp4",
 ];
+
+/// The app's own page origins (Linux and macOS; Windows, over http and
+/// https): the only pages allowed to read these answers with `fetch`.
+const APP_ORIGINS: &[&str] = &["tauri://localhost", "http://tauri.localhost", "https://tauri.localhost"];
+
+/// The `Access-Control-Allow-Origin` for a request from `origin`.
+fn allowed_origin(origin: Option<&str>) -> Option<&'static str> {
+    let origin = origin?;
+    APP_ORIGINS.iter().copied().find(|allowed| *allowed == origin)
+}
 
 fn status(code: StatusCode) -> Response<Vec<u8>> {
     let mut response = Response::new(Vec::new());
@@ -46,7 +61,7 @@ fn served_type(profile: &Profile, hash: &[u8; 32]) -> Result<Option<String>, Str
             for attachment in message.attachments.iter().filter(|a| a.hash == *hash) {
                 let shown = matches!(
                     attachment.kind,
-                    AttachmentKind::Image { .. } | AttachmentKind::Voice { .. }
+                    AttachmentKind::Image { .. } | AttachmentKind::Voice { .. } | AttachmentKind::Video { .. }
                 );
                 if shown && SERVED_TYPES.contains(&attachment.mime.as_str()) {
                     return Ok(Some(attachment.mime.clone()));
@@ -61,8 +76,9 @@ fn served_type(profile: &Profile, hash: &[u8; 32]) -> Result<Option<String>, Str
 /// ask for more as they play.
 const OPEN_RANGE_BYTES: u64 = 1024 * 1024;
 
-/// The answer to a request for `path` (`/HASH`), with an optional `Range`.
-pub fn respond(profile: &Profile, path: &str, range: Option<&str>) -> Response<Vec<u8>> {
+/// The answer to a request for `path` (`/HASH`), with an optional `Range`,
+/// from a page of `origin`.
+pub fn respond(profile: &Profile, path: &str, range: Option<&str>, origin: Option<&str>) -> Response<Vec<u8>> {
     let Some(hash) = parse_hash(path.trim_start_matches('/')) else {
         return status(StatusCode::BAD_REQUEST);
     };
@@ -89,6 +105,11 @@ pub fn respond(profile: &Profile, path: &str, range: Option<&str>) -> Response<V
                 .header(header::CACHE_CONTROL, "no-store");
             if let Some(content_range) = content_range {
                 builder = builder.header(header::CONTENT_RANGE, content_range);
+            }
+            if let Some(origin) = allowed_origin(origin) {
+                builder = builder
+                    .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+                    .header(header::VARY, "Origin");
             }
             builder
                 .body(body)
@@ -183,6 +204,19 @@ mod tests {
         assert_eq!(parse_range("items=0-1", 100), None);
         assert_eq!(parse_range("bytes=x-1", 100), None);
         assert_eq!(parse_range("bytes=0-", 0), None);
+    }
+
+    #[test]
+    fn only_the_apps_own_pages_may_read_media_with_fetch() {
+        assert_eq!(allowed_origin(Some("tauri://localhost")), Some("tauri://localhost"));
+        assert_eq!(
+            allowed_origin(Some("http://tauri.localhost")),
+            Some("http://tauri.localhost")
+        );
+        assert_eq!(allowed_origin(Some("https://evil.example")), None);
+        assert_eq!(allowed_origin(Some("tauri://localhost.evil.example")), None);
+        assert_eq!(allowed_origin(Some("null")), None);
+        assert_eq!(allowed_origin(None), None);
     }
 
     #[test]

@@ -601,6 +601,7 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     let document = b"Minutes of the meeting\n".repeat(2000);
     std::fs::write(files.join("minutes.txt"), &document).unwrap();
     std::fs::write(files.join("hello.wav"), tone_wav(3)).unwrap();
+    kith_testkit::video::write_clip(&files.join("clip.mov"), 3, 640, 360).unwrap();
     let chat = kith(&bob, &["chat", "new", "--name", "Album", "--member", &carol]).unwrap()["chat_id"]
         .as_str()
         .unwrap()
@@ -617,6 +618,8 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     .unwrap();
     kith(&bob, &["send", &chat, "--attach", &minutes]).unwrap();
     kith(&bob, &["send", &chat, "--voice", &wav]).unwrap();
+    let clip = files.join("clip.mov").display().to_string();
+    kith(&bob, &["send", &chat, "A clip", "--attach", &clip]).unwrap();
     kith(&bob, &["sync", "--server", &server.url, "--once"]).unwrap();
 
     // They show: both pictures in a grid, loaded; a file card; a voice note.
@@ -630,6 +633,59 @@ fn attachments_in_the_real_app_pictures_files_voice_notes_both_ways() {
     app.wait_text(".message.theirs .voice-note .voice-time", "0:03");
     let bars = app.js("return document.querySelectorAll('.message.theirs .voice-note .waveform .bar').length");
     assert_eq!(bars, json!(40), "the voice note's waveform");
+    // The voice note plays: its time moves and the waveform lights up.
+    app.click(".message.theirs .voice-note .voice-play");
+    wait_for("the voice note to play", WAIT, || {
+        let at = app.js("return document.querySelector('.message.theirs .voice-note audio').currentTime");
+        Ok((at.as_f64().unwrap_or(0.0) > 0.5).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.session
+        .wait(".message.theirs .voice-note .bar.lit", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    // The video shows its poster and length, then plays inline.
+    app.message("A clip");
+    app.wait_text(".message.theirs .video-message .video-duration", "0:03");
+    let poster = app.js(
+        "const v = document.querySelector('.message.theirs .video-message video'); \
+         return v.poster.startsWith('data:image/jpeg') && v.getAttribute('aria-label')",
+    );
+    assert!(
+        poster
+            .as_str()
+            .is_some_and(|label| label.contains("clip.webm") && label.contains("640 × 360")),
+        "the video's poster and label: {poster}"
+    );
+    app.shot("video-poster");
+    // Large in the viewer, where it plays.
+    app.click(".message.theirs .video-message .video-expand");
+    app.session
+        .wait("#lightbox .lightbox-video", WAIT)
+        .unwrap_or_else(|e| app.fail(e));
+    wait_for("the video to play in the viewer", WAIT, || {
+        let at = app.js("return document.querySelector('#lightbox .lightbox-video').currentTime");
+        Ok((at.as_f64().unwrap_or(0.0) > 0.5).then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".lightbox-detail", "640 × 360");
+    app.shot("video-viewer");
+    app.type_into("#lightbox", ESCAPE);
+    wait_for("the viewer to close", WAIT, || {
+        Ok(app.session.find("#lightbox")?.is_none().then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    // And inline, with the player's controls.
+    app.click(".message.theirs .video-message .video-start");
+    wait_for("the video to play", WAIT, || {
+        let at = app.js(
+            "const v = document.querySelector('.message.theirs .video-message video'); \
+             return [v.currentTime, v.videoWidth]",
+        );
+        let played = at[0].as_f64().unwrap_or(0.0) > 0.5 && at[1] == json!(640);
+        Ok(played.then_some(()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.shot("video-playing");
     // Pictures of people and groups: the group's in the header and the
     // list, Bob's beside his messages.
     wait_for("the group's and Bob's pictures", WAIT, || {

@@ -51,6 +51,9 @@ pub(crate) fn Attachments(chat_id: String, message_id: String, attachments: Vec<
                 AttachmentKindDto::Voice { .. } => rsx! {
                     VoiceNote { key: "{attachment.hash}-{attachment.index}", chat_id: chat_id.clone(), message_id: message_id.clone(), attachment: attachment.clone() }
                 },
+                AttachmentKindDto::Video { .. } => rsx! {
+                    VideoMessage { key: "{attachment.hash}-{attachment.index}", chat_id: chat_id.clone(), message_id: message_id.clone(), attachment: attachment.clone() }
+                },
                 _ => rsx! {
                     FileCard { key: "{attachment.hash}-{attachment.index}", chat_id: chat_id.clone(), message_id: message_id.clone(), attachment: attachment.clone() }
                 },
@@ -237,6 +240,99 @@ fn FileCard(chat_id: String, message_id: String, attachment: AttachmentDto) -> E
     }
 }
 
+/// A video: its poster with the length until played, then the player
+/// inline; "Open large" shows it in the viewer.
+#[component]
+fn VideoMessage(chat_id: String, message_id: String, attachment: AttachmentDto) -> Element {
+    let mut ctx = use_context::<Ctx>();
+    let mut started = use_signal(|| false);
+    let blob_url = use_blob_url();
+    let (width, height, duration_ms) = match attachment.kind {
+        AttachmentKindDto::Video {
+            width,
+            height,
+            duration_ms,
+        } => (width, height, duration_ms),
+        _ => (16, 9, 0),
+    };
+    let (w, h) = single_size(width, height);
+    let element_id = format!("video-{}-{}", message_id, attachment.index);
+    let transfer = ctx.transfers.read().get(&attachment.hash).copied();
+    let poster = attachment.thumbnail.clone().unwrap_or_default();
+    let label = format!(
+        "{} ({}, {} × {})",
+        attachment.name,
+        format::duration(u64::from(duration_ms)),
+        width,
+        height
+    );
+    let onstart = {
+        let element_id = element_id.clone();
+        let attachment = attachment.clone();
+        let chat_id = chat_id.clone();
+        let message_id = message_id.clone();
+        move |_| {
+            if !attachment.available {
+                download(ctx, &chat_id, &message_id, &attachment);
+                return;
+            }
+            let Some(video) = media_element(&element_id) else {
+                return;
+            };
+            let hash = attachment.hash.clone();
+            spawn(async move {
+                if start(ctx, &video, &hash, blob_url).await {
+                    started.set(true);
+                }
+            });
+        }
+    };
+    let open_large = {
+        let element_id = element_id.clone();
+        let attachment = attachment.clone();
+        move |_| {
+            if let Some(video) = media_element(&element_id) {
+                let _ = video.pause();
+            }
+            ctx.lightbox.set(Some(Lightbox {
+                chat_id: chat_id.clone(),
+                message_id: message_id.clone(),
+                images: vec![attachment.clone()],
+                index: 0,
+            }));
+        }
+    };
+    rsx! {
+        div { class: "video-message", style: "width:{w}px;height:{h}px", "data-hash": "{attachment.hash}",
+            // Its source is set on the first Play (see `start`).
+            video { id: "{element_id}", class: "video-player", poster: "{poster}", preload: "none",
+                controls: started(), "aria-label": "{label}",
+            }
+            if !started() {
+                button { class: "video-start", title: if attachment.available { "Play" } else { "Download" },
+                    "aria-label": if attachment.available { "Play the video" } else { "Download the video" },
+                    onclick: onstart,
+                    span { class: "video-start-icon",
+                        match (attachment.available, transfer) {
+                            (false, Some(t)) => rsx! { ProgressRing { transfer: t } },
+                            (false, None) => rsx! { Icon { glyph: Glyph::Download, size: 22 } },
+                            (true, _) => rsx! { Icon { glyph: Glyph::Play, size: 22 } },
+                        }
+                    }
+                    span { class: "video-duration", "{format::duration(u64::from(duration_ms))}" }
+                }
+            }
+            // Once playing, the player's own controls include full screen.
+            if attachment.available && !started() {
+                button { class: "video-expand", title: "Open large", "aria-label": "Open the video large",
+                    onclick: open_large,
+                    Icon { glyph: Glyph::Expand, size: 16 }
+                }
+            }
+        }
+    }
+}
+
 /// A voice note: play/pause, waveform filling as it plays, length.
 #[component]
 fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> Element {
@@ -256,18 +352,21 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
         u64::from(duration_ms)
     };
     let transfer = ctx.transfers.read().get(&attachment.hash).copied();
+    let blob_url = use_blob_url();
     let toggle = {
         let element_id = element_id.clone();
+        let hash = attachment.hash.clone();
         move |_| {
-            let Some(audio) = audio_element(&element_id) else {
+            let Some(audio) = media_element(&element_id) else {
                 return;
             };
             if audio.paused() {
-                if audio.play().is_err() {
-                    ctx.say("This voice note cannot be played here.");
-                } else {
-                    playing.set(true);
-                }
+                let hash = hash.clone();
+                spawn(async move {
+                    if start(ctx, &audio, &hash, blob_url).await {
+                        playing.set(true);
+                    }
+                });
             } else {
                 let _ = audio.pause();
                 playing.set(false);
@@ -277,7 +376,7 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
     let ontimeupdate = {
         let element_id = element_id.clone();
         move |_| {
-            if let Some(audio) = audio_element(&element_id) {
+            if let Some(audio) = media_element(&element_id) {
                 let total = if duration_ms > 0 {
                     f64::from(duration_ms) / 1000.0
                 } else {
@@ -292,7 +391,8 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
     rsx! {
         div { class: "voice-note", "data-hash": "{attachment.hash}",
             if attachment.available {
-                audio { id: "{element_id}", src: ipc::media_url(&attachment.hash), preload: "metadata",
+                // Its source is set on the first Play (see `start`).
+                audio { id: "{element_id}", preload: "none",
                     ontimeupdate,
                     onended: move |_| { playing.set(false); played.set(0.0); },
                 }
@@ -322,7 +422,50 @@ fn VoiceNote(chat_id: String, message_id: String, attachment: AttachmentDto) -> 
     }
 }
 
-fn audio_element(id: &str) -> Option<web_sys::HtmlMediaElement> {
+/// The `blob:` URL a media element plays, revoked when the component goes.
+pub(crate) fn use_blob_url() -> Signal<Option<String>> {
+    let url = use_signal(|| None::<String>);
+    use_drop(move || {
+        if let Some(url) = url.peek().as_deref() {
+            ipc::revoke_blob_url(url);
+        }
+    });
+    url
+}
+
+/// Plays a media element, loading its bytes first if it has none yet.
+/// Says why when it cannot; true once it plays.
+pub(crate) async fn start(
+    ctx: Ctx,
+    element: &web_sys::HtmlMediaElement,
+    hash: &str,
+    mut blob_url: Signal<Option<String>>,
+) -> bool {
+    if blob_url.peek().is_none() {
+        match ipc::media_blob_url(hash).await {
+            Ok(url) => {
+                element.set_src(&url);
+                blob_url.set(Some(url));
+            }
+            Err(err) => {
+                ctx.say(err.message);
+                return false;
+            }
+        }
+    }
+    let Ok(promise) = element.play() else {
+        ctx.say("This cannot be played here.");
+        return false;
+    };
+    if wasm_bindgen_futures::JsFuture::from(promise).await.is_err() {
+        ctx.say("This cannot be played here.");
+        return false;
+    }
+    true
+}
+
+/// The `<audio>` or `<video>` element with this id.
+pub(crate) fn media_element(id: &str) -> Option<web_sys::HtmlMediaElement> {
     use wasm_bindgen::JsCast;
     web_sys::window()?.document()?.get_element_by_id(id)?.dyn_into().ok()
 }

@@ -28,6 +28,7 @@ pub(crate) enum Glyph {
     Pause,
     ChevronLeft,
     ChevronRight,
+    Expand,
 }
 
 fn paths(glyph: Glyph) -> &'static [&'static str] {
@@ -97,6 +98,7 @@ fn paths(glyph: Glyph) -> &'static [&'static str] {
         Glyph::Pause => &["M6 4h4v16H6z", "M14 4h4v16h-4z"],
         Glyph::ChevronLeft => &["M15 18l-6-6 6-6"],
         Glyph::ChevronRight => &["M9 18l6-6-6-6"],
+        Glyph::Expand => &["M15 3h6v6", "M9 21H3v-6", "M21 3l-7 7", "M3 21l7-7"],
     }
 }
 

@@ -151,3 +151,34 @@ pub(crate) fn media_url(hash: &str) -> String {
     });
     converted.unwrap_or_else(|| format!("kith-media://localhost/{hash}"))
 }
+
+/// A `blob:` URL holding a voice note's or video's bytes, for `<audio>`
+/// and `<video>`: WebKitGTK's media player (GStreamer) cannot read the
+/// `kith-media` scheme, but the page can, and the player reads blobs.
+/// The caller revokes it ([`revoke_blob_url`]) when the element goes.
+pub(crate) async fn media_blob_url(hash: &str) -> Result<String, ApiError> {
+    let failed = |what: &str| ApiError::internal(format!("The media could not be loaded ({what})."));
+    let window = web_sys::window().ok_or_else(|| failed("no window"))?;
+    let response: web_sys::Response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(&media_url(hash)))
+        .await
+        .map_err(|_| failed("not reachable"))?
+        .dyn_into()
+        .map_err(|_| failed("not a response"))?;
+    if !response.ok() {
+        return Err(match response.status() {
+            404 => ApiError::invalid("The file is not on this device yet."),
+            _ => failed(&format!("status {}", response.status())),
+        });
+    }
+    let blob: web_sys::Blob = wasm_bindgen_futures::JsFuture::from(response.blob().map_err(|_| failed("no body"))?)
+        .await
+        .map_err(|_| failed("unreadable body"))?
+        .dyn_into()
+        .map_err(|_| failed("not a blob"))?;
+    web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| failed("no object URL"))
+}
+
+/// Frees a URL made by [`media_blob_url`].
+pub(crate) fn revoke_blob_url(url: &str) {
+    let _ = web_sys::Url::revoke_object_url(url);
+}

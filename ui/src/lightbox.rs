@@ -40,8 +40,18 @@ pub(crate) fn LightboxViewer() -> Element {
     } else {
         image.thumbnail.clone()
     };
+    let is_video = matches!(image.kind, AttachmentKindDto::Video { .. });
     let dimensions = match image.kind {
         AttachmentKindDto::Image { width, height } => format!("{width} × {height} · {}", format::size(image.size)),
+        AttachmentKindDto::Video {
+            width,
+            height,
+            duration_ms,
+        } => format!(
+            "{} · {width} × {height} · {}",
+            format::duration(u64::from(duration_ms)),
+            format::size(image.size)
+        ),
         _ => format::size(image.size),
     };
     let save = SaveAttachment {
@@ -88,12 +98,36 @@ pub(crate) fn LightboxViewer() -> Element {
                     Icon { glyph: Glyph::ChevronRight, size: 28 }
                 }
             }
-            if let Some(source) = source {
+            if is_video && image.available {
+                LightboxVideo { key: "{image.hash}", hash: image.hash.clone(), label: image.name.clone() }
+            } else if let Some(source) = source {
                 img { class: if image.available { "lightbox-image" } else { "lightbox-image blurred" },
                     src: "{source}", alt: "{image.name}",
                     onclick: move |event| event.stop_propagation(),
                 }
             }
+        }
+    }
+}
+
+/// A video in the viewer: loaded and played when it opens, with controls
+/// (seeking works: the player has all of its bytes as a blob).
+#[component]
+fn LightboxVideo(hash: String, label: String) -> Element {
+    let ctx = use_context::<Ctx>();
+    let blob_url = crate::attachments::use_blob_url();
+    // After the first render, when the element is in the document.
+    use_effect(move || {
+        let hash = hash.clone();
+        spawn(async move {
+            if let Some(video) = crate::attachments::media_element("lightbox-video") {
+                crate::attachments::start(ctx, &video, &hash, blob_url).await;
+            }
+        });
+    });
+    rsx! {
+        video { id: "lightbox-video", class: "lightbox-video", controls: true, "aria-label": "{label}",
+            onclick: move |event| event.stop_propagation(),
         }
     }
 }
