@@ -283,7 +283,20 @@ pub fn contact(profile: &Profile, view: ContactView) -> Result<ContactDto, ApiEr
         name: view.name,
         state: view.state,
         avatar,
+        refusal: view.refusal,
     })
+}
+
+/// One invite link.
+pub fn invite_link(view: kith_client::InviteLinkView) -> kith_api::InviteLinkDto {
+    kith_api::InviteLinkDto {
+        id: view.id,
+        kind: view.kind.to_owned(),
+        state: view.state.to_owned(),
+        link: view.link,
+        uses: view.uses,
+        refused_attempts: u32::try_from(view.refused_attempts.len()).unwrap_or(u32::MAX),
+    }
 }
 
 /// One device.

@@ -12,6 +12,7 @@ pub fn api_error(err: ClientError) -> ApiError {
         | ClientError::NoSuchContact(_)
         | ClientError::NoSuchDevice(_) => ApiErrorKind::NotFound,
         ClientError::BadInvite(_)
+        | ClientError::DeadInvite(_)
         | ClientError::Avatar(_)
         | ClientError::Media(_)
         | ClientError::Id(_)

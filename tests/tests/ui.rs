@@ -224,19 +224,23 @@ fn signed_in_app(tmp: &std::path::Path, server: &Server, name: &str) -> (App, Ru
     (app, driver)
 }
 
+/// The value of the input matched by `css`, once it is there.
+fn input_value(app: &App, css: &str) -> String {
+    let input = app.session.wait(css, WAIT).unwrap_or_else(|e| app.fail(e));
+    app.session
+        .script("return arguments[0].value", vec![Session::arg(&input)])
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A `kith` CLI profile, Bob, who adds the app's account from its invite
 /// (as shown on the contacts screen) and is accepted. Returns Bob's profile
 /// and the app's account id.
 fn cli_contact(app: &mut App, tmp: &std::path::Path, server: &Server) -> (PathBuf, String) {
     app.click("#nav-contacts");
-    let invite_input = app.session.wait("#invite-link", WAIT).unwrap();
-    let invite = app
-        .session
-        .script("return arguments[0].value", vec![Session::arg(&invite_input)])
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let invite = input_value(app, "#invite-link");
     assert!(invite.starts_with("kith://invite/"), "{invite}");
     app.wait_text(".invite-card", "Your invite");
     // The QR code of the invite is drawn (an SVG from the shell).
@@ -295,6 +299,20 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
 
     // A CLI profile befriends Alice through the server and writes to her.
     let (bob, alice) = cli_contact(&mut app, tmp.path(), &server);
+    // The personal link served Bob and still works; a one-time link is
+    // made beside it, and a stranger who uses it becomes a contact.
+    app.wait_text("#invite-links", "Works · used by 1");
+    app.click("#one-time-link");
+    let once = input_value(&app, "#one-time-link-text");
+    assert!(once.starts_with("kith://invite/"), "{once}");
+    app.wait_text("#invite-links", "One-time link");
+    let dan = tmp.path().join("dan");
+    kith(&dan, &["init", "--name", "Dan"]).unwrap();
+    kith(&dan, &["contact", "add", &once]).unwrap();
+    kith(&dan, &["sync", "--server", &server.url, "--once"]).unwrap();
+    app.wait_text(".contact-list", "Dan");
+    app.wait_text("#invite-links", "Used · used by 1");
+    app.shot("invite-links");
     let chat = kith(&bob, &["chat", "new", "--name", "Weekend", "--member", &alice]).unwrap()["chat_id"]
         .as_str()
         .unwrap()

@@ -269,6 +269,20 @@ commands! {
         /// Block or unblock.
         blocked: bool,
     } -> ();
+    /// This device's invite links, newest first, with their states.
+    ListInviteLinks = "invite_links" {} -> Vec<InviteLinkDto>;
+    /// A new link: one-time, or a new personal link replacing the current one.
+    NewInviteLink = "new_invite_link" {
+        /// One person only.
+        once: bool,
+    } -> InviteLinkDto;
+    /// Revokes a link; whoever uses it from now on is told so.
+    RevokeInviteLink = "revoke_invite_link" {
+        /// The link's id.
+        id: String,
+    } -> InviteLinkDto;
+    /// People you may know: group members who are not contacts.
+    SuggestedPeople = "suggested_people" {} -> Vec<PersonSuggestionDto>;
     /// A QR code (SVG markup) of an invite link or a pairing code.
     QrCode = "qr_code" {
         /// What to encode (at most 1 KiB).

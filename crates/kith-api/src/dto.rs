@@ -300,10 +300,40 @@ pub struct ContactDto {
     pub account_id: String,
     /// Display name, when known.
     pub name: Option<String>,
-    /// `pending`, `accepted`, `blocked` or `deleted`.
+    /// `pending`, `accepted`, `blocked`, `deleted` or `refused`.
     pub state: String,
     /// Profile picture as a `data:` URL.
     pub avatar: Option<String>,
+    /// Why their link did not work (state `refused`).
+    pub refusal: Option<String>,
+}
+
+/// One of this device's invite links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteLinkDto {
+    /// Short id.
+    pub id: String,
+    /// `personal` or `one-time`.
+    pub kind: String,
+    /// `live`, `revoked`, `used` or `expired`.
+    pub state: String,
+    /// The link, while it works.
+    pub link: Option<String>,
+    /// People who became contacts through it.
+    pub uses: u32,
+    /// People who tried it after it stopped working.
+    pub refused_attempts: u32,
+}
+
+/// Someone in this account's groups who is not a contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonSuggestionDto {
+    /// Account id.
+    pub account_id: String,
+    /// Display name, when known.
+    pub name: Option<String>,
+    /// The groups both are in.
+    pub shared_groups: Vec<String>,
 }
 
 /// One of this account's devices.

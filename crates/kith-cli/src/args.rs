@@ -162,6 +162,10 @@ pub(crate) enum Command {
     Contact(ContactCommand),
     /// List contacts.
     Contacts,
+    /// Your invite links: the personal one many people may use, one-time
+    /// links; their state, uses and who tried them after they stopped working.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Set or save profile pictures.
     #[command(subcommand)]
     Avatar(AvatarCommand),
@@ -355,6 +359,59 @@ pub(crate) enum ContactCommand {
         /// Their account id.
         account: String,
     },
+    /// People you may know: members of your groups who are not your
+    /// contacts, by shared groups, then by how recently they wrote.
+    Suggestions {
+        /// How many at most.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+// `kith invite ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum InviteCommand {
+    /// Your personal link (the one `whoami` shows).
+    Show,
+    /// Every link this device remembers, newest first.
+    List,
+    /// A new link: with --once a one-time link; otherwise a new personal
+    /// link that replaces the current one (which is revoked).
+    New {
+        /// Works for one person only.
+        #[arg(long)]
+        once: bool,
+        /// Stops working after this long (e.g. 45s, 30m, 12h, 7d).
+        #[arg(long, value_parser = crate::args::parse_duration_ms)]
+        expires_in: Option<u64>,
+    },
+    /// Revoke a link by its id (from `kith invite list`): whoever uses it
+    /// from now on is told it was revoked.
+    Revoke {
+        /// The link's id.
+        id: String,
+    },
+}
+
+/// `45s`, `30m`, `12h` or `7d` in milliseconds.
+pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 45s, 30m, 12h or 7d"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?} is not a duration like 45s, 30m, 12h or 7d")),
+    };
+    number
+        .checked_mul(unit_ms)
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| format!("{text:?} is not a usable duration"))
 }
 
 // `kith member ...`.

@@ -95,6 +95,7 @@ fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow
         Command::Chats => chats::list(profile),
         Command::Contact(command) => contacts::contact(profile, command),
         Command::Contacts => contacts::list(profile),
+        Command::Invite(command) => contacts::invite(profile, command),
         Command::Peers => contacts::peers(profile),
         Command::Device(DeviceCommand::Link { server, timeout_secs }) => devices::link(profile, server, timeout_secs),
         Command::Device(DeviceCommand::List) => devices::list(profile),

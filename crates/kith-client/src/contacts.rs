@@ -1,21 +1,29 @@
 //! Invites and contacts. An invite link carries the account id, the sealing
-//! key of the inviting device and a one-time secret; holding it is consent.
+//! key of the inviting device and a secret; holding it is consent. Links
+//! are personal (many people, until revoked) or one-time (`invites`).
 //! The contact list lives in the account document, so every device of the
 //! account sees the same contacts and the same blocks.
 
 use crate::error::ClientError;
+use crate::invites::{InviteKind, InviteLink, InviteLinks, Judgement, LinkState, RefusedAttempt};
 use crate::profile::Profile;
 use crate::random::random_bytes;
 use crate::views::ContactView;
 use kith_core::DeviceCertificate;
 use kith_core::docs::account;
 use kith_core::docs::contact::{ContactRecord, ContactState};
+use kith_core::relay::InviteRefusal;
 use kith_proto::{AccountId, DocId};
 use kith_store::PendingMail;
 
 const INVITE_PREFIX: &str = "kith://invite/";
-/// Meta key of this device's current invite secret.
+/// Meta key of the one invite secret of builds before invite links (it
+/// becomes the personal link).
 const INVITE_SECRET_META: &str = "invite/secret";
+/// Meta key of this device's invite links (JSON of [`InviteLinks`]).
+const INVITE_LINKS_META: &str = "invite/links";
+/// Meta key prefix of a refusal this device was told about, by account.
+const INVITE_REFUSED_META: &str = "invite/refused/";
 
 /// A parsed invite link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +32,7 @@ pub struct Invite {
     pub account: AccountId,
     /// X25519 key of the device that issued it (connect requests are sealed to it).
     pub sealing_key: [u8; 32],
-    /// The one-time secret.
+    /// The link's secret.
     pub secret: [u8; 32],
 }
 
@@ -84,9 +92,11 @@ fn decode32(text: &str) -> Option<[u8; 32]> {
 }
 
 impl Profile {
-    /// Someone proved they hold our current invite (through the server or on
-    /// a direct connection): they become an accepted contact and the invite
-    /// is replaced. Returns whether a contact was added.
+    /// Someone proved they hold one of our links (through the server or on
+    /// a direct connection): with a live link they become an accepted
+    /// contact and the use is counted; with a dead one the attempt is
+    /// remembered, they are told why (mail on the channel they named), and
+    /// the answer is an error. Returns whether a contact was added.
     pub(crate) fn accept_connect(
         &self,
         cert: &DeviceCertificate,
@@ -94,16 +104,41 @@ impl Profile {
         channel_secret: [u8; 32],
         name: Option<String>,
     ) -> Result<bool, ClientError> {
-        // One-time: the secret must be the current one, which is replaced below.
-        if *invite_secret != self.contacts().invite_secret()? {
-            return Err(ClientError::BadInvite(
-                "a connect request for an invite already used".into(),
-            ));
-        }
         cert.verify()?;
         let account = cert.account;
         if account == self.identity().account_id() {
             return Ok(false);
+        }
+        let now = self.now_ms();
+        let mut links = self.contacts().links()?;
+        match links.judge(invite_secret, now) {
+            Judgement::Accept => {}
+            Judgement::Unknown => {
+                return Err(ClientError::BadInvite(
+                    "a connect request for a link this device never issued".into(),
+                ));
+            }
+            Judgement::Refuse(reason) => {
+                let blocked = self.contacts().get(&account)?.is_some_and(|record| record.blocked);
+                links.record_attempt(
+                    invite_secret,
+                    RefusedAttempt {
+                        at_ms: now,
+                        account,
+                        reason,
+                    },
+                );
+                let mut txn = self.store().begin_write()?;
+                txn.set_meta(INVITE_LINKS_META, &encode_links(&links)?)?;
+                // A blocked account learns nothing, not even that the link died.
+                if !blocked {
+                    let mut payload = channel_secret.to_vec();
+                    payload.push(reason.to_byte());
+                    txn.queue_mail(&PendingMail::InviteRefused(account), &payload)?;
+                }
+                txn.commit()?;
+                return Err(ClientError::DeadInvite(reason));
+            }
         }
         match self.contacts().get(&account)? {
             Some(record) if record.blocked => {
@@ -133,7 +168,27 @@ impl Profile {
         if let Some(name) = name {
             self.learn_profile_name(&account, &name)?;
         }
-        self.contacts().rotate_invite()?;
+        links.record_use(invite_secret, now);
+        self.contacts().save_links(&links)?;
+        Ok(true)
+    }
+
+    /// `account`, whose link we used, says it no longer works: the pending
+    /// contact is dropped and the reason kept to show. Ignored once the
+    /// contact is accepted (an old refusal must not undo a connection).
+    pub(crate) fn invite_refused(&self, account: &AccountId, reason: InviteRefusal) -> Result<bool, ClientError> {
+        let Some(mut record) = self.contacts().get(account)? else {
+            return Ok(false);
+        };
+        if record.state != ContactState::Pending {
+            return Ok(false);
+        }
+        record.state = ContactState::Deleted;
+        self.put_contact(account, &record)?;
+        let mut txn = self.store().begin_write()?;
+        txn.set_meta(&format!("{INVITE_REFUSED_META}{account}"), &[reason.to_byte()])?;
+        txn.clear_mail(&PendingMail::Connect(*account))?;
+        txn.commit()?;
         Ok(true)
     }
 
@@ -261,33 +316,132 @@ impl Profile {
 }
 
 impl Contacts<'_> {
-    /// This device's current invite secret (created on first use; replaced
-    /// once someone has used it).
-    pub fn invite_secret(&self) -> Result<[u8; 32], ClientError> {
-        if let Some(bytes) = self.profile.store().meta(INVITE_SECRET_META)?
+    /// This device's invite links (a build from before links had one
+    /// secret: it is the personal link).
+    pub fn links(&self) -> Result<InviteLinks, ClientError> {
+        let store = self.profile.store();
+        if let Some(bytes) = store.meta(INVITE_LINKS_META)? {
+            return serde_json::from_slice(&bytes)
+                .map_err(|err| ClientError::BadInvite(format!("this device's invite links are unreadable: {err}")));
+        }
+        let mut links = InviteLinks::default();
+        if let Some(bytes) = store.meta(INVITE_SECRET_META)?
             && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
         {
-            return Ok(secret);
+            links.links.push(InviteLink::new(
+                secret,
+                InviteKind::Personal,
+                self.profile.now_ms(),
+                None,
+            ));
         }
-        self.rotate_invite()
+        Ok(links)
     }
 
-    /// Replaces the invite secret: the old link stops working.
-    pub fn rotate_invite(&self) -> Result<[u8; 32], ClientError> {
-        let secret = random_bytes::<32>()?;
+    fn save_links(&self, links: &InviteLinks) -> Result<(), ClientError> {
+        let mut links = links.clone();
+        links.prune(self.profile.now_ms());
         let mut txn = self.profile.store().begin_write()?;
-        txn.set_meta(INVITE_SECRET_META, &secret)?;
+        txn.set_meta(INVITE_LINKS_META, &encode_links(&links)?)?;
         txn.commit()?;
-        Ok(secret)
+        Ok(())
     }
 
-    /// This device's invite link.
-    pub fn invite(&self) -> Result<Invite, ClientError> {
-        Ok(Invite {
+    /// The secrets of every link whose connect requests this device reads.
+    pub(crate) fn followed_invite_secrets(&self) -> Result<Vec<[u8; 32]>, ClientError> {
+        // Made on first use, so a fresh profile has a link to hand out.
+        self.invite()?;
+        Ok(self.links()?.followed(self.profile.now_ms()))
+    }
+
+    fn link_of(&self, link: &InviteLink) -> Invite {
+        Invite {
             account: self.profile.identity().account_id(),
             sealing_key: self.profile.identity().certificate().sealing_key,
-            secret: self.invite_secret()?,
-        })
+            secret: link.secret,
+        }
+    }
+
+    /// This device's personal link (made if there is none live).
+    pub fn invite(&self) -> Result<Invite, ClientError> {
+        let now = self.profile.now_ms();
+        let mut links = self.links()?;
+        if let Some(link) = links.personal(now) {
+            return Ok(self.link_of(link));
+        }
+        let link = InviteLink::new(random_bytes::<32>()?, InviteKind::Personal, now, None);
+        let invite = self.link_of(&link);
+        links.links.push(link);
+        self.save_links(&links)?;
+        Ok(invite)
+    }
+
+    /// A new link: one-time, or another personal one (which replaces the
+    /// current personal link), optionally expiring after `expires_in_ms`.
+    pub fn new_link(&self, kind: InviteKind, expires_in_ms: Option<u64>) -> Result<InviteLinkView, ClientError> {
+        let now = self.profile.now_ms();
+        let mut links = self.links()?;
+        if kind == InviteKind::Personal
+            && let Some(id) = links.personal(now).map(InviteLink::id)
+        {
+            links.revoke(&id, now);
+        }
+        let link = InviteLink::new(
+            random_bytes::<32>()?,
+            kind,
+            now,
+            expires_in_ms.map(|ms| now.saturating_add(ms)),
+        );
+        let view = self.view(&link, now);
+        links.links.push(link);
+        self.save_links(&links)?;
+        Ok(view)
+    }
+
+    /// Revokes the link with `id` (from [`Contacts::list_links`]): whoever
+    /// uses it from now on is told it was revoked.
+    pub fn revoke_link(&self, id: &str) -> Result<InviteLinkView, ClientError> {
+        let now = self.profile.now_ms();
+        let mut links = self.links()?;
+        if !links.revoke(id, now) {
+            return Err(ClientError::BadInvite(format!("no invite link {id} on this device")));
+        }
+        self.save_links(&links)?;
+        let link = links
+            .by_id(id)
+            .ok_or_else(|| ClientError::BadInvite(format!("no invite link {id} on this device")))?;
+        Ok(self.view(link, now))
+    }
+
+    /// Every link this device remembers, newest first, with its state.
+    pub fn list_links(&self) -> Result<Vec<InviteLinkView>, ClientError> {
+        self.invite()?;
+        let now = self.profile.now_ms();
+        Ok(self
+            .links()?
+            .links
+            .iter()
+            .rev()
+            .map(|link| self.view(link, now))
+            .collect())
+    }
+
+    fn view(&self, link: &InviteLink, now_ms: u64) -> InviteLinkView {
+        let state = link.state(now_ms);
+        InviteLinkView {
+            id: link.id(),
+            kind: match link.kind {
+                InviteKind::Personal => "personal",
+                InviteKind::OneTime => "one-time",
+            },
+            state: state.label(),
+            // A dead link is not handed out again.
+            link: (state == LinkState::Live).then(|| self.link_of(link).link()),
+            created_ms: link.created_ms,
+            expires_ms: link.expires_ms,
+            uses: link.uses,
+            refused_attempts: link.attempts.clone(),
+        }
     }
 
     /// Adds the account behind an invite link as a contact (pending until
@@ -303,11 +457,18 @@ impl Contacts<'_> {
             Some(record) => record.channel_secret,
             None => random_bytes::<32>()?,
         };
+        let mut txn = self.profile.store().begin_write()?;
+        txn.delete_meta(&format!("{INVITE_REFUSED_META}{}", invite.account))?;
+        txn.commit()?;
         self.profile.write(|ctx| {
             let doc = ctx.doc(DocId::Account(me))?;
             let record = match existing {
                 Some(mut record) => {
                     record.blocked = false;
+                    // A refused or deleted contact tries again.
+                    if record.state != ContactState::Accepted {
+                        record.state = ContactState::Pending;
+                    }
                     record
                 }
                 None => ContactRecord {
@@ -335,20 +496,37 @@ impl Contacts<'_> {
             .read_doc(DocId::Account(self.profile.identity().account_id()), account::contacts)
     }
 
-    /// The contact list.
+    /// The contact list. A contact whose link was refused shows as
+    /// `refused`, with what its owner's device answered.
     pub fn list(&self) -> Result<Vec<ContactView>, ClientError> {
-        self.profile
-            .read_doc(DocId::Account(self.profile.identity().account_id()), |doc| {
-                account::contacts(doc)
-                    .into_iter()
-                    .map(|(account_id, record)| ContactView {
-                        account_id,
-                        state: record.state_label().to_owned(),
-                        has_avatar: account::contact_avatar(doc, &account_id).is_some(),
-                        name: record.name,
-                    })
-                    .collect()
-            })
+        let mut list: Vec<ContactView> =
+            self.profile
+                .read_doc(DocId::Account(self.profile.identity().account_id()), |doc| {
+                    account::contacts(doc)
+                        .into_iter()
+                        .map(|(account_id, record)| ContactView {
+                            account_id,
+                            state: record.state_label().to_owned(),
+                            has_avatar: account::contact_avatar(doc, &account_id).is_some(),
+                            name: record.name,
+                            refusal: None,
+                        })
+                        .collect()
+                })?;
+        for contact in &mut list {
+            if contact.state != "deleted" {
+                continue;
+            }
+            let refused = self
+                .profile
+                .store()
+                .meta(&format!("{INVITE_REFUSED_META}{}", contact.account_id))?;
+            if let Some(reason) = refused.and_then(|bytes| bytes.first().copied().and_then(InviteRefusal::from_byte)) {
+                contact.state = "refused".to_owned();
+                contact.refusal = Some(reason.message().to_owned());
+            }
+        }
+        Ok(list)
     }
 
     /// Accounts this account blocked.
@@ -405,6 +583,31 @@ impl Contacts<'_> {
             .chats()
             .create("", &[*account], kith_core::ChatKind::Direct)
     }
+}
+
+/// One invite link as shown to its owner.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct InviteLinkView {
+    /// Short id (for `kith invite revoke`).
+    pub id: String,
+    /// `personal` or `one-time`.
+    pub kind: &'static str,
+    /// `live`, `revoked`, `used` or `expired`.
+    pub state: &'static str,
+    /// The link, while it works.
+    pub link: Option<String>,
+    /// When it was made, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// When it stops working.
+    pub expires_ms: Option<u64>,
+    /// People who became contacts through it.
+    pub uses: u32,
+    /// People who tried it after it stopped working.
+    pub refused_attempts: Vec<RefusedAttempt>,
+}
+
+fn encode_links(links: &InviteLinks) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(links).map_err(|err| ClientError::BadInvite(format!("could not keep the invite links: {err}")))
 }
 
 #[cfg(test)]

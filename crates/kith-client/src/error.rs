@@ -39,6 +39,10 @@ pub enum ClientError {
     /// An invite link that does not parse, or is this account's own.
     #[error("invalid invite: {0}")]
     BadInvite(String),
+    /// A connect request for one of this device's links that no longer
+    /// works; its sender is told why.
+    #[error("a connect request for a link that is {}", .0.label())]
+    DeadInvite(kith_core::relay::InviteRefusal),
     /// A device asked to revoke itself (another device of the account must).
     #[error("a device cannot revoke itself; revoke it from another device of this account")]
     RevokeSelf,

@@ -270,11 +270,16 @@ impl Profile {
 
     /// A contact's pairwise channel.
     pub(crate) fn contact_stream(account: AccountId, record: &ContactRecord) -> StreamKey {
+        Self::contact_channel(account, &record.channel_secret)
+    }
+
+    /// The pairwise channel with `account` made from `channel_secret`.
+    pub(crate) fn contact_channel(account: AccountId, channel_secret: &[u8; 32]) -> StreamKey {
         StreamKey::new(
             Followed::Contact(account),
             Stream::Contact,
             0,
-            EpochKey::derive(CONTACT_STREAM_CONTEXT, &record.channel_secret),
+            EpochKey::derive(CONTACT_STREAM_CONTEXT, channel_secret),
         )
     }
 
@@ -291,7 +296,9 @@ impl Profile {
     /// Every stream this profile follows.
     pub(crate) fn followed_streams(&self) -> Result<Vec<StreamKey>, ClientError> {
         let mut out = self.account_streams()?;
-        out.push(Self::invite_stream(&self.contacts().invite_secret()?));
+        for secret in self.contacts().followed_invite_secrets()? {
+            out.push(Self::invite_stream(&secret));
+        }
         for (account, record) in self.contacts().records()? {
             if !record.blocked {
                 out.push(Self::contact_stream(account, &record));

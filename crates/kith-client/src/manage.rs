@@ -37,7 +37,9 @@ impl Profile {
     /// a chat with several admins the first to register manages it).
     fn logs_to_manage(&self) -> Result<Vec<StreamKey>, ClientError> {
         let mut out = self.account_streams()?;
-        out.push(Self::invite_stream(&self.contacts().invite_secret()?));
+        for secret in self.contacts().followed_invite_secrets()? {
+            out.push(Self::invite_stream(&secret));
+        }
         let me = self.identity().account_id();
         for (chat, mut committed) in self.committed_keys_by_chat()? {
             let admin = self.with_cached_doc(DocId::Head(chat), |doc| {

@@ -298,6 +298,7 @@ impl Profile {
         let name = self.store().profile_name(&self.identity().account_id())?;
         let cert = self.identity().certificate().to_bytes();
         self.plan_connects(&mut outbox, &contacts, &cert, &name)?;
+        self.plan_refusals(&mut outbox)?;
         self.plan_revocation_mail(&mut outbox, &contacts)?;
         self.plan_hellos(&mut outbox, &contacts, &cert, &name)?;
         self.plan_grants(&mut outbox, &contacts)?;
@@ -450,6 +451,32 @@ impl Profile {
             .map_err(ClientError::crypto("sealing a connect request"))?;
             let stream = Profile::invite_stream(&invite.secret);
             let envelope = seal_mail(self, &stream, &RelayItem::Connect { sealed })?;
+            outbox.post(&stream, vec![envelope], 1, vec![Sent::Mailed(mail)]);
+        }
+        Ok(())
+    }
+
+    /// Answers to people who used a link that no longer works, on the
+    /// channel each request named (this account follows none of them).
+    fn plan_refusals(&self, outbox: &mut Outbox) -> Result<(), ClientError> {
+        for (mail, bytes) in self.store().pending_mail()? {
+            let PendingMail::InviteRefused(account) = mail else {
+                continue;
+            };
+            let parsed = bytes.split_first_chunk::<32>().and_then(|(secret, rest)| {
+                let reason = rest
+                    .first()
+                    .copied()
+                    .and_then(kith_core::relay::InviteRefusal::from_byte)?;
+                Some((*secret, reason))
+            });
+            let Some((channel_secret, reason)) = parsed else {
+                // Unreadable (no build writes it): dropped rather than retried forever.
+                outbox.after_all(Sent::Mailed(mail));
+                continue;
+            };
+            let stream = Profile::contact_channel(account, &channel_secret);
+            let envelope = seal_mail(self, &stream, &RelayItem::InviteRefused { reason })?;
             outbox.post(&stream, vec![envelope], 1, vec![Sent::Mailed(mail)]);
         }
         Ok(())

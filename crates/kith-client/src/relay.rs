@@ -75,6 +75,8 @@ pub struct RelayReport {
     pub keys: usize,
     /// Envelopes that could not be opened or were refused.
     pub refused: usize,
+    /// Connect requests for dead links, answered with the reason.
+    pub invites_refused: usize,
     /// Passes made.
     pub passes: usize,
     /// Logs compacted (snapshot pushed, old entries superseded).
@@ -92,6 +94,7 @@ impl RelayReport {
         self.contacts += other.contacts;
         self.keys += other.keys;
         self.refused += other.refused;
+        self.invites_refused += other.invites_refused;
         self.passes += other.passes;
         self.compacted += other.compacted;
         self.blobs_uploaded += other.blobs_uploaded;
@@ -99,7 +102,8 @@ impl RelayReport {
     }
 
     fn found_work(&self) -> bool {
-        self.uploaded + self.applied + self.contacts + self.keys > 0
+        // A refused invite leaves an answer to send: one more pass sends it.
+        self.uploaded + self.applied + self.contacts + self.keys + self.invites_refused > 0
     }
 }
 
@@ -411,9 +415,20 @@ impl Profile {
                     report.contacts += 1;
                 }
             }
+            // The channel's key is known only to whoever made the request
+            // and the device its request was sealed to (as for a goodbye).
+            (RelayItem::InviteRefused { reason }, Followed::Contact(account)) => {
+                if self.invite_refused(&account, reason)? {
+                    report.contacts += 1;
+                }
+            }
             (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed, sender) {
                 Ok(true) => report.contacts += 1,
                 Ok(false) => {}
+                Err(ClientError::DeadInvite(reason)) => {
+                    tracing::info!(reason = reason.label(), "answered a connect request for a dead link");
+                    report.invites_refused += 1;
+                }
                 Err(err) => {
                     tracing::warn!(%err, "refused a connect request");
                     report.refused += 1;
@@ -497,7 +512,9 @@ impl Profile {
         // The chats must learn that this account left before its logs go.
         self.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
         let mut own_logs = self.account_streams()?;
-        own_logs.push(Profile::invite_stream(&self.contacts().invite_secret()?));
+        for secret in self.contacts().followed_invite_secrets()? {
+            own_logs.push(Profile::invite_stream(&secret));
+        }
         for stream in own_logs {
             let log = stream.log();
             // A log from before manage keys is claimed now.

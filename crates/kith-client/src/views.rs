@@ -172,10 +172,13 @@ pub struct ContactView {
     pub account_id: AccountId,
     /// Their display name, when known.
     pub name: Option<String>,
-    /// `pending`, `accepted`, `blocked` or `deleted`.
+    /// `pending`, `accepted`, `blocked`, `deleted`, or `refused` (their
+    /// link no longer worked).
     pub state: String,
     /// Whether they have a profile picture (`kith avatar get --account`).
     pub has_avatar: bool,
+    /// What their device answered when their link no longer worked.
+    pub refusal: Option<String>,
 }
 
 /// A device as `kith --json device list` shows it.

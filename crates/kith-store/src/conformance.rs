@@ -54,6 +54,10 @@ pub fn run_all<S: Store>(make: impl Fn() -> S) {
             "reply_candidates_pair_prompts_with_own_replies",
             reply_candidates_pair_prompts_with_own_replies,
         ),
+        (
+            "last_written_by_author_is_each_authors_newest_message",
+            last_written_by_author_is_each_authors_newest_message,
+        ),
         ("attachments_and_blob_references", attachments_and_blob_references),
         ("blob_index", blob_index),
     ];
@@ -1554,6 +1558,38 @@ pub fn search_follows_edits_and_deletes(store: &dyn Store) {
     gone.deleted = true;
     apply(store, vec![ReadModelUpdate::Message(gone)]);
     assert!(store.search("ignored", 10).unwrap().is_empty());
+}
+
+/// Each author's newest message time in one chat, and only that chat.
+pub fn last_written_by_author_is_each_authors_newest_message(store: &dyn Store) {
+    let chat = chat_id(71);
+    let other = chat_id(72);
+    apply(
+        store,
+        vec![
+            ReadModelUpdate::Chat(group(chat, "Last words", &[(1, Role::Owner), (2, Role::Member)])),
+            ReadModelUpdate::Chat(group(other, "Elsewhere", &[(3, Role::Owner)])),
+        ],
+    );
+    let rows = [
+        (chat, 1, 1_000),
+        (chat, 2, 3_000),
+        (chat, 1, 5_000),
+        (chat, 2, 2_000),
+        (other, 3, 9_000),
+    ];
+    apply(
+        store,
+        rows.iter()
+            .map(|(chat, author, ms)| ReadModelUpdate::Message(message_row(*chat, *author, *ms, "words")))
+            .collect(),
+    );
+    let last = store.last_written_by_author(&chat).unwrap();
+    let millis: Vec<(AccountId, u64)> = last.into_iter().map(|(who, ts)| (who, ts.millis())).collect();
+    let mut expected = vec![(account(1), 5_000), (account(2), 3_000)];
+    expected.sort();
+    assert_eq!(millis, expected, "per author, only this chat");
+    assert!(store.last_written_by_author(&chat_id(73)).unwrap().is_empty());
 }
 
 /// A message by someone else that shares a word with the query is a

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_relay_mail.sql"),
     include_str!("../migrations/0008_change_signatures.sql"),
     include_str!("../migrations/0009_quarantine_expiry.sql"),
+    include_str!("../migrations/0010_invite_refusals.sql"),
 ];
 
 /// Records how far a relay log was pulled (`?1` log, `?2` sequence number).

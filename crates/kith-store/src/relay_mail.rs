@@ -19,6 +19,9 @@ pub enum PendingMail {
     },
     /// Contacts are to be told that this account revoked `device`.
     RevokedNotice(DeviceId),
+    /// `account` used a link that no longer works and is to be told why
+    /// (the payload is the channel secret it named and the reason's byte).
+    InviteRefused(AccountId),
 }
 
 impl PendingMail {
@@ -28,6 +31,7 @@ impl PendingMail {
             PendingMail::Connect(_) => "connect",
             PendingMail::AccountKey { .. } => "account-key",
             PendingMail::RevokedNotice(_) => "revoked",
+            PendingMail::InviteRefused(_) => "invite-refused",
         }
     }
 
@@ -37,6 +41,7 @@ impl PendingMail {
             PendingMail::Connect(account) => account.to_string(),
             PendingMail::AccountKey { epoch, key_id } => format!("{epoch:010}/{key_id}"),
             PendingMail::RevokedNotice(device) => device.to_string(),
+            PendingMail::InviteRefused(account) => account.to_string(),
         }
     }
 
@@ -52,6 +57,7 @@ impl PendingMail {
                 })
             }
             "revoked" => target.parse().ok().map(PendingMail::RevokedNotice),
+            "invite-refused" => target.parse().ok().map(PendingMail::InviteRefused),
             _ => None,
         }
     }

@@ -794,6 +794,22 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn last_written_by_author(&self, chat: &ChatId) -> Result<std::collections::BTreeMap<AccountId, Hlc>, StoreError> {
+        // Served by messages_by_chat_ts (chat_id, ts, author, ...).
+        let conn = self.conn();
+        let mut statement =
+            conn.prepare_cached("SELECT author, max(ts) FROM messages WHERE chat_id = ?1 GROUP BY author")?;
+        let rows = statement.query_map([chat.to_string()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in rows {
+            let (author, ts) = row?;
+            out.insert(parse(&author)?, Hlc::from_i64(ts));
+        }
+        Ok(out)
+    }
+
     fn reply_candidates(
         &self,
         terms: &[String],

@@ -7,6 +7,7 @@ use crate::rows::{
 };
 use kith_core::{ChangeSignature, ChatRow, ChatSettingsRow, MessageRow, ReadModelUpdate};
 use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, LogId, MessageId};
+use std::collections::BTreeMap;
 
 /// A profile's persistent state. Reads see committed data; writes go through
 /// one [`WriteTxn`] at a time (across processes for SQLite).
@@ -47,6 +48,17 @@ pub trait Store: Send + Sync {
     fn message_count(&self, chat: &ChatId) -> Result<usize, StoreError>;
     /// Full-text search, best matches first.
     fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError>;
+    /// When each author last wrote in `chat` (their newest message's HLC).
+    /// This default reads every message; the SQLite store asks its index.
+    fn last_written_by_author(&self, chat: &ChatId) -> Result<BTreeMap<AccountId, Hlc>, StoreError> {
+        let mut out: BTreeMap<AccountId, Hlc> = BTreeMap::new();
+        for message in self.messages(chat, None, usize::MAX)? {
+            let newest = out.entry(message.author).or_insert(message.ts);
+            *newest = (*newest).max(message.ts);
+        }
+        Ok(out)
+    }
+
     /// Messages by others that contain any of `terms` (lower-case words),
     /// best matches first, each paired with the message that followed it in
     /// its chat when `me` wrote that one. At most `limit` prompts are

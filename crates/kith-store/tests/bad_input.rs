@@ -522,3 +522,48 @@ fn relay_mail_kept_in_meta_by_version_6_moves_into_its_tables() {
         ]
     );
 }
+
+#[test]
+fn relay_mail_kept_across_the_version_10_upgrade() {
+    use kith_proto::AccountId;
+    use kith_store::PendingMail;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.sqlite");
+    let bob = AccountId::from_bytes([0xb0; 32]);
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.begin_write().unwrap();
+        txn.queue_mail(&PendingMail::Connect(bob), b"invite").unwrap();
+        txn.commit().unwrap();
+    }
+    {
+        // Version 9's table: the old CHECK, the same rows.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE old_mail (
+                 kind TEXT NOT NULL CHECK (kind IN ('connect', 'account-key', 'revoked')),
+                 target TEXT NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (kind, target)
+             ) STRICT, WITHOUT ROWID;
+             INSERT INTO old_mail SELECT kind, target, payload FROM relay_pending_mail;
+             DROP TABLE relay_pending_mail;
+             ALTER TABLE old_mail RENAME TO relay_pending_mail;
+             PRAGMA user_version = 9;",
+        )
+        .unwrap();
+        let refused = conn.execute(
+            "INSERT INTO relay_pending_mail VALUES ('invite-refused', 'x', x'00')",
+            [],
+        );
+        assert!(refused.is_err(), "version 9 refuses the new kind");
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.pending_mail().unwrap(),
+        vec![(PendingMail::Connect(bob), b"invite".to_vec())],
+        "the mail survives the copy"
+    );
+    let mut txn = store.begin_write().unwrap();
+    txn.queue_mail(&PendingMail::InviteRefused(bob), &[7; 33]).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.pending_mail().unwrap().len(), 2);
+}

@@ -55,6 +55,66 @@ pub async fn set_blocked(backend: State<'_, Arc<Backend>>, args: SetBlocked) -> 
     Ok(())
 }
 
+/// `invite_links`
+#[tauri::command]
+pub async fn invite_links(backend: State<'_, Arc<Backend>>, args: ListInviteLinks) -> Reply<ListInviteLinks> {
+    let ListInviteLinks {} = args;
+    on_profile(&backend, |profile| {
+        Ok(profile
+            .contacts()
+            .list_links()
+            .api()?
+            .into_iter()
+            .map(convert::invite_link)
+            .collect())
+    })
+    .await
+}
+
+/// `new_invite_link`: a new personal link also changes what `me` shows.
+#[tauri::command]
+pub async fn new_invite_link(backend: State<'_, Arc<Backend>>, args: NewInviteLink) -> Reply<NewInviteLink> {
+    let kind = if args.once {
+        kith_client::InviteKind::OneTime
+    } else {
+        kith_client::InviteKind::Personal
+    };
+    let link = on_profile(&backend, move |profile| profile.contacts().new_link(kind, None).api()).await?;
+    backend.shared.emit(AppEvent::ProfileChanged);
+    Ok(convert::invite_link(link))
+}
+
+/// `revoke_invite_link`
+#[tauri::command]
+pub async fn revoke_invite_link(backend: State<'_, Arc<Backend>>, args: RevokeInviteLink) -> Reply<RevokeInviteLink> {
+    let link = on_profile(&backend, move |profile| profile.contacts().revoke_link(&args.id).api()).await?;
+    backend.shared.emit(AppEvent::ProfileChanged);
+    Ok(convert::invite_link(link))
+}
+
+/// Most people suggested at once.
+const MAX_SUGGESTED_PEOPLE: usize = 10;
+
+/// `suggested_people`
+#[tauri::command]
+pub async fn suggested_people(backend: State<'_, Arc<Backend>>, args: SuggestedPeople) -> Reply<SuggestedPeople> {
+    let SuggestedPeople {} = args;
+    on_profile(&backend, |profile| {
+        Ok(profile
+            .contacts()
+            .suggested_people(MAX_SUGGESTED_PEOPLE)
+            .api()?
+            .into_iter()
+            .map(|person| PersonSuggestionDto {
+                account_id: person.account_id.to_string(),
+                name: person.name,
+                shared_groups: person.shared_groups,
+            })
+            .collect())
+    })
+    .await
+}
+
 /// Longest text drawn as a QR code.
 const MAX_QR_TEXT: usize = 1024;
 

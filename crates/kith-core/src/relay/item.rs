@@ -114,6 +114,62 @@ pub enum RelayItem {
         /// The sealed [`crate::recovery::RecoveryKit`].
         sealed: Lockbox,
     },
+    /// The answer to a connect request for a link that no longer works, on
+    /// the pairwise channel the request named (so only its sender reads it).
+    InviteRefused {
+        /// Why.
+        reason: InviteRefusal,
+    },
+}
+
+/// Why an invite link did not work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InviteRefusal {
+    /// Its owner revoked it.
+    Revoked,
+    /// A one-time link somebody already used.
+    Used,
+    /// Past its expiry.
+    Expired,
+}
+
+impl InviteRefusal {
+    /// What the person who used the link is told.
+    pub fn message(self) -> &'static str {
+        match self {
+            InviteRefusal::Revoked => "this link was revoked",
+            InviteRefusal::Used => "this one-time link was already used",
+            InviteRefusal::Expired => "this link has expired",
+        }
+    }
+
+    /// A short label (`revoked`, `used`, `expired`).
+    pub fn label(self) -> &'static str {
+        match self {
+            InviteRefusal::Revoked => "revoked",
+            InviteRefusal::Used => "used",
+            InviteRefusal::Expired => "expired",
+        }
+    }
+
+    /// The byte kept for it.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            InviteRefusal::Revoked => 1,
+            InviteRefusal::Used => 2,
+            InviteRefusal::Expired => 3,
+        }
+    }
+
+    /// Back from [`InviteRefusal::to_byte`].
+    pub fn from_byte(byte: u8) -> Option<InviteRefusal> {
+        match byte {
+            1 => Some(InviteRefusal::Revoked),
+            2 => Some(InviteRefusal::Used),
+            3 => Some(InviteRefusal::Expired),
+            _ => None,
+        }
+    }
 }
 
 /// What someone who holds an invite sends to its issuer.

@@ -4,4 +4,4 @@
 
 mod item;
 
-pub use item::{ConnectRequest, RelayItem, RelayItemError};
+pub use item::{ConnectRequest, InviteRefusal, RelayItem, RelayItemError};
