@@ -472,8 +472,10 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     app.session
         .wait("#recovery-words", WAIT)
         .unwrap_or_else(|e| app.fail(e));
-    let words = app.js("return document.querySelectorAll('#recovery-words li').length");
-    assert_eq!(words, json!(24));
+    let words =
+        app.js("return [...document.querySelectorAll('#recovery-words li')].map(li => li.textContent).join(' ')");
+    let phrase = words.as_str().unwrap_or_default().to_owned();
+    assert_eq!(phrase.split_whitespace().count(), 24, "{phrase}");
     app.js("document.getElementById('recovery-words').scrollIntoView({block: 'center'}); return null");
     // Let the scroll paint before the screenshot.
     std::thread::sleep(Duration::from_millis(300));
@@ -543,7 +545,31 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     // Contacts keep their names (from the account document, no hello needed).
     open_chat_named(&app, "Bob");
     app.message("coming to the party");
+    app.session.end().unwrap();
+    drop(_restored_driver);
 
+    // And from the recovery phrase alone, through the server, on yet
+    // another new device: the onboarding form.
+    let args = vec![
+        "--profile".to_owned(),
+        tmp.path().join("alice-phrase-laptop").display().to_string(),
+    ];
+    let (_phrase_driver, session) = driven_app(&tmp.path().join("downloads"), &desktop, &args);
+    let mut app = App {
+        session,
+        shots: screenshots(),
+        prefix: "alice-recovered".to_owned(),
+        step: 0,
+    };
+    app.click("#onboarding-restore");
+    app.type_into("#restore-server", &server.url);
+    app.type_into("#restore-phrase", &phrase);
+    app.wait_text("label[for=restore-phrase]", "24 of 24 words");
+    app.click("#restore-submit");
+    app.session.wait("#nav-chats", WAIT).unwrap_or_else(|e| app.fail(e));
+    open_chat_named(&app, "Weekend");
+    app.message(from_cli);
+    app.shot("recovered-from-phrase");
     app.session.end().unwrap();
 }
 

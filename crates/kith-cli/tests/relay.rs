@@ -51,10 +51,16 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
     let (_d, dave) = new_profile("Dave Lister");
     let (alice_id, bob_id, carol_id) = (account_of(&alice), account_of(&bob), account_of(&carol));
 
-    // Bob uses Alice's invite; the invite is one-time, so Dave, who got the
-    // same link, does not become her contact.
-    let first_invite = kith_json(&alice, &["whoami"])["invite"].as_str().unwrap().to_owned();
-    befriend(&alice, &bob, &server);
+    // Bob uses a one-time link of Alice's; Dave, who got the same link, does
+    // not become her contact.
+    let first_invite = kith_json(&alice, &["invite", "new", "--once"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kith(&bob, &["contact", "add", &first_invite]);
+    sync(&bob, &server);
+    sync(&alice, &server);
+    sync(&bob, &server);
     kith(&dave, &["contact", "add", &first_invite]);
     sync(&dave, &server);
     sync(&alice, &server);
@@ -69,8 +75,8 @@ fn three_people_befriend_chat_in_a_group_and_directly_and_the_server_sees_no_pla
     );
     assert_eq!(
         contact_state(&dave, &alice_id).map(|c| c.0),
-        Some("pending".into()),
-        "a used invite adds no one"
+        Some("refused".into()),
+        "a used one-time link adds no one, and says so"
     );
     assert_eq!(contact_state(&alice, &account_of(&dave)), None);
     befriend(&alice, &carol, &server);
