@@ -26,8 +26,9 @@ const SERVED_TYPES: &[&str] = &[
     "audio/mp4",
     "audio/mpeg",
     "audio/wav",
+    // Only what Kith's own conversion writes: a modified client must not
+    // get arbitrary containers parsed by the webview's player.
     "video/webm",
-    "video/mp4",
 ];
 
 /// The app's own page origins (Linux and macOS; Windows, over http and

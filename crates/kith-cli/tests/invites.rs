@@ -141,7 +141,15 @@ fn a_one_time_link_works_once_and_an_expired_link_says_it_expired() {
     assert_eq!((used["state"].as_str(), used["uses"].as_u64()), (Some("used"), Some(1)));
     assert_eq!(used["refused_attempts"].as_array().unwrap().len(), 1);
 
-    // A link that expires: it works before, not after.
+    // A link that expires: it works before its time...
+    let hour = kith_json(&alice, &["invite", "new", "--once", "--expires-in", "1h"]);
+    let (_i, ivan) = new_profile("Ivan");
+    use_link(&ivan, hour["link"].as_str().unwrap(), &alice, &server);
+    assert_eq!(
+        contact_of(&kith_json(&ivan, &["contacts"]), &account_of(&alice))["state"],
+        "accepted"
+    );
+    // ...and not after.
     let short = kith_json(&alice, &["invite", "new", "--once", "--expires-in", "2s"]);
     let short_link = short["link"].as_str().unwrap().to_owned();
     std::thread::sleep(std::time::Duration::from_millis(2500));

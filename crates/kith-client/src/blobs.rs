@@ -337,10 +337,12 @@ impl Blobs<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if !as_file && crate::video::looks_like_video(&file_head(path)?) {
+        if !as_file
+            && crate::video::looks_like_video(&file_head(path)?)
             // Converted from the file itself: the source may be far larger
-            // than an attachment.
-            let prepared = crate::video::prepare_video(&name, path, &self.scratch_dir())?;
+            // than an attachment. Audio only goes on as a file.
+            && let Some(prepared) = crate::video::prepare_video(&name, path, &self.scratch_dir())?
+        {
             return self.profile.keep_prepared(prepared);
         }
         let size = std::fs::metadata(path)
@@ -356,10 +358,14 @@ impl Blobs<'_> {
 
     /// [`Blobs::attach`] for bytes in memory (pasted, recorded, dropped).
     pub fn attach_bytes(&self, name: &str, bytes: Vec<u8>, as_file: bool) -> Result<Attachment, ClientError> {
-        let prepared = if !as_file && crate::video::looks_like_video(&bytes) {
+        let video = if !as_file && crate::video::looks_like_video(&bytes) {
             crate::video::prepare_video_bytes(name, &bytes, &self.scratch_dir())?
         } else {
-            prepare(name, bytes, as_file)?
+            None
+        };
+        let prepared = match video {
+            Some(video) => video,
+            None => prepare(name, bytes, as_file)?,
         };
         self.profile.keep_prepared(prepared)
     }

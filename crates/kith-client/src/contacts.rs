@@ -109,45 +109,16 @@ impl Profile {
         if account == self.identity().account_id() {
             return Ok(false);
         }
-        let now = self.now_ms();
-        let mut links = self.contacts().links()?;
-        match links.judge(invite_secret, now) {
-            Judgement::Accept => {}
-            Judgement::Unknown => {
-                return Err(ClientError::BadInvite(
-                    "a connect request for a link this device never issued".into(),
-                ));
-            }
-            Judgement::Refuse(reason) => {
-                let blocked = self.contacts().get(&account)?.is_some_and(|record| record.blocked);
-                links.record_attempt(
-                    invite_secret,
-                    RefusedAttempt {
-                        at_ms: now,
-                        account,
-                        reason,
-                    },
-                );
-                let mut txn = self.store().begin_write()?;
-                txn.set_meta(INVITE_LINKS_META, &encode_links(&links)?)?;
-                // A blocked account learns nothing, not even that the link died.
-                if !blocked {
-                    let mut payload = channel_secret.to_vec();
-                    payload.push(reason.to_byte());
-                    txn.queue_mail(&PendingMail::InviteRefused(account), &payload)?;
-                }
-                txn.commit()?;
-                return Err(ClientError::DeadInvite(reason));
-            }
-        }
         match self.contacts().get(&account)? {
+            // A blocked account learns nothing, not even whether the link works.
             Some(record) if record.blocked => {
                 tracing::info!(%account, "dropped a connect request from a blocked account");
                 return Ok(false);
             }
             // An accepted contact keeps the channel both sides agreed on: a
             // second request (a replay, or someone else's) must not move
-            // this contact to a channel its sender chose.
+            // this contact to a channel its sender chose, count as a use, or
+            // be answered.
             Some(record) if record.state == ContactState::Accepted => {
                 if record.channel_secret != channel_secret {
                     tracing::warn!(%account, "a connect request for an accepted contact: kept its channel");
@@ -155,6 +126,55 @@ impl Profile {
                 return Ok(false);
             }
             _ => {}
+        }
+        // The request's identity: the same request read again (a cursor
+        // reset, or someone re-posting it on the link's log) is judged once.
+        let request = request_id(invite_secret, &channel_secret, &cert.device);
+        let judgement = self.contacts().update_links(|links, now, txn| {
+            if links.handled(invite_secret, &request) {
+                return Ok(None);
+            }
+            let judgement = links.judge(invite_secret, now);
+            match judgement {
+                Judgement::Unknown => {}
+                Judgement::Accept => {
+                    // Counted now, under the write lock: two requests on one
+                    // one-time link cannot both be accepted.
+                    links.record_use(invite_secret, now);
+                    links.remember(invite_secret, request);
+                }
+                Judgement::Refuse(reason) => {
+                    let answer = links.answers_left_today(invite_secret, now);
+                    links.record_attempt(
+                        invite_secret,
+                        RefusedAttempt {
+                            at_ms: now,
+                            account,
+                            reason,
+                        },
+                    );
+                    links.remember(invite_secret, request);
+                    // A flood on a dead link (new accounts cost nothing)
+                    // gets a bounded number of answers a day; the rest are
+                    // only counted.
+                    if answer {
+                        let mut payload = channel_secret.to_vec();
+                        payload.push(reason.to_byte());
+                        txn.queue_mail(&PendingMail::InviteRefused(account), &payload)?;
+                    }
+                }
+            }
+            Ok(Some(judgement))
+        })?;
+        match judgement {
+            None => return Ok(false),
+            Some(Judgement::Accept) => {}
+            Some(Judgement::Unknown) => {
+                return Err(ClientError::BadInvite(
+                    "a connect request for a link this device never issued".into(),
+                ));
+            }
+            Some(Judgement::Refuse(reason)) => return Err(ClientError::DeadInvite(reason)),
         }
         self.docs().learn_certificate(cert)?;
         let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
@@ -168,8 +188,6 @@ impl Profile {
         if let Some(name) = name {
             self.learn_profile_name(&account, &name)?;
         }
-        links.record_use(invite_secret, now);
-        self.contacts().save_links(&links)?;
         Ok(true)
     }
 
@@ -320,31 +338,30 @@ impl Contacts<'_> {
     /// secret: it is the personal link).
     pub fn links(&self) -> Result<InviteLinks, ClientError> {
         let store = self.profile.store();
-        if let Some(bytes) = store.meta(INVITE_LINKS_META)? {
-            return serde_json::from_slice(&bytes)
-                .map_err(|err| ClientError::BadInvite(format!("this device's invite links are unreadable: {err}")));
+        match store.meta(INVITE_LINKS_META)? {
+            Some(bytes) => decode_links(&bytes),
+            None => Ok(legacy_links(store.meta(INVITE_SECRET_META)?, self.profile.now_ms())),
         }
-        let mut links = InviteLinks::default();
-        if let Some(bytes) = store.meta(INVITE_SECRET_META)?
-            && let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice())
-        {
-            links.links.push(InviteLink::new(
-                secret,
-                InviteKind::Personal,
-                self.profile.now_ms(),
-                None,
-            ));
-        }
-        Ok(links)
     }
 
-    fn save_links(&self, links: &InviteLinks) -> Result<(), ClientError> {
-        let mut links = links.clone();
-        links.prune(self.profile.now_ms());
+    /// Reads, changes and writes the links in one write transaction, so
+    /// concurrent judges, revocations and new links (sync, peers, the app,
+    /// another process) never overwrite each other.
+    fn update_links<R>(
+        &self,
+        change: impl FnOnce(&mut InviteLinks, u64, &mut dyn kith_store::WriteTxn) -> Result<R, ClientError>,
+    ) -> Result<R, ClientError> {
+        let now = self.profile.now_ms();
         let mut txn = self.profile.store().begin_write()?;
+        let mut links = match txn.meta(INVITE_LINKS_META)? {
+            Some(bytes) => decode_links(&bytes)?,
+            None => legacy_links(txn.meta(INVITE_SECRET_META)?, now),
+        };
+        let out = change(&mut links, now, &mut *txn)?;
+        links.prune(now);
         txn.set_meta(INVITE_LINKS_META, &encode_links(&links)?)?;
         txn.commit()?;
-        Ok(())
+        Ok(out)
     }
 
     /// The secrets of every link whose connect requests this device reads.
@@ -364,53 +381,50 @@ impl Contacts<'_> {
 
     /// This device's personal link (made if there is none live).
     pub fn invite(&self) -> Result<Invite, ClientError> {
-        let now = self.profile.now_ms();
-        let mut links = self.links()?;
-        if let Some(link) = links.personal(now) {
+        if let Some(link) = self.links()?.personal(self.profile.now_ms()) {
             return Ok(self.link_of(link));
         }
-        let link = InviteLink::new(random_bytes::<32>()?, InviteKind::Personal, now, None);
-        let invite = self.link_of(&link);
-        links.links.push(link);
-        self.save_links(&links)?;
-        Ok(invite)
+        let secret = random_bytes::<32>()?;
+        self.update_links(|links, now, _| {
+            // Another writer may have made one meanwhile.
+            if let Some(link) = links.personal(now) {
+                return Ok(self.link_of(link));
+            }
+            let link = InviteLink::new(secret, InviteKind::Personal, now, None);
+            let invite = self.link_of(&link);
+            links.links.push(link);
+            Ok(invite)
+        })
     }
 
     /// A new link: one-time, or another personal one (which replaces the
     /// current personal link), optionally expiring after `expires_in_ms`.
     pub fn new_link(&self, kind: InviteKind, expires_in_ms: Option<u64>) -> Result<InviteLinkView, ClientError> {
-        let now = self.profile.now_ms();
-        let mut links = self.links()?;
-        if kind == InviteKind::Personal
-            && let Some(id) = links.personal(now).map(InviteLink::id)
-        {
-            links.revoke(&id, now);
-        }
-        let link = InviteLink::new(
-            random_bytes::<32>()?,
-            kind,
-            now,
-            expires_in_ms.map(|ms| now.saturating_add(ms)),
-        );
-        let view = self.view(&link, now);
-        links.links.push(link);
-        self.save_links(&links)?;
-        Ok(view)
+        let secret = random_bytes::<32>()?;
+        self.update_links(|links, now, _| {
+            if kind == InviteKind::Personal
+                && let Some(id) = links.personal(now).map(InviteLink::id)
+            {
+                links.revoke(&id, now);
+            }
+            let link = InviteLink::new(secret, kind, now, expires_in_ms.map(|ms| now.saturating_add(ms)));
+            let view = self.view(&link, now);
+            links.links.push(link);
+            Ok(view)
+        })
     }
 
     /// Revokes the link with `id` (from [`Contacts::list_links`]): whoever
     /// uses it from now on is told it was revoked.
     pub fn revoke_link(&self, id: &str) -> Result<InviteLinkView, ClientError> {
-        let now = self.profile.now_ms();
-        let mut links = self.links()?;
-        if !links.revoke(id, now) {
-            return Err(ClientError::BadInvite(format!("no invite link {id} on this device")));
-        }
-        self.save_links(&links)?;
-        let link = links
-            .by_id(id)
-            .ok_or_else(|| ClientError::BadInvite(format!("no invite link {id} on this device")))?;
-        Ok(self.view(link, now))
+        self.update_links(|links, now, _| {
+            let missing = || ClientError::BadInvite(format!("no invite link {id} on this device"));
+            if !links.revoke(id, now) {
+                return Err(missing());
+            }
+            let link = links.by_id(id).ok_or_else(missing)?;
+            Ok(self.view(link, now))
+        })
     }
 
     /// Every link this device remembers, newest first, with its state.
@@ -604,6 +618,35 @@ pub struct InviteLinkView {
     pub uses: u32,
     /// People who tried it after it stopped working.
     pub refused_attempts: Vec<RefusedAttempt>,
+}
+
+/// What identifies one connect request: its link, the channel it names
+/// and the device that sent it.
+fn request_id(invite_secret: &[u8; 32], channel_secret: &[u8; 32], device: &kith_proto::DeviceId) -> [u8; 16] {
+    let mut hasher = blake3::Hasher::new_derive_key("kith invite request id v1");
+    hasher.update(invite_secret);
+    hasher.update(channel_secret);
+    hasher.update(device.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    id
+}
+
+fn decode_links(bytes: &[u8]) -> Result<InviteLinks, ClientError> {
+    serde_json::from_slice(bytes)
+        .map_err(|err| ClientError::BadInvite(format!("this device's invite links are unreadable: {err}")))
+}
+
+/// The registry of a build from before invite links: its one secret is
+/// the personal link.
+fn legacy_links(secret: Option<Vec<u8>>, now_ms: u64) -> InviteLinks {
+    let mut links = InviteLinks::default();
+    if let Some(secret) = secret.and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok()) {
+        links
+            .links
+            .push(InviteLink::new(secret, InviteKind::Personal, now_ms, None));
+    }
+    links
 }
 
 fn encode_links(links: &InviteLinks) -> Result<Vec<u8>, ClientError> {

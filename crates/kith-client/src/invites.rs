@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 pub const DEAD_LINK_ANSWERED_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 /// Refused attempts remembered per link (the newest).
 const MAX_ATTEMPTS_KEPT: usize = 20;
+/// Refused requests answered per link in a day; beyond it they are only
+/// counted (each answer is an envelope this device signs and posts).
+pub const MAX_ANSWERS_PER_DAY: usize = 20;
+/// Requests remembered per link, so one read again is judged once.
+const MAX_HANDLED_KEPT: usize = 512;
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Whether a link is for many people or one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +81,9 @@ pub struct InviteLink {
     pub last_used_ms: Option<u64>,
     /// Refused attempts, oldest first.
     pub attempts: Vec<RefusedAttempt>,
+    /// Ids of the requests judged, oldest first (hex).
+    #[serde(default)]
+    pub handled: Vec<String>,
 }
 
 impl InviteLink {
@@ -89,6 +98,7 @@ impl InviteLink {
             uses: 0,
             last_used_ms: None,
             attempts: Vec::new(),
+            handled: Vec::new(),
         }
     }
 
@@ -173,6 +183,39 @@ impl InviteLinks {
         }
     }
 
+    /// Whether the request `id` for the link with `secret` was judged already.
+    pub fn handled(&self, secret: &[u8; 32], id: &[u8; 16]) -> bool {
+        let id = hex(id);
+        self.links
+            .iter()
+            .find(|link| link.secret == *secret)
+            .is_some_and(|link| link.handled.contains(&id))
+    }
+
+    /// Remembers that the request `id` was judged (the newest [`MAX_HANDLED_KEPT`]).
+    pub fn remember(&mut self, secret: &[u8; 32], id: [u8; 16]) {
+        if let Some(link) = self.links.iter_mut().find(|link| link.secret == *secret) {
+            link.handled.push(hex(&id));
+            let over = link.handled.len().saturating_sub(MAX_HANDLED_KEPT);
+            link.handled.drain(..over);
+        }
+    }
+
+    /// Whether a refused request on this link may still be answered today.
+    pub fn answers_left_today(&self, secret: &[u8; 32], now_ms: u64) -> bool {
+        self.links
+            .iter()
+            .find(|link| link.secret == *secret)
+            .is_some_and(|link| {
+                let today = link
+                    .attempts
+                    .iter()
+                    .filter(|a| now_ms.saturating_sub(a.at_ms) < DAY_MS)
+                    .count();
+                today < MAX_ANSWERS_PER_DAY
+            })
+    }
+
     /// Remembers a refused attempt (the newest [`MAX_ATTEMPTS_KEPT`]).
     pub fn record_attempt(&mut self, secret: &[u8; 32], attempt: RefusedAttempt) {
         if let Some(link) = self.links.iter_mut().find(|link| link.secret == *secret) {
@@ -214,6 +257,10 @@ impl InviteLinks {
         let mut keep = keep.into_iter();
         self.links.retain(|_| keep.next().unwrap_or(true));
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -300,6 +347,30 @@ mod tests {
         let attempts = &links.links[0].attempts;
         assert_eq!(attempts.len(), MAX_ATTEMPTS_KEPT);
         assert_eq!(attempts[0].at_ms, 10, "the oldest go first");
+    }
+
+    #[test]
+    fn a_request_is_judged_once_and_a_flood_gets_few_answers() {
+        let mut links = InviteLinks::default();
+        links.links.push(InviteLink::new([1; 32], InviteKind::OneTime, 0, None));
+        assert!(!links.handled(&[1; 32], &[5; 16]));
+        links.remember(&[1; 32], [5; 16]);
+        assert!(links.handled(&[1; 32], &[5; 16]));
+        assert!(!links.handled(&[1; 32], &[6; 16]));
+        assert!(!links.handled(&[2; 32], &[5; 16]), "per link");
+        for n in 0..MAX_ANSWERS_PER_DAY as u64 {
+            assert!(links.answers_left_today(&[1; 32], 1000 + n));
+            links.record_attempt(
+                &[1; 32],
+                RefusedAttempt {
+                    at_ms: 1000 + n,
+                    account: someone(),
+                    reason: InviteRefusal::Used,
+                },
+            );
+        }
+        assert!(!links.answers_left_today(&[1; 32], 2000), "the day's answers are spent");
+        assert!(links.answers_left_today(&[1; 32], 1000 + DAY_MS + 100), "a day later");
     }
 
     #[test]

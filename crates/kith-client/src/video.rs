@@ -57,9 +57,35 @@ impl Drop for Scratch {
     }
 }
 
+/// Scratch files older than this are left over from a conversion that
+/// never finished (the app was quit): removed before the next one.
+const STALE_SCRATCH: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Makes the scratch directory and removes what an interrupted conversion
+/// left (not fresh files: another process may be converting right now).
+fn scratch_ready(scratch_dir: &Path) -> Result<(), ClientError> {
+    std::fs::create_dir_all(scratch_dir).map_err(ClientError::io(format!("creating {}", scratch_dir.display())))?;
+    if let Ok(entries) = std::fs::read_dir(scratch_dir) {
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > STALE_SCRATCH);
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Prepares the video at `source` (called `name`), using `scratch_dir`
-/// (inside the private profile directory) for the converted file.
-pub(crate) fn prepare_video(name: &str, source: &Path, scratch_dir: &Path) -> Result<Prepared, ClientError> {
+/// (inside the private profile directory) for the converted file. `None`
+/// when the container holds no pictures (audio only): the caller sends it
+/// as a file, as before videos were converted.
+pub(crate) fn prepare_video(name: &str, source: &Path, scratch_dir: &Path) -> Result<Option<Prepared>, ClientError> {
     let name = display_name(name);
     let size = std::fs::metadata(source)
         .map_err(ClientError::io(format!("reading {}", source.display())))?
@@ -67,14 +93,16 @@ pub(crate) fn prepare_video(name: &str, source: &Path, scratch_dir: &Path) -> Re
     if size > MAX_SOURCE_BYTES {
         return Err(MediaError::TooLarge { name, size }.into());
     }
-    std::fs::create_dir_all(scratch_dir).map_err(ClientError::io(format!("creating {}", scratch_dir.display())))?;
+    scratch_ready(scratch_dir)?;
     let token: [u8; 12] = crate::random::random_bytes()?;
     let output = scratch_dir.join(format!("{}.webm", crate::hex::hex(&token)));
     let _cleanup = Scratch(vec![output.clone()]);
-    let converted = convert(&name, source, &output)?;
+    let Some(converted) = convert(&name, source, &output)? else {
+        return Ok(None);
+    };
     let bytes = std::fs::read(&output).map_err(ClientError::io(format!("reading {}", output.display())))?;
     let thumbnail = converted.poster.as_ref().and_then(poster_jpeg);
-    Ok(Prepared {
+    Ok(Some(Prepared {
         name: with_extension(&name, "webm"),
         mime: converted.mime.to_owned(),
         bytes,
@@ -84,12 +112,24 @@ pub(crate) fn prepare_video(name: &str, source: &Path, scratch_dir: &Path) -> Re
             duration_ms: converted.duration_ms,
         },
         thumbnail,
-    })
+    }))
 }
 
 /// [`prepare_video`] for bytes in memory (the app's file picker).
-pub(crate) fn prepare_video_bytes(name: &str, bytes: &[u8], scratch_dir: &Path) -> Result<Prepared, ClientError> {
-    std::fs::create_dir_all(scratch_dir).map_err(ClientError::io(format!("creating {}", scratch_dir.display())))?;
+pub(crate) fn prepare_video_bytes(
+    name: &str,
+    bytes: &[u8],
+    scratch_dir: &Path,
+) -> Result<Option<Prepared>, ClientError> {
+    let size = bytes.len() as u64;
+    if size > MAX_SOURCE_BYTES {
+        return Err(MediaError::TooLarge {
+            name: display_name(name),
+            size,
+        }
+        .into());
+    }
+    scratch_ready(scratch_dir)?;
     let token: [u8; 12] = crate::random::random_bytes()?;
     let source = scratch_dir.join(format!("{}.source", crate::hex::hex(&token)));
     let _cleanup = Scratch(vec![source.clone()]);
@@ -107,27 +147,32 @@ struct Converted {
 }
 
 #[cfg(target_os = "linux")]
-fn convert(name: &str, source: &Path, output: &Path) -> Result<Converted, MediaError> {
-    let bad = |err: kith_video::VideoError| MediaError::BadVideo {
-        name: name.to_owned(),
-        reason: err.to_string(),
+fn convert(name: &str, source: &Path, output: &Path) -> Result<Option<Converted>, MediaError> {
+    let video = match kith_video::transcode(source, output) {
+        Ok(video) => video,
+        Err(kith_video::VideoError::NoVideoStream) => return Ok(None),
+        Err(err) => {
+            return Err(MediaError::BadVideo {
+                name: name.to_owned(),
+                reason: err.to_string(),
+            });
+        }
     };
-    let video = kith_video::transcode(source, output).map_err(bad)?;
     let poster = video
         .poster
         .and_then(|frame| RgbaImage::from_raw(frame.width, frame.height, frame.rgba))
         .map(DynamicImage::ImageRgba8);
-    Ok(Converted {
+    Ok(Some(Converted {
         mime: kith_video::OUTPUT_MIME,
         width: video.width,
         height: video.height,
         duration_ms: video.duration_ms,
         poster,
-    })
+    }))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn convert(name: &str, _source: &Path, _output: &Path) -> Result<Converted, MediaError> {
+fn convert(name: &str, _source: &Path, _output: &Path) -> Result<Option<Converted>, MediaError> {
     // Keeps the import used on every platform.
     let _: Option<RgbaImage> = None;
     Err(MediaError::BadVideo {

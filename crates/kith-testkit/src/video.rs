@@ -33,6 +33,25 @@ pub fn write_clip(path: &Path, seconds: u32, width: u32, height: u32) -> std::io
     std::fs::write(path, with_location(&bytes)?)
 }
 
+/// Writes `seconds` of a tone as WebM with Opus and no pictures to `path`.
+pub fn write_audio_only(path: &Path, seconds: u32) -> std::io::Result<()> {
+    let pipeline = format!(
+        "audiotestsrc num-buffers={buffers} samplesperbuffer=2400 ! audio/x-raw,rate=48000,channels=1 \
+         ! audioconvert ! opusenc ! webmmux ! filesink location={location}",
+        buffers = seconds * 20,
+        location = path.display(),
+    );
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("gst-launch-1.0 failed: {status}")))
+    }
+}
+
 /// Reads a big-endian box size and type at `at`.
 fn box_at(bytes: &[u8], at: usize) -> Option<(usize, [u8; 4])> {
     let size = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;

@@ -6,6 +6,9 @@ pub enum VideoError {
     /// GStreamer, or an element this crate needs, is not installed.
     #[error("video conversion is not available on this system: {0}")]
     Unavailable(String),
+    /// The file is a container without pictures (audio only).
+    #[error("it has no video stream")]
+    NoVideoStream,
     /// The file is not a video GStreamer can decode.
     #[error("not a video that can be read: {0}")]
     Unreadable(String),

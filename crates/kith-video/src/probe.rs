@@ -55,7 +55,7 @@ fn of_info(info: &DiscovererInfo) -> Result<Probe, VideoError> {
         .video_streams()
         .into_iter()
         .find(|stream| !stream.is_image())
-        .ok_or_else(|| VideoError::Unreadable("it has no video stream".into()))?;
+        .ok_or(VideoError::NoVideoStream)?;
     let duration_ms = info.duration().map(gst::ClockTime::mseconds).unwrap_or(0);
     if duration_ms == 0 {
         return Err(VideoError::Unreadable("its length is unknown".into()));

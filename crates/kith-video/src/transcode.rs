@@ -122,6 +122,21 @@ pub fn transcode(input: &Path, output: &Path) -> Result<Transcoded, VideoError> 
         .static_pad("sink")
         .ok_or_else(|| failed("queue without a sink pad"))?;
     let audio_in = audio_queue.as_ref().and_then(|queue| queue.static_pad("sink"));
+    // A stream the probe saw may have no decoder here: once the decoder
+    // has added all it can, a branch left unlinked is ended so the muxer
+    // does not wait for it until the time limit.
+    let (video_end, audio_end) = (video_in.clone(), audio_in.clone());
+    decode.connect_no_more_pads(move |_| {
+        for pad in [Some(&video_end), audio_end.as_ref()].into_iter().flatten() {
+            if !pad.is_linked() {
+                pad.send_event(gst::event::Eos::new());
+            }
+        }
+    });
+    // Whether a decoded video stream arrived (the pads are gone once the
+    // pipeline stops, so it is noted when they are linked).
+    let video_linked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let video_seen = Arc::clone(&video_linked);
     decode.connect_pad_added(move |_, pad| {
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let Some(media) = caps.structure(0).map(|s| s.name().to_string()) else {
@@ -134,10 +149,12 @@ pub fn transcode(input: &Path, output: &Path) -> Result<Transcoded, VideoError> 
         } else {
             None
         };
-        if let Some(target) = target.filter(|target| !target.is_linked())
-            && let Err(err) = pad.link(target)
-        {
-            tracing::warn!(?err, media, "could not link a decoded stream");
+        if let Some(target) = target.filter(|target| !target.is_linked()) {
+            match pad.link(target) {
+                Ok(_) if media.starts_with("video/") => video_seen.store(true, std::sync::atomic::Ordering::SeqCst),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(?err, media, "could not link a decoded stream"),
+            }
         }
     });
 
@@ -147,6 +164,11 @@ pub fn transcode(input: &Path, output: &Path) -> Result<Transcoded, VideoError> 
     // Whatever happened, the pipeline lets go of the files.
     let _ = pipeline.set_state(gst::State::Null);
     outcome?;
+    if !video_linked.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(VideoError::Unavailable(
+            "no decoder for its video here (Debian: gstreamer1.0-libav, gstreamer1.0-plugins-good)".into(),
+        ));
+    }
 
     let written = std::fs::metadata(output).map_err(failed)?.len();
     if written == 0 {
@@ -263,7 +285,13 @@ fn run(pipeline: &gst::Pipeline, limit: Duration) -> Result<(), VideoError> {
             gst::MessageView::Error(err) => {
                 let details = err.debug().map(|d| d.to_string()).unwrap_or_default();
                 tracing::debug!(%details, "video conversion failed");
-                return Err(failed(err.error()));
+                let error = err.error();
+                if error.matches(gst::CoreError::MissingPlugin) || error.matches(gst::StreamError::CodecNotFound) {
+                    return Err(VideoError::Unavailable(format!(
+                        "{error} (Debian: gstreamer1.0-libav, gstreamer1.0-plugins-good)"
+                    )));
+                }
+                return Err(failed(error));
             }
             _ => {}
         }

@@ -33,11 +33,29 @@ fn a_clip_becomes_webm_with_a_poster_and_without_its_location() {
     let written = std::fs::read(&output).unwrap();
     assert!(written.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]), "EBML (WebM)");
     assert!(!contains(&written, LOCATION.as_bytes()), "the location is gone");
-    assert!(!contains(&written, b"xyz"), "no QuickTime metadata box survives");
+    // Nothing textual of the source container is copied either (its
+    // handler names, its brand).
+    for source_text in [&b"qt  "[..], b"moov", b"udta"] {
+        assert!(
+            !contains(&written, source_text),
+            "{:?} survived",
+            String::from_utf8_lossy(source_text)
+        );
+    }
     // The result is itself a readable video of the same length.
     let again = probe(&output).unwrap();
     assert_eq!((again.width, again.height), (640, 360));
     assert!((1800..=2200).contains(&again.duration_ms), "{} ms", again.duration_ms);
+}
+
+#[test]
+fn sound_alone_is_not_a_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("song.webm");
+    kith_testkit::video::write_audio_only(&input, 1).unwrap();
+    assert!(matches!(probe(&input), Err(VideoError::NoVideoStream)));
+    let err = transcode(&input, &dir.path().join("out.webm")).unwrap_err();
+    assert!(matches!(err, VideoError::NoVideoStream), "{err:?}");
 }
 
 #[test]
