@@ -175,3 +175,38 @@ fn a_one_time_link_works_once_and_an_expired_link_says_it_expired() {
         1
     );
 }
+
+#[test]
+fn a_late_refusal_of_an_older_link_does_not_undo_a_newer_request() {
+    let server_home = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(&server_home.path().join("data"));
+    let (_a, alice) = new_profile("Alice");
+    let old = kith_json(&alice, &["invite", "new", "--once"]);
+    let old_link = old["link"].as_str().unwrap().to_owned();
+    kith_json(&alice, &["invite", "revoke", old["id"].as_str().unwrap()]);
+    let fresh = kith_json(&alice, &["invite", "new", "--once"])["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Erin tries the revoked link, then the fresh one, before Alice syncs:
+    // Alice's device answers the first with a refusal and accepts the second.
+    let (_e, erin) = new_profile("Erin");
+    kith(&erin, &["contact", "add", &old_link]);
+    sync(&erin, &server);
+    kith(&erin, &["contact", "add", &fresh]);
+    sync(&erin, &server);
+    sync(&alice, &server);
+    sync(&erin, &server);
+    let seen = kith_json(&erin, &["contacts"]);
+    let alice_there = contact_of(&seen, &account_of(&alice));
+    assert_eq!(alice_there["state"], "accepted", "{seen}");
+    assert!(alice_there["refusal"].is_null());
+    let links = kith_json(&alice, &["invite", "list"]);
+    let refused: usize = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["refused_attempts"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(refused, 1, "the revoked link's attempt is listed: {links}");
+}

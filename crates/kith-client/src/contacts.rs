@@ -24,6 +24,8 @@ const INVITE_SECRET_META: &str = "invite/secret";
 const INVITE_LINKS_META: &str = "invite/links";
 /// Meta key prefix of a refusal this device was told about, by account.
 const INVITE_REFUSED_META: &str = "invite/refused/";
+/// Meta key prefix of the tag of the link last used to reach an account.
+const INVITE_USED_META: &str = "invite/used/";
 
 /// A parsed invite link.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +162,7 @@ impl Profile {
                     if answer {
                         let mut payload = channel_secret.to_vec();
                         payload.push(reason.to_byte());
+                        payload.extend_from_slice(&kith_core::relay::invite_link_tag(invite_secret));
                         txn.queue_mail(&PendingMail::InviteRefused(account), &payload)?;
                     }
                 }
@@ -194,11 +197,23 @@ impl Profile {
     /// `account`, whose link we used, says it no longer works: the pending
     /// contact is dropped and the reason kept to show. Ignored once the
     /// contact is accepted (an old refusal must not undo a connection).
-    pub(crate) fn invite_refused(&self, account: &AccountId, reason: InviteRefusal) -> Result<bool, ClientError> {
+    pub(crate) fn invite_refused(
+        &self,
+        account: &AccountId,
+        reason: InviteRefusal,
+        link: [u8; 8],
+    ) -> Result<bool, ClientError> {
         let Some(mut record) = self.contacts().get(account)? else {
             return Ok(false);
         };
         if record.state != ContactState::Pending {
+            return Ok(false);
+        }
+        // Only the answer about the link used last counts: a late refusal
+        // of an older link must not drop a newer request.
+        let used = self.store().meta(&format!("{INVITE_USED_META}{account}"))?;
+        if used.is_some_and(|used| used.as_slice() != link.as_slice()) {
+            tracing::info!(%account, "ignored a refusal of a link used before the current request");
             return Ok(false);
         }
         record.state = ContactState::Deleted;
@@ -473,6 +488,10 @@ impl Contacts<'_> {
         };
         let mut txn = self.profile.store().begin_write()?;
         txn.delete_meta(&format!("{INVITE_REFUSED_META}{}", invite.account))?;
+        txn.set_meta(
+            &format!("{INVITE_USED_META}{}", invite.account),
+            &kith_core::relay::invite_link_tag(&invite.secret),
+        )?;
         txn.commit()?;
         self.profile.write(|ctx| {
             let doc = ctx.doc(DocId::Account(me))?;
@@ -657,6 +676,32 @@ fn encode_links(links: &InviteLinks) -> Result<Vec<u8>, ClientError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn a_refusal_counts_only_for_the_link_used_last() {
+        let alice = crate::test_support::persona(1, "Alice");
+        let erin = crate::test_support::persona(2, "Erin");
+        let first = alice.contacts().invite().unwrap();
+        let second = alice.contacts().new_link(InviteKind::OneTime, None).unwrap();
+        let alice_id = alice.identity().account_id();
+        erin.contacts().add(&first.link()).unwrap();
+        erin.contacts().add(second.link.as_deref().unwrap()).unwrap();
+        let old_tag = kith_core::relay::invite_link_tag(&first.secret);
+        assert!(
+            !erin.invite_refused(&alice_id, InviteRefusal::Revoked, old_tag).unwrap(),
+            "a late answer about the first link"
+        );
+        assert_eq!(
+            erin.contacts().get(&alice_id).unwrap().unwrap().state,
+            ContactState::Pending
+        );
+        let second_secret = Invite::parse(second.link.as_deref().unwrap()).unwrap().secret;
+        let tag = kith_core::relay::invite_link_tag(&second_secret);
+        assert!(erin.invite_refused(&alice_id, InviteRefusal::Used, tag).unwrap());
+        let shown = erin.contacts().list().unwrap();
+        assert_eq!(shown[0].state, "refused");
+        assert_eq!(shown[0].refusal.as_deref(), Some("this one-time link was already used"));
+    }
 
     #[test]
     fn invite_links_round_trip_and_refuse_garbage() {

@@ -463,20 +463,20 @@ impl Profile {
             let PendingMail::InviteRefused(account) = mail else {
                 continue;
             };
+            // Channel secret (32), reason (1), link tag (8).
             let parsed = bytes.split_first_chunk::<32>().and_then(|(secret, rest)| {
-                let reason = rest
-                    .first()
-                    .copied()
-                    .and_then(kith_core::relay::InviteRefusal::from_byte)?;
-                Some((*secret, reason))
+                let (reason, tag) = rest.split_first()?;
+                let reason = kith_core::relay::InviteRefusal::from_byte(*reason)?;
+                let link: [u8; 8] = tag.try_into().ok()?;
+                Some((*secret, reason, link))
             });
-            let Some((channel_secret, reason)) = parsed else {
+            let Some((channel_secret, reason, link)) = parsed else {
                 // Unreadable (no build writes it): dropped rather than retried forever.
                 outbox.after_all(Sent::Mailed(mail));
                 continue;
             };
             let stream = Profile::contact_channel(account, &channel_secret);
-            let envelope = seal_mail(self, &stream, &RelayItem::InviteRefused { reason })?;
+            let envelope = seal_mail(self, &stream, &RelayItem::InviteRefused { reason, link })?;
             outbox.post(&stream, vec![envelope], 1, vec![Sent::Mailed(mail)]);
         }
         Ok(())

@@ -417,8 +417,8 @@ impl Profile {
             }
             // The channel's key is known only to whoever made the request
             // and the device its request was sealed to (as for a goodbye).
-            (RelayItem::InviteRefused { reason }, Followed::Contact(account)) => {
-                if self.invite_refused(&account, reason)? {
+            (RelayItem::InviteRefused { reason, link }, Followed::Contact(account)) => {
+                if self.invite_refused(&account, reason, link)? {
                     report.contacts += 1;
                 }
             }

@@ -119,7 +119,19 @@ pub enum RelayItem {
     InviteRefused {
         /// Why.
         reason: InviteRefusal,
+        /// Which link ([`invite_link_tag`] of its secret): a refusal for
+        /// an older link must not drop a newer request.
+        link: [u8; 8],
     },
+}
+
+/// A short public tag of an invite link's secret, naming the link in a
+/// refusal without revealing the secret.
+pub fn invite_link_tag(secret: &[u8; 32]) -> [u8; 8] {
+    let hash = blake3::derive_key("kith invite link tag v1", secret);
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&hash[..8]);
+    tag
 }
 
 /// Why an invite link did not work.

@@ -4,4 +4,4 @@
 
 mod item;
 
-pub use item::{ConnectRequest, InviteRefusal, RelayItem, RelayItemError};
+pub use item::{ConnectRequest, InviteRefusal, RelayItem, RelayItemError, invite_link_tag};
