@@ -51,11 +51,29 @@ pub fn probe(path: &Path) -> Result<Probe, VideoError> {
 }
 
 fn of_info(info: &DiscovererInfo) -> Result<Probe, VideoError> {
-    let video = info
-        .video_streams()
-        .into_iter()
-        .find(|stream| !stream.is_image())
-        .ok_or(VideoError::NoVideoStream)?;
+    match info.result() {
+        gstreamer_pbutils::DiscovererResult::Ok => {}
+        gstreamer_pbutils::DiscovererResult::MissingPlugins => {
+            return Err(VideoError::Unavailable(
+                "a GStreamer plugin to read it is missing (Debian: gstreamer1.0-libav, gstreamer1.0-plugins-good)"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(VideoError::Unreadable(format!(
+                "GStreamer could not read it ({other:?})"
+            )));
+        }
+    }
+    let Some(video) = info.video_streams().into_iter().find(|stream| !stream.is_image()) else {
+        // Sound alone is a recording sent as a file; nothing readable at
+        // all is not a video.
+        return Err(if info.audio_streams().is_empty() {
+            VideoError::Unreadable("it has no stream GStreamer can read".into())
+        } else {
+            VideoError::NoVideoStream
+        });
+    };
     let duration_ms = info.duration().map(gst::ClockTime::mseconds).unwrap_or(0);
     if duration_ms == 0 {
         return Err(VideoError::Unreadable("its length is unknown".into()));
