@@ -381,9 +381,14 @@ impl Contacts<'_> {
 
     /// The secrets of every link whose connect requests this device reads.
     pub(crate) fn followed_invite_secrets(&self) -> Result<Vec<[u8; 32]>, ClientError> {
+        let now = self.profile.now_ms();
+        let links = self.links()?;
+        if links.personal(now).is_some() {
+            return Ok(links.followed(now));
+        }
         // Made on first use, so a fresh profile has a link to hand out.
         self.invite()?;
-        Ok(self.links()?.followed(self.profile.now_ms()))
+        Ok(self.links()?.followed(now))
     }
 
     fn link_of(&self, link: &InviteLink) -> Invite {

@@ -129,7 +129,8 @@ pub(crate) fn prepare_video_bytes(
         }
         .into());
     }
-    scratch_ready(scratch_dir)?;
+    // `prepare_video` tidies the directory; here it only has to exist.
+    std::fs::create_dir_all(scratch_dir).map_err(ClientError::io(format!("creating {}", scratch_dir.display())))?;
     let token: [u8; 12] = crate::random::random_bytes()?;
     let source = scratch_dir.join(format!("{}.source", crate::hex::hex(&token)));
     let _cleanup = Scratch(vec![source.clone()]);
