@@ -10,13 +10,17 @@ pub fn api_error(err: ClientError) -> ApiError {
         ClientError::NoSuchChat(_)
         | ClientError::NoSuchMessage(_)
         | ClientError::NoSuchContact(_)
-        | ClientError::NoSuchDevice(_) => ApiErrorKind::NotFound,
+        | ClientError::NoSuchDevice(_)
+        | ClientError::NoSuchUsername(_) => ApiErrorKind::NotFound,
         ClientError::BadInvite(_)
         | ClientError::DeadInvite(_)
         | ClientError::Avatar(_)
         | ClientError::Media(_)
         | ClientError::Id(_)
         | ClientError::AlreadyInitialised(_)
+        | ClientError::Username(_)
+        | ClientError::UsernameTaken(_)
+        | ClientError::BadRequest(_)
         | ClientError::RevokeSelf => ApiErrorKind::Invalid,
         ClientError::Doc(kith_client::DocError::NotAllowed(_)) => ApiErrorKind::Forbidden,
         ClientError::Doc(kith_client::DocError::Invalid(_) | kith_client::DocError::NoSuchMessage(_)) => {

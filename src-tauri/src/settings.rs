@@ -34,6 +34,7 @@ pub fn defaults() -> Settings {
     Settings {
         server_url: None,
         notifications: true,
+        request_notifications: true,
         theme: kith_api::Theme::System,
     }
 }
@@ -62,6 +63,7 @@ mod tests {
         let settings = Settings {
             server_url: Some("ws://127.0.0.1:9".into()),
             notifications: false,
+            request_notifications: false,
             theme: kith_api::Theme::Dark,
         };
         save(&profile, &settings).unwrap();

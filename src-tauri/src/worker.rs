@@ -179,6 +179,9 @@ fn handle(profile: &Profile, shared: &Arc<Shared>, indicator: &mut SyncIndicator
             if report.contacts > 0 {
                 shared.emit(AppEvent::ContactsChanged);
             }
+            if report.requests > 0 {
+                notify_new_requests(shared, report.requests);
+            }
         }
         WatchEvent::Message { change, message } => {
             let chat_id = message.chat_id.to_string();
@@ -256,6 +259,23 @@ pub fn refresh_unread(profile: &Profile, shared: &Shared) {
         }
         Err(err) => tracing::warn!(%err, "could not count unread messages"),
     }
+}
+
+/// A desktop notification for new message requests (no name or text: a
+/// stranger's words do not pop up on the desktop before they are looked at).
+fn notify_new_requests(shared: &Arc<Shared>, count: usize) {
+    if !shared.settings().request_notifications || shared.with_window(|w| w.is_focused()).unwrap_or(false) {
+        return;
+    }
+    let body = if count == 1 {
+        "Someone who is not a contact wants to talk to you.".to_owned()
+    } else {
+        format!("{count} people who are not contacts want to talk to you.")
+    };
+    let shared_for_click = Arc::clone(shared);
+    crate::notify::show("New message request", &body, move || {
+        shared_for_click.with_window(|w| w.bring_to_front());
+    });
 }
 
 fn notify_new_message(profile: &Profile, shared: &Arc<Shared>, chat_id: &str, message: &kith_client::MessageView) {

@@ -26,7 +26,38 @@ pub fn app(state: AppState) -> Router {
         .route("/p2p", get(p2p_info))
         .route("/metrics", get(metrics))
         .route("/v1/ws", get(websocket))
+        .route("/unsubscribe", get(unsubscribe))
         .with_state(state)
+}
+
+/// `GET /unsubscribe?token=HEX`: the one-click link in an email nudge.
+async fn unsubscribe(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let page = |status: StatusCode, text: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            format!("<!doctype html><title>Kith</title><p>{text}</p>"),
+        )
+            .into_response()
+    };
+    let Some(token) = query.get("token").and_then(|t| crate::mailer::unhex16(t)) else {
+        return page(StatusCode::BAD_REQUEST, "This link is not complete.");
+    };
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.unsubscribe(&token)).await {
+        Ok(Ok(true)) => page(
+            StatusCode::OK,
+            "Done: you will get no more emails from this Kith server.",
+        ),
+        Ok(Ok(false)) => page(
+            StatusCode::OK,
+            "You get no emails from this Kith server (already unsubscribed).",
+        ),
+        _ => page(StatusCode::SERVICE_UNAVAILABLE, "Please try again in a moment."),
+    }
 }
 
 async fn healthz() -> &'static str {

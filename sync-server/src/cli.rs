@@ -76,6 +76,31 @@ pub struct Args {
     /// answers are delayed, not refused.
     #[arg(long, default_value_t = crate::state::DEFAULT_SERVE_BYTES_PER_SEC)]
     pub serve_bytes_per_sec: f64,
+    /// Username lookups (and claims) one device may make per hour; four
+    /// times as many per source address.
+    #[arg(long, default_value_t = crate::state::DEFAULT_LOOKUPS_PER_HOUR)]
+    pub lookups_per_hour: f64,
+    /// Message requests and abuse reports one device may send per hour;
+    /// four times as many per source address.
+    #[arg(long, default_value_t = crate::state::DEFAULT_REQUESTS_PER_HOUR)]
+    pub requests_per_hour: f64,
+    /// Send email nudges through this SMTP server (`HOST:PORT`, plain
+    /// SMTP: a relay on this machine or network). Without it, no email.
+    #[arg(long, value_name = "HOST:PORT", requires = "smtp_from")]
+    pub smtp: Option<String>,
+    /// The sender address of email nudges.
+    #[arg(long, value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
+    /// The URL people reach this server at, for the unsubscribe link in
+    /// nudges (default: the address it listens on).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds between looks for devices to nudge.
+    #[arg(long, default_value_t = 30)]
+    pub nudge_check_secs: u64,
+    /// The shortest absence a device may ask to be nudged after, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub min_nudge_after_secs: u64,
     /// Keep the logs in this PostgreSQL database
     /// (`postgres://USER@HOST:PORT/DB`) instead of SQLite in --data, so
     /// several gateways can share them.
@@ -103,11 +128,26 @@ pub struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Instead of serving: an operator's command on this server's data.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `kith-server` does besides serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Operator tools on the server's database (--data or --database); safe
+    /// while the server runs.
+    #[command(subcommand)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// Parses the command line, runs the server, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Admin(command)) = &args.command {
+        return crate::admin::main(&args, command);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -131,27 +171,62 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The email settings `--smtp` and its friends give, if any.
+fn mail_settings(args: &Args, addr: SocketAddr, tls: bool) -> Result<Option<crate::mailer::MailSettings>, ServerError> {
+    let (Some(smtp), Some(from)) = (&args.smtp, &args.smtp_from) else {
+        return Ok(None);
+    };
+    let bad = |why: String| ServerError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    let (host, port) = smtp
+        .rsplit_once(':')
+        .ok_or_else(|| bad(format!("--smtp {smtp:?}: expected HOST:PORT")))?;
+    let port = port
+        .parse()
+        .map_err(|_| bad(format!("--smtp {smtp:?}: {port:?} is not a port")))?;
+    if !crate::mailer::valid_address(from) {
+        return Err(bad(format!("--smtp-from {from:?} is not an email address")));
+    }
+    let scheme = if tls { "https" } else { "http" };
+    Ok(Some(crate::mailer::MailSettings {
+        smtp_host: host.to_owned(),
+        smtp_port: port,
+        from: from.clone(),
+        public_url: args.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}")),
+        check_every: std::time::Duration::from_secs(args.nudge_check_secs.max(1)),
+        min_after: std::time::Duration::from_secs(args.min_nudge_after_secs),
+    }))
+}
+
+/// The store `--database` names (PostgreSQL), or SQLite in `data`.
+pub(crate) fn open_store(
+    database: Option<&str>,
+    data: &std::path::Path,
+) -> Result<Arc<dyn crate::store::LogStore>, ServerError> {
+    Ok(match database {
+        Some(url) => Arc::new(crate::postgres::PostgresStore::open(url)?),
+        None => Arc::new(SqliteStore::open(data)?),
+    })
+}
+
 /// Opens the store, binds, prints `listening on http://ADDR` and serves until SIGTERM/SIGINT.
 pub async fn run(args: Args) -> Result<(), ServerError> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
-    let store: Arc<dyn crate::store::LogStore> = match args.database.clone() {
-        Some(url) => {
-            // The store blocks while it connects; not on an async thread.
-            let opened = tokio::task::spawn_blocking(move || crate::postgres::PostgresStore::open(&url))
-                .await
-                .map_err(|error| ServerError::Io(std::io::Error::other(error)))?;
-            Arc::new(opened?)
-        }
-        None => Arc::new(SqliteStore::open(&args.data)?),
+    let store = {
+        let (database, data) = (args.database.clone(), args.data.clone());
+        // The store blocks while it connects; not on an async thread.
+        tokio::task::spawn_blocking(move || open_store(database.as_deref(), &data))
+            .await
+            .map_err(|error| ServerError::Io(std::io::Error::other(error)))??
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     if args.audience.is_none() && addr.ip().is_unspecified() {
         tracing::warn!(%addr, "listening on every interface without --audience: clients dialing this server by name will refuse to sign in; pass --audience NAME");
     }
+    let mail = mail_settings(&args, addr, tls.is_some())?;
     let settings = Settings {
         audience: args.audience.unwrap_or_else(|| addr.to_string()),
         rate: RateConfig {
@@ -172,6 +247,9 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
         new_devices_per_address_per_hour: args.new_devices_per_address_per_hour,
         serve_bytes_per_sec: args.serve_bytes_per_sec,
         trusted_proxies: args.trusted_proxies,
+        lookups_per_hour: args.lookups_per_hour,
+        requests_per_hour: args.requests_per_hour,
+        mail,
     };
     let mut state = match &args.nats {
         Some(url) => {

@@ -370,20 +370,20 @@ pub fn a_new_device_bucket_is_shared_and_refills(open: &dyn Fn() -> Box<dyn LogS
     let store = open();
     let t0 = 1_000_000;
     for _ in 0..3 {
-        assert!(store.take_new_device_token(&alice, rate, t0).unwrap());
+        assert!(store.take_token(&alice, rate, t0).unwrap());
     }
-    assert!(!store.take_new_device_token(&alice, rate, t0).unwrap());
-    assert!(store.take_new_device_token(&bob, rate, t0).unwrap());
+    assert!(!store.take_token(&alice, rate, t0).unwrap());
+    assert!(store.take_token(&bob, rate, t0).unwrap());
     let again = open();
-    assert!(!again.take_new_device_token(&alice, rate, t0 + 500).unwrap());
+    assert!(!again.take_token(&alice, rate, t0 + 500).unwrap());
     // A second later one token is back, and only one.
-    assert!(again.take_new_device_token(&alice, rate, t0 + 1_000).unwrap());
-    assert!(!store.take_new_device_token(&alice, rate, t0 + 1_000).unwrap());
+    assert!(again.take_token(&alice, rate, t0 + 1_000).unwrap());
+    assert!(!store.take_token(&alice, rate, t0 + 1_000).unwrap());
     // Long after, the bucket is full again (its row forgotten or refilled).
     for _ in 0..3 {
-        assert!(store.take_new_device_token(&alice, rate, t0 + 60_000).unwrap());
+        assert!(store.take_token(&alice, rate, t0 + 60_000).unwrap());
     }
-    assert!(!store.take_new_device_token(&alice, rate, t0 + 60_000).unwrap());
+    assert!(!store.take_token(&alice, rate, t0 + 60_000).unwrap());
 }
 
 /// Gateways announce themselves; a later announcement replaces an earlier
@@ -420,8 +420,184 @@ pub fn gateways_announce_themselves_to_each_other(open: &dyn Fn() -> Box<dyn Log
     );
 }
 
+/// A conformance case.
+pub fn a_username_is_claimed_found_released_and_suspended(open: &dyn Fn() -> Box<dyn LogStore>) {
+    use crate::directory::ClaimOutcome;
+    let store = open();
+    let (name, other) = ([1u8; 32], [2u8; 32]);
+    let (alice, mallory) = ([10u8; 32], [11u8; 32]);
+    assert_eq!(store.find_name(&name).unwrap(), None);
+    assert_eq!(
+        store.claim_name(&name, b"first", &alice, &dev(), 1).unwrap(),
+        ClaimOutcome::Claimed
+    );
+    assert!(matches!(
+        store.claim_name(&name, b"mine", &mallory, &dev(), 2),
+        Err(StoreError::Taken)
+    ));
+    assert_eq!(
+        store.claim_name(&name, b"second", &alice, &dev(), 3).unwrap(),
+        ClaimOutcome::Updated
+    );
+    let again = open();
+    assert_eq!(again.find_name(&name).unwrap().as_deref(), Some(&b"second"[..]));
+    assert!(matches!(
+        again.release_name(&name, &mallory),
+        Err(StoreError::NotManager)
+    ));
+    assert!(matches!(again.release_name(&other, &alice), Err(StoreError::NotFound)));
+    again.release_name(&name, &alice).unwrap();
+    assert_eq!(again.find_name(&name).unwrap(), None);
+    // Free again: anyone may claim it; the operator may take it.
+    again.claim_name(&name, b"mallory's", &mallory, &dev(), 4).unwrap();
+    assert!(again.suspend_name(&name, 5).unwrap());
+    assert_eq!(again.find_name(&name).unwrap(), None);
+    assert!(matches!(
+        again.claim_name(&name, b"back", &mallory, &dev(), 6),
+        Err(StoreError::Suspended)
+    ));
+    assert!(matches!(
+        again.release_name(&name, &mallory),
+        Err(StoreError::Suspended)
+    ));
+    // A name nobody held is reserved as well.
+    assert!(!again.suspend_name(&other, 7).unwrap());
+    assert!(matches!(
+        again.claim_name(&other, b"x", &alice, &dev(), 8),
+        Err(StoreError::Suspended)
+    ));
+}
+
+/// A conformance case.
+pub fn an_inbox_belongs_to_its_device_and_takes_appends(open: &dyn Fn() -> Box<dyn LogStore>) {
+    let store = open();
+    let device = DeviceId::from_bytes([3; 32]);
+    let log = LogId([30; 32]);
+    assert_eq!(store.inbox(&device).unwrap(), None);
+    store.open_inbox(&device, &log, &[31; 32], 1).unwrap();
+    // Opening again is fine; another capability for the same log is not.
+    store.open_inbox(&device, &log, &[31; 32], 2).unwrap();
+    assert!(matches!(
+        store.open_inbox(&DeviceId::from_bytes([4; 32]), &log, &[32; 32], 3),
+        Err(StoreError::Forbidden)
+    ));
+    let (found, capability) = open().inbox(&device).unwrap().unwrap();
+    assert_eq!((found, capability), (log, [31; 32]));
+    store
+        .append(&found, &capability, &[env(1)], &dev(), quotas(1000), 4)
+        .unwrap();
+    assert_eq!(store.last_seq(&log, &[31; 32]).unwrap(), 1);
+    // Moving to a new log replaces the old one.
+    store.open_inbox(&device, &LogId([33; 32]), &[34; 32], 5).unwrap();
+    assert_eq!(store.inbox(&device).unwrap(), Some((LogId([33; 32]), [34; 32])));
+}
+
+/// A conformance case.
+pub fn reports_are_kept_once_per_pair_and_suspensions_lift(open: &dyn Fn() -> Box<dyn LogStore>) {
+    use crate::directory::AbuseReport;
+    let store = open();
+    let (spammer, alice, bob) = (
+        DeviceId::from_bytes([5; 32]),
+        DeviceId::from_bytes([6; 32]),
+        DeviceId::from_bytes([8; 32]),
+    );
+    let report = |reporter: DeviceId, reason: &str, at_ms: u64| AbuseReport {
+        reported: spammer,
+        reporter,
+        reason: reason.to_owned(),
+        at_ms,
+    };
+    store.record_report(&report(alice, "spam", 1)).unwrap();
+    store.record_report(&report(alice, "still spam", 2)).unwrap();
+    store.record_report(&report(bob, "scam", 3)).unwrap();
+    assert_eq!(
+        open().reports(10).unwrap(),
+        vec![report(bob, "scam", 3), report(alice, "still spam", 2)]
+    );
+    assert_eq!(store.reports(1).unwrap().len(), 1);
+    assert!(!store.device_suspended(&spammer).unwrap());
+    store.suspend_device(&spammer, "spam", 4).unwrap();
+    assert!(open().device_suspended(&spammer).unwrap());
+    assert!(!store.device_suspended(&alice).unwrap());
+    assert!(store.lift_suspension(&spammer).unwrap());
+    assert!(!store.lift_suspension(&spammer).unwrap());
+    assert!(!store.device_suspended(&spammer).unwrap());
+}
+
+/// A conformance case.
+pub fn a_nudge_is_due_once_per_absence_and_unsubscribes(open: &dyn Fn() -> Box<dyn LogStore>) {
+    use crate::nudges::DueNudge;
+    let store = open();
+    let (alice, bob) = (DeviceId::from_bytes([3; 32]), DeviceId::from_bytes([4; 32]));
+    let (hers, other) = (LogId([50; 32]), LogId([51; 32]));
+    store.record_device(&alice, 1_000).unwrap();
+    let address = "alice@example.org";
+    assert_eq!(
+        store
+            .set_nudge(&alice, address, [1; 16], 5_000, &[hers], 1_000)
+            .unwrap(),
+        [1; 16]
+    );
+    // Changed again: the first token (in emails already sent) stays.
+    assert_eq!(
+        store
+            .set_nudge(&alice, address, [2; 16], 5_000, &[hers], 1_000)
+            .unwrap(),
+        [1; 16]
+    );
+    assert!(store.due_nudges(10_000, 10).unwrap().is_empty(), "nothing waits");
+    store
+        .append(&other, &[9; 32], &[env(1)], &bob, quotas(1000), 2_000)
+        .unwrap();
+    assert!(store.due_nudges(10_000, 10).unwrap().is_empty(), "not one of her logs");
+    store
+        .append(&hers, &[9; 32], &[env(2)], &bob, quotas(1000), 2_000)
+        .unwrap();
+    assert!(store.due_nudges(5_999, 10).unwrap().is_empty(), "not away long enough");
+    assert_eq!(
+        store.due_nudges(6_000, 10).unwrap(),
+        vec![DueNudge {
+            device: alice,
+            address: address.to_owned(),
+            token: [1; 16]
+        }]
+    );
+    assert!(store.claim_nudge(&alice, 6_000).unwrap());
+    assert!(!open().claim_nudge(&alice, 6_001).unwrap(), "one email per absence");
+    assert!(store.due_nudges(20_000, 10).unwrap().is_empty());
+    // Back, then away again with something new: due again.
+    store.touch_devices(&[alice], 21_000).unwrap();
+    store
+        .append(&hers, &[9; 32], &[env(3)], &bob, quotas(1000), 22_000)
+        .unwrap();
+    assert!(store.due_nudges(25_999, 10).unwrap().is_empty());
+    assert_eq!(store.due_nudges(26_000, 10).unwrap().len(), 1);
+    assert!(store.has_nudge(&alice).unwrap());
+    assert!(store.unsubscribe(&[1; 16]).unwrap());
+    assert!(!store.unsubscribe(&[1; 16]).unwrap());
+    assert!(!store.has_nudge(&alice).unwrap());
+    assert!(store.due_nudges(30_000, 10).unwrap().is_empty());
+    assert!(!store.stop_nudges(&alice).unwrap());
+}
+
 /// Every case.
 pub const CASES: &[Case] = &[
+    (
+        "a_nudge_is_due_once_per_absence_and_unsubscribes",
+        a_nudge_is_due_once_per_absence_and_unsubscribes,
+    ),
+    (
+        "a_username_is_claimed_found_released_and_suspended",
+        a_username_is_claimed_found_released_and_suspended,
+    ),
+    (
+        "an_inbox_belongs_to_its_device_and_takes_appends",
+        an_inbox_belongs_to_its_device_and_takes_appends,
+    ),
+    (
+        "reports_are_kept_once_per_pair_and_suspensions_lift",
+        reports_are_kept_once_per_pair_and_suspensions_lift,
+    ),
     (
         "gateways_announce_themselves_to_each_other",
         gateways_announce_themselves_to_each_other,

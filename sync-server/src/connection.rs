@@ -5,7 +5,7 @@
 use crate::errors::Closed;
 use crate::handlers::auth::{self, Preauth};
 use crate::handlers::blobs::{self, Upload};
-use crate::handlers::{logs, manage, signals};
+use crate::handlers::{directory, logs, manage, nudges, signals};
 use crate::metrics::Metrics;
 use crate::notify::BusEvent;
 use crate::session::{Conn, Peer, Subscriptions};
@@ -63,7 +63,15 @@ async fn run_connection(socket: WebSocket, state: AppState, peer: std::net::Sock
     };
     tracing::info!(%device, "device authenticated");
     Metrics::inc(&conn.state.metrics.authenticated);
-    if serve(&mut conn, device).await.is_ok() {
+    conn.state.device_online(device);
+    let served = serve(&mut conn, device).await;
+    conn.state.device_offline(device);
+    // Away from now on: an email nudge counts from here.
+    let (store, now) = (conn.state.store.clone(), conn.state.now_ms());
+    if let Err(error) = tokio::task::spawn_blocking(move || store.touch_devices(&[device], now)).await {
+        tracing::warn!(%error, "could not record when a device left");
+    }
+    if served.is_ok() {
         conn.close().await;
     }
     tracing::debug!(%device, "connection closed");
@@ -262,5 +270,22 @@ async fn dispatch(
             blob,
             index,
         } => blobs::get(conn, peer, log, &capability, blob, index).await,
+        ClientFrame::ClaimName {
+            lookup,
+            record,
+            manager,
+        } => directory::claim_name(conn, peer, lookup, record, manager).await,
+        ClientFrame::FindName { lookup } => directory::find_name(conn, peer, lookup).await,
+        ClientFrame::ReleaseName { lookup, manage } => directory::release_name(conn, lookup, &manage).await,
+        ClientFrame::OpenInbox { log, capability } => directory::open_inbox(conn, peer, log, &capability).await,
+        ClientFrame::Request { device, envelope } => directory::request(conn, peer, device, envelope).await,
+        ClientFrame::Report { device, reason } => directory::report(conn, peer, device, reason).await,
+        ClientFrame::NudgeByEmail {
+            address,
+            after_secs,
+            logs,
+            renew,
+        } => nudges::set(conn, peer, address, after_secs, logs, renew).await,
+        ClientFrame::StopNudges => nudges::stop(conn, peer).await,
     }
 }

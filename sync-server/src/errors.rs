@@ -63,6 +63,8 @@ impl Refusal {
             | StoreError::Unmanaged
             | StoreError::NotManager
             | StoreError::ManagedByAnother => Self::new(ErrorCode::Forbidden, error.to_string(), false),
+            StoreError::Taken => Self::new(ErrorCode::Taken, error.to_string(), false),
+            StoreError::Suspended => Self::new(ErrorCode::Suspended, error.to_string(), false),
             StoreError::InvalidRequest(_) => Self::new(ErrorCode::Malformed, error.to_string(), false),
             StoreError::NotFound | StoreError::BlobNotFound => Self::new(ErrorCode::NotFound, error.to_string(), false),
             // The upload is under way: asking again later may succeed.

@@ -34,19 +34,23 @@
 
 #![warn(clippy::too_many_lines)]
 
+mod admin;
 mod app;
 pub mod cli;
 mod clock;
 #[doc(hidden)]
 pub mod conformance;
 mod connection;
+mod directory;
 mod errors;
 mod handlers;
 mod listener;
+mod mailer;
 mod metrics;
 mod migrations;
 mod nats;
 mod notify;
+mod nudges;
 pub mod p2p;
 mod postgres;
 mod rate;
@@ -59,10 +63,12 @@ pub mod tls;
 
 pub use app::app;
 pub use clock::{Clock, SystemClock};
+pub use directory::{AbuseReport, ClaimOutcome, DirectoryStore};
 pub use errors::ServerError;
 pub use listener::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS};
 pub use nats::{NatsError, NatsNotifier};
 pub use notify::{Appended, BroadcastNotifier, BusEvent, Notifier, Signal};
+pub use nudges::{DueNudge, NudgeStore};
 pub use postgres::PostgresStore;
 pub use rate::{RateConfig, RateLimiter};
 pub use server::{serve, serve_tls, shutdown_signal};

@@ -12,6 +12,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_tombstones.sql"),
     include_str!("../migrations/0006_managers_and_usage.sql"),
     include_str!("../migrations/0007_shared_gateway_state.sql"),
+    include_str!("../migrations/0008_directory.sql"),
+    include_str!("../migrations/0009_nudges.sql"),
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,8 @@
 //! `spawn_blocking`), and each drives its queries on that runtime.
 
 mod blobs;
+mod directory;
+mod nudges;
 mod usage;
 
 use crate::store::{
@@ -28,6 +30,8 @@ const CONNECTIONS: usize = 8;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_initial.sql"),
     include_str!("../migrations/postgres/0002_shared_gateway_state.sql"),
+    include_str!("../migrations/postgres/0003_directory.sql"),
+    include_str!("../migrations/postgres/0004_nudges.sql"),
 ];
 
 /// A [`LogStore`] backed by a PostgreSQL database.
@@ -611,7 +615,7 @@ impl LogStore for PostgresStore {
         })
     }
 
-    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
+    fn take_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
         self.block_on(async {
             let mut client = self.client().await;
             let tx = client.transaction().await?;

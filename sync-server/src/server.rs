@@ -53,6 +53,9 @@ async fn serve_on(
     let tasks = state.tasks();
     tokio::spawn(sweep_superseded(state.clone()));
     tokio::spawn(announce_gateway(state.clone()));
+    if let Some(mail) = state.settings.mail.clone() {
+        tokio::spawn(crate::mailer::run(state.clone(), mail));
+    }
     let signal_token = token.clone();
     tokio::spawn(async move {
         tokio::select! {

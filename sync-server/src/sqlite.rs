@@ -14,7 +14,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+mod directory;
+mod nudges;
 mod usage;
+
+pub(crate) use directory::device_id;
 
 /// Read-only connections beside the writer.
 const READERS: usize = 4;
@@ -466,7 +470,7 @@ impl LogStore for SqliteStore {
             .is_some())
     }
 
-    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
+    fn take_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(
@@ -705,6 +709,8 @@ mod tests {
                 "DROP TABLE log_usage; ALTER TABLE logs DROP COLUMN manage_hash;
                  DROP TABLE deleted_logs; DROP TABLE blob_chunks; DROP TABLE blobs; DROP TABLE compactions;
                  ALTER TABLE devices DROP COLUMN stored_bytes; DROP TABLE new_device_buckets; DROP TABLE gateways;
+                 DROP TABLE usernames; DROP TABLE inboxes; DROP TABLE reports; DROP TABLE suspended_devices;
+                 DROP TABLE nudges; DROP TABLE nudge_logs;
                  PRAGMA user_version = 1;",
             )
             .unwrap();

@@ -66,6 +66,14 @@ pub struct Settings {
     pub serve_bytes_per_sec: f64,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Username lookups one device may make per hour (and at once); four
+    /// times as many per source address.
+    pub lookups_per_hour: f64,
+    /// Message requests (and abuse reports) one device may send per hour
+    /// (and at once); four times as many per source address.
+    pub requests_per_hour: f64,
+    /// How the server sends email nudges; `None`: it sends none.
+    pub mail: Option<crate::mailer::MailSettings>,
 }
 
 impl Default for Settings {
@@ -83,9 +91,18 @@ impl Default for Settings {
             new_devices_per_address_per_hour: DEFAULT_NEW_DEVICES_PER_ADDRESS_PER_HOUR,
             serve_bytes_per_sec: DEFAULT_SERVE_BYTES_PER_SEC,
             trusted_proxies: Vec::new(),
+            lookups_per_hour: DEFAULT_LOOKUPS_PER_HOUR,
+            requests_per_hour: DEFAULT_REQUESTS_PER_HOUR,
+            mail: None,
         }
     }
 }
+
+/// Default of [`Settings::lookups_per_hour`]: enough to find a few friends,
+/// far too few to walk a dictionary of names.
+pub const DEFAULT_LOOKUPS_PER_HOUR: f64 = 30.0;
+/// Default of [`Settings::requests_per_hour`].
+pub const DEFAULT_REQUESTS_PER_HOUR: f64 = 20.0;
 
 /// Default of [`Settings::serve_bytes_per_sec`]: 16 MiB a second.
 pub const DEFAULT_SERVE_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
@@ -115,7 +132,7 @@ pub struct AppState {
     /// First authentications of device keys, per source address: a new key
     /// costs its maker a token, so fresh keys cannot multiply the
     /// per-device quotas and rate limits for free. The buckets live in the
-    /// store ([`LogStore::take_new_device_token`]), shared by every gateway
+    /// store ([`LogStore::take_token`]), shared by every gateway
     /// on one database.
     pub(crate) new_device_rate: crate::store::TokenRate,
     /// Bytes served, per device and per source address: a device (or an
@@ -134,6 +151,9 @@ pub struct AppState {
     pub(crate) p2p: Option<Arc<P2pInfo>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) open_connections: crate::listener::OpenConnections,
+    /// Authenticated connections per device on this gateway (for email
+    /// nudges: a connected device is not away).
+    pub(crate) online: Arc<std::sync::Mutex<std::collections::HashMap<DeviceId, usize>>>,
 }
 
 impl AppState {
@@ -162,6 +182,7 @@ impl AppState {
             p2p: None,
             clock: Arc::new(SystemClock),
             open_connections: crate::listener::OpenConnections::default(),
+            online: Arc::default(),
         }
     }
 
@@ -180,6 +201,29 @@ impl AppState {
     /// Milliseconds since the Unix epoch, by this state's clock.
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// One more authenticated connection of `device` on this gateway.
+    pub(crate) fn device_online(&self, device: DeviceId) {
+        let mut online = self.online.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *online.entry(device).or_default() += 1;
+    }
+
+    /// One connection of `device` closed.
+    pub(crate) fn device_offline(&self, device: DeviceId) {
+        let mut online = self.online.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = online.get_mut(&device) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                online.remove(&device);
+            }
+        }
+    }
+
+    /// The devices connected to this gateway.
+    pub(crate) fn online_devices(&self) -> Vec<DeviceId> {
+        let online = self.online.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        online.keys().copied().collect()
     }
 
     /// Cancelled when the server begins shutting down; open WebSockets then

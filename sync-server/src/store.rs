@@ -68,6 +68,12 @@ pub enum StoreError {
         /// The configured quota.
         quota: u64,
     },
+    /// The username is someone else's.
+    #[error("this username is taken")]
+    Taken,
+    /// The operator suspended the name or the device.
+    #[error("suspended by the server's operator")]
+    Suspended,
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
@@ -295,7 +301,7 @@ impl TokenRate {
 /// Methods block; the server calls them from `spawn_blocking`. Every method
 /// that takes a capability hash checks it against the log's before doing
 /// anything else, and changes nothing when it does not match.
-pub trait LogStore: Send + Sync + 'static {
+pub trait LogStore: crate::directory::DirectoryStore + crate::nudges::NudgeStore + Send + Sync + 'static {
     /// Appends `envelopes` to `log` atomically: all are stored or none.
     /// The first append to an unknown log records `capability_hash` for it.
     /// Envelope ids already in the log are not stored again. The append is
@@ -376,12 +382,13 @@ pub trait LogStore: Send + Sync + 'static {
     /// Whether `device` has authenticated here before.
     fn device_known(&self, device: &DeviceId) -> Result<bool, StoreError>;
 
-    /// Takes one token from the new-device bucket of `source` (a hash of
-    /// the address a new device key signs in from); `false` when it is
-    /// empty. Kept in the store, so every gateway on one database draws
-    /// from the same bucket and a restart does not refill it; a bucket
-    /// that is full again is forgotten.
-    fn take_new_device_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError>;
+    /// Takes one token from the bucket `source` names (a hash of what is
+    /// limited and whose: the address a new device key signs in from, the
+    /// device or address looking names up or leaving requests); `false`
+    /// when it is empty. Kept in the store, so every gateway on one
+    /// database draws from the same bucket and a restart does not refill
+    /// it; a bucket that is full again is forgotten.
+    fn take_token(&self, source: &[u8; 32], rate: TokenRate, now_ms: u64) -> Result<bool, StoreError>;
 
     /// Records that a gateway's libp2p side is up at `now_ms` (replacing
     /// what it announced before).

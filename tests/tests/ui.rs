@@ -466,6 +466,68 @@ fn the_real_app_chats_with_a_cli_profile_through_a_real_server() {
     })
     .unwrap_or_else(|e| app.fail(e));
 
+    // A username and message requests. The app claims a username in
+    // Settings; Dana (a CLI stranger) finds it and sends a request, which
+    // lands in Requests; accepted there, she becomes a contact. Then the app
+    // finds Erin by her username (typed in another case) and asks her.
+    app.click("#nav-settings");
+    app.type_into("#settings-username-input", "alice.app");
+    app.click("#claim-username");
+    app.wait_text("#settings-username", "@alice.app");
+    app.shot("username");
+    let dana = tmp.path().join("dana");
+    kith(&dana, &["init", "--name", "Dana"]).unwrap();
+    kith(&dana, &["sync", "--server", &server.url, "--once"]).unwrap();
+    kith(
+        &dana,
+        &[
+            "contact",
+            "request",
+            "alice.app",
+            "--message",
+            "Hi, Dana from the book club",
+            "--server",
+            &server.url,
+        ],
+    )
+    .unwrap();
+    app.click("#nav-contacts");
+    app.wait_text("#requests", "Hi, Dana from the book club");
+    app.wait_text("#requests", "Found your username");
+    app.shot("requests");
+    app.click("#requests .request-accept");
+    wait_for("Dana to see the app accept her", WAIT, || {
+        kith(&dana, &["sync", "--server", &server.url, "--once"])?;
+        let contacts = kith(&dana, &["contacts"])?;
+        Ok(contacts
+            .as_array()
+            .and_then(|list| list.first())
+            .filter(|c| c["state"] == "accepted")
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+    app.wait_text(".contact-list", "Dana");
+    assert!(app.session.find("#requests").unwrap().is_none(), "no request left");
+    let erin = tmp.path().join("erin");
+    kith(&erin, &["init", "--name", "Erin"]).unwrap();
+    kith(&erin, &["username", "set", "erin.example", "--server", &server.url]).unwrap();
+    app.type_into("#find-username", "@Erin.Example");
+    app.click("#find-username-go");
+    app.wait_text("#find-person", "@erin.example");
+    app.type_into("#request-message", "Hi Erin, it's Alice from the app");
+    app.shot("found-by-username");
+    app.click("#send-request");
+    wait_for("Erin to get the app's request", WAIT, || {
+        kith(&erin, &["sync", "--server", &server.url, "--once"])?;
+        let requests = kith(&erin, &["requests"])?;
+        Ok(requests
+            .as_array()
+            .and_then(|list| list.first())
+            .filter(|r| r["text"] == "Hi Erin, it's Alice from the app" && r["name"] == "Alice")
+            .map(|_| ()))
+    })
+    .unwrap_or_else(|e| app.fail(e));
+
     // Settings: a recovery phrase of 24 words, shown once.
     app.click("#nav-settings");
     app.click("#recovery-new");

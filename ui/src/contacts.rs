@@ -3,11 +3,12 @@
 
 use crate::avatar::Avatar;
 use crate::ipc;
+use crate::requests::{FindPersonCard, RequestsCard};
 use crate::state::Ctx;
 use dioxus::prelude::*;
 use kith_api::{
-    AddContact, ListContacts, ListInviteLinks, NewInviteLink, OpenDirect, QrCode, RevokeInviteLink, SetBlocked,
-    SuggestedPeople,
+    AddContact, ListContacts, ListInviteLinks, NewInviteLink, OpenDirect, QrCode, RevokeInviteLink, SendRequest,
+    SetBlocked, SuggestedPeople,
 };
 
 /// The contacts screen.
@@ -76,8 +77,22 @@ pub(crate) fn ContactsScreen() -> Element {
         }
     };
 
+    // One click: a request with a first message saying where they met.
+    let ask = move |account_id: String, groups: String| async move {
+        let text = format!("Hi! We're both in {groups}.");
+        match ipc::call(&SendRequest { to: account_id, text }).await {
+            Ok(_) => {
+                *ctx.contacts_version.write() += 1;
+                *ctx.chats_version.write() += 1;
+                ctx.say("Request sent. You become contacts if they accept.");
+            }
+            Err(err) => ctx.say(err.message),
+        }
+    };
+
     rsx! {
         div { class: "page",
+            RequestsCard {}
             h1 { "Contacts" }
             section { class: "card invite-card",
                 div { class: "invite-text",
@@ -146,6 +161,7 @@ pub(crate) fn ContactsScreen() -> Element {
                     None => rsx! { div { class: "spinner" } },
                 }
             }
+            FindPersonCard {}
             section { class: "card",
                 h3 { "Add by link" }
                 form { class: "copy-row", onsubmit: move |e| e.prevent_default(),
@@ -220,19 +236,21 @@ pub(crate) fn ContactsScreen() -> Element {
             if let Some(Ok(list)) = people.read().clone() && !list.is_empty() {
                 section { class: "card", id: "people-you-may-know",
                     h3 { "People you may know" }
-                    p { class: "hint", "In your groups but not your contacts. Ask them for their link to connect." }
+                    p { class: "hint", "In your groups but not your contacts." }
                     ul { class: "contact-list",
                         for person in list {
                             {
                                 let name = person.name.clone().unwrap_or_else(|| format!("{}…", person.account_id.chars().take(8).collect::<String>()));
                                 let groups = person.shared_groups.join(", ");
+                                let (account, shared) = (person.account_id.clone(), groups.clone());
                                 rsx! {
                                     li { key: "{person.account_id}", class: "contact suggested-person",
                                         Avatar { name: name.clone(), seed: person.account_id.clone(), url: None, size: 40 }
-                                        div { class: "contact-text",
+                                        div { class: "contact-text grow",
                                             div { class: "contact-name", dir: "auto", "{name}" }
                                             div { class: "hint", dir: "auto", "In {groups}" }
                                         }
+                                        button { class: "secondary send-suggested-request", onclick: move |_| ask(account.clone(), shared.clone()), "Send request" }
                                     }
                                 }
                             }

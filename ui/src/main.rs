@@ -18,6 +18,7 @@ mod message;
 mod onboarding;
 mod palette;
 mod recorder;
+mod requests;
 mod settings;
 mod sidebar;
 mod state;

@@ -80,6 +80,7 @@ pub(crate) fn SettingsScreen() -> Element {
         ctx.say("Server saved; reconnecting");
     };
     let notify_settings = settings.clone();
+    let request_settings = settings.clone();
     let export = move |_| async move {
         match ipc::call(&ExportData {}).await {
             Ok(path) => ctx.say(format!("Exported to {path}")),
@@ -138,6 +139,7 @@ pub(crate) fn SettingsScreen() -> Element {
                     }
                 }
             }
+            crate::requests::UsernameSetting {}
             section { class: "card",
                 h3 { "Sync" }
                 p { class: "hint", "A Kith server relays encrypted data when your devices cannot reach each other directly. It never sees your messages." }
@@ -158,6 +160,8 @@ pub(crate) fn SettingsScreen() -> Element {
                 h3 { "Notifications" }
                 Toggle { label: "Show a notification for new messages", on: settings.notifications,
                     onchange: move |value| { let mut next = notify_settings.clone(); next.notifications = value; save(next); } }
+                Toggle { label: "Show a notification for message requests", on: settings.request_notifications,
+                    onchange: move |value| { let mut next = request_settings.clone(); next.request_notifications = value; save(next); } }
             }
             section { class: "card", id: "settings-recovery",
                 h3 { "Recovery phrase" }

@@ -67,8 +67,8 @@ pub const DEBIAN_PACKAGES: &[PackageGroup] = &[
         ],
     },
     PackageGroup {
-        purpose: "kith-server's scale-out backends under test (a throwaway PostgreSQL per test run; NATS)",
-        packages: &["postgresql", "nats-server"],
+        purpose: "kith-server's scale-out backends under test (a throwaway PostgreSQL per test run; NATS); an SMTP sink for email nudges",
+        packages: &["postgresql", "nats-server", "python3-aiosmtpd"],
     },
     PackageGroup {
         purpose: "desktop app under a virtual display, WebDriver UI tests, screenshots",

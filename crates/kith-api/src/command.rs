@@ -283,6 +283,40 @@ commands! {
     } -> InviteLinkDto;
     /// People you may know: group members who are not contacts.
     SuggestedPeople = "suggested_people" {} -> Vec<PersonSuggestionDto>;
+    /// The username this account holds, if any.
+    GetUsername = "username" {} -> Option<String>;
+    /// Claims a username on the sync server; returns it as kept.
+    ClaimUsername = "claim_username" {
+        /// The name, as typed.
+        name: String,
+    } -> String;
+    /// Gives this account's username up.
+    ReleaseUsername = "release_username" {} -> ();
+    /// Looks someone up by their exact username.
+    FindPerson = "find_person" {
+        /// The name, with or without `@`.
+        name: String,
+    } -> FoundPersonDto;
+    /// Sends a message request to a username or to the account id of
+    /// someone in a shared group; returns their account id.
+    SendRequest = "send_request" {
+        /// A username, or an account id.
+        to: String,
+        /// The first message.
+        text: String,
+    } -> String;
+    /// Message requests waiting for an answer.
+    ListRequests = "requests" {} -> Vec<RequestDto>;
+    /// Answers a request: `accept`, `ignore` or `block` (with an optional
+    /// report to the server's operator).
+    AnswerRequest = "answer_request" {
+        /// Who asked.
+        account_id: String,
+        /// `accept`, `ignore` or `block`.
+        answer: String,
+        /// With `block`: report their device with this reason.
+        report: Option<String>,
+    } -> ();
     /// A QR code (SVG markup) of an invite link or a pairing code.
     QrCode = "qr_code" {
         /// What to encode (at most 1 KiB).

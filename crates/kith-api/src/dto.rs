@@ -38,8 +38,18 @@ pub struct Settings {
     pub server_url: Option<String>,
     /// Desktop notifications for new messages.
     pub notifications: bool,
+    /// Desktop notifications for new message requests (their own setting:
+    /// strangers should not be able to make the desktop ping by default
+    /// any more than contacts can).
+    #[serde(default = "notify_requests_default")]
+    pub request_notifications: bool,
     /// Colour theme.
     pub theme: Theme,
+}
+
+/// Settings files from before request notifications had their own switch.
+fn notify_requests_default() -> bool {
+    true
 }
 
 /// What the UI needs at start.
@@ -334,6 +344,40 @@ pub struct PersonSuggestionDto {
     pub name: Option<String>,
     /// The groups both are in.
     pub shared_groups: Vec<String>,
+}
+
+/// Someone a username reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundPersonDto {
+    /// The name as its owner typed it.
+    pub username: String,
+    /// Their account id.
+    pub account_id: String,
+    /// `none`, `you`, or their contact state.
+    pub relation: String,
+}
+
+/// A message request waiting for an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestDto {
+    /// Who asked.
+    pub account_id: String,
+    /// The name they gave.
+    pub name: Option<String>,
+    /// Their picture as a `data:` URL.
+    pub avatar: Option<String>,
+    /// Their first message.
+    pub text: String,
+    /// When it arrived, ms since the Unix epoch.
+    pub received_ms: u64,
+    /// `username` or `group`.
+    pub via: String,
+    /// Groups in common.
+    pub shared_groups: usize,
+    /// This device's spam score, 0 to 1.
+    pub spam_score: f64,
+    /// Why the score is what it is.
+    pub spam_reasons: Vec<String>,
 }
 
 /// One of this account's devices.

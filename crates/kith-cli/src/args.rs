@@ -166,6 +166,18 @@ pub(crate) enum Command {
     /// links; their state, uses and who tried them after they stopped working.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Your username: claim, show, release.
+    #[command(subcommand)]
+    Username(UsernameCommand),
+    /// Email nudges: one short email (no sender, no content) when this
+    /// device has been away a while and something waits for it.
+    #[command(subcommand)]
+    Email(EmailCommand),
+    /// Message requests waiting for your answer.
+    Requests,
+    /// Answer a message request.
+    #[command(subcommand)]
+    Request(RequestCommand),
     /// Set or save profile pictures.
     #[command(subcommand)]
     Avatar(AvatarCommand),
@@ -365,6 +377,101 @@ pub(crate) enum ContactCommand {
         /// How many at most.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+    },
+    /// Find someone by their username (an exact match; the server answers
+    /// a few lookups an hour).
+    Find {
+        /// The username (with or without @).
+        name: String,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Send a message request: to a username, or to the account id of
+    /// someone in one of your groups. It lands in their Requests.
+    Request {
+        /// A username, or an account id.
+        who: String,
+        /// Your first message (what they read before accepting).
+        #[arg(long)]
+        message: String,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+}
+
+// `kith username ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum UsernameCommand {
+    /// Your username, if you claimed one.
+    Show,
+    /// Claim a username on your server (replacing yours, if you had one):
+    /// people who know it can find you and send you a request.
+    Set {
+        /// 3 to 32 letters a-z, digits, '_' or '.'.
+        name: String,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Give your username up.
+    Release {
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+}
+
+// `kith email ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum EmailCommand {
+    /// What this device asked for.
+    Show,
+    /// Ask the server to email ADDRESS when this device has been away this
+    /// long with something waiting (the server may apply a longer minimum).
+    Set {
+        /// The email address.
+        address: String,
+        /// How long away first (e.g. 30m, 12h, 2d).
+        #[arg(long, default_value = "1d", value_parser = crate::args::parse_duration_ms)]
+        after: u64,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// No more emails.
+    Off {
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
+    },
+}
+
+// `kith request ...`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum RequestCommand {
+    /// Accept: they become a contact on all your devices.
+    Accept {
+        /// Their account id (from `kith requests`).
+        account: String,
+    },
+    /// Ignore: the request goes, they are not told, later ones are dropped.
+    Ignore {
+        /// Their account id.
+        account: String,
+    },
+    /// Block them; with --report, also report their device to the server's
+    /// operator (only its id and your reason are sent).
+    Block {
+        /// Their account id.
+        account: String,
+        /// Why, for the operator.
+        #[arg(long)]
+        report: Option<String>,
+        /// The sync server (default: the one this profile last synced with).
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 

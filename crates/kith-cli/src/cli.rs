@@ -2,7 +2,7 @@
 //! compact when the command wrote.
 
 use crate::args::{Cli, Command, DeviceCommand};
-use crate::commands::{account, backup, chats, contacts, devices, live, messages, recovery};
+use crate::commands::{account, backup, chats, contacts, devices, live, messages, people, recovery};
 use crate::outcome::Outcome;
 use anyhow::Context;
 use clap::Parser;
@@ -96,6 +96,10 @@ fn dispatch(profile: &Arc<Profile>, json_mode: bool, command: Command) -> anyhow
         Command::Contact(command) => contacts::contact(profile, command),
         Command::Contacts => contacts::list(profile),
         Command::Invite(command) => contacts::invite(profile, command),
+        Command::Username(command) => people::username(profile, command),
+        Command::Requests => people::list(profile),
+        Command::Email(command) => people::email(profile, command),
+        Command::Request(command) => people::answer(profile, command),
         Command::Peers => contacts::peers(profile),
         Command::Device(DeviceCommand::Link { server, timeout_secs }) => devices::link(profile, server, timeout_secs),
         Command::Device(DeviceCommand::List) => devices::list(profile),

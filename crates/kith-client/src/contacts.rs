@@ -542,6 +542,10 @@ impl Contacts<'_> {
                 .read_doc(DocId::Account(self.profile.identity().account_id()), |doc| {
                     account::contacts(doc)
                         .into_iter()
+                        // Requests have their own list; ignored ones none.
+                        .filter(|(_, record)| {
+                            record.blocked || !matches!(record.state, ContactState::Request | ContactState::Ignored)
+                        })
                         .map(|(account_id, record)| ContactView {
                             account_id,
                             state: record.state_label().to_owned(),

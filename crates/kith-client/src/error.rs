@@ -43,6 +43,18 @@ pub enum ClientError {
     /// works; its sender is told why.
     #[error("a connect request for a link that is {}", .0.label())]
     DeadInvite(kith_core::relay::InviteRefusal),
+    /// Not a username (too short, a character no name may have, ...).
+    #[error(transparent)]
+    Username(#[from] kith_proto::UsernameError),
+    /// The username (or a look-alike of it) belongs to someone else.
+    #[error("the username {0} is taken (or looks like one that is)")]
+    UsernameTaken(String),
+    /// No such username, or this account has none.
+    #[error("no such username: {0}")]
+    NoSuchUsername(String),
+    /// A message request that cannot be sent or answered as asked.
+    #[error("{0}")]
+    BadRequest(String),
     /// A device asked to revoke itself (another device of the account must).
     #[error("a device cannot revoke itself; revoke it from another device of this account")]
     RevokeSelf,

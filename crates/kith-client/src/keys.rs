@@ -299,8 +299,9 @@ impl Profile {
         for secret in self.contacts().followed_invite_secrets()? {
             out.push(Self::invite_stream(&secret));
         }
+        out.push(self.directory().inbox_stream()?);
         for (account, record) in self.contacts().records()? {
-            if !record.blocked {
+            if record.is_connected() {
                 out.push(Self::contact_stream(account, &record));
             }
         }

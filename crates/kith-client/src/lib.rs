@@ -18,6 +18,7 @@ mod client;
 mod clock;
 mod contacts;
 mod devices;
+mod directory;
 mod doc_cache;
 mod doc_sync;
 mod ephemeral;
@@ -32,6 +33,7 @@ mod keys;
 mod manage;
 mod media;
 mod messages;
+mod nudges;
 mod outbox;
 mod own_signatures;
 pub mod p2p;
@@ -42,8 +44,10 @@ mod random;
 mod receipts;
 mod recovery;
 mod relay;
+mod requests;
 mod secrets;
 pub mod sim;
+mod spam;
 mod streams;
 mod suggest;
 #[cfg(test)]
@@ -63,6 +67,7 @@ pub use client::{Client, ClientEvent, ClientEvents, ClientOptions, ClientTask, C
 pub use clock::system_now_ms;
 pub use contacts::{Contacts, Invite, InviteLinkView};
 pub use devices::Devices;
+pub use directory::{Directory, FoundPerson, RequestTo};
 pub use doc_sync::Docs;
 pub use ephemeral::{Ephemeral, PRESENCE_TTL_MS, Signals, TYPING_TTL_MS};
 pub use error::ClientError;
@@ -72,13 +77,16 @@ pub use invites::{InviteKind, RefusedAttempt};
 pub use kith_core::recovery::RecoveryPhrase;
 pub use media::{MAX_ATTACHMENT_BYTES, MAX_IMAGE_SIDE, MediaError, safe_file_name};
 pub use messages::Messages;
+pub use nudges::EmailNudge;
 pub use pairing::PairingCode;
 pub use people::PersonSuggestion;
 pub use profile::TransferWatcher;
 pub use profile::{COMPACT_AFTER_CHUNKS, Profile};
 pub use recovery::{Recovery, RecoveryStatus};
 pub use relay::{DEFAULT_COMPACT_AFTER, DeletionReport, Relay, RelayOptions, RelayReport};
+pub use requests::{MAX_OPEN_REQUESTS, RequestView};
 pub use secrets::SecretStorage;
+pub use spam::{SenderSignals, SpamModel, SpamScore, request_features};
 pub use suggest::{MAX_SUGGESTIONS, SuggestedReply, SuggestionSource, reply_terms, suggest_replies};
 pub use video::{MAX_SOURCE_BYTES as MAX_VIDEO_SOURCE_BYTES, looks_like_video};
 pub use views::{
@@ -93,5 +101,6 @@ pub use watch::{
 
 pub use kith_core::DocError;
 pub use kith_core::{Attachment, AttachmentKind, ChatKind, ChatSetting, Role};
+pub use kith_net::RelayConnection;
 pub use kith_proto::{AccountId, ChatId, DeviceId, DocId, Hlc, MessageId};
 pub use kith_store::{SearchHit, fts_any_query};

@@ -496,7 +496,7 @@ impl Profile {
             avatar: self.avatar(None)?,
         };
         let hello_id = blake3::hash(&hello.encode());
-        for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
+        for (account, record) in contacts.iter().filter(|(_, r)| r.is_connected()) {
             if self.store().relay_hello(account)? == Some(*hello_id.as_bytes()) {
                 continue;
             }
@@ -526,7 +526,7 @@ impl Profile {
         for (chat, epoch, key) in grants {
             let Some(row) = self.store().chat(&chat)? else { continue };
             for member in row.members.keys() {
-                let Some(record) = contacts.get(member).filter(|r| !r.blocked) else {
+                let Some(record) = contacts.get(member).filter(|r| r.is_connected()) else {
                     continue;
                 };
                 let grant = RelayGrant {
@@ -614,7 +614,7 @@ impl Profile {
                 continue;
             };
             let device = *device;
-            for (account, record) in contacts.iter().filter(|(_, r)| !r.blocked) {
+            for (account, record) in contacts.iter().filter(|(_, r)| r.is_connected()) {
                 let stream = Profile::contact_stream(*account, record);
                 let envelope = seal_mail(self, &stream, &RelayItem::DeviceRevoked { device })?;
                 outbox.post(&stream, vec![envelope], 1, Vec::new());

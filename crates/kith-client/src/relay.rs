@@ -77,6 +77,8 @@ pub struct RelayReport {
     pub refused: usize,
     /// Connect requests for dead links, answered with the reason.
     pub invites_refused: usize,
+    /// Message requests that arrived and are now listed.
+    pub requests: usize,
     /// Passes made.
     pub passes: usize,
     /// Logs compacted (snapshot pushed, old entries superseded).
@@ -95,6 +97,7 @@ impl RelayReport {
         self.keys += other.keys;
         self.refused += other.refused;
         self.invites_refused += other.invites_refused;
+        self.requests += other.requests;
         self.passes += other.passes;
         self.compacted += other.compacted;
         self.blobs_uploaded += other.blobs_uploaded;
@@ -136,6 +139,12 @@ impl Profile {
             ..RelayReport::default()
         };
         self.register_managed_logs(connection).await?;
+        self.directory().open_inbox(connection).await?;
+        // The email setting must never hold up sync (a server that stopped
+        // sending email, say): it is tried again next pass.
+        if let Err(err) = self.directory().refresh_email_nudge(connection).await {
+            tracing::warn!(%err, "could not update the email nudge");
+        }
         report.uploaded += self.plan_uploads()?.send(self, connection).await?;
         let mut active = BTreeSet::new();
         for stream in self.followed_streams()? {
@@ -422,6 +431,7 @@ impl Profile {
                     report.contacts += 1;
                 }
             }
+            (RelayItem::Request { sealed }, Followed::Inbox) => self.handle_request_mail(&sealed, sender, report)?,
             (RelayItem::Connect { sealed }, Followed::Invite) => match self.handle_connect(&sealed, sender) {
                 Ok(true) => report.contacts += 1,
                 Ok(false) => {}
@@ -436,6 +446,31 @@ impl Profile {
             },
             (other, followed) => {
                 tracing::warn!(?followed, item = ?std::mem::discriminant(&other), "item on the wrong stream");
+                report.refused += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A message request from this device's inbox.
+    fn handle_request_mail(
+        &self,
+        sealed: &kith_core::crypto::Lockbox,
+        sender: &kith_proto::DeviceId,
+        report: &mut RelayReport,
+    ) -> Result<(), ClientError> {
+        match self.receive_request(sealed, sender) {
+            Ok(true) => {
+                report.contacts += 1;
+                report.requests += 1;
+            }
+            Ok(false) => {}
+            // This device failing is not the request's fault: the entry is
+            // pulled again.
+            Err(err @ (ClientError::Store(_) | ClientError::Doc(_))) => return Err(err),
+            // A bad request costs only itself.
+            Err(err) => {
+                tracing::warn!(%err, "refused a message request");
                 report.refused += 1;
             }
         }
@@ -466,8 +501,15 @@ impl Profile {
         certificates: &[Vec<u8>],
         name: Option<String>,
     ) -> Result<bool, ClientError> {
-        if self.contacts().get(account)?.is_none() {
-            return Ok(false);
+        match self.contacts().get(account)? {
+            None => return Ok(false),
+            // A request not accepted (or ignored) is not followed; a hello
+            // that reaches us anyway (an old cursor) does not make them a
+            // contact.
+            Some(record) if matches!(record.state, ContactState::Request | ContactState::Ignored) => {
+                return Ok(false);
+            }
+            Some(_) => {}
         }
         if self.is_revoked_device(account, sender)? {
             tracing::warn!(%account, %sender, "ignored a hello from a revoked device");
@@ -502,7 +544,7 @@ impl Profile {
             }
         }
         for (account, record) in self.contacts().records()? {
-            if record.blocked {
+            if !record.is_connected() {
                 continue;
             }
             let stream = Profile::contact_stream(account, &record);

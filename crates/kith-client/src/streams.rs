@@ -7,6 +7,11 @@ use kith_core::crypto::{EpochKey, Stream, open_envelope, seal_envelope};
 use kith_core::relay::RelayItem;
 use kith_proto::{AccountId, ChatId, Envelope, LogId, MAX_ENVELOPE_BYTES};
 
+/// Context of the public envelope key of a device's request inbox.
+const INBOX_ENVELOPE_CONTEXT: &str = "kith request inbox envelopes v1";
+/// Context of the key that names a device's inbox log (from its secret).
+const INBOX_ACCESS_CONTEXT: &str = "kith request inbox access v1";
+
 /// What a followed stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Followed {
@@ -14,6 +19,7 @@ pub(crate) enum Followed {
     Invite,
     Pairing,
     Recovery,
+    Inbox,
     Contact(AccountId),
     Chat(ChatId),
 }
@@ -25,6 +31,10 @@ pub(crate) struct StreamKey {
     stream: Stream,
     epoch: u32,
     key: EpochKey,
+    /// The key that names the log and its capability, when it is not the
+    /// envelope key: a request inbox's envelopes are sealed with a key
+    /// anyone can derive, its log is read with one only its device knows.
+    access: Option<EpochKey>,
 }
 
 impl StreamKey {
@@ -34,7 +44,27 @@ impl StreamKey {
             stream,
             epoch,
             key,
+            access: None,
         }
+    }
+
+    /// The request inbox of `device`, as its senders seal into it: the
+    /// envelope key is derived from the device id alone.
+    pub(crate) fn inbox_envelopes(device: &kith_proto::DeviceId) -> StreamKey {
+        StreamKey::new(
+            Followed::Inbox,
+            Stream::Inbox,
+            0,
+            EpochKey::derive(INBOX_ENVELOPE_CONTEXT, device.as_bytes()),
+        )
+    }
+
+    /// The request inbox of `device` as the device reads it: its log and
+    /// capability come from `secret`, which only the device holds.
+    pub(crate) fn own_inbox(device: &kith_proto::DeviceId, secret: &[u8; 32]) -> StreamKey {
+        let mut stream = StreamKey::inbox_envelopes(device);
+        stream.access = Some(EpochKey::derive(INBOX_ACCESS_CONTEXT, secret));
+        stream
     }
 
     /// What this stream is.
@@ -59,12 +89,12 @@ impl StreamKey {
 
     /// The server log of this stream and epoch.
     pub(crate) fn log(&self) -> LogId {
-        self.key.log_id(&self.stream)
+        self.access.as_ref().unwrap_or(&self.key).log_id(&self.stream)
     }
 
     /// The capability that lets this device read and append the log.
     pub(crate) fn capability(&self) -> kith_proto::Capability {
-        self.key.capability(&self.stream)
+        self.access.as_ref().unwrap_or(&self.key).capability(&self.stream)
     }
 }
 

@@ -10,7 +10,7 @@
 //! author is not known yet are deferred, not rejected, and retried later.
 
 use crate::crypto::EpochKey;
-use crate::docs::contact::ContactRecord;
+use crate::docs::contact::{ContactRecord, RequestRecord};
 use crate::docs::{Doc, device_of, head};
 use crate::identity::DeviceCertificate;
 use crate::schema::{self, ChatKind, MAX_TEXT_BYTES, Role, RootKey, SegmentKey};
@@ -361,7 +361,12 @@ fn account_verdict(
             (RootKey::ChatKey(_, _, id), OpType::Put(ScalarValue::Bytes(bytes))) => {
                 <[u8; 32]>::try_from(bytes.as_slice()).is_ok_and(|b| EpochKey::from_bytes(b).key_id() == *id)
             }
-            (RootKey::Contact(_) | RootKey::ChatKey(..) | RootKey::ContactAvatar(_), OpType::Delete) => true,
+            (
+                RootKey::Contact(_) | RootKey::ChatKey(..) | RootKey::ContactAvatar(_) | RootKey::Request(_),
+                OpType::Delete,
+            ) => true,
+            (RootKey::Request(_), OpType::Put(ScalarValue::Bytes(bytes))) => RequestRecord::decode(bytes).is_ok(),
+            (RootKey::Request(_), _) => false,
             (RootKey::ContactAvatar(_), OpType::Put(ScalarValue::Bytes(bytes))) => {
                 bytes.len() <= schema::MAX_AVATAR_BYTES
             }
@@ -370,6 +375,12 @@ fn account_verdict(
                 matches!(value, ScalarValue::Bytes(bytes) if bytes.len() == 32)
             }
             (RootKey::Field(field), _) if field == schema::RECOVERY_KEY => false,
+            (RootKey::Field(field), OpType::Put(value)) if field == schema::USERNAME => {
+                matches!(value, ScalarValue::Str(name) if name.len() <= 4 * kith_proto::MAX_USERNAME_CHARS)
+            }
+            (RootKey::Field(field), OpType::Put(value)) if field == schema::USERNAME_KEY => {
+                matches!(value, ScalarValue::Bytes(bytes) if bytes.len() == 32)
+            }
             (RootKey::Field(field), OpType::Put(value)) if field == schema::PROFILE_AVATAR => {
                 matches!(value, ScalarValue::Bytes(bytes) if bytes.len() <= schema::MAX_AVATAR_BYTES)
             }

@@ -46,12 +46,20 @@ pub const CHAT_SETTING_PREFIX: &str = "chat/";
 pub const PROFILE_AVATAR: &str = "profile/avatar";
 /// Account doc: the public X25519 key of the recovery phrase (32 bytes).
 pub const RECOVERY_KEY: &str = "recovery/key";
+/// Account doc: the username this account claimed on its server (as typed).
+pub const USERNAME: &str = "profile/username";
+/// Account doc: the secret whose hash manages the username (any device of
+/// the account may change or release it).
+pub const USERNAME_KEY: &str = "profile/username_key";
 /// Account doc: `avatar/ACCOUNT` -> a contact's profile picture (JPEG bytes).
 pub const CONTACT_AVATAR_PREFIX: &str = "avatar/";
 /// Largest stored profile or group picture.
 pub const MAX_AVATAR_BYTES: usize = 128 * 1024;
 /// Account doc: `contact/ACCOUNT` -> a postcard-encoded contact record.
 pub const CONTACT_PREFIX: &str = "contact/";
+/// Account doc: `request/ACCOUNT` -> a message request's first message
+/// (postcard `RequestRecord`), until it is answered.
+pub const REQUEST_PREFIX: &str = "request/";
 /// Account doc: `chatkey/CHAT/EPOCH/KEYID` -> a conversation's 32-byte epoch key.
 pub const CHAT_KEY_PREFIX: &str = "chatkey/";
 /// Head doc: `epoch/N` -> the id of the key members write with from epoch N
@@ -233,6 +241,11 @@ pub fn contact_key(account: &AccountId) -> String {
     format!("{CONTACT_PREFIX}{account}")
 }
 
+/// `request/ACCOUNT`.
+pub fn request_key(account: &AccountId) -> String {
+    format!("{REQUEST_PREFIX}{account}")
+}
+
 /// `chatkey/CHAT/EPOCH/KEYID`.
 pub fn chat_key_key(chat: &ChatId, epoch: u32, key_id: &str) -> String {
     format!("{CHAT_KEY_PREFIX}{chat}/{epoch}/{key_id}")
@@ -363,6 +376,8 @@ pub enum RootKey {
     Contact(AccountId),
     /// `avatar/ACCOUNT` (account doc).
     ContactAvatar(AccountId),
+    /// `request/ACCOUNT` (account doc).
+    Request(AccountId),
     /// `chatkey/CHAT/EPOCH/KEYID` (account doc).
     ChatKey(ChatId, u32, String),
     /// `epoch/N` (head doc).
@@ -401,6 +416,12 @@ impl RootKey {
                 .map(RootKey::ContactAvatar)
                 .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
         }
+        if let Some(rest) = key.strip_prefix(REQUEST_PREFIX) {
+            return rest
+                .parse()
+                .map(RootKey::Request)
+                .unwrap_or_else(|_| RootKey::Unknown(key.to_owned()));
+        }
         if let Some(rest) = key.strip_prefix(CONTACT_PREFIX) {
             return rest
                 .parse()
@@ -434,7 +455,9 @@ impl RootKey {
         }
         match key {
             HEAD_KIND | HEAD_NAME | HEAD_DESCRIPTION | HEAD_AVATAR | HEAD_CREATOR | HEAD_NONCE | PROFILE_NAME
-            | PROFILE_STATUS | PROFILE_AVATAR | RECOVERY_KEY => RootKey::Field(key.to_owned()),
+            | PROFILE_STATUS | PROFILE_AVATAR | RECOVERY_KEY | USERNAME | USERNAME_KEY => {
+                RootKey::Field(key.to_owned())
+            }
             _ => RootKey::Unknown(key.to_owned()),
         }
     }

@@ -341,6 +341,100 @@ impl RelayConnection {
         }
     }
 
+    /// Claims a username by its lookup (see [`kith_proto::Username`]) with
+    /// a sealed record; `Taken` and `Suspended` come back as
+    /// [`NetError::Server`].
+    pub async fn claim_name(&self, lookup: [u8; 32], record: Vec<u8>, manager: [u8; 32]) -> Result<(), NetError> {
+        match self
+            .request(ClientFrame::ClaimName {
+                lookup,
+                record,
+                manager,
+            })
+            .await?
+        {
+            ServerFrame::NameClaimed { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The sealed record of a username, or `None` when nobody holds it.
+    pub async fn find_name(&self, lookup: [u8; 32]) -> Result<Option<Vec<u8>>, NetError> {
+        match self.request(ClientFrame::FindName { lookup }).await? {
+            ServerFrame::NameFound { record, .. } => Ok(Some(record)),
+            ServerFrame::Error {
+                code: ErrorCode::NotFound,
+                ..
+            } => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Gives a username up with its manage key.
+    pub async fn release_name(&self, lookup: [u8; 32], manage: ManageKey) -> Result<(), NetError> {
+        match self.request(ClientFrame::ReleaseName { lookup, manage }).await? {
+            ServerFrame::NameReleased { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes `log` this device's request inbox.
+    pub async fn open_inbox(&self, log: LogId, capability: Capability) -> Result<(), NetError> {
+        match self.request(ClientFrame::OpenInbox { log, capability }).await? {
+            ServerFrame::InboxOpened { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Leaves a sealed message request in `device`'s inbox.
+    pub async fn post_request(&self, device: kith_proto::DeviceId, envelope: Envelope) -> Result<(), NetError> {
+        match self.request(ClientFrame::Request { device, envelope }).await? {
+            ServerFrame::RequestPosted { .. } => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Reports `device` to the server's operator, with a reason.
+    pub async fn report(&self, device: kith_proto::DeviceId, reason: String) -> Result<(), NetError> {
+        match self.request(ClientFrame::Report { device, reason }).await? {
+            ServerFrame::Reported => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Asks for an email nudge to `address` after `after_secs` away, for new
+    /// entries in `logs`; returns the absence the server will apply, or
+    /// `None` when `renew` found no registration (it was unsubscribed).
+    pub async fn nudge_by_email(
+        &self,
+        address: String,
+        after_secs: u64,
+        logs: Vec<LogId>,
+        renew: bool,
+    ) -> Result<Option<u64>, NetError> {
+        match self
+            .request(ClientFrame::NudgeByEmail {
+                address,
+                after_secs,
+                logs,
+                renew,
+            })
+            .await?
+        {
+            ServerFrame::NudgeSet { after_secs } => Ok(Some(after_secs)),
+            ServerFrame::NudgesStopped { .. } => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// No more email nudges for this device; returns whether one was set.
+    pub async fn stop_nudges(&self) -> Result<bool, NetError> {
+        match self.request(ClientFrame::StopNudges).await? {
+            ServerFrame::NudgesStopped { was_set } => Ok(was_set),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Deletes a log and everything in it, with its manage key. A log that
     /// does not exist counts as deleted.
     pub async fn delete(&self, log: LogId, manage: ManageKey) -> Result<(), NetError> {

@@ -17,6 +17,10 @@ pub const MAX_ENVELOPES_PER_PUSH: usize = 1000;
 pub const MAX_PULL: u32 = 1000;
 /// Largest payload of one ephemeral [`ClientFrame::Signal`], in bytes.
 pub const MAX_SIGNAL_BYTES: usize = 4 * 1024;
+/// Most logs one [`ClientFrame::NudgeByEmail`] may name.
+pub const MAX_NUDGE_LOGS: usize = 5000;
+/// Longest reason in a [`ClientFrame::Report`], in bytes.
+pub const MAX_REPORT_REASON_BYTES: usize = 500;
 
 /// Plaintext bytes in one blob chunk (the last chunk may be shorter).
 pub const BLOB_CHUNK_BYTES: usize = 256 * 1024;
@@ -181,6 +185,85 @@ pub enum ClientFrame {
         /// `BLAKE3(manage key)`.
         manager: [u8; 32],
     },
+    /// Claims a username: `lookup` is [`crate::Username::lookup`] (the
+    /// server never sees the name), `record` the sealed answer to give
+    /// whoever looks it up (at most [`crate::MAX_NAME_RECORD_BYTES`]),
+    /// `manager` the hash of the key that may change or release it. The
+    /// same manager may claim again (a new record); another one gets
+    /// [`ErrorCode::Taken`]. Answered with [`ServerFrame::NameClaimed`].
+    ClaimName {
+        /// Hash of the canonical name.
+        lookup: [u8; 32],
+        /// The sealed record.
+        record: Vec<u8>,
+        /// `BLAKE3(manage key)`.
+        manager: [u8; 32],
+    },
+    /// Looks a username up (exact match only; rate-limited per device and
+    /// per address with [`ErrorCode::Limited`]). Answered with
+    /// [`ServerFrame::NameFound`], or `NotFound`.
+    FindName {
+        /// Hash of the canonical name.
+        lookup: [u8; 32],
+    },
+    /// Gives a username up, with its manage key. Answered with
+    /// [`ServerFrame::NameReleased`].
+    ReleaseName {
+        /// Hash of the canonical name.
+        lookup: [u8; 32],
+        /// The key whose hash claimed it.
+        manage: ManageKey,
+    },
+    /// Makes `log` this device's request inbox (creating it with
+    /// `capability`, which only this device knows): strangers may then
+    /// append to it with [`ClientFrame::Request`] without the capability.
+    /// Answered with [`ServerFrame::InboxOpened`].
+    OpenInbox {
+        /// The inbox log.
+        log: LogId,
+        /// Its capability (reads it; set when the log is created).
+        capability: Capability,
+    },
+    /// Leaves a message request in `device`'s inbox: rate-limited per
+    /// sender device and per address ([`ErrorCode::Limited`]), refused for a
+    /// suspended sender ([`ErrorCode::Suspended`]). Answered with
+    /// [`ServerFrame::RequestPosted`], or `NotFound` when the device has no
+    /// inbox here.
+    Request {
+        /// Whose inbox.
+        device: DeviceId,
+        /// The sealed request.
+        envelope: Envelope,
+    },
+    /// Reports a device for abuse: only its id and a short reason (at most
+    /// [`MAX_REPORT_REASON_BYTES`]) reach the operator. Answered with
+    /// [`ServerFrame::Reported`].
+    Report {
+        /// The device reported.
+        device: DeviceId,
+        /// Why, in the reporter's words.
+        reason: String,
+    },
+    /// Asks for one short email to `address` when this device has been
+    /// away `after_secs` (at least the server's minimum) and a new entry is
+    /// in one of `logs` (at most [`MAX_NUDGE_LOGS`]); again only after it
+    /// was back. Replaces an earlier registration. `Forbidden` when the
+    /// server sends no email. Answered with [`ServerFrame::NudgeSet`].
+    NudgeByEmail {
+        /// Where to write (at most 254 bytes, one `@`).
+        address: String,
+        /// How long away first.
+        after_secs: u64,
+        /// The logs that count.
+        logs: Vec<LogId>,
+        /// Only update a registration that exists (a device keeping its
+        /// list of logs current): after an unsubscribe link was used, the
+        /// answer is `NudgesStopped { was_set: false }` and nothing is set.
+        renew: bool,
+    },
+    /// No more email nudges for this device. Answered with
+    /// [`ServerFrame::NudgesStopped`].
+    StopNudges,
 }
 
 /// A frame sent by the server.
@@ -302,6 +385,45 @@ pub enum ServerFrame {
         /// The log.
         log: LogId,
     },
+    /// Answer to [`ClientFrame::ClaimName`].
+    NameClaimed {
+        /// The name's lookup.
+        lookup: [u8; 32],
+    },
+    /// Answer to [`ClientFrame::FindName`].
+    NameFound {
+        /// The name's lookup.
+        lookup: [u8; 32],
+        /// The sealed record its owner left.
+        record: Vec<u8>,
+    },
+    /// Answer to [`ClientFrame::ReleaseName`].
+    NameReleased {
+        /// The name's lookup.
+        lookup: [u8; 32],
+    },
+    /// Answer to [`ClientFrame::OpenInbox`].
+    InboxOpened {
+        /// The inbox log.
+        log: LogId,
+    },
+    /// Answer to [`ClientFrame::Request`].
+    RequestPosted {
+        /// Whose inbox.
+        device: DeviceId,
+    },
+    /// Answer to [`ClientFrame::Report`].
+    Reported,
+    /// Answer to [`ClientFrame::NudgeByEmail`].
+    NudgeSet {
+        /// How long away, as the server will apply it.
+        after_secs: u64,
+    },
+    /// Answer to [`ClientFrame::StopNudges`].
+    NudgesStopped {
+        /// Whether a registration was removed.
+        was_set: bool,
+    },
 }
 
 /// Why a request failed.
@@ -325,6 +447,13 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The server failed; retry later.
     Internal,
+    /// The username belongs to someone else.
+    Taken,
+    /// The operator suspended this device (or the name).
+    Suspended,
+    /// Too many lookups or requests from this device or address for now:
+    /// not retried at once (unlike [`ErrorCode::RateLimited`]).
+    Limited,
 }
 
 /// Why bytes could not be turned into a frame, or a frame into bytes.

@@ -7,10 +7,12 @@
 
 pub mod nats;
 pub mod postgres;
+pub mod smtp;
 pub mod video;
 
 pub use nats::Nats;
 pub use postgres::Postgres;
+pub use smtp::SmtpSink;
 
 /// The committed example conversations for suggested replies
 /// (`data/reply-examples.txt`): (friend's message, the user's reply) pairs.

@@ -7,6 +7,7 @@ pub mod chats;
 pub mod contacts;
 pub mod devices;
 pub mod messages;
+pub mod people;
 pub mod profile;
 pub mod settings;
 

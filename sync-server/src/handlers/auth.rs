@@ -86,7 +86,15 @@ pub(crate) async fn preauth_frame(
         | ClientFrame::Register { .. }
         | ClientFrame::BlobPut { .. }
         | ClientFrame::BlobStat { .. }
-        | ClientFrame::BlobGet { .. } => {
+        | ClientFrame::BlobGet { .. }
+        | ClientFrame::ClaimName { .. }
+        | ClientFrame::FindName { .. }
+        | ClientFrame::ReleaseName { .. }
+        | ClientFrame::OpenInbox { .. }
+        | ClientFrame::Request { .. }
+        | ClientFrame::Report { .. }
+        | ClientFrame::NudgeByEmail { .. }
+        | ClientFrame::StopNudges => {
             conn.error(ErrorCode::Unauthenticated, "authenticate first", false)
                 .await?;
             Ok(Preauth::Continue)
@@ -150,6 +158,18 @@ async fn auth(conn: &mut Conn, challenge: &Challenge, claim: &Claim<'_>) -> Resu
                 return Ok(Preauth::Close);
             }
             let store = conn.state.store.clone();
+            // A store that cannot answer (it logs why) locks nobody out.
+            if blocking(move || store.device_suspended(&device)).await.unwrap_or(false) {
+                tracing::info!(%device, "a suspended device tried to sign in");
+                conn.error(
+                    ErrorCode::Suspended,
+                    "this device was suspended by the server's operator",
+                    false,
+                )
+                .await?;
+                return Ok(Preauth::Close);
+            }
+            let store = conn.state.store.clone();
             let now = conn.state.now_ms();
             match tokio::task::spawn_blocking(move || store.record_device(&device, now)).await {
                 Ok(Ok(())) => {}
@@ -180,7 +200,7 @@ async fn new_device_allowed(state: &AppState, peer: std::net::SocketAddr, device
     let source = source_hash(crate::listener::source_of(peer.ip()));
     let now_ms = state.now_ms();
     // A store that cannot answer (it logs why) should not lock everyone out.
-    blocking(move || Ok(store.device_known(&device)? || store.take_new_device_token(&source, rate, now_ms)?))
+    blocking(move || Ok(store.device_known(&device)? || store.take_token(&source, rate, now_ms)?))
         .await
         .unwrap_or(true)
 }

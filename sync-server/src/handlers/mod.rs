@@ -5,8 +5,10 @@
 
 pub(crate) mod auth;
 pub(crate) mod blobs;
+pub(crate) mod directory;
 pub(crate) mod logs;
 pub(crate) mod manage;
+pub(crate) mod nudges;
 pub(crate) mod signals;
 
 use crate::state::AppState;

@@ -23,6 +23,10 @@ pub(crate) fn contact(profile: &Profile, command: ContactCommand) -> anyhow::Res
             contacts.set_blocked(&account_id(&account)?, false)?;
             Ok(Outcome::ok("unblocked")?.wrote())
         }
+        ContactCommand::Find { name, server } => crate::commands::people::find(profile, &name, server),
+        ContactCommand::Request { who, message, server } => {
+            crate::commands::people::request(profile, &who, &message, server)
+        }
         ContactCommand::Suggestions { limit } => {
             let people = contacts.suggested_people(limit)?;
             let text = if people.is_empty() {

@@ -8,4 +8,5 @@ pub(crate) mod contacts;
 pub(crate) mod devices;
 pub(crate) mod live;
 pub(crate) mod messages;
+pub(crate) mod people;
 pub(crate) mod recovery;

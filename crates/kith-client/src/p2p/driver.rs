@@ -440,7 +440,7 @@ fn cached_addresses(profile: &Profile) -> Result<Vec<Multiaddr>, ClientError> {
             .contacts()
             .records()?
             .into_iter()
-            .filter(|(_, r)| !r.blocked)
+            .filter(|(_, r)| r.is_connected())
             .map(|(a, _)| a),
     );
     let mut out = Vec::new();

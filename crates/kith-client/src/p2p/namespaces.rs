@@ -13,7 +13,7 @@ pub fn rendezvous_namespaces(profile: &Profile) -> Result<Vec<String>, ClientErr
         &profile.identity().account_keys().derive_secret("kith p2p rendezvous"),
     )];
     for record in profile.contacts().records()?.values() {
-        if !record.blocked {
+        if record.is_connected() {
             out.push(name("kith rendezvous contact v1", &record.channel_secret));
         }
     }

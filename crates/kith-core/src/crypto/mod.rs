@@ -9,6 +9,7 @@ mod envelope;
 mod epoch;
 mod lockbox;
 mod manage;
+mod name_record;
 mod stream;
 
 pub use backup::{BACKUP_HEADER_LEN, BackupHeader, BackupKey, MAX_FRAME_PLAINTEXT};
@@ -17,6 +18,7 @@ pub use envelope::{OpenedEnvelope, open_envelope, seal_envelope};
 pub use epoch::EpochKey;
 pub use lockbox::{Lockbox, open_lockbox, open_sealed, seal_lockbox, seal_to_device};
 pub use manage::{manage_key, manage_key_hash};
+pub use name_record::NameRecord;
 pub use stream::Stream;
 
 /// Why a sealed thing could not be opened or made.

@@ -21,6 +21,9 @@ pub enum Stream {
     Pairing,
     /// Recovery kits sealed to one recovery phrase's key.
     Recovery,
+    /// Message requests from strangers to one device (sealed to the
+    /// device's key inside; the envelope key is public).
+    Inbox,
 }
 
 impl Stream {
@@ -33,6 +36,7 @@ impl Stream {
             Stream::Invite => "invite".to_owned(),
             Stream::Pairing => "pairing".to_owned(),
             Stream::Recovery => "recovery".to_owned(),
+            Stream::Inbox => "inbox".to_owned(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Account documents: profile, devices, per-conversation settings. Shared by
 //! one person's devices only.
 
-use super::contact::ContactRecord;
+use super::contact::{ContactRecord, RequestRecord};
 use super::{
     Doc, DocError, certificates, ensure_schema, get_bool, get_bytes, get_str, keys_with_prefix, publish_certificate,
 };
@@ -141,6 +141,31 @@ pub fn recovery_key(doc: &Doc) -> Option<[u8; 32]> {
     get_bytes(doc.automerge(), &ROOT, schema::RECOVERY_KEY).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
 
+/// Records the username this account holds and the secret that manages
+/// it (`None`: it holds none).
+pub fn set_username(doc: &mut Doc, username: Option<(&str, &[u8; 32])>) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    match username {
+        Some((name, key)) => {
+            doc.automerge_mut().put(ROOT, schema::USERNAME, name)?;
+            doc.automerge_mut()
+                .put(ROOT, schema::USERNAME_KEY, ScalarValue::Bytes(key.to_vec()))?;
+        }
+        None => {
+            doc.automerge_mut().delete(ROOT, schema::USERNAME)?;
+            doc.automerge_mut().delete(ROOT, schema::USERNAME_KEY)?;
+        }
+    }
+    Ok(())
+}
+
+/// The username this account holds, with its manage secret.
+pub fn username(doc: &Doc) -> Option<(String, [u8; 32])> {
+    let name = get_str(doc.automerge(), &ROOT, schema::USERNAME)?;
+    let key = get_bytes(doc.automerge(), &ROOT, schema::USERNAME_KEY)?;
+    Some((name, key.try_into().ok()?))
+}
+
 /// Keeps a contact's profile picture.
 pub fn set_contact_avatar(doc: &mut Doc, account: &AccountId, avatar: &[u8]) -> Result<(), DocError> {
     if avatar.len() > schema::MAX_AVATAR_BYTES {
@@ -176,6 +201,33 @@ pub fn contacts(doc: &Doc) -> BTreeMap<AccountId, ContactRecord> {
             continue;
         };
         if let Some(record) = get_bytes(doc.automerge(), &ROOT, &key).and_then(|b| ContactRecord::decode(&b).ok()) {
+            out.insert(account, record);
+        }
+    }
+    out
+}
+
+/// Keeps what a message request said (`None`: it was answered).
+pub fn set_request(doc: &mut Doc, account: &AccountId, request: Option<&RequestRecord>) -> Result<(), DocError> {
+    ensure_schema(doc)?;
+    let key = schema::request_key(account);
+    match request {
+        Some(request) => doc
+            .automerge_mut()
+            .put(ROOT, key, ScalarValue::Bytes(request.encode()))?,
+        None => doc.automerge_mut().delete(ROOT, key)?,
+    }
+    Ok(())
+}
+
+/// Every message request not answered yet, by account id.
+pub fn requests(doc: &Doc) -> BTreeMap<AccountId, RequestRecord> {
+    let mut out = BTreeMap::new();
+    for key in keys_with_prefix(doc.automerge(), schema::REQUEST_PREFIX) {
+        let RootKey::Request(account) = RootKey::parse(&key) else {
+            continue;
+        };
+        if let Some(record) = get_bytes(doc.automerge(), &ROOT, &key).and_then(|b| RequestRecord::decode(&b).ok()) {
             out.insert(account, record);
         }
     }

@@ -123,6 +123,13 @@ pub enum RelayItem {
         /// an older link must not drop a newer request.
         link: [u8; 8],
     },
+    /// A message request, in a device's request inbox: a
+    /// [`MessageRequest`] sealed to that device (the envelope around it is
+    /// sealed with a key anyone can derive, so only the lockbox hides it).
+    Request {
+        /// The sealed [`MessageRequest`].
+        sealed: Lockbox,
+    },
 }
 
 /// A short public tag of an invite link's secret, naming the link in a
@@ -195,6 +202,37 @@ pub struct ConnectRequest {
     pub name: Option<String>,
     /// Secret of the pairwise channel the two will use from now on.
     pub channel_secret: [u8; 32],
+}
+
+/// What a message request carries, sealed to the device it asks: who is
+/// asking (their certificate, name and picture), the channel they will
+/// follow, and their first message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRequest {
+    /// The asking device's certificate.
+    pub certificate: Vec<u8>,
+    /// Their display name.
+    pub name: Option<String>,
+    /// Their profile picture (JPEG, as kept in an account document).
+    pub avatar: Option<Vec<u8>>,
+    /// The pairwise channel's secret, chosen by the asker.
+    pub channel_secret: [u8; 32],
+    /// Their first message.
+    pub text: String,
+    /// How they found the device: `username` or `group`.
+    pub via: String,
+}
+
+impl MessageRequest {
+    /// The sealed form's plaintext.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Reads a request's plaintext.
+    pub fn decode(bytes: &[u8]) -> Result<MessageRequest, RelayItemError> {
+        postcard::from_bytes(bytes).map_err(|err| RelayItemError(err.to_string()))
+    }
 }
 
 /// Why bytes are not a relay item.

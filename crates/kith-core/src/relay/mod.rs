@@ -4,4 +4,4 @@
 
 mod item;
 
-pub use item::{ConnectRequest, InviteRefusal, RelayItem, RelayItemError, invite_link_tag};
+pub use item::{ConnectRequest, InviteRefusal, MessageRequest, RelayItem, RelayItemError, invite_link_tag};
