@@ -2,7 +2,7 @@
 //! database directly (SQLite in `--data`, or `--database`), so they need no
 //! network access to the server and work while it runs.
 
-use crate::cli::{Args, open_store};
+use crate::backend::open_store;
 use crate::store::LogStore;
 use kith_proto::{DeviceId, Username};
 use std::process::ExitCode;
@@ -39,8 +39,8 @@ pub enum AdminCommand {
 }
 
 /// Runs `command` and prints what it did.
-pub(crate) fn main(args: &Args, command: &AdminCommand) -> ExitCode {
-    let result = open_store(args.database.as_deref(), &args.data)
+pub(crate) fn main(database: Option<&str>, data: &std::path::Path, command: &AdminCommand) -> ExitCode {
+    let result = open_store(database, data)
         .map_err(|error| error.to_string())
         .and_then(|store| run(store.as_ref(), command));
     match result {

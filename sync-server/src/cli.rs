@@ -3,7 +3,6 @@
 use crate::errors::ServerError;
 use crate::rate::RateConfig;
 use crate::server::{serve, serve_tls, shutdown_signal};
-use crate::sqlite::SqliteStore;
 use crate::state::{
     AUTH_TIMEOUT, AppState, DEFAULT_COMPACTION_GRACE, DEFAULT_DEVICE_QUOTA_BYTES, DEFAULT_QUOTA_BYTES, Settings,
 };
@@ -146,7 +145,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::Admin(command)) = &args.command {
-        return crate::admin::main(&args, command);
+        return crate::admin::main(args.database.as_deref(), &args.data, command);
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -172,7 +171,7 @@ pub fn main() -> ExitCode {
 }
 
 /// The email settings `--smtp` and its friends give, if any.
-fn mail_settings(args: &Args, addr: SocketAddr, tls: bool) -> Result<Option<crate::mailer::MailSettings>, ServerError> {
+fn mail_settings(args: &Args, addr: SocketAddr, tls: bool) -> Result<Option<crate::state::MailSettings>, ServerError> {
     let (Some(smtp), Some(from)) = (&args.smtp, &args.smtp_from) else {
         return Ok(None);
     };
@@ -187,7 +186,7 @@ fn mail_settings(args: &Args, addr: SocketAddr, tls: bool) -> Result<Option<crat
         return Err(bad(format!("--smtp-from {from:?} is not an email address")));
     }
     let scheme = if tls { "https" } else { "http" };
-    Ok(Some(crate::mailer::MailSettings {
+    Ok(Some(crate::state::MailSettings {
         smtp_host: host.to_owned(),
         smtp_port: port,
         from: from.clone(),
@@ -195,17 +194,6 @@ fn mail_settings(args: &Args, addr: SocketAddr, tls: bool) -> Result<Option<crat
         check_every: std::time::Duration::from_secs(args.nudge_check_secs.max(1)),
         min_after: std::time::Duration::from_secs(args.min_nudge_after_secs),
     }))
-}
-
-/// The store `--database` names (PostgreSQL), or SQLite in `data`.
-pub(crate) fn open_store(
-    database: Option<&str>,
-    data: &std::path::Path,
-) -> Result<Arc<dyn crate::store::LogStore>, ServerError> {
-    Ok(match database {
-        Some(url) => Arc::new(crate::postgres::PostgresStore::open(url)?),
-        None => Arc::new(SqliteStore::open(data)?),
-    })
 }
 
 /// Opens the store, binds, prints `listening on http://ADDR` and serves until SIGTERM/SIGINT.
@@ -217,7 +205,7 @@ pub async fn run(args: Args) -> Result<(), ServerError> {
     let store = {
         let (database, data) = (args.database.clone(), args.data.clone());
         // The store blocks while it connects; not on an async thread.
-        tokio::task::spawn_blocking(move || open_store(database.as_deref(), &data))
+        tokio::task::spawn_blocking(move || crate::backend::open_store(database.as_deref(), &data))
             .await
             .map_err(|error| ServerError::Io(std::io::Error::other(error)))??
     };

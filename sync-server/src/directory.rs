@@ -5,7 +5,7 @@
 //! implements it; the rules are checked for all of them in
 //! [`conformance`](crate::conformance).
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 use kith_proto::{DeviceId, LogId};
 
 /// One abuse report, as the operator reads it.

@@ -36,6 +36,7 @@
 
 mod admin;
 mod app;
+mod backend;
 pub mod cli;
 mod clock;
 #[doc(hidden)]
@@ -59,6 +60,7 @@ mod session;
 mod sqlite;
 mod state;
 mod store;
+mod store_error;
 pub mod tls;
 
 pub use app::app;

@@ -6,28 +6,11 @@
 //! one-click unsubscribe link.
 
 use crate::nudges::DueNudge;
-use crate::state::AppState;
+use crate::state::{AppState, MailSettings};
 use lettre::message::SinglePart;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
-
-/// Where and how the server sends email.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailSettings {
-    /// The SMTP server (host, port), e.g. a local relay.
-    pub smtp_host: String,
-    /// Its port.
-    pub smtp_port: u16,
-    /// The sender address.
-    pub from: String,
-    /// The server's public URL, for the unsubscribe link.
-    pub public_url: String,
-    /// How often to look for devices to nudge.
-    pub check_every: Duration,
-    /// The shortest absence a device may ask for.
-    pub min_after: Duration,
-}
 
 /// Most nudges sent per check.
 const NUDGES_PER_CHECK: u32 = 100;

@@ -3,7 +3,7 @@
 //! when it was last nudged. Every backend implements [`NudgeStore`]; the
 //! rules are in [`conformance`](crate::conformance).
 
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 use kith_proto::{DeviceId, LogId};
 
 /// A device to email now.

@@ -73,7 +73,7 @@ pub struct Settings {
     /// (and at once); four times as many per source address.
     pub requests_per_hour: f64,
     /// How the server sends email nudges; `None`: it sends none.
-    pub mail: Option<crate::mailer::MailSettings>,
+    pub mail: Option<MailSettings>,
 }
 
 impl Default for Settings {
@@ -96,6 +96,23 @@ impl Default for Settings {
             mail: None,
         }
     }
+}
+
+/// Where and how the server sends email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The SMTP server (host, port), e.g. a local relay.
+    pub smtp_host: String,
+    /// Its port.
+    pub smtp_port: u16,
+    /// The sender address.
+    pub from: String,
+    /// The server's public URL, for the unsubscribe link.
+    pub public_url: String,
+    /// How often to look for devices to nudge.
+    pub check_every: Duration,
+    /// The shortest absence a device may ask for.
+    pub min_after: Duration,
 }
 
 /// Default of [`Settings::lookups_per_hour`]: enough to find a few friends,
