@@ -65,6 +65,20 @@ pub fn rss_kib_of(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Another process's peak resident memory in MiB (Linux; `None` elsewhere).
+pub fn peak_rss_mib_of(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 /// This process's resident memory in MiB (Linux; `None` elsewhere).
 pub fn rss_mib() -> Option<f64> {
     status_mib("VmRSS:")

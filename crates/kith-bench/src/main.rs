@@ -18,9 +18,11 @@ mod metrics;
 mod progress;
 mod raw;
 mod report;
+mod samod;
 mod server;
 mod sizes;
 mod stats;
+mod wire_meter;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -84,6 +86,25 @@ enum Command {
     /// (run by it as a child process).
     #[command(hide = true)]
     EchoIdle,
+    /// samod's sync server, the peer of the relay comparison (run by it as a
+    /// child process; serves until stdin closes).
+    #[command(hide = true)]
+    SamodServer,
+    /// samod's clients running one phase of the relay workload against
+    /// `--url` (run by the relay benchmark as a child process); prints its
+    /// figures as JSON.
+    #[command(hide = true)]
+    SamodPeer {
+        /// samod's server, `ws://ADDR/`.
+        #[arg(long)]
+        url: String,
+        /// Which phase.
+        #[arg(long, value_enum)]
+        phase: samod::Phase,
+        /// The quick sizes.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Peer-to-peer benchmarks: two devices syncing over libp2p on 127.0.0.1:
     /// send -> shown, converge.
     P2p {
@@ -112,15 +133,23 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::EchoIdle) {
-        return metrics::echo_idle_server();
-    }
     // Logs of the engine (KITH_LOG=info,...) go to stderr.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("KITH_LOG") {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_env_filter(filter)
             .init();
+    }
+    match &cli.command {
+        Command::EchoIdle => return metrics::echo_idle_server(),
+        Command::SamodServer => return samod::serve(),
+        Command::SamodPeer { url, phase, quick } => {
+            let sizes = if *quick { Sizes::quick() } else { Sizes::full() };
+            let figures = samod::run_workload(url, *phase, &sizes)?;
+            println!("{}", serde_json::to_string(&figures)?);
+            return Ok(());
+        }
+        _ => {}
     }
     let (quick, json) = match &cli.command {
         Command::Local { quick, json, .. }
@@ -129,7 +158,7 @@ fn main() -> Result<()> {
         | Command::Server { quick, json }
         | Command::Scale { quick, json }
         | Command::Desktop { quick, json, .. } => (*quick, *json),
-        Command::EchoIdle => (false, false),
+        Command::EchoIdle | Command::SamodServer | Command::SamodPeer { .. } => (false, false),
     };
     let sizes = if quick { Sizes::quick() } else { Sizes::full() };
     let facts = machine::Facts::gather();
@@ -146,7 +175,7 @@ fn main() -> Result<()> {
         Command::P2p { .. } => metrics::run_p2p(&sizes)?,
         Command::Server { .. } => metrics::run_server(&sizes)?,
         Command::Scale { .. } => metrics::run_scale(&sizes)?,
-        Command::EchoIdle => unreachable!("handled above"),
+        Command::EchoIdle | Command::SamodServer | Command::SamodPeer { .. } => unreachable!("handled above"),
         Command::Desktop { app, .. } => {
             let app = match app {
                 Some(app) => app,

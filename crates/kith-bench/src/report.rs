@@ -80,6 +80,8 @@ pub struct Metric {
     pub budget: Option<Budget>,
     /// How it was measured (shown under the table).
     pub note: Option<String>,
+    /// The peer system's figure on the same workload in the same run (samod).
+    pub peer: Option<f64>,
 }
 
 impl Metric {
@@ -98,7 +100,19 @@ impl Metric {
             baseline,
             budget,
             note: None,
+            peer: None,
         }
+    }
+
+    /// Adds the peer system's figure (`None`: it has none for this metric).
+    pub fn peer(mut self, peer: Option<f64>) -> Metric {
+        self.peer = peer;
+        self
+    }
+
+    /// value / peer: below 1 means Kith is ahead (for figures where less is better).
+    pub fn peer_ratio(&self) -> Option<f64> {
+        self.peer.filter(|p| *p != 0.0).map(|p| self.value / p)
     }
 
     /// Adds the note shown under the table.
@@ -142,6 +156,8 @@ impl Report {
                 "budget": budget.map(finite),
                 "budget_rule": m.budget.map(Budget::rule),
                 "ok": m.ok(),
+                "peer": m.peer.map(finite),
+                "peer_ratio": m.peer_ratio().map(finite),
                 "unit": m.unit,
             });
             object.insert(m.key.to_owned(), entry);
@@ -151,25 +167,36 @@ impl Report {
 
     /// The table with its notes.
     pub fn table(&self) -> String {
-        let header = ["metric", "value", "baseline", "ratio", "budget", "ok"];
-        let mut rows: Vec<[String; 6]> = Vec::new();
-        for m in &self.metrics {
-            rows.push([
-                m.key.to_owned(),
-                format!("{} {}", number(m.value), m.unit).trim_end().to_owned(),
-                m.baseline.map_or("-".to_owned(), |b| {
-                    format!("{} {}", number(b), m.unit).trim_end().to_owned()
-                }),
-                m.ratio().map_or("-".to_owned(), |r| format!("{r:.2}x")),
-                m.budget.map_or("-".to_owned(), |b| b.cell(m.unit)),
-                match m.ok() {
-                    Some(true) => "ok".to_owned(),
-                    Some(false) => "NOT OK".to_owned(),
-                    None => "-".to_owned(),
-                },
-            ]);
+        // The peer columns only where some figure has a peer.
+        let with_peer = self.metrics.iter().any(|m| m.peer.is_some());
+        let mut header = vec!["metric", "value", "baseline", "ratio"];
+        if with_peer {
+            header.extend(["samod", "vs samod"]);
         }
-        let mut widths = header.map(str::len);
+        header.extend(["budget", "ok"]);
+        let header: Vec<String> = header.into_iter().map(str::to_owned).collect();
+        let with_unit = |x: f64, unit: &str| format!("{} {unit}", number(x)).trim_end().to_owned();
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        for m in &self.metrics {
+            let mut row = vec![
+                m.key.to_owned(),
+                with_unit(m.value, m.unit),
+                m.baseline.map_or("-".to_owned(), |b| with_unit(b, m.unit)),
+                m.ratio().map_or("-".to_owned(), |r| format!("{r:.2}x")),
+            ];
+            if with_peer {
+                row.push(m.peer.map_or("-".to_owned(), |p| with_unit(p, m.unit)));
+                row.push(m.peer_ratio().map_or("-".to_owned(), |r| format!("{r:.2}x")));
+            }
+            row.push(m.budget.map_or("-".to_owned(), |b| b.cell(m.unit)));
+            row.push(match m.ok() {
+                Some(true) => "ok".to_owned(),
+                Some(false) => "NOT OK".to_owned(),
+                None => "-".to_owned(),
+            });
+            rows.push(row);
+        }
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for row in &rows {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -178,9 +205,9 @@ impl Report {
         let line = |cells: &[String]| {
             let padded: Vec<String> = cells
                 .iter()
-                .zip(widths)
+                .zip(&widths)
                 .enumerate()
-                .map(|(i, (cell, width))| {
+                .map(|(i, (cell, &width))| {
                     if i == 0 {
                         format!("{cell:<width$}")
                     } else {
@@ -191,8 +218,9 @@ impl Report {
             format!("| {} |", padded.join(" | "))
         };
         let mut out = Vec::new();
-        out.push(line(&header.map(str::to_owned)));
-        out.push(format!("|{}|", widths.map(|w| "-".repeat(w + 2)).join("|")));
+        out.push(line(&header));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
+        out.push(format!("|{}|", rule.join("|")));
         for row in &rows {
             out.push(line(row));
         }
@@ -249,6 +277,21 @@ mod tests {
         );
         assert_eq!(m.ok(), Some(true));
         assert_eq!(Metric::new("n", "", 4.0, None, None).ok(), None);
+    }
+
+    #[test]
+    fn the_peer_columns_appear_only_with_a_peer_figure() {
+        let mut report = Report::default();
+        report.extend([Metric::new("a_ms", "ms", 2.0, Some(1.0), None)]);
+        assert!(!report.table().contains("samod"));
+        report.extend([Metric::new("b_ms", "ms", 3.0, None, None).peer(Some(6.0))]);
+        let table = report.table();
+        assert!(table.contains("vs samod"), "{table}");
+        assert!(table.contains("0.50x"), "{table}");
+        let json = report.to_json();
+        assert_eq!(json["b_ms"]["peer"], json!(6.0));
+        assert_eq!(json["b_ms"]["peer_ratio"], json!(0.5));
+        assert_eq!(json["a_ms"]["peer"], Value::Null);
     }
 
     #[test]

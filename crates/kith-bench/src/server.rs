@@ -76,6 +76,14 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// The address in [`ServerProcess::url`].
+    pub fn addr(&self) -> Result<std::net::SocketAddr> {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .with_context(|| format!("{:?} is not the server's address", self.url))
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

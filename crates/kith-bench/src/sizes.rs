@@ -39,6 +39,8 @@ pub struct Sizes {
     pub relay_rounds: usize,
     /// Messages each device writes offline before converging through the server.
     pub relay_converge_per_side: usize,
+    /// Sends in the relay burst (then pulled by a new device).
+    pub relay_burst_sends: usize,
     /// Idle authenticated connections held against the server.
     pub idle_connections: usize,
     /// Sender/receiver pairs in the server's live load.
@@ -78,6 +80,7 @@ impl Sizes {
             relay_warmup: 10,
             relay_rounds: 200,
             relay_converge_per_side: 10_000,
+            relay_burst_sends: 10_000,
             idle_connections: 50_000,
             load_pairs: 50,
             load_messages: 1_000,
@@ -109,6 +112,7 @@ impl Sizes {
             relay_warmup: 5,
             relay_rounds: 30,
             relay_converge_per_side: 500,
+            relay_burst_sends: 1_000,
             idle_connections: 2_000,
             load_pairs: 20,
             load_messages: 300,

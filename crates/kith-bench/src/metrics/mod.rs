@@ -32,15 +32,15 @@ use crate::sizes::Sizes;
 /// Words in the vocabulary every benchmark draws texts from.
 const VOCABULARY_WORDS: usize = 400;
 /// Typical short chat message, in bytes (DESIGN.md §8).
-const TEXT_BYTES: usize = 80;
+pub(crate) const TEXT_BYTES: usize = 80;
 
 /// Seeded randomness for one benchmark, so runs are repeatable.
-fn rng(seed: u64) -> ChaCha20Rng {
+pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
 /// The shared vocabulary.
-fn vocabulary() -> Vocabulary {
+pub(crate) fn vocabulary() -> Vocabulary {
     Vocabulary::new(VOCABULARY_WORDS, &mut rng(0x6b69_7468))
 }
 

@@ -36,6 +36,7 @@ use crate::report::{Budget, Metric, Subject, number};
 use crate::server::ServerProcess;
 use crate::sizes::Sizes;
 use crate::stats::Samples;
+use crate::wire_meter::WireMeter;
 
 /// Bytes of the echo baseline's message.
 const ECHO_BYTES: usize = 200;
@@ -46,18 +47,67 @@ const SHOWN_P99_BUDGET_MS: f64 = 10.0;
 const CONVERGE_BUDGET_S: f64 = 1.0;
 /// B gives up waiting for the server's notification after this long.
 const POKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between two send -> shown rounds (the same on samod's side).
+const ROUND_GAP: Duration = Duration::from_millis(3);
+/// DESIGN.md §8 budget for a burst of 10k sends stored on the server.
+const BURST_BUDGET_S: f64 = 2.0;
+/// DESIGN.md §8 budget for a new device pulling a 10k-message history.
+const HISTORY_BUDGET_MS: f64 = 200.0;
+/// Linking a device gives up after this long.
+const LINK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Sync runs before converging counts as stuck.
 const MAX_CONVERGE_SYNCS: usize = 12;
 
-/// Runs both relay benchmarks, each against its own server process.
+/// Runs the relay benchmarks, each phase against its own server process,
+/// then the same workload on samod (its own server per phase) for the peer column.
 pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    let mut metrics = runtime.block_on(send_shown(sizes, vocab, progress, server_bin))?;
-    metrics.extend(runtime.block_on(converge(sizes, vocab, progress, server_bin))?);
-    Ok(metrics)
+    let mut server_peaks = Vec::new();
+    let (mut metrics, peak) = runtime.block_on(send_shown(sizes, vocab, progress, server_bin))?;
+    server_peaks.push(peak);
+    let (burst, peak) = runtime.block_on(burst_and_history(sizes, vocab, progress, server_bin))?;
+    metrics.extend(burst);
+    server_peaks.push(peak);
+    let (converged, peak) = runtime.block_on(converge(sizes, vocab, progress, server_bin))?;
+    metrics.extend(converged);
+    server_peaks.push(peak);
+    drop(runtime);
+
+    let peer = crate::samod::measure(sizes, progress)?;
+    let server_peak = server_peaks
+        .into_iter()
+        .flatten()
+        .fold(None, |max: Option<f64>, x| Some(max.map_or(x, |m| m.max(x))));
+    if let Some(server_peak) = server_peak {
+        metrics.push(
+            Metric::new("relay_server_peak_rss_mib", "MiB", server_peak, None, None)
+                .note(format!(
+                    "VmHWM of the server process, the largest of its three phases (send -> shown, burst + new device, converge; a fresh process each); samod: the same for its server (one process per phase too; its clients' process peaked at {} MiB)",
+                    peer.clients_peak_rss_mib.map_or("?".to_owned(), number)
+                )),
+        );
+    }
+    Ok(metrics
+        .into_iter()
+        .map(|metric| {
+            let figure = match metric.key {
+                "relay_send_shown_p50_ms" => peer.send_shown_p50_ms,
+                "relay_send_shown_p99_ms" => peer.send_shown_p99_ms,
+                "relay_burst_10k_s" => peer.burst_s,
+                "relay_burst_wire_bytes" => peer.burst_wire_bytes.map(|b| b as f64),
+                "relay_history_10k_ms" => peer.history_ms,
+                "relay_history_wire_bytes" => peer.history_wire_bytes.map(|b| b as f64),
+                "relay_converge_10k_s" => peer.converge_s,
+                "relay_converge_wire_bytes" => peer.converge_wire_bytes.map(|b| b as f64),
+                "relay_server_peak_rss_mib" => peer.server_peak_rss_mib,
+                _ => None,
+            };
+            metric.peer(figure)
+        })
+        .collect())
 }
 
 /// Two file-backed profiles in `dir`.
@@ -200,8 +250,13 @@ async fn until_shown(
     }
 }
 
-/// `relay_send_shown_*`.
-async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
+/// `relay_send_shown_*`, and the server's peak RSS.
+async fn send_shown(
+    sizes: &Sizes,
+    vocab: &Vocabulary,
+    progress: &Progress,
+    server_bin: &Path,
+) -> Result<(Vec<Metric>, Option<f64>)> {
     let mut rng = rng(7);
     let server = ServerProcess::start(server_bin)?;
     let url = server.url.clone();
@@ -255,6 +310,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         let pushed: RelayReport = pushed?;
         let (elapsed, syncs) = seen?;
         let echo_time = echo_round_trip(&mut echo, &payload).await?;
+        tokio::time::sleep(ROUND_GAP).await;
         if i >= sizes.relay_warmup {
             phases.sent.push(sent);
             phases.pushed.push(pushed_at);
@@ -269,6 +325,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
     let b_count = b.store().messages(&chat, None, total + 1)?.len();
     ensure!(b_count == total, "B holds {b_count} of the {total} messages A sent");
     drop((conn_a, conn_b));
+    let server_peak = crate::machine::peak_rss_mib_of(server.pid());
     drop(server);
 
     let note = format!(
@@ -278,7 +335,9 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
          open connection until Messages::list shows the message (B's syncs per round: {}); t0 before the send, \
          t1 when B shows it. A and B: file-backed profiles that became contacts through an invite link; a real \
          kith-server process on 127.0.0.1 (own data dir). Baseline: round trip of a {ECHO_BYTES}-byte binary \
-         message through an in-process tokio-tungstenite echo server on 127.0.0.1, one after each round",
+         message through an in-process tokio-tungstenite echo server on 127.0.0.1, one after each round, then \
+         3 ms apart. samod: the same rounds (A appends a message to a list in one Automerge transaction, B waits on \
+         its handle's change stream until the list ends with it) through samod's own server",
         sizes.relay_warmup,
         number(uploaded as f64 / rounds.max(1) as f64),
         number(b_syncs as f64 / rounds.max(1) as f64),
@@ -290,7 +349,7 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
         phases.pushed.percentile(50.0),
         shown.percentile(50.0),
     );
-    Ok(vec![
+    let metrics = vec![
         Metric::new(
             "relay_send_shown_p50_ms",
             "ms",
@@ -306,7 +365,180 @@ async fn send_shown(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, serv
             Some(baseline.percentile(99.0)),
             Some(Budget::Below(Subject::Value, SHOWN_P99_BUDGET_MS)),
         ),
-    ])
+    ];
+    Ok((metrics, server_peak))
+}
+
+/// Sends `bytes` through the echo server in 64 KiB binary messages and
+/// reads them back (sending and reading at once, so neither side's buffers
+/// stall the other).
+async fn echo_transfer(socket: EchoSocket, bytes: u64) -> Result<Duration> {
+    const CHUNK: usize = 64 * 1024;
+    let (mut sink, mut stream) = socket.split();
+    let start = Instant::now();
+    let send = async move {
+        let chunk = vec![0u8; CHUNK];
+        let mut left = bytes;
+        while left > 0 {
+            let len = usize::try_from(left.min(CHUNK as u64))?;
+            sink.send(Message::binary(chunk[..len].to_vec())).await?;
+            left -= len as u64;
+        }
+        anyhow::Ok(())
+    };
+    let receive = async move {
+        let mut received = 0u64;
+        while received < bytes {
+            match stream.next().await {
+                Some(Ok(Message::Binary(echoed))) => received += echoed.len() as u64,
+                Some(Ok(_)) => {}
+                Some(Err(err)) => return Err(err.into()),
+                None => bail!("the echo server closed the connection"),
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::try_join!(send, receive)?;
+    Ok(start.elapsed())
+}
+
+/// `relay_burst_10k_s`, `relay_burst_wire_bytes`, `relay_history_10k_ms`,
+/// `relay_history_wire_bytes`, and the server's peak RSS.
+async fn burst_and_history(
+    sizes: &Sizes,
+    vocab: &Vocabulary,
+    progress: &Progress,
+    server_bin: &Path,
+) -> Result<(Vec<Metric>, Option<f64>)> {
+    let mut rng = rng(9);
+    let n = sizes.relay_burst_sends;
+    let server = ServerProcess::start(server_bin)?;
+    let meter = WireMeter::start(server.addr()?).await?;
+    let url = format!("http://{}", meter.addr);
+    progress.say(
+        "relay burst",
+        &format!(
+            "kith-server at {} (through a wire meter); A and B become contacts and share a group",
+            server.url
+        ),
+    );
+    let dir = tempfile::tempdir()?;
+    let (a, b) = two_profiles(dir.path(), &mut rng)?;
+    let chat = befriend_and_share(&a, &b, &url).await?;
+    let texts = fixtures::texts(vocab, n, TEXT_BYTES, &mut rng);
+    let (entries_before, _) = server.stored()?;
+
+    progress.say(
+        "relay burst",
+        &format!("A sends {n} messages, then syncs until the server has them all"),
+    );
+    // Open before the burst, as a running app's is.
+    let connection = a.relay().connect(&url).await?;
+    let wire_before = meter.bytes();
+    let start = Instant::now();
+    for text in &texts {
+        a.messages().send(&chat, text, None)?;
+    }
+    let pushed = a.relay().sync(&connection, RelayOptions::WITHOUT_COMPACTION).await?;
+    let burst = start.elapsed();
+    let burst_wire = meter.bytes().since(wire_before);
+    drop(connection);
+    let (entries_after, _) = server.stored()?;
+    ensure!(
+        entries_after >= entries_before + pushed.uploaded as u64 && pushed.uploaded > 0,
+        "the server holds {entries_after} envelopes after A uploaded {} (it held {entries_before})",
+        pushed.uploaded
+    );
+
+    progress.say("relay burst", "raw baseline: the same texts as bare SQLite commits");
+    let raw_dir = tempfile::tempdir()?;
+    let raw = crate::raw::open(&raw_dir.path().join("raw.db"))?;
+    raw.execute_batch("CREATE TABLE msgs (id INTEGER PRIMARY KEY, text TEXT NOT NULL)")?;
+    let start = Instant::now();
+    for text in &texts {
+        // Autocommit: one durable commit per message, as each send is.
+        raw.execute("INSERT INTO msgs (text) VALUES (?1)", [text])?;
+    }
+    let raw_burst = start.elapsed();
+    drop(raw);
+
+    progress.say(
+        "relay burst",
+        &format!("B links a new device, which pulls the {n} messages"),
+    );
+    let code = kith_client::PairingCode::generate()?;
+    let new_dir = dir.path().join("b-new-device");
+    std::fs::create_dir_all(&new_dir)?;
+    let wire_before = meter.bytes();
+    let start = Instant::now();
+    let (linked, joined) = tokio::join!(
+        b.devices().link(&url, &code, LINK_TIMEOUT),
+        Profile::join(&new_dir, &url, &code, LINK_TIMEOUT)
+    );
+    linked.context("B linking its new device")?;
+    let fresh = joined.context("the new device joining")?;
+    let mut syncs = 0;
+    while held(&fresh, &chat)? < n {
+        ensure!(
+            syncs < MAX_CONVERGE_SYNCS,
+            "B's new device holds {} of {n} messages after {syncs} syncs",
+            held(&fresh, &chat)?
+        );
+        sync_once(&fresh, &url).await?;
+        syncs += 1;
+    }
+    let history = start.elapsed();
+    let history_wire = meter.bytes().since(wire_before);
+    let server_peak = crate::machine::peak_rss_mib_of(server.pid());
+    drop(server);
+
+    let echo_addr = echo_server().await?;
+    let (echo, _) = tokio_tungstenite::connect_async(format!("ws://{echo_addr}"))
+        .await
+        .context("connecting to the echo server")?;
+    let raw_history = echo_transfer(echo, history_wire.down).await?;
+
+    let metrics = vec![
+        Metric::new(
+            "relay_burst_10k_s",
+            "s",
+            burst.as_secs_f64(),
+            Some(raw_burst.as_secs_f64()),
+            Some(Budget::Below(Subject::Value, BURST_BUDGET_S)),
+        )
+        .note(format!(
+            "{n} Messages::send (each durable) by A into a group with B, then relay().sync on A's open connection \
+             until the server acknowledged every envelope ({} uploaded); file-backed profile, real kith-server on \
+             127.0.0.1; baseline: the same {n} texts as bare SQLite commits (WAL, synchronous=FULL, one row each). \
+             samod: {n} one-message transactions on A's handle while connected, until its server's sync state has \
+             A's heads (they_have_our_changes)",
+            pushed.uploaded
+        )),
+        Metric::new("relay_burst_wire_bytes", "B", burst_wire.total() as f64, None, None).note(format!(
+            "bytes through the wire meter during the burst ({} up, {} down)",
+            burst_wire.up, burst_wire.down
+        )),
+        Metric::new(
+            "relay_history_10k_ms",
+            "ms",
+            history.as_secs_f64() * 1e3,
+            Some(raw_history.as_secs_f64() * 1e3),
+            Some(Budget::Below(Subject::Value, HISTORY_BUDGET_MS)),
+        )
+        .note(format!(
+            "B links a new device through the server (pairing code; Devices::link beside Profile::join on an empty \
+             directory, which syncs) until it holds the {n} messages (further syncs: {syncs}); timed from the start \
+             of the pairing; baseline: the {} bytes the new device downloaded, sent through a raw tokio-tungstenite \
+             echo on 127.0.0.1 and read back (64 KiB messages). samod: a repo with empty storage connects, finds \
+             the document and waits until it holds them all",
+            history_wire.down
+        )),
+        Metric::new("relay_history_wire_bytes", "B", history_wire.total() as f64, None, None).note(format!(
+            "bytes through the wire meter while the new device pulled ({} up, {} down)",
+            history_wire.up, history_wire.down
+        )),
+    ];
+    Ok((metrics, server_peak))
 }
 
 /// Automerge change bytes (as the relay uploads them) of one document, and how many changes.
@@ -322,12 +554,18 @@ fn held(profile: &Profile, chat: &ChatId) -> Result<usize> {
     Ok(profile.store().message_count(chat)?)
 }
 
-/// `relay_converge_10k_s`, `relay_converge_bytes`.
-async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &Path) -> Result<Vec<Metric>> {
+/// `relay_converge_10k_s`, `relay_converge_bytes`, `relay_converge_wire_bytes`, and the server's peak RSS.
+async fn converge(
+    sizes: &Sizes,
+    vocab: &Vocabulary,
+    progress: &Progress,
+    server_bin: &Path,
+) -> Result<(Vec<Metric>, Option<f64>)> {
     let mut rng = rng(8);
     let n = sizes.relay_converge_per_side;
     let server = ServerProcess::start(server_bin)?;
-    let url = server.url.clone();
+    let meter = WireMeter::start(server.addr()?).await?;
+    let url = format!("http://{}", meter.addr);
     progress.say(
         "relay converge",
         &format!("kith-server at {url}; A and B become contacts and share a group"),
@@ -355,6 +593,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
         "connect + relay().sync A, B, A, ... until both hold everything",
     );
     let want = 2 * n;
+    let wire_before = meter.bytes();
     let mut elapsed = Duration::ZERO;
     let mut report = RelayReport::default();
     let mut syncs = 0;
@@ -382,6 +621,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
         );
     }
     ensure!(report.refused == 0, "{} envelopes were refused", report.refused);
+    let wire = meter.bytes().since(wire_before);
     let memory = match (peak_before, crate::machine::peak_rss_mib()) {
         (Some(before), Some(after)) => {
             format!("; process peak RSS {before:.0} -> {after:.0} MiB across the syncs (both profiles are in it)")
@@ -389,6 +629,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
         _ => String::new(),
     };
     let (entries, server_bytes) = server.stored()?;
+    let server_peak = crate::machine::peak_rss_mib_of(server.pid());
     drop(server);
 
     progress.say(
@@ -399,7 +640,7 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
     let mut raw_b = raw_doc(&b_texts, &mut rng)?;
     let raw = raw_sync(&mut raw_a, &mut raw_b)?;
 
-    Ok(vec![
+    let metrics = vec![
         Metric::new(
             "relay_converge_10k_s",
             "s",
@@ -414,7 +655,8 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
              nothing: {} passes in all, {} envelopes uploaded, {} changes applied) against a real kith-server \
              process on 127.0.0.1, until both hold {want} messages (counting them between syncs is not timed); \
              baseline: two plain automerge docs with the same messages synced in memory ({} messages, {} bytes)\
-             {memory}",
+             {memory}. samod: A and B share one chat document through samod's server, disconnect, append {n} \
+             messages each (one transaction each), reconnect; until both hold all",
             fixtures::fill_note(n),
             order.join(", "),
             report.passes,
@@ -436,5 +678,19 @@ async fn converge(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server
              baseline: Automerge change bytes (Change::bytes, as uploaded) of A's and B's segment documents \
              before syncing ({a_changes} + {b_changes} changes)"
         )),
-    ])
+        Metric::new(
+            "relay_converge_wire_bytes",
+            "B",
+            wire.total() as f64,
+            Some(raw_change_bytes as f64),
+            None,
+        )
+        .note(format!(
+            "bytes through a counting TCP relay between the devices and the server while converging ({} up, {} \
+             down; WebSocket frames, TLS off on both sides); baseline: the Automerge change bytes of both sides; \
+             samod: the same relay in front of its server",
+            wire.up, wire.down
+        )),
+    ];
+    Ok((metrics, server_peak))
 }

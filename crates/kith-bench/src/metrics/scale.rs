@@ -42,16 +42,8 @@ struct Deployment {
 
 impl Deployment {
     fn addresses(&self) -> Result<Vec<SocketAddr>> {
-        self.gateways.iter().map(address).collect()
+        self.gateways.iter().map(ServerProcess::addr).collect()
     }
-}
-
-fn address(server: &ServerProcess) -> Result<SocketAddr> {
-    server
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .context("the server's address")
 }
 
 /// What one deployment measured.
