@@ -140,9 +140,13 @@ impl Outbox {
         let mut items = 0;
         let mut failure = None;
         for post in self.posts {
-            if let Err(err) = push(connection, &post).await {
-                failure = Some(err);
-                break;
+            match push(connection, &post).await {
+                Ok(seqs) if post.carries_changes_only() => skip_own_entries(profile, &post.stream.log(), seqs)?,
+                Ok(_) => {}
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
             }
             items += post.items;
             records.extend(post.sent);
@@ -156,6 +160,12 @@ impl Outbox {
 }
 
 impl Post {
+    /// Whether it holds document changes only (no mail, which this device
+    /// may need to see come back).
+    fn carries_changes_only(&self) -> bool {
+        !self.sent.is_empty() && self.sent.iter().all(|sent| matches!(sent, Sent::Uploaded { .. }))
+    }
+
     /// The log it goes to.
     #[cfg(test)]
     pub(crate) fn log(&self) -> LogId {
@@ -169,38 +179,80 @@ impl Post {
     }
 }
 
-async fn push(connection: &RelayConnection, post: &Post) -> Result<(), ClientError> {
-    push_all(connection, &post.stream, post.envelopes.clone()).await?;
+/// Pushes one post; returns the sequence numbers its envelopes have on the log.
+async fn push(connection: &RelayConnection, post: &Post) -> Result<Vec<u64>, ClientError> {
+    let seqs = push_all(connection, &post.stream, post.envelopes.clone()).await?;
     if let Some((through, manage)) = post.compact_through {
         connection.compact(post.stream.log(), manage, through).await?;
         tracing::info!(through, "compacted a relay log");
     }
-    Ok(())
+    Ok(seqs)
 }
 
-/// Pushes envelopes in frames that fit the protocol's limits.
+/// Pushes envelopes in frames that fit the protocol's limits; returns the
+/// sequence numbers the server gave them (an envelope it had already keeps
+/// its earlier number).
 pub(crate) async fn push_all(
     connection: &RelayConnection,
     stream: &StreamKey,
     envelopes: Vec<Envelope>,
-) -> Result<(), ClientError> {
+) -> Result<Vec<u64>, ClientError> {
+    let mut seqs = Vec::with_capacity(envelopes.len());
     let mut batch: Vec<Envelope> = Vec::new();
     let mut bytes = 0;
     for envelope in envelopes {
         let size = envelope.ciphertext.len() + 64;
         if !batch.is_empty() && (bytes + size > PUSH_BUDGET_BYTES || batch.len() >= MAX_ENVELOPES_PER_PUSH) {
-            connection
+            let results = connection
                 .push(stream.log(), stream.capability(), std::mem::take(&mut batch))
                 .await?;
+            seqs.extend(results.into_iter().map(|(_, seq)| seq));
             bytes = 0;
         }
         bytes += size;
         batch.push(envelope);
     }
     if !batch.is_empty() {
-        connection.push(stream.log(), stream.capability(), batch).await?;
+        let results = connection.push(stream.log(), stream.capability(), batch).await?;
+        seqs.extend(results.into_iter().map(|(_, seq)| seq));
+    }
+    Ok(seqs)
+}
+
+/// Moves `log`'s pull cursor past the entries this device just pushed when
+/// they follow it directly: pulling them back would only download what this
+/// device wrote. A log never pulled keeps no cursor (its first pull reads it
+/// all), and anyone else's entry before or between ours stops the move.
+fn skip_own_entries(profile: &Profile, log: &LogId, seqs: Vec<u64>) -> Result<(), ClientError> {
+    let Some(cursor) = profile.store().relay_log(log)?.and_then(|state| state.pulled) else {
+        return Ok(());
+    };
+    let past = cursor_past_own(cursor, seqs);
+    if past > cursor {
+        // Lost, it only means pulling these entries back once.
+        let mut txn = profile.store().begin_recoverable_write()?;
+        txn.set_relay_pulled(log, past)?;
+        txn.commit()?;
     }
     Ok(())
+}
+
+/// The cursor after skipping `own` entries that continue on from `cursor` without a gap.
+pub(crate) fn cursor_past_own(cursor: u64, mut own: Vec<u64>) -> u64 {
+    own.sort_unstable();
+    own.dedup();
+    let mut at = cursor;
+    for seq in own {
+        if seq <= at {
+            // An envelope the server already had, below the cursor.
+            continue;
+        }
+        if seq != at + 1 {
+            break;
+        }
+        at = seq;
+    }
+    at
 }
 
 /// Records what went out, in one write transaction.
@@ -718,6 +770,19 @@ mod tests {
 
     fn all_sent(outbox: &Outbox) -> Vec<Sent> {
         outbox.posts().iter().flat_map(|p| p.sent().to_vec()).collect()
+    }
+
+    #[test]
+    fn the_cursor_skips_only_own_entries_that_follow_it_without_a_gap() {
+        // Ours directly after the cursor, in any order: skipped.
+        assert_eq!(cursor_past_own(10, vec![12, 11, 13]), 13);
+        // Someone else's entry 11 comes first: nothing is skipped.
+        assert_eq!(cursor_past_own(10, vec![12, 13]), 10);
+        // A gap in the middle (another writer's entry 13) stops the skip there.
+        assert_eq!(cursor_past_own(10, vec![11, 12, 14, 15]), 12);
+        // Envelopes the server already had keep their old, lower numbers.
+        assert_eq!(cursor_past_own(10, vec![4, 11, 11]), 11);
+        assert_eq!(cursor_past_own(10, vec![]), 10);
     }
 
     #[test]

@@ -182,6 +182,10 @@ impl Profile {
             .unwrap_or(0);
         let mut report = RelayReport::default();
         let mut started_over = false;
+        // Every change pulled from this log in this call, by document: a
+        // change applied only once a later page arrived (its signature was
+        // there) is still known to be on the server, not uploaded back.
+        let mut pulled: BTreeMap<DocId, BTreeSet<ChangeHash>> = BTreeMap::new();
         loop {
             let (entries, more) = connection
                 .pull(stream.log(), stream.capability(), cursor, MAX_PULL)
@@ -202,7 +206,7 @@ impl Profile {
                 }
                 break;
             };
-            report.add(self.handle_entries(stream, entries)?);
+            report.add(self.handle_entries(stream, entries, &mut pulled)?);
             cursor = last;
             // A lost cursor only means pulling these entries again.
             let mut txn = self.store().begin_recoverable_write()?;
@@ -217,8 +221,14 @@ impl Profile {
 
     /// Handles one pulled page: each entry becomes an [`Inbound`] first;
     /// mail is handled in log order, then each document's changes are
-    /// applied in one batch.
-    fn handle_entries(&self, stream: &StreamKey, entries: Vec<(u64, Envelope)>) -> Result<RelayReport, ClientError> {
+    /// applied in one batch. `pulled` gathers the changes pulled from this
+    /// log so far.
+    fn handle_entries(
+        &self,
+        stream: &StreamKey,
+        entries: Vec<(u64, Envelope)>,
+        pulled: &mut BTreeMap<DocId, BTreeSet<ChangeHash>>,
+    ) -> Result<RelayReport, ClientError> {
         let mut report = RelayReport::default();
         let own_device = self.identity().device_id();
         let me = self.identity().account_id();
@@ -244,11 +254,12 @@ impl Profile {
             }
         }
         for (doc, (batch, signatures)) in changes {
-            let pulled: BTreeSet<ChangeHash> = batch.iter().map(|c| c.hash()).collect();
+            let on_server = pulled.entry(doc).or_default();
+            on_server.extend(batch.iter().map(|c| c.hash()));
             // One change the document refuses (two with one actor and
             // sequence number, say) costs only itself: the cursor moves on.
             report.applied += self.docs().apply_changes(doc, batch, &signatures)?;
-            self.note_on_server(stream, doc, &pulled)?;
+            self.note_on_server(stream, doc, on_server)?;
         }
         Ok(report)
     }
