@@ -105,9 +105,26 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &
                 "relay_server_peak_rss_mib" => peer.server_peak_rss_mib,
                 _ => None,
             };
-            metric.peer(figure)
+            match (figure, metric.note.clone()) {
+                (None, note) if compared(metric.key) && !peer.unfinished.is_empty() => {
+                    let unfinished = format!("samod did not finish ({})", peer.unfinished.join("; "));
+                    let note = note.map_or(unfinished.clone(), |note| format!("{note}. {unfinished}"));
+                    metric.note(note)
+                }
+                (figure, _) => metric.peer(figure),
+            }
         })
         .collect())
+}
+
+/// Whether samod has a figure for this metric.
+fn compared(key: &str) -> bool {
+    key.starts_with("relay_send_shown")
+        || key.starts_with("relay_burst")
+        || key.starts_with("relay_history")
+        || key == "relay_converge_10k_s"
+        || key == "relay_converge_wire_bytes"
+        || key == "relay_server_peak_rss_mib"
 }
 
 /// Two file-backed profiles in `dir`.
