@@ -70,6 +70,14 @@ pub(crate) enum Sent {
     Mailed(PendingMail),
     /// This device's recovery kit with this fingerprint is on the server.
     RecoveryKit([u8; 32]),
+    /// This device's envelopes now hold these sequence numbers on `log`
+    /// (its pull cursor skips them where they directly follow it).
+    OwnEntries {
+        /// The log.
+        log: LogId,
+        /// The numbers the server gave them.
+        seqs: Vec<u64>,
+    },
     /// `log` was compacted through `seq`.
     Compacted {
         /// The log.
@@ -141,7 +149,10 @@ impl Outbox {
         let mut failure = None;
         for post in self.posts {
             match push(connection, &post).await {
-                Ok(seqs) if post.carries_changes_only() => skip_own_entries(profile, &post.stream.log(), seqs)?,
+                Ok(seqs) if post.carries_changes_only() => records.push(Sent::OwnEntries {
+                    log: post.stream.log(),
+                    seqs,
+                }),
                 Ok(_) => {}
                 Err(err) => {
                     failure = Some(err);
@@ -219,22 +230,27 @@ pub(crate) async fn push_all(
     Ok(seqs)
 }
 
-/// Moves `log`'s pull cursor past the entries this device just pushed when
-/// they follow it directly: pulling them back would only download what this
-/// device wrote. A log never pulled keeps no cursor (its first pull reads it
-/// all), and anyone else's entry before or between ours stops the move.
-fn skip_own_entries(profile: &Profile, log: &LogId, seqs: Vec<u64>) -> Result<(), ClientError> {
-    let Some(cursor) = profile.store().relay_log(log)?.and_then(|state| state.pulled) else {
-        return Ok(());
-    };
-    let past = cursor_past_own(cursor, seqs);
-    if past > cursor {
-        // Lost, it only means pulling these entries back once.
-        let mut txn = profile.store().begin_recoverable_write()?;
-        txn.set_relay_pulled(log, past)?;
-        txn.commit()?;
+/// Where the pull cursors move past this device's own entries: pulling them
+/// back would only download what this device wrote. A log never pulled
+/// keeps no cursor (its first pull reads it all), and anyone else's entry
+/// before or between ours stops the move.
+fn cursors_past_own(profile: &Profile, records: &[Sent]) -> Result<BTreeMap<LogId, u64>, ClientError> {
+    let mut moved: BTreeMap<LogId, u64> = BTreeMap::new();
+    for sent in records {
+        let Sent::OwnEntries { log, seqs } = sent else { continue };
+        let cursor = match moved.get(log) {
+            Some(cursor) => *cursor,
+            None => match profile.store().relay_log(log)?.and_then(|state| state.pulled) {
+                Some(cursor) => cursor,
+                None => continue,
+            },
+        };
+        let past = cursor_past_own(cursor, seqs.clone());
+        if past > cursor {
+            moved.insert(*log, past);
+        }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// The cursor after skipping `own` entries that continue on from `cursor` without a gap.
@@ -260,11 +276,17 @@ fn record(profile: &Profile, records: &[Sent]) -> Result<(), ClientError> {
     if records.is_empty() {
         return Ok(());
     }
+    let cursors = cursors_past_own(profile, records)?;
     // What went out is on the server: lost, it is only sent again
-    // (appends are idempotent by envelope id).
+    // (appends are idempotent by envelope id), and a lost cursor only
+    // means pulling own entries back once.
     let mut txn = profile.store().begin_recoverable_write()?;
+    for (log, cursor) in &cursors {
+        txn.set_relay_pulled(log, *cursor)?;
+    }
     for sent in records {
         match sent {
+            Sent::OwnEntries { .. } => {}
             Sent::Uploaded { log, doc, heads } => txn.set_relay_uploaded(log, doc, &encode_heads(heads))?,
             Sent::UploadedThrough { chat, through } => txn.set_uploaded_through(chat, *through)?,
             Sent::Hello { account, hello } => txn.set_relay_hello(account, hello)?,

@@ -33,6 +33,7 @@ use crate::corpus::Vocabulary;
 use crate::fixtures;
 use crate::progress::Progress;
 use crate::report::{Budget, Metric, Subject, number};
+use crate::samod::PeerFigures;
 use crate::server::ServerProcess;
 use crate::sizes::Sizes;
 use crate::stats::Samples;
@@ -77,10 +78,7 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &
     drop(runtime);
 
     let peer = crate::samod::measure(sizes, progress)?;
-    let server_peak = server_peaks
-        .into_iter()
-        .flatten()
-        .fold(None, |max: Option<f64>, x| Some(max.map_or(x, |m| m.max(x))));
+    let server_peak = server_peaks.into_iter().flatten().reduce(f64::max);
     if let Some(server_peak) = server_peak {
         metrics.push(
             Metric::new("relay_server_peak_rss_mib", "MiB", server_peak, None, None)
@@ -92,39 +90,37 @@ pub fn run(sizes: &Sizes, vocab: &Vocabulary, progress: &Progress, server_bin: &
     }
     Ok(metrics
         .into_iter()
-        .map(|metric| {
-            let figure = match metric.key {
-                "relay_send_shown_p50_ms" => peer.send_shown_p50_ms,
-                "relay_send_shown_p99_ms" => peer.send_shown_p99_ms,
-                "relay_burst_10k_s" => peer.burst_s,
-                "relay_burst_wire_bytes" => peer.burst_wire_bytes.map(|b| b as f64),
-                "relay_history_10k_ms" => peer.history_ms,
-                "relay_history_wire_bytes" => peer.history_wire_bytes.map(|b| b as f64),
-                "relay_converge_10k_s" => peer.converge_s,
-                "relay_converge_wire_bytes" => peer.converge_wire_bytes.map(|b| b as f64),
-                "relay_server_peak_rss_mib" => peer.server_peak_rss_mib,
-                _ => None,
-            };
-            match (figure, metric.note.clone()) {
-                (None, note) if compared(metric.key) && !peer.unfinished.is_empty() => {
-                    let unfinished = format!("samod did not finish ({})", peer.unfinished.join("; "));
-                    let note = note.map_or(unfinished.clone(), |note| format!("{note}. {unfinished}"));
-                    metric.note(note)
-                }
-                (figure, _) => metric.peer(figure),
+        .map(|metric| match peer_figure(&peer, metric.key) {
+            Some(None) if !peer.unfinished.is_empty() => {
+                let unfinished = format!("samod did not finish ({})", peer.unfinished.join("; "));
+                let note = metric
+                    .note
+                    .clone()
+                    .map_or(unfinished.clone(), |note| format!("{note}. {unfinished}"));
+                metric.note(note)
             }
+            Some(figure) => metric.peer(figure),
+            None => metric,
         })
         .collect())
 }
 
-/// Whether samod has a figure for this metric.
-fn compared(key: &str) -> bool {
-    key.starts_with("relay_send_shown")
-        || key.starts_with("relay_burst")
-        || key.starts_with("relay_history")
-        || key == "relay_converge_10k_s"
-        || key == "relay_converge_wire_bytes"
-        || key == "relay_server_peak_rss_mib"
+/// samod's figure for this metric: `None` when samod has no such figure,
+/// `Some(None)` when it has one but did not measure it.
+fn peer_figure(peer: &PeerFigures, key: &str) -> Option<Option<f64>> {
+    let bytes = |b: Option<u64>| b.map(|b| b as f64);
+    Some(match key {
+        "relay_send_shown_p50_ms" => peer.send_shown_p50_ms,
+        "relay_send_shown_p99_ms" => peer.send_shown_p99_ms,
+        "relay_burst_10k_s" => peer.burst_s,
+        "relay_burst_wire_bytes" => bytes(peer.burst_wire_bytes),
+        "relay_history_10k_ms" => peer.history_ms,
+        "relay_history_wire_bytes" => bytes(peer.history_wire_bytes),
+        "relay_converge_10k_s" => peer.converge_s,
+        "relay_converge_wire_bytes" => bytes(peer.converge_wire_bytes),
+        "relay_server_peak_rss_mib" => peer.server_peak_rss_mib,
+        _ => return None,
+    })
 }
 
 /// Two file-backed profiles in `dir`.

@@ -204,8 +204,9 @@ async fn until_count(handle: &DocHandle, want: usize) -> Result<()> {
     .await?
 }
 
-/// `send`: A appends, B shows it.
-async fn send_shown(url: &samod::Url, sizes: &Sizes, vocab: &Vocabulary) -> Result<PeerFigures> {
+/// A and B connected to the server at `url`, and a chat A created that the
+/// server holds and B has found.
+async fn two_sharing_a_chat(url: &samod::Url) -> Result<(Client, Client, DocHandle, DocHandle)> {
     let a = Client::start("alice", url).await?;
     let b = Client::start("bob", url).await?;
     let chat_a = new_chat(&a).await?;
@@ -215,6 +216,12 @@ async fn send_shown(url: &samod::Url, sizes: &Sizes, vocab: &Vocabulary) -> Resu
     )
     .await?;
     let chat_b = b.find(chat_a.document_id()).await?;
+    Ok((a, b, chat_a, chat_b))
+}
+
+/// `send`: A appends, B shows it.
+async fn send_shown(url: &samod::Url, sizes: &Sizes, vocab: &Vocabulary) -> Result<PeerFigures> {
+    let (a, b, chat_a, chat_b) = two_sharing_a_chat(url).await?;
     let mut changes = chat_b.changes();
 
     let total = sizes.relay_warmup + sizes.relay_rounds;
@@ -292,15 +299,7 @@ async fn burst_and_history(url: &samod::Url, sizes: &Sizes, vocab: &Vocabulary) 
 async fn converge(url: &samod::Url, sizes: &Sizes, vocab: &Vocabulary) -> Result<PeerFigures> {
     let (meter, metered) = metered(url).await?;
     let n = sizes.relay_converge_per_side;
-    let a = Client::start("alice", &metered).await?;
-    let b = Client::start("bob", &metered).await?;
-    let chat_a = new_chat(&a).await?;
-    within(
-        "the server taking A's chat",
-        chat_a.they_have_our_changes(a.connection()?),
-    )
-    .await?;
-    let chat_b = b.find(chat_a.document_id()).await?;
+    let (a, b, chat_a, chat_b) = two_sharing_a_chat(&metered).await?;
     within("B taking the chat", chat_b.we_have_their_changes(b.connection()?)).await?;
     offline(&a).await?;
     offline(&b).await?;
